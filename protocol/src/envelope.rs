@@ -1,0 +1,204 @@
+//! The DSSE envelope (Dead Simple Signing Envelope) that carries a manifest (CONTRACT §2).
+//!
+//! Signatures cover `PAE(payloadType, payload)`, never the JSON around them, so the
+//! envelope itself can be re-encoded freely while the signed bytes stay exact.
+
+use base64::Engine as _;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use serde::{Deserialize, Serialize};
+
+/// The payload type of every Fleet OTA manifest envelope.
+pub const PAYLOAD_TYPE: &str = "application/vnd.fleet.manifest.v1+json";
+
+/// The largest envelope accepted anywhere (manifests are a few hundred bytes).
+pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
+
+/// The most signatures one envelope may carry; more is abuse, not a release process.
+pub const MAX_SIGNATURES: usize = 16;
+
+/// An envelope as it travels: base64 payload and signatures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    #[serde(rename = "payloadType")]
+    pub payload_type: String,
+    pub payload: String,
+    pub signatures: Vec<EnvelopeSignature>,
+}
+
+/// One signature entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvelopeSignature {
+    pub keyid: String,
+    pub sig: String,
+}
+
+/// An envelope whose base64 fields decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedEnvelope {
+    pub payload: Vec<u8>,
+    pub signatures: Vec<(String, [u8; 64])>,
+}
+
+/// Why an envelope is malformed (before any signature is checked).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("envelope is larger than {MAX_ENVELOPE_BYTES} bytes")]
+    TooLarge,
+    #[error("envelope is not valid JSON: {0}")]
+    Json(String),
+    #[error("payloadType is {0:?}; expected {PAYLOAD_TYPE:?}")]
+    PayloadType(String),
+    #[error("payload is not valid base64")]
+    PayloadBase64,
+    #[error("envelope has no signatures")]
+    NoSignatures,
+    #[error("envelope has more than {MAX_SIGNATURES} signatures")]
+    TooManySignatures,
+    #[error("signature {0} is not base64 of 64 bytes")]
+    SignatureEncoding(usize),
+}
+
+fn engine(alphabet: &base64::alphabet::Alphabet) -> GeneralPurpose {
+    let config = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(false);
+    GeneralPurpose::new(alphabet, config)
+}
+
+/// Decodes standard or URL-safe base64, padded or not (CONTRACT §2 accepts both).
+pub fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    engine(&base64::alphabet::STANDARD)
+        .decode(s)
+        .or_else(|_| engine(&base64::alphabet::URL_SAFE).decode(s))
+        .ok()
+}
+
+/// Standard padded base64, what this project writes.
+pub fn encode_base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// DSSE pre-authentication encoding:
+/// `"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body`.
+pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + payload_type.len() + body.len());
+    out.extend_from_slice(b"DSSEv1 ");
+    out.extend_from_slice(payload_type.len().to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(payload_type.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(body.len().to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(body);
+    out
+}
+
+impl Envelope {
+    /// Parses envelope JSON, bounded in size.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        if bytes.len() > MAX_ENVELOPE_BYTES {
+            return Err(EnvelopeError::TooLarge);
+        }
+        serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Json(e.to_string()))
+    }
+
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).expect("an envelope always serialises")
+    }
+
+    /// Checks the payload type and decodes payload and signatures.
+    pub fn decode(&self) -> Result<DecodedEnvelope, EnvelopeError> {
+        if self.payload_type != PAYLOAD_TYPE {
+            return Err(EnvelopeError::PayloadType(self.payload_type.clone()));
+        }
+        let payload = decode_base64(&self.payload).ok_or(EnvelopeError::PayloadBase64)?;
+        if self.signatures.is_empty() {
+            return Err(EnvelopeError::NoSignatures);
+        }
+        if self.signatures.len() > MAX_SIGNATURES {
+            return Err(EnvelopeError::TooManySignatures);
+        }
+        let signatures = self
+            .signatures
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let raw = decode_base64(&s.sig).ok_or(EnvelopeError::SignatureEncoding(i))?;
+                let sig: [u8; 64] = raw.try_into().map_err(|_| EnvelopeError::SignatureEncoding(i))?;
+                Ok((s.keyid.clone(), sig))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(DecodedEnvelope { payload, signatures })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn pae_matches_dsse_spec_vector() {
+        // From the DSSE protocol specification.
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
+        );
+    }
+
+    #[test]
+    fn both_base64_alphabets_decode() {
+        let bytes = [0xfb, 0xff, 0xfe];
+        assert_eq!(decode_base64("+//+").unwrap(), bytes);
+        assert_eq!(decode_base64("-__-").unwrap(), bytes);
+        assert_eq!(decode_base64("aGk").unwrap(), b"hi");
+        assert_eq!(decode_base64("aGk=").unwrap(), b"hi");
+        assert!(decode_base64("a*b").is_none());
+    }
+
+    #[test]
+    fn decode_checks_type_and_signatures() {
+        let mut env = Envelope {
+            payload_type: PAYLOAD_TYPE.into(),
+            payload: encode_base64(b"{}"),
+            signatures: vec![],
+        };
+        assert_eq!(env.decode(), Err(EnvelopeError::NoSignatures));
+        env.signatures.push(EnvelopeSignature { keyid: "k".into(), sig: encode_base64(&[1; 63]) });
+        assert_eq!(env.decode(), Err(EnvelopeError::SignatureEncoding(0)));
+        env.signatures[0].sig = encode_base64(&[1; 64]);
+        assert_eq!(env.decode().unwrap().payload, b"{}");
+        env.payload_type = "text/plain".into();
+        assert!(matches!(env.decode(), Err(EnvelopeError::PayloadType(_))));
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_oversize() {
+        let json = br#"{"payloadType":"x","payload":"","signatures":[],"extra":1}"#;
+        assert!(matches!(Envelope::from_json(json), Err(EnvelopeError::Json(_))));
+        let big = vec![b' '; MAX_ENVELOPE_BYTES + 1];
+        assert_eq!(Envelope::from_json(&big), Err(EnvelopeError::TooLarge));
+    }
+
+    proptest! {
+        #[test]
+        fn from_json_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(env) = Envelope::from_json(&bytes) {
+                let _ = env.decode();
+            }
+        }
+
+        #[test]
+        fn payload_round_trips(body in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let env = Envelope {
+                payload_type: PAYLOAD_TYPE.into(),
+                payload: encode_base64(&body),
+                signatures: vec![EnvelopeSignature { keyid: "k".into(), sig: encode_base64(&[7; 64]) }],
+            };
+            let parsed = Envelope::from_json(env.to_json_pretty().as_bytes()).unwrap();
+            prop_assert_eq!(parsed.decode().unwrap().payload, body);
+        }
+    }
+}

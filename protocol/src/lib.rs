@@ -1,0 +1,38 @@
+//! The Fleet OTA wire contract, shared by the server, the agent and `fleetctl`.
+//!
+//! Everything that crosses a process boundary is defined here, once:
+//!
+//! - [`id`]: validated identifiers ([`DeviceId`], [`ProductName`], [`HardwareModel`]).
+//! - [`digest`]: [`Sha256Digest`], lowercase hex SHA-256.
+//! - [`manifest`]: the signed description of one artifact (schema 1, strict parsing).
+//! - [`envelope`]: the DSSE envelope and its pre-authentication encoding (PAE).
+//! - [`keys`]: Ed25519 public keys, key ids and PEM loading (openssl-compatible).
+//! - [`verify`]: strict signature verification against trusted keys with a threshold.
+//! - [`sign`]: creating envelopes (feature `sign`; only operator tools hold private keys).
+//! - [`topic`]: MQTT topic builders and parsers.
+//! - [`message`]: commands (server → device) and status reports (device → server).
+//! - [`state`]: per-device rollout states, reason codes and the table of legal transitions.
+//! - [`problem`]: the RFC 9457 error body and its stable error codes.
+
+#![forbid(unsafe_code)]
+
+pub mod digest;
+pub mod envelope;
+pub mod id;
+pub mod keys;
+pub mod manifest;
+pub mod message;
+pub mod problem;
+#[cfg(feature = "sign")]
+pub mod sign;
+pub mod state;
+pub mod topic;
+pub mod verify;
+
+pub use digest::Sha256Digest;
+pub use envelope::Envelope;
+pub use id::{DeviceId, HardwareModel, IdError, ProductName, RolloutId};
+pub use keys::{KeyError, KeyId, PublicKey};
+pub use manifest::{ArtifactKind, Manifest, ManifestError};
+pub use problem::{ErrorCode, Problem};
+pub use verify::{Verified, VerifyError, Verifier};

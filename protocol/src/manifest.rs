@@ -1,0 +1,190 @@
+//! The manifest: a signed description of one artifact (CONTRACT §2).
+//!
+//! Parsed only from bytes whose signature verified ([`crate::verify`]); never re-serialised
+//! for checking. Unknown fields are rejected so that a newer producer cannot smuggle in a
+//! field an older verifier would silently ignore.
+
+use semver::{Version, VersionReq};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{HardwareModel, ProductName, Sha256Digest};
+
+/// The one schema this build understands.
+pub const SCHEMA: u32 = 1;
+
+/// What an artifact is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArtifactKind {
+    Firmware,
+    Config,
+}
+
+impl ArtifactKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Firmware => "firmware",
+            Self::Config => "config",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "firmware" => Some(Self::Firmware),
+            "config" => Some(Self::Config),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ArtifactKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A manifest, schema 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub schema: u32,
+    pub kind: ArtifactKind,
+    pub name: ProductName,
+    pub version: Version,
+    /// Compatible hardware models; empty means any.
+    pub hardware: Vec<HardwareModel>,
+    pub size: u64,
+    pub sha256: Sha256Digest,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// Configs only: the firmware versions this configuration works with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_firmware: Option<VersionReq>,
+}
+
+/// Why bytes are not a valid manifest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    #[error("manifest is not valid: {0}")]
+    Malformed(String),
+    #[error("manifest schema {0} is not supported (expected {SCHEMA})")]
+    Schema(u32),
+    #[error("requires_firmware is only allowed in config manifests")]
+    RequiresFirmwareOnFirmware,
+    #[error("expires_at is not after created_at")]
+    ExpiresBeforeCreated,
+    #[error("hardware lists {0} more than once")]
+    DuplicateHardware(String),
+}
+
+impl Manifest {
+    /// Parses and checks manifest bytes. Call only on verified payload bytes.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, ManifestError> {
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed(e.to_string()))?;
+        manifest.check()?;
+        Ok(manifest)
+    }
+
+    /// The rules serde cannot express.
+    pub fn check(&self) -> Result<(), ManifestError> {
+        if self.schema != SCHEMA {
+            return Err(ManifestError::Schema(self.schema));
+        }
+        if self.kind == ArtifactKind::Firmware && self.requires_firmware.is_some() {
+            return Err(ManifestError::RequiresFirmwareOnFirmware);
+        }
+        if self.expires_at.is_some_and(|e| e <= self.created_at) {
+            return Err(ManifestError::ExpiresBeforeCreated);
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = self.hardware.iter().find(|h| !seen.insert(*h)) {
+            return Err(ManifestError::DuplicateHardware(dup.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Whether this artifact may be installed on `model` (an empty list means any).
+    pub fn fits_hardware(&self, model: &HardwareModel) -> bool {
+        self.hardware.is_empty() || self.hardware.contains(model)
+    }
+
+    /// Canonical bytes for signing a freshly made manifest.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a manifest always serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"schema": 1, "kind": "firmware", "name": "gateway-os", "version": "1.4.2",
+        "hardware": ["rpi4"], "size": 1048576,
+        "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        "created_at": "2026-11-28T10:00:00Z"}"#;
+
+    fn with(field: &str, value: &str) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        v[field] = serde_json::from_str(value).unwrap();
+        v.to_string()
+    }
+
+    fn without(field: &str) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(GOOD).unwrap();
+        v.as_object_mut().unwrap().remove(field);
+        v.to_string()
+    }
+
+    #[test]
+    fn parses_contract_example() {
+        let m = Manifest::from_slice(GOOD.as_bytes()).unwrap();
+        assert_eq!(m.version, Version::new(1, 4, 2));
+        assert_eq!(m.kind, ArtifactKind::Firmware);
+        assert!(m.fits_hardware(&HardwareModel::parse("rpi4").unwrap()));
+        assert!(!m.fits_hardware(&HardwareModel::parse("rpi3").unwrap()));
+    }
+
+    #[test]
+    fn rejects_unknown_field() {
+        let e = Manifest::from_slice(with("extra", "1").as_bytes()).unwrap_err();
+        assert!(matches!(e, ManifestError::Malformed(ref m) if m.contains("unknown field")), "{e}");
+    }
+
+    #[test]
+    fn rejects_each_missing_field() {
+        for f in ["schema", "kind", "name", "version", "hardware", "size", "sha256", "created_at"] {
+            assert!(Manifest::from_slice(without(f).as_bytes()).is_err(), "{f}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for (field, value) in [
+            ("version", "\"1.4\""),
+            ("version", "\"v1.4.2\""),
+            ("sha256", "\"abc\""),
+            ("kind", "\"kernel\""),
+            ("name", "\"../etc\""),
+            ("size", "-1"),
+            ("created_at", "\"yesterday\""),
+            ("hardware", "[\"rpi4\", \"rpi4\"]"),
+            ("schema", "2"),
+            ("requires_firmware", "\">=1.0\""),
+            ("expires_at", "\"2020-01-01T00:00:00Z\""),
+        ] {
+            assert!(Manifest::from_slice(with(field, value).as_bytes()).is_err(), "{field}={value}");
+        }
+    }
+
+    #[test]
+    fn config_may_require_firmware() {
+        let mut v: serde_json::Value = serde_json::from_str(&with("kind", "\"config\"")).unwrap();
+        v["requires_firmware"] = ">=1.4, <2".into();
+        let m = Manifest::from_slice(v.to_string().as_bytes()).unwrap();
+        assert!(m.requires_firmware.unwrap().matches(&Version::new(1, 5, 0)));
+    }
+}

@@ -1,0 +1,252 @@
+//! Per-device rollout states, reason codes and the one table of legal transitions
+//! (CONTRACT §5).
+
+use serde::{Deserialize, Serialize};
+
+/// A device's state in a rollout, or `idle` outside rollouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceState {
+    Idle,
+    Pending,
+    Sent,
+    Downloading,
+    Verifying,
+    Installing,
+    Rebooting,
+    Succeeded,
+    Failed,
+    Rejected,
+    RolledBack,
+    TimedOut,
+    Cancelled,
+}
+
+/// Every state, in lifecycle order.
+pub const ALL_STATES: [DeviceState; 13] = [
+    DeviceState::Idle,
+    DeviceState::Pending,
+    DeviceState::Sent,
+    DeviceState::Downloading,
+    DeviceState::Verifying,
+    DeviceState::Installing,
+    DeviceState::Rebooting,
+    DeviceState::Succeeded,
+    DeviceState::Failed,
+    DeviceState::Rejected,
+    DeviceState::RolledBack,
+    DeviceState::TimedOut,
+    DeviceState::Cancelled,
+];
+
+/// Who causes a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Server,
+    Device,
+}
+
+impl DeviceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Downloading => "downloading",
+            Self::Verifying => "verifying",
+            Self::Installing => "installing",
+            Self::Rebooting => "rebooting",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Rejected => "rejected",
+            Self::RolledBack => "rolled_back",
+            Self::TimedOut => "timed_out",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        ALL_STATES.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Final states end a device's part in a rollout (until a retry or a late report).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Rejected | Self::RolledBack | Self::TimedOut | Self::Cancelled
+        )
+    }
+
+    /// Between `sent` and a final state.
+    pub fn is_in_flight(self) -> bool {
+        matches!(self, Self::Sent | Self::Downloading | Self::Verifying | Self::Installing | Self::Rebooting)
+    }
+
+    /// States a device may report.
+    pub fn is_reportable(self) -> bool {
+        matches!(
+            self,
+            Self::Idle
+                | Self::Downloading
+                | Self::Verifying
+                | Self::Installing
+                | Self::Rebooting
+                | Self::Succeeded
+                | Self::Failed
+                | Self::Rejected
+                | Self::RolledBack
+                | Self::Cancelled
+        )
+    }
+
+    /// Progress order of in-flight states; reports may skip forward, never go back.
+    fn rank(self) -> u8 {
+        match self {
+            Self::Sent => 1,
+            Self::Downloading => 2,
+            Self::Verifying => 3,
+            Self::Installing => 4,
+            Self::Rebooting => 5,
+            _ => 6,
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether `actor` may move a rollout entry from `from` to `to`. The single table of
+/// legal transitions; everything else is refused (and, for reports, counted and logged).
+pub fn can_transition(from: DeviceState, to: DeviceState, actor: Actor) -> bool {
+    use DeviceState::*;
+    match actor {
+        Actor::Server => match (from, to) {
+            (Pending, Sent | Cancelled) => true,
+            (f, TimedOut) => f.is_in_flight(),
+            // A retry: failed or timed-out devices with attempts left go back to pending.
+            (Failed | TimedOut | RolledBack, Pending) => true,
+            // Already on the target: recorded without sending anything.
+            (Pending, Succeeded) => true,
+            _ => false,
+        },
+        Actor::Device => {
+            if !to.is_reportable() || to == Idle {
+                return false;
+            }
+            if from.is_in_flight() {
+                return to.is_final() || to.rank() >= from.rank();
+            }
+            // A late success or rollback replaces a timeout.
+            from == TimedOut && matches!(to, Succeeded | RolledBack)
+        }
+    }
+}
+
+/// Reason codes, each carried by one state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    // rejected
+    SignatureInvalid,
+    UntrustedKey,
+    KindMismatch,
+    NameMismatch,
+    HardwareMismatch,
+    Downgrade,
+    Expired,
+    UntrustedUrl,
+    IncompatibleFirmware,
+    Busy,
+    // failed
+    DigestMismatch,
+    SizeExceeded,
+    DownloadFailed,
+    InsufficientSpace,
+    InstallFailed,
+    // rolled_back
+    BootFailed,
+    HealthCheckFailed,
+    // succeeded
+    AlreadyInstalled,
+    // timed_out
+    Unreachable,
+}
+
+impl Reason {
+    /// The state that carries this reason.
+    pub fn state(self) -> DeviceState {
+        use Reason::*;
+        match self {
+            SignatureInvalid | UntrustedKey | KindMismatch | NameMismatch | HardwareMismatch | Downgrade
+            | Expired | UntrustedUrl | IncompatibleFirmware | Busy => DeviceState::Rejected,
+            DigestMismatch | SizeExceeded | DownloadFailed | InsufficientSpace | InstallFailed => {
+                DeviceState::Failed
+            }
+            BootFailed | HealthCheckFailed => DeviceState::RolledBack,
+            AlreadyInstalled => DeviceState::Succeeded,
+            Unreachable => DeviceState::TimedOut,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DeviceState::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in ALL_STATES {
+            assert_eq!(DeviceState::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.as_str()));
+        }
+    }
+
+    #[test]
+    fn finals_match_contract() {
+        let finals: Vec<_> = ALL_STATES.into_iter().filter(|s| s.is_final()).collect();
+        assert_eq!(finals, [Succeeded, Failed, Rejected, RolledBack, TimedOut, Cancelled]);
+    }
+
+    #[test]
+    fn reports_move_forward_and_may_skip() {
+        assert!(can_transition(Sent, Downloading, Actor::Device));
+        assert!(can_transition(Downloading, Downloading, Actor::Device));
+        assert!(can_transition(Sent, Succeeded, Actor::Device));
+        assert!(can_transition(Installing, RolledBack, Actor::Device));
+        assert!(!can_transition(Installing, Downloading, Actor::Device));
+        assert!(!can_transition(Pending, Downloading, Actor::Device));
+        assert!(!can_transition(Succeeded, Failed, Actor::Device));
+        assert!(!can_transition(Sent, TimedOut, Actor::Device));
+        assert!(!can_transition(Sent, Idle, Actor::Device));
+    }
+
+    #[test]
+    fn late_success_replaces_timeout_only() {
+        assert!(can_transition(TimedOut, Succeeded, Actor::Device));
+        assert!(can_transition(TimedOut, RolledBack, Actor::Device));
+        assert!(!can_transition(TimedOut, Downloading, Actor::Device));
+        assert!(!can_transition(Cancelled, Succeeded, Actor::Device));
+    }
+
+    #[test]
+    fn server_moves() {
+        assert!(can_transition(Pending, Sent, Actor::Server));
+        assert!(can_transition(Pending, Cancelled, Actor::Server));
+        assert!(can_transition(Downloading, TimedOut, Actor::Server));
+        assert!(can_transition(Failed, Pending, Actor::Server));
+        assert!(!can_transition(Succeeded, Pending, Actor::Server));
+        assert!(!can_transition(Sent, Downloading, Actor::Server));
+    }
+
+    #[test]
+    fn every_reason_has_a_final_state() {
+        for r in [Reason::Busy, Reason::InstallFailed, Reason::BootFailed, Reason::AlreadyInstalled, Reason::Unreachable]
+        {
+            assert!(r.state().is_final());
+        }
+    }
+}
