@@ -1,1 +1,52 @@
+//! Fleet OTA server: signed artifacts, the device registry and (next) rollouts.
+//!
+//! - [`app`]: `Application::build` does every fallible start-up step; `run_until_stopped` serves.
+//! - [`settings`]: flags and `FLEET_*` environment variables.
+//! - [`http`]: the REST API, one module per resource; `http::error` maps errors once.
+//! - [`auth`]: bearer tokens — the operator's admin token and per-device tokens.
+//! - [`store`]: the `Store` trait and its SQLite implementation.
+//! - [`blobs`]: the content-addressed blob store.
+//! - [`state`]: what handlers share.
 
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod blobs;
+pub mod http;
+pub mod settings;
+pub mod state;
+pub mod store;
+
+pub use app::{Application, StartupError};
+pub use settings::Settings;
+
+/// Milliseconds since the Unix epoch, the server's one clock.
+pub fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A new resource id: 48 bits of milliseconds then 80 random bits, as 32 hex characters,
+/// so ids sort by creation time and keyset pagination lists oldest first.
+pub fn new_id() -> anyhow::Result<String> {
+    let mut random = [0u8; 10];
+    getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(format!("{:012x}{}", now_ms() & 0xffff_ffff_ffff, hex::encode(random)))
+}
+
+/// Installs the tracing subscriber used by the binary.
+pub fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}
+
+/// The binary's entry point, shared by `fleet-server` and the test harness.
+pub async fn main_with_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<()> {
+    use clap::Parser as _;
+    let settings = Settings::parse_from(args);
+    init_tracing(&settings.log);
+    let app = Application::build(settings).await?;
+    app.run_until_stopped().await?;
+    Ok(())
+}

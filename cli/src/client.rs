@@ -1,0 +1,279 @@
+//! A typed client for the Fleet OTA REST API, used by `fleetctl` and the tests.
+
+use std::collections::BTreeMap;
+
+use fleet_protocol::message::Installed;
+use fleet_protocol::{ArtifactKind, Envelope, Problem};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// What went wrong talking to the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the server: {0}")]
+    Transport(#[from] reqwest::Error),
+    #[error("{} ({}): {}", .0.title, .0.code.as_str(), .0.detail)]
+    Problem(Problem),
+    #[error("unexpected answer {0}: {1}")]
+    Unexpected(StatusCode, String),
+}
+
+impl ClientError {
+    /// The problem body, when the server answered with one.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            Self::Problem(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+/// `{"items": […], "next_cursor": …}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct List<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyInfo {
+    pub keyid: String,
+    pub name: String,
+    pub public_key_pem: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Artifact {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub version: String,
+    pub hardware: Vec<String>,
+    pub size: u64,
+    pub sha256: String,
+    pub signers: Vec<String>,
+    pub blob_url: String,
+    #[serde(default)]
+    pub envelope: Option<Envelope>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Device {
+    pub id: String,
+    pub hardware: String,
+    pub labels: BTreeMap<String, String>,
+    pub firmware: Option<Installed>,
+    pub config: Option<Installed>,
+    pub online: bool,
+    pub last_seen: Option<String>,
+    pub rollout: Option<serde_json::Value>,
+    pub created_at: String,
+}
+
+/// A device with its token, returned once at registration and rotation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceWithToken {
+    #[serde(flatten)]
+    pub device: Device,
+    pub token: String,
+}
+
+/// Device list filters.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceQuery {
+    pub hardware: Option<String>,
+    pub labels: Vec<(String, String)>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// The API client: a base URL and a bearer token.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+/// The path segment of an artifact kind.
+pub fn kind_segment(kind: ArtifactKind) -> &'static str {
+    match kind {
+        ArtifactKind::Firmware => "firmware",
+        ArtifactKind::Config => "configs",
+    }
+}
+
+impl ApiClient {
+    pub fn new(base: impl Into<String>, token: impl Into<String>) -> Self {
+        let http = reqwest::Client::builder().tcp_nodelay(true).build().expect("a default HTTP client builds");
+        Self { http, base: base.into().trim_end_matches('/').to_owned(), token: token.into() }
+    }
+
+    /// The same server with another token.
+    pub fn with_token(&self, token: impl Into<String>) -> Self {
+        Self { token: token.into(), ..self.clone() }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// `base/api/v1{path}`.
+    pub fn api_url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    /// A request to `/api/v1{path}` carrying the token.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, self.api_url(path)).bearer_auth(&self.token)
+    }
+
+    async fn decode<T: DeserializeOwned>(response: Response) -> ClientResult<T> {
+        let response = Self::check(response).await?;
+        Ok(response.json().await?)
+    }
+
+    /// Turns a non-success answer into [`ClientError`].
+    pub async fn check(response: Response) -> ClientResult<Response> {
+        let status = response.status();
+        if status.is_success() || status == StatusCode::NOT_MODIFIED {
+            return Ok(response);
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(match serde_json::from_str::<Problem>(&body) {
+            Ok(p) => ClientError::Problem(p),
+            Err(_) => ClientError::Unexpected(status, body),
+        })
+    }
+
+    pub async fn health(&self) -> ClientResult<serde_json::Value> {
+        Self::decode(self.http.get(format!("{}/healthz", self.base)).send().await?).await
+    }
+
+    // Keys.
+
+    pub async fn add_key(&self, name: &str, public_key_pem: &str) -> ClientResult<KeyInfo> {
+        let body = serde_json::json!({"name": name, "public_key_pem": public_key_pem});
+        Self::decode(self.request(Method::POST, "/keys").json(&body).send().await?).await
+    }
+
+    pub async fn list_keys(&self, cursor: Option<&str>) -> ClientResult<List<KeyInfo>> {
+        let q: Vec<(&str, &str)> = cursor.map(|c| ("cursor", c)).into_iter().collect();
+        Self::decode(self.request(Method::GET, "/keys").query(&q).send().await?).await
+    }
+
+    pub async fn revoke_key(&self, keyid: &str) -> ClientResult<()> {
+        Self::check(self.request(Method::DELETE, &format!("/keys/{keyid}")).send().await?).await?;
+        Ok(())
+    }
+
+    // Artifacts.
+
+    /// Uploads `envelope` then the file body (streamed; `len` bytes).
+    pub async fn upload(
+        &self,
+        kind: ArtifactKind,
+        envelope_json: Vec<u8>,
+        body: reqwest::Body,
+        len: u64,
+    ) -> ClientResult<Artifact> {
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "envelope",
+                reqwest::multipart::Part::bytes(envelope_json).file_name("envelope.dsse.json").mime_str("application/json")?,
+            )
+            .part(
+                "file",
+                reqwest::multipart::Part::stream_with_length(body, len)
+                    .file_name("artifact.bin")
+                    .mime_str("application/octet-stream")?,
+            );
+        let path = format!("/{}", kind_segment(kind));
+        Self::decode(self.request(Method::POST, &path).multipart(form).send().await?).await
+    }
+
+    pub async fn list_artifacts(
+        &self,
+        kind: ArtifactKind,
+        name: Option<&str>,
+        cursor: Option<&str>,
+    ) -> ClientResult<List<Artifact>> {
+        let mut q = vec![];
+        if let Some(n) = name {
+            q.push(("name", n));
+        }
+        if let Some(c) = cursor {
+            q.push(("cursor", c));
+        }
+        let path = format!("/{}", kind_segment(kind));
+        Self::decode(self.request(Method::GET, &path).query(&q).send().await?).await
+    }
+
+    pub async fn get_artifact(&self, kind: ArtifactKind, id: &str) -> ClientResult<Artifact> {
+        let path = format!("/{}/{id}", kind_segment(kind));
+        Self::decode(self.request(Method::GET, &path).send().await?).await
+    }
+
+    pub async fn delete_artifact(&self, kind: ArtifactKind, id: &str) -> ClientResult<()> {
+        let path = format!("/{}/{id}", kind_segment(kind));
+        Self::check(self.request(Method::DELETE, &path).send().await?).await?;
+        Ok(())
+    }
+
+    /// Starts a blob download; the caller streams the body.
+    pub async fn blob(&self, kind: ArtifactKind, id: &str, range_from: Option<u64>) -> ClientResult<Response> {
+        let mut req = self.request(Method::GET, &format!("/{}/{id}/blob", kind_segment(kind)));
+        if let Some(from) = range_from {
+            req = req.header(reqwest::header::RANGE, format!("bytes={from}-"));
+        }
+        Self::check(req.send().await?).await
+    }
+
+    // Devices.
+
+    pub async fn add_device(
+        &self,
+        id: &str,
+        hardware: &str,
+        labels: &BTreeMap<String, String>,
+    ) -> ClientResult<DeviceWithToken> {
+        let body = serde_json::json!({"id": id, "hardware": hardware, "labels": labels});
+        Self::decode(self.request(Method::POST, "/devices").json(&body).send().await?).await
+    }
+
+    pub async fn list_devices(&self, query: &DeviceQuery) -> ClientResult<List<Device>> {
+        let mut q: Vec<(&str, String)> = vec![];
+        if let Some(h) = &query.hardware {
+            q.push(("hardware", h.clone()));
+        }
+        for (k, v) in &query.labels {
+            q.push(("label", format!("{k}={v}")));
+        }
+        if let Some(l) = query.limit {
+            q.push(("limit", l.to_string()));
+        }
+        if let Some(c) = &query.cursor {
+            q.push(("cursor", c.clone()));
+        }
+        Self::decode(self.request(Method::GET, "/devices").query(&q).send().await?).await
+    }
+
+    pub async fn get_device(&self, id: &str) -> ClientResult<Device> {
+        Self::decode(self.request(Method::GET, &format!("/devices/{id}")).send().await?).await
+    }
+
+    pub async fn delete_device(&self, id: &str) -> ClientResult<()> {
+        Self::check(self.request(Method::DELETE, &format!("/devices/{id}")).send().await?).await?;
+        Ok(())
+    }
+
+    pub async fn rotate_token(&self, id: &str) -> ClientResult<DeviceWithToken> {
+        Self::decode(self.request(Method::POST, &format!("/devices/{id}/token")).send().await?).await
+    }
+}

@@ -1,0 +1,78 @@
+//! The subcommands. Each module owns its arguments and its `run`.
+
+pub mod artifacts;
+pub mod devices;
+pub mod keygen;
+pub mod keys;
+pub mod sign;
+
+use clap::{Parser, Subcommand};
+use fleet_protocol::ArtifactKind;
+
+use crate::ApiClient;
+
+/// The file `fleet-server` writes its admin token to, read when `FLEET_TOKEN` is unset.
+pub const DEFAULT_TOKEN_FILE: &str = "fleet-data/admin.token";
+
+#[derive(Debug, Parser)]
+#[command(name = "fleetctl", version, about = "Operate a Fleet OTA server: keys, signing, uploads, devices")]
+pub struct Cli {
+    /// Server base URL.
+    #[arg(long, env = "FLEET_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    pub url: String,
+    /// Operator token (default: the contents of ./fleet-data/admin.token).
+    #[arg(long, env = "FLEET_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an Ed25519 release key pair: NAME.key (0600) and NAME.pub.
+    Keygen(keygen::Args),
+    /// Sign an artifact offline: writes FILE.dsse.json.
+    Sign(sign::Args),
+    /// Release keys registered with the server.
+    #[command(subcommand)]
+    Keys(keys::Command),
+    /// Firmware images.
+    #[command(subcommand)]
+    Firmware(artifacts::Command),
+    /// Configuration documents.
+    #[command(subcommand)]
+    Configs(artifacts::Command),
+    /// The device registry.
+    #[command(subcommand)]
+    Devices(devices::Command),
+}
+
+impl Cli {
+    fn client(&self) -> anyhow::Result<ApiClient> {
+        let token = match &self.token {
+            Some(t) => t.clone(),
+            None => std::fs::read_to_string(DEFAULT_TOKEN_FILE)
+                .map(|t| t.trim().to_owned())
+                .map_err(|e| anyhow::anyhow!("no token: set FLEET_TOKEN or run where {DEFAULT_TOKEN_FILE} exists ({e})"))?,
+        };
+        Ok(ApiClient::new(&self.url, token))
+    }
+}
+
+/// Runs one command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Keygen(args) => keygen::run(args),
+        Command::Sign(args) => sign::run(args).await,
+        Command::Keys(cmd) => keys::run(&cli.client()?, cmd).await,
+        Command::Firmware(cmd) => artifacts::run(&cli.client()?, ArtifactKind::Firmware, cmd).await,
+        Command::Configs(cmd) => artifacts::run(&cli.client()?, ArtifactKind::Config, cmd).await,
+        Command::Devices(cmd) => devices::run(&cli.client()?, cmd).await,
+    }
+}
+
+/// Prints a value as pretty JSON.
+pub(crate) fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! Start-up and serving. [`Application::build`] does every fallible step — check the
+//! flags, bind, open the data directory, database and blob store, load or create the admin
+//! token — so that a broken configuration fails before anything is served;
+//! [`Application::run_until_stopped`] only serves.
+
+use std::future::Future;
+use std::io::{self, Write as _};
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::serve::ListenerExt as _;
+use tokio::net::TcpListener;
+
+use crate::auth::{ADMIN_TOKEN_PREFIX, generate_token, hash_token};
+use crate::blobs::BlobStore;
+use crate::settings::Settings;
+use crate::state::{AppState, Shared};
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0} is not built yet in this release: {1}")]
+    NotBuilt(&'static str, &'static str),
+    #[error("cannot listen on {0}: the address is already in use")]
+    AddressInUse(SocketAddr),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, io::Error),
+    #[error("data directory {0}: {1}")]
+    DataDir(PathBuf, io::Error),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("admin token file {0}: {1}")]
+    AdminToken(PathBuf, io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A built server, ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: Router,
+    store: Arc<dyn Store>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        refuse_unbuilt(&settings)?;
+        let listener = TcpListener::bind(settings.listen).await.map_err(|e| match e.kind() {
+            io::ErrorKind::AddrInUse => StartupError::AddressInUse(settings.listen),
+            _ => StartupError::Bind(settings.listen, e),
+        })?;
+        let local_addr = listener.local_addr().map_err(|e| StartupError::Bind(settings.listen, e))?;
+        tracing::info!(%local_addr, "HTTP listening");
+        if settings.embedded_broker.is_none() && settings.mqtt_url.is_none() {
+            tracing::warn!("MQTT is not built in this release: serving the HTTP API only (rollouts come next)");
+        }
+
+        let data_dir = &settings.data_dir;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(|e| StartupError::DataDir(data_dir.clone(), e))?;
+        let store = SqliteStore::open(&data_dir.join("fleet.db")).await?;
+        let blobs =
+            BlobStore::open(data_dir.join("blobs")).await.map_err(|e| StartupError::DataDir(data_dir.clone(), e))?;
+        let admin_token = match &settings.admin_token {
+            Some(token) if token.expose().len() < 16 => {
+                return Err(StartupError::Other("FLEET_ADMIN_TOKEN must be at least 16 characters".into()));
+            }
+            Some(token) => token.expose().to_owned(),
+            None => load_or_create_admin_token(&data_dir.join("admin.token"))?,
+        };
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local_addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+
+        let store: Arc<dyn Store> = Arc::new(store);
+        let state = AppState::new(Shared {
+            store: store.clone(),
+            blobs,
+            admin_token_hash: hash_token(&admin_token),
+            max_artifact_size: settings.max_artifact_size,
+            upload_threshold: settings.upload_threshold as usize,
+            public_url,
+        });
+        Ok(Self { listener, local_addr, router: crate::http::router(state), store })
+    }
+
+    /// The bound address (with the real port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY: {e}");
+            }
+        });
+        let served = axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await;
+        self.store.close().await;
+        tracing::info!("stopped");
+        served
+    }
+}
+
+fn refuse_unbuilt(settings: &Settings) -> Result<(), StartupError> {
+    if settings.embedded_broker.is_some() {
+        return Err(StartupError::NotBuilt("--embedded-broker", "the embedded MQTT broker arrives with rollouts"));
+    }
+    if settings.mqtt_url.is_some() {
+        return Err(StartupError::NotBuilt("--mqtt-url", "MQTT arrives with rollouts"));
+    }
+    match settings.database_url.as_deref() {
+        None => Ok(()),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Err(StartupError::NotBuilt("--database-url postgres://", "PostgreSQL support arrives with scale-out"))
+        }
+        Some(_) => Err(StartupError::Other(
+            "--database-url takes postgres://… (the default SQLite database lives in --data-dir)".into(),
+        )),
+    }
+}
+
+/// Reads the admin token file, or creates it (mode 0600) on first start. Logs the path,
+/// never the token.
+fn load_or_create_admin_token(path: &Path) -> Result<String, StartupError> {
+    let err = |e| StartupError::AdminToken(path.to_owned(), e);
+    match std::fs::read_to_string(path) {
+        Ok(token) if !token.trim().is_empty() => {
+            tracing::info!(path = %path.display(), "admin token loaded");
+            return Ok(token.trim().to_owned());
+        }
+        Ok(_) => return Err(err(io::Error::other("file is empty"))),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(err(e)),
+        Err(_) => {}
+    }
+    let token = generate_token(ADMIN_TOKEN_PREFIX).map_err(|e| StartupError::Other(e.to_string()))?;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(err)?;
+    file.write_all(token.as_bytes()).and_then(|()| file.write_all(b"\n")).and_then(|()| file.sync_all()).map_err(err)?;
+    tracing::info!(path = %path.display(), "admin token created");
+    Ok(token)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}

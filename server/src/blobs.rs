@@ -1,0 +1,157 @@
+//! Content-addressed blob store: `blobs/sha256/<first two hex>/<digest>`.
+//!
+//! An upload streams into a temporary file under `blobs/tmp/` while it is hashed and
+//! counted; only a complete, verified file is fsynced and renamed into place, so a blob
+//! path always holds exactly the bytes its name promises. A temporary file that is dropped
+//! without being committed is deleted.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use fleet_protocol::Sha256Digest;
+use sha2::{Digest, Sha256};
+use tokio::fs::{self, File};
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::sync::Mutex;
+
+/// Buffered writes: 256 KiB per syscall keeps a 1 GiB upload cheap.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// Where blobs live.
+#[derive(Debug)]
+pub struct BlobStore {
+    root: PathBuf,
+    /// Serialises "commit blob + insert row" against "delete row + remove blob" so that
+    /// a blob is never removed between the rename and the insert of a new reference.
+    lifecycle: Mutex<()>,
+}
+
+impl BlobStore {
+    /// Opens the store below `root`, removing temporary files left by a crash.
+    pub async fn open(root: PathBuf) -> io::Result<Self> {
+        let tmp = root.join("tmp");
+        if fs::try_exists(&tmp).await? {
+            fs::remove_dir_all(&tmp).await?;
+        }
+        fs::create_dir_all(&tmp).await?;
+        fs::create_dir_all(root.join("sha256")).await?;
+        Ok(Self { root, lifecycle: Mutex::new(()) })
+    }
+
+    pub fn path(&self, digest: &Sha256Digest) -> PathBuf {
+        let hex = digest.to_hex();
+        self.root.join("sha256").join(&hex[..2]).join(hex)
+    }
+
+    /// Free bytes on the blob file system.
+    pub fn available_space(&self) -> io::Result<u64> {
+        fs4::available_space(&self.root)
+    }
+
+    /// Starts a new upload into a fresh temporary file.
+    pub async fn begin(&self) -> io::Result<BlobUpload> {
+        let mut name = [0u8; 16];
+        getrandom::fill(&mut name).map_err(io::Error::other)?;
+        let path = self.root.join("tmp").join(hex::encode(name));
+        let file = File::options().write(true).create_new(true).open(&path).await?;
+        Ok(BlobUpload {
+            temp: TempPath(Some(path)),
+            file: BufWriter::with_capacity(WRITE_BUFFER, file),
+            hasher: Sha256::new(),
+            len: 0,
+        })
+    }
+
+    /// Holds the lifecycle lock while a reference to a blob is added or removed.
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.lifecycle.lock().await
+    }
+
+    /// Moves a finished upload into place (fsync, rename, fsync the directory). Returns
+    /// whether the blob is new; an identical blob already present is kept as it is.
+    /// Call with the lifecycle lock held.
+    pub async fn commit(&self, upload: FinishedUpload) -> io::Result<bool> {
+        let dest = self.path(&upload.digest);
+        if fs::try_exists(&dest).await? {
+            return Ok(false);
+        }
+        let dir = dest.parent().expect("blob paths have a parent");
+        fs::create_dir_all(dir).await?;
+        let mut temp = upload.temp;
+        fs::rename(temp.path(), &dest).await?;
+        temp.disarm();
+        File::open(dir).await?.sync_all().await?;
+        Ok(true)
+    }
+
+    /// Removes a blob; call with the lifecycle lock held, after checking no row refers to it.
+    pub async fn remove(&self, digest: &Sha256Digest) -> io::Result<()> {
+        match fs::remove_file(self.path(digest)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A temporary file deleted on drop unless disarmed.
+#[derive(Debug)]
+struct TempPath(Option<PathBuf>);
+
+impl TempPath {
+    fn path(&self) -> &Path {
+        self.0.as_deref().expect("path present until disarmed")
+    }
+
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// An upload in progress: bytes are hashed and counted as they are written.
+#[derive(Debug)]
+pub struct BlobUpload {
+    temp: TempPath,
+    file: BufWriter<File>,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl BlobUpload {
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.hasher.update(chunk);
+        self.len += chunk.len() as u64;
+        self.file.write_all(chunk).await
+    }
+
+    /// Flushes and fsyncs; returns the digest and length of what was written.
+    pub async fn finish(mut self) -> io::Result<FinishedUpload> {
+        self.file.flush().await?;
+        self.file.get_mut().sync_all().await?;
+        let digest = Sha256Digest::from_bytes(self.hasher.finalize().into());
+        Ok(FinishedUpload { temp: self.temp, digest, len: self.len })
+    }
+}
+
+/// A complete temporary file, not yet in place.
+#[derive(Debug)]
+pub struct FinishedUpload {
+    temp: TempPath,
+    pub digest: Sha256Digest,
+    pub len: u64,
+}

@@ -1,0 +1,143 @@
+//! `/firmware` and `/configs`: signed artifacts, their records and their blobs.
+//! Both kinds share every handler; the route decides the kind.
+
+use axum::extract::{Multipart, Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use fleet_protocol::{ArtifactKind, ProductName};
+use serde::Deserialize;
+use tower::ServiceExt as _;
+use tower_http::services::ServeFile;
+
+use super::error::ApiError;
+use super::extract::{ApiQuery, page_request};
+use super::upload;
+use super::views::{ArtifactView, List};
+use crate::auth::{Caller, Operator};
+use crate::state::AppState;
+use crate::store::StoreError;
+
+/// The path segment of a kind: `firmware` or `configs`.
+pub fn route_segment(kind: ArtifactKind) -> &'static str {
+    match kind {
+        ArtifactKind::Firmware => "firmware",
+        ArtifactKind::Config => "configs",
+    }
+}
+
+pub fn router(kind: ArtifactKind) -> Router<AppState> {
+    let base = format!("/{}", route_segment(kind));
+    Router::new()
+        .route(
+            &base,
+            get(move |app: State<AppState>, op: Operator, q: ApiQuery<ListQuery>| list(kind, app, op, q))
+                .post(move |app: State<AppState>, op: Operator, mp: Result<Multipart, _>| create(kind, app, op, mp))
+                // Uploads enforce their own limits (signed size, --max-artifact-size).
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            &format!("{base}/{{id}}"),
+            get(move |app: State<AppState>, op: Operator, id: Path<String>| show(kind, app, op, id))
+                .delete(move |app: State<AppState>, op: Operator, id: Path<String>| remove(kind, app, op, id)),
+        )
+        .route(
+            &format!("{base}/{{id}}/blob"),
+            get(move |app: State<AppState>, caller: Caller, id: Path<String>, req: Request| {
+                blob(kind, app, caller, id, req)
+            }),
+        )
+}
+
+async fn create(
+    kind: ArtifactKind,
+    State(app): State<AppState>,
+    _: Operator,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<(StatusCode, Json<ArtifactView>), ApiError> {
+    let multipart = multipart.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let record = upload::receive(&app, kind, multipart).await?;
+    let m = &record.manifest;
+    tracing::info!(id = %record.id, %kind, name = %m.name, version = %m.version, size = m.size, "artifact uploaded");
+    Ok((StatusCode::CREATED, Json(record.into())))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    name: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn list(
+    kind: ArtifactKind,
+    State(app): State<AppState>,
+    _: Operator,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<List<ArtifactView>>, ApiError> {
+    let name = q.name.map(ProductName::parse).transpose().map_err(|e| ApiError::invalid_id("name", e))?;
+    let page = app.store.list_artifacts(kind, name.as_ref(), &page_request(q.limit, q.cursor)?).await?;
+    Ok(Json(List::from_page(page, |a| ArtifactView { envelope: None, ..a.into() })))
+}
+
+fn missing(kind: ArtifactKind, id: &str) -> impl FnOnce(StoreError) -> ApiError {
+    move |e| match e {
+        StoreError::NotFound => ApiError::not_found(format!("{kind} {id}")),
+        e => e.into(),
+    }
+}
+
+async fn show(
+    kind: ArtifactKind,
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> Result<Json<ArtifactView>, ApiError> {
+    let record = app.store.get_artifact(kind, &id).await.map_err(missing(kind, &id))?;
+    Ok(Json(record.into()))
+}
+
+/// Deletes the record, then the blob if no other artifact shares its bytes.
+async fn remove(
+    kind: ArtifactKind,
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let _lifecycle = app.blobs.lock().await;
+    let record = app.store.delete_artifact(kind, &id).await.map_err(missing(kind, &id))?;
+    let digest = record.manifest.sha256;
+    if !app.store.blob_referenced(&digest.to_hex()).await? {
+        app.blobs.remove(&digest).await?;
+    }
+    tracing::info!(%id, %kind, "artifact deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The bytes, with Range (206) and a strong ETag: blobs are immutable and content-addressed.
+async fn blob(
+    kind: ArtifactKind,
+    State(app): State<AppState>,
+    _: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let record = app.store.get_artifact(kind, &id).await.map_err(missing(kind, &id))?;
+    let etag = HeaderValue::from_str(&format!("\"{}\"", record.manifest.sha256)).map_err(anyhow::Error::from)?;
+    if req.headers().get(header::IF_NONE_MATCH).is_some_and(|v| v == etag || v == "*") {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    let path = app.blobs.path(&record.manifest.sha256);
+    if !tokio::fs::try_exists(&path).await? {
+        return Err(ApiError::Internal(anyhow::anyhow!("blob {} of {kind} {id} is missing", record.manifest.sha256)));
+    }
+    let mut response = ServeFile::new(path).oneshot(req).await.map_err(anyhow::Error::from)?.into_response();
+    if response.status().is_success() {
+        let headers = response.headers_mut();
+        headers.insert(header::ETAG, etag);
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
+    }
+    Ok(response)
+}

@@ -1,0 +1,99 @@
+//! [`ApiError`]: every failure a handler returns, mapped to HTTP in one place.
+//!
+//! Client errors carry a stable [`ErrorCode`] and a precise detail; internal causes are
+//! logged and answered with a generic 500, never sent to the client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use fleet_protocol::problem::PROBLEM_JSON;
+use fleet_protocol::verify::VerifyError;
+use fleet_protocol::{ErrorCode, IdError, ManifestError, Problem};
+
+use crate::store::StoreError;
+
+/// An error answered as RFC 9457 problem+json.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{code:?}: {detail}")]
+    Problem { code: ErrorCode, detail: String },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self::Problem { code, detail: detail.into() }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, detail)
+    }
+
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    pub fn invalid_id(what: &str, e: IdError) -> Self {
+        Self::new(ErrorCode::InvalidId, format!("invalid {what}: {e}"))
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Problem { code, .. } => *code,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.code().status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let problem = match self {
+            Self::Problem { code, detail } => Problem::new(code, detail),
+            Self::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "internal error");
+                Problem::new(ErrorCode::Internal, "internal error; see the server log")
+            }
+        };
+        let mut response = (status, axum::Json(problem)).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::new(ErrorCode::NotFound, "not found"),
+            StoreError::Conflict => Self::new(ErrorCode::AlreadyExists, "already exists"),
+            e => Self::Internal(e.into()),
+        }
+    }
+}
+
+impl From<VerifyError> for ApiError {
+    fn from(e: VerifyError) -> Self {
+        let code = match e {
+            VerifyError::Malformed(_) => ErrorCode::BadEnvelope,
+            VerifyError::UntrustedKey => ErrorCode::UntrustedKey,
+            VerifyError::SignatureInvalid { .. } => ErrorCode::SignatureInvalid,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<ManifestError> for ApiError {
+    fn from(e: ManifestError) -> Self {
+        Self::new(ErrorCode::BadManifest, e.to_string())
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}

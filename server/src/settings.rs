@@ -1,0 +1,93 @@
+//! Command-line flags and `FLEET_*` environment variables (CONTRACT §1).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// 4 GiB, the default cap on one artifact.
+pub const DEFAULT_MAX_ARTIFACT_SIZE: u64 = 4 << 30;
+
+/// A secret string that never appears in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// How the server is configured. Every flag also reads `FLEET_<FLAG>`.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "fleet-server", version, about = "Fleet OTA server: signed artifacts, devices and rollouts")]
+pub struct Settings {
+    /// HTTP listen address; port 0 picks a free port.
+    #[arg(long, env = "FLEET_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the SQLite database, blobs and the admin token.
+    #[arg(long, env = "FLEET_DATA_DIR", default_value = "fleet-data")]
+    pub data_dir: PathBuf,
+
+    /// Address of the embedded MQTT broker (not built yet: arrives with rollouts).
+    #[arg(long, env = "FLEET_EMBEDDED_BROKER")]
+    pub embedded_broker: Option<SocketAddr>,
+
+    /// External MQTT broker, mqtt://HOST:PORT or mqtts://HOST:PORT (not built yet).
+    #[arg(long, env = "FLEET_MQTT_URL")]
+    pub mqtt_url: Option<String>,
+
+    /// Database URL; PostgreSQL (postgres://…) is not built yet, SQLite in the data dir is the default.
+    #[arg(long, env = "FLEET_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Base URL devices download from (default: http://<listen address>).
+    #[arg(long, env = "FLEET_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Largest artifact accepted, in bytes.
+    #[arg(long, env = "FLEET_MAX_ARTIFACT_SIZE", default_value_t = DEFAULT_MAX_ARTIFACT_SIZE)]
+    pub max_artifact_size: u64,
+
+    /// Uploads need valid signatures by this many registered, non-revoked keys.
+    #[arg(long, env = "FLEET_UPLOAD_THRESHOLD", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub upload_threshold: u32,
+
+    /// The operator token (default: DATA_DIR/admin.token, created on first start).
+    #[arg(long, env = "FLEET_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<Secret>,
+
+    /// Log filter, e.g. `info` or `fleet_server=debug,info`.
+    #[arg(long, env = "FLEET_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Settings {
+    /// Settings for tests and embedding: loopback, port 0, everything else default.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let mut s = Self::parse_from(["fleet-server"]);
+        s.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        s.data_dir = data_dir.into();
+        s
+    }
+}

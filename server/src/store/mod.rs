@@ -1,0 +1,80 @@
+//! Persistence: one [`Store`] trait, implemented for SQLite ([`sqlite`]) and, in a later
+//! release, PostgreSQL. Queries use `$1` placeholders so the SQL text is shared.
+//!
+//! Storage errors are classified here, where storage meets the rest: a missing row is
+//! [`StoreError::NotFound`], a unique violation [`StoreError::Conflict`].
+
+mod records;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, KeyId, ProductName};
+
+pub use records::{ArtifactRecord, DeviceRecord, KeyRecord, NewArtifact, NewDevice, Page, PageRequest};
+
+/// What can go wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("already exists")]
+    Conflict,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Filters for the device inventory.
+#[derive(Debug, Default, Clone)]
+pub struct DeviceFilter {
+    pub hardware: Option<HardwareModel>,
+    pub labels: Vec<(String, String)>,
+}
+
+/// Everything the server keeps, behind one interface.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    // Release keys.
+    async fn insert_key(&self, key: &KeyRecord) -> StoreResult<()>;
+    async fn get_key(&self, keyid: &KeyId) -> StoreResult<KeyRecord>;
+    async fn list_keys(&self, page: &PageRequest) -> StoreResult<Page<KeyRecord>>;
+    /// Every key that is not revoked.
+    async fn active_keys(&self) -> StoreResult<Vec<KeyRecord>>;
+    async fn revoke_key(&self, keyid: &KeyId, at_ms: i64) -> StoreResult<()>;
+
+    // Artifacts (firmware and configs).
+    async fn artifact_version_exists(
+        &self,
+        kind: ArtifactKind,
+        name: &ProductName,
+        version: &semver::Version,
+    ) -> StoreResult<bool>;
+    /// Inserts the record and its signers in one transaction; `Conflict` on a duplicate
+    /// kind + name + version.
+    async fn insert_artifact(&self, artifact: &NewArtifact) -> StoreResult<ArtifactRecord>;
+    async fn get_artifact(&self, kind: ArtifactKind, id: &str) -> StoreResult<ArtifactRecord>;
+    async fn list_artifacts(
+        &self,
+        kind: ArtifactKind,
+        name: Option<&ProductName>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ArtifactRecord>>;
+    async fn delete_artifact(&self, kind: ArtifactKind, id: &str) -> StoreResult<ArtifactRecord>;
+    /// Whether any artifact still references this blob.
+    async fn blob_referenced(&self, sha256: &str) -> StoreResult<bool>;
+
+    // Devices.
+    async fn insert_device(&self, device: &NewDevice) -> StoreResult<DeviceRecord>;
+    async fn get_device(&self, id: &DeviceId) -> StoreResult<DeviceRecord>;
+    async fn list_devices(&self, filter: &DeviceFilter, page: &PageRequest) -> StoreResult<Page<DeviceRecord>>;
+    async fn delete_device(&self, id: &DeviceId) -> StoreResult<()>;
+    /// Replaces the token hash and forgets the last applied `seq`.
+    async fn rotate_device_token(&self, id: &DeviceId, token_hash: &str) -> StoreResult<()>;
+    async fn device_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<DeviceId>>;
+
+    /// Closes connections, flushing what must be flushed.
+    async fn close(&self);
+}
