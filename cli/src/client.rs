@@ -111,13 +111,23 @@ pub fn kind_segment(kind: ArtifactKind) -> &'static str {
 
 impl ApiClient {
     pub fn new(base: impl Into<String>, token: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder().tcp_nodelay(true).build().expect("a default HTTP client builds");
-        Self { http, base: base.into().trim_end_matches('/').to_owned(), token: token.into() }
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .build()
+            .expect("a default HTTP client builds");
+        Self {
+            http,
+            base: base.into().trim_end_matches('/').to_owned(),
+            token: token.into(),
+        }
     }
 
     /// The same server with another token.
     pub fn with_token(&self, token: impl Into<String>) -> Self {
-        Self { token: token.into(), ..self.clone() }
+        Self {
+            token: token.into(),
+            ..self.clone()
+        }
     }
 
     pub fn base_url(&self) -> &str {
@@ -131,7 +141,9 @@ impl ApiClient {
 
     /// A request to `/api/v1{path}` carrying the token.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http.request(method, self.api_url(path)).bearer_auth(&self.token)
+        self.http
+            .request(method, self.api_url(path))
+            .bearer_auth(&self.token)
     }
 
     async fn decode<T: DeserializeOwned>(response: Response) -> ClientResult<T> {
@@ -153,14 +165,26 @@ impl ApiClient {
     }
 
     pub async fn health(&self) -> ClientResult<serde_json::Value> {
-        Self::decode(self.http.get(format!("{}/healthz", self.base)).send().await?).await
+        Self::decode(
+            self.http
+                .get(format!("{}/healthz", self.base))
+                .send()
+                .await?,
+        )
+        .await
     }
 
     // Keys.
 
     pub async fn add_key(&self, name: &str, public_key_pem: &str) -> ClientResult<KeyInfo> {
         let body = serde_json::json!({"name": name, "public_key_pem": public_key_pem});
-        Self::decode(self.request(Method::POST, "/keys").json(&body).send().await?).await
+        Self::decode(
+            self.request(Method::POST, "/keys")
+                .json(&body)
+                .send()
+                .await?,
+        )
+        .await
     }
 
     pub async fn list_keys(&self, cursor: Option<&str>) -> ClientResult<List<KeyInfo>> {
@@ -169,7 +193,12 @@ impl ApiClient {
     }
 
     pub async fn revoke_key(&self, keyid: &str) -> ClientResult<()> {
-        Self::check(self.request(Method::DELETE, &format!("/keys/{keyid}")).send().await?).await?;
+        Self::check(
+            self.request(Method::DELETE, &format!("/keys/{keyid}"))
+                .send()
+                .await?,
+        )
+        .await?;
         Ok(())
     }
 
@@ -186,7 +215,9 @@ impl ApiClient {
         let form = reqwest::multipart::Form::new()
             .part(
                 "envelope",
-                reqwest::multipart::Part::bytes(envelope_json).file_name("envelope.dsse.json").mime_str("application/json")?,
+                reqwest::multipart::Part::bytes(envelope_json)
+                    .file_name("envelope.dsse.json")
+                    .mime_str("application/json")?,
             )
             .part(
                 "file",
@@ -195,7 +226,13 @@ impl ApiClient {
                     .mime_str("application/octet-stream")?,
             );
         let path = format!("/{}", kind_segment(kind));
-        Self::decode(self.request(Method::POST, &path).multipart(form).send().await?).await
+        Self::decode(
+            self.request(Method::POST, &path)
+                .multipart(form)
+                .send()
+                .await?,
+        )
+        .await
     }
 
     pub async fn list_artifacts(
@@ -227,7 +264,12 @@ impl ApiClient {
     }
 
     /// Starts a blob download; the caller streams the body.
-    pub async fn blob(&self, kind: ArtifactKind, id: &str, range_from: Option<u64>) -> ClientResult<Response> {
+    pub async fn blob(
+        &self,
+        kind: ArtifactKind,
+        id: &str,
+        range_from: Option<u64>,
+    ) -> ClientResult<Response> {
         let mut req = self.request(Method::GET, &format!("/{}/{id}/blob", kind_segment(kind)));
         if let Some(from) = range_from {
             req = req.header(reqwest::header::RANGE, format!("bytes={from}-"));
@@ -244,7 +286,13 @@ impl ApiClient {
         labels: &BTreeMap<String, String>,
     ) -> ClientResult<DeviceWithToken> {
         let body = serde_json::json!({"id": id, "hardware": hardware, "labels": labels});
-        Self::decode(self.request(Method::POST, "/devices").json(&body).send().await?).await
+        Self::decode(
+            self.request(Method::POST, "/devices")
+                .json(&body)
+                .send()
+                .await?,
+        )
+        .await
     }
 
     pub async fn list_devices(&self, query: &DeviceQuery) -> ClientResult<List<Device>> {
@@ -261,19 +309,40 @@ impl ApiClient {
         if let Some(c) = &query.cursor {
             q.push(("cursor", c.clone()));
         }
-        Self::decode(self.request(Method::GET, "/devices").query(&q).send().await?).await
+        Self::decode(
+            self.request(Method::GET, "/devices")
+                .query(&q)
+                .send()
+                .await?,
+        )
+        .await
     }
 
     pub async fn get_device(&self, id: &str) -> ClientResult<Device> {
-        Self::decode(self.request(Method::GET, &format!("/devices/{id}")).send().await?).await
+        Self::decode(
+            self.request(Method::GET, &format!("/devices/{id}"))
+                .send()
+                .await?,
+        )
+        .await
     }
 
     pub async fn delete_device(&self, id: &str) -> ClientResult<()> {
-        Self::check(self.request(Method::DELETE, &format!("/devices/{id}")).send().await?).await?;
+        Self::check(
+            self.request(Method::DELETE, &format!("/devices/{id}"))
+                .send()
+                .await?,
+        )
+        .await?;
         Ok(())
     }
 
     pub async fn rotate_token(&self, id: &str) -> ClientResult<DeviceWithToken> {
-        Self::decode(self.request(Method::POST, &format!("/devices/{id}/token")).send().await?).await
+        Self::decode(
+            self.request(Method::POST, &format!("/devices/{id}/token"))
+                .send()
+                .await?,
+        )
+        .await
     }
 }

@@ -126,11 +126,16 @@ impl Envelope {
             .enumerate()
             .map(|(i, s)| {
                 let raw = decode_base64(&s.sig).ok_or(EnvelopeError::SignatureEncoding(i))?;
-                let sig: [u8; 64] = raw.try_into().map_err(|_| EnvelopeError::SignatureEncoding(i))?;
+                let sig: [u8; 64] = raw
+                    .try_into()
+                    .map_err(|_| EnvelopeError::SignatureEncoding(i))?;
                 Ok((s.keyid.clone(), sig))
             })
             .collect::<Result<_, _>>()?;
-        Ok(DecodedEnvelope { payload, signatures })
+        Ok(DecodedEnvelope {
+            payload,
+            signatures,
+        })
     }
 }
 
@@ -166,7 +171,10 @@ mod tests {
             signatures: vec![],
         };
         assert_eq!(env.decode(), Err(EnvelopeError::NoSignatures));
-        env.signatures.push(EnvelopeSignature { keyid: "k".into(), sig: encode_base64(&[1; 63]) });
+        env.signatures.push(EnvelopeSignature {
+            keyid: "k".into(),
+            sig: encode_base64(&[1; 63]),
+        });
         assert_eq!(env.decode(), Err(EnvelopeError::SignatureEncoding(0)));
         env.signatures[0].sig = encode_base64(&[1; 64]);
         assert_eq!(env.decode().unwrap().payload, b"{}");
@@ -177,7 +185,10 @@ mod tests {
     #[test]
     fn rejects_unknown_fields_and_oversize() {
         let json = br#"{"payloadType":"x","payload":"","signatures":[],"extra":1}"#;
-        assert!(matches!(Envelope::from_json(json), Err(EnvelopeError::Json(_))));
+        assert!(matches!(
+            Envelope::from_json(json),
+            Err(EnvelopeError::Json(_))
+        ));
         let big = vec![b' '; MAX_ENVELOPE_BYTES + 1];
         assert_eq!(Envelope::from_json(&big), Err(EnvelopeError::TooLarge));
     }

@@ -35,4 +35,4 @@ pub use id::{DeviceId, HardwareModel, IdError, ProductName, RolloutId};
 pub use keys::{KeyError, KeyId, PublicKey};
 pub use manifest::{ArtifactKind, Manifest, ManifestError};
 pub use problem::{ErrorCode, Problem};
-pub use verify::{Verified, VerifyError, Verifier};
+pub use verify::{Verified, Verifier, VerifyError};

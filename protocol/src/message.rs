@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::state::{DeviceState, Reason};
-use crate::{ArtifactKind, DeviceId, Envelope, HardwareModel, ProductName, RolloutId, Sha256Digest};
+use crate::{
+    ArtifactKind, DeviceId, Envelope, HardwareModel, ProductName, RolloutId, Sha256Digest,
+};
 
 /// The largest status report accepted (they are a few hundred bytes).
 pub const MAX_REPORT_BYTES: usize = 8 * 1024;
@@ -91,6 +93,9 @@ mod tests {
             rollout_id: RolloutId::parse("r1").unwrap(),
         };
         let v = serde_json::to_value(&c).unwrap();
-        assert_eq!(v, serde_json::json!({"type": "cancel", "device_id": "dev-1", "rollout_id": "r1"}));
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "cancel", "device_id": "dev-1", "rollout_id": "r1"})
+        );
     }
 }

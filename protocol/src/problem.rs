@@ -134,7 +134,8 @@ mod tests {
 
     #[test]
     fn serialises_contract_members() {
-        let v = serde_json::to_value(Problem::new(ErrorCode::VersionExists, "gateway-os 1.4.2")).unwrap();
+        let v = serde_json::to_value(Problem::new(ErrorCode::VersionExists, "gateway-os 1.4.2"))
+            .unwrap();
         assert_eq!(v["status"], 409);
         assert_eq!(v["code"], "version_exists");
         assert_eq!(v["type"], "urn:fleet-ota:problem:version_exists");
@@ -143,7 +144,11 @@ mod tests {
 
     #[test]
     fn as_str_matches_serde() {
-        for c in [ErrorCode::BadEnvelope, ErrorCode::InsufficientStorage, ErrorCode::AlreadyExists] {
+        for c in [
+            ErrorCode::BadEnvelope,
+            ErrorCode::InsufficientStorage,
+            ErrorCode::AlreadyExists,
+        ] {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
         }
     }

@@ -73,13 +73,21 @@ impl DeviceState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Self::Succeeded | Self::Failed | Self::Rejected | Self::RolledBack | Self::TimedOut | Self::Cancelled
+            Self::Succeeded
+                | Self::Failed
+                | Self::Rejected
+                | Self::RolledBack
+                | Self::TimedOut
+                | Self::Cancelled
         )
     }
 
     /// Between `sent` and a final state.
     pub fn is_in_flight(self) -> bool {
-        matches!(self, Self::Sent | Self::Downloading | Self::Verifying | Self::Installing | Self::Rebooting)
+        matches!(
+            self,
+            Self::Sent | Self::Downloading | Self::Verifying | Self::Installing | Self::Rebooting
+        )
     }
 
     /// States a device may report.
@@ -180,8 +188,10 @@ impl Reason {
     pub fn state(self) -> DeviceState {
         use Reason::*;
         match self {
-            SignatureInvalid | UntrustedKey | KindMismatch | NameMismatch | HardwareMismatch | Downgrade
-            | Expired | UntrustedUrl | IncompatibleFirmware | Busy => DeviceState::Rejected,
+            SignatureInvalid | UntrustedKey | KindMismatch | NameMismatch | HardwareMismatch
+            | Downgrade | Expired | UntrustedUrl | IncompatibleFirmware | Busy => {
+                DeviceState::Rejected
+            }
             DigestMismatch | SizeExceeded | DownloadFailed | InsufficientSpace | InstallFailed => {
                 DeviceState::Failed
             }
@@ -201,14 +211,20 @@ mod tests {
     fn names_round_trip() {
         for s in ALL_STATES {
             assert_eq!(DeviceState::parse(s.as_str()), Some(s));
-            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.as_str()));
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
         }
     }
 
     #[test]
     fn finals_match_contract() {
         let finals: Vec<_> = ALL_STATES.into_iter().filter(|s| s.is_final()).collect();
-        assert_eq!(finals, [Succeeded, Failed, Rejected, RolledBack, TimedOut, Cancelled]);
+        assert_eq!(
+            finals,
+            [Succeeded, Failed, Rejected, RolledBack, TimedOut, Cancelled]
+        );
     }
 
     #[test]
@@ -244,8 +260,13 @@ mod tests {
 
     #[test]
     fn every_reason_has_a_final_state() {
-        for r in [Reason::Busy, Reason::InstallFailed, Reason::BootFailed, Reason::AlreadyInstalled, Reason::Unreachable]
-        {
+        for r in [
+            Reason::Busy,
+            Reason::InstallFailed,
+            Reason::BootFailed,
+            Reason::AlreadyInstalled,
+            Reason::Unreachable,
+        ] {
             assert!(r.state().is_final());
         }
     }

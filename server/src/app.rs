@@ -52,14 +52,20 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         refuse_unbuilt(&settings)?;
-        let listener = TcpListener::bind(settings.listen).await.map_err(|e| match e.kind() {
-            io::ErrorKind::AddrInUse => StartupError::AddressInUse(settings.listen),
-            _ => StartupError::Bind(settings.listen, e),
-        })?;
-        let local_addr = listener.local_addr().map_err(|e| StartupError::Bind(settings.listen, e))?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::AddrInUse => StartupError::AddressInUse(settings.listen),
+                _ => StartupError::Bind(settings.listen, e),
+            })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| StartupError::Bind(settings.listen, e))?;
         tracing::info!(%local_addr, "HTTP listening");
         if settings.embedded_broker.is_none() && settings.mqtt_url.is_none() {
-            tracing::warn!("MQTT is not built in this release: serving the HTTP API only (rollouts come next)");
+            tracing::warn!(
+                "MQTT is not built in this release: serving the HTTP API only (rollouts come next)"
+            );
         }
 
         let data_dir = &settings.data_dir;
@@ -69,11 +75,14 @@ impl Application {
             .create(data_dir)
             .map_err(|e| StartupError::DataDir(data_dir.clone(), e))?;
         let store = SqliteStore::open(&data_dir.join("fleet.db")).await?;
-        let blobs =
-            BlobStore::open(data_dir.join("blobs")).await.map_err(|e| StartupError::DataDir(data_dir.clone(), e))?;
+        let blobs = BlobStore::open(data_dir.join("blobs"))
+            .await
+            .map_err(|e| StartupError::DataDir(data_dir.clone(), e))?;
         let admin_token = match &settings.admin_token {
             Some(token) if token.expose().len() < 16 => {
-                return Err(StartupError::Other("FLEET_ADMIN_TOKEN must be at least 16 characters".into()));
+                return Err(StartupError::Other(
+                    "FLEET_ADMIN_TOKEN must be at least 16 characters".into(),
+                ));
             }
             Some(token) => token.expose().to_owned(),
             None => load_or_create_admin_token(&data_dir.join("admin.token"))?,
@@ -94,7 +103,12 @@ impl Application {
             upload_threshold: settings.upload_threshold as usize,
             public_url,
         });
-        Ok(Self { listener, local_addr, router: crate::http::router(state), store })
+        Ok(Self {
+            listener,
+            local_addr,
+            router: crate::http::router(state),
+            store,
+        })
     }
 
     /// The bound address (with the real port when port 0 was asked for).
@@ -108,13 +122,18 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
         let listener = self.listener.tap_io(|tcp| {
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!("TCP_NODELAY: {e}");
             }
         });
-        let served = axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
         self.store.close().await;
         tracing::info!("stopped");
         served
@@ -123,18 +142,28 @@ impl Application {
 
 fn refuse_unbuilt(settings: &Settings) -> Result<(), StartupError> {
     if settings.embedded_broker.is_some() {
-        return Err(StartupError::NotBuilt("--embedded-broker", "the embedded MQTT broker arrives with rollouts"));
+        return Err(StartupError::NotBuilt(
+            "--embedded-broker",
+            "the embedded MQTT broker arrives with rollouts",
+        ));
     }
     if settings.mqtt_url.is_some() {
-        return Err(StartupError::NotBuilt("--mqtt-url", "MQTT arrives with rollouts"));
+        return Err(StartupError::NotBuilt(
+            "--mqtt-url",
+            "MQTT arrives with rollouts",
+        ));
     }
     match settings.database_url.as_deref() {
         None => Ok(()),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Err(StartupError::NotBuilt("--database-url postgres://", "PostgreSQL support arrives with scale-out"))
+            Err(StartupError::NotBuilt(
+                "--database-url postgres://",
+                "PostgreSQL support arrives with scale-out",
+            ))
         }
         Some(_) => Err(StartupError::Other(
-            "--database-url takes postgres://… (the default SQLite database lives in --data-dir)".into(),
+            "--database-url takes postgres://… (the default SQLite database lives in --data-dir)"
+                .into(),
         )),
     }
 }
@@ -152,9 +181,18 @@ fn load_or_create_admin_token(path: &Path) -> Result<String, StartupError> {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(err(e)),
         Err(_) => {}
     }
-    let token = generate_token(ADMIN_TOKEN_PREFIX).map_err(|e| StartupError::Other(e.to_string()))?;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(err)?;
-    file.write_all(token.as_bytes()).and_then(|()| file.write_all(b"\n")).and_then(|()| file.sync_all()).map_err(err)?;
+    let token =
+        generate_token(ADMIN_TOKEN_PREFIX).map_err(|e| StartupError::Other(e.to_string()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
+    file.write_all(token.as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .and_then(|()| file.sync_all())
+        .map_err(err)?;
     tracing::info!(path = %path.display(), "admin token created");
     Ok(token)
 }

@@ -23,7 +23,9 @@ pub use settings::Settings;
 
 /// Milliseconds since the Unix epoch, the server's one clock.
 pub fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -32,13 +34,21 @@ pub fn now_ms() -> i64 {
 pub fn new_id() -> anyhow::Result<String> {
     let mut random = [0u8; 10];
     getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    Ok(format!("{:012x}{}", now_ms() & 0xffff_ffff_ffff, hex::encode(random)))
+    Ok(format!(
+        "{:012x}{}",
+        now_ms() & 0xffff_ffff_ffff,
+        hex::encode(random)
+    ))
 }
 
 /// Installs the tracing subscriber used by the binary.
 pub fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .try_init();
 }
 
 /// The binary's entry point, shared by `fleet-server` and the test harness.

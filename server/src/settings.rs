@@ -38,7 +38,11 @@ impl std::str::FromStr for Secret {
 
 /// How the server is configured. Every flag also reads `FLEET_<FLAG>`.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "fleet-server", version, about = "Fleet OTA server: signed artifacts, devices and rollouts")]
+#[command(
+    name = "fleet-server",
+    version,
+    about = "Fleet OTA server: signed artifacts, devices and rollouts"
+)]
 pub struct Settings {
     /// HTTP listen address; port 0 picks a free port.
     #[arg(long, env = "FLEET_LISTEN", default_value = "127.0.0.1:8080")]

@@ -1,1 +1,186 @@
+//! The test harness: spawn the real server on a random port with a fresh data directory,
+//! talk to it with the same typed client `fleetctl` uses, and sign artifacts with the
+//! TEST-ONLY keys from `firmware-samples/`.
 
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+
+use fleet_cli::ApiClient;
+use fleet_cli::client::Artifact;
+use fleet_protocol::manifest::SCHEMA;
+use fleet_protocol::sign::{SigningKey, sign_payload, signing_key_from_pem};
+use fleet_protocol::{ArtifactKind, Envelope, HardwareModel, Manifest, ProductName, Sha256Digest};
+use fleet_server::{Application, Settings};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The admin token every test server uses.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
+/// `firmware-samples/` in this repository.
+pub fn samples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware-samples")
+}
+
+/// Reads a file from `firmware-samples/`.
+pub fn sample(name: &str) -> Vec<u8> {
+    std::fs::read(samples_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The TEST-ONLY release key.
+pub fn release_key() -> SigningKey {
+    signing_key_from_pem(&String::from_utf8(sample("test-only-release.key")).expect("utf-8"))
+        .expect("key")
+}
+
+/// The TEST-ONLY key nobody trusts.
+pub fn other_key() -> SigningKey {
+    signing_key_from_pem(&String::from_utf8(sample("test-only-other.key")).expect("utf-8"))
+        .expect("key")
+}
+
+/// A manifest for `bytes`, ready to tweak and sign.
+pub fn manifest_for(kind: ArtifactKind, name: &str, version: &str, bytes: &[u8]) -> Manifest {
+    Manifest {
+        schema: SCHEMA,
+        kind,
+        name: ProductName::parse(name).expect("name"),
+        version: semver::Version::parse(version).expect("version"),
+        hardware: vec![HardwareModel::parse("rpi4").expect("hw")],
+        size: bytes.len() as u64,
+        sha256: Sha256Digest::of(bytes),
+        created_at: time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .expect("time"),
+        expires_at: None,
+        requires_firmware: None,
+    }
+}
+
+/// Signs a manifest with `keys`.
+pub fn sign(manifest: &Manifest, keys: &[&SigningKey]) -> Envelope {
+    sign_payload(&manifest.to_bytes(), keys)
+}
+
+/// A running server on a random port with its own data directory.
+#[derive(Debug)]
+pub struct TestApp {
+    pub client: ApiClient,
+    pub data_dir: PathBuf,
+    _dir: Option<TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    /// A fresh server with default settings.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// A fresh server; `tweak` adjusts its settings.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut app = Self::spawn_in(dir.path(), tweak).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    /// A server on an existing data directory (e.g. to restart on the same data).
+    pub async fn spawn_in(data_dir: &Path, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = Settings::for_data_dir(data_dir);
+        settings.admin_token = Some(fleet_server::settings::Secret::new(ADMIN_TOKEN));
+        settings.log = "error".into();
+        tweak(&mut settings);
+        fleet_server::init_tracing("error");
+        let app = Application::build(settings).await.expect("server builds");
+        let base = format!("http://{}", app.local_addr());
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            client: ApiClient::new(base, ADMIN_TOKEN),
+            data_dir: data_dir.to_owned(),
+            _dir: None,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops gracefully and waits; returns the data directory's owner so it outlives us.
+    pub async fn stop(mut self) -> Option<TempDir> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server ran");
+        }
+        self._dir.take()
+    }
+
+    /// Registers the TEST-ONLY release key.
+    pub async fn trust_release_key(&self) {
+        self.client
+            .add_key(
+                "release",
+                &String::from_utf8(sample("test-only-release.pub")).expect("pem"),
+            )
+            .await
+            .expect("key");
+    }
+
+    /// Uploads `bytes` with `envelope`.
+    pub async fn upload(
+        &self,
+        kind: ArtifactKind,
+        envelope: &Envelope,
+        bytes: Vec<u8>,
+    ) -> Result<Artifact, fleet_cli::ClientError> {
+        let len = bytes.len() as u64;
+        self.client
+            .upload(
+                kind,
+                serde_json::to_vec(envelope).expect("json"),
+                bytes.into(),
+                len,
+            )
+            .await
+    }
+
+    /// Files under `blobs/sha256` and `blobs/tmp`: what an upload left on disk.
+    pub fn blob_files(&self) -> (usize, usize) {
+        let count = |dir: PathBuf| walk(&dir);
+        (
+            count(self.data_dir.join("blobs/sha256")),
+            count(self.data_dir.join("blobs/tmp")),
+        )
+    }
+}
+
+fn walk(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        walk(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -39,19 +39,24 @@ struct Register {
 /// Label keys follow the id rule (plus `/` for namespaces); values are short printable text.
 fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), ApiError> {
     if labels.len() > MAX_LABELS {
-        return Err(ApiError::bad_request(format!("at most {MAX_LABELS} labels")));
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_LABELS} labels"
+        )));
     }
     for (k, v) in labels {
         let key_ok = !k.is_empty()
             && k.len() <= 64
-            && k.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
         if !key_ok {
             return Err(ApiError::bad_request(format!(
                 "label key {k:?} must be 1-64 characters of letters, digits, '.', '_', '-', '/'"
             )));
         }
         if v.chars().count() > 128 || v.chars().any(char::is_control) {
-            return Err(ApiError::bad_request(format!("label {k:?}: value must be at most 128 printable characters")));
+            return Err(ApiError::bad_request(format!(
+                "label {k:?}: value must be at most 128 printable characters"
+            )));
         }
     }
     Ok(())
@@ -63,7 +68,8 @@ async fn register(
     ApiJson(req): ApiJson<Register>,
 ) -> Result<(StatusCode, Json<DeviceWithToken>), ApiError> {
     let id = device_id(req.id)?;
-    let hardware = HardwareModel::parse(req.hardware).map_err(|e| ApiError::invalid_id("hardware", e))?;
+    let hardware =
+        HardwareModel::parse(req.hardware).map_err(|e| ApiError::invalid_id("hardware", e))?;
     check_labels(&req.labels)?;
     let token = generate_token(DEVICE_TOKEN_PREFIX)?;
     let new = NewDevice {
@@ -74,30 +80,54 @@ async fn register(
         created_at_ms: crate::now_ms(),
     };
     let device = app.store.insert_device(&new).await.map_err(|e| match e {
-        StoreError::Conflict => ApiError::new(ErrorCode::AlreadyExists, format!("device {id} is already registered")),
+        StoreError::Conflict => ApiError::new(
+            ErrorCode::AlreadyExists,
+            format!("device {id} is already registered"),
+        ),
         e => e.into(),
     })?;
     tracing::info!(device = %id, "device registered");
-    Ok((StatusCode::CREATED, Json(DeviceWithToken { device: device.into(), token })))
+    Ok((
+        StatusCode::CREATED,
+        Json(DeviceWithToken {
+            device: device.into(),
+            token,
+        }),
+    ))
 }
 
 /// Parses `hardware=`, repeatable `label=key=value`, `limit=`, `cursor=`.
-fn parse_list_query(raw: Option<&str>) -> Result<(DeviceFilter, Option<u32>, Option<String>), ApiError> {
+fn parse_list_query(
+    raw: Option<&str>,
+) -> Result<(DeviceFilter, Option<u32>, Option<String>), ApiError> {
     let mut filter = DeviceFilter::default();
     let (mut limit, mut cursor) = (None, None);
     for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
         match &*k {
             "hardware" => {
-                filter.hardware = Some(HardwareModel::parse(v.into_owned()).map_err(|e| ApiError::invalid_id("hardware", e))?)
+                filter.hardware = Some(
+                    HardwareModel::parse(v.into_owned())
+                        .map_err(|e| ApiError::invalid_id("hardware", e))?,
+                )
             }
             "label" => {
-                let (key, value) =
-                    v.split_once('=').ok_or_else(|| ApiError::bad_request("label filters are label=key=value"))?;
+                let (key, value) = v
+                    .split_once('=')
+                    .ok_or_else(|| ApiError::bad_request("label filters are label=key=value"))?;
                 filter.labels.push((key.to_owned(), value.to_owned()));
             }
-            "limit" => limit = Some(v.parse().map_err(|_| ApiError::bad_request("limit must be a number"))?),
+            "limit" => {
+                limit = Some(
+                    v.parse()
+                        .map_err(|_| ApiError::bad_request("limit must be a number"))?,
+                )
+            }
             "cursor" => cursor = Some(v.into_owned()),
-            other => return Err(ApiError::bad_request(format!("unknown query parameter `{other}`"))),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter `{other}`"
+                )));
+            }
         }
     }
     Ok((filter, limit, cursor))
@@ -109,7 +139,10 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<List<DeviceView>>, ApiError> {
     let (filter, limit, cursor) = parse_list_query(raw.as_deref())?;
-    let page = app.store.list_devices(&filter, &page_request(limit, cursor)?).await?;
+    let page = app
+        .store
+        .list_devices(&filter, &page_request(limit, cursor)?)
+        .await?;
     Ok(Json(List::from_page(page, DeviceView::from)))
 }
 
@@ -120,7 +153,11 @@ fn missing(id: &DeviceId) -> impl FnOnce(StoreError) -> ApiError + '_ {
     }
 }
 
-async fn show(State(app): State<AppState>, _: Operator, Path(raw): Path<String>) -> Result<Json<DeviceView>, ApiError> {
+async fn show(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(raw): Path<String>,
+) -> Result<Json<DeviceView>, ApiError> {
     let id = device_id(raw)?;
     let device = app.store.get_device(&id).await.map_err(missing(&id))?;
     Ok(Json(device.into()))
@@ -144,14 +181,24 @@ async fn rotate_token(
 ) -> Result<Json<DeviceWithToken>, ApiError> {
     let id = device_id(raw)?;
     let token = generate_token(DEVICE_TOKEN_PREFIX)?;
-    app.store.rotate_device_token(&id, &hash_token(&token)).await.map_err(missing(&id))?;
+    app.store
+        .rotate_device_token(&id, &hash_token(&token))
+        .await
+        .map_err(missing(&id))?;
     let device = app.store.get_device(&id).await.map_err(missing(&id))?;
     tracing::info!(device = %id, "device token rotated");
-    Ok(Json(DeviceWithToken { device: device.into(), token }))
+    Ok(Json(DeviceWithToken {
+        device: device.into(),
+        token,
+    }))
 }
 
 /// The device's current command; with no rollouts yet there is none (204).
-async fn command(State(app): State<AppState>, caller: Caller, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+async fn command(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let id = device_id(raw)?;
     caller.require_device_or_operator(&id)?;
     app.store.get_device(&id).await.map_err(missing(&id))?;

@@ -22,7 +22,10 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self::Problem { code, detail: detail.into() }
+        Self::Problem {
+            code,
+            detail: detail.into(),
+        }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -60,7 +63,9 @@ impl IntoResponse for ApiError {
             }
         };
         let mut response = (status, axum::Json(problem)).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         response
     }
 }

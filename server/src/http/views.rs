@@ -28,7 +28,10 @@ pub struct List<T> {
 impl<T> List<T> {
     pub fn from_page<R>(page: Page<R>, f: impl FnMut(R) -> T) -> Self {
         let page = page.map(f);
-        Self { items: page.items, next_cursor: page.next_cursor }
+        Self {
+            items: page.items,
+            next_cursor: page.next_cursor,
+        }
     }
 }
 
@@ -76,7 +79,11 @@ impl From<ArtifactRecord> for ArtifactView {
         let m = a.manifest;
         let fmt = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
         Self {
-            blob_url: format!("/api/v1/{}/{}/blob", super::artifacts::route_segment(a.kind), a.id),
+            blob_url: format!(
+                "/api/v1/{}/{}/blob",
+                super::artifacts::route_segment(a.kind),
+                a.id
+            ),
             id: a.id,
             kind: a.kind.as_str(),
             name: m.name.to_string(),

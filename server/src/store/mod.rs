@@ -10,7 +10,9 @@ pub mod sqlite;
 use async_trait::async_trait;
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, KeyId, ProductName};
 
-pub use records::{ArtifactRecord, DeviceRecord, KeyRecord, NewArtifact, NewDevice, Page, PageRequest};
+pub use records::{
+    ArtifactRecord, DeviceRecord, KeyRecord, NewArtifact, NewDevice, Page, PageRequest,
+};
 
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +71,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     // Devices.
     async fn insert_device(&self, device: &NewDevice) -> StoreResult<DeviceRecord>;
     async fn get_device(&self, id: &DeviceId) -> StoreResult<DeviceRecord>;
-    async fn list_devices(&self, filter: &DeviceFilter, page: &PageRequest) -> StoreResult<Page<DeviceRecord>>;
+    async fn list_devices(
+        &self,
+        filter: &DeviceFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<DeviceRecord>>;
     async fn delete_device(&self, id: &DeviceId) -> StoreResult<()>;
     /// Replaces the token hash and forgets the last applied `seq`.
     async fn rotate_device_token(&self, id: &DeviceId, token_hash: &str) -> StoreResult<()>;

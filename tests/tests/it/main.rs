@@ -1,1 +1,10 @@
+//! One integration-test binary: the real server on a random port, real SQLite, the real
+//! client and, where it matters, the server as its own process.
 
+mod auth;
+mod devices;
+mod memory;
+mod openssl;
+mod refusals;
+mod restart;
+mod upload;
