@@ -2,11 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use fleet_protocol::message::Installed;
-use fleet_protocol::{ArtifactKind, Envelope, Problem};
+use fleet_protocol::{ArtifactKind, Problem};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 /// What went wrong talking to the server.
 #[derive(Debug, thiserror::Error)]
@@ -31,58 +29,9 @@ impl ClientError {
 
 pub type ClientResult<T> = Result<T, ClientError>;
 
-/// `{"items": […], "next_cursor": …}`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct List<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct KeyInfo {
-    pub keyid: String,
-    pub name: String,
-    pub public_key_pem: String,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Artifact {
-    pub id: String,
-    pub kind: String,
-    pub name: String,
-    pub version: String,
-    pub hardware: Vec<String>,
-    pub size: u64,
-    pub sha256: String,
-    pub signers: Vec<String>,
-    pub blob_url: String,
-    #[serde(default)]
-    pub envelope: Option<Envelope>,
-    pub created_at: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Device {
-    pub id: String,
-    pub hardware: String,
-    pub labels: BTreeMap<String, String>,
-    pub firmware: Option<Installed>,
-    pub config: Option<Installed>,
-    pub online: bool,
-    pub last_seen: Option<String>,
-    pub rollout: Option<serde_json::Value>,
-    pub created_at: String,
-}
-
-/// A device with its token, returned once at registration and rotation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeviceWithToken {
-    #[serde(flatten)]
-    pub device: Device,
-    pub token: String,
-}
+pub use fleet_protocol::api::{
+    ArtifactInfo as Artifact, DeviceInfo as Device, DeviceWithToken, KeyInfo, List,
+};
 
 /// Device list filters.
 #[derive(Debug, Clone, Default)]

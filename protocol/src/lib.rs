@@ -13,9 +13,11 @@
 //! - [`message`]: commands (server → device) and status reports (device → server).
 //! - [`state`]: per-device rollout states, reason codes and the table of legal transitions.
 //! - [`problem`]: the RFC 9457 error body and its stable error codes.
+//! - [`api`]: the REST response bodies.
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod digest;
 pub mod envelope;
 pub mod id;

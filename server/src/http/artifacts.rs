@@ -14,10 +14,11 @@ use tower_http::services::ServeFile;
 use super::error::ApiError;
 use super::extract::{ApiQuery, page_request};
 use super::upload;
-use super::views::{ArtifactView, List};
+use super::views;
 use crate::auth::{Caller, Operator};
 use crate::state::AppState;
 use crate::store::StoreError;
+use fleet_protocol::api::{ArtifactInfo, List};
 
 /// The path segment of a kind: `firmware` or `configs`.
 pub fn route_segment(kind: ArtifactKind) -> &'static str {
@@ -71,12 +72,12 @@ async fn create(
     State(app): State<AppState>,
     _: Operator,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Result<(StatusCode, Json<ArtifactView>), ApiError> {
+) -> Result<(StatusCode, Json<ArtifactInfo>), ApiError> {
     let multipart = multipart.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let record = upload::receive(&app, kind, multipart).await?;
     let m = &record.manifest;
     tracing::info!(id = %record.id, %kind, name = %m.name, version = %m.version, size = m.size, "artifact uploaded");
-    Ok((StatusCode::CREATED, Json(record.into())))
+    Ok((StatusCode::CREATED, Json(views::artifact(record))))
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,7 +92,7 @@ async fn list(
     State(app): State<AppState>,
     _: Operator,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<List<ArtifactView>>, ApiError> {
+) -> Result<Json<List<ArtifactInfo>>, ApiError> {
     let name = q
         .name
         .map(ProductName::parse)
@@ -101,9 +102,9 @@ async fn list(
         .store
         .list_artifacts(kind, name.as_ref(), &page_request(q.limit, q.cursor)?)
         .await?;
-    Ok(Json(List::from_page(page, |a| ArtifactView {
+    Ok(Json(views::list(page, |a| ArtifactInfo {
         envelope: None,
-        ..a.into()
+        ..views::artifact(a)
     })))
 }
 
@@ -119,13 +120,13 @@ async fn show(
     State(app): State<AppState>,
     _: Operator,
     Path(id): Path<String>,
-) -> Result<Json<ArtifactView>, ApiError> {
+) -> Result<Json<ArtifactInfo>, ApiError> {
     let record = app
         .store
         .get_artifact(kind, &id)
         .await
         .map_err(missing(kind, &id))?;
-    Ok(Json(record.into()))
+    Ok(Json(views::artifact(record)))
 }
 
 /// Deletes the record, then the blob if no other artifact shares its bytes.

@@ -11,10 +11,11 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::extract::{ApiJson, device_id, page_request};
-use super::views::{DeviceView, DeviceWithToken, List};
+use super::views;
 use crate::auth::{Caller, DEVICE_TOKEN_PREFIX, Operator, generate_token, hash_token};
 use crate::state::AppState;
 use crate::store::{DeviceFilter, NewDevice, StoreError};
+use fleet_protocol::api::{DeviceInfo, DeviceWithToken, List};
 
 /// At most this many labels per device.
 pub const MAX_LABELS: usize = 32;
@@ -90,7 +91,7 @@ async fn register(
     Ok((
         StatusCode::CREATED,
         Json(DeviceWithToken {
-            device: device.into(),
+            device: views::device(device),
             token,
         }),
     ))
@@ -137,13 +138,13 @@ async fn list(
     State(app): State<AppState>,
     _: Operator,
     RawQuery(raw): RawQuery,
-) -> Result<Json<List<DeviceView>>, ApiError> {
+) -> Result<Json<List<DeviceInfo>>, ApiError> {
     let (filter, limit, cursor) = parse_list_query(raw.as_deref())?;
     let page = app
         .store
         .list_devices(&filter, &page_request(limit, cursor)?)
         .await?;
-    Ok(Json(List::from_page(page, DeviceView::from)))
+    Ok(Json(views::list(page, views::device)))
 }
 
 fn missing(id: &DeviceId) -> impl FnOnce(StoreError) -> ApiError + '_ {
@@ -157,10 +158,10 @@ async fn show(
     State(app): State<AppState>,
     _: Operator,
     Path(raw): Path<String>,
-) -> Result<Json<DeviceView>, ApiError> {
+) -> Result<Json<DeviceInfo>, ApiError> {
     let id = device_id(raw)?;
     let device = app.store.get_device(&id).await.map_err(missing(&id))?;
-    Ok(Json(device.into()))
+    Ok(Json(views::device(device)))
 }
 
 async fn decommission(
@@ -188,7 +189,7 @@ async fn rotate_token(
     let device = app.store.get_device(&id).await.map_err(missing(&id))?;
     tracing::info!(device = %id, "device token rotated");
     Ok(Json(DeviceWithToken {
-        device: device.into(),
+        device: views::device(device),
         token,
     }))
 }

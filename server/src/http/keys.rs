@@ -9,10 +9,11 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, page_request};
-use super::views::{KeyView, List};
+use super::views;
 use crate::auth::Operator;
 use crate::state::AppState;
 use crate::store::{KeyRecord, StoreError};
+use fleet_protocol::api::{KeyInfo, List};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,7 +32,7 @@ async fn add(
     State(app): State<AppState>,
     _: Operator,
     ApiJson(req): ApiJson<AddKey>,
-) -> Result<(StatusCode, Json<KeyView>), ApiError> {
+) -> Result<(StatusCode, Json<KeyInfo>), ApiError> {
     let name = req.name.trim();
     if name.is_empty() || name.len() > 128 {
         return Err(ApiError::bad_request("name must be 1 to 128 characters"));
@@ -46,7 +47,7 @@ async fn add(
         revoked_at_ms: None,
     };
     match app.store.insert_key(&record).await {
-        Ok(()) => Ok((StatusCode::CREATED, Json(record.into()))),
+        Ok(()) => Ok((StatusCode::CREATED, Json(views::key(record)))),
         Err(StoreError::Conflict) => {
             let existing = app.store.get_key(key.keyid()).await?;
             Err(if existing.revoked_at_ms.is_some() {
@@ -75,12 +76,12 @@ async fn list(
     State(app): State<AppState>,
     _: Operator,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<List<KeyView>>, ApiError> {
+) -> Result<Json<List<KeyInfo>>, ApiError> {
     let page = app
         .store
         .list_keys(&page_request(q.limit, q.cursor)?)
         .await?;
-    Ok(Json(List::from_page(page, KeyView::from)))
+    Ok(Json(views::list(page, views::key)))
 }
 
 fn keyid(raw: &str) -> Result<KeyId, ApiError> {
@@ -96,14 +97,14 @@ async fn show(
     State(app): State<AppState>,
     _: Operator,
     Path(raw): Path<String>,
-) -> Result<Json<KeyView>, ApiError> {
+) -> Result<Json<KeyInfo>, ApiError> {
     let id = keyid(&raw)?;
     let key = app
         .store
         .get_key(&id)
         .await
         .map_err(|e| not_found(e, &id))?;
-    Ok(Json(key.into()))
+    Ok(Json(views::key(key)))
 }
 
 /// Revocation is permanent: the row stays (artifacts name their signers) but the key

@@ -1,0 +1,73 @@
+//! REST response bodies (CONTRACT §3), shared by the server that writes them and the
+//! clients that read them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Envelope;
+use crate::message::Installed;
+
+/// `{"items": […], "next_cursor": …}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct List<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A registered release key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    pub keyid: String,
+    pub name: String,
+    pub public_key_pem: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// A stored firmware image or configuration document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactInfo {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub version: String,
+    pub hardware: Vec<String>,
+    pub size: u64,
+    pub sha256: String,
+    /// The manifest's own `created_at` (when it was signed).
+    pub manifest_created_at: String,
+    pub expires_at: Option<String>,
+    pub requires_firmware: Option<String>,
+    /// Keyids whose signatures verified at upload.
+    pub signers: Vec<String>,
+    pub blob_url: String,
+    /// The signed envelope; left out of lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<Envelope>,
+    /// When it was uploaded.
+    pub created_at: String,
+}
+
+/// A device in the inventory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub id: String,
+    pub hardware: String,
+    pub labels: BTreeMap<String, String>,
+    pub firmware: Option<Installed>,
+    pub config: Option<Installed>,
+    pub online: bool,
+    pub last_seen: Option<String>,
+    /// The rollout the device is in, `{"id", "state"}`, or null.
+    pub rollout: Option<serde_json::Value>,
+    pub created_at: String,
+}
+
+/// A device just registered or whose token was rotated: the only time the token is shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceWithToken {
+    #[serde(flatten)]
+    pub device: DeviceInfo,
+    pub token: String,
+}
