@@ -2,6 +2,7 @@
 //! client and, where it matters, the server as its own process.
 
 mod auth;
+mod cli;
 mod devices;
 mod memory;
 mod openssl;

@@ -413,3 +413,19 @@ async fn forged_signature_entry_shapes() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn no_room_for_the_signed_size_is_insufficient_storage() {
+    let app = TestApp::spawn_with(|s| s.max_artifact_size = u64::MAX).await;
+    app.trust_release_key().await;
+    let bytes = image();
+    let mut manifest = manifest_for(ArtifactKind::Firmware, "gateway-os", "2.0.0", &bytes);
+    manifest.size = 1 << 60;
+    let env = sign(&manifest, &[&release_key()]);
+    assert_refused(
+        &app,
+        app.upload(ArtifactKind::Firmware, &env, bytes).await,
+        ErrorCode::InsufficientStorage,
+    )
+    .await;
+}
