@@ -8,15 +8,14 @@ use fleet_protocol::ArtifactKind;
 use fleet_tests::{ADMIN_TOKEN, TestApp};
 
 async fn fleetctl(app: &TestApp, cwd: &Path, args: &[&str]) -> Output {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetctl-under-test"))
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetctl-under-test"))
         .args(args)
         .current_dir(cwd)
         .env("FLEET_URL", app.client.base_url())
         .env("FLEET_TOKEN", ADMIN_TOKEN)
         .output()
         .await
-        .unwrap();
-    out
+        .unwrap()
 }
 
 async fn ok(app: &TestApp, cwd: &Path, args: &[&str]) -> String {
