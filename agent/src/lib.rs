@@ -1,5 +1,23 @@
-//! Fleet OTA device agent. A placeholder in this release: the agent (confirmed commands,
-//! verification, resumable download, A/B install, rollback, simulate mode) is built next,
-//! on the `fleet-protocol` crate it already depends on.
+//! Fleet OTA device agent: it installs nothing it should not, and never leaves a device
+//! without a bootable slot.
+//!
+//! - [`cli`]: `fleet-agent run` and `fleet-agent simulate`.
+//! - [`config`]: flags, `FLEET_AGENT_*` environment and `agent.toml`.
+//! - [`device`]: who the device is and what it trusts.
+//! - [`mqtt`]: the MQTT link (the only code touching the MQTT client).
+//! - [`runner`]: feeds events to the state machine; [`effects`] performs what it asks.
+//! - [`update`]: the pure checks and state machine, the journal, the download.
+//! - [`install`]: the `Installer` trait (A/B slot files, external commands) and config files.
+//! - [`simulate`]: many virtual devices on the same code path.
 
 #![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod device;
+mod effects;
+pub mod install;
+pub mod mqtt;
+pub mod runner;
+pub mod simulate;
+pub mod update;

@@ -1,6 +1,12 @@
-//! `fleet-agent`: not built yet in this release.
+//! `fleet-agent`: see the crate docs of `fleet_agent`.
 
-fn main() {
-    eprintln!("fleet-agent is not built yet in this release");
-    std::process::exit(2);
+use clap::Parser as _;
+
+#[tokio::main]
+async fn main() {
+    let cli = fleet_agent::cli::Cli::parse();
+    if let Err(e) = fleet_agent::cli::main_with(cli).await {
+        eprintln!("fleet-agent: {e:#}");
+        std::process::exit(1);
+    }
 }

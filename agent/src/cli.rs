@@ -1,0 +1,79 @@
+//! The `fleet-agent` command line: `run` one device, or `simulate` many.
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{InstallerKind, RunArgs};
+use crate::install::ab::AbSlots;
+use crate::install::command::CommandInstaller;
+use crate::runner::Runner;
+use crate::simulate::{SimulateArgs, simulate};
+
+#[derive(Debug, Parser)]
+#[command(name = "fleet-agent", version, about = "Fleet OTA device agent")]
+pub struct Cli {
+    /// Log filter, e.g. `info` or `fleet_agent=debug`.
+    #[arg(long, env = "FLEET_AGENT_LOG", default_value = "info", global = true)]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CliCommand {
+    /// Run the agent for this device.
+    Run(Box<RunArgs>),
+    /// Run N simulated devices on the same code path.
+    Simulate(Box<SimulateArgs>),
+}
+
+/// Cancelled on SIGINT or SIGTERM.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let term = async {
+            match term.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! { _ = tokio::signal::ctrl_c() => {}, () = term => {} }
+        t.cancel();
+    });
+    token
+}
+
+/// The binary's entry point.
+pub async fn main_with(cli: Cli) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let shutdown = shutdown_on_signal();
+    match cli.command {
+        CliCommand::Run(args) => {
+            let args = args.with_file()?;
+            let device = args.device()?;
+            let http = crate::update::download::http_client()?;
+            match args.installer.unwrap_or_default() {
+                InstallerKind::AbSlots => {
+                    let slots =
+                        AbSlots::new(device.state_dir.join("slots"), true, args.write_delay())?;
+                    Runner::new(device, slots, http)?.run(shutdown).await
+                }
+                InstallerKind::Command => {
+                    let installer = CommandInstaller::new(args.commands()?);
+                    Runner::new(device, installer, http)?.run(shutdown).await
+                }
+            }
+        }
+        CliCommand::Simulate(args) => simulate(*args, shutdown).await,
+    }
+}

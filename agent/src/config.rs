@@ -1,0 +1,271 @@
+//! `fleet-agent run` settings: flags, `FLEET_AGENT_*` environment variables, or a TOML file
+//! (`--config agent.toml`, keys spelled like the flags). Flags and environment win over the
+//! file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use fleet_protocol::topic::Topics;
+use fleet_protocol::{DeviceId, HardwareModel, PublicKey, Verifier};
+use serde::Deserialize;
+
+use crate::device::{Device, HealthCheck, Injected};
+use crate::install::command::Commands;
+use crate::install::config_file::ConfigTarget;
+use crate::mqtt::parse_mqtt_url;
+
+/// The firmware back end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstallerKind {
+    /// Two slot files in the state directory, with a trial boot and a boot counter.
+    #[default]
+    AbSlots,
+    /// External commands (RAUC, SWUpdate, …).
+    Command,
+}
+
+/// The flags of `fleet-agent run`.
+#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RunArgs {
+    /// A TOML file with any of these settings.
+    #[arg(long)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    #[arg(long, env = "FLEET_AGENT_DEVICE_ID")]
+    pub device_id: Option<String>,
+    /// File holding the device token.
+    #[arg(long, env = "FLEET_AGENT_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    #[arg(long, env = "FLEET_AGENT_HARDWARE")]
+    pub hardware: Option<String>,
+    /// Server base URL; the only origin downloads come from and the token goes to.
+    #[arg(long, env = "FLEET_AGENT_SERVER")]
+    pub server: Option<String>,
+    /// mqtt://HOST:PORT
+    #[arg(long, env = "FLEET_AGENT_MQTT_URL")]
+    pub mqtt_url: Option<String>,
+    /// A trusted release key (PEM); repeatable.
+    #[arg(long, env = "FLEET_AGENT_TRUST", value_delimiter = ',')]
+    #[serde(default)]
+    pub trust: Vec<PathBuf>,
+    /// Signatures by this many trusted keys are required.
+    #[arg(long, env = "FLEET_AGENT_THRESHOLD")]
+    pub threshold: Option<usize>,
+    #[arg(long, env = "FLEET_AGENT_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// CA certificate for https:// and mqtts:// (TLS is not built yet in this release).
+    #[arg(long, env = "FLEET_AGENT_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    #[arg(long, env = "FLEET_AGENT_INSTALLER", value_enum)]
+    pub installer: Option<InstallerKind>,
+    /// `command` installer: e.g. `rauc install {file}`.
+    #[arg(long, env = "FLEET_AGENT_INSTALL_COMMAND")]
+    pub install_command: Option<String>,
+    /// `command` installer: prints the booted slot's name.
+    #[arg(long, env = "FLEET_AGENT_BOOTED_SLOT_COMMAND")]
+    pub booted_slot_command: Option<String>,
+    #[arg(long, env = "FLEET_AGENT_REBOOT_COMMAND")]
+    pub reboot_command: Option<String>,
+    #[arg(long, env = "FLEET_AGENT_COMMIT_COMMAND")]
+    pub commit_command: Option<String>,
+    #[arg(long, env = "FLEET_AGENT_ROLLBACK_COMMAND")]
+    pub rollback_command: Option<String>,
+    /// Timeout of each hook, in seconds (default 60; installs get ten times this).
+    #[arg(long, env = "FLEET_AGENT_HOOK_TIMEOUT_S")]
+    pub hook_timeout_s: Option<u64>,
+    /// Health check after a trial boot (default: broker and server reached again).
+    #[arg(long, env = "FLEET_AGENT_HEALTH_COMMAND")]
+    pub health_command: Option<String>,
+    /// Seconds the health check may take (default 120).
+    #[arg(long, env = "FLEET_AGENT_HEALTH_TIMEOUT_S")]
+    pub health_timeout_s: Option<u64>,
+    /// Where configuration documents are written (default: STATE_DIR/config/current).
+    #[arg(long, env = "FLEET_AGENT_CONFIG_PATH")]
+    pub config_path: Option<PathBuf>,
+    /// Run after a configuration document is written; on failure it is reverted.
+    #[arg(long, env = "FLEET_AGENT_CONFIG_RELOAD_COMMAND")]
+    pub config_reload_command: Option<String>,
+    #[arg(long, env = "FLEET_AGENT_TOPIC_ROOT")]
+    pub topic_root: Option<String>,
+    /// TEST ONLY: seconds added to the clock (negative sets it back).
+    #[arg(
+        long,
+        env = "FLEET_AGENT_TEST_CLOCK_OFFSET_S",
+        hide = true,
+        allow_hyphen_values = true
+    )]
+    pub test_clock_offset_s: Option<i64>,
+    /// TEST ONLY: pause per MiB written to a slot.
+    #[arg(long, env = "FLEET_AGENT_TEST_WRITE_DELAY_MS", hide = true)]
+    pub test_write_delay_ms: Option<u64>,
+}
+
+macro_rules! or_file {
+    ($cli:ident, $file:ident, $($field:ident),*) => {
+        $( $cli.$field = $cli.$field.or($file.$field); )*
+    };
+}
+
+impl RunArgs {
+    /// Fills what flags and environment left open from `--config`.
+    pub fn with_file(mut self) -> anyhow::Result<Self> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let file: RunArgs = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        or_file!(
+            self,
+            file,
+            device_id,
+            token_file,
+            hardware,
+            server,
+            mqtt_url,
+            threshold,
+            state_dir,
+            ca_file,
+            installer,
+            install_command,
+            booted_slot_command,
+            reboot_command,
+            commit_command,
+            rollback_command,
+            hook_timeout_s,
+            health_command,
+            health_timeout_s,
+            config_path,
+            config_reload_command,
+            topic_root,
+            test_clock_offset_s,
+            test_write_delay_ms
+        );
+        if self.trust.is_empty() {
+            self.trust = file.trust;
+        }
+        Ok(self)
+    }
+
+    pub fn write_delay(&self) -> Duration {
+        Duration::from_millis(self.test_write_delay_ms.unwrap_or(0))
+    }
+
+    /// The `command` installer's hooks, all required.
+    pub fn commands(&self) -> anyhow::Result<Commands> {
+        let need = |v: &Option<String>, flag: &str| {
+            v.clone()
+                .with_context(|| format!("--installer command needs --{flag}"))
+        };
+        Ok(Commands {
+            install: need(&self.install_command, "install-command")?,
+            booted_slot: need(&self.booted_slot_command, "booted-slot-command")?,
+            reboot: need(&self.reboot_command, "reboot-command")?,
+            commit: need(&self.commit_command, "commit-command")?,
+            rollback: need(&self.rollback_command, "rollback-command")?,
+            timeout_s: self.hook_timeout_s.unwrap_or(60),
+        })
+    }
+
+    /// Checks every setting and builds the device.
+    pub fn device(&self) -> anyhow::Result<Device> {
+        let need = |v: &Option<String>, flag: &str| {
+            v.clone().with_context(|| format!("--{flag} is required"))
+        };
+        if self.ca_file.is_some() {
+            bail!("--ca-file: TLS (https:// and mqtts://) is not built yet in this release");
+        }
+        let id = DeviceId::parse(need(&self.device_id, "device-id")?).context("--device-id")?;
+        let token_file = self
+            .token_file
+            .clone()
+            .context("--token-file is required")?;
+        let token = read_token(&token_file)?;
+        let state_dir = self.state_dir.clone().context("--state-dir is required")?;
+        let health_timeout = Duration::from_secs(self.health_timeout_s.unwrap_or(120));
+        Device {
+            id,
+            token,
+            hardware: HardwareModel::parse(need(&self.hardware, "hardware")?)
+                .context("--hardware")?,
+            server: server_url(&need(&self.server, "server")?)?,
+            verifier: verifier(&self.trust, self.threshold.unwrap_or(1))?,
+            topics: Topics::new(self.topic_root.clone().unwrap_or_else(|| "fleet".into())),
+            mqtt_host: String::new(),
+            mqtt_port: 0,
+            durable: true,
+            health: match &self.health_command {
+                Some(command) => HealthCheck::Command {
+                    command: command.clone(),
+                    timeout: health_timeout,
+                },
+                None => HealthCheck::Reconnect {
+                    timeout: health_timeout,
+                },
+            },
+            config: ConfigTarget {
+                path: self
+                    .config_path
+                    .clone()
+                    .unwrap_or_else(|| state_dir.join("config/current")),
+                reload: self.config_reload_command.clone(),
+                timeout: Duration::from_secs(self.hook_timeout_s.unwrap_or(60)),
+            },
+            state_dir,
+            injected: Injected::default(),
+            clock_offset_s: self.test_clock_offset_s.unwrap_or(0),
+        }
+        .with_mqtt(&need(&self.mqtt_url, "mqtt-url")?)
+    }
+}
+
+impl Device {
+    /// Sets the broker from an `mqtt://` URL.
+    pub fn with_mqtt(mut self, url: &str) -> anyhow::Result<Self> {
+        let (host, port) = parse_mqtt_url(url).map_err(anyhow::Error::msg)?;
+        self.mqtt_host = host;
+        self.mqtt_port = port;
+        Ok(self)
+    }
+}
+
+/// The `--server` URL: http(s), with a host.
+pub fn server_url(s: &str) -> anyhow::Result<reqwest::Url> {
+    let url = reqwest::Url::parse(s).with_context(|| format!("--server {s}"))?;
+    if url.scheme() == "https" {
+        bail!("--server {s}: TLS is not built yet in this release");
+    }
+    if url.scheme() != "http" || url.host().is_none() {
+        bail!("--server {s}: expected http://HOST[:PORT]");
+    }
+    Ok(url)
+}
+
+/// Pinned keys and the threshold.
+pub fn verifier(trust: &[PathBuf], threshold: usize) -> anyhow::Result<Verifier> {
+    if trust.is_empty() {
+        bail!("at least one --trust KEY.pub is required");
+    }
+    let keys = trust
+        .iter()
+        .map(|p| {
+            let pem =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            PublicKey::from_pem(&pem).with_context(|| format!("{}", p.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Verifier::new(keys, threshold))
+}
+
+pub fn read_token(path: &Path) -> anyhow::Result<String> {
+    let token =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let token = token.trim().to_owned();
+    if token.is_empty() {
+        bail!("{} is empty", path.display());
+    }
+    Ok(token)
+}

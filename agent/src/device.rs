@@ -1,0 +1,73 @@
+//! Who this device is and what it trusts: the settings every part of the runner shares.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fleet_protocol::topic::Topics;
+use fleet_protocol::{DeviceId, HardwareModel, Verifier};
+
+use crate::install::config_file::ConfigTarget;
+use crate::mqtt::LinkConfig;
+
+/// How the health check after a trial boot is decided.
+#[derive(Debug, Clone)]
+pub enum HealthCheck {
+    /// The broker and the server are reached again within the timeout.
+    Reconnect { timeout: Duration },
+    /// A command that exits 0 within the timeout.
+    Command { command: String, timeout: Duration },
+}
+
+/// Failures injected into simulated devices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Injected {
+    pub install_fails: bool,
+    pub health_fails: bool,
+}
+
+/// Everything the runner needs to know about its device.
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub id: DeviceId,
+    pub token: String,
+    pub hardware: HardwareModel,
+    /// The `--server` base URL; the only origin that sees the token.
+    pub server: reqwest::Url,
+    pub verifier: Verifier,
+    pub topics: Topics,
+    pub mqtt_host: String,
+    pub mqtt_port: u16,
+    pub state_dir: PathBuf,
+    /// fsync journal and slot writes (off for simulated devices).
+    pub durable: bool,
+    pub health: HealthCheck,
+    pub config: ConfigTarget,
+    pub injected: Injected,
+    /// Test-only: seconds added to the clock (negative sets it back).
+    pub clock_offset_s: i64,
+}
+
+impl Device {
+    pub fn link_config(&self) -> LinkConfig {
+        LinkConfig {
+            device_id: self.id.clone(),
+            token: self.token.clone(),
+            host: self.mqtt_host.clone(),
+            port: self.mqtt_port,
+            topics: self.topics.clone(),
+            keep_alive: Duration::from_secs(30),
+        }
+    }
+
+    /// Unix seconds by this device's clock.
+    pub fn now(&self) -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp() + self.clock_offset_s
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!(
+            "{}/api/v1{path}",
+            self.server.as_str().trim_end_matches('/')
+        )
+    }
+}

@@ -1,0 +1,184 @@
+//! Performing the state machine's effects.
+
+use fleet_protocol::ArtifactKind;
+use fleet_protocol::state::DeviceState;
+use tokio_util::sync::CancellationToken;
+
+use crate::device::HealthCheck;
+use crate::install::{Installer, run_hook};
+use crate::runner::Runner;
+use crate::update::Job;
+use crate::update::download::DownloadError;
+use crate::update::journal::Final;
+use crate::update::machine::{Effect, Event};
+
+impl<I: Installer> Runner<I> {
+    pub(crate) async fn perform(&mut self, job: &Job, effect: Effect) -> anyhow::Result<()> {
+        match effect {
+            Effect::Report {
+                state,
+                reason,
+                progress,
+            } => {
+                self.report(Some(job.rollout_id.clone()), state, reason, progress, false)
+                    .await?;
+            }
+            Effect::Download => self.start_download(job),
+            Effect::StopDownload => {
+                self.download_cancel.cancel();
+                self.task = None;
+                self.downloader.discard(job);
+            }
+            Effect::Install => self.start_install(job).await?,
+            Effect::SwitchAndReboot => {
+                self.installer.switch().await?;
+                self.reboot().await?;
+            }
+            Effect::HealthCheck => self.start_health_check(),
+            Effect::Commit => {
+                self.installer.commit().await?;
+                self.journal
+                    .set_installed(job.kind, Self::installed_of(job));
+                self.save()?;
+            }
+            Effect::Rollback => {
+                self.installer.rollback().await?;
+                self.reboot().await?;
+            }
+            Effect::Finish { state, reason } => {
+                // Whatever still runs for this job (an install being cancelled) stops here.
+                self.task = None;
+                if state == DeviceState::Succeeded && job.kind == ArtifactKind::Config {
+                    self.journal
+                        .set_installed(ArtifactKind::Config, Self::installed_of(job));
+                }
+                self.journal.record_final(Final {
+                    rollout_id: job.rollout_id.clone(),
+                    state,
+                    reason,
+                });
+                self.save()?;
+                self.downloader.discard(job);
+                self.report(Some(job.rollout_id.clone()), state, reason, None, false)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn start_download(&mut self, job: &Job) {
+        self.download_cancel = CancellationToken::new();
+        let (downloader, job, cancel) = (
+            self.downloader.clone(),
+            job.clone(),
+            self.download_cancel.clone(),
+        );
+        let progress = self.progress_reporter();
+        self.task = Some(Box::pin(async move {
+            match downloader.fetch(&job, progress, &cancel).await {
+                Ok(_) => Some(Event::Downloaded),
+                Err(DownloadError::Failed(reason)) => Some(Event::DownloadFailed(reason)),
+                Err(DownloadError::Cancelled) => None,
+            }
+        }));
+    }
+
+    async fn start_install(&mut self, job: &Job) -> anyhow::Result<()> {
+        let image = self.downloader.done_path(job);
+        let fails = self.device.injected.install_fails;
+        match job.kind {
+            ArtifactKind::Firmware => {
+                let from = self.installer.booted_slot().await?;
+                if let Some(current) = self.journal.current.as_mut() {
+                    current.from_slot = Some(from);
+                }
+                self.save()?;
+                let installer = self.installer.clone();
+                self.task = Some(Box::pin(async move {
+                    if fails {
+                        return Some(Event::InstallFailed);
+                    }
+                    match installer.install(&image).await {
+                        Ok(()) => Some(Event::Installed),
+                        Err(e) => {
+                            tracing::warn!("install failed: {e}");
+                            Some(Event::InstallFailed)
+                        }
+                    }
+                }));
+            }
+            ArtifactKind::Config => {
+                let target = self.device.config.clone();
+                self.task = Some(Box::pin(async move {
+                    match target.apply(&image).await {
+                        Ok(()) if !fails => Some(Event::Installed),
+                        Ok(()) => Some(Event::InstallFailed),
+                        Err(e) => {
+                            tracing::warn!("config not applied: {e}");
+                            Some(Event::InstallFailed)
+                        }
+                    }
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    fn start_health_check(&mut self) {
+        let device = self.device.clone();
+        let up = self.link_up();
+        let http = self.http.clone();
+        self.task = Some(Box::pin(async move {
+            if device.injected.health_fails {
+                return Some(Event::HealthFailed);
+            }
+            let healthy = match &device.health {
+                HealthCheck::Command { command, timeout } => {
+                    match run_hook(command, *timeout).await {
+                        Ok(_) => true,
+                        Err(e) => {
+                            tracing::warn!("health check failed: {e}");
+                            false
+                        }
+                    }
+                }
+                HealthCheck::Reconnect { timeout } => {
+                    let url = format!("{}/healthz", device.server.as_str().trim_end_matches('/'));
+                    let reached = async {
+                        if let Some(mut up) = up {
+                            let _ = up.wait_for(|u| *u).await;
+                        }
+                        while !http
+                            .get(&url)
+                            .send()
+                            .await
+                            .is_ok_and(|r| r.status().is_success())
+                        {
+                            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        }
+                    };
+                    tokio::time::timeout(*timeout, reached).await.is_ok()
+                }
+            };
+            Some(if healthy {
+                Event::HealthPassed
+            } else {
+                Event::HealthFailed
+            })
+        }));
+    }
+
+    /// Reboots through the installer. A real reboot ends this process; when it returns, the
+    /// reboot is simulated in-process: drop the link, boot, reconnect.
+    async fn reboot(&mut self) -> anyhow::Result<()> {
+        self.installer.reboot().await?;
+        if let Some(link) = self.link.take() {
+            link.close().await;
+        }
+        self.installer.boot().await?;
+        let booted = self.booted_event().await?;
+        self.queue.push_back(booted);
+        self.connect();
+        Ok(())
+    }
+}

@@ -1,0 +1,226 @@
+//! The default back end: two slot files (`slots/a.img`, `slots/b.img`) and
+//! `slots/boot.json`, which plays the bootloader: the active slot, and an optional trial
+//! slot with a boot counter. Every change to `boot.json` is atomic, so a crash at any point
+//! leaves a bootable active slot.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use super::Installer;
+use crate::update::journal::write_atomically;
+
+/// Boots of a trial slot before the bootloader falls back (`boot_failed`).
+pub const TRIAL_BOOTS: u32 = 3;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct BootState {
+    active: String,
+    trial: Option<Trial>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Trial {
+    slot: String,
+    boots_left: u32,
+}
+
+/// A/B slot files in a directory.
+#[derive(Debug)]
+pub struct AbSlots {
+    dir: PathBuf,
+    durable: bool,
+    booted: Mutex<String>,
+    /// Test-only: pause after each MiB written, to make a slot write observable.
+    write_delay: Duration,
+}
+
+fn other(slot: &str) -> &'static str {
+    if slot == "a" { "b" } else { "a" }
+}
+
+impl AbSlots {
+    pub fn new(dir: PathBuf, durable: bool, write_delay: Duration) -> io::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        for slot in ["a", "b"] {
+            let path = dir.join(format!("{slot}.img"));
+            if !path.exists() {
+                std::fs::File::create(path)?;
+            }
+        }
+        Ok(Self {
+            dir,
+            durable,
+            booted: Mutex::new("a".into()),
+            write_delay,
+        })
+    }
+
+    pub fn slot_path(&self, slot: &str) -> PathBuf {
+        self.dir.join(format!("{slot}.img"))
+    }
+
+    /// The slot the bootloader starts when no trial is pending.
+    pub fn active_slot(&self) -> io::Result<String> {
+        Ok(self.load()?.active)
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.dir.join("boot.json")
+    }
+
+    fn load(&self) -> io::Result<BootState> {
+        match std::fs::read(self.state_path()) {
+            Ok(b) => serde_json::from_slice(&b).map_err(io::Error::other),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BootState {
+                active: "a".into(),
+                trial: None,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn save(&self, state: &BootState) -> io::Result<()> {
+        write_atomically(
+            &self.state_path(),
+            &serde_json::to_vec(state).map_err(io::Error::other)?,
+            self.durable,
+        )
+    }
+
+    fn booted(&self) -> String {
+        self.booted.lock().expect("not poisoned").clone()
+    }
+
+    async fn copy_into(&self, image: &Path, slot: &str) -> io::Result<()> {
+        let mut src = tokio::fs::File::open(image).await?;
+        let mut dst = tokio::fs::File::create(self.slot_path(slot)).await?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = src.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            dst.write_all(&buf[..n]).await?;
+            if !self.write_delay.is_zero() {
+                tokio::time::sleep(self.write_delay).await;
+            }
+        }
+        dst.flush().await?;
+        if self.durable {
+            dst.sync_all().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Installer for AbSlots {
+    async fn boot(&self) -> io::Result<()> {
+        let mut state = self.load()?;
+        let booted = match state.trial.take() {
+            Some(t) if t.boots_left > 0 => {
+                let slot = t.slot.clone();
+                state.trial = Some(Trial {
+                    slot: t.slot,
+                    boots_left: t.boots_left - 1,
+                });
+                slot
+            }
+            // Out of boots (or no trial): the active slot.
+            _ => state.active.clone(),
+        };
+        self.save(&state)?;
+        *self.booted.lock().expect("not poisoned") = booted;
+        Ok(())
+    }
+
+    async fn booted_slot(&self) -> io::Result<String> {
+        Ok(self.booted())
+    }
+
+    async fn install(&self, image: &Path) -> io::Result<()> {
+        let target = other(&self.booted());
+        self.copy_into(image, target).await
+    }
+
+    async fn switch(&self) -> io::Result<()> {
+        let mut state = self.load()?;
+        state.trial = Some(Trial {
+            slot: other(&self.booted()).into(),
+            boots_left: TRIAL_BOOTS,
+        });
+        self.save(&state)
+    }
+
+    async fn reboot(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    async fn commit(&self) -> io::Result<()> {
+        let booted = self.booted();
+        self.save(&BootState {
+            active: booted,
+            trial: None,
+        })
+    }
+
+    async fn rollback(&self) -> io::Result<()> {
+        let mut state = self.load()?;
+        state.trial = None;
+        self.save(&state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn trial_commit_and_fallback() {
+        let dir = tempfile::tempdir().unwrap();
+        let ab = AbSlots::new(dir.path().join("slots"), true, Duration::ZERO).unwrap();
+        ab.boot().await.unwrap();
+        assert_eq!(ab.booted_slot().await.unwrap(), "a");
+        let image = dir.path().join("img");
+        std::fs::write(&image, b"new").unwrap();
+
+        ab.install(&image).await.unwrap();
+        assert_eq!(std::fs::read(ab.slot_path("b")).unwrap(), b"new");
+        ab.switch().await.unwrap();
+        ab.boot().await.unwrap();
+        assert_eq!(ab.booted_slot().await.unwrap(), "b");
+        ab.commit().await.unwrap();
+        ab.boot().await.unwrap();
+        assert_eq!(
+            (ab.booted_slot().await.unwrap(), ab.active_slot().unwrap()),
+            ("b".into(), "b".into())
+        );
+
+        // A trial that never commits falls back after TRIAL_BOOTS boots.
+        ab.install(&image).await.unwrap();
+        ab.switch().await.unwrap();
+        for _ in 0..TRIAL_BOOTS {
+            ab.boot().await.unwrap();
+            assert_eq!(ab.booted_slot().await.unwrap(), "a");
+        }
+        ab.boot().await.unwrap();
+        assert_eq!(ab.booted_slot().await.unwrap(), "b");
+    }
+
+    #[tokio::test]
+    async fn rollback_returns_to_the_active_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let ab = AbSlots::new(dir.path().to_owned(), false, Duration::ZERO).unwrap();
+        ab.boot().await.unwrap();
+        ab.switch().await.unwrap();
+        ab.boot().await.unwrap();
+        assert_eq!(ab.booted_slot().await.unwrap(), "b");
+        ab.rollback().await.unwrap();
+        ab.boot().await.unwrap();
+        assert_eq!(ab.booted_slot().await.unwrap(), "a");
+    }
+}

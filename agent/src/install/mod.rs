@@ -1,0 +1,68 @@
+//! Installing firmware: the [`Installer`] trait and its back ends, plus applying
+//! configuration documents ([`config_file`]).
+//!
+//! - [`ab`]: two slot files in the state directory and a boot-state file playing the
+//!   bootloader (A/B with a trial boot and a boot counter).
+//! - [`command`]: configured commands, e.g. `rauc install {file}` or `swupdate -i {file}`.
+
+pub mod ab;
+pub mod command;
+pub mod config_file;
+
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+/// What installs firmware on this device. The boot system, not the journal, says which
+/// slot is running.
+pub trait Installer: Send + Sync + 'static {
+    /// The boot system's decision at (simulated) boot: trial, fallback or normal.
+    fn boot(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// The slot that is running now.
+    fn booted_slot(&self) -> impl Future<Output = io::Result<String>> + Send;
+    /// Writes the image to the inactive slot.
+    fn install(&self, image: &Path) -> impl Future<Output = io::Result<()>> + Send;
+    /// Marks the freshly written slot for a trial boot.
+    fn switch(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Reboots. Returns only where the reboot is simulated (the agent then boots again
+    /// in-process); a real reboot ends the process.
+    fn reboot(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Keeps the booted trial slot.
+    fn commit(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Abandons the trial: the previous slot boots next.
+    fn rollback(&self) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// Runs a shell command with a timeout; `Ok(stdout)` when it exits 0.
+pub async fn run_hook(command: &str, timeout: Duration) -> io::Result<String> {
+    let child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let output = tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("`{command}` timed out after {timeout:?}"),
+            )
+        })??;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(io::Error::other(format!(
+            "`{command}` failed ({}): {}",
+            output.status,
+            stderr.trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// Single-quotes a path for `sh -c`.
+pub fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.to_string_lossy().replace('\'', r"'\''"))
+}

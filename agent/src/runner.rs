@@ -1,0 +1,430 @@
+//! The runner: feeds events into the pure state machine and performs its effects, with
+//! the MQTT link, the journal, the downloader and the installer.
+//!
+//! Long effects (download, install, health check) run as one background task at a time, so
+//! the runner keeps answering commands — a cancel, a re-sent command — while they run.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fleet_protocol::RolloutId;
+use fleet_protocol::message::{Command, Installed, StatusReport};
+use fleet_protocol::state::{DeviceState, Reason};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::device::Device;
+use crate::install::Installer;
+use crate::mqtt::{Link, LinkEvent};
+use crate::update::download::Downloader;
+use crate::update::journal::{Final, Journal, JournalFile};
+use crate::update::machine::{Effect, Event, State, step};
+use crate::update::{Job, checks};
+
+/// Progress reports at most this often.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+type Task = Pin<Box<dyn Future<Output = Option<Event>> + Send>>;
+
+/// What woke the runner.
+enum Wake {
+    Shutdown,
+    Task(Option<Event>),
+    Progress(Event),
+    Link(Option<LinkEvent>),
+}
+
+/// One device's agent.
+pub struct Runner<I: Installer> {
+    pub(crate) device: Arc<Device>,
+    pub(crate) installer: Arc<I>,
+    pub(crate) journal: Journal,
+    pub(crate) journal_file: JournalFile,
+    pub(crate) downloader: Downloader,
+    pub(crate) link: Option<Link>,
+    pub(crate) link_events: mpsc::UnboundedReceiver<LinkEvent>,
+    pub(crate) task: Option<Task>,
+    pub(crate) download_cancel: CancellationToken,
+    pub(crate) progress_tx: mpsc::UnboundedSender<Event>,
+    pub(crate) progress_rx: mpsc::UnboundedReceiver<Event>,
+    pub(crate) queue: VecDeque<Event>,
+    pub(crate) http: reqwest::Client,
+    /// Told once, the first time the link is up (simulate counts devices online).
+    pub(crate) online_signal: Option<mpsc::UnboundedSender<()>>,
+}
+
+impl<I: Installer> std::fmt::Debug for Runner<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("device", &self.device.id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl<I: Installer> Runner<I> {
+    /// Loads (or starts) the journal; does not connect yet.
+    pub fn new(device: Device, installer: I, http: reqwest::Client) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&device.state_dir)?;
+        let journal_file = JournalFile::new(&device.state_dir, device.durable);
+        let journal = journal_file
+            .load()?
+            .unwrap_or_else(|| Journal::new(now_ms()));
+        let downloader = Downloader {
+            http: http.clone(),
+            server: device.server.clone(),
+            token: device.token.clone(),
+            dir: device.state_dir.join("downloads"),
+        };
+        let (progress_tx, progress_rx) = mpsc::unbounded_channel();
+        let (_, link_events) = mpsc::unbounded_channel();
+        Ok(Self {
+            device: Arc::new(device),
+            installer: Arc::new(installer),
+            journal,
+            journal_file,
+            downloader,
+            link: None,
+            link_events,
+            task: None,
+            download_cancel: CancellationToken::new(),
+            progress_tx,
+            progress_rx,
+            queue: VecDeque::new(),
+            http,
+            online_signal: None,
+        })
+    }
+
+    /// Sends `()` on `tx` the first time the link is up.
+    pub fn with_online_signal(mut self, tx: mpsc::UnboundedSender<()>) -> Self {
+        self.online_signal = Some(tx);
+        self
+    }
+
+    /// Boots, resumes whatever the journal holds, connects and serves until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        self.installer.boot().await?;
+        self.resume().await?;
+        self.connect();
+        loop {
+            while let Some(event) = self.queue.pop_front() {
+                self.handle(event).await?;
+            }
+            let wake = {
+                let task = &mut self.task;
+                let progress = &mut self.progress_rx;
+                let link = &mut self.link_events;
+                tokio::select! {
+                    () = shutdown.cancelled() => Wake::Shutdown,
+                    outcome = async {
+                        match task.as_mut() {
+                            Some(t) => t.await,
+                            None => std::future::pending().await,
+                        }
+                    } => Wake::Task(outcome),
+                    Some(event) = progress.recv() => Wake::Progress(event),
+                    event = link.recv() => Wake::Link(event),
+                }
+            };
+            match wake {
+                Wake::Shutdown => break,
+                Wake::Task(outcome) => {
+                    self.task = None;
+                    self.queue.extend(outcome);
+                }
+                Wake::Progress(event) => self.queue.push_back(event),
+                Wake::Link(Some(LinkEvent::Up)) => self.on_link_up().await?,
+                Wake::Link(Some(LinkEvent::Command(bytes))) => self.on_command(&bytes).await?,
+                Wake::Link(None) => self.connect(),
+            }
+        }
+        if let Some(link) = self.link.take() {
+            link.close().await;
+        }
+        Ok(())
+    }
+
+    /// The link's up/down state, for callers that wait for a connection.
+    pub fn link_up(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        self.link.as_ref().map(|l| l.up.clone())
+    }
+
+    pub(crate) fn connect(&mut self) {
+        let (link, events) = Link::start(&self.device.link_config());
+        self.link = Some(link);
+        self.link_events = events;
+    }
+
+    /// Continues an update a crash or reboot interrupted.
+    async fn resume(&mut self) -> anyhow::Result<()> {
+        let Some(current) = self.journal.current.clone() else {
+            return Ok(());
+        };
+        tracing::info!(rollout = %current.job.rollout_id, phase = ?current.phase, "resuming");
+        use crate::update::machine::Phase;
+        match current.phase {
+            Phase::Downloading => self.perform(&current.job, Effect::Download).await?,
+            Phase::Installing => self.perform(&current.job, Effect::Install).await?,
+            Phase::Rebooting | Phase::Trial => {
+                let booted = self.booted_event().await?;
+                self.queue.push_back(booted);
+            }
+        }
+        Ok(())
+    }
+
+    /// After a boot: did the boot system start the new slot?
+    pub(crate) async fn booted_event(&mut self) -> anyhow::Result<Event> {
+        let booted = self.installer.booted_slot().await?;
+        let from = self
+            .journal
+            .current
+            .as_ref()
+            .and_then(|c| c.from_slot.clone());
+        Ok(Event::Booted {
+            into_target: from.is_some_and(|f| f != booted),
+        })
+    }
+
+    /// One event through the machine, then its effects.
+    async fn handle(&mut self, event: Event) -> anyhow::Result<()> {
+        let before = self.journal.state();
+        let job = match &before {
+            State::Busy { job, .. } => Some(job.clone()),
+            State::Idle => match &event {
+                Event::Accepted(job) => Some(job.clone()),
+                _ => None,
+            },
+        };
+        let (after, effects) = step(before, event);
+        if let Some(job) = job {
+            let from_slot = self
+                .journal
+                .current
+                .as_ref()
+                .and_then(|c| c.from_slot.clone());
+            self.journal.set_state(&after);
+            if let Some(c) = self.journal.current.as_mut() {
+                c.from_slot = from_slot;
+            }
+            self.save()?;
+            for effect in effects {
+                self.perform(&job, effect).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn save(&mut self) -> std::io::Result<()> {
+        self.journal.raise_time_floor(self.device.now());
+        self.journal_file.save(&self.journal)
+    }
+
+    /// Sends a report with the next `seq` (persisted first).
+    pub(crate) async fn report(
+        &mut self,
+        rollout_id: Option<RolloutId>,
+        state: DeviceState,
+        reason: Option<Reason>,
+        progress: Option<u8>,
+        connect: bool,
+    ) -> anyhow::Result<()> {
+        let seq = self.journal.next_seq();
+        self.save()?;
+        let report = StatusReport {
+            rollout_id,
+            state,
+            progress,
+            reason,
+            seq,
+            connect,
+            hardware: Some(self.device.hardware.clone()),
+            firmware: self.journal.firmware.clone(),
+            config: self.journal.config.clone(),
+        };
+        tracing::info!(state = %state, ?reason, seq, "report");
+        if let Some(link) = &self.link {
+            link.report(&report).await;
+        }
+        Ok(())
+    }
+
+    /// Connected and subscribed: `online`, then the journal's state (CONTRACT §4).
+    async fn on_link_up(&mut self) -> anyhow::Result<()> {
+        if let Some(link) = &self.link {
+            link.online().await;
+        }
+        if let Some(tx) = self.online_signal.take() {
+            let _ = tx.send(());
+        }
+        let (rollout, state, reason) = match (&self.journal.current, self.journal.last_final()) {
+            (Some(c), _) => (Some(c.job.rollout_id.clone()), c.phase.reported(), None),
+            (None, Some(f)) => (Some(f.rollout_id.clone()), f.state, f.reason),
+            (None, None) => (None, DeviceState::Idle, None),
+        };
+        self.report(rollout, state, reason, None, true).await
+    }
+
+    /// An MQTT command, in the order of CONTRACT §6.
+    async fn on_command(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        let command: Command = match serde_json::from_slice(bytes) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("dropping a malformed command: {e}");
+                return Ok(());
+            }
+        };
+        let rollout = command.rollout_id().clone();
+        // Step 0: a rollout the journal knows is re-reported, never re-run (a failed one
+        // may be retried: the server re-dispatches it only while attempts remain).
+        if let Some(c) = &self.journal.current {
+            if c.job.rollout_id == rollout {
+                if let Command::Cancel { .. } = command {
+                    self.queue.push_back(Event::Cancel(rollout));
+                    return Ok(());
+                }
+                let state = c.phase.reported();
+                return self.report(Some(rollout), state, None, None, false).await;
+            }
+        }
+        if let Some(f) = self.journal.final_of(&rollout).cloned() {
+            if f.state != DeviceState::Failed || matches!(command, Command::Cancel { .. }) {
+                return self
+                    .report(Some(rollout), f.state, f.reason, None, false)
+                    .await;
+            }
+        }
+        // Step 1: someone else's command.
+        if command.device_id() != &self.device.id {
+            tracing::warn!(device = %command.device_id(), "dropping a command for another device");
+            return Ok(());
+        }
+        let Command::Update {
+            kind,
+            url,
+            envelope,
+            ..
+        } = &command
+        else {
+            // A cancel for a rollout this device never started: nothing to do.
+            return Ok(());
+        };
+        // Step 2: the server must confirm it over HTTP.
+        if !self.confirm(&command).await {
+            tracing::warn!(%rollout, "dropping a command the server does not confirm");
+            return Ok(());
+        }
+        if self.journal.current.is_some() {
+            return self
+                .refuse(rollout, DeviceState::Rejected, Reason::Busy)
+                .await;
+        }
+        // Steps 3 and 4.
+        let floor = self.journal.time_floor.max(self.device.now());
+        let ctx = checks::Context {
+            verifier: &self.device.verifier,
+            hardware: &self.device.hardware,
+            firmware: self.journal.firmware.as_ref(),
+            config: self.journal.config.as_ref(),
+            time_floor: time::OffsetDateTime::from_unix_timestamp(floor)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            server: &self.device.server,
+        };
+        match checks::judge(&ctx, *kind, envelope, url) {
+            checks::Verdict::Reject(reason) => {
+                self.refuse(rollout, DeviceState::Rejected, reason).await
+            }
+            checks::Verdict::AlreadyInstalled(_) => {
+                self.refuse(rollout, DeviceState::Succeeded, Reason::AlreadyInstalled)
+                    .await
+            }
+            checks::Verdict::Accept(manifest) => {
+                self.journal
+                    .raise_time_floor(manifest.created_at.unix_timestamp());
+                let job = Job {
+                    rollout_id: rollout,
+                    kind: *kind,
+                    url: url.clone(),
+                    manifest,
+                };
+                self.queue.push_back(Event::Accepted(job));
+                Ok(())
+            }
+        }
+    }
+
+    /// A final answer without an update in progress (refusals, already installed, busy).
+    async fn refuse(
+        &mut self,
+        rollout: RolloutId,
+        state: DeviceState,
+        reason: Reason,
+    ) -> anyhow::Result<()> {
+        tracing::info!(%rollout, ?reason, "refused");
+        if reason != Reason::Busy {
+            self.journal.record_final(Final {
+                rollout_id: rollout.clone(),
+                state,
+                reason: Some(reason),
+            });
+        }
+        self.report(Some(rollout), state, Some(reason), None, false)
+            .await
+    }
+
+    /// `GET /devices/{id}/command` must return this very command.
+    async fn confirm(&mut self, command: &Command) -> bool {
+        let url = self
+            .device
+            .api(&format!("/devices/{}/command", self.device.id));
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(&self.device.token)
+            .send()
+            .await;
+        match response {
+            Ok(r) if r.status() == reqwest::StatusCode::OK => {
+                r.json::<Command>().await.is_ok_and(|c| &c == command)
+            }
+            Ok(r) => {
+                tracing::debug!(status = %r.status(), "confirmation refused");
+                false
+            }
+            Err(e) => {
+                tracing::warn!("confirmation failed: {e}");
+                false
+            }
+        }
+    }
+
+    pub(crate) fn progress_reporter(&self) -> impl FnMut(u64, u64) + Send + 'static {
+        let tx = self.progress_tx.clone();
+        let mut last = Instant::now();
+        move |have, size| {
+            if last.elapsed() >= PROGRESS_EVERY {
+                last = Instant::now();
+                let pct = have.saturating_mul(100).checked_div(size).unwrap_or(100) as u8;
+                let _ = tx.send(Event::Progress(pct));
+            }
+        }
+    }
+
+    pub(crate) fn installed_of(job: &Job) -> Installed {
+        Installed {
+            name: job.manifest.name.clone(),
+            version: job.manifest.version.clone(),
+            sha256: job.manifest.sha256,
+        }
+    }
+}

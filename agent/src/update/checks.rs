@@ -1,0 +1,245 @@
+//! The pure checks of CONTRACT §6 steps 3 and 4, in the contract's order. Each refusal
+//! carries its reason code; nothing here touches the device.
+
+use fleet_protocol::message::Installed;
+use fleet_protocol::state::Reason;
+use fleet_protocol::{ArtifactKind, Envelope, HardwareModel, Manifest, Verifier, VerifyError};
+use time::OffsetDateTime;
+
+/// What the agent knows when it judges an update.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    pub verifier: &'a Verifier,
+    pub hardware: &'a HardwareModel,
+    pub firmware: Option<&'a Installed>,
+    pub config: Option<&'a Installed>,
+    /// The later of the clock and the newest `created_at` verified so far.
+    pub time_floor: OffsetDateTime,
+    /// The `--server` origin; downloads come only from there.
+    pub server: &'a reqwest::Url,
+}
+
+/// The verdict on an update command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Install it.
+    Accept(Manifest),
+    /// Already installed (same version and digest): report `succeeded`/`already_installed`.
+    AlreadyInstalled(Manifest),
+    /// Refuse with this reason (`rejected`).
+    Reject(Reason),
+}
+
+/// Judges an update command's kind, envelope and URL.
+pub fn judge(ctx: &Context<'_>, kind: ArtifactKind, envelope: &Envelope, url: &str) -> Verdict {
+    let verified = match ctx.verifier.verify(envelope) {
+        Ok(v) => v,
+        Err(VerifyError::UntrustedKey) => return Verdict::Reject(Reason::UntrustedKey),
+        Err(_) => return Verdict::Reject(Reason::SignatureInvalid),
+    };
+    // Verified bytes that do not parse were still signed by us: refuse them as invalid.
+    let Ok(manifest) = Manifest::from_slice(&verified.payload) else {
+        return Verdict::Reject(Reason::SignatureInvalid);
+    };
+    if manifest.kind != kind {
+        return Verdict::Reject(Reason::KindMismatch);
+    }
+    let installed = match kind {
+        ArtifactKind::Firmware => ctx.firmware,
+        ArtifactKind::Config => ctx.config,
+    };
+    if installed.is_some_and(|i| i.name != manifest.name) {
+        return Verdict::Reject(Reason::NameMismatch);
+    }
+    if !manifest.fits_hardware(ctx.hardware) {
+        return Verdict::Reject(Reason::HardwareMismatch);
+    }
+    if let Some(i) = installed {
+        if manifest.version == i.version {
+            return if manifest.sha256 == i.sha256 {
+                Verdict::AlreadyInstalled(manifest)
+            } else {
+                Verdict::Reject(Reason::Downgrade)
+            };
+        }
+        if manifest.version < i.version {
+            return Verdict::Reject(Reason::Downgrade);
+        }
+    }
+    if manifest.expires_at.is_some_and(|e| e <= ctx.time_floor) {
+        return Verdict::Reject(Reason::Expired);
+    }
+    if let (Some(fw), Some(req)) = (ctx.firmware, &manifest.requires_firmware) {
+        if !req.matches(&fw.version) {
+            return Verdict::Reject(Reason::IncompatibleFirmware);
+        }
+    } else if manifest.requires_firmware.is_some() {
+        return Verdict::Reject(Reason::IncompatibleFirmware);
+    }
+    if !same_origin(ctx.server, url) {
+        return Verdict::Reject(Reason::UntrustedUrl);
+    }
+    Verdict::Accept(manifest)
+}
+
+/// Scheme, host and port equal to the server's.
+pub fn same_origin(server: &reqwest::Url, url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| u.origin() == server.origin())
+}
+
+#[cfg(test)]
+mod tests {
+    use fleet_protocol::manifest::SCHEMA;
+    use fleet_protocol::sign::{SigningKey, sign_payload};
+    use fleet_protocol::{ProductName, PublicKey, Sha256Digest};
+    use semver::Version;
+
+    use super::*;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn manifest(kind: ArtifactKind, version: &str) -> Manifest {
+        Manifest {
+            schema: SCHEMA,
+            kind,
+            name: ProductName::parse("gateway-os").unwrap(),
+            version: Version::parse(version).unwrap(),
+            hardware: vec![HardwareModel::parse("rpi4").unwrap()],
+            size: 3,
+            sha256: Sha256Digest::of(b"abc"),
+            created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+            expires_at: None,
+            requires_firmware: None,
+        }
+    }
+
+    struct Fixture {
+        verifier: Verifier,
+        hardware: HardwareModel,
+        firmware: Option<Installed>,
+        server: reqwest::Url,
+        floor: OffsetDateTime,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            Self {
+                verifier: Verifier::new([PublicKey::from_verifying_key(key(1).verifying_key())], 1),
+                hardware: HardwareModel::parse("rpi4").unwrap(),
+                firmware: Some(Installed {
+                    name: ProductName::parse("gateway-os").unwrap(),
+                    version: Version::new(1, 0, 0),
+                    sha256: Sha256Digest::of(b"old"),
+                }),
+                server: reqwest::Url::parse("http://127.0.0.1:8080").unwrap(),
+                floor: OffsetDateTime::from_unix_timestamp(1_700_000_100).unwrap(),
+            }
+        }
+
+        fn judge(&self, m: &Manifest, signer: &SigningKey, url: &str) -> Verdict {
+            let ctx = Context {
+                verifier: &self.verifier,
+                hardware: &self.hardware,
+                firmware: self.firmware.as_ref(),
+                config: None,
+                time_floor: self.floor,
+                server: &self.server,
+            };
+            judge(
+                &ctx,
+                ArtifactKind::Firmware,
+                &sign_payload(&m.to_bytes(), &[signer]),
+                url,
+            )
+        }
+    }
+
+    const URL: &str = "http://127.0.0.1:8080/api/v1/firmware/x/blob";
+
+    #[test]
+    fn accepts_a_newer_version() {
+        let m = manifest(ArtifactKind::Firmware, "1.1.0");
+        assert_eq!(Fixture::new().judge(&m, &key(1), URL), Verdict::Accept(m));
+    }
+
+    #[test]
+    fn each_rule_refuses_with_its_reason() {
+        let f = Fixture::new();
+        let good = manifest(ArtifactKind::Firmware, "1.1.0");
+        assert_eq!(
+            f.judge(&good, &key(2), URL),
+            Verdict::Reject(Reason::UntrustedKey)
+        );
+
+        let config = manifest(ArtifactKind::Config, "1.1.0");
+        assert_eq!(
+            f.judge(&config, &key(1), URL),
+            Verdict::Reject(Reason::KindMismatch)
+        );
+
+        let mut other = good.clone();
+        other.name = ProductName::parse("sensor-os").unwrap();
+        assert_eq!(
+            f.judge(&other, &key(1), URL),
+            Verdict::Reject(Reason::NameMismatch)
+        );
+
+        let mut hw = good.clone();
+        hw.hardware = vec![HardwareModel::parse("rpi3").unwrap()];
+        assert_eq!(
+            f.judge(&hw, &key(1), URL),
+            Verdict::Reject(Reason::HardwareMismatch)
+        );
+
+        let older = manifest(ArtifactKind::Firmware, "0.9.0");
+        assert_eq!(
+            f.judge(&older, &key(1), URL),
+            Verdict::Reject(Reason::Downgrade)
+        );
+
+        let same_other_digest = manifest(ArtifactKind::Firmware, "1.0.0");
+        assert_eq!(
+            f.judge(&same_other_digest, &key(1), URL),
+            Verdict::Reject(Reason::Downgrade)
+        );
+
+        let mut same = manifest(ArtifactKind::Firmware, "1.0.0");
+        same.sha256 = Sha256Digest::of(b"old");
+        assert_eq!(
+            f.judge(&same, &key(1), URL),
+            Verdict::AlreadyInstalled(same.clone())
+        );
+
+        let mut expired = good.clone();
+        expired.expires_at = Some(f.floor);
+        assert_eq!(
+            f.judge(&expired, &key(1), URL),
+            Verdict::Reject(Reason::Expired)
+        );
+
+        for foreign in [
+            "http://evil.example/blob",
+            "https://127.0.0.1:8080/x",
+            "http://127.0.0.1:8081/x",
+            "nonsense",
+        ] {
+            assert_eq!(
+                f.judge(&good, &key(1), foreign),
+                Verdict::Reject(Reason::UntrustedUrl),
+                "{foreign}"
+            );
+        }
+    }
+
+    #[test]
+    fn hardware_list_empty_means_any() {
+        let mut m = manifest(ArtifactKind::Firmware, "2.0.0");
+        m.hardware.clear();
+        assert!(matches!(
+            Fixture::new().judge(&m, &key(1), URL),
+            Verdict::Accept(_)
+        ));
+    }
+}

@@ -1,0 +1,249 @@
+//! Streaming, resumable, hashing download (CONTRACT §6 step 4).
+//!
+//! Bytes go to `<sha256>.part` while they are hashed; the moment more bytes arrive than the
+//! signed `size` the download stops (`size_exceeded`). After a restart the part is re-hashed
+//! and the download continues with `Range: bytes=N-` (206 appends, 200 starts over). Only
+//! a file of the signed size and digest is renamed to `<sha256>`. The token is sent only to
+//! the `--server` origin and redirects to another origin are not followed.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fleet_protocol::state::Reason;
+use futures_util::StreamExt as _;
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, RANGE};
+use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio_util::sync::CancellationToken;
+
+use super::Job;
+
+/// Attempts per download before `download_failed`.
+const ATTEMPTS: u32 = 5;
+/// Space kept free beyond the artifact.
+const SPACE_RESERVE: u64 = 1024 * 1024;
+
+/// Why a download ended without a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadError {
+    Failed(Reason),
+    Cancelled,
+}
+
+/// An HTTP client bound to one server origin and device token.
+#[derive(Debug, Clone)]
+pub struct Downloader {
+    pub http: reqwest::Client,
+    pub server: reqwest::Url,
+    pub token: String,
+    pub dir: PathBuf,
+}
+
+/// An HTTP client that follows redirects only within one origin.
+pub fn http_client() -> reqwest::Result<reqwest::Client> {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if same && attempt.previous().len() < 5 {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    });
+    reqwest::Client::builder()
+        .redirect(policy)
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .build()
+}
+
+impl Downloader {
+    pub fn part_path(&self, job: &Job) -> PathBuf {
+        self.dir.join(format!("{}.part", job.manifest.sha256))
+    }
+
+    /// The verified file of a finished download.
+    pub fn done_path(&self, job: &Job) -> PathBuf {
+        self.dir.join(job.manifest.sha256.to_hex())
+    }
+
+    /// Removes what a job downloaded.
+    pub fn discard(&self, job: &Job) {
+        let _ = std::fs::remove_file(self.part_path(job));
+        let _ = std::fs::remove_file(self.done_path(job));
+    }
+
+    /// Downloads `job`'s artifact, resuming a part left by an earlier run.
+    pub async fn fetch(
+        &self,
+        job: &Job,
+        mut progress: impl FnMut(u64, u64),
+        cancel: &CancellationToken,
+    ) -> Result<PathBuf, DownloadError> {
+        let done = self.done_path(job);
+        if done.exists() {
+            return Ok(done);
+        }
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .map_err(|_| DownloadError::Failed(Reason::DownloadFailed))?;
+        let size = job.manifest.size;
+        let part = self.part_path(job);
+        let partial = std::fs::metadata(&part)
+            .map(|m| m.len())
+            .unwrap_or(0)
+            .min(size);
+        let free = fs4::available_space(&self.dir).unwrap_or(u64::MAX);
+        if free < (size - partial).saturating_add(SPACE_RESERVE) {
+            return Err(DownloadError::Failed(Reason::InsufficientSpace));
+        }
+        // Re-hash what an earlier run left, then hash the rest as it streams.
+        let mut hasher = Sha256::new();
+        let mut have = 0u64;
+        if std::fs::metadata(&part).is_ok_and(|m| m.len() <= size) {
+            have = hash_into(&part, &mut hasher).await.unwrap_or(0);
+        }
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                let wait = Duration::from_millis(250 << attempt.min(5));
+                tokio::select! {
+                    () = cancel.cancelled() => return Err(DownloadError::Cancelled),
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+            let outcome = tokio::select! {
+                () = cancel.cancelled() => return Err(DownloadError::Cancelled),
+                r = self.attempt(job, &part, &mut hasher, &mut have, &mut progress) => r,
+            };
+            match outcome {
+                Ok(Attempt::Complete) => break,
+                Ok(Attempt::Retry) => {}
+                Err(reason) => {
+                    let _ = std::fs::remove_file(&part);
+                    return Err(DownloadError::Failed(reason));
+                }
+            }
+            if attempt + 1 == ATTEMPTS {
+                return Err(DownloadError::Failed(Reason::DownloadFailed));
+            }
+        }
+        let digest: [u8; 32] = hasher.finalize().into();
+        if digest != *job.manifest.sha256.as_bytes() {
+            let _ = std::fs::remove_file(&part);
+            return Err(DownloadError::Failed(Reason::DigestMismatch));
+        }
+        std::fs::rename(&part, &done).map_err(|_| DownloadError::Failed(Reason::DownloadFailed))?;
+        Ok(done)
+    }
+
+    /// One request. `Ok(Retry)` keeps the part for the next attempt; `Err` is final.
+    async fn attempt(
+        &self,
+        job: &Job,
+        part: &Path,
+        hasher: &mut Sha256,
+        have: &mut u64,
+        progress: &mut impl FnMut(u64, u64),
+    ) -> Result<Attempt, Reason> {
+        let size = job.manifest.size;
+        if *have == size && part.exists() {
+            return Ok(Attempt::Complete);
+        }
+        let mut req = self.http.get(&job.url);
+        if super::checks::same_origin(&self.server, &job.url) {
+            req = req.header(AUTHORIZATION, format!("Bearer {}", self.token));
+        }
+        if *have > 0 {
+            req = req.header(RANGE, format!("bytes={have}-"));
+        }
+        let response = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("download: {e}");
+                return Ok(Attempt::Retry);
+            }
+        };
+        let status = response.status();
+        let mut file = match status {
+            StatusCode::PARTIAL_CONTENT if *have > 0 => {
+                let mut f = tokio::fs::OpenOptions::new()
+                    .write(true)
+                    .open(part)
+                    .await
+                    .map_err(|_| Reason::DownloadFailed)?;
+                f.set_len(*have).await.map_err(|_| Reason::DownloadFailed)?;
+                tokio::io::AsyncSeekExt::seek(&mut f, io::SeekFrom::Start(*have))
+                    .await
+                    .map_err(|_| Reason::DownloadFailed)?;
+                f
+            }
+            StatusCode::OK => {
+                *have = 0;
+                *hasher = Sha256::new();
+                tokio::fs::File::create(part)
+                    .await
+                    .map_err(|_| Reason::DownloadFailed)?
+            }
+            s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
+                return Ok(Attempt::Retry);
+            }
+            s => {
+                tracing::warn!(status = %s, "download refused");
+                return Err(Reason::DownloadFailed);
+            }
+        };
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!("download interrupted: {e}");
+                    file.flush().await.map_err(|_| Reason::DownloadFailed)?;
+                    return Ok(Attempt::Retry);
+                }
+            };
+            if *have + chunk.len() as u64 > size {
+                return Err(Reason::SizeExceeded);
+            }
+            file.write_all(&chunk)
+                .await
+                .map_err(|_| Reason::DownloadFailed)?;
+            hasher.update(&chunk);
+            *have += chunk.len() as u64;
+            progress(*have, size);
+        }
+        file.flush().await.map_err(|_| Reason::DownloadFailed)?;
+        file.sync_all().await.map_err(|_| Reason::DownloadFailed)?;
+        Ok(if *have == size {
+            Attempt::Complete
+        } else {
+            Attempt::Retry
+        })
+    }
+}
+
+enum Attempt {
+    Complete,
+    /// Keep the part and try again.
+    Retry,
+}
+
+/// Feeds a file into `hasher`, streamed; returns its length.
+pub async fn hash_into(path: &Path, hasher: &mut Sha256) -> io::Result<u64> {
+    let mut f = tokio::fs::File::open(path).await?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut len = 0u64;
+    loop {
+        let n = f.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(len);
+        }
+        hasher.update(&buf[..n]);
+        len += n as u64;
+    }
+}

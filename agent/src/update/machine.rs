@@ -1,0 +1,397 @@
+//! The update state machine, pure: `step(state, event) -> (state, effects)`. The runner
+//! performs the effects and feeds their outcomes back as events. No I/O here.
+//!
+//! Firmware: downloading → verifying → installing (write the inactive slot) → rebooting
+//! (switch, reboot into a trial) → trial (health check) → succeeded (commit) or
+//! rolled_back. Configs: downloading → verifying → installing (write, reload) → succeeded.
+//! A cancel is honoured until the slot switch.
+
+use fleet_protocol::state::{DeviceState, Reason};
+use fleet_protocol::{ArtifactKind, RolloutId};
+use serde::{Deserialize, Serialize};
+
+use super::Job;
+
+/// Where an update in progress stands. Persisted in the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Downloading,
+    Installing,
+    Rebooting,
+    Trial,
+}
+
+impl Phase {
+    /// The state reported for this phase.
+    pub fn reported(self) -> DeviceState {
+        match self {
+            Self::Downloading => DeviceState::Downloading,
+            Self::Installing => DeviceState::Installing,
+            Self::Rebooting | Self::Trial => DeviceState::Rebooting,
+        }
+    }
+}
+
+/// The machine's state: idle, or one job in a phase.
+// One value lives per device; boxing the job would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum State {
+    Idle,
+    Busy { job: Job, phase: Phase },
+}
+
+/// What happened.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// An update passed every check.
+    Accepted(Job),
+    Progress(u8),
+    /// Downloaded completely; size and SHA-256 match the manifest.
+    Downloaded,
+    DownloadFailed(Reason),
+    /// The slot is written (firmware) or the configuration applied (config).
+    Installed,
+    InstallFailed,
+    /// After a reboot: whether the boot system started the new slot in a trial.
+    Booted {
+        into_target: bool,
+    },
+    HealthPassed,
+    HealthFailed,
+    Cancel(RolloutId),
+}
+
+/// What the runner must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Report {
+        state: DeviceState,
+        reason: Option<Reason>,
+        progress: Option<u8>,
+    },
+    Download,
+    StopDownload,
+    Install,
+    SwitchAndReboot,
+    HealthCheck,
+    Commit,
+    Rollback,
+    /// Record the final state in the journal (and the installed artifact on success).
+    Finish {
+        state: DeviceState,
+        reason: Option<Reason>,
+    },
+}
+
+fn report(state: DeviceState) -> Effect {
+    Effect::Report {
+        state,
+        reason: None,
+        progress: None,
+    }
+}
+
+fn finish(state: DeviceState, reason: Option<Reason>) -> Effect {
+    Effect::Finish { state, reason }
+}
+
+/// The one transition function.
+pub fn step(state: State, event: Event) -> (State, Vec<Effect>) {
+    use Effect::*;
+    use Phase::*;
+    let State::Busy { job, phase } = state else {
+        return match event {
+            Event::Accepted(job) => (
+                State::Busy {
+                    job,
+                    phase: Downloading,
+                },
+                vec![
+                    Report {
+                        state: DeviceState::Downloading,
+                        reason: None,
+                        progress: Some(0),
+                    },
+                    Download,
+                ],
+            ),
+            // Nothing in progress: late outcomes and cancels change nothing.
+            _ => (State::Idle, vec![]),
+        };
+    };
+    let busy = |job: Job, phase: Phase| State::Busy { job, phase };
+    match (phase, event) {
+        (Downloading, Event::Progress(p)) => (
+            busy(job, Downloading),
+            vec![Report {
+                state: DeviceState::Downloading,
+                reason: None,
+                progress: Some(p.min(100)),
+            }],
+        ),
+        (Downloading, Event::Downloaded) => (
+            busy(job, Installing),
+            vec![
+                report(DeviceState::Verifying),
+                report(DeviceState::Installing),
+                Install,
+            ],
+        ),
+        (Downloading, Event::DownloadFailed(reason)) => {
+            (State::Idle, vec![finish(DeviceState::Failed, Some(reason))])
+        }
+        (Installing, Event::Installed) if job.kind == ArtifactKind::Config => {
+            (State::Idle, vec![finish(DeviceState::Succeeded, None)])
+        }
+        (Installing, Event::Installed) => (
+            busy(job, Rebooting),
+            vec![report(DeviceState::Rebooting), SwitchAndReboot],
+        ),
+        (Installing, Event::InstallFailed) => (
+            State::Idle,
+            vec![finish(DeviceState::Failed, Some(Reason::InstallFailed))],
+        ),
+        (Rebooting | Trial, Event::Booted { into_target: true }) => {
+            (busy(job, Trial), vec![HealthCheck])
+        }
+        (Rebooting | Trial, Event::Booted { into_target: false }) => (
+            State::Idle,
+            vec![finish(DeviceState::RolledBack, Some(Reason::BootFailed))],
+        ),
+        (Trial, Event::HealthPassed) => (
+            State::Idle,
+            vec![Commit, finish(DeviceState::Succeeded, None)],
+        ),
+        (Trial, Event::HealthFailed) => (
+            State::Idle,
+            vec![
+                Rollback,
+                finish(DeviceState::RolledBack, Some(Reason::HealthCheckFailed)),
+            ],
+        ),
+        (Downloading, Event::Cancel(id)) if id == job.rollout_id => (
+            State::Idle,
+            vec![StopDownload, finish(DeviceState::Cancelled, None)],
+        ),
+        (Installing, Event::Cancel(id)) if id == job.rollout_id => {
+            (State::Idle, vec![finish(DeviceState::Cancelled, None)])
+        }
+        // Anything else (a cancel after the switch, a stale outcome) changes nothing.
+        (phase, _) => (busy(job, phase), vec![]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fleet_protocol::manifest::SCHEMA;
+    use fleet_protocol::{HardwareModel, Manifest, ProductName, Sha256Digest};
+
+    use super::*;
+
+    fn job(kind: ArtifactKind) -> Job {
+        Job {
+            rollout_id: RolloutId::parse("r1").unwrap(),
+            kind,
+            url: "http://s/blob".into(),
+            manifest: Manifest {
+                schema: SCHEMA,
+                kind,
+                name: ProductName::parse("p").unwrap(),
+                version: semver::Version::new(1, 0, 0),
+                hardware: vec![HardwareModel::parse("rpi4").unwrap()],
+                size: 1,
+                sha256: Sha256Digest::of(b"x"),
+                created_at: time::OffsetDateTime::UNIX_EPOCH,
+                expires_at: None,
+                requires_firmware: None,
+            },
+        }
+    }
+
+    fn busy(phase: Phase) -> State {
+        State::Busy {
+            job: job(ArtifactKind::Firmware),
+            phase,
+        }
+    }
+
+    fn r1() -> RolloutId {
+        RolloutId::parse("r1").unwrap()
+    }
+
+    #[test]
+    fn idle_accepts_and_starts_downloading() {
+        let (s, fx) = step(State::Idle, Event::Accepted(job(ArtifactKind::Firmware)));
+        assert_eq!(s, busy(Phase::Downloading));
+        assert_eq!(fx.last(), Some(&Effect::Download));
+    }
+
+    #[test]
+    fn idle_ignores_everything_else() {
+        for e in [
+            Event::Downloaded,
+            Event::HealthPassed,
+            Event::Cancel(r1()),
+            Event::Progress(5),
+        ] {
+            assert_eq!(step(State::Idle, e), (State::Idle, vec![]));
+        }
+    }
+
+    #[test]
+    fn progress_is_reported_and_capped() {
+        let (s, fx) = step(busy(Phase::Downloading), Event::Progress(250));
+        assert_eq!(s, busy(Phase::Downloading));
+        assert_eq!(
+            fx,
+            vec![Effect::Report {
+                state: DeviceState::Downloading,
+                reason: None,
+                progress: Some(100)
+            }]
+        );
+    }
+
+    #[test]
+    fn downloaded_verifies_then_installs() {
+        let (s, fx) = step(busy(Phase::Downloading), Event::Downloaded);
+        assert_eq!(s, busy(Phase::Installing));
+        assert_eq!(
+            fx,
+            vec![
+                report(DeviceState::Verifying),
+                report(DeviceState::Installing),
+                Effect::Install
+            ]
+        );
+    }
+
+    #[test]
+    fn download_failure_is_final_with_reason() {
+        let (s, fx) = step(
+            busy(Phase::Downloading),
+            Event::DownloadFailed(Reason::DigestMismatch),
+        );
+        assert_eq!(s, State::Idle);
+        assert_eq!(
+            fx,
+            vec![finish(DeviceState::Failed, Some(Reason::DigestMismatch))]
+        );
+    }
+
+    #[test]
+    fn firmware_installed_switches_and_reboots() {
+        let (s, fx) = step(busy(Phase::Installing), Event::Installed);
+        assert_eq!(s, busy(Phase::Rebooting));
+        assert_eq!(
+            fx,
+            vec![report(DeviceState::Rebooting), Effect::SwitchAndReboot]
+        );
+    }
+
+    #[test]
+    fn config_installed_succeeds() {
+        let state = State::Busy {
+            job: job(ArtifactKind::Config),
+            phase: Phase::Installing,
+        };
+        let (s, fx) = step(state, Event::Installed);
+        assert_eq!(s, State::Idle);
+        assert_eq!(fx, vec![finish(DeviceState::Succeeded, None)]);
+    }
+
+    #[test]
+    fn install_failure_is_failed() {
+        let (s, fx) = step(busy(Phase::Installing), Event::InstallFailed);
+        assert_eq!(s, State::Idle);
+        assert_eq!(
+            fx,
+            vec![finish(DeviceState::Failed, Some(Reason::InstallFailed))]
+        );
+    }
+
+    #[test]
+    fn boot_into_target_starts_the_trial() {
+        for phase in [Phase::Rebooting, Phase::Trial] {
+            let (s, fx) = step(busy(phase), Event::Booted { into_target: true });
+            assert_eq!(s, busy(Phase::Trial));
+            assert_eq!(fx, vec![Effect::HealthCheck]);
+        }
+    }
+
+    #[test]
+    fn boot_fallback_is_boot_failed() {
+        let (s, fx) = step(busy(Phase::Trial), Event::Booted { into_target: false });
+        assert_eq!(s, State::Idle);
+        assert_eq!(
+            fx,
+            vec![finish(DeviceState::RolledBack, Some(Reason::BootFailed))]
+        );
+    }
+
+    #[test]
+    fn healthy_trial_commits() {
+        let (s, fx) = step(busy(Phase::Trial), Event::HealthPassed);
+        assert_eq!(s, State::Idle);
+        assert_eq!(
+            fx,
+            vec![Effect::Commit, finish(DeviceState::Succeeded, None)]
+        );
+    }
+
+    #[test]
+    fn unhealthy_trial_rolls_back() {
+        let (s, fx) = step(busy(Phase::Trial), Event::HealthFailed);
+        assert_eq!(s, State::Idle);
+        assert_eq!(
+            fx,
+            vec![
+                Effect::Rollback,
+                finish(DeviceState::RolledBack, Some(Reason::HealthCheckFailed))
+            ]
+        );
+    }
+
+    #[test]
+    fn cancel_is_honoured_until_the_switch() {
+        let (s, fx) = step(busy(Phase::Downloading), Event::Cancel(r1()));
+        assert_eq!(s, State::Idle);
+        assert_eq!(
+            fx,
+            vec![Effect::StopDownload, finish(DeviceState::Cancelled, None)]
+        );
+        let (s, fx) = step(busy(Phase::Installing), Event::Cancel(r1()));
+        assert_eq!(s, State::Idle);
+        assert_eq!(fx, vec![finish(DeviceState::Cancelled, None)]);
+        for phase in [Phase::Rebooting, Phase::Trial] {
+            assert_eq!(
+                step(busy(phase), Event::Cancel(r1())),
+                (busy(phase), vec![])
+            );
+        }
+    }
+
+    #[test]
+    fn cancel_for_another_rollout_is_ignored() {
+        let other = RolloutId::parse("r2").unwrap();
+        assert_eq!(
+            step(busy(Phase::Downloading), Event::Cancel(other)),
+            (busy(Phase::Downloading), vec![])
+        );
+    }
+
+    #[test]
+    fn stale_outcomes_change_nothing() {
+        assert_eq!(
+            step(busy(Phase::Trial), Event::Downloaded),
+            (busy(Phase::Trial), vec![])
+        );
+        assert_eq!(
+            step(busy(Phase::Downloading), Event::HealthPassed),
+            (busy(Phase::Downloading), vec![])
+        );
+    }
+}

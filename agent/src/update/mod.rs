@@ -1,0 +1,25 @@
+//! One update, from accepted command to final state.
+//!
+//! - [`checks`]: the pure rules of CONTRACT §6 step 3–4 (signature, kind, name, hardware,
+//!   version, expiry, URL origin).
+//! - [`machine`]: the pure state machine `step(state, event) -> (state, effects)`.
+//! - [`journal`]: the versioned, atomically written record that survives crashes.
+//! - [`download`]: streaming, resumable, hashing download.
+
+pub mod checks;
+pub mod download;
+pub mod journal;
+pub mod machine;
+
+use fleet_protocol::{ArtifactKind, Manifest, RolloutId};
+use serde::{Deserialize, Serialize};
+
+/// An accepted update: everything needed to carry it out, persisted in the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub rollout_id: RolloutId,
+    pub kind: ArtifactKind,
+    pub url: String,
+    /// Parsed from verified bytes only.
+    pub manifest: Manifest,
+}
