@@ -285,20 +285,36 @@ impl<I: Installer> Runner<I> {
             }
         };
         let rollout = command.rollout_id().clone();
+        if let Command::Cancel { device_id, .. } = &command {
+            // A cancel concerns only this device's own update in progress; for a rollout
+            // already final, the final state is reported again.
+            if device_id != &self.device.id {
+                return Ok(());
+            }
+            if self
+                .journal
+                .current
+                .as_ref()
+                .is_some_and(|c| c.job.rollout_id == rollout)
+            {
+                self.queue.push_back(Event::Cancel(rollout));
+            } else if let Some(f) = self.journal.final_of(&rollout).cloned() {
+                return self
+                    .report(Some(rollout), f.state, f.reason, None, false)
+                    .await;
+            }
+            return Ok(());
+        }
         // Step 0: a rollout the journal knows is re-reported, never re-run (a failed one
         // may be retried: the server re-dispatches it only while attempts remain).
         if let Some(c) = &self.journal.current {
             if c.job.rollout_id == rollout {
-                if let Command::Cancel { .. } = command {
-                    self.queue.push_back(Event::Cancel(rollout));
-                    return Ok(());
-                }
                 let state = c.phase.reported();
                 return self.report(Some(rollout), state, None, None, false).await;
             }
         }
         if let Some(f) = self.journal.final_of(&rollout).cloned() {
-            if f.state != DeviceState::Failed || matches!(command, Command::Cancel { .. }) {
+            if f.state != DeviceState::Failed {
                 return self
                     .report(Some(rollout), f.state, f.reason, None, false)
                     .await;

@@ -4,6 +4,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod agent;
+pub mod broker;
+pub mod device_server;
+
 use std::path::{Path, PathBuf};
 
 use fleet_cli::ApiClient;

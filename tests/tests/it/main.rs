@@ -1,6 +1,7 @@
 //! One integration-test binary: the real server on a random port, real SQLite, the real
 //! client and, where it matters, the server as its own process.
 
+mod agent;
 mod auth;
 mod cli;
 mod devices;
@@ -8,4 +9,5 @@ mod memory;
 mod openssl;
 mod refusals;
 mod restart;
+mod simulate;
 mod upload;

@@ -1,0 +1,118 @@
+//! Running the real `fleet-agent` binary as its own process, so tests can `kill -9` it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use fleet_protocol::message::Command as DeviceCommand;
+use fleet_protocol::{ArtifactKind, DeviceId, Envelope, RolloutId};
+
+/// How to start one agent.
+#[derive(Debug, Clone)]
+pub struct AgentSetup {
+    pub id: DeviceId,
+    pub token: String,
+    pub hardware: String,
+    pub server: String,
+    pub mqtt_url: String,
+    pub trust: PathBuf,
+    pub state_dir: PathBuf,
+    /// More flags, e.g. `--health-command`.
+    pub extra: Vec<String>,
+    /// More environment, e.g. the test-only clock offset.
+    pub env: Vec<(String, String)>,
+}
+
+/// A running agent process; killed on drop.
+#[derive(Debug)]
+pub struct AgentProcess {
+    child: Child,
+    pub state_dir: PathBuf,
+}
+
+impl AgentProcess {
+    /// Starts `binary` (the tests' `CARGO_BIN_EXE_fleet-agent-under-test`) for `setup`.
+    pub fn spawn(binary: &str, setup: &AgentSetup) -> Self {
+        std::fs::create_dir_all(&setup.state_dir).expect("state dir");
+        let token_file = setup.state_dir.join("token");
+        std::fs::write(&token_file, &setup.token).expect("token file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(setup.state_dir.join("agent.log"))
+            .expect("log file");
+        let child = Command::new(binary)
+            .arg("run")
+            .args(["--device-id", setup.id.as_str()])
+            .args(["--token-file", token_file.to_str().expect("utf-8")])
+            .args(["--hardware", &setup.hardware])
+            .args(["--server", &setup.server])
+            .args(["--mqtt-url", &setup.mqtt_url])
+            .args(["--trust", setup.trust.to_str().expect("utf-8")])
+            .args(["--state-dir", setup.state_dir.to_str().expect("utf-8")])
+            .args(&setup.extra)
+            .envs(setup.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("FLEET_AGENT_LOG", "fleet_agent=debug,info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("agent starts");
+        Self {
+            child,
+            state_dir: setup.state_dir.clone(),
+        }
+    }
+
+    /// SIGKILL: no chance to clean up, like a power cut.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The agent's log so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state_dir.join("agent.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The bytes of the slot the boot system starts by default.
+pub fn active_slot_bytes(state_dir: &Path) -> Vec<u8> {
+    let boot: serde_json::Value = std::fs::read(state_dir.join("slots/boot.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| serde_json::json!({"active": "a"}));
+    let active = boot["active"].as_str().unwrap_or("a").to_owned();
+    std::fs::read(state_dir.join(format!("slots/{active}.img"))).unwrap_or_default()
+}
+
+/// The agent's journal as JSON.
+pub fn journal(state_dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(state_dir.join("journal.json")).expect("journal"))
+        .expect("json")
+}
+
+/// An update command.
+pub fn update(
+    device: &DeviceId,
+    rollout: &str,
+    kind: ArtifactKind,
+    url: &str,
+    envelope: &Envelope,
+) -> DeviceCommand {
+    DeviceCommand::Update {
+        device_id: device.clone(),
+        rollout_id: RolloutId::parse(rollout).expect("rollout id"),
+        kind,
+        url: url.into(),
+        envelope: envelope.clone(),
+    }
+}
