@@ -99,25 +99,27 @@ impl Fleet {
         let (env, url) = self.artifact(&format!("fw-{version}"), &m, bytes.to_vec());
         self.send(update(id, rollout, ArtifactKind::Firmware, &url, &env))
             .await;
-        let r = self
-            .watcher
-            .wait_for(id, FINAL, |r| {
-                !r.connect
-                    && r.state.is_final()
-                    && r.rollout_id.as_ref().is_some_and(|x| x.as_str() == rollout)
-            })
-            .await;
-        (r.state, r.reason)
+        self.outcome(id, rollout).await
     }
 
+    /// The final state of `rollout` on `id`; on timeout, fails with the agent's log.
     async fn outcome(&mut self, id: &DeviceId, rollout: &str) -> (DeviceState, Option<Reason>) {
-        let r = self
-            .watcher
-            .wait_for(id, FINAL, |r| {
-                r.state.is_final() && r.rollout_id.as_ref().is_some_and(|x| x.as_str() == rollout)
-            })
-            .await;
-        (r.state, r.reason)
+        let is_final = |r: &fleet_protocol::message::StatusReport| {
+            !r.connect
+                && r.state.is_final()
+                && r.rollout_id.as_ref().is_some_and(|x| x.as_str() == rollout)
+        };
+        match self.watcher.try_wait_for(id, FINAL, is_final).await {
+            Some(r) => (r.state, r.reason),
+            None => {
+                let log_path = self.dir.path().join(id.as_str()).join("agent.log");
+                let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                panic!(
+                    "{id}: no final state for {rollout}; reports {:#?}\nlog:\n{log}",
+                    self.watcher.reports_of(id)
+                );
+            }
+        }
     }
 }
 
@@ -742,4 +744,111 @@ async fn cancel_stops_a_download() {
         .map(|e| e.unwrap().path())
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// A RAUC-like updater made of shell scripts: two slot files, a "booted" file the fake
+/// bootloader sets on reboot, and a log of every call.
+fn fake_rauc(dir: &std::path::Path) -> Vec<String> {
+    let script = |name: &str, body: &str| {
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\nset -e\ncd '{}'\necho \"{name} $*\" >> calls.log\n{body}\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    std::fs::write(dir.join("booted.state"), "A").unwrap();
+    let install = script(
+        "install",
+        r#"other=$( [ "$(cat booted.state)" = A ] && echo B || echo A ); cp "$1" "slot-$other"; echo "$other" > next.state"#,
+    );
+    let booted = script("booted", "cat booted.state");
+    let reboot = script(
+        "reboot",
+        "if [ -f next.state ]; then cat booted.state > previous.state; mv next.state booted.state; fi",
+    );
+    let commit = script("commit", "cat booted.state > good.state");
+    let rollback = script("rollback", "cat previous.state > booted.state");
+    vec![
+        "--installer".into(),
+        "command".into(),
+        "--install-command".into(),
+        format!("{install} {{file}}"),
+        "--booted-slot-command".into(),
+        booted,
+        "--reboot-command".into(),
+        reboot,
+        "--commit-command".into(),
+        commit,
+        "--rollback-command".into(),
+        rollback,
+        "--hook-timeout-s".into(),
+        "10".into(),
+    ]
+}
+
+#[tokio::test]
+async fn command_installer_runs_the_updater_commits_and_rolls_back() {
+    let mut fleet = Fleet::start().await;
+    let mut setup = fleet.setup("dev-rauc");
+    let fake = fleet.dir.path().join("rauc");
+    std::fs::create_dir_all(&fake).unwrap();
+    setup.extra.extend(fake_rauc(&fake));
+    let mut agent = fleet.spawn(&setup).await;
+
+    let bytes = image(14, 100_000);
+    let outcome = fleet.install(&setup.id, "r1", "1.0.0", &bytes).await;
+    assert_eq!(outcome, (DeviceState::Succeeded, None), "{}", agent.log());
+    assert_eq!(std::fs::read(fake.join("slot-B")).unwrap(), bytes);
+    assert_eq!(
+        std::fs::read_to_string(fake.join("booted.state"))
+            .unwrap()
+            .trim(),
+        "B"
+    );
+    assert_eq!(
+        std::fs::read_to_string(fake.join("good.state"))
+            .unwrap()
+            .trim(),
+        "B"
+    );
+    let calls = std::fs::read_to_string(fake.join("calls.log")).unwrap();
+    assert!(
+        calls.contains("install ") && calls.contains("reboot") && calls.contains("commit"),
+        "{calls}"
+    );
+
+    // A failing health check makes the agent roll back through the updater.
+    agent.kill9();
+    setup
+        .extra
+        .extend(["--health-command", "exit 1"].map(String::from));
+    agent = fleet.spawn(&setup).await;
+    let outcome = fleet
+        .install(&setup.id, "r2", "1.1.0", &image(15, 100_000))
+        .await;
+    assert_eq!(
+        outcome,
+        (DeviceState::RolledBack, Some(Reason::HealthCheckFailed)),
+        "{}",
+        agent.log()
+    );
+    assert_eq!(
+        std::fs::read_to_string(fake.join("booted.state"))
+            .unwrap()
+            .trim(),
+        "B"
+    );
+    assert!(
+        std::fs::read_to_string(fake.join("calls.log"))
+            .unwrap()
+            .contains("rollback")
+    );
+    assert_eq!(journal(&setup.state_dir)["firmware"]["version"], "1.0.0");
 }
