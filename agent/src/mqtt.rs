@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 /// Incoming commands are a few KiB; anything larger is refused by the client.
 const MAX_PACKET: u32 = 256 * 1024;
+const OUTGOING_INFLIGHT: u16 = 16;
 const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
 
@@ -88,6 +89,9 @@ impl Link {
             .set_clean_start(true)
             .set_keep_alive(config.keep_alive)
             .set_max_packet_size(Some(MAX_PACKET))
+            // rumqttc sizes its in-flight table by this limit (default 65,535 entries, about
+            // 10 MB per connection); a device has a handful of reports in flight at most.
+            .set_outgoing_inflight_upper_limit(OUTGOING_INFLIGHT)
             .set_last_will(LastWill::new(
                 config.topics.presence(&config.device_id),
                 "offline",
