@@ -32,8 +32,7 @@ pub fn shutdown_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let term = async {
             match term.as_mut() {
                 Some(s) => {
@@ -64,8 +63,7 @@ pub async fn main_with(cli: Cli) -> anyhow::Result<()> {
             let http = crate::update::download::http_client()?;
             match args.installer.unwrap_or_default() {
                 InstallerKind::AbSlots => {
-                    let slots =
-                        AbSlots::new(device.state_dir.join("slots"), true, args.write_delay())?;
+                    let slots = AbSlots::new(device.state_dir.join("slots"), true, args.write_delay())?;
                     Runner::new(device, slots, http)?.run(shutdown).await
                 }
                 InstallerKind::Command => {

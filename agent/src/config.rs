@@ -91,12 +91,7 @@ pub struct RunArgs {
     #[arg(long, env = "FLEET_AGENT_TOPIC_ROOT")]
     pub topic_root: Option<String>,
     /// TEST ONLY: seconds added to the clock (negative sets it back).
-    #[arg(
-        long,
-        env = "FLEET_AGENT_TEST_CLOCK_OFFSET_S",
-        hide = true,
-        allow_hyphen_values = true
-    )]
+    #[arg(long, env = "FLEET_AGENT_TEST_CLOCK_OFFSET_S", hide = true, allow_hyphen_values = true)]
     pub test_clock_offset_s: Option<i64>,
     /// TEST ONLY: pause per MiB written to a slot.
     #[arg(long, env = "FLEET_AGENT_TEST_WRITE_DELAY_MS", hide = true)]
@@ -115,8 +110,7 @@ impl RunArgs {
         let Some(path) = self.config.clone() else {
             return Ok(self);
         };
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let file: RunArgs = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
         or_file!(
             self,
@@ -156,10 +150,8 @@ impl RunArgs {
 
     /// The `command` installer's hooks, all required.
     pub fn commands(&self) -> anyhow::Result<Commands> {
-        let need = |v: &Option<String>, flag: &str| {
-            v.clone()
-                .with_context(|| format!("--installer command needs --{flag}"))
-        };
+        let need =
+            |v: &Option<String>, flag: &str| v.clone().with_context(|| format!("--installer command needs --{flag}"));
         Ok(Commands {
             install: need(&self.install_command, "install-command")?,
             booted_slot: need(&self.booted_slot_command, "booted-slot-command")?,
@@ -172,25 +164,19 @@ impl RunArgs {
 
     /// Checks every setting and builds the device.
     pub fn device(&self) -> anyhow::Result<Device> {
-        let need = |v: &Option<String>, flag: &str| {
-            v.clone().with_context(|| format!("--{flag} is required"))
-        };
+        let need = |v: &Option<String>, flag: &str| v.clone().with_context(|| format!("--{flag} is required"));
         if self.ca_file.is_some() {
             bail!("--ca-file: TLS (https:// and mqtts://) is not built yet in this release");
         }
         let id = DeviceId::parse(need(&self.device_id, "device-id")?).context("--device-id")?;
-        let token_file = self
-            .token_file
-            .clone()
-            .context("--token-file is required")?;
+        let token_file = self.token_file.clone().context("--token-file is required")?;
         let token = read_token(&token_file)?;
         let state_dir = self.state_dir.clone().context("--state-dir is required")?;
         let health_timeout = Duration::from_secs(self.health_timeout_s.unwrap_or(120));
         Device {
             id,
             token,
-            hardware: HardwareModel::parse(need(&self.hardware, "hardware")?)
-                .context("--hardware")?,
+            hardware: HardwareModel::parse(need(&self.hardware, "hardware")?).context("--hardware")?,
             server: server_url(&need(&self.server, "server")?)?,
             verifier: verifier(&self.trust, self.threshold.unwrap_or(1))?,
             topics: Topics::new(self.topic_root.clone().unwrap_or_else(|| "fleet".into())),
@@ -198,19 +184,11 @@ impl RunArgs {
             mqtt_port: 0,
             durable: true,
             health: match &self.health_command {
-                Some(command) => HealthCheck::Command {
-                    command: command.clone(),
-                    timeout: health_timeout,
-                },
-                None => HealthCheck::Reconnect {
-                    timeout: health_timeout,
-                },
+                Some(command) => HealthCheck::Command { command: command.clone(), timeout: health_timeout },
+                None => HealthCheck::Reconnect { timeout: health_timeout },
             },
             config: ConfigTarget {
-                path: self
-                    .config_path
-                    .clone()
-                    .unwrap_or_else(|| state_dir.join("config/current")),
+                path: self.config_path.clone().unwrap_or_else(|| state_dir.join("config/current")),
                 reload: self.config_reload_command.clone(),
                 timeout: Duration::from_secs(self.hook_timeout_s.unwrap_or(60)),
             },
@@ -252,8 +230,7 @@ pub fn verifier(trust: &[PathBuf], threshold: usize) -> anyhow::Result<Verifier>
     let keys = trust
         .iter()
         .map(|p| {
-            let pem =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let pem = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             PublicKey::from_pem(&pem).with_context(|| format!("{}", p.display()))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -261,8 +238,7 @@ pub fn verifier(trust: &[PathBuf], threshold: usize) -> anyhow::Result<Verifier>
 }
 
 pub fn read_token(path: &Path) -> anyhow::Result<String> {
-    let token =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let token = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let token = token.trim().to_owned();
     if token.is_empty() {
         bail!("{} is empty", path.display());

@@ -65,9 +65,6 @@ impl Device {
     }
 
     pub fn api(&self, path: &str) -> String {
-        format!(
-            "{}/api/v1{path}",
-            self.server.as_str().trim_end_matches('/')
-        )
+        format!("{}/api/v1{path}", self.server.as_str().trim_end_matches('/'))
     }
 }

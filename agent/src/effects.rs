@@ -15,13 +15,8 @@ use crate::update::machine::{Effect, Event};
 impl<I: Installer> Runner<I> {
     pub(crate) async fn perform(&mut self, job: &Job, effect: Effect) -> anyhow::Result<()> {
         match effect {
-            Effect::Report {
-                state,
-                reason,
-                progress,
-            } => {
-                self.report(Some(job.rollout_id.clone()), state, reason, progress, false)
-                    .await?;
+            Effect::Report { state, reason, progress } => {
+                self.report(Some(job.rollout_id.clone()), state, reason, progress, false).await?;
             }
             Effect::Download => self.start_download(job),
             Effect::StopDownload => {
@@ -37,8 +32,7 @@ impl<I: Installer> Runner<I> {
             Effect::HealthCheck => self.start_health_check(),
             Effect::Commit => {
                 self.installer.commit().await?;
-                self.journal
-                    .set_installed(job.kind, Self::installed_of(job));
+                self.journal.set_installed(job.kind, Self::installed_of(job));
                 self.save()?;
             }
             Effect::Rollback => {
@@ -49,18 +43,12 @@ impl<I: Installer> Runner<I> {
                 // Whatever still runs for this job (an install being cancelled) stops here.
                 self.task = None;
                 if state == DeviceState::Succeeded && job.kind == ArtifactKind::Config {
-                    self.journal
-                        .set_installed(ArtifactKind::Config, Self::installed_of(job));
+                    self.journal.set_installed(ArtifactKind::Config, Self::installed_of(job));
                 }
-                self.journal.record_final(Final {
-                    rollout_id: job.rollout_id.clone(),
-                    state,
-                    reason,
-                });
+                self.journal.record_final(Final { rollout_id: job.rollout_id.clone(), state, reason });
                 self.save()?;
                 self.downloader.discard(job);
-                self.report(Some(job.rollout_id.clone()), state, reason, None, false)
-                    .await?;
+                self.report(Some(job.rollout_id.clone()), state, reason, None, false).await?;
             }
         }
         Ok(())
@@ -68,11 +56,7 @@ impl<I: Installer> Runner<I> {
 
     fn start_download(&mut self, job: &Job) {
         self.download_cancel = CancellationToken::new();
-        let (downloader, job, cancel) = (
-            self.downloader.clone(),
-            job.clone(),
-            self.download_cancel.clone(),
-        );
+        let (downloader, job, cancel) = (self.downloader.clone(), job.clone(), self.download_cancel.clone());
         let progress = self.progress_reporter();
         self.task = Some(Box::pin(async move {
             match downloader.fetch(&job, progress, &cancel).await {
@@ -133,38 +117,27 @@ impl<I: Installer> Runner<I> {
                 return Some(Event::HealthFailed);
             }
             let healthy = match &device.health {
-                HealthCheck::Command { command, timeout } => {
-                    match run_hook(command, *timeout).await {
-                        Ok(_) => true,
-                        Err(e) => {
-                            tracing::warn!("health check failed: {e}");
-                            false
-                        }
+                HealthCheck::Command { command, timeout } => match run_hook(command, *timeout).await {
+                    Ok(_) => true,
+                    Err(e) => {
+                        tracing::warn!("health check failed: {e}");
+                        false
                     }
-                }
+                },
                 HealthCheck::Reconnect { timeout } => {
                     let url = format!("{}/healthz", device.server.as_str().trim_end_matches('/'));
                     let reached = async {
                         if let Some(mut up) = up {
                             let _ = up.wait_for(|u| *u).await;
                         }
-                        while !http
-                            .get(&url)
-                            .send()
-                            .await
-                            .is_ok_and(|r| r.status().is_success())
-                        {
+                        while !http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
                             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                         }
                     };
                     tokio::time::timeout(*timeout, reached).await.is_ok()
                 }
             };
-            Some(if healthy {
-                Event::HealthPassed
-            } else {
-                Event::HealthFailed
-            })
+            Some(if healthy { Event::HealthPassed } else { Event::HealthFailed })
         }));
     }
 

@@ -59,15 +59,10 @@ pub fn parse_mqtt_url(url: &str) -> Result<(String, u16), String> {
     if url.starts_with("mqtts://") {
         return Err("mqtts:// needs TLS, which is not built yet in this release".into());
     }
-    let rest = url
-        .strip_prefix("mqtt://")
-        .ok_or_else(|| format!("{url}: expected mqtt://HOST:PORT"))?;
+    let rest = url.strip_prefix("mqtt://").ok_or_else(|| format!("{url}: expected mqtt://HOST:PORT"))?;
     let rest = rest.trim_end_matches('/');
     match rest.rsplit_once(':') {
-        Some((host, port)) => Ok((
-            host.to_owned(),
-            port.parse().map_err(|_| format!("{url}: bad port"))?,
-        )),
+        Some((host, port)) => Ok((host.to_owned(), port.parse().map_err(|_| format!("{url}: bad port"))?)),
         None => Ok((rest.to_owned(), 1883)),
     }
 }
@@ -139,28 +134,14 @@ impl Link {
                 }
             }
         });
-        let link = Self {
-            client,
-            topics: config.topics.clone(),
-            device_id: config.device_id.clone(),
-            up,
-            task,
-        };
+        let link = Self { client, topics: config.topics.clone(), device_id: config.device_id.clone(), up, task };
         (link, rx)
     }
 
     /// Publishes a status report (QoS 1).
     pub async fn report(&self, report: &StatusReport) {
         let payload = serde_json::to_vec(report).expect("a report always serialises");
-        if let Err(e) = self
-            .client
-            .publish(
-                self.topics.status(&self.device_id),
-                QoS::AtLeastOnce,
-                false,
-                payload,
-            )
-            .await
+        if let Err(e) = self.client.publish(self.topics.status(&self.device_id), QoS::AtLeastOnce, false, payload).await
         {
             tracing::warn!("report not queued: {e}");
         }
@@ -169,11 +150,7 @@ impl Link {
     /// Publishes the retained `online` presence.
     pub async fn online(&self) {
         let topic = self.topics.presence(&self.device_id);
-        if let Err(e) = self
-            .client
-            .publish(topic, QoS::AtLeastOnce, true, "online")
-            .await
-        {
+        if let Err(e) = self.client.publish(topic, QoS::AtLeastOnce, true, "online").await {
             tracing::warn!("presence not queued: {e}");
         }
     }
@@ -198,14 +175,8 @@ mod tests {
 
     #[test]
     fn parses_urls() {
-        assert_eq!(
-            parse_mqtt_url("mqtt://127.0.0.1:1884").unwrap(),
-            ("127.0.0.1".into(), 1884)
-        );
-        assert_eq!(
-            parse_mqtt_url("mqtt://broker").unwrap(),
-            ("broker".into(), 1883)
-        );
+        assert_eq!(parse_mqtt_url("mqtt://127.0.0.1:1884").unwrap(), ("127.0.0.1".into(), 1884));
+        assert_eq!(parse_mqtt_url("mqtt://broker").unwrap(), ("broker".into(), 1883));
         assert!(parse_mqtt_url("http://x").is_err());
         assert!(parse_mqtt_url("mqtts://x").is_err());
     }

@@ -58,17 +58,12 @@ pub struct Runner<I: Installer> {
 
 impl<I: Installer> std::fmt::Debug for Runner<I> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runner")
-            .field("device", &self.device.id)
-            .finish_non_exhaustive()
+        f.debug_struct("Runner").field("device", &self.device.id).finish_non_exhaustive()
     }
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl<I: Installer> Runner<I> {
@@ -76,9 +71,7 @@ impl<I: Installer> Runner<I> {
     pub fn new(device: Device, installer: I, http: reqwest::Client) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&device.state_dir)?;
         let journal_file = JournalFile::new(&device.state_dir, device.durable);
-        let journal = journal_file
-            .load()?
-            .unwrap_or_else(|| Journal::new(now_ms()));
+        let journal = journal_file.load()?.unwrap_or_else(|| Journal::new(now_ms()));
         let downloader = Downloader {
             http: http.clone(),
             server: device.server.clone(),
@@ -186,14 +179,8 @@ impl<I: Installer> Runner<I> {
     /// After a boot: did the boot system start the new slot?
     pub(crate) async fn booted_event(&mut self) -> anyhow::Result<Event> {
         let booted = self.installer.booted_slot().await?;
-        let from = self
-            .journal
-            .current
-            .as_ref()
-            .and_then(|c| c.from_slot.clone());
-        Ok(Event::Booted {
-            into_target: from.is_some_and(|f| f != booted),
-        })
+        let from = self.journal.current.as_ref().and_then(|c| c.from_slot.clone());
+        Ok(Event::Booted { into_target: from.is_some_and(|f| f != booted) })
     }
 
     /// One event through the machine, then its effects.
@@ -208,11 +195,7 @@ impl<I: Installer> Runner<I> {
         };
         let (after, effects) = step(before, event);
         if let Some(job) = job {
-            let from_slot = self
-                .journal
-                .current
-                .as_ref()
-                .and_then(|c| c.from_slot.clone());
+            let from_slot = self.journal.current.as_ref().and_then(|c| c.from_slot.clone());
             self.journal.set_state(&after);
             if let Some(c) = self.journal.current.as_mut() {
                 c.from_slot = from_slot;
@@ -291,17 +274,10 @@ impl<I: Installer> Runner<I> {
             if device_id != &self.device.id {
                 return Ok(());
             }
-            if self
-                .journal
-                .current
-                .as_ref()
-                .is_some_and(|c| c.job.rollout_id == rollout)
-            {
+            if self.journal.current.as_ref().is_some_and(|c| c.job.rollout_id == rollout) {
                 self.queue.push_back(Event::Cancel(rollout));
             } else if let Some(f) = self.journal.final_of(&rollout).cloned() {
-                return self
-                    .report(Some(rollout), f.state, f.reason, None, false)
-                    .await;
+                return self.report(Some(rollout), f.state, f.reason, None, false).await;
             }
             return Ok(());
         }
@@ -315,9 +291,7 @@ impl<I: Installer> Runner<I> {
         }
         if let Some(f) = self.journal.final_of(&rollout).cloned() {
             if f.state != DeviceState::Failed {
-                return self
-                    .report(Some(rollout), f.state, f.reason, None, false)
-                    .await;
+                return self.report(Some(rollout), f.state, f.reason, None, false).await;
             }
         }
         // Step 1: someone else's command.
@@ -325,13 +299,7 @@ impl<I: Installer> Runner<I> {
             tracing::warn!(device = %command.device_id(), "dropping a command for another device");
             return Ok(());
         }
-        let Command::Update {
-            kind,
-            url,
-            envelope,
-            ..
-        } = &command
-        else {
+        let Command::Update { kind, url, envelope, .. } = &command else {
             // A cancel for a rollout this device never started: nothing to do.
             return Ok(());
         };
@@ -341,9 +309,7 @@ impl<I: Installer> Runner<I> {
             return Ok(());
         }
         if self.journal.current.is_some() {
-            return self
-                .refuse(rollout, DeviceState::Rejected, Reason::Busy)
-                .await;
+            return self.refuse(rollout, DeviceState::Rejected, Reason::Busy).await;
         }
         // Steps 3 and 4.
         let floor = self.journal.time_floor.max(self.device.now());
@@ -352,27 +318,17 @@ impl<I: Installer> Runner<I> {
             hardware: &self.device.hardware,
             firmware: self.journal.firmware.as_ref(),
             config: self.journal.config.as_ref(),
-            time_floor: time::OffsetDateTime::from_unix_timestamp(floor)
-                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            time_floor: time::OffsetDateTime::from_unix_timestamp(floor).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
             server: &self.device.server,
         };
         match checks::judge(&ctx, *kind, envelope, url) {
-            checks::Verdict::Reject(reason) => {
-                self.refuse(rollout, DeviceState::Rejected, reason).await
-            }
+            checks::Verdict::Reject(reason) => self.refuse(rollout, DeviceState::Rejected, reason).await,
             checks::Verdict::AlreadyInstalled(_) => {
-                self.refuse(rollout, DeviceState::Succeeded, Reason::AlreadyInstalled)
-                    .await
+                self.refuse(rollout, DeviceState::Succeeded, Reason::AlreadyInstalled).await
             }
             checks::Verdict::Accept(manifest) => {
-                self.journal
-                    .raise_time_floor(manifest.created_at.unix_timestamp());
-                let job = Job {
-                    rollout_id: rollout,
-                    kind: *kind,
-                    url: url.clone(),
-                    manifest,
-                };
+                self.journal.raise_time_floor(manifest.created_at.unix_timestamp());
+                let job = Job { rollout_id: rollout, kind: *kind, url: url.clone(), manifest };
                 self.queue.push_back(Event::Accepted(job));
                 Ok(())
             }
@@ -380,39 +336,20 @@ impl<I: Installer> Runner<I> {
     }
 
     /// A final answer without an update in progress (refusals, already installed, busy).
-    async fn refuse(
-        &mut self,
-        rollout: RolloutId,
-        state: DeviceState,
-        reason: Reason,
-    ) -> anyhow::Result<()> {
+    async fn refuse(&mut self, rollout: RolloutId, state: DeviceState, reason: Reason) -> anyhow::Result<()> {
         tracing::info!(%rollout, ?reason, "refused");
         if reason != Reason::Busy {
-            self.journal.record_final(Final {
-                rollout_id: rollout.clone(),
-                state,
-                reason: Some(reason),
-            });
+            self.journal.record_final(Final { rollout_id: rollout.clone(), state, reason: Some(reason) });
         }
-        self.report(Some(rollout), state, Some(reason), None, false)
-            .await
+        self.report(Some(rollout), state, Some(reason), None, false).await
     }
 
     /// `GET /devices/{id}/command` must return this very command.
     async fn confirm(&mut self, command: &Command) -> bool {
-        let url = self
-            .device
-            .api(&format!("/devices/{}/command", self.device.id));
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(&self.device.token)
-            .send()
-            .await;
+        let url = self.device.api(&format!("/devices/{}/command", self.device.id));
+        let response = self.http.get(url).bearer_auth(&self.device.token).send().await;
         match response {
-            Ok(r) if r.status() == reqwest::StatusCode::OK => {
-                r.json::<Command>().await.is_ok_and(|c| &c == command)
-            }
+            Ok(r) if r.status() == reqwest::StatusCode::OK => r.json::<Command>().await.is_ok_and(|c| &c == command),
             Ok(r) => {
                 tracing::debug!(status = %r.status(), "confirmation refused");
                 false

@@ -77,39 +77,18 @@ async fn ensure_registered(
     }
     let base = server.as_str().trim_end_matches('/');
     let body = serde_json::json!({"id": id, "hardware": hardware, "labels": {"simulated": "true"}});
-    let mut response = http
-        .post(format!("{base}/api/v1/devices"))
-        .bearer_auth(operator)
-        .json(&body)
-        .send()
-        .await?;
+    let mut response = http.post(format!("{base}/api/v1/devices")).bearer_auth(operator).json(&body).send().await?;
     if response.status() == reqwest::StatusCode::CONFLICT {
         // Registered by an earlier run whose state dir is gone: issue a new token.
-        response = http
-            .post(format!("{base}/api/v1/devices/{id}/token"))
-            .bearer_auth(operator)
-            .send()
-            .await?;
+        response = http.post(format!("{base}/api/v1/devices/{id}/token")).bearer_auth(operator).send().await?;
     }
     if !response.status().is_success() {
-        bail!(
-            "registering {id}: {} {}",
-            response.status(),
-            response.text().await.unwrap_or_default()
-        );
+        bail!("registering {id}: {} {}", response.status(), response.text().await.unwrap_or_default());
     }
     let value: serde_json::Value = response.json().await?;
-    let token = value["token"]
-        .as_str()
-        .context("no token in the answer")?
-        .to_owned();
+    let token = value["token"].as_str().context("no token in the answer")?.to_owned();
     std::fs::create_dir_all(dir)?;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&token_file)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&token_file)?;
     std::io::Write::write_all(&mut f, token.as_bytes())?;
     Ok(token)
 }
@@ -122,13 +101,10 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
     let hardware = HardwareModel::parse(args.hardware.as_str()).context("--hardware")?;
     let http = crate::update::download::http_client()?;
 
-    let ids: Vec<String> = (0..args.count)
-        .map(|i| format!("{}{i}", args.prefix))
-        .collect();
+    let ids: Vec<String> = (0..args.count).map(|i| format!("{}{i}", args.prefix)).collect();
     let tokens: Vec<(String, anyhow::Result<String>)> = stream::iter(ids)
         .map(|id| {
-            let (http, server, operator, dir) =
-                (&http, &server, &operator, args.state_dir.join(&id));
+            let (http, server, operator, dir) = (&http, &server, &operator, args.state_dir.join(&id));
             let hardware = args.hardware.as_str();
             async move {
                 let token = ensure_registered(http, server, operator, &id, hardware, &dir).await;
@@ -158,22 +134,15 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
             mqtt_host: String::new(),
             mqtt_port: 0,
             durable: false,
-            health: HealthCheck::Reconnect {
-                timeout: Duration::from_secs(120),
-            },
-            config: ConfigTarget {
-                path: dir.join("config/current"),
-                reload: None,
-                timeout: Duration::from_secs(60),
-            },
+            health: HealthCheck::Reconnect { timeout: Duration::from_secs(120) },
+            config: ConfigTarget { path: dir.join("config/current"), reload: None, timeout: Duration::from_secs(60) },
             state_dir: dir.clone(),
             injected,
             clock_offset_s: 0,
         }
         .with_mqtt(&args.mqtt_url)?;
         let slots = AbSlots::new(dir.join("slots"), false, Duration::ZERO)?;
-        let runner =
-            Runner::new(device, slots, http.clone())?.with_online_signal(online_tx.clone());
+        let runner = Runner::new(device, slots, http.clone())?.with_online_signal(online_tx.clone());
         let stop = shutdown.clone();
         tasks.spawn(async move {
             if let Err(e) = runner.run(stop).await {

@@ -29,9 +29,7 @@ impl ClientError {
 
 pub type ClientResult<T> = Result<T, ClientError>;
 
-pub use fleet_protocol::api::{
-    ArtifactInfo as Artifact, DeviceInfo as Device, DeviceWithToken, KeyInfo, List,
-};
+pub use fleet_protocol::api::{ArtifactInfo as Artifact, DeviceInfo as Device, DeviceWithToken, KeyInfo, List};
 
 /// Device list filters.
 #[derive(Debug, Clone, Default)]
@@ -60,23 +58,13 @@ pub fn kind_segment(kind: ArtifactKind) -> &'static str {
 
 impl ApiClient {
     pub fn new(base: impl Into<String>, token: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .build()
-            .expect("a default HTTP client builds");
-        Self {
-            http,
-            base: base.into().trim_end_matches('/').to_owned(),
-            token: token.into(),
-        }
+        let http = reqwest::Client::builder().tcp_nodelay(true).build().expect("a default HTTP client builds");
+        Self { http, base: base.into().trim_end_matches('/').to_owned(), token: token.into() }
     }
 
     /// The same server with another token.
     pub fn with_token(&self, token: impl Into<String>) -> Self {
-        Self {
-            token: token.into(),
-            ..self.clone()
-        }
+        Self { token: token.into(), ..self.clone() }
     }
 
     pub fn base_url(&self) -> &str {
@@ -90,9 +78,7 @@ impl ApiClient {
 
     /// A request to `/api/v1{path}` carrying the token.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http
-            .request(method, self.api_url(path))
-            .bearer_auth(&self.token)
+        self.http.request(method, self.api_url(path)).bearer_auth(&self.token)
     }
 
     async fn decode<T: DeserializeOwned>(response: Response) -> ClientResult<T> {
@@ -114,26 +100,14 @@ impl ApiClient {
     }
 
     pub async fn health(&self) -> ClientResult<serde_json::Value> {
-        Self::decode(
-            self.http
-                .get(format!("{}/healthz", self.base))
-                .send()
-                .await?,
-        )
-        .await
+        Self::decode(self.http.get(format!("{}/healthz", self.base)).send().await?).await
     }
 
     // Keys.
 
     pub async fn add_key(&self, name: &str, public_key_pem: &str) -> ClientResult<KeyInfo> {
         let body = serde_json::json!({"name": name, "public_key_pem": public_key_pem});
-        Self::decode(
-            self.request(Method::POST, "/keys")
-                .json(&body)
-                .send()
-                .await?,
-        )
-        .await
+        Self::decode(self.request(Method::POST, "/keys").json(&body).send().await?).await
     }
 
     pub async fn list_keys(&self, cursor: Option<&str>) -> ClientResult<List<KeyInfo>> {
@@ -142,12 +116,7 @@ impl ApiClient {
     }
 
     pub async fn revoke_key(&self, keyid: &str) -> ClientResult<()> {
-        Self::check(
-            self.request(Method::DELETE, &format!("/keys/{keyid}"))
-                .send()
-                .await?,
-        )
-        .await?;
+        Self::check(self.request(Method::DELETE, &format!("/keys/{keyid}")).send().await?).await?;
         Ok(())
     }
 
@@ -175,13 +144,7 @@ impl ApiClient {
                     .mime_str("application/octet-stream")?,
             );
         let path = format!("/{}", kind_segment(kind));
-        Self::decode(
-            self.request(Method::POST, &path)
-                .multipart(form)
-                .send()
-                .await?,
-        )
-        .await
+        Self::decode(self.request(Method::POST, &path).multipart(form).send().await?).await
     }
 
     pub async fn list_artifacts(
@@ -213,12 +176,7 @@ impl ApiClient {
     }
 
     /// Starts a blob download; the caller streams the body.
-    pub async fn blob(
-        &self,
-        kind: ArtifactKind,
-        id: &str,
-        range_from: Option<u64>,
-    ) -> ClientResult<Response> {
+    pub async fn blob(&self, kind: ArtifactKind, id: &str, range_from: Option<u64>) -> ClientResult<Response> {
         let mut req = self.request(Method::GET, &format!("/{}/{id}/blob", kind_segment(kind)));
         if let Some(from) = range_from {
             req = req.header(reqwest::header::RANGE, format!("bytes={from}-"));
@@ -235,13 +193,7 @@ impl ApiClient {
         labels: &BTreeMap<String, String>,
     ) -> ClientResult<DeviceWithToken> {
         let body = serde_json::json!({"id": id, "hardware": hardware, "labels": labels});
-        Self::decode(
-            self.request(Method::POST, "/devices")
-                .json(&body)
-                .send()
-                .await?,
-        )
-        .await
+        Self::decode(self.request(Method::POST, "/devices").json(&body).send().await?).await
     }
 
     pub async fn list_devices(&self, query: &DeviceQuery) -> ClientResult<List<Device>> {
@@ -258,40 +210,19 @@ impl ApiClient {
         if let Some(c) = &query.cursor {
             q.push(("cursor", c.clone()));
         }
-        Self::decode(
-            self.request(Method::GET, "/devices")
-                .query(&q)
-                .send()
-                .await?,
-        )
-        .await
+        Self::decode(self.request(Method::GET, "/devices").query(&q).send().await?).await
     }
 
     pub async fn get_device(&self, id: &str) -> ClientResult<Device> {
-        Self::decode(
-            self.request(Method::GET, &format!("/devices/{id}"))
-                .send()
-                .await?,
-        )
-        .await
+        Self::decode(self.request(Method::GET, &format!("/devices/{id}")).send().await?).await
     }
 
     pub async fn delete_device(&self, id: &str) -> ClientResult<()> {
-        Self::check(
-            self.request(Method::DELETE, &format!("/devices/{id}"))
-                .send()
-                .await?,
-        )
-        .await?;
+        Self::check(self.request(Method::DELETE, &format!("/devices/{id}")).send().await?).await?;
         Ok(())
     }
 
     pub async fn rotate_token(&self, id: &str) -> ClientResult<DeviceWithToken> {
-        Self::decode(
-            self.request(Method::POST, &format!("/devices/{id}/token"))
-                .send()
-                .await?,
-        )
-        .await
+        Self::decode(self.request(Method::POST, &format!("/devices/{id}/token")).send().await?).await
     }
 }

@@ -69,10 +69,7 @@ fn engine(alphabet: &base64::alphabet::Alphabet) -> GeneralPurpose {
 
 /// Decodes standard or URL-safe base64, padded or not (CONTRACT §2 accepts both).
 pub fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    engine(&base64::alphabet::STANDARD)
-        .decode(s)
-        .or_else(|_| engine(&base64::alphabet::URL_SAFE).decode(s))
-        .ok()
+    engine(&base64::alphabet::STANDARD).decode(s).or_else(|_| engine(&base64::alphabet::URL_SAFE).decode(s)).ok()
 }
 
 /// Standard padded base64, what this project writes.
@@ -126,16 +123,11 @@ impl Envelope {
             .enumerate()
             .map(|(i, s)| {
                 let raw = decode_base64(&s.sig).ok_or(EnvelopeError::SignatureEncoding(i))?;
-                let sig: [u8; 64] = raw
-                    .try_into()
-                    .map_err(|_| EnvelopeError::SignatureEncoding(i))?;
+                let sig: [u8; 64] = raw.try_into().map_err(|_| EnvelopeError::SignatureEncoding(i))?;
                 Ok((s.keyid.clone(), sig))
             })
             .collect::<Result<_, _>>()?;
-        Ok(DecodedEnvelope {
-            payload,
-            signatures,
-        })
+        Ok(DecodedEnvelope { payload, signatures })
     }
 }
 
@@ -165,16 +157,9 @@ mod tests {
 
     #[test]
     fn decode_checks_type_and_signatures() {
-        let mut env = Envelope {
-            payload_type: PAYLOAD_TYPE.into(),
-            payload: encode_base64(b"{}"),
-            signatures: vec![],
-        };
+        let mut env = Envelope { payload_type: PAYLOAD_TYPE.into(), payload: encode_base64(b"{}"), signatures: vec![] };
         assert_eq!(env.decode(), Err(EnvelopeError::NoSignatures));
-        env.signatures.push(EnvelopeSignature {
-            keyid: "k".into(),
-            sig: encode_base64(&[1; 63]),
-        });
+        env.signatures.push(EnvelopeSignature { keyid: "k".into(), sig: encode_base64(&[1; 63]) });
         assert_eq!(env.decode(), Err(EnvelopeError::SignatureEncoding(0)));
         env.signatures[0].sig = encode_base64(&[1; 64]);
         assert_eq!(env.decode().unwrap().payload, b"{}");
@@ -185,10 +170,7 @@ mod tests {
     #[test]
     fn rejects_unknown_fields_and_oversize() {
         let json = br#"{"payloadType":"x","payload":"","signatures":[],"extra":1}"#;
-        assert!(matches!(
-            Envelope::from_json(json),
-            Err(EnvelopeError::Json(_))
-        ));
+        assert!(matches!(Envelope::from_json(json), Err(EnvelopeError::Json(_))));
         let big = vec![b' '; MAX_ENVELOPE_BYTES + 1];
         assert_eq!(Envelope::from_json(&big), Err(EnvelopeError::TooLarge));
     }

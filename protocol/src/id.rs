@@ -33,10 +33,7 @@ fn check(s: &str) -> Result<(), IdError> {
     if len > MAX_ID_LEN {
         return Err(IdError::TooLong(len));
     }
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
+    if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
         return Err(IdError::BadChar(c));
     }
     if !s.as_bytes()[0].is_ascii_alphanumeric() {

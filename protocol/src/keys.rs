@@ -64,8 +64,7 @@ pub struct PublicKey {
 
 impl PublicKey {
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
-        let key =
-            VerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| KeyError(e.to_string()))?;
+        let key = VerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| KeyError(e.to_string()))?;
         Ok(Self::from_verifying_key(key))
     }
 
@@ -84,9 +83,7 @@ impl PublicKey {
 
     /// SPKI PEM, as openssl writes it.
     pub fn to_pem(&self) -> String {
-        self.key
-            .to_public_key_pem(LineEnding::LF)
-            .expect("an Ed25519 key always encodes")
+        self.key.to_public_key_pem(LineEnding::LF).expect("an Ed25519 key always encodes")
     }
 }
 
@@ -112,19 +109,13 @@ mod tests {
             hex::encode(key.verifying_key().as_bytes()),
             "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
         );
-        assert_eq!(
-            key.keyid().as_hex(),
-            Sha256Digest::of(key.verifying_key().as_bytes()).to_hex()
-        );
+        assert_eq!(key.keyid().as_hex(), Sha256Digest::of(key.verifying_key().as_bytes()).to_hex());
         assert_eq!(PublicKey::from_pem(&key.to_pem()).unwrap(), key);
     }
 
     #[test]
     fn rejects_garbage() {
         assert!(PublicKey::from_pem("not a key").is_err());
-        assert!(
-            PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
-                .is_err()
-        );
+        assert!(PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n").is_err());
     }
 }

@@ -58,11 +58,7 @@ pub struct Manifest {
     pub sha256: Sha256Digest,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
     /// Configs only: the firmware versions this configuration works with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,8 +83,7 @@ pub enum ManifestError {
 impl Manifest {
     /// Parses and checks manifest bytes. Call only on verified payload bytes.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, ManifestError> {
-        let manifest: Manifest =
-            serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed(e.to_string()))?;
+        let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed(e.to_string()))?;
         manifest.check()?;
         Ok(manifest)
     }
@@ -155,24 +150,12 @@ mod tests {
     #[test]
     fn rejects_unknown_field() {
         let e = Manifest::from_slice(with("extra", "1").as_bytes()).unwrap_err();
-        assert!(
-            matches!(e, ManifestError::Malformed(ref m) if m.contains("unknown field")),
-            "{e}"
-        );
+        assert!(matches!(e, ManifestError::Malformed(ref m) if m.contains("unknown field")), "{e}");
     }
 
     #[test]
     fn rejects_each_missing_field() {
-        for f in [
-            "schema",
-            "kind",
-            "name",
-            "version",
-            "hardware",
-            "size",
-            "sha256",
-            "created_at",
-        ] {
+        for f in ["schema", "kind", "name", "version", "hardware", "size", "sha256", "created_at"] {
             assert!(Manifest::from_slice(without(f).as_bytes()).is_err(), "{f}");
         }
     }
@@ -192,10 +175,7 @@ mod tests {
             ("requires_firmware", "\">=1.0\""),
             ("expires_at", "\"2020-01-01T00:00:00Z\""),
         ] {
-            assert!(
-                Manifest::from_slice(with(field, value).as_bytes()).is_err(),
-                "{field}={value}"
-            );
+            assert!(Manifest::from_slice(with(field, value).as_bytes()).is_err(), "{field}={value}");
         }
     }
 

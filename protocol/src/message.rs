@@ -3,9 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::state::{DeviceState, Reason};
-use crate::{
-    ArtifactKind, DeviceId, Envelope, HardwareModel, ProductName, RolloutId, Sha256Digest,
-};
+use crate::{ArtifactKind, DeviceId, Envelope, HardwareModel, ProductName, RolloutId, Sha256Digest};
 
 /// The largest status report accepted (they are a few hundred bytes).
 pub const MAX_REPORT_BYTES: usize = 8 * 1024;
@@ -14,17 +12,8 @@ pub const MAX_REPORT_BYTES: usize = 8 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Command {
-    Update {
-        device_id: DeviceId,
-        rollout_id: RolloutId,
-        kind: ArtifactKind,
-        url: String,
-        envelope: Envelope,
-    },
-    Cancel {
-        device_id: DeviceId,
-        rollout_id: RolloutId,
-    },
+    Update { device_id: DeviceId, rollout_id: RolloutId, kind: ArtifactKind, url: String, envelope: Envelope },
+    Cancel { device_id: DeviceId, rollout_id: RolloutId },
 }
 
 impl Command {
@@ -93,9 +82,6 @@ mod tests {
             rollout_id: RolloutId::parse("r1").unwrap(),
         };
         let v = serde_json::to_value(&c).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"type": "cancel", "device_id": "dev-1", "rollout_id": "r1"})
-        );
+        assert_eq!(v, serde_json::json!({"type": "cancel", "device_id": "dev-1", "rollout_id": "r1"}));
     }
 }

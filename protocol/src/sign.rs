@@ -5,9 +5,7 @@ use ed25519_dalek::Signer as _;
 pub use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
 
-use crate::envelope::{
-    Envelope, EnvelopeError, EnvelopeSignature, PAYLOAD_TYPE, encode_base64, pae,
-};
+use crate::envelope::{Envelope, EnvelopeError, EnvelopeSignature, PAYLOAD_TYPE, encode_base64, pae};
 use crate::{KeyError, PublicKey};
 
 /// Loads a PKCS#8 PEM private key (`BEGIN PRIVATE KEY`), as `openssl genpkey` writes it.
@@ -17,9 +15,7 @@ pub fn signing_key_from_pem(pem: &str) -> Result<SigningKey, KeyError> {
 
 /// PKCS#8 PEM of a private key.
 pub fn signing_key_to_pem(key: &SigningKey) -> String {
-    key.to_pkcs8_pem(LineEnding::LF)
-        .expect("an Ed25519 key always encodes")
-        .to_string()
+    key.to_pkcs8_pem(LineEnding::LF).expect("an Ed25519 key always encodes").to_string()
 }
 
 /// Signs `payload` (exact manifest bytes) with each key.
@@ -28,23 +24,16 @@ pub fn sign_payload(payload: &[u8], keys: &[&SigningKey]) -> Envelope {
     let signatures = keys
         .iter()
         .map(|k| EnvelopeSignature {
-            keyid: PublicKey::from_verifying_key(k.verifying_key())
-                .keyid()
-                .as_hex(),
+            keyid: PublicKey::from_verifying_key(k.verifying_key()).keyid().as_hex(),
             sig: encode_base64(&k.sign(&message).to_bytes()),
         })
         .collect();
-    Envelope {
-        payload_type: PAYLOAD_TYPE.into(),
-        payload: encode_base64(payload),
-        signatures,
-    }
+    Envelope { payload_type: PAYLOAD_TYPE.into(), payload: encode_base64(payload), signatures }
 }
 
 /// Adds one more signature to an existing envelope (threshold signing, one key at a time).
 pub fn add_signature(envelope: &mut Envelope, key: &SigningKey) -> Result<(), EnvelopeError> {
-    let payload =
-        crate::envelope::decode_base64(&envelope.payload).ok_or(EnvelopeError::PayloadBase64)?;
+    let payload = crate::envelope::decode_base64(&envelope.payload).ok_or(EnvelopeError::PayloadBase64)?;
     let signed = sign_payload(&payload, &[key]);
     envelope.signatures.extend(signed.signatures);
     Ok(())

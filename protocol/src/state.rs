@@ -73,21 +73,13 @@ impl DeviceState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Self::Succeeded
-                | Self::Failed
-                | Self::Rejected
-                | Self::RolledBack
-                | Self::TimedOut
-                | Self::Cancelled
+            Self::Succeeded | Self::Failed | Self::Rejected | Self::RolledBack | Self::TimedOut | Self::Cancelled
         )
     }
 
     /// Between `sent` and a final state.
     pub fn is_in_flight(self) -> bool {
-        matches!(
-            self,
-            Self::Sent | Self::Downloading | Self::Verifying | Self::Installing | Self::Rebooting
-        )
+        matches!(self, Self::Sent | Self::Downloading | Self::Verifying | Self::Installing | Self::Rebooting)
     }
 
     /// States a device may report.
@@ -183,18 +175,66 @@ pub enum Reason {
     Unreachable,
 }
 
+/// Every reason code.
+pub const ALL_REASONS: [Reason; 19] = [
+    Reason::SignatureInvalid,
+    Reason::UntrustedKey,
+    Reason::KindMismatch,
+    Reason::NameMismatch,
+    Reason::HardwareMismatch,
+    Reason::Downgrade,
+    Reason::Expired,
+    Reason::UntrustedUrl,
+    Reason::IncompatibleFirmware,
+    Reason::Busy,
+    Reason::DigestMismatch,
+    Reason::SizeExceeded,
+    Reason::DownloadFailed,
+    Reason::InsufficientSpace,
+    Reason::InstallFailed,
+    Reason::BootFailed,
+    Reason::HealthCheckFailed,
+    Reason::AlreadyInstalled,
+    Reason::Unreachable,
+];
+
 impl Reason {
+    pub fn as_str(self) -> &'static str {
+        use Reason::*;
+        match self {
+            SignatureInvalid => "signature_invalid",
+            UntrustedKey => "untrusted_key",
+            KindMismatch => "kind_mismatch",
+            NameMismatch => "name_mismatch",
+            HardwareMismatch => "hardware_mismatch",
+            Downgrade => "downgrade",
+            Expired => "expired",
+            UntrustedUrl => "untrusted_url",
+            IncompatibleFirmware => "incompatible_firmware",
+            Busy => "busy",
+            DigestMismatch => "digest_mismatch",
+            SizeExceeded => "size_exceeded",
+            DownloadFailed => "download_failed",
+            InsufficientSpace => "insufficient_space",
+            InstallFailed => "install_failed",
+            BootFailed => "boot_failed",
+            HealthCheckFailed => "health_check_failed",
+            AlreadyInstalled => "already_installed",
+            Unreachable => "unreachable",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        ALL_REASONS.into_iter().find(|r| r.as_str() == s)
+    }
+
     /// The state that carries this reason.
     pub fn state(self) -> DeviceState {
         use Reason::*;
         match self {
-            SignatureInvalid | UntrustedKey | KindMismatch | NameMismatch | HardwareMismatch
-            | Downgrade | Expired | UntrustedUrl | IncompatibleFirmware | Busy => {
-                DeviceState::Rejected
-            }
-            DigestMismatch | SizeExceeded | DownloadFailed | InsufficientSpace | InstallFailed => {
-                DeviceState::Failed
-            }
+            SignatureInvalid | UntrustedKey | KindMismatch | NameMismatch | HardwareMismatch | Downgrade | Expired
+            | UntrustedUrl | IncompatibleFirmware | Busy => DeviceState::Rejected,
+            DigestMismatch | SizeExceeded | DownloadFailed | InsufficientSpace | InstallFailed => DeviceState::Failed,
             BootFailed | HealthCheckFailed => DeviceState::RolledBack,
             AlreadyInstalled => DeviceState::Succeeded,
             Unreachable => DeviceState::TimedOut,
@@ -211,20 +251,14 @@ mod tests {
     fn names_round_trip() {
         for s in ALL_STATES {
             assert_eq!(DeviceState::parse(s.as_str()), Some(s));
-            assert_eq!(
-                serde_json::to_string(&s).unwrap(),
-                format!("\"{}\"", s.as_str())
-            );
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.as_str()));
         }
     }
 
     #[test]
     fn finals_match_contract() {
         let finals: Vec<_> = ALL_STATES.into_iter().filter(|s| s.is_final()).collect();
-        assert_eq!(
-            finals,
-            [Succeeded, Failed, Rejected, RolledBack, TimedOut, Cancelled]
-        );
+        assert_eq!(finals, [Succeeded, Failed, Rejected, RolledBack, TimedOut, Cancelled]);
     }
 
     #[test]
@@ -259,14 +293,18 @@ mod tests {
     }
 
     #[test]
+    fn reason_names_match_serde() {
+        for r in ALL_REASONS {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+            assert_eq!(Reason::parse(r.as_str()), Some(r));
+        }
+    }
+
+    #[test]
     fn every_reason_has_a_final_state() {
-        for r in [
-            Reason::Busy,
-            Reason::InstallFailed,
-            Reason::BootFailed,
-            Reason::AlreadyInstalled,
-            Reason::Unreachable,
-        ] {
+        for r in
+            [Reason::Busy, Reason::InstallFailed, Reason::BootFailed, Reason::AlreadyInstalled, Reason::Unreachable]
+        {
             assert!(r.state().is_final());
         }
     }

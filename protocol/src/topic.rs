@@ -103,10 +103,7 @@ mod tests {
         assert_eq!(t.status(&id), "fleet/devices/dev-1/status");
         assert_eq!(t.presence(&id), "fleet/devices/dev-1/presence");
         assert_eq!(t.all(Channel::Status), "fleet/devices/+/status");
-        assert_eq!(
-            t.shared("g", Channel::Status),
-            "$share/g/fleet/devices/+/status"
-        );
+        assert_eq!(t.shared("g", Channel::Status), "$share/g/fleet/devices/+/status");
     }
 
     #[test]

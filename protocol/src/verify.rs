@@ -41,10 +41,7 @@ impl Verifier {
     /// A verifier trusting `keys`; `threshold` is at least 1.
     pub fn new(keys: impl IntoIterator<Item = PublicKey>, threshold: usize) -> Self {
         let keys = keys.into_iter().map(|k| (k.keyid().clone(), k)).collect();
-        Self {
-            keys,
-            threshold: threshold.max(1),
-        }
+        Self { keys, threshold: threshold.max(1) }
     }
 
     pub fn threshold(&self) -> usize {
@@ -71,15 +68,9 @@ impl Verifier {
             return Err(VerifyError::UntrustedKey);
         }
         if signers.len() < self.threshold {
-            return Err(VerifyError::SignatureInvalid {
-                valid: signers.len(),
-                threshold: self.threshold,
-            });
+            return Err(VerifyError::SignatureInvalid { valid: signers.len(), threshold: self.threshold });
         }
-        Ok(Verified {
-            payload: decoded.payload,
-            signers,
-        })
+        Ok(Verified { payload: decoded.payload, signers })
     }
 }
 
@@ -108,10 +99,7 @@ mod tests {
     #[test]
     fn unknown_keys_are_ignored_then_untrusted() {
         let env = sign_payload(b"x", &[&key(2)]);
-        assert_eq!(
-            Verifier::new([public(&key(1))], 1).verify(&env),
-            Err(VerifyError::UntrustedKey)
-        );
+        assert_eq!(Verifier::new([public(&key(1))], 1).verify(&env), Err(VerifyError::UntrustedKey));
     }
 
     #[test]
@@ -120,10 +108,7 @@ mod tests {
         env.payload = encode_base64(b"tampered");
         assert_eq!(
             Verifier::new([public(&key(1))], 1).verify(&env),
-            Err(VerifyError::SignatureInvalid {
-                valid: 0,
-                threshold: 1
-            })
+            Err(VerifyError::SignatureInvalid { valid: 0, threshold: 1 })
         );
     }
 
@@ -135,26 +120,14 @@ mod tests {
 
         let mut doubled = sign_payload(b"x", &[&key(1)]);
         doubled.signatures.push(doubled.signatures[0].clone());
-        assert_eq!(
-            verifier.verify(&doubled),
-            Err(VerifyError::SignatureInvalid {
-                valid: 1,
-                threshold: 2
-            })
-        );
+        assert_eq!(verifier.verify(&doubled), Err(VerifyError::SignatureInvalid { valid: 1, threshold: 2 }));
     }
 
     #[test]
     fn garbage_signature_by_trusted_keyid_is_invalid_not_untrusted() {
         let k = public(&key(1));
         let mut env = sign_payload(b"x", &[&key(9)]);
-        env.signatures = vec![EnvelopeSignature {
-            keyid: k.keyid().as_hex(),
-            sig: encode_base64(&[0; 64]),
-        }];
-        assert!(matches!(
-            Verifier::new([k], 1).verify(&env),
-            Err(VerifyError::SignatureInvalid { .. })
-        ));
+        env.signatures = vec![EnvelopeSignature { keyid: k.keyid().as_hex(), sig: encode_base64(&[0; 64]) }];
+        assert!(matches!(Verifier::new([k], 1).verify(&env), Err(VerifyError::SignatureInvalid { .. })));
     }
 }

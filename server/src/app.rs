@@ -14,8 +14,14 @@ use axum::Router;
 use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
+use fleet_protocol::topic::Topics;
+
 use crate::auth::{ADMIN_TOKEN_PREFIX, generate_token, hash_token};
 use crate::blobs::BlobStore;
+use crate::broker::EmbeddedBroker;
+use crate::mqtt::{Inbound, MqttConfig, MqttLink};
+use crate::rollout::engine::Engine;
+use crate::rollout::ingest::{Ingest, IngestStats};
 use crate::settings::Settings;
 use crate::state::{AppState, Shared};
 use crate::store::Store;
@@ -34,6 +40,8 @@ pub enum StartupError {
     DataDir(PathBuf, io::Error),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("embedded MQTT broker on {0}: {1}")]
+    Broker(SocketAddr, io::Error),
     #[error("admin token file {0}: {1}")]
     AdminToken(PathBuf, io::Error),
     #[error("{0}")]
@@ -41,32 +49,32 @@ pub enum StartupError {
 }
 
 /// A built server, ready to serve.
-#[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
     store: Arc<dyn Store>,
+    broker: Option<Arc<EmbeddedBroker>>,
+    mqtt: Arc<MqttLink>,
+    engine: Engine,
+    ingest: (Ingest, tokio::sync::mpsc::UnboundedReceiver<Inbound>),
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("local_addr", &self.local_addr).finish_non_exhaustive()
+    }
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         refuse_unbuilt(&settings)?;
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::AddrInUse => StartupError::AddressInUse(settings.listen),
-                _ => StartupError::Bind(settings.listen, e),
-            })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|e| StartupError::Bind(settings.listen, e))?;
+        let listener = TcpListener::bind(settings.listen).await.map_err(|e| match e.kind() {
+            io::ErrorKind::AddrInUse => StartupError::AddressInUse(settings.listen),
+            _ => StartupError::Bind(settings.listen, e),
+        })?;
+        let local_addr = listener.local_addr().map_err(|e| StartupError::Bind(settings.listen, e))?;
         tracing::info!(%local_addr, "HTTP listening");
-        if settings.embedded_broker.is_none() && settings.mqtt_url.is_none() {
-            tracing::warn!(
-                "MQTT is not built in this release: serving the HTTP API only (rollouts come next)"
-            );
-        }
 
         let data_dir = &settings.data_dir;
         std::fs::DirBuilder::new()
@@ -75,14 +83,11 @@ impl Application {
             .create(data_dir)
             .map_err(|e| StartupError::DataDir(data_dir.clone(), e))?;
         let store = SqliteStore::open(&data_dir.join("fleet.db")).await?;
-        let blobs = BlobStore::open(data_dir.join("blobs"))
-            .await
-            .map_err(|e| StartupError::DataDir(data_dir.clone(), e))?;
+        let blobs =
+            BlobStore::open(data_dir.join("blobs")).await.map_err(|e| StartupError::DataDir(data_dir.clone(), e))?;
         let admin_token = match &settings.admin_token {
             Some(token) if token.expose().len() < 16 => {
-                return Err(StartupError::Other(
-                    "FLEET_ADMIN_TOKEN must be at least 16 characters".into(),
-                ));
+                return Err(StartupError::Other("FLEET_ADMIN_TOKEN must be at least 16 characters".into()));
             }
             Some(token) => token.expose().to_owned(),
             None => load_or_create_admin_token(&data_dir.join("admin.token"))?,
@@ -95,6 +100,13 @@ impl Application {
             .to_owned();
 
         let store: Arc<dyn Store> = Arc::new(store);
+        let topics = Topics::new(settings.topic_root.clone());
+        let (broker, mqtt_config) = connect_mqtt(&settings, store.clone(), topics).await?;
+        let (mqtt, inbound) = MqttLink::start(mqtt_config);
+        let mqtt = Arc::new(mqtt);
+        let (engine, handle) = Engine::new(store.clone(), mqtt.clone(), public_url.clone());
+        let ingest =
+            Ingest { store: store.clone(), mqtt: mqtt.clone(), engine: handle.clone(), stats: IngestStats::default() };
         let state = AppState::new(Shared {
             store: store.clone(),
             blobs,
@@ -102,13 +114,24 @@ impl Application {
             max_artifact_size: settings.max_artifact_size,
             upload_threshold: settings.upload_threshold as usize,
             public_url,
+            engine: Some(handle),
+            broker: broker.clone(),
         });
         Ok(Self {
             listener,
             local_addr,
             router: crate::http::router(state),
             store,
+            broker,
+            mqtt,
+            engine,
+            ingest: (ingest, inbound),
         })
+    }
+
+    /// The embedded broker's address, when it runs.
+    pub fn broker_addr(&self) -> Option<SocketAddr> {
+        self.broker.as_ref().map(|b| b.addr)
     }
 
     /// The bound address (with the real port when port 0 was asked for).
@@ -122,48 +145,72 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> io::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
         let listener = self.listener.tap_io(|tcp| {
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!("TCP_NODELAY: {e}");
             }
         });
-        let served = axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let engine = tokio::spawn(self.engine.run());
+        let (ingest, inbound) = self.ingest;
+        let ingest = tokio::spawn(ingest.run(inbound));
+        let served = axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await;
+        engine.abort();
+        ingest.abort();
+        let _ = engine.await;
+        let _ = ingest.await;
+        drop(self.mqtt);
+        drop(self.broker);
         self.store.close().await;
         tracing::info!("stopped");
         served
     }
 }
 
+/// Starts the embedded broker (unless `--mqtt-url` names another) and says how the
+/// server's own client connects.
+async fn connect_mqtt(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    topics: Topics,
+) -> Result<(Option<Arc<EmbeddedBroker>>, MqttConfig), StartupError> {
+    let mut suffix = [0u8; 6];
+    getrandom::fill(&mut suffix).map_err(|e| StartupError::Other(e.to_string()))?;
+    let client_id = format!("fleet-server-{}", hex::encode(suffix));
+    let shared_group = settings.shared_subscription_group.clone();
+    if let Some(url) = &settings.mqtt_url {
+        let (host, port) = crate::mqtt::parse_url(url).map_err(StartupError::Other)?;
+        let config = MqttConfig { host, port, client_id, credentials: None, topics, shared_group };
+        return Ok((None, config));
+    }
+    let addr = settings.embedded_broker;
+    let password = generate_token("").map_err(|e| StartupError::Other(e.to_string()))?;
+    let broker = EmbeddedBroker::start(addr, store, topics.clone(), SERVER_MQTT_USER.into(), password.clone())
+        .await
+        .map_err(|e| StartupError::Broker(addr, e))?;
+    let config = MqttConfig {
+        host: broker.addr.ip().to_string(),
+        port: broker.addr.port(),
+        client_id,
+        credentials: Some((SERVER_MQTT_USER.into(), password)),
+        topics,
+        shared_group,
+    };
+    Ok((Some(Arc::new(broker)), config))
+}
+
+/// The server's own MQTT username on the embedded broker (its password is generated at
+/// every start).
+const SERVER_MQTT_USER: &str = "fleet-server";
+
 fn refuse_unbuilt(settings: &Settings) -> Result<(), StartupError> {
-    if settings.embedded_broker.is_some() {
-        return Err(StartupError::NotBuilt(
-            "--embedded-broker",
-            "the embedded MQTT broker arrives with rollouts",
-        ));
-    }
-    if settings.mqtt_url.is_some() {
-        return Err(StartupError::NotBuilt(
-            "--mqtt-url",
-            "MQTT arrives with rollouts",
-        ));
-    }
     match settings.database_url.as_deref() {
         None => Ok(()),
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Err(StartupError::NotBuilt(
-                "--database-url postgres://",
-                "PostgreSQL support arrives with scale-out",
-            ))
+            Err(StartupError::NotBuilt("--database-url postgres://", "PostgreSQL support arrives with scale-out"))
         }
         Some(_) => Err(StartupError::Other(
-            "--database-url takes postgres://… (the default SQLite database lives in --data-dir)"
-                .into(),
+            "--database-url takes postgres://… (the default SQLite database lives in --data-dir)".into(),
         )),
     }
 }
@@ -181,14 +228,8 @@ fn load_or_create_admin_token(path: &Path) -> Result<String, StartupError> {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(err(e)),
         Err(_) => {}
     }
-    let token =
-        generate_token(ADMIN_TOKEN_PREFIX).map_err(|e| StartupError::Other(e.to_string()))?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(err)?;
+    let token = generate_token(ADMIN_TOKEN_PREFIX).map_err(|e| StartupError::Other(e.to_string()))?;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(err)?;
     file.write_all(token.as_bytes())
         .and_then(|()| file.write_all(b"\n"))
         .and_then(|()| file.sync_all())

@@ -22,10 +22,7 @@ pub const ADMIN_TOKEN_PREFIX: &str = "fleet_admin_";
 pub fn generate_token(prefix: &str) -> anyhow::Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    Ok(format!(
-        "{prefix}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    ))
+    Ok(format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
 }
 
 /// What is stored for a token: its SHA-256, lowercase hex.
@@ -46,10 +43,7 @@ impl Caller {
         match self {
             Caller::Operator => Ok(()),
             Caller::Device(own) if own == id => Ok(()),
-            Caller::Device(_) => Err(ApiError::new(
-                ErrorCode::Forbidden,
-                "a device may only access its own resources",
-            )),
+            Caller::Device(_) => Err(ApiError::new(ErrorCode::Forbidden, "a device may only access its own resources")),
         }
     }
 }
@@ -57,10 +51,7 @@ impl Caller {
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -68,10 +59,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(token) = bearer(parts) else {
-            return Err(ApiError::new(
-                ErrorCode::Unauthorized,
-                "missing bearer token",
-            ));
+            return Err(ApiError::new(ErrorCode::Unauthorized, "missing bearer token"));
         };
         let hash = hash_token(token);
         if hash == state.admin_token_hash {
@@ -94,10 +82,7 @@ impl FromRequestParts<AppState> for Operator {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match Caller::from_request_parts(parts, state).await? {
             Caller::Operator => Ok(Operator),
-            Caller::Device(_) => Err(ApiError::new(
-                ErrorCode::Forbidden,
-                "this route is for operators",
-            )),
+            Caller::Device(_) => Err(ApiError::new(ErrorCode::Forbidden, "this route is for operators")),
         }
     }
 }

@@ -35,10 +35,7 @@ impl BlobStore {
         }
         fs::create_dir_all(&tmp).await?;
         fs::create_dir_all(root.join("sha256")).await?;
-        Ok(Self {
-            root,
-            lifecycle: Mutex::new(()),
-        })
+        Ok(Self { root, lifecycle: Mutex::new(()) })
     }
 
     pub fn path(&self, digest: &Sha256Digest) -> PathBuf {
@@ -56,11 +53,7 @@ impl BlobStore {
         let mut name = [0u8; 16];
         getrandom::fill(&mut name).map_err(io::Error::other)?;
         let path = self.root.join("tmp").join(hex::encode(name));
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .await?;
+        let file = File::options().write(true).create_new(true).open(&path).await?;
         Ok(BlobUpload {
             temp: TempPath(Some(path)),
             file: BufWriter::with_capacity(WRITE_BUFFER, file),
@@ -151,11 +144,7 @@ impl BlobUpload {
         self.file.flush().await?;
         self.file.get_mut().sync_all().await?;
         let digest = Sha256Digest::from_bytes(self.hasher.finalize().into());
-        Ok(FinishedUpload {
-            temp: self.temp,
-            digest,
-            len: self.len,
-        })
+        Ok(FinishedUpload { temp: self.temp, digest, len: self.len })
     }
 }
 

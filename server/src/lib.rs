@@ -1,4 +1,4 @@
-//! Fleet OTA server: signed artifacts, the device registry and (next) rollouts.
+//! Fleet OTA server: signed artifacts, the device registry and rollouts.
 //!
 //! - [`app`]: `Application::build` does every fallible start-up step; `run_until_stopped` serves.
 //! - [`settings`]: flags and `FLEET_*` environment variables.
@@ -6,6 +6,9 @@
 //! - [`auth`]: bearer tokens — the operator's admin token and per-device tokens.
 //! - [`store`]: the `Store` trait and its SQLite implementation.
 //! - [`blobs`]: the content-addressed blob store.
+//! - [`broker`]: the embedded MQTT broker with per-device isolation.
+//! - [`mqtt`]: the server's MQTT client (the only code touching it).
+//! - [`rollout`]: planning, the engine task and report ingestion.
 //! - [`state`]: what handlers share.
 
 #![forbid(unsafe_code)]
@@ -13,7 +16,10 @@
 pub mod app;
 pub mod auth;
 pub mod blobs;
+pub mod broker;
 pub mod http;
+pub mod mqtt;
+pub mod rollout;
 pub mod settings;
 pub mod state;
 pub mod store;
@@ -23,9 +29,7 @@ pub use settings::Settings;
 
 /// Milliseconds since the Unix epoch, the server's one clock.
 pub fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -34,11 +38,7 @@ pub fn now_ms() -> i64 {
 pub fn new_id() -> anyhow::Result<String> {
     let mut random = [0u8; 10];
     getrandom::fill(&mut random).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    Ok(format!(
-        "{:012x}{}",
-        now_ms() & 0xffff_ffff_ffff,
-        hex::encode(random)
-    ))
+    Ok(format!("{:012x}{}", now_ms() & 0xffff_ffff_ffff, hex::encode(random)))
 }
 
 /// Installs the tracing subscriber used by the binary.

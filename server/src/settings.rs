@@ -38,11 +38,7 @@ impl std::str::FromStr for Secret {
 
 /// How the server is configured. Every flag also reads `FLEET_<FLAG>`.
 #[derive(Debug, Clone, Parser)]
-#[command(
-    name = "fleet-server",
-    version,
-    about = "Fleet OTA server: signed artifacts, devices and rollouts"
-)]
+#[command(name = "fleet-server", version, about = "Fleet OTA server: signed artifacts, devices and rollouts")]
 pub struct Settings {
     /// HTTP listen address; port 0 picks a free port.
     #[arg(long, env = "FLEET_LISTEN", default_value = "127.0.0.1:8080")]
@@ -52,13 +48,21 @@ pub struct Settings {
     #[arg(long, env = "FLEET_DATA_DIR", default_value = "fleet-data")]
     pub data_dir: PathBuf,
 
-    /// Address of the embedded MQTT broker (not built yet: arrives with rollouts).
-    #[arg(long, env = "FLEET_EMBEDDED_BROKER")]
-    pub embedded_broker: Option<SocketAddr>,
+    /// Address of the embedded MQTT broker (used unless --mqtt-url is given); port 0 picks one.
+    #[arg(long, env = "FLEET_EMBEDDED_BROKER", default_value = "127.0.0.1:1883")]
+    pub embedded_broker: SocketAddr,
 
-    /// External MQTT broker, mqtt://HOST:PORT or mqtts://HOST:PORT (not built yet).
+    /// External MQTT broker, mqtt://HOST:PORT, instead of the embedded one.
     #[arg(long, env = "FLEET_MQTT_URL")]
     pub mqtt_url: Option<String>,
+
+    /// Topic root of every device topic.
+    #[arg(long, env = "FLEET_TOPIC_ROOT", default_value = "fleet")]
+    pub topic_root: String,
+
+    /// Share status ingestion with other replicas through `$share/GROUP/…`.
+    #[arg(long, env = "FLEET_SHARED_SUBSCRIPTION_GROUP")]
+    pub shared_subscription_group: Option<String>,
 
     /// Database URL; PostgreSQL (postgres://…) is not built yet, SQLite in the data dir is the default.
     #[arg(long, env = "FLEET_DATABASE_URL")]
@@ -91,6 +95,7 @@ impl Settings {
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         let mut s = Self::parse_from(["fleet-server"]);
         s.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        s.embedded_broker = SocketAddr::from(([127, 0, 0, 1], 0));
         s.data_dir = data_dir.into();
         s
     }

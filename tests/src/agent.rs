@@ -56,10 +56,7 @@ impl AgentProcess {
             .stderr(log)
             .spawn()
             .expect("agent starts");
-        Self {
-            child,
-            state_dir: setup.state_dir.clone(),
-        }
+        Self { child, state_dir: setup.state_dir.clone() }
     }
 
     /// SIGKILL: no chance to clean up, like a power cut.
@@ -96,18 +93,11 @@ pub fn active_slot_bytes(state_dir: &Path) -> Vec<u8> {
 
 /// The agent's journal as JSON.
 pub fn journal(state_dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(state_dir.join("journal.json")).expect("journal"))
-        .expect("json")
+    serde_json::from_slice(&std::fs::read(state_dir.join("journal.json")).expect("journal")).expect("json")
 }
 
 /// An update command.
-pub fn update(
-    device: &DeviceId,
-    rollout: &str,
-    kind: ArtifactKind,
-    url: &str,
-    envelope: &Envelope,
-) -> DeviceCommand {
+pub fn update(device: &DeviceId, rollout: &str, kind: ArtifactKind, url: &str, envelope: &Envelope) -> DeviceCommand {
     DeviceCommand::Update {
         device_id: device.clone(),
         rollout_id: RolloutId::parse(rollout).expect("rollout id"),

@@ -31,12 +31,7 @@ impl rmqtt::retain::RetainStorage for MemoryRetain {
         true
     }
 
-    async fn set(
-        &self,
-        topic: &TopicName,
-        retain: Retain,
-        expiry: Option<Duration>,
-    ) -> rmqtt::Result<()> {
+    async fn set(&self, topic: &TopicName, retain: Retain, expiry: Option<Duration>) -> rmqtt::Result<()> {
         self.0.set_with_timeout(topic, retain, expiry).await
     }
 
@@ -55,12 +50,8 @@ impl rmqtt::retain::RetainStorage for MemoryRetain {
 
 impl TestBroker {
     pub async fn start() -> Self {
-        let scx = rmqtt::context::ServerContext::new()
-            .busy_check_enable(false)
-            .build()
-            .await;
-        *scx.extends.retain_mut().await =
-            Box::new(MemoryRetain(rmqtt::retain::DefaultRetainStorage::new()));
+        let scx = rmqtt::context::ServerContext::new().busy_check_enable(false).build().await;
+        *scx.extends.retain_mut().await = Box::new(MemoryRetain(rmqtt::retain::DefaultRetainStorage::new()));
         let listener = rmqtt::net::Builder::new()
             .name("test/tcp")
             .laddr(([127, 0, 0, 1], 0).into())
@@ -72,9 +63,7 @@ impl TestBroker {
             .tcp()
             .expect("tcp");
         let addr = listener.local_addr().expect("address");
-        let server = rmqtt::server::MqttServer::new(scx)
-            .listener(listener)
-            .build();
+        let server = rmqtt::server::MqttServer::new(scx).listener(listener).build();
         let task = tokio::spawn(async move {
             let _ = server.run().await;
         });
@@ -107,14 +96,8 @@ pub struct Watcher {
 
 impl Watcher {
     pub async fn connect(broker: &TestBroker) -> Self {
-        let mut options = MqttOptions::new(
-            "test-watcher",
-            broker.addr.ip().to_string(),
-            broker.addr.port(),
-        );
-        options
-            .set_clean_start(true)
-            .set_max_packet_size(Some(1 << 20));
+        let mut options = MqttOptions::new("test-watcher", broker.addr.ip().to_string(), broker.addr.port());
+        options.set_clean_start(true).set_max_packet_size(Some(1 << 20));
         let (client, mut eventloop) = AsyncClient::new(options, 1024);
         let topics = Topics::default();
         let filter = topics.all(Channel::Status);
@@ -136,10 +119,9 @@ impl Watcher {
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let topic = String::from_utf8_lossy(&p.topic).into_owned();
-                        if let (Some((id, _)), Ok(report)) = (
-                            parse_topics.parse(&topic),
-                            serde_json::from_slice::<StatusReport>(&p.payload),
-                        ) {
+                        if let (Some((id, _)), Ok(report)) =
+                            (parse_topics.parse(&topic), serde_json::from_slice::<StatusReport>(&p.payload))
+                        {
                             let _ = tx.send((id, report));
                         }
                     }
@@ -148,35 +130,17 @@ impl Watcher {
                 }
             }
         });
-        tokio::time::timeout(Duration::from_secs(10), ready)
-            .await
-            .expect("watcher subscribed")
-            .expect("ready");
-        Self {
-            client,
-            reports,
-            seen: Vec::new(),
-            topics,
-            task,
-        }
+        tokio::time::timeout(Duration::from_secs(10), ready).await.expect("watcher subscribed").expect("ready");
+        Self { client, reports, seen: Vec::new(), topics, task }
     }
 
     /// Publishes a command (or any bytes) on a device's command topic.
     pub async fn send_raw(&self, device: &DeviceId, payload: Vec<u8>) {
-        self.client
-            .publish(
-                self.topics.commands(device),
-                QoS::AtLeastOnce,
-                false,
-                payload,
-            )
-            .await
-            .expect("publish");
+        self.client.publish(self.topics.commands(device), QoS::AtLeastOnce, false, payload).await.expect("publish");
     }
 
     pub async fn send(&self, device: &DeviceId, command: &Command) {
-        self.send_raw(device, serde_json::to_vec(command).expect("json"))
-            .await;
+        self.send_raw(device, serde_json::to_vec(command).expect("json")).await;
     }
 
     /// Waits until a report of `device` satisfies `pred`; returns it. Every report seen is
@@ -189,10 +153,7 @@ impl Watcher {
     ) -> StatusReport {
         match self.try_wait_for(device, timeout, pred).await {
             Some(r) => r,
-            None => panic!(
-                "no matching report from {device} within {timeout:?}; seen: {:#?}",
-                self.reports_of(device)
-            ),
+            None => panic!("no matching report from {device} within {timeout:?}; seen: {:#?}", self.reports_of(device)),
         }
     }
 
@@ -208,9 +169,7 @@ impl Watcher {
             return Some(r.clone());
         }
         loop {
-            let Ok(Some((id, report))) =
-                tokio::time::timeout_at(deadline, self.reports.recv()).await
-            else {
+            let Ok(Some((id, report))) = tokio::time::timeout_at(deadline, self.reports.recv()).await else {
                 return None;
             };
             self.seen.push((id.clone(), report.clone()));
@@ -222,8 +181,7 @@ impl Watcher {
 
     /// Waits for a final state report of `device`.
     pub async fn wait_final(&mut self, device: &DeviceId, timeout: Duration) -> StatusReport {
-        self.wait_for(device, timeout, |r| !r.connect && r.state.is_final())
-            .await
+        self.wait_for(device, timeout, |r| !r.connect && r.state.is_final()).await
     }
 
     /// Collects whatever arrives within `window`.
@@ -235,11 +193,7 @@ impl Watcher {
     }
 
     pub fn reports_of(&self, device: &DeviceId) -> Vec<StatusReport> {
-        self.seen
-            .iter()
-            .filter(|(d, _)| d == device)
-            .map(|(_, r)| r.clone())
-            .collect()
+        self.seen.iter().filter(|(d, _)| d == device).map(|(_, r)| r.clone()).collect()
     }
 }
 

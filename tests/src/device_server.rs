@@ -51,18 +51,12 @@ impl DeviceServer {
             .route("/api/v1/devices/{id}/command", get(command))
             .route("/blobs/{name}", get(blob))
             .with_state(state);
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self {
-            url,
-            operator_token: "operator-token-for-tests".into(),
-            inner,
-        }
+        Self { url, operator_token: "operator-token-for-tests".into(), inner }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -108,12 +102,7 @@ impl DeviceServer {
 type Shared = Arc<Mutex<Inner>>;
 
 fn record(state: &Shared, path: String, headers: &HeaderMap) {
-    let get = |h: header::HeaderName| {
-        headers
-            .get(h)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let get = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok()).map(str::to_owned);
     state.lock().expect("lock").seen.push(Seen {
         path,
         range: get(header::RANGE),
@@ -122,19 +111,10 @@ fn record(state: &Shared, path: String, headers: &HeaderMap) {
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::to_owned)
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::to_owned)
 }
 
-async fn register(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    body: axum::Json<serde_json::Value>,
-) -> Response {
+async fn register(State(state): State<Shared>, headers: HeaderMap, body: axum::Json<serde_json::Value>) -> Response {
     record(&state, "/api/v1/devices".into(), &headers);
     if bearer(&headers).as_deref() != Some("operator-token-for-tests") {
         return StatusCode::UNAUTHORIZED.into_response();
@@ -146,33 +126,17 @@ async fn register(
     }
     let token = format!("token-of-{id}");
     inner.tokens.insert(id.clone(), token.clone());
-    (
-        StatusCode::CREATED,
-        axum::Json(serde_json::json!({"id": id, "token": token})),
-    )
-        .into_response()
+    (StatusCode::CREATED, axum::Json(serde_json::json!({"id": id, "token": token}))).into_response()
 }
 
-async fn rotate(
-    State(state): State<Shared>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
+async fn rotate(State(state): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     record(&state, format!("/api/v1/devices/{id}/token"), &headers);
     let token = format!("rotated-token-of-{id}");
-    state
-        .lock()
-        .expect("lock")
-        .tokens
-        .insert(id.clone(), token.clone());
+    state.lock().expect("lock").tokens.insert(id.clone(), token.clone());
     axum::Json(serde_json::json!({"id": id, "token": token})).into_response()
 }
 
-async fn command(
-    State(state): State<Shared>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
+async fn command(State(state): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     record(&state, format!("/api/v1/devices/{id}/command"), &headers);
     let inner = state.lock().expect("lock");
     if bearer(&headers).is_none() || bearer(&headers) != inner.tokens.get(&id).cloned() {
@@ -184,11 +148,7 @@ async fn command(
     }
 }
 
-async fn blob(
-    State(state): State<Shared>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-) -> Response {
+async fn blob(State(state): State<Shared>, Path(name): Path<String>, headers: HeaderMap) -> Response {
     record(&state, format!("/blobs/{name}"), &headers);
     let Some((bytes, pause)) = state.lock().expect("lock").blobs.get(&name).cloned() else {
         return StatusCode::NOT_FOUND.into_response();
@@ -203,14 +163,9 @@ async fn blob(
         Some(n) if n < bytes.len() => (StatusCode::PARTIAL_CONTENT, bytes[n..].to_vec()),
         _ => (StatusCode::OK, bytes.clone()),
     };
-    let mut builder = Response::builder()
-        .status(status)
-        .header(header::CONTENT_LENGTH, body.len());
+    let mut builder = Response::builder().status(status).header(header::CONTENT_LENGTH, body.len());
     if let Some(n) = from.filter(|_| status == StatusCode::PARTIAL_CONTENT) {
-        builder = builder.header(
-            header::CONTENT_RANGE,
-            format!("bytes {n}-{}/{}", bytes.len() - 1, bytes.len()),
-        );
+        builder = builder.header(header::CONTENT_RANGE, format!("bytes {n}-{}/{}", bytes.len() - 1, bytes.len()));
     }
     let body = match pause {
         None => Body::from(body),

@@ -35,14 +35,12 @@ pub fn sample(name: &str) -> Vec<u8> {
 
 /// The TEST-ONLY release key.
 pub fn release_key() -> SigningKey {
-    signing_key_from_pem(&String::from_utf8(sample("test-only-release.key")).expect("utf-8"))
-        .expect("key")
+    signing_key_from_pem(&String::from_utf8(sample("test-only-release.key")).expect("utf-8")).expect("key")
 }
 
 /// The TEST-ONLY key nobody trusts.
 pub fn other_key() -> SigningKey {
-    signing_key_from_pem(&String::from_utf8(sample("test-only-other.key")).expect("utf-8"))
-        .expect("key")
+    signing_key_from_pem(&String::from_utf8(sample("test-only-other.key")).expect("utf-8")).expect("key")
 }
 
 /// A manifest for `bytes`, ready to tweak and sign.
@@ -55,9 +53,7 @@ pub fn manifest_for(kind: ArtifactKind, name: &str, version: &str, bytes: &[u8])
         hardware: vec![HardwareModel::parse("rpi4").expect("hw")],
         size: bytes.len() as u64,
         sha256: Sha256Digest::of(bytes),
-        created_at: time::OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .expect("time"),
+        created_at: time::OffsetDateTime::now_utc().replace_nanosecond(0).expect("time"),
         expires_at: None,
         requires_firmware: None,
     }
@@ -128,10 +124,7 @@ impl TestApp {
     /// Registers the TEST-ONLY release key.
     pub async fn trust_release_key(&self) {
         self.client
-            .add_key(
-                "release",
-                &String::from_utf8(sample("test-only-release.pub")).expect("pem"),
-            )
+            .add_key("release", &String::from_utf8(sample("test-only-release.pub")).expect("pem"))
             .await
             .expect("key");
     }
@@ -144,40 +137,19 @@ impl TestApp {
         bytes: Vec<u8>,
     ) -> Result<Artifact, fleet_cli::ClientError> {
         let len = bytes.len() as u64;
-        self.client
-            .upload(
-                kind,
-                serde_json::to_vec(envelope).expect("json"),
-                bytes.into(),
-                len,
-            )
-            .await
+        self.client.upload(kind, serde_json::to_vec(envelope).expect("json"), bytes.into(), len).await
     }
 
     /// Files under `blobs/sha256` and `blobs/tmp`: what an upload left on disk.
     pub fn blob_files(&self) -> (usize, usize) {
         let count = |dir: PathBuf| walk(&dir);
-        (
-            count(self.data_dir.join("blobs/sha256")),
-            count(self.data_dir.join("blobs/tmp")),
-        )
+        (count(self.data_dir.join("blobs/sha256")), count(self.data_dir.join("blobs/tmp")))
     }
 }
 
 fn walk(dir: &Path) -> usize {
     std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| {
-                    if e.path().is_dir() {
-                        walk(&e.path())
-                    } else {
-                        1
-                    }
-                })
-                .sum()
-        })
+        .map(|entries| entries.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum())
         .unwrap_or(0)
 }
 

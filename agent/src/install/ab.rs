@@ -52,12 +52,7 @@ impl AbSlots {
                 std::fs::File::create(path)?;
             }
         }
-        Ok(Self {
-            dir,
-            durable,
-            booted: Mutex::new("a".into()),
-            write_delay,
-        })
+        Ok(Self { dir, durable, booted: Mutex::new("a".into()), write_delay })
     }
 
     pub fn slot_path(&self, slot: &str) -> PathBuf {
@@ -76,20 +71,13 @@ impl AbSlots {
     fn load(&self) -> io::Result<BootState> {
         match std::fs::read(self.state_path()) {
             Ok(b) => serde_json::from_slice(&b).map_err(io::Error::other),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BootState {
-                active: "a".into(),
-                trial: None,
-            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BootState { active: "a".into(), trial: None }),
             Err(e) => Err(e),
         }
     }
 
     fn save(&self, state: &BootState) -> io::Result<()> {
-        write_atomically(
-            &self.state_path(),
-            &serde_json::to_vec(state).map_err(io::Error::other)?,
-            self.durable,
-        )
+        write_atomically(&self.state_path(), &serde_json::to_vec(state).map_err(io::Error::other)?, self.durable)
     }
 
     fn booted(&self) -> String {
@@ -124,10 +112,7 @@ impl Installer for AbSlots {
         let booted = match state.trial.take() {
             Some(t) if t.boots_left > 0 => {
                 let slot = t.slot.clone();
-                state.trial = Some(Trial {
-                    slot: t.slot,
-                    boots_left: t.boots_left - 1,
-                });
+                state.trial = Some(Trial { slot: t.slot, boots_left: t.boots_left - 1 });
                 slot
             }
             // Out of boots (or no trial): the active slot.
@@ -149,10 +134,7 @@ impl Installer for AbSlots {
 
     async fn switch(&self) -> io::Result<()> {
         let mut state = self.load()?;
-        state.trial = Some(Trial {
-            slot: other(&self.booted()).into(),
-            boots_left: TRIAL_BOOTS,
-        });
+        state.trial = Some(Trial { slot: other(&self.booted()).into(), boots_left: TRIAL_BOOTS });
         self.save(&state)
     }
 
@@ -162,10 +144,7 @@ impl Installer for AbSlots {
 
     async fn commit(&self) -> io::Result<()> {
         let booted = self.booted();
-        self.save(&BootState {
-            active: booted,
-            trial: None,
-        })
+        self.save(&BootState { active: booted, trial: None })
     }
 
     async fn rollback(&self) -> io::Result<()> {
@@ -195,10 +174,7 @@ mod tests {
         assert_eq!(ab.booted_slot().await.unwrap(), "b");
         ab.commit().await.unwrap();
         ab.boot().await.unwrap();
-        assert_eq!(
-            (ab.booted_slot().await.unwrap(), ab.active_slot().unwrap()),
-            ("b".into(), "b".into())
-        );
+        assert_eq!((ab.booted_slot().await.unwrap(), ab.active_slot().unwrap()), ("b".into(), "b".into()));
 
         // A trial that never commits falls back after TRIAL_BOOTS boots.
         ab.install(&image).await.unwrap();

@@ -73,20 +73,14 @@ impl Installer for CommandInstaller {
     }
 
     async fn reboot(&self) -> io::Result<()> {
-        run_hook(&self.commands.reboot, self.timeout())
-            .await
-            .map(drop)
+        run_hook(&self.commands.reboot, self.timeout()).await.map(drop)
     }
 
     async fn commit(&self) -> io::Result<()> {
-        run_hook(&self.commands.commit, self.timeout())
-            .await
-            .map(drop)
+        run_hook(&self.commands.commit, self.timeout()).await.map(drop)
     }
 
     async fn rollback(&self) -> io::Result<()> {
-        run_hook(&self.commands.rollback, self.timeout())
-            .await
-            .map(drop)
+        run_hook(&self.commands.rollback, self.timeout()).await.map(drop)
     }
 }

@@ -58,18 +58,12 @@ mod tests {
         let doc = dir.path().join("new");
         std::fs::write(&doc, b"new").unwrap();
 
-        let failing = ConfigTarget {
-            path: target.clone(),
-            reload: Some("exit 3".into()),
-            timeout: Duration::from_secs(5),
-        };
+        let failing =
+            ConfigTarget { path: target.clone(), reload: Some("exit 3".into()), timeout: Duration::from_secs(5) };
         assert!(failing.apply(&doc).await.is_err());
         assert_eq!(std::fs::read(&target).unwrap(), b"old");
 
-        let ok = ConfigTarget {
-            reload: Some("true".into()),
-            ..failing
-        };
+        let ok = ConfigTarget { reload: Some("true".into()), ..failing };
         ok.apply(&doc).await.unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
     }

@@ -45,19 +45,10 @@ pub async fn run_hook(command: &str, timeout: Duration) -> io::Result<String> {
         .spawn()?;
     let output = tokio::time::timeout(timeout, child.wait_with_output())
         .await
-        .map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("`{command}` timed out after {timeout:?}"),
-            )
-        })??;
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("`{command}` timed out after {timeout:?}")))??;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(io::Error::other(format!(
-            "`{command}` failed ({}): {}",
-            output.status,
-            stderr.trim()
-        )));
+        return Err(io::Error::other(format!("`{command}` failed ({}): {}", output.status, stderr.trim())));
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }

@@ -147,12 +147,7 @@ mod tests {
                 time_floor: self.floor,
                 server: &self.server,
             };
-            judge(
-                &ctx,
-                ArtifactKind::Firmware,
-                &sign_payload(&m.to_bytes(), &[signer]),
-                url,
-            )
+            judge(&ctx, ArtifactKind::Firmware, &sign_payload(&m.to_bytes(), &[signer]), url)
         }
     }
 
@@ -168,68 +163,35 @@ mod tests {
     fn each_rule_refuses_with_its_reason() {
         let f = Fixture::new();
         let good = manifest(ArtifactKind::Firmware, "1.1.0");
-        assert_eq!(
-            f.judge(&good, &key(2), URL),
-            Verdict::Reject(Reason::UntrustedKey)
-        );
+        assert_eq!(f.judge(&good, &key(2), URL), Verdict::Reject(Reason::UntrustedKey));
 
         let config = manifest(ArtifactKind::Config, "1.1.0");
-        assert_eq!(
-            f.judge(&config, &key(1), URL),
-            Verdict::Reject(Reason::KindMismatch)
-        );
+        assert_eq!(f.judge(&config, &key(1), URL), Verdict::Reject(Reason::KindMismatch));
 
         let mut other = good.clone();
         other.name = ProductName::parse("sensor-os").unwrap();
-        assert_eq!(
-            f.judge(&other, &key(1), URL),
-            Verdict::Reject(Reason::NameMismatch)
-        );
+        assert_eq!(f.judge(&other, &key(1), URL), Verdict::Reject(Reason::NameMismatch));
 
         let mut hw = good.clone();
         hw.hardware = vec![HardwareModel::parse("rpi3").unwrap()];
-        assert_eq!(
-            f.judge(&hw, &key(1), URL),
-            Verdict::Reject(Reason::HardwareMismatch)
-        );
+        assert_eq!(f.judge(&hw, &key(1), URL), Verdict::Reject(Reason::HardwareMismatch));
 
         let older = manifest(ArtifactKind::Firmware, "0.9.0");
-        assert_eq!(
-            f.judge(&older, &key(1), URL),
-            Verdict::Reject(Reason::Downgrade)
-        );
+        assert_eq!(f.judge(&older, &key(1), URL), Verdict::Reject(Reason::Downgrade));
 
         let same_other_digest = manifest(ArtifactKind::Firmware, "1.0.0");
-        assert_eq!(
-            f.judge(&same_other_digest, &key(1), URL),
-            Verdict::Reject(Reason::Downgrade)
-        );
+        assert_eq!(f.judge(&same_other_digest, &key(1), URL), Verdict::Reject(Reason::Downgrade));
 
         let mut same = manifest(ArtifactKind::Firmware, "1.0.0");
         same.sha256 = Sha256Digest::of(b"old");
-        assert_eq!(
-            f.judge(&same, &key(1), URL),
-            Verdict::AlreadyInstalled(same.clone())
-        );
+        assert_eq!(f.judge(&same, &key(1), URL), Verdict::AlreadyInstalled(same.clone()));
 
         let mut expired = good.clone();
         expired.expires_at = Some(f.floor);
-        assert_eq!(
-            f.judge(&expired, &key(1), URL),
-            Verdict::Reject(Reason::Expired)
-        );
+        assert_eq!(f.judge(&expired, &key(1), URL), Verdict::Reject(Reason::Expired));
 
-        for foreign in [
-            "http://evil.example/blob",
-            "https://127.0.0.1:8080/x",
-            "http://127.0.0.1:8081/x",
-            "nonsense",
-        ] {
-            assert_eq!(
-                f.judge(&good, &key(1), foreign),
-                Verdict::Reject(Reason::UntrustedUrl),
-                "{foreign}"
-            );
+        for foreign in ["http://evil.example/blob", "https://127.0.0.1:8080/x", "http://127.0.0.1:8081/x", "nonsense"] {
+            assert_eq!(f.judge(&good, &key(1), foreign), Verdict::Reject(Reason::UntrustedUrl), "{foreign}");
         }
     }
 
@@ -237,9 +199,6 @@ mod tests {
     fn hardware_list_empty_means_any() {
         let mut m = manifest(ArtifactKind::Firmware, "2.0.0");
         m.hardware.clear();
-        assert!(matches!(
-            Fixture::new().judge(&m, &key(1), URL),
-            Verdict::Accept(_)
-        ));
+        assert!(matches!(Fixture::new().judge(&m, &key(1), URL), Verdict::Accept(_)));
     }
 }

@@ -44,15 +44,8 @@ pub struct Downloader {
 /// An HTTP client that follows redirects only within one origin.
 pub fn http_client() -> reqwest::Result<reqwest::Client> {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
-        let same = attempt
-            .previous()
-            .first()
-            .is_some_and(|first| first.origin() == attempt.url().origin());
-        if same && attempt.previous().len() < 5 {
-            attempt.follow()
-        } else {
-            attempt.stop()
-        }
+        let same = attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
+        if same && attempt.previous().len() < 5 { attempt.follow() } else { attempt.stop() }
     });
     reqwest::Client::builder()
         .redirect(policy)
@@ -89,15 +82,10 @@ impl Downloader {
         if done.exists() {
             return Ok(done);
         }
-        tokio::fs::create_dir_all(&self.dir)
-            .await
-            .map_err(|_| DownloadError::Failed(Reason::DownloadFailed))?;
+        tokio::fs::create_dir_all(&self.dir).await.map_err(|_| DownloadError::Failed(Reason::DownloadFailed))?;
         let size = job.manifest.size;
         let part = self.part_path(job);
-        let partial = std::fs::metadata(&part)
-            .map(|m| m.len())
-            .unwrap_or(0)
-            .min(size);
+        let partial = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0).min(size);
         let free = fs4::available_space(&self.dir).unwrap_or(u64::MAX);
         if free < (size - partial).saturating_add(SPACE_RESERVE) {
             return Err(DownloadError::Failed(Reason::InsufficientSpace));
@@ -171,11 +159,8 @@ impl Downloader {
         let status = response.status();
         let mut file = match status {
             StatusCode::PARTIAL_CONTENT if *have > 0 => {
-                let mut f = tokio::fs::OpenOptions::new()
-                    .write(true)
-                    .open(part)
-                    .await
-                    .map_err(|_| Reason::DownloadFailed)?;
+                let mut f =
+                    tokio::fs::OpenOptions::new().write(true).open(part).await.map_err(|_| Reason::DownloadFailed)?;
                 f.set_len(*have).await.map_err(|_| Reason::DownloadFailed)?;
                 tokio::io::AsyncSeekExt::seek(&mut f, io::SeekFrom::Start(*have))
                     .await
@@ -185,9 +170,7 @@ impl Downloader {
             StatusCode::OK => {
                 *have = 0;
                 *hasher = Sha256::new();
-                tokio::fs::File::create(part)
-                    .await
-                    .map_err(|_| Reason::DownloadFailed)?
+                tokio::fs::File::create(part).await.map_err(|_| Reason::DownloadFailed)?
             }
             s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
                 return Ok(Attempt::Retry);
@@ -210,20 +193,14 @@ impl Downloader {
             if *have + chunk.len() as u64 > size {
                 return Err(Reason::SizeExceeded);
             }
-            file.write_all(&chunk)
-                .await
-                .map_err(|_| Reason::DownloadFailed)?;
+            file.write_all(&chunk).await.map_err(|_| Reason::DownloadFailed)?;
             hasher.update(&chunk);
             *have += chunk.len() as u64;
             progress(*have, size);
         }
         file.flush().await.map_err(|_| Reason::DownloadFailed)?;
         file.sync_all().await.map_err(|_| Reason::DownloadFailed)?;
-        Ok(if *have == size {
-            Attempt::Complete
-        } else {
-            Attempt::Retry
-        })
+        Ok(if *have == size { Attempt::Complete } else { Attempt::Retry })
     }
 }
 

@@ -82,10 +82,7 @@ impl Journal {
 
     pub fn state(&self) -> State {
         match &self.current {
-            Some(c) => State::Busy {
-                job: c.job.clone(),
-                phase: c.phase,
-            },
+            Some(c) => State::Busy { job: c.job.clone(), phase: c.phase },
             None => State::Idle,
         }
     }
@@ -93,11 +90,7 @@ impl Journal {
     pub fn set_state(&mut self, state: &State) {
         self.current = match state {
             State::Idle => None,
-            State::Busy { job, phase } => Some(Current {
-                job: job.clone(),
-                phase: *phase,
-                from_slot: None,
-            }),
+            State::Busy { job, phase } => Some(Current { job: job.clone(), phase: *phase, from_slot: None }),
         };
     }
 
@@ -152,10 +145,7 @@ pub struct JournalFile {
 impl JournalFile {
     /// `durable: false` skips fsync (simulated devices only).
     pub fn new(dir: &Path, durable: bool) -> Self {
-        Self {
-            path: dir.join("journal.json"),
-            durable,
-        }
+        Self { path: dir.join("journal.json"), durable }
     }
 
     pub fn load(&self) -> Result<Option<Journal>, JournalError> {
@@ -164,15 +154,13 @@ impl JournalFile {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(JournalError::Io(self.path.clone(), e)),
         };
-        let version: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| JournalError::Corrupt(self.path.clone(), e.to_string()))?;
+        let version: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| JournalError::Corrupt(self.path.clone(), e.to_string()))?;
         let v = version.get("version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
         if v != VERSION {
             return Err(JournalError::Version(self.path.clone(), v));
         }
-        serde_json::from_value(version)
-            .map(Some)
-            .map_err(|e| JournalError::Corrupt(self.path.clone(), e.to_string()))
+        serde_json::from_value(version).map(Some).map_err(|e| JournalError::Corrupt(self.path.clone(), e.to_string()))
     }
 
     pub fn save(&self, journal: &Journal) -> io::Result<()> {

@@ -87,11 +87,7 @@ pub enum Effect {
 }
 
 fn report(state: DeviceState) -> Effect {
-    Effect::Report {
-        state,
-        reason: None,
-        progress: None,
-    }
+    Effect::Report { state, reason: None, progress: None }
 }
 
 fn finish(state: DeviceState, reason: Option<Reason>) -> Effect {
@@ -105,18 +101,8 @@ pub fn step(state: State, event: Event) -> (State, Vec<Effect>) {
     let State::Busy { job, phase } = state else {
         return match event {
             Event::Accepted(job) => (
-                State::Busy {
-                    job,
-                    phase: Downloading,
-                },
-                vec![
-                    Report {
-                        state: DeviceState::Downloading,
-                        reason: None,
-                        progress: Some(0),
-                    },
-                    Download,
-                ],
+                State::Busy { job, phase: Downloading },
+                vec![Report { state: DeviceState::Downloading, reason: None, progress: Some(0) }, Download],
             ),
             // Nothing in progress: late outcomes and cancels change nothing.
             _ => (State::Idle, vec![]),
@@ -126,56 +112,30 @@ pub fn step(state: State, event: Event) -> (State, Vec<Effect>) {
     match (phase, event) {
         (Downloading, Event::Progress(p)) => (
             busy(job, Downloading),
-            vec![Report {
-                state: DeviceState::Downloading,
-                reason: None,
-                progress: Some(p.min(100)),
-            }],
+            vec![Report { state: DeviceState::Downloading, reason: None, progress: Some(p.min(100)) }],
         ),
-        (Downloading, Event::Downloaded) => (
-            busy(job, Installing),
-            vec![
-                report(DeviceState::Verifying),
-                report(DeviceState::Installing),
-                Install,
-            ],
-        ),
-        (Downloading, Event::DownloadFailed(reason)) => {
-            (State::Idle, vec![finish(DeviceState::Failed, Some(reason))])
+        (Downloading, Event::Downloaded) => {
+            (busy(job, Installing), vec![report(DeviceState::Verifying), report(DeviceState::Installing), Install])
         }
+        (Downloading, Event::DownloadFailed(reason)) => (State::Idle, vec![finish(DeviceState::Failed, Some(reason))]),
         (Installing, Event::Installed) if job.kind == ArtifactKind::Config => {
             (State::Idle, vec![finish(DeviceState::Succeeded, None)])
         }
-        (Installing, Event::Installed) => (
-            busy(job, Rebooting),
-            vec![report(DeviceState::Rebooting), SwitchAndReboot],
-        ),
-        (Installing, Event::InstallFailed) => (
-            State::Idle,
-            vec![finish(DeviceState::Failed, Some(Reason::InstallFailed))],
-        ),
-        (Rebooting | Trial, Event::Booted { into_target: true }) => {
-            (busy(job, Trial), vec![HealthCheck])
+        (Installing, Event::Installed) => (busy(job, Rebooting), vec![report(DeviceState::Rebooting), SwitchAndReboot]),
+        (Installing, Event::InstallFailed) => {
+            (State::Idle, vec![finish(DeviceState::Failed, Some(Reason::InstallFailed))])
         }
-        (Rebooting | Trial, Event::Booted { into_target: false }) => (
-            State::Idle,
-            vec![finish(DeviceState::RolledBack, Some(Reason::BootFailed))],
-        ),
-        (Trial, Event::HealthPassed) => (
-            State::Idle,
-            vec![Commit, finish(DeviceState::Succeeded, None)],
-        ),
-        (Trial, Event::HealthFailed) => (
-            State::Idle,
-            vec![
-                Rollback,
-                finish(DeviceState::RolledBack, Some(Reason::HealthCheckFailed)),
-            ],
-        ),
-        (Downloading, Event::Cancel(id)) if id == job.rollout_id => (
-            State::Idle,
-            vec![StopDownload, finish(DeviceState::Cancelled, None)],
-        ),
+        (Rebooting | Trial, Event::Booted { into_target: true }) => (busy(job, Trial), vec![HealthCheck]),
+        (Rebooting | Trial, Event::Booted { into_target: false }) => {
+            (State::Idle, vec![finish(DeviceState::RolledBack, Some(Reason::BootFailed))])
+        }
+        (Trial, Event::HealthPassed) => (State::Idle, vec![Commit, finish(DeviceState::Succeeded, None)]),
+        (Trial, Event::HealthFailed) => {
+            (State::Idle, vec![Rollback, finish(DeviceState::RolledBack, Some(Reason::HealthCheckFailed))])
+        }
+        (Downloading, Event::Cancel(id)) if id == job.rollout_id => {
+            (State::Idle, vec![StopDownload, finish(DeviceState::Cancelled, None)])
+        }
         (Installing, Event::Cancel(id)) if id == job.rollout_id => {
             (State::Idle, vec![finish(DeviceState::Cancelled, None)])
         }
@@ -212,10 +172,7 @@ mod tests {
     }
 
     fn busy(phase: Phase) -> State {
-        State::Busy {
-            job: job(ArtifactKind::Firmware),
-            phase,
-        }
+        State::Busy { job: job(ArtifactKind::Firmware), phase }
     }
 
     fn r1() -> RolloutId {
@@ -231,12 +188,7 @@ mod tests {
 
     #[test]
     fn idle_ignores_everything_else() {
-        for e in [
-            Event::Downloaded,
-            Event::HealthPassed,
-            Event::Cancel(r1()),
-            Event::Progress(5),
-        ] {
+        for e in [Event::Downloaded, Event::HealthPassed, Event::Cancel(r1()), Event::Progress(5)] {
             assert_eq!(step(State::Idle, e), (State::Idle, vec![]));
         }
     }
@@ -245,59 +197,33 @@ mod tests {
     fn progress_is_reported_and_capped() {
         let (s, fx) = step(busy(Phase::Downloading), Event::Progress(250));
         assert_eq!(s, busy(Phase::Downloading));
-        assert_eq!(
-            fx,
-            vec![Effect::Report {
-                state: DeviceState::Downloading,
-                reason: None,
-                progress: Some(100)
-            }]
-        );
+        assert_eq!(fx, vec![Effect::Report { state: DeviceState::Downloading, reason: None, progress: Some(100) }]);
     }
 
     #[test]
     fn downloaded_verifies_then_installs() {
         let (s, fx) = step(busy(Phase::Downloading), Event::Downloaded);
         assert_eq!(s, busy(Phase::Installing));
-        assert_eq!(
-            fx,
-            vec![
-                report(DeviceState::Verifying),
-                report(DeviceState::Installing),
-                Effect::Install
-            ]
-        );
+        assert_eq!(fx, vec![report(DeviceState::Verifying), report(DeviceState::Installing), Effect::Install]);
     }
 
     #[test]
     fn download_failure_is_final_with_reason() {
-        let (s, fx) = step(
-            busy(Phase::Downloading),
-            Event::DownloadFailed(Reason::DigestMismatch),
-        );
+        let (s, fx) = step(busy(Phase::Downloading), Event::DownloadFailed(Reason::DigestMismatch));
         assert_eq!(s, State::Idle);
-        assert_eq!(
-            fx,
-            vec![finish(DeviceState::Failed, Some(Reason::DigestMismatch))]
-        );
+        assert_eq!(fx, vec![finish(DeviceState::Failed, Some(Reason::DigestMismatch))]);
     }
 
     #[test]
     fn firmware_installed_switches_and_reboots() {
         let (s, fx) = step(busy(Phase::Installing), Event::Installed);
         assert_eq!(s, busy(Phase::Rebooting));
-        assert_eq!(
-            fx,
-            vec![report(DeviceState::Rebooting), Effect::SwitchAndReboot]
-        );
+        assert_eq!(fx, vec![report(DeviceState::Rebooting), Effect::SwitchAndReboot]);
     }
 
     #[test]
     fn config_installed_succeeds() {
-        let state = State::Busy {
-            job: job(ArtifactKind::Config),
-            phase: Phase::Installing,
-        };
+        let state = State::Busy { job: job(ArtifactKind::Config), phase: Phase::Installing };
         let (s, fx) = step(state, Event::Installed);
         assert_eq!(s, State::Idle);
         assert_eq!(fx, vec![finish(DeviceState::Succeeded, None)]);
@@ -307,10 +233,7 @@ mod tests {
     fn install_failure_is_failed() {
         let (s, fx) = step(busy(Phase::Installing), Event::InstallFailed);
         assert_eq!(s, State::Idle);
-        assert_eq!(
-            fx,
-            vec![finish(DeviceState::Failed, Some(Reason::InstallFailed))]
-        );
+        assert_eq!(fx, vec![finish(DeviceState::Failed, Some(Reason::InstallFailed))]);
     }
 
     #[test]
@@ -326,72 +249,45 @@ mod tests {
     fn boot_fallback_is_boot_failed() {
         let (s, fx) = step(busy(Phase::Trial), Event::Booted { into_target: false });
         assert_eq!(s, State::Idle);
-        assert_eq!(
-            fx,
-            vec![finish(DeviceState::RolledBack, Some(Reason::BootFailed))]
-        );
+        assert_eq!(fx, vec![finish(DeviceState::RolledBack, Some(Reason::BootFailed))]);
     }
 
     #[test]
     fn healthy_trial_commits() {
         let (s, fx) = step(busy(Phase::Trial), Event::HealthPassed);
         assert_eq!(s, State::Idle);
-        assert_eq!(
-            fx,
-            vec![Effect::Commit, finish(DeviceState::Succeeded, None)]
-        );
+        assert_eq!(fx, vec![Effect::Commit, finish(DeviceState::Succeeded, None)]);
     }
 
     #[test]
     fn unhealthy_trial_rolls_back() {
         let (s, fx) = step(busy(Phase::Trial), Event::HealthFailed);
         assert_eq!(s, State::Idle);
-        assert_eq!(
-            fx,
-            vec![
-                Effect::Rollback,
-                finish(DeviceState::RolledBack, Some(Reason::HealthCheckFailed))
-            ]
-        );
+        assert_eq!(fx, vec![Effect::Rollback, finish(DeviceState::RolledBack, Some(Reason::HealthCheckFailed))]);
     }
 
     #[test]
     fn cancel_is_honoured_until_the_switch() {
         let (s, fx) = step(busy(Phase::Downloading), Event::Cancel(r1()));
         assert_eq!(s, State::Idle);
-        assert_eq!(
-            fx,
-            vec![Effect::StopDownload, finish(DeviceState::Cancelled, None)]
-        );
+        assert_eq!(fx, vec![Effect::StopDownload, finish(DeviceState::Cancelled, None)]);
         let (s, fx) = step(busy(Phase::Installing), Event::Cancel(r1()));
         assert_eq!(s, State::Idle);
         assert_eq!(fx, vec![finish(DeviceState::Cancelled, None)]);
         for phase in [Phase::Rebooting, Phase::Trial] {
-            assert_eq!(
-                step(busy(phase), Event::Cancel(r1())),
-                (busy(phase), vec![])
-            );
+            assert_eq!(step(busy(phase), Event::Cancel(r1())), (busy(phase), vec![]));
         }
     }
 
     #[test]
     fn cancel_for_another_rollout_is_ignored() {
         let other = RolloutId::parse("r2").unwrap();
-        assert_eq!(
-            step(busy(Phase::Downloading), Event::Cancel(other)),
-            (busy(Phase::Downloading), vec![])
-        );
+        assert_eq!(step(busy(Phase::Downloading), Event::Cancel(other)), (busy(Phase::Downloading), vec![]));
     }
 
     #[test]
     fn stale_outcomes_change_nothing() {
-        assert_eq!(
-            step(busy(Phase::Trial), Event::Downloaded),
-            (busy(Phase::Trial), vec![])
-        );
-        assert_eq!(
-            step(busy(Phase::Downloading), Event::HealthPassed),
-            (busy(Phase::Downloading), vec![])
-        );
+        assert_eq!(step(busy(Phase::Trial), Event::Downloaded), (busy(Phase::Trial), vec![]));
+        assert_eq!(step(busy(Phase::Downloading), Event::HealthPassed), (busy(Phase::Downloading), vec![]));
     }
 }

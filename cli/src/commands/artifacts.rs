@@ -46,54 +46,29 @@ pub enum Command {
 
 pub async fn run(client: &ApiClient, kind: ArtifactKind, cmd: &Command) -> anyhow::Result<()> {
     match cmd {
-        Command::Upload {
-            file,
-            envelope,
-            sign,
-            quiet,
-        } => {
+        Command::Upload { file, envelope, sign, quiet } => {
             let envelope_json = match (envelope, sign) {
-                (Some(path), _) => {
-                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
-                }
+                (Some(path), _) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
                 (None, opts) if !opts.keys.is_empty() => {
                     let keys = load_keys(&opts.keys)?;
-                    make_envelope(file, kind, opts, &keys)
-                        .await?
-                        .to_json_pretty()
-                        .into_bytes()
+                    make_envelope(file, kind, opts, &keys).await?.to_json_pretty().into_bytes()
                 }
                 (None, _) => {
                     let path = super::sign::envelope_path(file);
                     std::fs::read(&path).with_context(|| {
-                        format!(
-                            "no --envelope or --key given and {} is not readable",
-                            path.display()
-                        )
+                        format!("no --envelope or --key given and {} is not readable", path.display())
                     })?
                 }
             };
             let artifact = upload(client, kind, file, envelope_json, *quiet).await?;
-            println!(
-                "uploaded {} {} {} as {}",
-                kind, artifact.name, artifact.version, artifact.id
-            );
+            println!("uploaded {} {} {} as {}", kind, artifact.name, artifact.version, artifact.id);
         }
         Command::List { name } => {
             let mut cursor = None;
             loop {
-                let page = client
-                    .list_artifacts(kind, name.as_deref(), cursor.as_deref())
-                    .await?;
+                let page = client.list_artifacts(kind, name.as_deref(), cursor.as_deref()).await?;
                 for a in &page.items {
-                    println!(
-                        "{}  {} {}  {} bytes  [{}]",
-                        a.id,
-                        a.name,
-                        a.version,
-                        a.size,
-                        a.hardware.join(",")
-                    );
+                    println!("{}  {} {}  {} bytes  [{}]", a.id, a.name, a.version, a.size, a.hardware.join(","));
                 }
                 match page.next_cursor {
                     Some(c) => cursor = Some(c),
@@ -108,9 +83,7 @@ pub async fn run(client: &ApiClient, kind: ArtifactKind, cmd: &Command) -> anyho
         }
         Command::Download { id, out } => {
             let response = client.blob(kind, id, None).await?;
-            let mut file = tokio::fs::File::create(out)
-                .await
-                .with_context(|| format!("creating {}", out.display()))?;
+            let mut file = tokio::fs::File::create(out).await.with_context(|| format!("creating {}", out.display()))?;
             let mut stream = response.bytes_stream();
             while let Some(chunk) = stream.try_next().await? {
                 file.write_all(&chunk).await?;
@@ -130,30 +103,19 @@ async fn upload(
     envelope_json: Vec<u8>,
     quiet: bool,
 ) -> anyhow::Result<crate::client::Artifact> {
-    let f = tokio::fs::File::open(file)
-        .await
-        .with_context(|| format!("opening {}", file.display()))?;
+    let f = tokio::fs::File::open(file).await.with_context(|| format!("opening {}", file.display()))?;
     let len = f.metadata().await?.len();
     if len == 0 && !file.is_file() {
         bail!("{} is not a regular file", file.display());
     }
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(len)
-    };
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(len) };
     bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-        )
-        .expect("a valid template"),
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
+            .expect("a valid template"),
     );
     let progress = bar.clone();
-    let stream = ReaderStream::with_capacity(f, 256 * 1024)
-        .inspect_ok(move |chunk| progress.inc(chunk.len() as u64));
-    let result = client
-        .upload(kind, envelope_json, reqwest::Body::wrap_stream(stream), len)
-        .await;
+    let stream = ReaderStream::with_capacity(f, 256 * 1024).inspect_ok(move |chunk| progress.inc(chunk.len() as u64));
+    let result = client.upload(kind, envelope_json, reqwest::Body::wrap_stream(stream), len).await;
     bar.finish_and_clear();
     Ok(result?)
 }

@@ -45,37 +45,23 @@ pub enum Command {
 }
 
 pub fn parse_label(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .ok_or_else(|| format!("label `{s}` is not key=value"))
+    s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())).ok_or_else(|| format!("label `{s}` is not key=value"))
 }
 
 pub async fn run(client: &ApiClient, cmd: &Command) -> anyhow::Result<()> {
     match cmd {
-        Command::Add {
-            id,
-            hardware,
-            labels,
-        } => {
+        Command::Add { id, hardware, labels } => {
             let labels: BTreeMap<_, _> = labels.iter().cloned().collect();
             let d = client.add_device(id, hardware, &labels).await?;
             println!("registered {}", d.device.id);
             println!("token {}", d.token);
         }
         Command::List { hardware, labels } => {
-            let mut query = DeviceQuery {
-                hardware: hardware.clone(),
-                labels: labels.clone(),
-                ..Default::default()
-            };
+            let mut query = DeviceQuery { hardware: hardware.clone(), labels: labels.clone(), ..Default::default() };
             loop {
                 let page = client.list_devices(&query).await?;
                 for d in &page.items {
-                    let fw = d
-                        .firmware
-                        .as_ref()
-                        .map(|f| format!("{} {}", f.name, f.version))
-                        .unwrap_or("-".into());
+                    let fw = d.firmware.as_ref().map(|f| format!("{} {}", f.name, f.version)).unwrap_or("-".into());
                     let online = if d.online { "online" } else { "offline" };
                     println!("{}  {}  {}  {}", d.id, d.hardware, online, fw);
                 }
@@ -117,18 +103,12 @@ async fn import(client: &ApiClient, file: &PathBuf, tokens_out: &PathBuf) -> any
     for (line, row) in reader.records().enumerate() {
         let row = row.with_context(|| format!("{} row {}", file.display(), line + 2))?;
         let (Some(id), Some(hardware)) = (row.get(0), row.get(1)) else {
-            bail!(
-                "{} row {}: expected id,hardware[,labels]",
-                file.display(),
-                line + 2
-            );
+            bail!("{} row {}: expected id,hardware[,labels]", file.display(), line + 2);
         };
         let labels = match row.get(2).filter(|l| !l.is_empty()) {
-            Some(l) => l
-                .split(';')
-                .map(parse_label)
-                .collect::<Result<BTreeMap<_, _>, _>>()
-                .map_err(anyhow::Error::msg)?,
+            Some(l) => {
+                l.split(';').map(parse_label).collect::<Result<BTreeMap<_, _>, _>>().map_err(anyhow::Error::msg)?
+            }
             None => BTreeMap::new(),
         };
         match client.add_device(id, hardware, &labels).await {
@@ -144,10 +124,7 @@ async fn import(client: &ApiClient, file: &PathBuf, tokens_out: &PathBuf) -> any
         }
     }
     out.sync_all()?;
-    println!(
-        "registered {ok} devices; tokens in {}",
-        tokens_out.display()
-    );
+    println!("registered {ok} devices; tokens in {}", tokens_out.display());
     if failed > 0 {
         bail!("{failed} rows failed");
     }

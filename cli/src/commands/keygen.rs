@@ -32,8 +32,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     file.write_all(signing_key_to_pem(&key).as_bytes())?;
     file.sync_all()?;
     let pub_key = PublicKey::from_verifying_key(key.verifying_key());
-    std::fs::write(&public, pub_key.to_pem())
-        .with_context(|| format!("writing {}", public.display()))?;
+    std::fs::write(&public, pub_key.to_pem()).with_context(|| format!("writing {}", public.display()))?;
     println!("wrote {} and {}", private.display(), public.display());
     println!("keyid {}", pub_key.keyid());
     Ok(())

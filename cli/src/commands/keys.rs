@@ -20,8 +20,8 @@ pub enum Command {
 pub async fn run(client: &ApiClient, cmd: &Command) -> anyhow::Result<()> {
     match cmd {
         Command::Add { name, public_key } => {
-            let pem = std::fs::read_to_string(public_key)
-                .with_context(|| format!("reading {}", public_key.display()))?;
+            let pem =
+                std::fs::read_to_string(public_key).with_context(|| format!("reading {}", public_key.display()))?;
             let key = client.add_key(name, &pem).await?;
             println!("added key {} ({})", key.keyid, key.name);
         }
@@ -30,11 +30,7 @@ pub async fn run(client: &ApiClient, cmd: &Command) -> anyhow::Result<()> {
             loop {
                 let page = client.list_keys(cursor.as_deref()).await?;
                 for k in &page.items {
-                    let state = if k.revoked_at.is_some() {
-                        "revoked"
-                    } else {
-                        "active"
-                    };
+                    let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
                     println!("{}  {:8}  {}", k.keyid, state, k.name);
                 }
                 match page.next_cursor {

@@ -15,19 +15,10 @@ use crate::ApiClient;
 pub const DEFAULT_TOKEN_FILE: &str = "fleet-data/admin.token";
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "fleetctl",
-    version,
-    about = "Operate a Fleet OTA server: keys, signing, uploads, devices"
-)]
+#[command(name = "fleetctl", version, about = "Operate a Fleet OTA server: keys, signing, uploads, devices")]
 pub struct Cli {
     /// Server base URL.
-    #[arg(
-        long,
-        env = "FLEET_URL",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "FLEET_URL", default_value = "http://127.0.0.1:8080", global = true)]
     pub url: String,
     /// Operator token (default: the contents of ./fleet-data/admin.token).
     #[arg(long, env = "FLEET_TOKEN", hide_env_values = true, global = true)]
@@ -60,13 +51,9 @@ impl Cli {
     fn client(&self) -> anyhow::Result<ApiClient> {
         let token = match &self.token {
             Some(t) => t.clone(),
-            None => std::fs::read_to_string(DEFAULT_TOKEN_FILE)
-                .map(|t| t.trim().to_owned())
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "no token: set FLEET_TOKEN or run where {DEFAULT_TOKEN_FILE} exists ({e})"
-                    )
-                })?,
+            None => std::fs::read_to_string(DEFAULT_TOKEN_FILE).map(|t| t.trim().to_owned()).map_err(|e| {
+                anyhow::anyhow!("no token: set FLEET_TOKEN or run where {DEFAULT_TOKEN_FILE} exists ({e})")
+            })?,
         };
         Ok(ApiClient::new(&self.url, token))
     }

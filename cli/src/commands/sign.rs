@@ -68,8 +68,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let keys = load_keys(&args.options.keys)?;
     let envelope = match &args.cosign {
         Some(path) => {
-            let text =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             let mut envelope = Envelope::from_json(&text)?;
             for key in &keys {
                 add_signature(&mut envelope, key)?;
@@ -78,12 +77,8 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         }
         None => make_envelope(&args.file, args.kind, &args.options, &keys).await?,
     };
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| envelope_path(&args.file));
-    std::fs::write(&out, envelope.to_json_pretty())
-        .with_context(|| format!("writing {}", out.display()))?;
+    let out = args.out.clone().unwrap_or_else(|| envelope_path(&args.file));
+    std::fs::write(&out, envelope.to_json_pretty()).with_context(|| format!("writing {}", out.display()))?;
     println!("wrote {}", out.display());
     Ok(())
 }
@@ -99,8 +94,7 @@ pub fn load_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<SigningKey>> {
     paths
         .iter()
         .map(|p| {
-            let pem =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let pem = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             signing_key_from_pem(&pem).with_context(|| format!("{}", p.display()))
         })
         .collect()
@@ -108,9 +102,7 @@ pub fn load_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<SigningKey>> {
 
 /// Hashes `file` (streaming) and returns its size and SHA-256.
 pub async fn digest_file(file: &Path) -> anyhow::Result<(u64, Sha256Digest)> {
-    let mut f = tokio::fs::File::open(file)
-        .await
-        .with_context(|| format!("opening {}", file.display()))?;
+    let mut f = tokio::fs::File::open(file).await.with_context(|| format!("opening {}", file.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
@@ -145,11 +137,7 @@ pub async fn make_envelope(
         kind,
         name: ProductName::parse(name.as_str()).context("--name")?,
         version: semver::Version::parse(version).context("--version is not SemVer")?,
-        hardware: opts
-            .hardware
-            .iter()
-            .map(|h| HardwareModel::parse(h.as_str()))
-            .collect::<Result<_, _>>()?,
+        hardware: opts.hardware.iter().map(|h| HardwareModel::parse(h.as_str())).collect::<Result<_, _>>()?,
         size,
         sha256,
         created_at: now,

@@ -33,37 +33,21 @@ pub fn router(kind: ArtifactKind) -> Router<AppState> {
     Router::new()
         .route(
             &base,
-            get(
-                move |app: State<AppState>, op: Operator, q: ApiQuery<ListQuery>| {
-                    list(kind, app, op, q)
-                },
-            )
-            .post(
-                move |app: State<AppState>, op: Operator, mp: Result<Multipart, _>| {
-                    create(kind, app, op, mp)
-                },
-            )
-            // Uploads enforce their own limits (signed size, --max-artifact-size).
-            .layer(axum::extract::DefaultBodyLimit::disable()),
+            get(move |app: State<AppState>, op: Operator, q: ApiQuery<ListQuery>| list(kind, app, op, q))
+                .post(move |app: State<AppState>, op: Operator, mp: Result<Multipart, _>| create(kind, app, op, mp))
+                // Uploads enforce their own limits (signed size, --max-artifact-size).
+                .layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route(
             &format!("{base}/{{id}}"),
-            get(
-                move |app: State<AppState>, op: Operator, id: Path<String>| show(kind, app, op, id),
-            )
-            .delete(
-                move |app: State<AppState>, op: Operator, id: Path<String>| {
-                    remove(kind, app, op, id)
-                },
-            ),
+            get(move |app: State<AppState>, op: Operator, id: Path<String>| show(kind, app, op, id))
+                .delete(move |app: State<AppState>, op: Operator, id: Path<String>| remove(kind, app, op, id)),
         )
         .route(
             &format!("{base}/{{id}}/blob"),
-            get(
-                move |app: State<AppState>, caller: Caller, id: Path<String>, req: Request| {
-                    blob(kind, app, caller, id, req)
-                },
-            ),
+            get(move |app: State<AppState>, caller: Caller, id: Path<String>, req: Request| {
+                blob(kind, app, caller, id, req)
+            }),
         )
 }
 
@@ -93,19 +77,9 @@ async fn list(
     _: Operator,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<List<ArtifactInfo>>, ApiError> {
-    let name = q
-        .name
-        .map(ProductName::parse)
-        .transpose()
-        .map_err(|e| ApiError::invalid_id("name", e))?;
-    let page = app
-        .store
-        .list_artifacts(kind, name.as_ref(), &page_request(q.limit, q.cursor)?)
-        .await?;
-    Ok(Json(views::list(page, |a| ArtifactInfo {
-        envelope: None,
-        ..views::artifact(a)
-    })))
+    let name = q.name.map(ProductName::parse).transpose().map_err(|e| ApiError::invalid_id("name", e))?;
+    let page = app.store.list_artifacts(kind, name.as_ref(), &page_request(q.limit, q.cursor)?).await?;
+    Ok(Json(views::list(page, |a| ArtifactInfo { envelope: None, ..views::artifact(a) })))
 }
 
 fn missing(kind: ArtifactKind, id: &str) -> impl FnOnce(StoreError) -> ApiError {
@@ -121,11 +95,7 @@ async fn show(
     _: Operator,
     Path(id): Path<String>,
 ) -> Result<Json<ArtifactInfo>, ApiError> {
-    let record = app
-        .store
-        .get_artifact(kind, &id)
-        .await
-        .map_err(missing(kind, &id))?;
+    let record = app.store.get_artifact(kind, &id).await.map_err(missing(kind, &id))?;
     Ok(Json(views::artifact(record)))
 }
 
@@ -136,12 +106,15 @@ async fn remove(
     _: Operator,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    let using = app.store.rollouts_using(&id).await?;
+    if !using.is_empty() {
+        return Err(ApiError::new(
+            fleet_protocol::ErrorCode::InUse,
+            format!("{kind} {id} is used by running or paused rollouts: {}", using.join(", ")),
+        ));
+    }
     let _lifecycle = app.blobs.lock().await;
-    let record = app
-        .store
-        .delete_artifact(kind, &id)
-        .await
-        .map_err(missing(kind, &id))?;
+    let record = app.store.delete_artifact(kind, &id).await.map_err(missing(kind, &id))?;
     let digest = record.manifest.sha256;
     if !app.store.blob_referenced(&digest.to_hex()).await? {
         app.blobs.remove(&digest).await?;
@@ -158,43 +131,21 @@ async fn blob(
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let record = app
-        .store
-        .get_artifact(kind, &id)
-        .await
-        .map_err(missing(kind, &id))?;
-    let etag = HeaderValue::from_str(&format!("\"{}\"", record.manifest.sha256))
-        .map_err(anyhow::Error::from)?;
-    if req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .is_some_and(|v| v == etag || v == "*")
-    {
+    let record = app.store.get_artifact(kind, &id).await.map_err(missing(kind, &id))?;
+    let etag = HeaderValue::from_str(&format!("\"{}\"", record.manifest.sha256)).map_err(anyhow::Error::from)?;
+    if req.headers().get(header::IF_NONE_MATCH).is_some_and(|v| v == etag || v == "*") {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
     let path = app.blobs.path(&record.manifest.sha256);
     if !tokio::fs::try_exists(&path).await? {
-        return Err(ApiError::Internal(anyhow::anyhow!(
-            "blob {} of {kind} {id} is missing",
-            record.manifest.sha256
-        )));
+        return Err(ApiError::Internal(anyhow::anyhow!("blob {} of {kind} {id} is missing", record.manifest.sha256)));
     }
-    let mut response = ServeFile::new(path)
-        .oneshot(req)
-        .await
-        .map_err(anyhow::Error::from)?
-        .into_response();
+    let mut response = ServeFile::new(path).oneshot(req).await.map_err(anyhow::Error::from)?.into_response();
     if response.status().is_success() {
         let headers = response.headers_mut();
         headers.insert(header::ETAG, etag);
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("private, max-age=31536000, immutable"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
     }
     Ok(response)
 }

@@ -40,24 +40,19 @@ struct Register {
 /// Label keys follow the id rule (plus `/` for namespaces); values are short printable text.
 fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), ApiError> {
     if labels.len() > MAX_LABELS {
-        return Err(ApiError::bad_request(format!(
-            "at most {MAX_LABELS} labels"
-        )));
+        return Err(ApiError::bad_request(format!("at most {MAX_LABELS} labels")));
     }
     for (k, v) in labels {
         let key_ok = !k.is_empty()
             && k.len() <= 64
-            && k.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
+            && k.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
         if !key_ok {
             return Err(ApiError::bad_request(format!(
                 "label key {k:?} must be 1-64 characters of letters, digits, '.', '_', '-', '/'"
             )));
         }
         if v.chars().count() > 128 || v.chars().any(char::is_control) {
-            return Err(ApiError::bad_request(format!(
-                "label {k:?}: value must be at most 128 printable characters"
-            )));
+            return Err(ApiError::bad_request(format!("label {k:?}: value must be at most 128 printable characters")));
         }
     }
     Ok(())
@@ -69,8 +64,7 @@ async fn register(
     ApiJson(req): ApiJson<Register>,
 ) -> Result<(StatusCode, Json<DeviceWithToken>), ApiError> {
     let id = device_id(req.id)?;
-    let hardware =
-        HardwareModel::parse(req.hardware).map_err(|e| ApiError::invalid_id("hardware", e))?;
+    let hardware = HardwareModel::parse(req.hardware).map_err(|e| ApiError::invalid_id("hardware", e))?;
     check_labels(&req.labels)?;
     let token = generate_token(DEVICE_TOKEN_PREFIX)?;
     let new = NewDevice {
@@ -81,53 +75,32 @@ async fn register(
         created_at_ms: crate::now_ms(),
     };
     let device = app.store.insert_device(&new).await.map_err(|e| match e {
-        StoreError::Conflict => ApiError::new(
-            ErrorCode::AlreadyExists,
-            format!("device {id} is already registered"),
-        ),
+        StoreError::Conflict => ApiError::new(ErrorCode::AlreadyExists, format!("device {id} is already registered")),
         e => e.into(),
     })?;
     tracing::info!(device = %id, "device registered");
-    Ok((
-        StatusCode::CREATED,
-        Json(DeviceWithToken {
-            device: views::device(device),
-            token,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(DeviceWithToken { device: views::device(device), token })))
 }
 
 /// Parses `hardware=`, repeatable `label=key=value`, `limit=`, `cursor=`.
-fn parse_list_query(
-    raw: Option<&str>,
-) -> Result<(DeviceFilter, Option<u32>, Option<String>), ApiError> {
+fn parse_list_query(raw: Option<&str>) -> Result<(DeviceFilter, Option<u32>, Option<String>), ApiError> {
     let mut filter = DeviceFilter::default();
     let (mut limit, mut cursor) = (None, None);
     for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
         match &*k {
             "hardware" => {
-                filter.hardware = Some(
-                    HardwareModel::parse(v.into_owned())
-                        .map_err(|e| ApiError::invalid_id("hardware", e))?,
-                )
+                filter.hardware =
+                    Some(HardwareModel::parse(v.into_owned()).map_err(|e| ApiError::invalid_id("hardware", e))?)
             }
             "label" => {
-                let (key, value) = v
-                    .split_once('=')
-                    .ok_or_else(|| ApiError::bad_request("label filters are label=key=value"))?;
+                let (key, value) =
+                    v.split_once('=').ok_or_else(|| ApiError::bad_request("label filters are label=key=value"))?;
                 filter.labels.push((key.to_owned(), value.to_owned()));
             }
-            "limit" => {
-                limit = Some(
-                    v.parse()
-                        .map_err(|_| ApiError::bad_request("limit must be a number"))?,
-                )
-            }
+            "limit" => limit = Some(v.parse().map_err(|_| ApiError::bad_request("limit must be a number"))?),
             "cursor" => cursor = Some(v.into_owned()),
             other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter `{other}`"
-                )));
+                return Err(ApiError::bad_request(format!("unknown query parameter `{other}`")));
             }
         }
     }
@@ -140,10 +113,7 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<List<DeviceInfo>>, ApiError> {
     let (filter, limit, cursor) = parse_list_query(raw.as_deref())?;
-    let page = app
-        .store
-        .list_devices(&filter, &page_request(limit, cursor)?)
-        .await?;
+    let page = app.store.list_devices(&filter, &page_request(limit, cursor)?).await?;
     Ok(Json(views::list(page, views::device)))
 }
 
@@ -154,14 +124,14 @@ fn missing(id: &DeviceId) -> impl FnOnce(StoreError) -> ApiError + '_ {
     }
 }
 
-async fn show(
-    State(app): State<AppState>,
-    _: Operator,
-    Path(raw): Path<String>,
-) -> Result<Json<DeviceInfo>, ApiError> {
+async fn show(State(app): State<AppState>, _: Operator, Path(raw): Path<String>) -> Result<Json<DeviceInfo>, ApiError> {
     let id = device_id(raw)?;
     let device = app.store.get_device(&id).await.map_err(missing(&id))?;
-    Ok(Json(views::device(device)))
+    let mut body = views::device(device);
+    if let Some((rollout, state)) = app.store.device_rollout(&id).await? {
+        body.rollout = Some(serde_json::json!({"id": rollout, "state": state.as_str()}));
+    }
+    Ok(Json(body))
 }
 
 async fn decommission(
@@ -171,6 +141,8 @@ async fn decommission(
 ) -> Result<StatusCode, ApiError> {
     let id = device_id(raw)?;
     app.store.delete_device(&id).await.map_err(missing(&id))?;
+    app.kick(&id).await;
+    app.wake_engine();
     tracing::info!(device = %id, "device decommissioned");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -182,26 +154,29 @@ async fn rotate_token(
 ) -> Result<Json<DeviceWithToken>, ApiError> {
     let id = device_id(raw)?;
     let token = generate_token(DEVICE_TOKEN_PREFIX)?;
-    app.store
-        .rotate_device_token(&id, &hash_token(&token))
-        .await
-        .map_err(missing(&id))?;
+    app.store.rotate_device_token(&id, &hash_token(&token)).await.map_err(missing(&id))?;
     let device = app.store.get_device(&id).await.map_err(missing(&id))?;
+    app.kick(&id).await;
     tracing::info!(device = %id, "device token rotated");
-    Ok(Json(DeviceWithToken {
-        device: views::device(device),
-        token,
-    }))
+    Ok(Json(DeviceWithToken { device: views::device(device), token }))
 }
 
-/// The device's current command; with no rollouts yet there is none (204).
+/// The device's current command (the same JSON as on MQTT), or 204 when it has none.
 async fn command(
     State(app): State<AppState>,
     caller: Caller,
     Path(raw): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
     let id = device_id(raw)?;
     caller.require_device_or_operator(&id)?;
     app.store.get_device(&id).await.map_err(missing(&id))?;
-    Ok(StatusCode::NO_CONTENT)
+    let Some(current) = app.store.current_command(&id).await? else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let artifact = app.store.get_artifact(current.kind, &current.artifact_id).await?;
+    match crate::rollout::command(&app.public_url, &current.rollout_id, &id, &artifact, current.cancel) {
+        Some(command) => Ok(Json(command).into_response()),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
 }

@@ -16,16 +16,16 @@ use crate::store::StoreError;
 pub enum ApiError {
     #[error("{code:?}: {detail}")]
     Problem { code: ErrorCode, detail: String },
+    /// 409 `device_busy`, naming the rollouts that hold the devices.
+    #[error("device_busy: {detail}")]
+    Busy { detail: String, rollouts: Vec<String> },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self::Problem {
-            code,
-            detail: detail.into(),
-        }
+        Self::Problem { code, detail: detail.into() }
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -40,9 +40,20 @@ impl ApiError {
         Self::new(ErrorCode::InvalidId, format!("invalid {what}: {e}"))
     }
 
+    /// `device_busy` for `(device, rollout)` pairs.
+    pub fn device_busy(busy: &[(String, String)]) -> Self {
+        let mut rollouts: Vec<String> = busy.iter().map(|(_, r)| r.clone()).collect();
+        rollouts.sort();
+        rollouts.dedup();
+        let devices: Vec<&str> = busy.iter().map(|(d, _)| d.as_str()).take(20).collect();
+        let detail = format!("{} devices are in a running or paused rollout: {}", busy.len(), devices.join(", "));
+        Self::Busy { detail, rollouts }
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Problem { code, .. } => *code,
+            Self::Busy { .. } => ErrorCode::DeviceBusy,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -57,15 +68,16 @@ impl IntoResponse for ApiError {
         let status = self.status_code();
         let problem = match self {
             Self::Problem { code, detail } => Problem::new(code, detail),
+            Self::Busy { detail, rollouts } => {
+                Problem { rollouts: Some(rollouts), ..Problem::new(ErrorCode::DeviceBusy, detail) }
+            }
             Self::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");
                 Problem::new(ErrorCode::Internal, "internal error; see the server log")
             }
         };
         let mut response = (status, axum::Json(problem)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         response
     }
 }

@@ -49,9 +49,7 @@ pub const DEFAULT_PAGE: u32 = 100;
 pub fn page_request(limit: Option<u32>, cursor: Option<String>) -> Result<PageRequest, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
+        return Err(ApiError::bad_request(format!("limit must be between 1 and {MAX_PAGE}")));
     }
     Ok(PageRequest { limit, cursor })
 }

@@ -16,9 +16,7 @@ use crate::store::{KeyRecord, StoreError};
 use fleet_protocol::api::{KeyInfo, List};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/keys", get(list).post(add))
-        .route("/keys/{keyid}", delete(revoke).get(show))
+    Router::new().route("/keys", get(list).post(add)).route("/keys/{keyid}", delete(revoke).get(show))
 }
 
 #[derive(Debug, Deserialize)]
@@ -37,8 +35,7 @@ async fn add(
     if name.is_empty() || name.len() > 128 {
         return Err(ApiError::bad_request("name must be 1 to 128 characters"));
     }
-    let key = PublicKey::from_pem(&req.public_key_pem)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let key = PublicKey::from_pem(&req.public_key_pem).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let record = KeyRecord {
         keyid: key.keyid().clone(),
         name: name.to_owned(),
@@ -51,15 +48,9 @@ async fn add(
         Err(StoreError::Conflict) => {
             let existing = app.store.get_key(key.keyid()).await?;
             Err(if existing.revoked_at_ms.is_some() {
-                ApiError::new(
-                    ErrorCode::KeyRevoked,
-                    format!("key {} was revoked and cannot return", key.keyid()),
-                )
+                ApiError::new(ErrorCode::KeyRevoked, format!("key {} was revoked and cannot return", key.keyid()))
             } else {
-                ApiError::new(
-                    ErrorCode::AlreadyExists,
-                    format!("key {} is already registered", key.keyid()),
-                )
+                ApiError::new(ErrorCode::AlreadyExists, format!("key {} is already registered", key.keyid()))
             })
         }
         Err(e) => Err(e.into()),
@@ -77,49 +68,27 @@ async fn list(
     _: Operator,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<List<KeyInfo>>, ApiError> {
-    let page = app
-        .store
-        .list_keys(&page_request(q.limit, q.cursor)?)
-        .await?;
+    let page = app.store.list_keys(&page_request(q.limit, q.cursor)?).await?;
     Ok(Json(views::list(page, views::key)))
 }
 
 fn keyid(raw: &str) -> Result<KeyId, ApiError> {
-    KeyId::parse(raw).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::InvalidId,
-            "a keyid is 64 lowercase hex characters",
-        )
-    })
+    KeyId::parse(raw).ok_or_else(|| ApiError::new(ErrorCode::InvalidId, "a keyid is 64 lowercase hex characters"))
 }
 
-async fn show(
-    State(app): State<AppState>,
-    _: Operator,
-    Path(raw): Path<String>,
-) -> Result<Json<KeyInfo>, ApiError> {
+async fn show(State(app): State<AppState>, _: Operator, Path(raw): Path<String>) -> Result<Json<KeyInfo>, ApiError> {
     let id = keyid(&raw)?;
-    let key = app
-        .store
-        .get_key(&id)
-        .await
-        .map_err(|e| not_found(e, &id))?;
+    let key = app.store.get_key(&id).await.map_err(|e| not_found(e, &id))?;
     Ok(Json(views::key(key)))
 }
 
 /// Revocation is permanent: the row stays (artifacts name their signers) but the key
 /// no longer counts towards any threshold.
-async fn revoke(
-    State(app): State<AppState>,
-    _: Operator,
-    Path(raw): Path<String>,
-) -> Result<StatusCode, ApiError> {
+async fn revoke(State(app): State<AppState>, _: Operator, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
     let id = keyid(&raw)?;
-    app.store
-        .revoke_key(&id, crate::now_ms())
-        .await
-        .map_err(|e| not_found(e, &id))?;
+    app.store.revoke_key(&id, crate::now_ms()).await.map_err(|e| not_found(e, &id))?;
     tracing::info!(keyid = %id, "release key revoked");
+    crate::rollout::create::pause_unsigned(&app).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

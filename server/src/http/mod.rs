@@ -6,6 +6,7 @@ pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod keys;
+pub mod rollouts;
 mod upload;
 pub mod views;
 
@@ -27,7 +28,8 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::router())
         .merge(artifacts::router(ArtifactKind::Firmware))
         .merge(artifacts::router(ArtifactKind::Config))
-        .merge(devices::router());
+        .merge(devices::router())
+        .merge(rollouts::router());
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", api)

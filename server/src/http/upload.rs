@@ -25,10 +25,7 @@ fn multipart_error(e: MultipartError) -> ApiError {
     ApiError::bad_request(format!("malformed multipart body: {}", e.body_text()))
 }
 
-async fn next_part<'m>(
-    multipart: &'m mut Multipart,
-    expected: &str,
-) -> Result<Field<'m>, ApiError> {
+async fn next_part<'m>(multipart: &'m mut Multipart, expected: &str) -> Result<Field<'m>, ApiError> {
     let field = multipart.next_field().await.map_err(multipart_error)?;
     match field {
         Some(f) if f.name() == Some(expected) => Ok(f),
@@ -36,9 +33,7 @@ async fn next_part<'m>(
             "expected the part `{expected}` here, got `{}`; send `envelope` first, then `file`",
             f.name().unwrap_or("")
         ))),
-        None => Err(ApiError::bad_request(format!(
-            "missing the part `{expected}`"
-        ))),
+        None => Err(ApiError::bad_request(format!("missing the part `{expected}`"))),
     }
 }
 
@@ -47,10 +42,7 @@ async fn read_envelope(mut field: Field<'_>) -> Result<Vec<u8>, ApiError> {
     let mut buf = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         if buf.len() + chunk.len() > MAX_ENVELOPE_BYTES {
-            return Err(ApiError::new(
-                ErrorCode::BadEnvelope,
-                format!("envelope exceeds {MAX_ENVELOPE_BYTES} bytes"),
-            ));
+            return Err(ApiError::new(ErrorCode::BadEnvelope, format!("envelope exceeds {MAX_ENVELOPE_BYTES} bytes")));
         }
         buf.extend_from_slice(&chunk);
     }
@@ -59,47 +51,31 @@ async fn read_envelope(mut field: Field<'_>) -> Result<Vec<u8>, ApiError> {
 
 /// Verifies the envelope against the registered keys and checks the manifest.
 async fn admit(app: &AppState, kind: ArtifactKind, bytes: &[u8]) -> Result<NewArtifact, ApiError> {
-    let envelope = Envelope::from_json(bytes)
-        .map_err(|e| ApiError::new(ErrorCode::BadEnvelope, e.to_string()))?;
+    let envelope = Envelope::from_json(bytes).map_err(|e| ApiError::new(ErrorCode::BadEnvelope, e.to_string()))?;
     let keys = app.store.active_keys().await?;
-    let keys = keys
-        .iter()
-        .filter_map(|k| PublicKey::from_pem(&k.public_key_pem).ok());
+    let keys = keys.iter().filter_map(|k| PublicKey::from_pem(&k.public_key_pem).ok());
     let verified = Verifier::new(keys, app.upload_threshold).verify(&envelope)?;
     let manifest = Manifest::from_slice(&verified.payload)?;
     if manifest.kind != kind {
         return Err(ApiError::new(
             ErrorCode::BadManifest,
-            format!(
-                "manifest kind is `{}`; this endpoint takes `{kind}`",
-                manifest.kind
-            ),
+            format!("manifest kind is `{}`; this endpoint takes `{kind}`", manifest.kind),
         ));
     }
     if manifest.size > app.max_artifact_size {
         return Err(ApiError::new(
             ErrorCode::TooLarge,
-            format!(
-                "signed size {} exceeds the limit of {} bytes",
-                manifest.size, app.max_artifact_size
-            ),
+            format!("signed size {} exceeds the limit of {} bytes", manifest.size, app.max_artifact_size),
         ));
     }
-    if app
-        .store
-        .artifact_version_exists(kind, &manifest.name, &manifest.version)
-        .await?
-    {
+    if app.store.artifact_version_exists(kind, &manifest.name, &manifest.version).await? {
         return Err(version_exists(&manifest));
     }
     let free = app.blobs.available_space()?;
     if free < manifest.size.saturating_add(DISK_RESERVE) {
         return Err(ApiError::new(
             ErrorCode::InsufficientStorage,
-            format!(
-                "{} bytes needed, {free} free on the blob store",
-                manifest.size + DISK_RESERVE
-            ),
+            format!("{} bytes needed, {free} free on the blob store", manifest.size + DISK_RESERVE),
         ));
     }
     Ok(NewArtifact {
@@ -114,27 +90,17 @@ async fn admit(app: &AppState, kind: ArtifactKind, bytes: &[u8]) -> Result<NewAr
 }
 
 fn version_exists(m: &Manifest) -> ApiError {
-    ApiError::new(
-        ErrorCode::VersionExists,
-        format!("{} {} {} is already uploaded", m.kind, m.name, m.version),
-    )
+    ApiError::new(ErrorCode::VersionExists, format!("{} {} {} is already uploaded", m.kind, m.name, m.version))
 }
 
 /// Streams the file part into a temporary blob, never past the signed size.
-async fn receive_file(
-    app: &AppState,
-    mut field: Field<'_>,
-    manifest: &Manifest,
-) -> Result<BlobUpload, ApiError> {
+async fn receive_file(app: &AppState, mut field: Field<'_>, manifest: &Manifest) -> Result<BlobUpload, ApiError> {
     let mut upload = app.blobs.begin().await?;
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         if upload.len() + chunk.len() as u64 > manifest.size {
             return Err(ApiError::new(
                 ErrorCode::SizeMismatch,
-                format!(
-                    "file is longer than the signed size of {} bytes",
-                    manifest.size
-                ),
+                format!("file is longer than the signed size of {} bytes", manifest.size),
             ));
         }
         upload.write(&chunk).await?;
@@ -143,11 +109,7 @@ async fn receive_file(
 }
 
 /// Handles one upload end to end; on success the blob is in place and the record stored.
-pub async fn receive(
-    app: &AppState,
-    kind: ArtifactKind,
-    mut multipart: Multipart,
-) -> Result<ArtifactRecord, ApiError> {
+pub async fn receive(app: &AppState, kind: ArtifactKind, mut multipart: Multipart) -> Result<ArtifactRecord, ApiError> {
     let envelope_bytes = read_envelope(next_part(&mut multipart, "envelope").await?).await?;
     let new = admit(app, kind, &envelope_bytes).await?;
     let manifest = &new.manifest;
@@ -155,28 +117,19 @@ pub async fn receive(
     let field = next_part(&mut multipart, "file").await?;
     let upload = receive_file(app, field, manifest).await?;
     if let Some(extra) = multipart.next_field().await.map_err(multipart_error)? {
-        return Err(ApiError::bad_request(format!(
-            "unexpected part `{}` after `file`",
-            extra.name().unwrap_or("")
-        )));
+        return Err(ApiError::bad_request(format!("unexpected part `{}` after `file`", extra.name().unwrap_or(""))));
     }
     let finished = upload.finish().await?;
     if finished.len != manifest.size {
         return Err(ApiError::new(
             ErrorCode::SizeMismatch,
-            format!(
-                "file is {} bytes; the manifest signs {}",
-                finished.len, manifest.size
-            ),
+            format!("file is {} bytes; the manifest signs {}", finished.len, manifest.size),
         ));
     }
     if finished.digest != manifest.sha256 {
         return Err(ApiError::new(
             ErrorCode::DigestMismatch,
-            format!(
-                "file sha256 is {}; the manifest signs {}",
-                finished.digest, manifest.sha256
-            ),
+            format!("file sha256 is {}; the manifest signs {}", finished.digest, manifest.sha256),
         ));
     }
 
@@ -185,13 +138,7 @@ pub async fn receive(
     match app.store.insert_artifact(&new).await {
         Ok(record) => Ok(record),
         Err(e) => {
-            if created
-                && !app
-                    .store
-                    .blob_referenced(&manifest.sha256.to_hex())
-                    .await
-                    .unwrap_or(true)
-            {
+            if created && !app.store.blob_referenced(&manifest.sha256.to_hex()).await.unwrap_or(true) {
                 app.blobs.remove(&manifest.sha256).await?;
             }
             Err(match e {

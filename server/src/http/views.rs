@@ -17,10 +17,7 @@ pub fn rfc3339(ms: i64) -> String {
 /// A page as `{"items": […], "next_cursor": …}`.
 pub fn list<R, T>(page: Page<R>, f: impl FnMut(R) -> T) -> List<T> {
     let page = page.map(f);
-    List {
-        items: page.items,
-        next_cursor: page.next_cursor,
-    }
+    List { items: page.items, next_cursor: page.next_cursor }
 }
 
 pub fn key(k: KeyRecord) -> KeyInfo {
@@ -37,11 +34,7 @@ pub fn artifact(a: ArtifactRecord) -> ArtifactInfo {
     let m = a.manifest;
     let fmt = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
     ArtifactInfo {
-        blob_url: format!(
-            "/api/v1/{}/{}/blob",
-            super::artifacts::route_segment(a.kind),
-            a.id
-        ),
+        blob_url: format!("/api/v1/{}/{}/blob", super::artifacts::route_segment(a.kind), a.id),
         id: a.id,
         kind: a.kind.as_str().to_owned(),
         name: m.name.to_string(),

@@ -5,14 +5,14 @@
 //! [`StoreError::NotFound`], a unique violation [`StoreError::Conflict`].
 
 mod records;
+pub mod rollouts;
 pub mod sqlite;
+mod sqlite_rollouts;
 
 use async_trait::async_trait;
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, KeyId, ProductName};
 
-pub use records::{
-    ArtifactRecord, DeviceRecord, KeyRecord, NewArtifact, NewDevice, Page, PageRequest,
-};
+pub use records::{ArtifactRecord, DeviceRecord, KeyRecord, NewArtifact, NewDevice, Page, PageRequest};
 
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +38,7 @@ pub struct DeviceFilter {
 
 /// Everything the server keeps, behind one interface.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+pub trait Store: rollouts::RolloutStore + Send + Sync + std::fmt::Debug + 'static {
     // Release keys.
     async fn insert_key(&self, key: &KeyRecord) -> StoreResult<()>;
     async fn get_key(&self, keyid: &KeyId) -> StoreResult<KeyRecord>;
@@ -71,11 +71,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     // Devices.
     async fn insert_device(&self, device: &NewDevice) -> StoreResult<DeviceRecord>;
     async fn get_device(&self, id: &DeviceId) -> StoreResult<DeviceRecord>;
-    async fn list_devices(
-        &self,
-        filter: &DeviceFilter,
-        page: &PageRequest,
-    ) -> StoreResult<Page<DeviceRecord>>;
+    async fn list_devices(&self, filter: &DeviceFilter, page: &PageRequest) -> StoreResult<Page<DeviceRecord>>;
     async fn delete_device(&self, id: &DeviceId) -> StoreResult<()>;
     /// Replaces the token hash and forgets the last applied `seq`.
     async fn rotate_device_token(&self, id: &DeviceId, token_hash: &str) -> StoreResult<()>;

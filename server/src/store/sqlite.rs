@@ -10,21 +10,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fleet_protocol::message::Installed;
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, KeyId, Manifest, ProductName};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{
-    ArtifactRecord, DeviceFilter, DeviceRecord, KeyRecord, NewArtifact, NewDevice, Page,
-    PageRequest, Store, StoreError, StoreResult,
+    ArtifactRecord, DeviceFilter, DeviceRecord, KeyRecord, NewArtifact, NewDevice, Page, PageRequest, Store,
+    StoreError, StoreResult,
 };
 
 /// SQLite-backed storage.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    read: SqlitePool,
-    write: SqlitePool,
+    pub(super) read: SqlitePool,
+    pub(super) write: SqlitePool,
 }
 
 impl SqliteStore {
@@ -37,15 +35,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
+        let write = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         sqlx::migrate!("../migrations/sqlite").run(&write).await?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+        let read = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         Ok(Self { read, write })
     }
 }
@@ -97,9 +89,8 @@ impl SqliteStore {
         if ids.is_empty() {
             return Ok(out);
         }
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT artifact_id, keyid FROM artifact_signers WHERE artifact_id IN (",
-        );
+        let mut q =
+            QueryBuilder::<Sqlite>::new("SELECT artifact_id, keyid FROM artifact_signers WHERE artifact_id IN (");
         let mut sep = q.separated(", ");
         for id in ids {
             sep.push_bind(id);
@@ -108,18 +99,13 @@ impl SqliteStore {
         for row in q.build().fetch_all(&self.read).await? {
             let keyid: String = row.try_get("keyid")?;
             let keyid = KeyId::parse(&keyid).ok_or_else(|| corrupt("signer", &keyid))?;
-            out.entry(row.try_get("artifact_id")?)
-                .or_default()
-                .push(keyid);
+            out.entry(row.try_get("artifact_id")?).or_default().push(keyid);
         }
         Ok(out)
     }
 
     async fn artifacts_from_rows(&self, rows: Vec<SqliteRow>) -> StoreResult<Vec<ArtifactRecord>> {
-        let ids: Vec<String> = rows
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?;
+        let ids: Vec<String> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
         let mut signers = self.signers_of(&ids).await?;
         rows.iter()
             .map(|row| {
@@ -128,8 +114,7 @@ impl SqliteStore {
                 let manifest: String = row.try_get("manifest")?;
                 Ok(ArtifactRecord {
                     kind: ArtifactKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
-                    manifest: Manifest::from_slice(manifest.as_bytes())
-                        .map_err(|e| corrupt("manifest", e))?,
+                    manifest: Manifest::from_slice(manifest.as_bytes()).map_err(|e| corrupt("manifest", e))?,
                     envelope_json: row.try_get("envelope")?,
                     signers: signers.remove(&id).unwrap_or_default(),
                     created_at_ms: row.try_get("created_at")?,
@@ -140,25 +125,18 @@ impl SqliteStore {
     }
 
     async fn devices_from_rows(&self, rows: Vec<SqliteRow>) -> StoreResult<Vec<DeviceRecord>> {
-        let ids: Vec<String> = rows
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?;
+        let ids: Vec<String> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
         let mut labels: HashMap<String, BTreeMap<String, String>> = HashMap::new();
         if !ids.is_empty() {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "SELECT device_id, key, value FROM device_labels WHERE device_id IN (",
-            );
+            let mut q =
+                QueryBuilder::<Sqlite>::new("SELECT device_id, key, value FROM device_labels WHERE device_id IN (");
             let mut sep = q.separated(", ");
             for id in &ids {
                 sep.push_bind(id);
             }
             q.push(")");
             for row in q.build().fetch_all(&self.read).await? {
-                labels
-                    .entry(row.try_get("device_id")?)
-                    .or_default()
-                    .insert(row.try_get("key")?, row.try_get("value")?);
+                labels.entry(row.try_get("device_id")?).or_default().insert(row.try_get("key")?, row.try_get("value")?);
             }
         }
         rows.iter()
@@ -204,34 +182,26 @@ impl Store for SqliteStore {
     }
 
     async fn list_keys(&self, page: &PageRequest) -> StoreResult<Page<KeyRecord>> {
-        let rows =
-            sqlx::query("SELECT * FROM release_keys WHERE keyid > $1 ORDER BY keyid LIMIT $2")
-                .bind(page.cursor.as_deref().unwrap_or(""))
-                .bind(i64::from(page.limit) + 1)
-                .fetch_all(&self.read)
-                .await?;
-        let keys = rows
-            .iter()
-            .map(key_from_row)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let rows = sqlx::query("SELECT * FROM release_keys WHERE keyid > $1 ORDER BY keyid LIMIT $2")
+            .bind(page.cursor.as_deref().unwrap_or(""))
+            .bind(i64::from(page.limit) + 1)
+            .fetch_all(&self.read)
+            .await?;
+        let keys = rows.iter().map(key_from_row).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_rows(keys, page.limit, |k| k.keyid.as_hex()))
     }
 
     async fn active_keys(&self) -> StoreResult<Vec<KeyRecord>> {
-        let rows = sqlx::query("SELECT * FROM release_keys WHERE revoked_at IS NULL")
-            .fetch_all(&self.read)
-            .await?;
+        let rows = sqlx::query("SELECT * FROM release_keys WHERE revoked_at IS NULL").fetch_all(&self.read).await?;
         rows.iter().map(key_from_row).collect()
     }
 
     async fn revoke_key(&self, keyid: &KeyId, at_ms: i64) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE release_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE keyid = $2",
-        )
-        .bind(at_ms)
-        .bind(keyid.as_hex())
-        .execute(&self.write)
-        .await?;
+        let done = sqlx::query("UPDATE release_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE keyid = $2")
+            .bind(at_ms)
+            .bind(keyid.as_hex())
+            .execute(&self.write)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -244,13 +214,12 @@ impl Store for SqliteStore {
         name: &ProductName,
         version: &semver::Version,
     ) -> StoreResult<bool> {
-        let row =
-            sqlx::query("SELECT 1 FROM artifacts WHERE kind = $1 AND name = $2 AND version = $3")
-                .bind(kind.as_str())
-                .bind(name.as_str())
-                .bind(version.to_string())
-                .fetch_optional(&self.read)
-                .await?;
+        let row = sqlx::query("SELECT 1 FROM artifacts WHERE kind = $1 AND name = $2 AND version = $3")
+            .bind(kind.as_str())
+            .bind(name.as_str())
+            .bind(version.to_string())
+            .fetch_optional(&self.read)
+            .await?;
         Ok(row.is_some())
     }
 
@@ -291,14 +260,13 @@ impl Store for SqliteStore {
     }
 
     async fn get_artifact(&self, kind: ArtifactKind, id: &str) -> StoreResult<ArtifactRecord> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE kind = $1 AND id = $2"
-        )))
-        .bind(kind.as_str())
-        .bind(id)
-        .fetch_one(&self.read)
-        .await
-        .map_err(classify)?;
+        let row =
+            sqlx::query(AssertSqlSafe(format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE kind = $1 AND id = $2")))
+                .bind(kind.as_str())
+                .bind(id)
+                .fetch_one(&self.read)
+                .await
+                .map_err(classify)?;
         let mut v = self.artifacts_from_rows(vec![row]).await?;
         v.pop().ok_or(StoreError::NotFound)
     }
@@ -346,16 +314,14 @@ impl Store for SqliteStore {
 
     async fn insert_device(&self, d: &NewDevice) -> StoreResult<DeviceRecord> {
         let mut tx = self.write.begin().await?;
-        sqlx::query(
-            "INSERT INTO devices (id, hardware, token_hash, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(d.id.as_str())
-        .bind(d.hardware.as_str())
-        .bind(&d.token_hash)
-        .bind(d.created_at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
+        sqlx::query("INSERT INTO devices (id, hardware, token_hash, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(d.id.as_str())
+            .bind(d.hardware.as_str())
+            .bind(&d.token_hash)
+            .bind(d.created_at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
         for (key, value) in &d.labels {
             sqlx::query("INSERT INTO device_labels (device_id, key, value) VALUES ($1, $2, $3)")
                 .bind(d.id.as_str())
@@ -378,56 +344,49 @@ impl Store for SqliteStore {
     }
 
     async fn get_device(&self, id: &DeviceId) -> StoreResult<DeviceRecord> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1"
-        )))
-        .bind(id.as_str())
-        .fetch_one(&self.read)
-        .await
-        .map_err(classify)?;
-        self.devices_from_rows(vec![row])
-            .await?
-            .pop()
-            .ok_or(StoreError::NotFound)
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1")))
+            .bind(id.as_str())
+            .fetch_one(&self.read)
+            .await
+            .map_err(classify)?;
+        self.devices_from_rows(vec![row]).await?.pop().ok_or(StoreError::NotFound)
     }
 
-    async fn list_devices(
-        &self,
-        filter: &DeviceFilter,
-        page: &PageRequest,
-    ) -> StoreResult<Page<DeviceRecord>> {
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.id > "
-        ));
+    async fn list_devices(&self, filter: &DeviceFilter, page: &PageRequest) -> StoreResult<Page<DeviceRecord>> {
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.id > "));
         q.push_bind(page.cursor.clone().unwrap_or_default());
         if let Some(hw) = &filter.hardware {
-            q.push(" AND d.hardware = ")
-                .push_bind(hw.as_str().to_owned());
+            q.push(" AND d.hardware = ").push_bind(hw.as_str().to_owned());
         }
         for (key, value) in &filter.labels {
-            q.push(
-                " AND EXISTS (SELECT 1 FROM device_labels l WHERE l.device_id = d.id AND l.key = ",
-            )
-            .push_bind(key.clone())
-            .push(" AND l.value = ")
-            .push_bind(value.clone())
-            .push(")");
+            q.push(" AND EXISTS (SELECT 1 FROM device_labels l WHERE l.device_id = d.id AND l.key = ")
+                .push_bind(key.clone())
+                .push(" AND l.value = ")
+                .push_bind(value.clone())
+                .push(")");
         }
-        q.push(" ORDER BY d.id LIMIT ")
-            .push_bind(i64::from(page.limit) + 1);
+        q.push(" ORDER BY d.id LIMIT ").push_bind(i64::from(page.limit) + 1);
         let rows = q.build().fetch_all(&self.read).await?;
         let items = self.devices_from_rows(rows).await?;
         Ok(Page::from_rows(items, page.limit, |d| d.id.to_string()))
     }
 
     async fn delete_device(&self, id: &DeviceId) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM devices WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&self.write)
-            .await?;
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query("DELETE FROM devices WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        // A decommissioned device leaves its rollouts.
+        sqlx::query(
+            "UPDATE rollout_devices SET state = 'cancelled', reason = NULL, updated_at = $1 WHERE device_id = $2 \
+             AND state NOT IN ('succeeded', 'failed', 'rejected', 'rolled_back', 'timed_out', 'cancelled')",
+        )
+        .bind(crate::now_ms())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -32,34 +32,14 @@ async fn operator_workflow() {
     let cwd = dir.path();
 
     ok(&app, cwd, &["keygen", "release"]).await;
-    assert_eq!(
-        std::fs::metadata(cwd.join("release.key"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(cwd.join("release.key")).unwrap().permissions().mode() & 0o777, 0o600);
     ok(&app, cwd, &["keys", "add", "release", "release.pub"]).await;
     assert!(ok(&app, cwd, &["keys", "list"]).await.contains("active"));
 
     std::fs::write(cwd.join("fw.img"), vec![42u8; 300_000]).unwrap();
     // Hardware must be named or explicitly waived.
-    let refused = fleetctl(
-        &app,
-        cwd,
-        &[
-            "sign",
-            "fw.img",
-            "--key",
-            "release.key",
-            "--name",
-            "gw",
-            "--version",
-            "1.0.0",
-        ],
-    )
-    .await;
+    let refused =
+        fleetctl(&app, cwd, &["sign", "fw.img", "--key", "release.key", "--name", "gw", "--version", "1.0.0"]).await;
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--any-hardware"));
     ok(
@@ -102,18 +82,10 @@ async fn operator_workflow() {
         ],
     )
     .await;
-    let listed = app
-        .client
-        .list_artifacts(ArtifactKind::Firmware, Some("gw"), None)
-        .await
-        .unwrap();
+    let listed = app.client.list_artifacts(ArtifactKind::Firmware, Some("gw"), None).await.unwrap();
     assert_eq!(listed.items.len(), 2);
     assert!(listed.items[0].envelope.is_none());
-    let shown = app
-        .client
-        .get_artifact(ArtifactKind::Firmware, &listed.items[1].id)
-        .await
-        .unwrap();
+    let shown = app.client.get_artifact(ArtifactKind::Firmware, &listed.items[1].id).await.unwrap();
     assert!(shown.hardware.is_empty());
     assert!(listed.items[0].hardware == ["rpi4"]);
 
@@ -121,27 +93,10 @@ async fn operator_workflow() {
     let dup = fleetctl(&app, cwd, &["firmware", "upload", "fw.img", "--quiet"]).await;
     assert!(!dup.status.success());
     let stderr = String::from_utf8_lossy(&dup.stderr);
-    assert!(
-        stderr.contains("version_exists") && stderr.lines().count() == 1,
-        "{stderr}"
-    );
+    assert!(stderr.contains("version_exists") && stderr.lines().count() == 1, "{stderr}");
 
-    ok(
-        &app,
-        cwd,
-        &[
-            "firmware",
-            "download",
-            &listed.items[0].id,
-            "-o",
-            "back.img",
-        ],
-    )
-    .await;
-    assert_eq!(
-        std::fs::read(cwd.join("back.img")).unwrap(),
-        vec![42u8; 300_000]
-    );
+    ok(&app, cwd, &["firmware", "download", &listed.items[0].id, "-o", "back.img"]).await;
+    assert_eq!(std::fs::read(cwd.join("back.img")).unwrap(), vec![42u8; 300_000]);
     ok(&app, cwd, &["firmware", "rm", &listed.items[0].id]).await;
 
     std::fs::write(
@@ -149,40 +104,18 @@ async fn operator_workflow() {
         "id,hardware,labels\ngw-1,rpi4,site=berlin;ring=canary\ngw-2,rpi4,\nbad/id,rpi4,\n",
     )
     .unwrap();
-    let import = fleetctl(
-        &app,
-        cwd,
-        &[
-            "devices",
-            "import",
-            "devices.csv",
-            "--tokens-out",
-            "tokens.csv",
-        ],
-    )
-    .await;
+    let import = fleetctl(&app, cwd, &["devices", "import", "devices.csv", "--tokens-out", "tokens.csv"]).await;
     assert!(!import.status.success(), "one row is invalid");
     let tokens = std::fs::read_to_string(cwd.join("tokens.csv")).unwrap();
     assert_eq!(tokens.lines().count(), 2);
-    assert_eq!(
-        std::fs::metadata(cwd.join("tokens.csv"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(cwd.join("tokens.csv")).unwrap().permissions().mode() & 0o777, 0o600);
     let gw1 = app.client.get_device("gw-1").await.unwrap();
     assert_eq!(gw1.labels["ring"], "canary");
 
     let rotated = ok(&app, cwd, &["devices", "rotate-token", "gw-1"]).await;
     assert!(rotated.starts_with("token fleet_dev_"));
     assert!(!tokens.contains(rotated.trim().trim_start_matches("token ")));
-    assert!(
-        ok(&app, cwd, &["devices", "list", "--label", "site=berlin"])
-            .await
-            .contains("gw-1")
-    );
+    assert!(ok(&app, cwd, &["devices", "list", "--label", "site=berlin"]).await.contains("gw-1"));
     ok(&app, cwd, &["devices", "rm", "gw-2"]).await;
     assert!(!ok(&app, cwd, &["devices", "list"]).await.contains("gw-2"));
 }

@@ -15,9 +15,7 @@ mod bytes_stream {
         (0..count).map(|i| {
             let mut chunk = vec![0u8; 1 << 20];
             for (j, word) in chunk.chunks_mut(8).enumerate() {
-                word.copy_from_slice(
-                    &(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ j as u64).to_le_bytes(),
-                );
+                word.copy_from_slice(&(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ j as u64).to_le_bytes());
             }
             chunk
         })
@@ -47,6 +45,8 @@ async fn one_gib_upload_keeps_server_memory_flat() {
         .args([
             "--listen",
             "127.0.0.1:0",
+            "--embedded-broker",
+            "127.0.0.1:0",
             "--data-dir",
             dir.path().to_str().unwrap(),
         ])
@@ -60,16 +60,11 @@ async fn one_gib_upload_keeps_server_memory_flat() {
     let server = Server(child);
     let mut lines = stdout.lines();
     let addr = lines.by_ref().map_while(Result::ok).find_map(|line| {
-        line.split("local_addr=")
-            .nth(1)
-            .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+        line.split("local_addr=").nth(1).map(|rest| rest.split_whitespace().next().unwrap().to_owned())
     });
     // Keep draining the log so the server never writes into a closed pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    let client = fleet_cli::ApiClient::new(
-        format!("http://{}", addr.expect("server logs its address")),
-        ADMIN_TOKEN,
-    );
+    let client = fleet_cli::ApiClient::new(format!("http://{}", addr.expect("server logs its address")), ADMIN_TOKEN);
     let pem = String::from_utf8(fleet_tests::sample("test-only-release.pub")).unwrap();
     client.add_key("release", &pem).await.unwrap();
 
@@ -97,17 +92,8 @@ async fn one_gib_upload_keeps_server_memory_flat() {
         .unwrap();
     let secs = started.elapsed().as_secs_f64();
     let after = vm_hwm_kib(pid);
-    eprintln!(
-        "1 GiB upload: {:.0} MB/s; server VmHWM {} -> {} KiB",
-        1073.741824 / secs,
-        before,
-        after
-    );
+    eprintln!("1 GiB upload: {:.0} MB/s; server VmHWM {} -> {} KiB", 1073.741824 / secs, before, after);
     assert_eq!(artifact.sha256, digest.to_hex());
-    assert!(
-        after - before < 64 * 1024,
-        "peak RSS grew by {} KiB",
-        after - before
-    );
+    assert!(after - before < 64 * 1024, "peak RSS grew by {} KiB", after - before);
     drop(server);
 }

@@ -8,10 +8,7 @@ use fleet_protocol::{ArtifactKind, Envelope, PublicKey};
 use fleet_tests::{TestApp, manifest_for};
 
 fn openssl(args: &[&str]) {
-    let status = Command::new("openssl")
-        .args(args)
-        .status()
-        .expect("openssl is installed");
+    let status = Command::new("openssl").args(args).status().expect("openssl is installed");
     assert!(status.success(), "openssl {args:?}");
 }
 
@@ -20,14 +17,7 @@ async fn openssl_keys_and_signature_are_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
     openssl(&["genpkey", "-algorithm", "ed25519", "-out", &path("k.pem")]);
-    openssl(&[
-        "pkey",
-        "-in",
-        &path("k.pem"),
-        "-pubout",
-        "-out",
-        &path("k.pub"),
-    ]);
+    openssl(&["pkey", "-in", &path("k.pem"), "-pubout", "-out", &path("k.pub")]);
     let pub_pem = std::fs::read_to_string(path("k.pub")).unwrap();
     let key = PublicKey::from_pem(&pub_pem).unwrap();
 
@@ -53,18 +43,12 @@ async fn openssl_keys_and_signature_are_accepted() {
     let envelope = Envelope {
         payload_type: PAYLOAD_TYPE.into(),
         payload: url_safe.encode(&manifest),
-        signatures: vec![EnvelopeSignature {
-            keyid: key.keyid().as_hex(),
-            sig: url_safe.encode(&sig),
-        }],
+        signatures: vec![EnvelopeSignature { keyid: key.keyid().as_hex(), sig: url_safe.encode(&sig) }],
     };
 
     let app = TestApp::spawn().await;
     let registered = app.client.add_key("openssl", &pub_pem).await.unwrap();
     assert_eq!(registered.keyid, key.keyid().as_hex());
-    let artifact = app
-        .upload(ArtifactKind::Firmware, &envelope, bytes)
-        .await
-        .unwrap();
+    let artifact = app.upload(ArtifactKind::Firmware, &envelope, bytes).await.unwrap();
     assert_eq!(artifact.signers, [key.keyid().as_hex()]);
 }

@@ -12,21 +12,12 @@ fn image() -> Vec<u8> {
 }
 
 fn good_envelope(bytes: &[u8]) -> Envelope {
-    sign(
-        &manifest_for(ArtifactKind::Firmware, "gateway-os", "2.0.0", bytes),
-        &[&release_key()],
-    )
+    sign(&manifest_for(ArtifactKind::Firmware, "gateway-os", "2.0.0", bytes), &[&release_key()])
 }
 
-async fn assert_refused(
-    app: &TestApp,
-    result: Result<impl std::fmt::Debug, ClientError>,
-    code: ErrorCode,
-) {
+async fn assert_refused(app: &TestApp, result: Result<impl std::fmt::Debug, ClientError>, code: ErrorCode) {
     let err = result.expect_err("must be refused");
-    let problem = err
-        .problem()
-        .unwrap_or_else(|| panic!("not a problem body: {err}"));
+    let problem = err.problem().unwrap_or_else(|| panic!("not a problem body: {err}"));
     assert_eq!(problem.code, code, "{problem:?}");
     assert_eq!(problem.status, code.status());
     assert!(!problem.detail.is_empty());
@@ -35,11 +26,7 @@ async fn assert_refused(
 
 async fn assert_nothing_left(app: &TestApp) {
     assert_eq!(app.blob_files(), (0, 0), "no blob and no temporary file");
-    let listed = app
-        .client
-        .list_artifacts(ArtifactKind::Firmware, None, None)
-        .await
-        .unwrap();
+    let listed = app.client.list_artifacts(ArtifactKind::Firmware, None, None).await.unwrap();
     assert!(listed.items.is_empty(), "no record");
 }
 
@@ -56,20 +43,14 @@ async fn signature_refusals() {
     let manifest = manifest_for(ArtifactKind::Firmware, "gateway-os", "2.0.0", &bytes);
 
     let unknown = sign(&manifest, &[&other_key()]);
-    assert_refused(
-        &app,
-        app.upload(ArtifactKind::Firmware, &unknown, bytes.clone())
-            .await,
-        ErrorCode::UntrustedKey,
-    )
-    .await;
+    assert_refused(&app, app.upload(ArtifactKind::Firmware, &unknown, bytes.clone()).await, ErrorCode::UntrustedKey)
+        .await;
 
     let mut bad_sig = good_envelope(&bytes);
     bad_sig.signatures[0].sig = encode_base64(&[7u8; 64]);
     assert_refused(
         &app,
-        app.upload(ArtifactKind::Firmware, &bad_sig, bytes.clone())
-            .await,
+        app.upload(ArtifactKind::Firmware, &bad_sig, bytes.clone()).await,
         ErrorCode::SignatureInvalid,
     )
     .await;
@@ -80,8 +61,7 @@ async fn signature_refusals() {
     other_bytes.payload = encode_base64(&changed.to_bytes());
     assert_refused(
         &app,
-        app.upload(ArtifactKind::Firmware, &other_bytes, bytes.clone())
-            .await,
+        app.upload(ArtifactKind::Firmware, &other_bytes, bytes.clone()).await,
         ErrorCode::SignatureInvalid,
     )
     .await;
@@ -89,12 +69,7 @@ async fn signature_refusals() {
     let moved = Envelope::from_json(&sample("negative/tampered-payload.dsse.json")).unwrap();
     assert_refused(
         &app,
-        app.upload(
-            ArtifactKind::Firmware,
-            &moved,
-            sample("gateway-os-1.0.0.img"),
-        )
-        .await,
+        app.upload(ArtifactKind::Firmware, &moved, sample("gateway-os-1.0.0.img")).await,
         ErrorCode::SignatureInvalid,
     )
     .await;
@@ -104,41 +79,22 @@ async fn signature_refusals() {
 async fn below_threshold_is_signature_invalid() {
     let app = TestApp::spawn_with(|s| s.upload_threshold = 2).await;
     app.trust_release_key().await;
-    app.client
-        .add_key(
-            "other",
-            &String::from_utf8(sample("test-only-other.pub")).unwrap(),
-        )
-        .await
-        .unwrap();
+    app.client.add_key("other", &String::from_utf8(sample("test-only-other.pub")).unwrap()).await.unwrap();
     let bytes = image();
     let manifest = manifest_for(ArtifactKind::Firmware, "gateway-os", "2.0.0", &bytes);
 
     let one = sign(&manifest, &[&release_key()]);
-    assert_refused(
-        &app,
-        app.upload(ArtifactKind::Firmware, &one, bytes.clone())
-            .await,
-        ErrorCode::SignatureInvalid,
-    )
-    .await;
+    assert_refused(&app, app.upload(ArtifactKind::Firmware, &one, bytes.clone()).await, ErrorCode::SignatureInvalid)
+        .await;
 
     // The same key twice is still one key.
     let mut twice = one.clone();
     twice.signatures.push(twice.signatures[0].clone());
-    assert_refused(
-        &app,
-        app.upload(ArtifactKind::Firmware, &twice, bytes.clone())
-            .await,
-        ErrorCode::SignatureInvalid,
-    )
-    .await;
+    assert_refused(&app, app.upload(ArtifactKind::Firmware, &twice, bytes.clone()).await, ErrorCode::SignatureInvalid)
+        .await;
 
     let both = sign(&manifest, &[&release_key(), &other_key()]);
-    let artifact = app
-        .upload(ArtifactKind::Firmware, &both, bytes)
-        .await
-        .unwrap();
+    let artifact = app.upload(ArtifactKind::Firmware, &both, bytes).await.unwrap();
     assert_eq!(artifact.signers.len(), 2);
 }
 
@@ -146,34 +102,18 @@ async fn below_threshold_is_signature_invalid() {
 async fn revoked_key_no_longer_counts() {
     let app = TestApp::spawn().await;
     app.trust_release_key().await;
-    let keyid = app.client.list_keys(None).await.unwrap().items[0]
-        .keyid
-        .clone();
+    let keyid = app.client.list_keys(None).await.unwrap().items[0].keyid.clone();
     app.client.revoke_key(&keyid).await.unwrap();
     let bytes = image();
     assert_refused(
         &app,
-        app.upload(
-            ArtifactKind::Firmware,
-            &good_envelope(&bytes),
-            bytes.clone(),
-        )
-        .await,
+        app.upload(ArtifactKind::Firmware, &good_envelope(&bytes), bytes.clone()).await,
         ErrorCode::UntrustedKey,
     )
     .await;
     // A revoked key cannot be registered again.
-    let again = app
-        .client
-        .add_key(
-            "again",
-            &String::from_utf8(sample("test-only-release.pub")).unwrap(),
-        )
-        .await;
-    assert_eq!(
-        again.unwrap_err().problem().unwrap().code,
-        ErrorCode::KeyRevoked
-    );
+    let again = app.client.add_key("again", &String::from_utf8(sample("test-only-release.pub")).unwrap()).await;
+    assert_eq!(again.unwrap_err().problem().unwrap().code, ErrorCode::KeyRevoked);
 }
 
 #[tokio::test]
@@ -185,70 +125,35 @@ async fn content_refusals() {
 
     let mut tampered = bytes.clone();
     tampered[500] ^= 1;
-    assert_refused(
-        &app,
-        app.upload(ArtifactKind::Firmware, &env, tampered).await,
-        ErrorCode::DigestMismatch,
-    )
-    .await;
+    assert_refused(&app, app.upload(ArtifactKind::Firmware, &env, tampered).await, ErrorCode::DigestMismatch).await;
 
     let mut longer = bytes.clone();
     longer.push(0);
-    assert_refused(
-        &app,
-        app.upload(ArtifactKind::Firmware, &env, longer).await,
-        ErrorCode::SizeMismatch,
-    )
-    .await;
+    assert_refused(&app, app.upload(ArtifactKind::Firmware, &env, longer).await, ErrorCode::SizeMismatch).await;
 
     // Far longer: cut off at the signed size, not read to the end.
     let mut much_longer = bytes.clone();
     much_longer.extend(std::iter::repeat_n(0u8, 8 << 20));
-    assert_refused(
-        &app,
-        app.upload(ArtifactKind::Firmware, &env, much_longer).await,
-        ErrorCode::SizeMismatch,
-    )
-    .await;
+    assert_refused(&app, app.upload(ArtifactKind::Firmware, &env, much_longer).await, ErrorCode::SizeMismatch).await;
 
     let shorter = bytes[..bytes.len() - 1].to_vec();
-    assert_refused(
-        &app,
-        app.upload(ArtifactKind::Firmware, &env, shorter).await,
-        ErrorCode::SizeMismatch,
-    )
-    .await;
+    assert_refused(&app, app.upload(ArtifactKind::Firmware, &env, shorter).await, ErrorCode::SizeMismatch).await;
 
     // The sample's bit-flipped image against the sample envelope.
     let sample_env = Envelope::from_json(&sample("gateway-os-1.0.0.img.dsse.json")).unwrap();
     assert_refused(
         &app,
-        app.upload(
-            ArtifactKind::Firmware,
-            &sample_env,
-            sample("negative/tampered.img"),
-        )
-        .await,
+        app.upload(ArtifactKind::Firmware, &sample_env, sample("negative/tampered.img")).await,
         ErrorCode::DigestMismatch,
     )
     .await;
 
     // Wrong kind for the endpoint.
-    assert_refused(
-        &app,
-        app.upload(ArtifactKind::Config, &env, bytes.clone()).await,
-        ErrorCode::BadManifest,
-    )
-    .await;
+    assert_refused(&app, app.upload(ArtifactKind::Config, &env, bytes.clone()).await, ErrorCode::BadManifest).await;
 
     // Finally it goes through, once.
-    app.upload(ArtifactKind::Firmware, &env, bytes.clone())
-        .await
-        .unwrap();
-    let dup = app
-        .upload(ArtifactKind::Firmware, &env, bytes)
-        .await
-        .unwrap_err();
+    app.upload(ArtifactKind::Firmware, &env, bytes.clone()).await.unwrap();
+    let dup = app.upload(ArtifactKind::Firmware, &env, bytes).await.unwrap_err();
     assert_eq!(dup.problem().unwrap().code, ErrorCode::VersionExists);
     assert_eq!(app.blob_files(), (1, 0));
 }
@@ -258,13 +163,8 @@ async fn over_the_size_cap_is_too_large() {
     let app = TestApp::spawn_with(|s| s.max_artifact_size = 50_000).await;
     app.trust_release_key().await;
     let bytes = image();
-    assert_refused(
-        &app,
-        app.upload(ArtifactKind::Firmware, &good_envelope(&bytes), bytes)
-            .await,
-        ErrorCode::TooLarge,
-    )
-    .await;
+    assert_refused(&app, app.upload(ArtifactKind::Firmware, &good_envelope(&bytes), bytes).await, ErrorCode::TooLarge)
+        .await;
 }
 
 #[tokio::test]
@@ -274,34 +174,16 @@ async fn malformed_envelopes_and_manifests() {
     let bytes = image();
 
     let malformed = Envelope::from_json(&sample("negative/malformed.dsse.json")).unwrap();
-    assert_refused(
-        &app,
-        app.upload(ArtifactKind::Firmware, &malformed, bytes.clone())
-            .await,
-        ErrorCode::BadEnvelope,
-    )
-    .await;
-    for raw in [
-        &b"not json"[..],
-        b"{}",
-        br#"{"payloadType":"text/plain","payload":"e30=","signatures":[]}"#,
-    ] {
-        let r = app
-            .client
-            .upload(
-                ArtifactKind::Firmware,
-                raw.to_vec(),
-                bytes.clone().into(),
-                bytes.len() as u64,
-            )
-            .await;
+    assert_refused(&app, app.upload(ArtifactKind::Firmware, &malformed, bytes.clone()).await, ErrorCode::BadEnvelope)
+        .await;
+    for raw in [&b"not json"[..], b"{}", br#"{"payloadType":"text/plain","payload":"e30=","signatures":[]}"#] {
+        let r = app.client.upload(ArtifactKind::Firmware, raw.to_vec(), bytes.clone().into(), bytes.len() as u64).await;
         assert_refused(&app, r, ErrorCode::BadEnvelope).await;
     }
 
-    let good: serde_json::Value = serde_json::from_slice(
-        &manifest_for(ArtifactKind::Firmware, "gateway-os", "2.0.0", &bytes).to_bytes(),
-    )
-    .unwrap();
+    let good: serde_json::Value =
+        serde_json::from_slice(&manifest_for(ArtifactKind::Firmware, "gateway-os", "2.0.0", &bytes).to_bytes())
+            .unwrap();
     let mut cases = vec![];
     let mut unknown = good.clone();
     unknown["extra"] = 1.into();
@@ -319,31 +201,15 @@ async fn malformed_envelopes_and_manifests() {
     }
     for case in cases {
         let env = sign_raw(&case.to_string());
-        assert_refused(
-            &app,
-            app.upload(ArtifactKind::Firmware, &env, bytes.clone())
-                .await,
-            ErrorCode::BadManifest,
-        )
-        .await;
+        assert_refused(&app, app.upload(ArtifactKind::Firmware, &env, bytes.clone()).await, ErrorCode::BadManifest)
+            .await;
     }
     let env = sign_raw("not json at all");
-    assert_refused(
-        &app,
-        app.upload(ArtifactKind::Firmware, &env, bytes).await,
-        ErrorCode::BadManifest,
-    )
-    .await;
+    assert_refused(&app, app.upload(ArtifactKind::Firmware, &env, bytes).await, ErrorCode::BadManifest).await;
 }
 
 async fn send_form(app: &TestApp, form: Form) -> Result<reqwest::Response, ClientError> {
-    let r = app
-        .client
-        .request(reqwest::Method::POST, "/firmware")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = app.client.request(reqwest::Method::POST, "/firmware").multipart(form).send().await.unwrap();
     fleet_cli::ApiClient::check(r).await
 }
 
@@ -355,24 +221,12 @@ async fn missing_and_misordered_parts() {
     let env = serde_json::to_vec(&good_envelope(&bytes)).unwrap();
 
     let only_envelope = Form::new().part("envelope", Part::bytes(env.clone()));
-    assert_refused(
-        &app,
-        send_form(&app, only_envelope).await,
-        ErrorCode::BadRequest,
-    )
-    .await;
+    assert_refused(&app, send_form(&app, only_envelope).await, ErrorCode::BadRequest).await;
 
     let only_file = Form::new().part("file", Part::bytes(bytes.clone()));
-    assert_refused(
-        &app,
-        send_form(&app, only_file).await,
-        ErrorCode::BadRequest,
-    )
-    .await;
+    assert_refused(&app, send_form(&app, only_file).await, ErrorCode::BadRequest).await;
 
-    let reversed = Form::new()
-        .part("file", Part::bytes(bytes.clone()))
-        .part("envelope", Part::bytes(env.clone()));
+    let reversed = Form::new().part("file", Part::bytes(bytes.clone())).part("envelope", Part::bytes(env.clone()));
     assert_refused(&app, send_form(&app, reversed).await, ErrorCode::BadRequest).await;
 
     let extra = Form::new()
@@ -381,19 +235,8 @@ async fn missing_and_misordered_parts() {
         .part("more", Part::bytes(b"x".to_vec()));
     assert_refused(&app, send_form(&app, extra).await, ErrorCode::BadRequest).await;
 
-    let not_multipart = app
-        .client
-        .request(reqwest::Method::POST, "/firmware")
-        .body("hello")
-        .send()
-        .await
-        .unwrap();
-    assert_refused(
-        &app,
-        fleet_cli::ApiClient::check(not_multipart).await,
-        ErrorCode::BadRequest,
-    )
-    .await;
+    let not_multipart = app.client.request(reqwest::Method::POST, "/firmware").body("hello").send().await.unwrap();
+    assert_refused(&app, fleet_cli::ApiClient::check(not_multipart).await, ErrorCode::BadRequest).await;
 }
 
 #[tokio::test]
@@ -402,16 +245,8 @@ async fn forged_signature_entry_shapes() {
     app.trust_release_key().await;
     let bytes = image();
     let mut env = good_envelope(&bytes);
-    env.signatures.push(EnvelopeSignature {
-        keyid: "not-hex".into(),
-        sig: "%%%".into(),
-    });
-    assert_refused(
-        &app,
-        app.upload(ArtifactKind::Firmware, &env, bytes).await,
-        ErrorCode::BadEnvelope,
-    )
-    .await;
+    env.signatures.push(EnvelopeSignature { keyid: "not-hex".into(), sig: "%%%".into() });
+    assert_refused(&app, app.upload(ArtifactKind::Firmware, &env, bytes).await, ErrorCode::BadEnvelope).await;
 }
 
 #[tokio::test]
@@ -422,10 +257,5 @@ async fn no_room_for_the_signed_size_is_insufficient_storage() {
     let mut manifest = manifest_for(ArtifactKind::Firmware, "gateway-os", "2.0.0", &bytes);
     manifest.size = 1 << 60;
     let env = sign(&manifest, &[&release_key()]);
-    assert_refused(
-        &app,
-        app.upload(ArtifactKind::Firmware, &env, bytes).await,
-        ErrorCode::InsufficientStorage,
-    )
-    .await;
+    assert_refused(&app, app.upload(ArtifactKind::Firmware, &env, bytes).await, ErrorCode::InsufficientStorage).await;
 }

@@ -8,48 +8,21 @@ async fn restart_on_the_same_data_dir_serves_everything() {
     let app = TestApp::spawn_in(dir.path(), |_| {}).await;
     app.trust_release_key().await;
     let env = Envelope::from_json(&sample("gateway-os-1.0.0.img.dsse.json")).unwrap();
-    let artifact = app
-        .upload(ArtifactKind::Firmware, &env, sample("gateway-os-1.0.0.img"))
-        .await
-        .unwrap();
-    let token = app
-        .client
-        .add_device("dev-1", "rpi4", &Default::default())
-        .await
-        .unwrap()
-        .token;
+    let artifact = app.upload(ArtifactKind::Firmware, &env, sample("gateway-os-1.0.0.img")).await.unwrap();
+    let token = app.client.add_device("dev-1", "rpi4", &Default::default()).await.unwrap().token;
     app.stop().await;
 
     let app = TestApp::spawn_in(dir.path(), |_| {}).await;
     assert_eq!(app.client.list_keys(None).await.unwrap().items.len(), 1);
-    let again = app
-        .client
-        .get_artifact(ArtifactKind::Firmware, &artifact.id)
-        .await
-        .unwrap();
+    let again = app.client.get_artifact(ArtifactKind::Firmware, &artifact.id).await.unwrap();
     assert_eq!(again.sha256, artifact.sha256);
-    let bytes = app
-        .client
-        .blob(ArtifactKind::Firmware, &artifact.id, None)
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let bytes = app.client.blob(ArtifactKind::Firmware, &artifact.id, None).await.unwrap().bytes().await.unwrap();
     assert_eq!(bytes, sample("gateway-os-1.0.0.img"));
     let device = app.client.with_token(&token);
-    let resp = device
-        .request(Method::GET, "/devices/dev-1/command")
-        .send()
-        .await
-        .unwrap();
+    let resp = device.request(Method::GET, "/devices/dev-1/command").send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     // The device token also downloads blobs.
-    let blob = device
-        .request(Method::GET, &format!("/firmware/{}/blob", artifact.id))
-        .send()
-        .await
-        .unwrap();
+    let blob = device.request(Method::GET, &format!("/firmware/{}/blob", artifact.id)).send().await.unwrap();
     assert_eq!(blob.status(), StatusCode::OK);
     app.stop().await;
 }
@@ -59,33 +32,22 @@ async fn generated_admin_token_persists_and_a_taken_port_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = fleet_server::Settings::for_data_dir(dir.path());
     settings.log = "warn".into();
-    let first = fleet_server::Application::build(settings.clone())
-        .await
-        .unwrap();
+    let first = fleet_server::Application::build(settings.clone()).await.unwrap();
     let token_file = dir.path().join("admin.token");
     let token = std::fs::read_to_string(&token_file).unwrap();
     use std::os::unix::fs::PermissionsExt as _;
-    assert_eq!(
-        std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
 
     settings.listen = first.local_addr();
-    let err = fleet_server::Application::build(settings.clone())
-        .await
-        .unwrap_err();
+    let err = fleet_server::Application::build(settings.clone()).await.unwrap_err();
     assert!(err.to_string().contains("already in use"), "{err}");
     drop(first);
 
     settings.listen = "127.0.0.1:0".parse().unwrap();
-    let _second = fleet_server::Application::build(settings.clone())
-        .await
-        .unwrap();
+    let _second = fleet_server::Application::build(settings.clone()).await.unwrap();
     assert_eq!(std::fs::read_to_string(&token_file).unwrap(), token);
 
     settings.database_url = Some("postgres://localhost/test".into());
-    let err = fleet_server::Application::build(settings)
-        .await
-        .unwrap_err();
+    let err = fleet_server::Application::build(settings).await.unwrap_err();
     assert!(err.to_string().contains("not built yet"), "{err}");
 }

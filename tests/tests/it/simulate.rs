@@ -30,13 +30,7 @@ async fn two_hundred_simulated_devices_update_and_fail_exactly_as_picked() {
         .arg("simulate")
         .args(["--count", &COUNT.to_string()])
         .args(["--server", &server.url, "--mqtt-url", &broker.url()])
-        .args([
-            "--trust",
-            samples_dir()
-                .join("test-only-release.pub")
-                .to_str()
-                .unwrap(),
-        ])
+        .args(["--trust", samples_dir().join("test-only-release.pub").to_str().unwrap()])
         .args(["--operator-token-file", operator.to_str().unwrap()])
         .args(["--hardware", "rpi4", "--prefix", "sim-"])
         .args(["--state-dir", dir.path().join("sim").to_str().unwrap()])
@@ -63,9 +57,7 @@ async fn two_hundred_simulated_devices_update_and_fail_exactly_as_picked() {
     let m = manifest_for(ArtifactKind::Firmware, "gateway-os", "1.0.0", &bytes);
     let url = server.put_blob("fw", bytes, None);
     let envelope = sign(&m, &[&release_key()]);
-    let ids: Vec<DeviceId> = (0..COUNT)
-        .map(|i| DeviceId::parse(format!("sim-{i}")).unwrap())
-        .collect();
+    let ids: Vec<DeviceId> = (0..COUNT).map(|i| DeviceId::parse(format!("sim-{i}")).unwrap()).collect();
     for id in &ids {
         let command = update(id, "r1", ArtifactKind::Firmware, &url, &envelope);
         server.set_command(id.as_str(), Some(command.clone()));
@@ -77,15 +69,9 @@ async fn two_hundred_simulated_devices_update_and_fail_exactly_as_picked() {
         let r = watcher.wait_final(id, Duration::from_secs(120)).await;
         outcomes.insert(id.to_string(), (r.state, r.reason));
     }
-    let expected_failures: Vec<_> = ids
-        .iter()
-        .filter(|id| picked("", id.as_str(), FAIL_RATIO))
-        .map(|id| id.to_string())
-        .collect();
-    assert!(
-        !expected_failures.is_empty() && expected_failures.len() < COUNT / 2,
-        "the ratio picks some devices"
-    );
+    let expected_failures: Vec<_> =
+        ids.iter().filter(|id| picked("", id.as_str(), FAIL_RATIO)).map(|id| id.to_string()).collect();
+    assert!(!expected_failures.is_empty() && expected_failures.len() < COUNT / 2, "the ratio picks some devices");
     for (id, outcome) in &outcomes {
         let expected = if expected_failures.contains(id) {
             (DeviceState::Failed, Some(Reason::InstallFailed))
@@ -96,10 +82,7 @@ async fn two_hundred_simulated_devices_update_and_fail_exactly_as_picked() {
     }
     // Every device confirmed its command with the server and downloaded the blob once.
     let seen = server.seen();
-    assert_eq!(
-        seen.iter().filter(|s| s.path.ends_with("/command")).count(),
-        COUNT
-    );
+    assert_eq!(seen.iter().filter(|s| s.path.ends_with("/command")).count(), COUNT);
     assert_eq!(seen.iter().filter(|s| s.path == "/blobs/fw").count(), COUNT);
     child.start_kill().unwrap();
 }

@@ -1,0 +1,120 @@
+//! Per-device isolation for the embedded broker (CONTRACT §4), as in-process rmqtt hooks:
+//! devices log in with username = client id = device id and password = token (checked
+//! against the registry); a last will only on the device's own `presence`; a device may
+//! subscribe only to its own `commands` and publish only its own `status` and `presence`.
+//! The server's own client logs in with a credential generated at start and may do
+//! everything (rmqtt skips the ACL hooks for superusers).
+
+use std::sync::Arc;
+
+use fleet_protocol::DeviceId;
+use fleet_protocol::topic::{Channel, Topics};
+use rmqtt::codec::v5::SubscribeAckReason;
+use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType};
+use rmqtt::types::{AuthResult, ConnectInfo, LastWill, PublishAclResult, SubscribeAclResult};
+
+use crate::auth::hash_token;
+use crate::store::Store;
+
+/// Who may use the broker.
+#[derive(Debug)]
+pub struct Access {
+    pub store: Arc<dyn Store>,
+    pub topics: Topics,
+    pub server_username: String,
+    pub server_password: String,
+}
+
+impl Access {
+    fn will_allowed(&self, device: &DeviceId, connect: &ConnectInfo) -> bool {
+        let topic = match connect.last_will() {
+            None => return true,
+            Some(LastWill::V3(w)) => w.topic.to_string(),
+            Some(LastWill::V5(w)) => w.topic.to_string(),
+        };
+        topic == self.topics.presence(device)
+    }
+
+    async fn authenticate(&self, connect: &ConnectInfo) -> AuthResult {
+        let (Some(username), Some(password)) = (connect.username(), connect.password()) else {
+            return AuthResult::NotAuthorized;
+        };
+        let password = String::from_utf8_lossy(password);
+        if &**username == self.server_username {
+            return if password == self.server_password {
+                AuthResult::Allow(true, None)
+            } else {
+                AuthResult::BadUsernameOrPassword
+            };
+        }
+        let Ok(device) = DeviceId::parse(username.to_string()) else {
+            return AuthResult::BadUsernameOrPassword;
+        };
+        if &**connect.client_id() != device.as_str() || !self.will_allowed(&device, connect) {
+            return AuthResult::NotAuthorized;
+        }
+        match self.store.device_by_token_hash(&hash_token(&password)).await {
+            Ok(Some(owner)) if owner == device => AuthResult::Allow(false, None),
+            Ok(_) => AuthResult::BadUsernameOrPassword,
+            Err(e) => {
+                tracing::error!("broker authentication: {e}");
+                AuthResult::NotAuthorized
+            }
+        }
+    }
+
+    /// The device a non-superuser session belongs to.
+    fn device_of(username: Option<&rmqtt::types::UserName>) -> Option<DeviceId> {
+        DeviceId::parse(username?.to_string()).ok()
+    }
+
+    fn may_subscribe(&self, device: &DeviceId, filter: &str) -> bool {
+        filter == self.topics.device(device, Channel::Commands)
+    }
+
+    fn may_publish(&self, device: &DeviceId, topic: &str) -> bool {
+        self.topics
+            .parse(topic)
+            .is_some_and(|(d, ch)| &d == device && matches!(ch, Channel::Status | Channel::Presence))
+    }
+}
+
+/// The hook handler registered for authentication and both ACL checks.
+#[derive(Debug)]
+pub struct Hooks(pub Arc<Access>);
+
+#[async_trait::async_trait]
+impl Handler for Hooks {
+    async fn hook(&self, param: &Parameter, acc: Option<HookResult>) -> ReturnType {
+        match param {
+            Parameter::ClientAuthenticate(connect) => {
+                let result = self.0.authenticate(connect).await;
+                if !matches!(result, AuthResult::Allow(..)) {
+                    tracing::info!(client = %connect.client_id(), "broker refused a connection");
+                }
+                (false, Some(HookResult::AuthResult(result)))
+            }
+            Parameter::ClientSubscribeCheckAcl(session, subscribe) => {
+                let allowed = Access::device_of(session.id.username.as_ref())
+                    .is_some_and(|d| self.0.may_subscribe(&d, &subscribe.topic_filter));
+                if allowed {
+                    (true, acc)
+                } else {
+                    let deny = SubscribeAclResult::new_failure(SubscribeAckReason::NotAuthorized);
+                    (false, Some(HookResult::SubscribeAclResult(deny)))
+                }
+            }
+            Parameter::MessagePublishCheckAcl(session, publish) => {
+                let allowed = Access::device_of(session.id.username.as_ref())
+                    .is_some_and(|d| self.0.may_publish(&d, &publish.inner.topic));
+                if allowed {
+                    (true, acc)
+                } else {
+                    tracing::debug!(topic = %publish.inner.topic, "broker dropped a publish outside the device's topics");
+                    (false, Some(HookResult::PublishAclResult(PublishAclResult::rejected(false, None))))
+                }
+            }
+            _ => (true, acc),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The embedded MQTT v5 broker: rmqtt in library mode on the server's own runtime, with
+//! its defaults overridden where they hurt (each measured to matter, see the rollout
+//! issue): anonymous access off, a large per-client queue and in-flight window, no default
+//! message expiry (commands carry their own), address reuse, no busy check, retained
+//! messages and shared subscriptions switched on ([`storage`]), and per-device isolation
+//! ([`hooks`]).
+
+mod hooks;
+pub mod storage;
+
+use std::net::SocketAddr;
+use std::num::NonZeroU16;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleet_protocol::DeviceId;
+use fleet_protocol::topic::Topics;
+use rmqtt::context::ServerContext;
+use rmqtt::hook::Type;
+use rmqtt::types::{ClientId, Id};
+
+use crate::store::Store;
+pub use hooks::Access;
+
+/// A running embedded broker.
+pub struct EmbeddedBroker {
+    pub addr: SocketAddr,
+    scx: ServerContext,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for EmbeddedBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedBroker").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedBroker {
+    /// Binds `addr` (failing loudly if it is taken) and starts serving.
+    pub async fn start(
+        addr: SocketAddr,
+        store: Arc<dyn Store>,
+        topics: Topics,
+        server_username: String,
+        server_password: String,
+    ) -> std::io::Result<Self> {
+        let scx = ServerContext::new().busy_check_enable(false).build().await;
+        *scx.extends.retain_mut().await = Box::<storage::MemoryRetain>::default();
+        *scx.extends.shared_subscription_mut().await = Box::<storage::RoundRobin>::default();
+        let access = Arc::new(Access { store, topics, server_username, server_password });
+        let register = scx.extends.hook_mgr().register();
+        for typ in [Type::ClientAuthenticate, Type::ClientSubscribeCheckAcl, Type::MessagePublishCheckAcl] {
+            register.add(typ, Box::new(hooks::Hooks(access.clone()))).await;
+        }
+        register.start().await;
+
+        let listener = rmqtt::net::Builder::new()
+            .name("fleet/tcp")
+            .laddr(addr)
+            .allow_anonymous(false)
+            .reuseaddr(Some(true))
+            .max_mqueue_len(100_000)
+            .max_inflight(NonZeroU16::new(1024).expect("non-zero"))
+            .message_expiry_interval(Duration::ZERO)
+            .max_packet_size(1024 * 1024)
+            .bind()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::AddrInUse, format!("{addr}: {e}")))?
+            .tcp()
+            .map_err(std::io::Error::other)?;
+        let addr = listener.local_addr().map_err(std::io::Error::other)?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "the embedded broker listens beyond loopback without TLS: device tokens travel in cleartext");
+        }
+        let server = rmqtt::server::MqttServer::new(scx.clone()).listener(listener).build();
+        let task = tokio::spawn(async move {
+            if let Err(e) = server.run().await {
+                tracing::error!("embedded broker stopped: {e}");
+            }
+        });
+        tracing::info!(%addr, "embedded MQTT broker listening");
+        Ok(Self { addr, scx, task })
+    }
+
+    /// Closes a device's session (its token was rotated or the device removed).
+    pub async fn kick(&self, device: &DeviceId) {
+        let id = Id::from(self.scx.node.id(), ClientId::from(device.as_str()));
+        let mut entry = self.scx.extends.shared().await.entry(id);
+        if entry.exist() {
+            if let Err(e) = entry.kick(true, true, true).await {
+                tracing::warn!(%device, "closing the MQTT session failed: {e}");
+            } else {
+                tracing::info!(%device, "MQTT session closed");
+            }
+        }
+    }
+}
+
+impl Drop for EmbeddedBroker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

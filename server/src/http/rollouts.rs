@@ -1,0 +1,197 @@
+//! `/rollouts`: create (with `?dry_run=true`), list, show, per-device state, pause, resume,
+//! cancel, and a Server-Sent Events stream of the rollout body.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fleet_protocol::ErrorCode;
+use fleet_protocol::state::DeviceState;
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery, page_request};
+use crate::auth::Operator;
+use crate::rollout::create::{Created, create};
+use crate::rollout::plan::RolloutRequest;
+use crate::rollout::view::{entry_body, rollout_body};
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::rollouts::{RolloutRecord, RolloutState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/rollouts", get(list).post(create_rollout))
+        .route("/rollouts/{id}", get(show))
+        .route("/rollouts/{id}/devices", get(devices))
+        .route("/rollouts/{id}/pause", post(pause))
+        .route("/rollouts/{id}/resume", post(resume))
+        .route("/rollouts/{id}/cancel", post(cancel))
+        .route("/rollouts/{id}/events", get(events))
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn create_rollout(
+    State(app): State<AppState>,
+    _: Operator,
+    ApiQuery(q): ApiQuery<CreateQuery>,
+    ApiJson(req): ApiJson<RolloutRequest>,
+) -> Result<Response, ApiError> {
+    match create(&app, req, q.dry_run).await? {
+        Created::DryRun(plan) => Ok(Json(plan).into_response()),
+        Created::Rollout(record) => {
+            app.wake_engine();
+            let body = rollout_body(app.store.as_ref(), &record).await?;
+            tracing::info!(rollout = %record.id, "rollout created");
+            Ok((StatusCode::CREATED, Json(body)).into_response())
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn list(
+    State(app): State<AppState>,
+    _: Operator,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let page = app.store.list_rollouts(&page_request(q.limit, q.cursor)?).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for r in &page.items {
+        items.push(rollout_body(app.store.as_ref(), r).await?);
+    }
+    Ok(Json(json!({"items": items, "next_cursor": page.next_cursor})))
+}
+
+async fn load(app: &AppState, id: &str) -> Result<RolloutRecord, ApiError> {
+    app.store.get_rollout(id).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found(format!("rollout {id}")),
+        e => e.into(),
+    })
+}
+
+async fn show(State(app): State<AppState>, _: Operator, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let r = load(&app, &id).await?;
+    Ok(Json(rollout_body(app.store.as_ref(), &r).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct DevicesQuery {
+    state: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn devices(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<DevicesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    load(&app, &id).await?;
+    let state = q
+        .state
+        .map(|s| DeviceState::parse(&s).ok_or_else(|| ApiError::bad_request(format!("unknown state `{s}`"))))
+        .transpose()?;
+    let page = app.store.list_entries(&id, state, &page_request(q.limit, q.cursor)?).await?;
+    let items: Vec<Value> = page.items.iter().map(entry_body).collect();
+    Ok(Json(json!({"items": items, "next_cursor": page.next_cursor})))
+}
+
+/// Moves a rollout between states; anything else is 409 `invalid_state`.
+async fn control(app: &AppState, id: &str, to: RolloutState) -> Result<Json<Value>, ApiError> {
+    let mut r = load(app, id).await?;
+    let allowed = match to {
+        RolloutState::Paused => r.state == RolloutState::Running,
+        RolloutState::Running => r.state == RolloutState::Paused,
+        RolloutState::Cancelled => r.state.is_active(),
+        RolloutState::Completed => false,
+    };
+    if !allowed {
+        return Err(ApiError::new(
+            ErrorCode::InvalidState,
+            format!("rollout {id} is {}; it cannot become {}", r.state.as_str(), to.as_str()),
+        ));
+    }
+    if to == RolloutState::Running {
+        crate::rollout::create::check_signers(app, r.kind, &r.artifact_id).await?;
+    }
+    let now = crate::now_ms();
+    r.state = to;
+    r.reason = (to == RolloutState::Paused).then(|| "operator".to_owned());
+    if to == RolloutState::Running {
+        // The gate judges only results that arrive after the resume.
+        r.gate_since = now;
+    }
+    r.updated_at = now;
+    app.store.update_rollout(&r).await?;
+    tracing::info!(rollout = %id, state = to.as_str(), "rollout control");
+    app.wake_engine();
+    if let Some(engine) = &app.engine {
+        let _ = engine.changes.send(r.id.clone());
+    }
+    Ok(Json(rollout_body(app.store.as_ref(), &r).await?))
+}
+
+async fn pause(State(app): State<AppState>, _: Operator, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    control(&app, &id, RolloutState::Paused).await
+}
+
+async fn resume(State(app): State<AppState>, _: Operator, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    control(&app, &id, RolloutState::Running).await
+}
+
+async fn cancel(State(app): State<AppState>, _: Operator, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    control(&app, &id, RolloutState::Cancelled).await
+}
+
+/// Every change batch and every 5 s: an event `rollout` with the full body.
+async fn events(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    load(&app, &id).await?;
+    let changes = app.engine.as_ref().map(|e| e.changes.subscribe());
+    let state = (app, id, changes, true);
+    let stream = futures_util::stream::unfold(state, |(app, id, mut changes, first)| async move {
+        if !first {
+            let wait = async {
+                match changes.as_mut() {
+                    Some(rx) => loop {
+                        match rx.recv().await {
+                            Ok(changed) if changed == id => break,
+                            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(_) => std::future::pending::<()>().await,
+                        }
+                    },
+                    None => std::future::pending().await,
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
+        }
+        let body = match app.store.get_rollout(&id).await {
+            Ok(r) => rollout_body(app.store.as_ref(), &r).await.ok(),
+            Err(_) => None,
+        }?;
+        let event = Event::default().event("rollout").json_data(&body).ok()?;
+        Some((Ok(event), (app, id, changes, false)))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

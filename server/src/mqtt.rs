@@ -1,0 +1,144 @@
+//! The server's MQTT client, the only code that touches it. The poll task only polls and
+//! forwards what arrives; publishing happens elsewhere (the engine and the ingester), and
+//! incoming QoS 1 messages are acknowledged only after their effect is committed.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use fleet_protocol::DeviceId;
+use fleet_protocol::message::Command;
+use fleet_protocol::topic::{Channel, Topics};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{Packet, Publish, PublishProperties};
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Where the server's client connects, and as whom.
+#[derive(Debug, Clone)]
+pub struct MqttConfig {
+    pub host: String,
+    pub port: u16,
+    pub client_id: String,
+    pub credentials: Option<(String, String)>,
+    pub topics: Topics,
+    /// Shared-subscription group for status reports (replicas share ingestion).
+    pub shared_group: Option<String>,
+}
+
+/// A message from a device.
+#[derive(Debug)]
+pub struct Inbound {
+    pub device: DeviceId,
+    pub channel: Channel,
+    pub payload: Bytes,
+    /// Kept to acknowledge it once handled.
+    pub publish: Publish,
+}
+
+/// The running client.
+#[derive(Debug)]
+pub struct MqttLink {
+    client: AsyncClient,
+    topics: Topics,
+    task: JoinHandle<()>,
+}
+
+/// Parses `mqtt://HOST[:PORT]`.
+pub fn parse_url(url: &str) -> Result<(String, u16), String> {
+    if url.starts_with("mqtts://") {
+        return Err("mqtts:// (TLS) is not built yet in this release".into());
+    }
+    let rest = url.strip_prefix("mqtt://").ok_or_else(|| format!("{url}: expected mqtt://HOST:PORT"))?;
+    let rest = rest.trim_end_matches('/');
+    match rest.rsplit_once(':') {
+        Some((host, port)) => Ok((host.to_owned(), port.parse().map_err(|_| format!("{url}: bad port"))?)),
+        None => Ok((rest.to_owned(), 1883)),
+    }
+}
+
+impl MqttLink {
+    pub fn start(config: MqttConfig) -> (Self, mpsc::UnboundedReceiver<Inbound>) {
+        let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
+        options
+            .set_clean_start(true)
+            .set_keep_alive(Duration::from_secs(30))
+            .set_manual_acks(true)
+            .set_max_packet_size(Some(1024 * 1024))
+            .set_outgoing_inflight_upper_limit(1024);
+        if let Some((user, password)) = &config.credentials {
+            options.set_credentials(user, password);
+        }
+        let (client, mut eventloop) = AsyncClient::new(options, 4096);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let topics = config.topics.clone();
+        let status = match &config.shared_group {
+            Some(group) => topics.shared(group, Channel::Status),
+            None => topics.all(Channel::Status),
+        };
+        // Retained presence is not delivered to shared subscriptions: never share it.
+        let presence = topics.all(Channel::Presence);
+        let subscriber = client.clone();
+        let task = tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        backoff = Duration::from_millis(200);
+                        tracing::info!("connected to the MQTT broker");
+                        for filter in [&status, &presence] {
+                            if let Err(e) = subscriber.try_subscribe(filter.as_str(), QoS::AtLeastOnce) {
+                                tracing::error!("subscribe {filter}: {e}");
+                            }
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(publish))) => {
+                        let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+                        match topics.parse(&topic) {
+                            Some((device, channel)) if channel != Channel::Commands => {
+                                let payload = publish.payload.clone();
+                                if tx.send(Inbound { device, channel, payload, publish }).is_err() {
+                                    return;
+                                }
+                            }
+                            _ => {
+                                tracing::debug!(%topic, "ignoring a message on an unexpected topic");
+                                let _ = subscriber.try_ack(&publish);
+                            }
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!("MQTT connection: {e}; retrying in {backoff:?}");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        });
+        (Self { client, topics: config.topics, task }, rx)
+    }
+
+    /// Publishes a command (QoS 1) that expires after `expiry_s` seconds.
+    pub async fn publish_command(&self, command: &Command, expiry_s: Option<u32>) {
+        let topic = self.topics.commands(command.device_id());
+        let payload = serde_json::to_vec(command).expect("a command always serialises");
+        let properties = PublishProperties { message_expiry_interval: expiry_s, ..Default::default() };
+        if let Err(e) = self.client.publish_with_properties(topic, QoS::AtLeastOnce, false, payload, properties).await {
+            tracing::error!("publishing a command: {e}");
+        }
+    }
+
+    /// Acknowledges a handled message.
+    pub async fn ack(&self, publish: &Publish) {
+        if let Err(e) = self.client.ack(publish).await {
+            tracing::warn!("ack: {e}");
+        }
+    }
+}
+
+impl Drop for MqttLink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,288 @@
+//! The engine task: for every live rollout, times out silent devices, judges the failure
+//! gate, moves through waves, claims `pending` devices under the wave, rate and in-flight
+//! limits (marked `sent` in one transaction, then published), re-sends commands after
+//! 60 s of silence, and sends `cancel` to devices in flight of a cancelled rollout.
+//! All state lives in the database, so a restarted server continues where it was.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleet_protocol::DeviceId;
+use fleet_protocol::state::DeviceState;
+use tokio::sync::{Notify, broadcast, mpsc};
+
+use super::plan::{gate_trips, is_failure};
+use super::rules::{cancel_pending, dispatch, on_tick_timeout};
+use crate::mqtt::MqttLink;
+use crate::store::rollouts::{EntryChange, EntryRecord, RolloutRecord, RolloutState};
+use crate::store::{ArtifactRecord, Store, StoreResult};
+
+/// How often the engine looks even when nothing woke it.
+const TICK: Duration = Duration::from_millis(250);
+/// Silence after which a command is sent again (CONTRACT §4).
+const RESEND_AFTER_MS: i64 = 60_000;
+
+/// Handles shared with HTTP and ingestion.
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    pub wake: Arc<Notify>,
+    /// Rollout ids whose body changed (SSE listens).
+    pub changes: broadcast::Sender<String>,
+    /// Commands to send again now: (device, rollout).
+    pub resend: mpsc::UnboundedSender<(DeviceId, String)>,
+}
+
+/// The engine task's state.
+#[derive(Debug)]
+pub struct Engine {
+    store: Arc<dyn Store>,
+    mqtt: Arc<MqttLink>,
+    public_url: String,
+    handle: EngineHandle,
+    resend_rx: mpsc::UnboundedReceiver<(DeviceId, String)>,
+    last_sent: HashMap<(String, String), i64>,
+    cancels_sent: HashSet<(String, String)>,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, mqtt: Arc<MqttLink>, public_url: String) -> (Self, EngineHandle) {
+        let (resend, resend_rx) = mpsc::unbounded_channel();
+        let (changes, _) = broadcast::channel(1024);
+        let handle = EngineHandle { wake: Arc::new(Notify::new()), changes, resend };
+        let engine = Self {
+            store,
+            mqtt,
+            public_url,
+            handle: handle.clone(),
+            resend_rx,
+            last_sent: HashMap::new(),
+            cancels_sent: HashSet::new(),
+        };
+        (engine, handle)
+    }
+
+    pub async fn run(mut self) {
+        if let Err(e) = self.republish_in_flight().await {
+            tracing::error!("re-publishing commands at start: {e}");
+        }
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::error!("rollout engine: {e}");
+            }
+            let wake = self.handle.wake.clone();
+            tokio::select! {
+                () = wake.notified() => {}
+                () = tokio::time::sleep(TICK) => {}
+                Some((device, rollout)) = self.resend_rx.recv() => {
+                    if let Err(e) = self.resend(&device, &rollout).await {
+                        tracing::warn!("re-sending to {device}: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// At start: every `sent`, non-final entry gets its command again.
+    async fn republish_in_flight(&mut self) -> StoreResult<()> {
+        for r in self.store.live_rollouts().await? {
+            let artifact = self.store.get_artifact(r.kind, &r.artifact_id).await?;
+            for e in self.store.entries(&r.id).await? {
+                if e.state.is_in_flight() {
+                    self.publish(&r, &artifact, &e.device_id, r.state == RolloutState::Cancelled).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn resend(&mut self, device: &DeviceId, rollout_id: &str) -> StoreResult<()> {
+        let r = self.store.get_rollout(rollout_id).await?;
+        let artifact = self.store.get_artifact(r.kind, &r.artifact_id).await?;
+        self.publish(&r, &artifact, device.as_str(), r.state == RolloutState::Cancelled).await;
+        Ok(())
+    }
+
+    async fn publish(&mut self, r: &RolloutRecord, artifact: &ArtifactRecord, device: &str, cancel: bool) {
+        let Ok(device_id) = DeviceId::parse(device) else {
+            return;
+        };
+        if let Some(command) = super::command(&self.public_url, &r.id, &device_id, artifact, cancel) {
+            let expiry = u32::try_from(r.device_timeout_s).ok();
+            self.mqtt.publish_command(&command, expiry).await;
+            self.last_sent.insert((r.id.clone(), device.to_owned()), crate::now_ms());
+        }
+    }
+
+    async fn tick(&mut self) -> StoreResult<()> {
+        for r in self.store.live_rollouts().await? {
+            let changed = self.advance(r.clone()).await?;
+            if changed {
+                let _ = self.handle.changes.send(r.id.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies changes and mirrors the applied ones in `entries`.
+    async fn apply(
+        &self,
+        entries: &mut [EntryRecord],
+        changes: Vec<EntryChange>,
+        now: i64,
+    ) -> StoreResult<Vec<EntryChange>> {
+        if changes.is_empty() {
+            return Ok(vec![]);
+        }
+        let applied = self.store.change_entries(&changes, now).await?;
+        let index: HashMap<&str, usize> = entries.iter().enumerate().map(|(i, e)| (e.device_id.as_str(), i)).collect();
+        let mut updates = vec![];
+        for c in &applied {
+            if let Some(&i) = index.get(c.device_id.as_str()) {
+                updates.push((i, c.clone()));
+            }
+        }
+        for (i, c) in updates {
+            let e = &mut entries[i];
+            e.state = c.state;
+            e.reason = c.reason;
+            e.attempts = c.attempts;
+            e.reported = c.reported;
+            e.sent_at = c.sent_at;
+            e.retry_at = c.retry_at;
+            e.updated_at = now;
+        }
+        Ok(applied)
+    }
+
+    /// One step of one rollout; returns whether anything changed.
+    async fn advance(&mut self, mut r: RolloutRecord) -> StoreResult<bool> {
+        let now = crate::now_ms();
+        let mut entries = self.store.entries(&r.id).await?;
+        let artifact = self.store.get_artifact(r.kind, &r.artifact_id).await?;
+        let timeout_ms = r.device_timeout_s * 1000;
+        let timeouts: Vec<_> =
+            entries.iter().filter_map(|e| on_tick_timeout(e, timeout_ms, r.max_attempts, now)).collect();
+        let mut changed = !self.apply(&mut entries, timeouts, now).await?.is_empty();
+
+        match r.state {
+            RolloutState::Cancelled => {
+                let cancels: Vec<_> = entries.iter().filter_map(cancel_pending).collect();
+                changed |= !self.apply(&mut entries, cancels, now).await?.is_empty();
+                for e in entries.iter().filter(|e| e.state.is_in_flight()) {
+                    let key = (r.id.clone(), e.device_id.clone());
+                    if self.cancels_sent.insert(key) {
+                        self.publish(&r, &artifact, &e.device_id, true).await;
+                    }
+                }
+                return Ok(changed);
+            }
+            RolloutState::Paused | RolloutState::Completed => {
+                self.resend_silent(&r, &artifact, &entries, now).await;
+                return Ok(changed);
+            }
+            RolloutState::Running => {}
+        }
+
+        let wave = r.current_wave;
+        let last_wave = r.waves.len() as i64 - 1;
+        let current: Vec<&EntryRecord> = entries.iter().filter(|e| e.wave == wave).collect();
+        let judged = current.iter().filter(|e| e.state.is_final() && e.updated_at >= r.gate_since);
+        let (finished, failures) =
+            judged.fold((0u64, 0u64), |(f, x), e| (f + 1, x + u64::from(is_failure(e.state, e.reason))));
+        if gate_trips(finished, failures, current.len() as u64, r.min_finished as u64, r.max_failure_ratio) {
+            tracing::warn!(rollout = %r.id, finished, failures, "failure threshold reached: pausing");
+            r.state = RolloutState::Paused;
+            r.reason = Some("failure_threshold".into());
+            r.updated_at = now;
+            self.store.update_rollout(&r).await?;
+            return Ok(true);
+        }
+
+        if entries.iter().filter(|e| e.wave <= wave).all(|e| e.state.is_final()) {
+            if wave >= last_wave {
+                r.state = RolloutState::Completed;
+                r.reason = None;
+                r.updated_at = now;
+                self.store.update_rollout(&r).await?;
+                tracing::info!(rollout = %r.id, "rollout completed");
+                return Ok(true);
+            }
+            if r.wave_gate == super::plan::WaveGate::Manual {
+                r.state = RolloutState::Paused;
+                r.reason = Some("wave_gate".into());
+                r.current_wave = wave + 1;
+                r.updated_at = now;
+                self.store.update_rollout(&r).await?;
+                return Ok(true);
+            }
+            let done = match r.wave_done_at {
+                Some(done) => done,
+                None => {
+                    r.wave_done_at = Some(now);
+                    r.updated_at = now;
+                    self.store.update_rollout(&r).await?;
+                    now
+                }
+            };
+            if now < done + r.wave_soak_s * 1000 {
+                return Ok(changed);
+            }
+            r.current_wave = wave + 1;
+            r.wave_done_at = None;
+            r.updated_at = now;
+            self.store.update_rollout(&r).await?;
+            changed = true;
+        }
+
+        changed |= self.dispatch(&r, &artifact, &mut entries, now).await?;
+        self.resend_silent(&r, &artifact, &entries, now).await;
+        Ok(changed)
+    }
+
+    /// Claims pending devices of the waves reached, within the limits, then publishes.
+    async fn dispatch(
+        &mut self,
+        r: &RolloutRecord,
+        artifact: &ArtifactRecord,
+        entries: &mut [EntryRecord],
+        now: i64,
+    ) -> StoreResult<bool> {
+        let in_flight = entries.iter().filter(|e| e.state.is_in_flight()).count() as i64;
+        let last_minute = entries.iter().filter(|e| e.sent_at.is_some_and(|t| t > now - 60_000)).count() as i64;
+        let mut budget = i64::MAX;
+        if let Some(max) = r.max_in_flight {
+            budget = budget.min(max - in_flight);
+        }
+        if let Some(max) = r.max_per_minute {
+            budget = budget.min(max - last_minute);
+        }
+        if budget <= 0 {
+            return Ok(false);
+        }
+        let claims: Vec<EntryChange> = entries
+            .iter()
+            .filter(|e| e.state == DeviceState::Pending && e.wave <= r.current_wave)
+            .filter(|e| e.retry_at.is_none_or(|t| t <= now))
+            .take(usize::try_from(budget).unwrap_or(usize::MAX))
+            .map(|e| dispatch(e, now))
+            .collect();
+        let applied = self.apply(entries, claims, now).await?;
+        for c in &applied {
+            self.publish(r, artifact, &c.device_id, false).await;
+        }
+        Ok(!applied.is_empty())
+    }
+
+    /// 60 s without a report from a device in flight: send its command again.
+    async fn resend_silent(&mut self, r: &RolloutRecord, artifact: &ArtifactRecord, entries: &[EntryRecord], now: i64) {
+        for e in entries.iter().filter(|e| e.state.is_in_flight()) {
+            let heard = e.last_heard_at.into_iter().chain(e.sent_at).max().unwrap_or(now);
+            let key = (r.id.clone(), e.device_id.clone());
+            let sent = self.last_sent.get(&key).copied().unwrap_or(heard);
+            if now - heard.max(sent) >= RESEND_AFTER_MS {
+                self.publish(r, artifact, &e.device_id, r.state == RolloutState::Cancelled).await;
+            }
+        }
+    }
+}

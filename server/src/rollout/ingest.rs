@@ -1,0 +1,126 @@
+//! Ingestion: status reports and presence from devices, applied in batched transactions
+//! and acknowledged only after they are committed. Bad input (malformed JSON, unknown
+//! devices, other rollouts, stale `seq`, illegal transitions) is counted by reason and
+//! logged, never a crash.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fleet_protocol::message::{MAX_REPORT_BYTES, StatusReport};
+use fleet_protocol::topic::Channel;
+use tokio::sync::mpsc;
+
+use super::engine::EngineHandle;
+use crate::mqtt::{Inbound, MqttLink};
+use crate::store::Store;
+use crate::store::rollouts::{IncomingReport, ReportOutcome};
+
+/// Most messages applied in one transaction.
+const BATCH: usize = 1000;
+
+/// Counters of ignored input, by reason.
+#[derive(Debug, Default, Clone)]
+pub struct IngestStats(pub Arc<Mutex<BTreeMap<&'static str, u64>>>);
+
+impl IngestStats {
+    fn count(&self, reason: &'static str) {
+        *self.0.lock().expect("not poisoned").entry(reason).or_default() += 1;
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<&'static str, u64> {
+        self.0.lock().expect("not poisoned").clone()
+    }
+}
+
+/// The ingestion task.
+#[derive(Debug)]
+pub struct Ingest {
+    pub store: Arc<dyn Store>,
+    pub mqtt: Arc<MqttLink>,
+    pub engine: EngineHandle,
+    pub stats: IngestStats,
+}
+
+impl Ingest {
+    pub async fn run(self, mut rx: mpsc::UnboundedReceiver<Inbound>) {
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(first) = rx.recv().await {
+            batch.push(first);
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            let mut delay = Duration::from_millis(100);
+            while let Err(e) = self.process(&batch).await {
+                tracing::error!("ingesting {} messages failed, retrying: {e}", batch.len());
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            for m in batch.drain(..) {
+                self.mqtt.ack(&m.publish).await;
+            }
+        }
+    }
+
+    async fn process(&self, batch: &[Inbound]) -> Result<(), crate::store::StoreError> {
+        let now = crate::now_ms();
+        let mut reports = Vec::new();
+        for m in batch {
+            match m.channel {
+                Channel::Presence => match &m.payload[..] {
+                    b"online" | b"offline" => {
+                        self.store.set_presence(&m.device, &m.payload[..] == b"online", now).await?;
+                    }
+                    _ => self.stats.count("bad_presence"),
+                },
+                Channel::Status => match parse(&m.payload) {
+                    Ok(report) => reports.push(IncomingReport { device: m.device.clone(), report }),
+                    Err(why) => {
+                        tracing::info!(device = %m.device, "ignoring a status report: {why}");
+                        self.stats.count(why);
+                    }
+                },
+                Channel::Commands => self.stats.count("wrong_topic"),
+            }
+        }
+        if reports.is_empty() {
+            return Ok(());
+        }
+        let outcomes = self.store.apply_reports(&reports, now).await?;
+        let mut changed = HashSet::new();
+        for (incoming, outcome) in reports.iter().zip(outcomes) {
+            match outcome {
+                ReportOutcome::Applied { rollout_id: Some(r) } => {
+                    changed.insert(r);
+                }
+                ReportOutcome::Applied { rollout_id: None } => {}
+                ReportOutcome::Resend { rollout_id } => {
+                    let _ = self.engine.resend.send((incoming.device.clone(), rollout_id));
+                }
+                ReportOutcome::Ignored(why) => {
+                    tracing::debug!(device = %incoming.device, why, "report ignored");
+                    self.stats.count(why);
+                }
+            }
+        }
+        for r in changed {
+            let _ = self.engine.changes.send(r);
+        }
+        self.engine.wake.notify_one();
+        Ok(())
+    }
+}
+
+fn parse(payload: &[u8]) -> Result<StatusReport, &'static str> {
+    if payload.len() > MAX_REPORT_BYTES {
+        return Err("oversized");
+    }
+    let report: StatusReport = serde_json::from_slice(payload).map_err(|_| "malformed")?;
+    if !report.state.is_reportable() {
+        return Err("unreportable_state");
+    }
+    Ok(report)
+}

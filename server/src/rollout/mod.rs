@@ -1,0 +1,44 @@
+//! Rollouts: pure planning and per-device rules, then the engine task that runs them and
+//! the ingester that applies device reports.
+//!
+//! - [`plan`]: the request, wave sizes, the failure gate, retry backoff (pure).
+//! - [`rules`]: what a report or a timeout does to one device's entry (pure).
+//! - [`engine`]: the task that dispatches, times out, gates and completes rollouts.
+//! - [`ingest`]: applies status reports in batched transactions.
+//! - [`view`]: the rollout body served over HTTP and SSE.
+
+pub mod create;
+pub mod engine;
+pub mod ingest;
+pub mod plan;
+pub mod rules;
+pub mod view;
+
+use fleet_protocol::message::Command;
+use fleet_protocol::{DeviceId, Envelope, RolloutId};
+
+use crate::store::ArtifactRecord;
+
+/// The command a device in a rollout receives: the same JSON over MQTT and from
+/// `GET /devices/{id}/command` (which the agent compares).
+pub fn command(
+    public_url: &str,
+    rollout_id: &str,
+    device: &DeviceId,
+    artifact: &ArtifactRecord,
+    cancel: bool,
+) -> Option<Command> {
+    let rollout_id = RolloutId::parse(rollout_id).ok()?;
+    if cancel {
+        return Some(Command::Cancel { device_id: device.clone(), rollout_id });
+    }
+    let envelope: Envelope = serde_json::from_str(&artifact.envelope_json).ok()?;
+    let segment = crate::http::artifacts::route_segment(artifact.kind);
+    Some(Command::Update {
+        device_id: device.clone(),
+        rollout_id,
+        kind: artifact.kind,
+        url: format!("{public_url}/api/v1/{segment}/{}/blob", artifact.id),
+        envelope,
+    })
+}

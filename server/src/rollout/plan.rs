@@ -1,0 +1,236 @@
+//! Pure rollout rules (CONTRACT §3, §5): the request, wave sizes, failure counting, the
+//! failure gate and retry backoff. No I/O here.
+
+use fleet_protocol::state::{DeviceState, Reason};
+use serde::{Deserialize, Serialize};
+
+/// How devices are chosen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Target {
+    Devices {
+        devices: Vec<String>,
+    },
+    Query {
+        #[serde(default)]
+        hardware: Option<String>,
+        #[serde(default)]
+        labels: std::collections::BTreeMap<String, String>,
+    },
+}
+
+/// After each wave: continue by itself, or pause until resumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WaveGate {
+    #[default]
+    Auto,
+    Manual,
+}
+
+impl WaveGate {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Manual => "manual",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        if s == "manual" { Self::Manual } else { Self::Auto }
+    }
+}
+
+/// `POST /rollouts`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutRequest {
+    #[serde(default)]
+    pub firmware: Option<String>,
+    #[serde(default)]
+    pub config: Option<String>,
+    pub target: Target,
+    #[serde(default = "default_waves")]
+    pub waves: Vec<f64>,
+    #[serde(default)]
+    pub wave_soak_s: u64,
+    #[serde(default)]
+    pub wave_gate: WaveGate,
+    #[serde(default = "default_ratio")]
+    pub max_failure_ratio: f64,
+    #[serde(default = "default_min_finished")]
+    pub min_finished: u64,
+    #[serde(default)]
+    pub max_per_minute: Option<u64>,
+    #[serde(default)]
+    pub max_in_flight: Option<u64>,
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u64,
+    #[serde(default = "default_timeout")]
+    pub device_timeout_s: u64,
+}
+
+fn default_waves() -> Vec<f64> {
+    vec![100.0]
+}
+fn default_ratio() -> f64 {
+    0.1
+}
+fn default_min_finished() -> u64 {
+    10
+}
+fn default_attempts() -> u64 {
+    1
+}
+fn default_timeout() -> u64 {
+    3600
+}
+
+/// Why a request is not acceptable (400 `bad_request`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error("give exactly one of `firmware` and `config`")]
+    Artifact,
+    #[error("waves must be increasing percentages in (0, 100] ending at 100")]
+    Waves,
+    #[error("max_failure_ratio must be between 0 and 1")]
+    Ratio,
+    #[error("max_attempts must be between 1 and 100")]
+    Attempts,
+    #[error("device_timeout_s must be between 1 and 604800")]
+    Timeout,
+    #[error("max_per_minute and max_in_flight must be at least 1")]
+    Limits,
+    #[error("the target selects no devices")]
+    NoTargets,
+    #[error("target.devices lists {0} more than once")]
+    Duplicate(String),
+}
+
+impl RolloutRequest {
+    /// Checks everything but the targets.
+    pub fn check(&self) -> Result<(), PlanError> {
+        if self.firmware.is_some() == self.config.is_some() {
+            return Err(PlanError::Artifact);
+        }
+        let increasing = self.waves.windows(2).all(|w| w[0] < w[1]);
+        if self.waves.is_empty() || !increasing || self.waves.iter().any(|p| !(*p > 0.0 && *p <= 100.0)) {
+            return Err(PlanError::Waves);
+        }
+        if self.waves.last() != Some(&100.0) {
+            return Err(PlanError::Waves);
+        }
+        if !(0.0..=1.0).contains(&self.max_failure_ratio) {
+            return Err(PlanError::Ratio);
+        }
+        if !(1..=100).contains(&self.max_attempts) {
+            return Err(PlanError::Attempts);
+        }
+        if !(1..=604_800).contains(&self.device_timeout_s) {
+            return Err(PlanError::Timeout);
+        }
+        if self.max_per_minute == Some(0) || self.max_in_flight == Some(0) {
+            return Err(PlanError::Limits);
+        }
+        Ok(())
+    }
+}
+
+/// Cumulative device counts per wave: wave k holds the first ceil(p_k·N/100) targets, at
+/// least one.
+pub fn wave_ends(waves: &[f64], n: usize) -> Vec<usize> {
+    waves.iter().map(|p| ((p * n as f64 / 100.0).ceil() as usize).clamp(1.min(n), n)).collect()
+}
+
+/// The wave (index) of the target at `position` (0-based, in device-id order).
+pub fn wave_of(ends: &[usize], position: usize) -> usize {
+    ends.iter().position(|end| position < *end).unwrap_or(ends.len().saturating_sub(1))
+}
+
+/// Failures for the gate: failed, rolled_back, rejected, and timed_out unless the device
+/// never reported at all (`unreachable`).
+pub fn is_failure(state: DeviceState, reason: Option<Reason>) -> bool {
+    match state {
+        DeviceState::Failed | DeviceState::RolledBack | DeviceState::Rejected => true,
+        DeviceState::TimedOut => reason != Some(Reason::Unreachable),
+        _ => false,
+    }
+}
+
+/// Whether the gate trips: once `min_finished` results (or the whole wave, if smaller)
+/// are in, a failure ratio above `max_ratio`.
+pub fn gate_trips(finished: u64, failures: u64, wave_size: u64, min_finished: u64, max_ratio: f64) -> bool {
+    let needed = min_finished.min(wave_size).max(1);
+    finished >= needed && (failures as f64 / finished as f64) > max_ratio
+}
+
+/// Backoff before retry `attempt` (the attempt that failed): 2^(attempt-1) s, capped at 5 min.
+pub fn retry_backoff_ms(attempt: u64) -> i64 {
+    1000i64 << (attempt.saturating_sub(1)).min(8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wave_sizes_follow_the_contract() {
+        assert_eq!(wave_ends(&[1.0, 10.0, 50.0, 100.0], 1000), [10, 100, 500, 1000]);
+        assert_eq!(wave_ends(&[1.0, 100.0], 20), [1, 20], "at least one");
+        assert_eq!(wave_ends(&[20.0, 100.0], 50), [10, 50]);
+        assert_eq!(wave_ends(&[33.0, 100.0], 10), [4, 10], "ceil");
+        let ends = wave_ends(&[20.0, 100.0], 50);
+        assert_eq!(wave_of(&ends, 0), 0);
+        assert_eq!(wave_of(&ends, 9), 0);
+        assert_eq!(wave_of(&ends, 10), 1);
+        assert_eq!(wave_of(&ends, 49), 1);
+    }
+
+    #[test]
+    fn failures_exclude_unreachable_timeouts() {
+        assert!(is_failure(DeviceState::Failed, Some(Reason::DigestMismatch)));
+        assert!(is_failure(DeviceState::Rejected, Some(Reason::Downgrade)));
+        assert!(is_failure(DeviceState::RolledBack, None));
+        assert!(is_failure(DeviceState::TimedOut, None));
+        assert!(!is_failure(DeviceState::TimedOut, Some(Reason::Unreachable)));
+        assert!(!is_failure(DeviceState::Succeeded, None));
+        assert!(!is_failure(DeviceState::Cancelled, None));
+    }
+
+    #[test]
+    fn gate_waits_for_min_finished_or_the_whole_wave() {
+        assert!(!gate_trips(4, 4, 10, 5, 0.2), "not enough results yet");
+        assert!(gate_trips(5, 2, 10, 5, 0.2));
+        assert!(!gate_trips(5, 1, 10, 5, 0.2), "ratio 0.2 is not above 0.2");
+        assert!(gate_trips(2, 1, 2, 10, 0.2), "a wave smaller than min_finished");
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(retry_backoff_ms(1), 1000);
+        assert_eq!(retry_backoff_ms(2), 2000);
+        assert_eq!(retry_backoff_ms(50), 256_000);
+    }
+
+    #[test]
+    fn requests_are_checked() {
+        let parse = |json: &str| serde_json::from_str::<RolloutRequest>(json).unwrap().check();
+        assert_eq!(parse(r#"{"firmware": "f", "target": {"devices": ["a"]}}"#), Ok(()));
+        assert_eq!(parse(r#"{"target": {"devices": ["a"]}}"#), Err(PlanError::Artifact));
+        assert_eq!(parse(r#"{"firmware": "f", "config": "c", "target": {"devices": []}}"#), Err(PlanError::Artifact));
+        assert_eq!(
+            parse(r#"{"firmware": "f", "target": {"devices": []}, "waves": [50, 20, 100]}"#),
+            Err(PlanError::Waves)
+        );
+        assert_eq!(parse(r#"{"firmware": "f", "target": {"devices": []}, "waves": [50]}"#), Err(PlanError::Waves));
+        assert_eq!(
+            parse(r#"{"firmware": "f", "target": {"devices": []}, "max_failure_ratio": 2}"#),
+            Err(PlanError::Ratio)
+        );
+        assert_eq!(
+            parse(r#"{"firmware": "f", "target": {"hardware": "rpi4"}, "max_in_flight": 0}"#),
+            Err(PlanError::Limits)
+        );
+        assert!(serde_json::from_str::<RolloutRequest>(r#"{"firmware": "f", "target": {}, "colour": 1}"#).is_err());
+    }
+}
