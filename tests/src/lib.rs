@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod broker;
 pub mod device_server;
+pub mod simulator;
 
 use std::path::{Path, PathBuf};
 
@@ -68,6 +69,8 @@ pub fn sign(manifest: &Manifest, keys: &[&SigningKey]) -> Envelope {
 #[derive(Debug)]
 pub struct TestApp {
     pub client: ApiClient,
+    /// `mqtt://` URL of the server's embedded broker.
+    pub mqtt_url: String,
     pub data_dir: PathBuf,
     _dir: Option<TempDir>,
     stop: Option<oneshot::Sender<()>>,
@@ -97,12 +100,14 @@ impl TestApp {
         fleet_server::init_tracing("error");
         let app = Application::build(settings).await.expect("server builds");
         let base = format!("http://{}", app.local_addr());
+        let mqtt_url = app.broker_addr().map(|a| format!("mqtt://{a}")).unwrap_or_default();
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
         Self {
             client: ApiClient::new(base, ADMIN_TOKEN),
+            mqtt_url,
             data_dir: data_dir.to_owned(),
             _dir: None,
             stop: Some(stop),

@@ -33,6 +33,8 @@ pub async fn rollout_body(store: &dyn Store, r: &RolloutRecord) -> StoreResult<V
         .map(|(i, percent)| {
             let state = if unfinished[i] == 0 && (i as i64) <= r.current_wave {
                 "completed"
+            } else if r.state == RolloutState::Cancelled {
+                "cancelled"
             } else if (i as i64) > r.current_wave {
                 "pending"
             } else if r.state == RolloutState::Paused {

@@ -146,7 +146,8 @@ pub trait RolloutStore: Send + Sync {
     async fn busy_devices(&self, ids: &[String]) -> StoreResult<Vec<(String, String)>>;
     async fn get_rollout(&self, id: &str) -> StoreResult<RolloutRecord>;
     async fn list_rollouts(&self, page: &PageRequest) -> StoreResult<Page<RolloutRecord>>;
-    /// Rollouts the engine must look at: running, paused, or cancelled with devices in flight.
+    /// Rollouts the engine must look at: running, paused, or cancelled with devices pending
+    /// or in flight.
     async fn live_rollouts(&self) -> StoreResult<Vec<RolloutRecord>>;
     async fn update_rollout(&self, rollout: &RolloutRecord) -> StoreResult<()>;
     async fn rollout_counts(&self, id: &str) -> StoreResult<Vec<Count>>;

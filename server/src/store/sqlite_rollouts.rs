@@ -215,7 +215,8 @@ impl RolloutStore for SqliteStore {
     async fn live_rollouts(&self) -> StoreResult<Vec<RolloutRecord>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT * FROM rollouts r WHERE r.state IN ('running', 'paused') OR (r.state = 'cancelled' AND EXISTS \
-             (SELECT 1 FROM rollout_devices rd WHERE rd.rollout_id = r.id AND rd.state IN {IN_FLIGHT})) ORDER BY id"
+             (SELECT 1 FROM rollout_devices rd WHERE rd.rollout_id = r.id AND (rd.state = 'pending' OR rd.state IN {IN_FLIGHT}))) \
+             ORDER BY id"
         )))
         .fetch_all(&self.read)
         .await?;

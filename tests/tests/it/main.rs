@@ -9,5 +9,6 @@ mod memory;
 mod openssl;
 mod refusals;
 mod restart;
+mod rollouts;
 mod simulate;
 mod upload;

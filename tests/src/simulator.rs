@@ -1,0 +1,72 @@
+//! `fleet-agent simulate` as a child process against a real server.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+/// A running simulator; killed on drop.
+#[derive(Debug)]
+pub struct Simulator {
+    child: Child,
+}
+
+/// How to start one.
+#[derive(Debug, Clone)]
+pub struct SimulatorSetup<'a> {
+    pub binary: &'a str,
+    pub count: usize,
+    pub server: &'a str,
+    pub mqtt_url: &'a str,
+    pub operator_token: &'a str,
+    pub state_dir: &'a Path,
+    pub hardware: &'a str,
+    pub prefix: &'a str,
+    pub fail_ratio: f64,
+    pub health_fail_ratio: f64,
+}
+
+impl Simulator {
+    /// Starts it and waits until every device is online.
+    pub async fn start(setup: SimulatorSetup<'_>) -> Self {
+        std::fs::create_dir_all(setup.state_dir).expect("state dir");
+        let token_file = setup.state_dir.join("operator.token");
+        std::fs::write(&token_file, setup.operator_token).expect("token file");
+        let log = std::fs::File::create(setup.state_dir.join("simulate.log")).expect("log");
+        let mut child = Command::new(setup.binary)
+            .arg("simulate")
+            .args(["--count", &setup.count.to_string(), "--server", setup.server, "--mqtt-url", setup.mqtt_url])
+            .args(["--trust", crate::samples_dir().join("test-only-release.pub").to_str().expect("utf-8")])
+            .args(["--operator-token-file", token_file.to_str().expect("utf-8")])
+            .args(["--hardware", setup.hardware, "--prefix", setup.prefix])
+            .args(["--state-dir", setup.state_dir.to_str().expect("utf-8")])
+            .args(["--fail-ratio", &setup.fail_ratio.to_string()])
+            .args(["--health-fail-ratio", &setup.health_fail_ratio.to_string()])
+            .env("FLEET_AGENT_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("simulator starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let wanted = format!("online: {}", setup.count);
+        let online = tokio::time::timeout(Duration::from_secs(120), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains(&wanted) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        let log = std::fs::read_to_string(setup.state_dir.join("simulate.log")).unwrap_or_default();
+        assert!(matches!(online, Ok(true)), "simulated devices did not come online:\n{log}");
+        Self { child }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}

@@ -1,0 +1,211 @@
+//! Rollouts end to end: the real server with its embedded broker, simulated devices on the
+//! real agent code path, and the operator API.
+
+use std::time::Duration;
+
+use fleet_agent::simulate::picked;
+use fleet_cli::client::Artifact;
+use fleet_protocol::ArtifactKind;
+use fleet_tests::simulator::{Simulator, SimulatorSetup};
+use fleet_tests::{ADMIN_TOKEN, TestApp, manifest_for, release_key, sign};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const AGENT: &str = env!("CARGO_BIN_EXE_fleet-agent-under-test");
+
+async fn firmware(app: &TestApp, name: &str, version: &str, hardware: &str) -> Artifact {
+    let bytes: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 241) as u8 ^ version.len() as u8).collect();
+    let mut m = manifest_for(ArtifactKind::Firmware, name, version, &bytes);
+    m.hardware = vec![fleet_protocol::HardwareModel::parse(hardware).unwrap()];
+    app.upload(ArtifactKind::Firmware, &sign(&m, &[&release_key()]), bytes).await.unwrap()
+}
+
+async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+    let r = app.client.request(Method::POST, path).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(app: &TestApp, path: &str) -> Value {
+    app.client.request(Method::GET, path).send().await.unwrap().json().await.unwrap()
+}
+
+async fn create(app: &TestApp, body: Value) -> String {
+    let (status, created) = post(app, "/rollouts", body).await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// Polls the rollout until `pred` holds.
+async fn wait_for(app: &TestApp, id: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let body = get(app, &format!("/rollouts/{id}")).await;
+        if pred(&body) {
+            return body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out; rollout is {body:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn count(body: &Value, state: &str) -> i64 {
+    body["counts"][state].as_i64().unwrap_or(0)
+}
+
+async fn simulate(app: &TestApp, dir: &std::path::Path, count: usize, fail_ratio: f64) -> Simulator {
+    Simulator::start(SimulatorSetup {
+        binary: AGENT,
+        count,
+        server: app.client.base_url(),
+        mqtt_url: &app.mqtt_url,
+        operator_token: ADMIN_TOKEN,
+        state_dir: dir,
+        hardware: "sim",
+        prefix: "sim-",
+        fail_ratio,
+        health_fail_ratio: 0.0,
+    })
+    .await
+}
+
+#[tokio::test]
+async fn twenty_agents_complete_and_the_inventory_shows_the_version() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let fw = firmware(&app, "gateway-os", "1.0.0", "sim").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = simulate(&app, dir.path(), 20, 0.0).await;
+
+    let id = create(&app, json!({"firmware": fw.id, "target": {"hardware": "sim"}})).await;
+    let done = wait_for(&app, &id, Duration::from_secs(60), |b| b["state"] == "completed").await;
+    assert_eq!(count(&done, "succeeded"), 20, "{done:#}");
+    assert_eq!(done["waves"][0]["state"], "completed");
+    for i in 0..20 {
+        let d = app.client.get_device(&format!("sim-{i}")).await.unwrap();
+        assert_eq!(d.firmware.unwrap().version, semver::Version::new(1, 0, 0));
+        assert!(d.online);
+    }
+    let devices = get(&app, &format!("/rollouts/{id}/devices?state=succeeded&limit=5")).await;
+    assert_eq!(devices["items"].as_array().unwrap().len(), 5);
+    assert_eq!(devices["items"][0]["attempts"], 1);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn the_failure_gate_pauses_the_first_wave_and_resume_continues() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let fw = firmware(&app, "gateway-os", "1.0.0", "sim").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = simulate(&app, dir.path(), 50, 0.4).await;
+    let mut ids: Vec<String> = (0..50).map(|i| format!("sim-{i}")).collect();
+    ids.sort();
+    let first_wave = &ids[..10];
+    let failing = first_wave.iter().filter(|id| picked("", id, 0.4)).count();
+    assert!(failing * 5 > first_wave.len(), "the picked devices trip a 0.2 gate ({failing} of 10)");
+
+    let id = create(
+        &app,
+        json!({"firmware": fw.id, "target": {"hardware": "sim"}, "waves": [20, 100],
+               "max_failure_ratio": 0.2, "min_finished": 5}),
+    )
+    .await;
+    let paused = wait_for(&app, &id, Duration::from_secs(60), |b| b["state"] == "paused").await;
+    assert_eq!(paused["reason"], "failure_threshold");
+    assert_eq!(paused["waves"][1]["counts"]["pending"], 40, "the second wave was never dispatched: {paused:#}");
+
+    let (status, _) = post(&app, &format!("/rollouts/{id}/resume"), json!({})).await;
+    assert_eq!(status, 200);
+    // The gate is re-armed: it judges only new results, and the second wave goes out.
+    let resumed =
+        wait_for(&app, &id, Duration::from_secs(60), |b| b["waves"][1]["counts"]["pending"].as_i64().unwrap_or(0) < 40)
+            .await;
+    assert!(resumed["waves"][1]["size"] == 40);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn manual_gate_pauses_after_each_wave_and_waves_go_in_order() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let fw = firmware(&app, "gateway-os", "1.0.0", "sim").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = simulate(&app, dir.path(), 10, 0.0).await;
+    let id = create(
+        &app,
+        json!({"firmware": fw.id, "target": {"hardware": "sim"}, "waves": [20, 100], "wave_gate": "manual"}),
+    )
+    .await;
+    let gated = wait_for(&app, &id, Duration::from_secs(60), |b| b["state"] == "paused").await;
+    assert_eq!(gated["reason"], "wave_gate");
+    assert_eq!(gated["waves"][0]["counts"]["succeeded"], 2);
+    assert_eq!(gated["waves"][1]["counts"]["pending"], 8);
+    post(&app, &format!("/rollouts/{id}/resume"), json!({})).await;
+    let done = wait_for(&app, &id, Duration::from_secs(60), |b| b["state"] == "completed").await;
+    assert_eq!(count(&done, "succeeded"), 10);
+
+    // No device of the second wave was sent anything before the first wave was final.
+    let entries = get(&app, &format!("/rollouts/{id}/devices")).await;
+    let items = entries["items"].as_array().unwrap();
+    let last_first = items.iter().filter(|e| e["wave"] == 0).map(|e| e["updated_at"].as_str().unwrap()).max().unwrap();
+    let first_second = items.iter().filter(|e| e["wave"] == 1).map(|e| e["sent_at"].as_str().unwrap()).min().unwrap();
+    assert!(first_second >= last_first, "{first_second} < {last_first}");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn limits_hold_and_busy_devices_are_refused() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let fw = firmware(&app, "gateway-os", "1.0.0", "sim").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = simulate(&app, dir.path(), 12, 0.0).await;
+
+    let (status, plan) = post(
+        &app,
+        "/rollouts?dry_run=true",
+        json!({"firmware": fw.id, "target": {"hardware": "sim"}, "waves": [25, 100]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(plan["targets"].as_array().unwrap().len(), 12);
+    assert_eq!(plan["waves"], json!([{"percent": 25.0, "size": 3}, {"percent": 100.0, "size": 9}]));
+    assert!(get(&app, "/rollouts").await["items"].as_array().unwrap().is_empty(), "a dry run creates nothing");
+
+    let id = create(&app, json!({"firmware": fw.id, "target": {"hardware": "sim"}, "max_per_minute": 5})).await;
+    let (status, busy) = post(&app, "/rollouts", json!({"firmware": fw.id, "target": {"devices": ["sim-3"]}})).await;
+    assert_eq!((status, busy["code"].as_str()), (409, Some("device_busy")));
+    assert_eq!(busy["rollouts"], json!([id]));
+    let del = app.client.delete_artifact(ArtifactKind::Firmware, &fw.id).await.unwrap_err();
+    assert_eq!(del.problem().unwrap().code, fleet_protocol::ErrorCode::InUse);
+
+    // At most five devices in the first minute.
+    let five = wait_for(&app, &id, Duration::from_secs(30), |b| count(b, "succeeded") == 5).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = get(&app, &format!("/rollouts/{id}")).await;
+    assert_eq!(count(&later, "pending"), 7, "{later:#} after {five:#}");
+    post(&app, &format!("/rollouts/{id}/cancel"), json!({})).await;
+    let cancelled = wait_for(&app, &id, Duration::from_secs(30), |b| b["state"] == "cancelled").await;
+    wait_for(&app, &id, Duration::from_secs(30), |b| count(b, "cancelled") == 7).await;
+    assert_eq!(count(&cancelled, "succeeded"), 5);
+    let (status, again) = post(&app, &format!("/rollouts/{id}/resume"), json!({})).await;
+    assert_eq!((status, again["code"].as_str()), (409, Some("invalid_state")));
+
+    // In flight: never more than two devices between sent and final.
+    let id = create(&app, json!({"firmware": fw.id, "target": {"hardware": "sim"}, "max_in_flight": 2})).await;
+    let mut max_seen = 0;
+    loop {
+        let b = get(&app, &format!("/rollouts/{id}")).await;
+        let flying: i64 =
+            ["sent", "downloading", "verifying", "installing", "rebooting"].iter().map(|s| count(&b, s)).sum();
+        max_seen = max_seen.max(flying);
+        if b["state"] == "completed" {
+            assert_eq!(count(&b, "succeeded") + count(&b, "cancelled"), 12);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(max_seen <= 2, "{max_seen} in flight");
+    sim.stop().await;
+}
