@@ -93,6 +93,9 @@ pub struct RunArgs {
     /// TEST ONLY: seconds added to the clock (negative sets it back).
     #[arg(long, env = "FLEET_AGENT_TEST_CLOCK_OFFSET_S", hide = true, allow_hyphen_values = true)]
     pub test_clock_offset_s: Option<i64>,
+    /// TEST ONLY: pause after each downloaded chunk.
+    #[arg(long, env = "FLEET_AGENT_TEST_DOWNLOAD_DELAY_MS", hide = true)]
+    pub test_download_delay_ms: Option<u64>,
     /// TEST ONLY: pause per MiB written to a slot.
     #[arg(long, env = "FLEET_AGENT_TEST_WRITE_DELAY_MS", hide = true)]
     pub test_write_delay_ms: Option<u64>,
@@ -136,6 +139,7 @@ impl RunArgs {
             config_reload_command,
             topic_root,
             test_clock_offset_s,
+            test_download_delay_ms,
             test_write_delay_ms
         );
         if self.trust.is_empty() {
@@ -195,6 +199,7 @@ impl RunArgs {
             state_dir,
             injected: Injected::default(),
             clock_offset_s: self.test_clock_offset_s.unwrap_or(0),
+            download_delay: Duration::from_millis(self.test_download_delay_ms.unwrap_or(0)),
         }
         .with_mqtt(&need(&self.mqtt_url, "mqtt-url")?)
     }

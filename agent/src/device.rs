@@ -45,6 +45,8 @@ pub struct Device {
     pub injected: Injected,
     /// Test-only: seconds added to the clock (negative sets it back).
     pub clock_offset_s: i64,
+    /// Test-only: pause after each downloaded chunk, so a download can be interrupted.
+    pub download_delay: std::time::Duration,
 }
 
 impl Device {

@@ -77,6 +77,7 @@ impl<I: Installer> Runner<I> {
             server: device.server.clone(),
             token: device.token.clone(),
             dir: device.state_dir.join("downloads"),
+            chunk_delay: device.download_delay,
         };
         let (progress_tx, progress_rx) = mpsc::unbounded_channel();
         let (_, link_events) = mpsc::unbounded_channel();

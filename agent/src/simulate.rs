@@ -51,6 +51,9 @@ pub struct SimulateArgs {
     pub health_fail_ratio: f64,
     #[arg(long, default_value = "fleet")]
     pub topic_root: String,
+    /// TEST ONLY: pause after each downloaded chunk.
+    #[arg(long, env = "FLEET_AGENT_TEST_DOWNLOAD_DELAY_MS", hide = true, default_value_t = 0)]
+    pub test_download_delay_ms: u64,
 }
 
 /// Whether a failure with probability `ratio` is injected into `device_id`: the first
@@ -139,6 +142,7 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
             state_dir: dir.clone(),
             injected,
             clock_offset_s: 0,
+            download_delay: Duration::from_millis(args.test_download_delay_ms),
         }
         .with_mqtt(&args.mqtt_url)?;
         let slots = AbSlots::new(dir.join("slots"), false, Duration::ZERO)?;

@@ -26,6 +26,8 @@ pub struct SimulatorSetup<'a> {
     pub prefix: &'a str,
     pub fail_ratio: f64,
     pub health_fail_ratio: f64,
+    /// Test-only pause per downloaded chunk, to catch devices mid-download.
+    pub download_delay_ms: u64,
 }
 
 impl Simulator {
@@ -45,6 +47,7 @@ impl Simulator {
             .args(["--fail-ratio", &setup.fail_ratio.to_string()])
             .args(["--health-fail-ratio", &setup.health_fail_ratio.to_string()])
             .env("FLEET_AGENT_LOG", "warn")
+            .env("FLEET_AGENT_TEST_DOWNLOAD_DELAY_MS", setup.download_delay_ms.to_string())
             .stdout(Stdio::piped())
             .stderr(log)
             .kill_on_drop(true)

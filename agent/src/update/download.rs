@@ -39,6 +39,8 @@ pub struct Downloader {
     pub server: reqwest::Url,
     pub token: String,
     pub dir: PathBuf,
+    /// Test-only pause after each chunk.
+    pub chunk_delay: Duration,
 }
 
 /// An HTTP client that follows redirects only within one origin.
@@ -197,6 +199,9 @@ impl Downloader {
             hasher.update(&chunk);
             *have += chunk.len() as u64;
             progress(*have, size);
+            if !self.chunk_delay.is_zero() {
+                tokio::time::sleep(self.chunk_delay).await;
+            }
         }
         file.flush().await.map_err(|_| Reason::DownloadFailed)?;
         file.sync_all().await.map_err(|_| Reason::DownloadFailed)?;

@@ -5,6 +5,7 @@ mod agent;
 mod auth;
 mod cli;
 mod devices;
+mod isolation;
 mod memory;
 mod openssl;
 mod refusals;

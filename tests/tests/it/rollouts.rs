@@ -54,6 +54,17 @@ fn count(body: &Value, state: &str) -> i64 {
 }
 
 async fn simulate(app: &TestApp, dir: &std::path::Path, count: usize, fail_ratio: f64) -> Simulator {
+    simulate_with(app, dir, count, fail_ratio, "sim-", 0).await
+}
+
+async fn simulate_with(
+    app: &TestApp,
+    dir: &std::path::Path,
+    count: usize,
+    fail_ratio: f64,
+    prefix: &str,
+    download_delay_ms: u64,
+) -> Simulator {
     Simulator::start(SimulatorSetup {
         binary: AGENT,
         count,
@@ -62,9 +73,10 @@ async fn simulate(app: &TestApp, dir: &std::path::Path, count: usize, fail_ratio
         operator_token: ADMIN_TOKEN,
         state_dir: dir,
         hardware: "sim",
-        prefix: "sim-",
+        prefix,
         fail_ratio,
         health_fail_ratio: 0.0,
+        download_delay_ms,
     })
     .await
 }
@@ -207,5 +219,101 @@ async fn limits_hold_and_busy_devices_are_refused() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(max_seen <= 2, "{max_seen} in flight");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn offline_devices_get_their_command_on_connect_and_absent_ones_time_out_unreachable() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let fw = firmware(&app, "gateway-os", "1.0.0", "sim").await;
+    app.client.add_device("late-0", "sim", &Default::default()).await.unwrap();
+    app.client.add_device("never-0", "sim", &Default::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = simulate(&app, &dir.path().join("a"), 3, 0.0).await;
+    let id = create(
+        &app,
+        json!({"firmware": fw.id, "target": {"hardware": "sim"}, "device_timeout_s": 6,
+               "max_failure_ratio": 0.0, "min_finished": 1}),
+    )
+    .await;
+    // late-0 connects after its command went out.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let late = simulate_with(&app, &dir.path().join("b"), 1, 0.0, "late-", 0).await;
+    let done = wait_for(&app, &id, Duration::from_secs(60), |b| b["state"] == "completed").await;
+    assert_eq!(count(&done, "succeeded"), 4, "{done:#}");
+    assert_eq!(count(&done, "timed_out"), 1);
+    let never = get(&app, &format!("/rollouts/{id}/devices?state=timed_out")).await;
+    assert_eq!(never["items"][0]["device_id"], "never-0");
+    assert_eq!(never["items"][0]["reason"], "unreachable");
+    sim.stop().await;
+    late.stop().await;
+}
+
+#[tokio::test]
+async fn retries_back_off_and_stop_at_max_attempts() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let fw = firmware(&app, "gateway-os", "1.0.0", "sim").await;
+    let dir = tempfile::tempdir().unwrap();
+    // Find a prefix whose only device fails every install.
+    let prefix = (0..100).map(|i| format!("r{i}-")).find(|p| picked("", &format!("{p}0"), 0.5)).unwrap();
+    let sim = simulate_with(&app, dir.path(), 1, 0.5, &prefix, 0).await;
+    let started = std::time::Instant::now();
+    let id = create(
+        &app,
+        json!({"firmware": fw.id, "target": {"hardware": "sim"}, "max_attempts": 3, "max_failure_ratio": 1.0}),
+    )
+    .await;
+    let done = wait_for(&app, &id, Duration::from_secs(60), |b| b["state"] == "completed").await;
+    assert_eq!(count(&done, "failed"), 1, "{done:#}");
+    let entry = &get(&app, &format!("/rollouts/{id}/devices")).await["items"][0];
+    assert_eq!(entry["attempts"], 3);
+    assert_eq!(entry["reason"], "install_failed");
+    assert!(started.elapsed() >= Duration::from_secs(3), "backoff of 1 s then 2 s between attempts");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_reaches_a_device_mid_download() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let fw = firmware(&app, "gateway-os", "1.0.0", "sim").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = simulate_with(&app, dir.path(), 2, 0.0, "sim-", 500).await;
+    let id = create(&app, json!({"firmware": fw.id, "target": {"hardware": "sim"}})).await;
+    wait_for(&app, &id, Duration::from_secs(30), |b| count(b, "downloading") == 2).await;
+    let (status, _) = post(&app, &format!("/rollouts/{id}/cancel"), json!({})).await;
+    assert_eq!(status, 200);
+    let done = wait_for(&app, &id, Duration::from_secs(30), |b| count(b, "cancelled") == 2).await;
+    assert_eq!(done["state"], "cancelled");
+    assert!(app.client.get_device("sim-0").await.unwrap().firmware.is_none(), "nothing installed");
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_config_rollout_applies_where_the_firmware_fits() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let fw = firmware(&app, "gateway-os", "1.0.0", "sim").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = simulate(&app, dir.path(), 4, 0.0).await;
+    // Two devices get firmware 1.0.0 first; the config needs >=1.0.
+    let first = create(&app, json!({"firmware": fw.id, "target": {"devices": ["sim-0", "sim-1"]}})).await;
+    wait_for(&app, &first, Duration::from_secs(60), |b| b["state"] == "completed").await;
+
+    let doc = b"log_level = \"debug\"\n".to_vec();
+    let mut m = manifest_for(ArtifactKind::Config, "gw-config", "1.0.0", &doc);
+    m.hardware.clear();
+    m.requires_firmware = Some(semver::VersionReq::parse(">=1.0, <2").unwrap());
+    let cfg = app.upload(ArtifactKind::Config, &sign(&m, &[&release_key()]), doc).await.unwrap();
+    let id = create(&app, json!({"config": cfg.id, "target": {"hardware": "sim"}, "max_failure_ratio": 1.0})).await;
+    let done = wait_for(&app, &id, Duration::from_secs(60), |b| b["state"] == "completed").await;
+    assert_eq!(count(&done, "succeeded"), 2, "{done:#}");
+    assert_eq!(count(&done, "rejected"), 2);
+    let rejected = get(&app, &format!("/rollouts/{id}/devices?state=rejected")).await;
+    assert!(rejected["items"].as_array().unwrap().iter().all(|e| e["reason"] == "incompatible_firmware"));
+    let d = app.client.get_device("sim-0").await.unwrap();
+    assert_eq!(d.config.unwrap().version, semver::Version::new(1, 0, 0));
     sim.stop().await;
 }

@@ -1,0 +1,138 @@
+//! The embedded broker confines each device to its own topics (CONTRACT §4).
+
+use std::time::Duration;
+
+use fleet_protocol::ArtifactKind;
+use fleet_tests::{TestApp, manifest_for, release_key, sign};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, LastWill, Packet};
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use tokio::sync::mpsc;
+
+/// A bare MQTT client; `events` carries what it receives, `Err` once the connection ends.
+struct Raw {
+    client: AsyncClient,
+    events: mpsc::UnboundedReceiver<Result<Packet, String>>,
+}
+
+async fn connect(
+    app: &TestApp,
+    client_id: &str,
+    user: &str,
+    password: &str,
+    will: Option<&str>,
+) -> Result<Raw, String> {
+    let addr = app.mqtt_url.trim_start_matches("mqtt://");
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let mut options = MqttOptions::new(client_id, host, port.parse().unwrap());
+    options.set_credentials(user, password).set_clean_start(true).set_outgoing_inflight_upper_limit(16);
+    if let Some(topic) = will {
+        options.set_last_will(LastWill::new(topic, "offline", QoS::AtLeastOnce, true, None));
+    }
+    let (client, mut eventloop) = AsyncClient::new(options, 16);
+    let (tx, mut events) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(p)) => {
+                    if tx.send(Ok(p)).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                    return;
+                }
+            }
+        }
+    });
+    match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+        Ok(Some(Ok(Packet::ConnAck(ack)))) if ack.code == ConnectReturnCode::Success => Ok(Raw { client, events }),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+impl Raw {
+    /// The next publish within `window`, if any; `Err` if the connection closed.
+    async fn next_publish(&mut self, window: Duration) -> Result<Option<Vec<u8>>, String> {
+        let deadline = tokio::time::Instant::now() + window;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Err(_) => return Ok(None),
+                Ok(None) => return Err("closed".into()),
+                Ok(Some(Err(e))) => return Err(e),
+                Ok(Some(Ok(Packet::Publish(p)))) => return Ok(Some(p.payload.to_vec())),
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    async fn suback_ok(&mut self) -> bool {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), self.events.recv()).await {
+                Ok(Some(Ok(Packet::SubAck(ack)))) => {
+                    return ack
+                        .return_codes
+                        .iter()
+                        .all(|c| matches!(c, rumqttc::v5::mqttbytes::v5::SubscribeReasonCode::Success(_)));
+                }
+                Ok(Some(Ok(_))) => {}
+                _ => return false,
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn devices_are_confined_to_their_own_topics() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let a = app.client.add_device("dev-a", "sim", &Default::default()).await.unwrap().token;
+    let b = app.client.add_device("dev-b", "sim", &Default::default()).await.unwrap().token;
+
+    assert!(connect(&app, "dev-a", "dev-a", "wrong", None).await.is_err(), "wrong token");
+    assert!(connect(&app, "dev-x", "dev-x", &a, None).await.is_err(), "unknown device");
+    assert!(connect(&app, "dev-b", "dev-a", &a, None).await.is_err(), "another device's client id");
+    assert!(
+        connect(&app, "dev-a", "dev-a", &a, Some("fleet/devices/dev-b/presence")).await.is_err(),
+        "will on B's topic"
+    );
+    assert!(connect(&app, "anon", "", "", None).await.is_err(), "anonymous");
+
+    let mut dev_a = connect(&app, "dev-a", "dev-a", &a, Some("fleet/devices/dev-a/presence")).await.unwrap();
+    let mut dev_b = connect(&app, "dev-b", "dev-b", &b, None).await.unwrap();
+    dev_a.client.subscribe("fleet/devices/dev-b/commands", QoS::AtLeastOnce).await.unwrap();
+    assert!(!dev_a.suback_ok().await, "A may not subscribe to B's commands");
+    dev_a.client.subscribe("fleet/devices/+/commands", QoS::AtLeastOnce).await.unwrap();
+    assert!(!dev_a.suback_ok().await, "nor to everyone's");
+    dev_b.client.subscribe("fleet/devices/dev-b/commands", QoS::AtLeastOnce).await.unwrap();
+    assert!(dev_b.suback_ok().await);
+
+    // A forges a report for B: the server never sees it.
+    let forged = br#"{"rollout_id": null, "state": "idle", "seq": 99, "connect": true}"#.to_vec();
+    dev_a.client.publish("fleet/devices/dev-b/status", QoS::AtLeastOnce, false, forged).await.unwrap();
+    // B's own report is seen.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(app.client.get_device("dev-b").await.unwrap().last_seen.is_none(), "the forged report was dropped");
+
+    // A command for B reaches B and not A.
+    let bytes = b"firmware for b".to_vec();
+    let mut m = manifest_for(ArtifactKind::Firmware, "gateway-os", "1.0.0", &bytes);
+    m.hardware = vec![fleet_protocol::HardwareModel::parse("sim").unwrap()];
+    let fw = app.upload(ArtifactKind::Firmware, &sign(&m, &[&release_key()]), bytes).await.unwrap();
+    let body = serde_json::json!({"firmware": fw.id, "target": {"devices": ["dev-b"]}});
+    let r = app.client.request(reqwest::Method::POST, "/rollouts").json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let got = dev_b.next_publish(Duration::from_secs(10)).await.unwrap().expect("B gets its command");
+    assert!(String::from_utf8_lossy(&got).contains("\"dev-b\""));
+    assert_eq!(dev_a.next_publish(Duration::from_secs(1)).await, Ok(None), "A gets nothing");
+
+    // Rotating A's token and deleting B close their sessions.
+    app.client.rotate_token("dev-a").await.unwrap();
+    assert!(dev_a.next_publish(Duration::from_secs(5)).await.is_err(), "A's session closed");
+    assert!(connect(&app, "dev-a", "dev-a", &a, None).await.is_err(), "the old token is refused");
+    app.client.delete_device("dev-b").await.unwrap();
+    assert!(dev_b.next_publish(Duration::from_secs(5)).await.is_err(), "B's session closed");
+    assert!(connect(&app, "dev-b", "dev-b", &b, None).await.is_err());
+}
