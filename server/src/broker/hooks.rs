@@ -40,7 +40,7 @@ impl Access {
             return AuthResult::NotAuthorized;
         };
         let password = String::from_utf8_lossy(password);
-        if &**username == self.server_username {
+        if **username == *self.server_username {
             return if password == self.server_password {
                 AuthResult::Allow(true, None)
             } else {

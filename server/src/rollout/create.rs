@@ -16,7 +16,7 @@ use crate::store::{ArtifactRecord, DeviceFilter, DeviceRecord, PageRequest, Stor
 #[derive(Debug)]
 pub enum Created {
     DryRun(Value),
-    Rollout(RolloutRecord),
+    Rollout(Box<RolloutRecord>),
 }
 
 /// 409 `key_revoked` unless enough non-revoked registered keys signed the artifact.
@@ -192,7 +192,7 @@ pub async fn create(app: &AppState, req: RolloutRequest, dry_run: bool) -> Resul
         updated_at: now,
     };
     match app.store.create_rollout(&record, &entries).await {
-        Ok(()) => Ok(Created::Rollout(record)),
+        Ok(()) => Ok(Created::Rollout(Box::new(record))),
         // Another rollout claimed some of these devices meanwhile.
         Err(StoreError::Conflict) => Err(ApiError::device_busy(&app.store.busy_devices(&ids).await?)),
         Err(e) => Err(e.into()),

@@ -136,3 +136,57 @@ async fn devices_are_confined_to_their_own_topics() {
     assert!(dev_b.next_publish(Duration::from_secs(5)).await.is_err(), "B's session closed");
     assert!(connect(&app, "dev-b", "dev-b", &b, None).await.is_err());
 }
+
+#[tokio::test]
+async fn garbage_on_the_status_topic_changes_nothing() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let a = app.client.add_device("dev-a", "sim", &Default::default()).await.unwrap().token;
+    let bytes = b"fw".to_vec();
+    let mut m = manifest_for(ArtifactKind::Firmware, "gateway-os", "1.0.0", &bytes);
+    m.hardware = vec![fleet_protocol::HardwareModel::parse("sim").unwrap()];
+    let fw = app.upload(ArtifactKind::Firmware, &sign(&m, &[&release_key()]), bytes).await.unwrap();
+    let body = serde_json::json!({"firmware": fw.id, "target": {"devices": ["dev-a"]}, "device_timeout_s": 600});
+    let rollout: serde_json::Value =
+        app.client.request(reqwest::Method::POST, "/rollouts").json(&body).send().await.unwrap().json().await.unwrap();
+    let rid = rollout["id"].as_str().unwrap().to_owned();
+    let dev = connect(&app, "dev-a", "dev-a", &a, None).await.unwrap();
+    let send = |payload: String| {
+        let client = dev.client.clone();
+        async move { client.publish("fleet/devices/dev-a/status", QoS::AtLeastOnce, false, payload).await.unwrap() }
+    };
+    let entry = || async {
+        let v: serde_json::Value = app
+            .client
+            .request(reqwest::Method::GET, &format!("/rollouts/{rid}/devices"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["items"][0]["state"].as_str().unwrap().to_owned()
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(entry().await, "sent");
+
+    send("{not json".into()).await;
+    send("x".repeat(100_000)).await;
+    send(r#"{"rollout_id": null, "state": "flying", "seq": 1}"#.into()).await;
+    send(format!(r#"{{"rollout_id": "{rid}", "state": "pending", "seq": 2}}"#)).await;
+    send(r#"{"rollout_id": "no-such-rollout", "state": "succeeded", "seq": 3}"#.into()).await;
+    send(format!(r#"{{"rollout_id": "{rid}", "state": "downloading", "seq": 10}}"#)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(entry().await, "downloading");
+    // Stale seq, and an illegal step back: ignored.
+    send(format!(r#"{{"rollout_id": "{rid}", "state": "succeeded", "seq": 5}}"#)).await;
+    send(format!(r#"{{"rollout_id": "{rid}", "state": "sent", "seq": 11}}"#)).await;
+    send(format!(r#"{{"rollout_id": "{rid}", "state": "failed", "reason": "busy", "seq": 12}}"#)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(entry().await, "downloading");
+    assert!(app.client.health().await.is_ok());
+    // A well-formed report still goes through.
+    send(format!(r#"{{"rollout_id": "{rid}", "state": "failed", "reason": "digest_mismatch", "seq": 13}}"#)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(entry().await, "failed");
+}

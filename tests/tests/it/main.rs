@@ -10,6 +10,7 @@ mod memory;
 mod openssl;
 mod refusals;
 mod restart;
+mod restart_rollout;
 mod rollouts;
 mod simulate;
 mod upload;
