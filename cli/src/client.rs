@@ -222,6 +222,50 @@ impl ApiClient {
         Ok(())
     }
 
+    // Rollouts.
+
+    /// `POST /rollouts` (or its dry run); returns the body.
+    pub async fn create_rollout(&self, body: &serde_json::Value, dry_run: bool) -> ClientResult<serde_json::Value> {
+        let q: &[(&str, &str)] = if dry_run { &[("dry_run", "true")] } else { &[] };
+        Self::decode(self.request(Method::POST, "/rollouts").query(q).json(body).send().await?).await
+    }
+
+    pub async fn list_rollouts(&self, cursor: Option<&str>) -> ClientResult<List<serde_json::Value>> {
+        let q: Vec<(&str, &str)> = cursor.map(|c| ("cursor", c)).into_iter().collect();
+        Self::decode(self.request(Method::GET, "/rollouts").query(&q).send().await?).await
+    }
+
+    pub async fn get_rollout(&self, id: &str) -> ClientResult<serde_json::Value> {
+        Self::decode(self.request(Method::GET, &format!("/rollouts/{id}")).send().await?).await
+    }
+
+    pub async fn rollout_devices(
+        &self,
+        id: &str,
+        state: Option<&str>,
+        cursor: Option<&str>,
+    ) -> ClientResult<List<serde_json::Value>> {
+        let mut q = vec![];
+        if let Some(s) = state {
+            q.push(("state", s));
+        }
+        if let Some(c) = cursor {
+            q.push(("cursor", c));
+        }
+        Self::decode(self.request(Method::GET, &format!("/rollouts/{id}/devices")).query(&q).send().await?).await
+    }
+
+    /// `pause`, `resume` or `cancel`.
+    pub async fn control_rollout(&self, id: &str, action: &str) -> ClientResult<serde_json::Value> {
+        Self::decode(self.request(Method::POST, &format!("/rollouts/{id}/{action}")).send().await?).await
+    }
+
+    /// The rollout's Server-Sent Events; read bodies with [`crate::sse::next_event`].
+    pub async fn rollout_events(&self, id: &str) -> ClientResult<Response> {
+        let req = self.request(Method::GET, &format!("/rollouts/{id}/events")).header("accept", "text/event-stream");
+        Self::check(req.send().await?).await
+    }
+
     pub async fn rotate_token(&self, id: &str) -> ClientResult<DeviceWithToken> {
         Self::decode(self.request(Method::POST, &format!("/devices/{id}/token")).send().await?).await
     }

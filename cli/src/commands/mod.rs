@@ -4,6 +4,7 @@ pub mod artifacts;
 pub mod devices;
 pub mod keygen;
 pub mod keys;
+pub mod rollouts;
 pub mod sign;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +46,9 @@ pub enum Command {
     /// The device registry.
     #[command(subcommand)]
     Devices(devices::Command),
+    /// Rollouts: create, follow, pause, resume, cancel.
+    #[command(subcommand)]
+    Rollouts(rollouts::Command),
 }
 
 impl Cli {
@@ -68,6 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Firmware(cmd) => artifacts::run(&cli.client()?, ArtifactKind::Firmware, cmd).await,
         Command::Configs(cmd) => artifacts::run(&cli.client()?, ArtifactKind::Config, cmd).await,
         Command::Devices(cmd) => devices::run(&cli.client()?, cmd).await,
+        Command::Rollouts(cmd) => rollouts::run(&cli.client()?, cmd).await,
     }
 }
 

@@ -317,3 +317,91 @@ async fn a_config_rollout_applies_where_the_firmware_fits() {
     assert_eq!(d.config.unwrap().version, semver::Version::new(1, 0, 0));
     sim.stop().await;
 }
+
+const FLEETCTL: &str = env!("CARGO_BIN_EXE_fleetctl-under-test");
+
+async fn fleetctl(app: &TestApp, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(FLEETCTL)
+        .args(args)
+        .env("FLEET_URL", app.client.base_url())
+        .env("FLEET_TOKEN", ADMIN_TOKEN)
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn fleetctl_creates_and_watches_rollouts() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let fw = firmware(&app, "gateway-os", "1.0.0", "sim").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = simulate(&app, dir.path(), 6, 0.0).await;
+
+    let dry = fleetctl(
+        &app,
+        &["rollouts", "create", "--firmware", &fw.id, "--hardware", "sim", "--waves", "50,100", "--dry-run"],
+    )
+    .await;
+    assert!(dry.status.success());
+    let plan: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(plan["targets"].as_array().unwrap().len(), 6);
+
+    let out = fleetctl(
+        &app,
+        &["rollouts", "create", "--firmware", &fw.id, "--hardware", "sim", "--waves", "50,100", "--watch"],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("completed: succeeded 6"), "{stdout}");
+    let id = stdout.lines().next().unwrap().trim_start_matches("created rollout ").to_owned();
+    let listed = fleetctl(&app, &["rollouts", "list"]).await;
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&id));
+
+    // A manual gate: watch exits non-zero when the rollout pauses.
+    let fw2 = firmware(&app, "gateway-os", "1.1.0", "sim").await;
+    let gated = fleetctl(
+        &app,
+        &[
+            "rollouts",
+            "create",
+            "--firmware",
+            &fw2.id,
+            "--hardware",
+            "sim",
+            "--waves",
+            "50,100",
+            "--wave-gate",
+            "manual",
+            "--watch",
+        ],
+    )
+    .await;
+    assert!(!gated.status.success());
+    assert!(
+        String::from_utf8_lossy(&gated.stderr).contains("paused (wave_gate)"),
+        "{}",
+        String::from_utf8_lossy(&gated.stderr)
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn revoking_the_signing_key_pauses_running_rollouts_and_refuses_new_ones() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let fw = firmware(&app, "gateway-os", "1.0.0", "sim").await;
+    app.client.add_device("offline-0", "sim", &Default::default()).await.unwrap();
+    app.client.add_device("offline-1", "sim", &Default::default()).await.unwrap();
+    let id = create(&app, json!({"firmware": fw.id, "target": {"devices": ["offline-0"]}})).await;
+    let keyid = app.client.list_keys(None).await.unwrap().items[0].keyid.clone();
+    app.client.revoke_key(&keyid).await.unwrap();
+    let paused = get(&app, &format!("/rollouts/{id}")).await;
+    assert_eq!((paused["state"].as_str(), paused["reason"].as_str()), (Some("paused"), Some("key_revoked")));
+    let (status, refused) =
+        post(&app, "/rollouts", json!({"firmware": fw.id, "target": {"devices": ["offline-1"]}})).await;
+    assert_eq!((status, refused["code"].as_str()), (409, Some("key_revoked")));
+    let (status, resumed) = post(&app, &format!("/rollouts/{id}/resume"), json!({})).await;
+    assert_eq!((status, resumed["code"].as_str()), (409, Some("key_revoked")));
+}
