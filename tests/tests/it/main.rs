@@ -3,6 +3,7 @@
 
 mod agent;
 mod auth;
+mod broker;
 mod cli;
 mod devices;
 mod isolation;
