@@ -28,6 +28,8 @@ pub struct SimulatorSetup<'a> {
     pub health_fail_ratio: f64,
     /// Test-only pause per downloaded chunk, to catch devices mid-download.
     pub download_delay_ms: u64,
+    /// MQTT topic root (default `fleet`).
+    pub topic_root: &'a str,
 }
 
 impl Simulator {
@@ -46,6 +48,7 @@ impl Simulator {
             .args(["--state-dir", setup.state_dir.to_str().expect("utf-8")])
             .args(["--fail-ratio", &setup.fail_ratio.to_string()])
             .args(["--health-fail-ratio", &setup.health_fail_ratio.to_string()])
+            .args(["--topic-root", setup.topic_root])
             .env("FLEET_AGENT_LOG", "warn")
             .env("FLEET_AGENT_TEST_DOWNLOAD_DELAY_MS", setup.download_delay_ms.to_string())
             .stdout(Stdio::piped())

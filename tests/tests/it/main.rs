@@ -6,6 +6,7 @@ mod auth;
 mod broker;
 mod cli;
 mod devices;
+mod external_broker;
 mod isolation;
 mod memory;
 mod openssl;

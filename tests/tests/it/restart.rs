@@ -44,8 +44,14 @@ async fn generated_admin_token_persists_and_a_taken_port_fails_clearly() {
     drop(first);
 
     settings.listen = "127.0.0.1:0".parse().unwrap();
-    let _second = fleet_server::Application::build(settings.clone()).await.unwrap();
+    let second = fleet_server::Application::build(settings.clone()).await.unwrap();
     assert_eq!(std::fs::read_to_string(&token_file).unwrap(), token);
+
+    // The embedded broker's port, when taken, fails start-up loudly too.
+    let mut taken = settings.clone();
+    taken.embedded_broker = second.broker_addr().unwrap();
+    let err = fleet_server::Application::build(taken).await.unwrap_err();
+    assert!(err.to_string().contains("embedded MQTT broker"), "{err}");
 
     settings.database_url = Some("postgres://localhost/test".into());
     let err = fleet_server::Application::build(settings).await.unwrap_err();

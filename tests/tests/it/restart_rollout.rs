@@ -78,6 +78,7 @@ async fn kill_9_mid_rollout_then_restart_completes_exactly() {
         fail_ratio: 0.0,
         health_fail_ratio: 0.0,
         download_delay_ms: 30,
+        topic_root: "fleet",
     })
     .await;
     let body = json!({"firmware": fw.id, "target": {"hardware": "sim"}, "max_in_flight": 6});

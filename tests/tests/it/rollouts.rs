@@ -77,6 +77,7 @@ async fn simulate_with(
         fail_ratio,
         health_fail_ratio: 0.0,
         download_delay_ms,
+        topic_root: "fleet",
     })
     .await
 }
