@@ -47,7 +47,16 @@ pub fn shutdown_on_signal() -> CancellationToken {
     token
 }
 
-/// The binary's entry point.
+/// The `fleet-agent` binary: parse the command line, run, and on error print one line and
+/// exit 1.
+pub async fn main_entry() {
+    if let Err(e) = main_with(Cli::parse()).await {
+        eprintln!("fleet-agent: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Runs a parsed command line.
 pub async fn main_with(cli: Cli) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into());
     let _ = tracing_subscriber::fmt()

@@ -13,7 +13,6 @@ use serde::Deserialize;
 use crate::device::{Device, HealthCheck, Injected};
 use crate::install::command::Commands;
 use crate::install::config_file::ConfigTarget;
-use crate::mqtt::parse_mqtt_url;
 
 /// The firmware back end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
@@ -208,7 +207,7 @@ impl RunArgs {
 impl Device {
     /// Sets the broker from an `mqtt://` URL.
     pub fn with_mqtt(mut self, url: &str) -> anyhow::Result<Self> {
-        let (host, port) = parse_mqtt_url(url).map_err(anyhow::Error::msg)?;
+        let (host, port) = fleet_protocol::topic::parse_broker_url(url)?;
         self.mqtt_host = host;
         self.mqtt_port = port;
         Ok(self)

@@ -54,19 +54,6 @@ pub enum LinkEvent {
     Command(Bytes),
 }
 
-/// Parses `mqtt://HOST:PORT` (port 1883 when left out).
-pub fn parse_mqtt_url(url: &str) -> Result<(String, u16), String> {
-    if url.starts_with("mqtts://") {
-        return Err("mqtts:// needs TLS, which is not built yet in this release".into());
-    }
-    let rest = url.strip_prefix("mqtt://").ok_or_else(|| format!("{url}: expected mqtt://HOST:PORT"))?;
-    let rest = rest.trim_end_matches('/');
-    match rest.rsplit_once(':') {
-        Some((host, port)) => Ok((host.to_owned(), port.parse().map_err(|_| format!("{url}: bad port"))?)),
-        None => Ok((rest.to_owned(), 1883)),
-    }
-}
-
 fn jittered(d: Duration) -> Duration {
     let mut b = [0u8; 2];
     let _ = getrandom::fill(&mut b);
@@ -166,18 +153,5 @@ impl Link {
 impl Drop for Link {
     fn drop(&mut self) {
         self.task.abort();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_urls() {
-        assert_eq!(parse_mqtt_url("mqtt://127.0.0.1:1884").unwrap(), ("127.0.0.1".into(), 1884));
-        assert_eq!(parse_mqtt_url("mqtt://broker").unwrap(), ("broker".into(), 1883));
-        assert!(parse_mqtt_url("http://x").is_err());
-        assert!(parse_mqtt_url("mqtts://x").is_err());
     }
 }

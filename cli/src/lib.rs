@@ -13,3 +13,12 @@ pub mod sse;
 
 pub use client::{ApiClient, ClientError};
 pub use commands::{Cli, run};
+
+/// The `fleetctl` binary: parse the command line, run, and on error print one line and exit 1.
+pub async fn main_entry() {
+    use clap::Parser as _;
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("fleetctl: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -90,10 +90,45 @@ impl Topics {
     }
 }
 
+/// Why a broker URL is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BrokerUrlError {
+    #[error("{0}: expected mqtt://HOST[:PORT]")]
+    Shape(String),
+    #[error("{0}: bad port")]
+    Port(String),
+    #[error("{0}: mqtts:// (TLS) is not built yet in this release")]
+    Tls(String),
+}
+
+/// Parses `mqtt://HOST[:PORT]` (port 1883 when left out) into host and port.
+pub fn parse_broker_url(url: &str) -> Result<(String, u16), BrokerUrlError> {
+    if url.starts_with("mqtts://") {
+        return Err(BrokerUrlError::Tls(url.into()));
+    }
+    let rest = url.strip_prefix("mqtt://").ok_or_else(|| BrokerUrlError::Shape(url.into()))?.trim_end_matches('/');
+    if rest.is_empty() {
+        return Err(BrokerUrlError::Shape(url.into()));
+    }
+    match rest.rsplit_once(':') {
+        Some((host, port)) => Ok((host.to_owned(), port.parse().map_err(|_| BrokerUrlError::Port(url.into()))?)),
+        None => Ok((rest.to_owned(), 1883)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn broker_urls() {
+        assert_eq!(parse_broker_url("mqtt://127.0.0.1:1884"), Ok(("127.0.0.1".into(), 1884)));
+        assert_eq!(parse_broker_url("mqtt://broker/"), Ok(("broker".into(), 1883)));
+        assert!(matches!(parse_broker_url("http://x"), Err(BrokerUrlError::Shape(_))));
+        assert!(matches!(parse_broker_url("mqtt://x:port"), Err(BrokerUrlError::Port(_))));
+        assert!(matches!(parse_broker_url("mqtts://x"), Err(BrokerUrlError::Tls(_))));
+    }
 
     #[test]
     fn contract_topics() {

@@ -179,7 +179,8 @@ async fn connect_mqtt(
     let client_id = format!("fleet-server-{}", hex::encode(suffix));
     let shared_group = settings.shared_subscription_group.clone();
     if let Some(url) = &settings.mqtt_url {
-        let (host, port) = crate::mqtt::parse_url(url).map_err(StartupError::Other)?;
+        let (host, port) =
+            fleet_protocol::topic::parse_broker_url(url).map_err(|e| StartupError::Other(e.to_string()))?;
         let config = MqttConfig { host, port, client_id, credentials: None, topics, shared_group };
         return Ok((None, config));
     }

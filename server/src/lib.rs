@@ -51,7 +51,16 @@ pub fn init_tracing(filter: &str) {
         .try_init();
 }
 
-/// The binary's entry point, shared by `fleet-server` and the test harness.
+/// The `fleet-server` binary: parse the command line, run, and on error print one line and
+/// exit 1.
+pub async fn main_entry() {
+    if let Err(e) = main_with_args(std::env::args()).await {
+        eprintln!("fleet-server: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Runs with these arguments (the first is the program name).
 pub async fn main_with_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<()> {
     use clap::Parser as _;
     let settings = Settings::parse_from(args);

@@ -2,8 +2,5 @@
 
 #[tokio::main]
 async fn main() {
-    if let Err(e) = fleet_server::main_with_args(std::env::args()).await {
-        eprintln!("fleet-server: {e:#}");
-        std::process::exit(1);
-    }
+    fleet_server::main_entry().await;
 }

@@ -44,19 +44,6 @@ pub struct MqttLink {
     task: JoinHandle<()>,
 }
 
-/// Parses `mqtt://HOST[:PORT]`.
-pub fn parse_url(url: &str) -> Result<(String, u16), String> {
-    if url.starts_with("mqtts://") {
-        return Err("mqtts:// (TLS) is not built yet in this release".into());
-    }
-    let rest = url.strip_prefix("mqtt://").ok_or_else(|| format!("{url}: expected mqtt://HOST:PORT"))?;
-    let rest = rest.trim_end_matches('/');
-    match rest.rsplit_once(':') {
-        Some((host, port)) => Ok((host.to_owned(), port.parse().map_err(|_| format!("{url}: bad port"))?)),
-        None => Ok((rest.to_owned(), 1883)),
-    }
-}
-
 impl MqttLink {
     pub fn start(config: MqttConfig) -> (Self, mpsc::UnboundedReceiver<Inbound>) {
         let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);

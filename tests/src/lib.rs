@@ -165,3 +165,21 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// Polls `GET /rollouts/{id}` until `pred` holds; fails with the last body on timeout.
+pub async fn wait_rollout(
+    client: &ApiClient,
+    id: &str,
+    timeout: std::time::Duration,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let body = client.get_rollout(id).await.expect("rollout");
+        if pred(&body) {
+            return body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out; rollout is {body:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -1,10 +1,7 @@
-//! The real `fleet-server` entry point, built inside the tests package so integration
-//! tests can spawn it as its own process (`CARGO_BIN_EXE_fleet-server-under-test`).
+//! The real `fleet-server` entry point, built inside the tests package so integration tests
+//! can spawn it as its own process (`CARGO_BIN_EXE_fleet-server-under-test`).
 
 #[tokio::main]
 async fn main() {
-    if let Err(e) = fleet_server::main_with_args(std::env::args()).await {
-        eprintln!("fleet-server: {e:#}");
-        std::process::exit(1);
-    }
+    fleet_server::main_entry().await;
 }

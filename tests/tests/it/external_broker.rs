@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use fleet_protocol::ArtifactKind;
 use fleet_tests::simulator::{Simulator, SimulatorSetup};
-use fleet_tests::{ADMIN_TOKEN, TestApp, manifest_for, release_key, sign};
-use serde_json::{Value, json};
+use fleet_tests::{ADMIN_TOKEN, TestApp, manifest_for, release_key, sign, wait_rollout};
+use serde_json::json;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_fleet-agent-under-test");
 
@@ -42,26 +42,9 @@ async fn a_rollout_through_an_external_broker() {
     })
     .await;
     let body = json!({"firmware": fw.id, "target": {"hardware": "sim"}});
-    let created: Value =
-        app.client.request(reqwest::Method::POST, "/rollouts").json(&body).send().await.unwrap().json().await.unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let b: Value = app
-            .client
-            .request(reqwest::Method::GET, &format!("/rollouts/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if b["state"] == "completed" {
-            assert_eq!(b["counts"]["succeeded"], 10, "{b:#}");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{b:#}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let created = app.client.create_rollout(&body, false).await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    let done = wait_rollout(&app.client, id, Duration::from_secs(60), |b| b["state"] == "completed").await;
+    assert_eq!(done["counts"]["succeeded"], 10, "{done:#}");
     sim.stop().await;
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use fleet_protocol::ArtifactKind;
 use fleet_tests::simulator::{Simulator, SimulatorSetup};
-use fleet_tests::{ADMIN_TOKEN, manifest_for, release_key, sample, sign};
+use fleet_tests::{ADMIN_TOKEN, manifest_for, release_key, sample, sign, wait_rollout};
 use serde_json::{Value, json};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_fleet-server-under-test");
@@ -48,10 +48,6 @@ async fn start(http: u16, mqtt: u16, dir: &std::path::Path) -> (Server, fleet_cl
     panic!("server did not start: {}", std::fs::read_to_string(dir.join("server.log")).unwrap_or_default());
 }
 
-async fn rollout(client: &fleet_cli::ApiClient, id: &str) -> Value {
-    client.request(reqwest::Method::GET, &format!("/rollouts/{id}")).send().await.unwrap().json().await.unwrap()
-}
-
 #[tokio::test]
 async fn kill_9_mid_rollout_then_restart_completes_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -82,33 +78,14 @@ async fn kill_9_mid_rollout_then_restart_completes_exactly() {
     })
     .await;
     let body = json!({"firmware": fw.id, "target": {"hardware": "sim"}, "max_in_flight": 6});
-    let created: Value =
-        client.request(reqwest::Method::POST, "/rollouts").json(&body).send().await.unwrap().json().await.unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
-
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let b = rollout(&client, &id).await;
-        if b["counts"]["succeeded"].as_i64().unwrap_or(0) >= 6 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{b:#}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let id = client.create_rollout(&body, false).await.unwrap()["id"].as_str().unwrap().to_owned();
+    let enough = |b: &Value| b["counts"]["succeeded"].as_i64().unwrap_or(0) >= 6;
+    wait_rollout(&client, &id, Duration::from_secs(60), enough).await;
     let _ = server.0.kill();
     let _ = server.0.wait();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (_server, client) = start(http, mqtt, dir.path()).await;
-
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let done = loop {
-        let b = rollout(&client, &id).await;
-        if b["state"] == "completed" {
-            break b;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{b:#}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let done = wait_rollout(&client, &id, Duration::from_secs(120), |b| b["state"] == "completed").await;
     assert_eq!(done["counts"]["succeeded"], 30, "{done:#}");
     let entries: Value = client
         .request(reqwest::Method::GET, &format!("/rollouts/{id}/devices"))

@@ -38,15 +38,7 @@ async fn create(app: &TestApp, body: Value) -> String {
 
 /// Polls the rollout until `pred` holds.
 async fn wait_for(app: &TestApp, id: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let body = get(app, &format!("/rollouts/{id}")).await;
-        if pred(&body) {
-            return body;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out; rollout is {body:#}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    fleet_tests::wait_rollout(&app.client, id, timeout, pred).await
 }
 
 fn count(body: &Value, state: &str) -> i64 {
