@@ -87,7 +87,7 @@ impl AbSlots {
     async fn copy_into(&self, image: &Path, slot: &str) -> io::Result<()> {
         let mut src = tokio::fs::File::open(image).await?;
         let mut dst = tokio::fs::File::create(self.slot_path(slot)).await?;
-        let mut buf = vec![0u8; 1 << 20];
+        let mut buf = vec![0u8; 256 * 1024];
         loop {
             let n = src.read(&mut buf).await?;
             if n == 0 {

@@ -1,13 +1,14 @@
-//! Persistence: one [`Store`] trait, implemented for SQLite ([`sqlite`]) and, in a later
-//! release, PostgreSQL. Queries use `$1` placeholders so the SQL text is shared.
+//! Persistence: one [`Store`] trait (with [`rollouts::RolloutStore`]), implemented for SQLite
+//! ([`sqlite`]) and PostgreSQL ([`postgres`]) by the same SQL ([`sql_store`]).
 //!
 //! Storage errors are classified here, where storage meets the rest: a missing row is
 //! [`StoreError::NotFound`], a unique violation [`StoreError::Conflict`].
 
+pub mod postgres;
 mod records;
 pub mod rollouts;
+mod sql_store;
 pub mod sqlite;
-mod sqlite_rollouts;
 
 use async_trait::async_trait;
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, KeyId, ProductName};

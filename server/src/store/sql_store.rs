@@ -1,0 +1,863 @@
+//! The SQL of every store method, written once. Queries use `$1` placeholders and portable
+//! types (BIGINT, TEXT, BOOLEAN, DOUBLE PRECISION), so the same text runs on SQLite and
+//! PostgreSQL; `sql_store!` instantiates it for one database's pool and row types.
+
+/// Implements `Store` and `RolloutStore` for `$store` (with `read` and `write` pools of
+/// database `$db`, rows `$row`).
+macro_rules! sql_store {
+    ($store:ident, $db:ty, $row:ty) => {
+        use std::collections::{BTreeMap, HashMap};
+        use std::str::FromStr;
+
+        use async_trait::async_trait;
+        use fleet_protocol::message::Installed;
+        use fleet_protocol::state::{DeviceState, Reason};
+        use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, KeyId, Manifest, ProductName};
+        use sqlx::{AssertSqlSafe, QueryBuilder, Row};
+
+        use $crate::rollout::plan::WaveGate;
+        use $crate::rollout::rules::{Verdict, on_connect_elsewhere, on_report};
+        use $crate::store::rollouts::{
+            Count, CurrentCommand, EntryChange, EntryRecord, IncomingReport, ReportOutcome, RolloutRecord,
+            RolloutState, RolloutStore,
+        };
+        use $crate::store::{
+            ArtifactRecord, DeviceFilter, DeviceRecord, KeyRecord, NewArtifact, NewDevice, Page, PageRequest, Store,
+            StoreError, StoreResult,
+        };
+
+        fn classify(e: sqlx::Error) -> StoreError {
+            match e {
+                sqlx::Error::RowNotFound => StoreError::NotFound,
+                sqlx::Error::Database(ref d) if d.is_unique_violation() => StoreError::Conflict,
+                e => StoreError::Database(e),
+            }
+        }
+
+        fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+            StoreError::Corrupt(format!("{what}: {e}"))
+        }
+
+        fn key_from_row(row: &$row) -> StoreResult<KeyRecord> {
+            let keyid: String = row.try_get("keyid")?;
+            Ok(KeyRecord {
+                keyid: KeyId::parse(&keyid).ok_or_else(|| corrupt("keyid", &keyid))?,
+                name: row.try_get("name")?,
+                public_key_pem: row.try_get("public_key_pem")?,
+                created_at_ms: row.try_get("created_at")?,
+                revoked_at_ms: row.try_get("revoked_at")?,
+            })
+        }
+
+        fn installed(row: &$row, prefix: &str) -> StoreResult<Option<Installed>> {
+            let name: Option<String> = row.try_get(format!("{prefix}_name").as_str())?;
+            let version: Option<String> = row.try_get(format!("{prefix}_version").as_str())?;
+            let sha256: Option<String> = row.try_get(format!("{prefix}_sha256").as_str())?;
+            let (Some(name), Some(version), Some(sha256)) = (name, version, sha256) else {
+                return Ok(None);
+            };
+            Ok(Some(Installed {
+                name: ProductName::parse(name).map_err(|e| corrupt(prefix, e))?,
+                version: semver::Version::parse(&version).map_err(|e| corrupt(prefix, e))?,
+                sha256: sha256.parse().map_err(|e| corrupt(prefix, e))?,
+            }))
+        }
+
+        const ARTIFACT_COLUMNS: &str = "id, kind, manifest, envelope, created_at";
+        const DEVICE_COLUMNS: &str = "id, hardware, created_at, online, last_seen, firmware_name, firmware_version, \
+             firmware_sha256, config_name, config_version, config_sha256";
+
+        impl $store {
+            async fn signers_of(&self, ids: &[String]) -> StoreResult<HashMap<String, Vec<KeyId>>> {
+                let mut out: HashMap<String, Vec<KeyId>> = HashMap::new();
+                if ids.is_empty() {
+                    return Ok(out);
+                }
+                let mut q =
+                    QueryBuilder::<$db>::new("SELECT artifact_id, keyid FROM artifact_signers WHERE artifact_id IN (");
+                let mut sep = q.separated(", ");
+                for id in ids {
+                    sep.push_bind(id);
+                }
+                q.push(") ORDER BY keyid");
+                for row in q.build().fetch_all(&self.read).await? {
+                    let keyid: String = row.try_get("keyid")?;
+                    let keyid = KeyId::parse(&keyid).ok_or_else(|| corrupt("signer", &keyid))?;
+                    out.entry(row.try_get("artifact_id")?).or_default().push(keyid);
+                }
+                Ok(out)
+            }
+
+            async fn artifacts_from_rows(&self, rows: Vec<$row>) -> StoreResult<Vec<ArtifactRecord>> {
+                let ids: Vec<String> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+                let mut signers = self.signers_of(&ids).await?;
+                rows.iter()
+                    .map(|row| {
+                        let id: String = row.try_get("id")?;
+                        let kind: String = row.try_get("kind")?;
+                        let manifest: String = row.try_get("manifest")?;
+                        Ok(ArtifactRecord {
+                            kind: ArtifactKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+                            manifest: Manifest::from_slice(manifest.as_bytes()).map_err(|e| corrupt("manifest", e))?,
+                            envelope_json: row.try_get("envelope")?,
+                            signers: signers.remove(&id).unwrap_or_default(),
+                            created_at_ms: row.try_get("created_at")?,
+                            id,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn devices_from_rows(&self, rows: Vec<$row>) -> StoreResult<Vec<DeviceRecord>> {
+                let ids: Vec<String> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+                let mut labels: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+                if !ids.is_empty() {
+                    let mut q =
+                        QueryBuilder::<$db>::new("SELECT device_id, key, value FROM device_labels WHERE device_id IN (");
+                    let mut sep = q.separated(", ");
+                    for id in &ids {
+                        sep.push_bind(id);
+                    }
+                    q.push(")");
+                    for row in q.build().fetch_all(&self.read).await? {
+                        labels.entry(row.try_get("device_id")?).or_default().insert(row.try_get("key")?, row.try_get("value")?);
+                    }
+                }
+                rows.iter()
+                    .map(|row| {
+                        let id: String = row.try_get("id")?;
+                        let hardware: String = row.try_get("hardware")?;
+                        Ok(DeviceRecord {
+                            labels: labels.remove(&id).unwrap_or_default(),
+                            id: DeviceId::parse(id).map_err(|e| corrupt("device id", e))?,
+                            hardware: HardwareModel::parse(hardware).map_err(|e| corrupt("hardware", e))?,
+                            created_at_ms: row.try_get("created_at")?,
+                            online: row.try_get("online")?,
+                            last_seen_ms: row.try_get("last_seen")?,
+                            firmware: installed(row, "firmware")?,
+                            config: installed(row, "config")?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            async fn insert_key(&self, key: &KeyRecord) -> StoreResult<()> {
+                sqlx::query("INSERT INTO release_keys (keyid, name, public_key_pem, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(key.keyid.as_hex())
+                    .bind(&key.name)
+                    .bind(&key.public_key_pem)
+                    .bind(key.created_at_ms)
+                    .execute(&self.write)
+                    .await
+                    .map_err(classify)?;
+                Ok(())
+            }
+
+            async fn get_key(&self, keyid: &KeyId) -> StoreResult<KeyRecord> {
+                let row = sqlx::query("SELECT * FROM release_keys WHERE keyid = $1")
+                    .bind(keyid.as_hex())
+                    .fetch_one(&self.read)
+                    .await
+                    .map_err(classify)?;
+                key_from_row(&row)
+            }
+
+            async fn list_keys(&self, page: &PageRequest) -> StoreResult<Page<KeyRecord>> {
+                let rows = sqlx::query("SELECT * FROM release_keys WHERE keyid > $1 ORDER BY keyid LIMIT $2")
+                    .bind(page.cursor.as_deref().unwrap_or(""))
+                    .bind(i64::from(page.limit) + 1)
+                    .fetch_all(&self.read)
+                    .await?;
+                let keys = rows.iter().map(key_from_row).collect::<StoreResult<Vec<_>>>()?;
+                Ok(Page::from_rows(keys, page.limit, |k| k.keyid.as_hex()))
+            }
+
+            async fn active_keys(&self) -> StoreResult<Vec<KeyRecord>> {
+                let rows = sqlx::query("SELECT * FROM release_keys WHERE revoked_at IS NULL").fetch_all(&self.read).await?;
+                rows.iter().map(key_from_row).collect()
+            }
+
+            async fn revoke_key(&self, keyid: &KeyId, at_ms: i64) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE release_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE keyid = $2")
+                    .bind(at_ms)
+                    .bind(keyid.as_hex())
+                    .execute(&self.write)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            }
+
+            async fn artifact_version_exists(
+                &self,
+                kind: ArtifactKind,
+                name: &ProductName,
+                version: &semver::Version,
+            ) -> StoreResult<bool> {
+                let row = sqlx::query("SELECT 1 FROM artifacts WHERE kind = $1 AND name = $2 AND version = $3")
+                    .bind(kind.as_str())
+                    .bind(name.as_str())
+                    .bind(version.to_string())
+                    .fetch_optional(&self.read)
+                    .await?;
+                Ok(row.is_some())
+            }
+
+            async fn insert_artifact(&self, a: &NewArtifact) -> StoreResult<ArtifactRecord> {
+                let mut tx = self.write.begin().await?;
+                sqlx::query(
+                    "INSERT INTO artifacts (id, kind, name, version, sha256, size, manifest, envelope, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&a.id)
+                .bind(a.manifest.kind.as_str())
+                .bind(a.manifest.name.as_str())
+                .bind(a.manifest.version.to_string())
+                .bind(a.manifest.sha256.to_hex())
+                .bind(i64::try_from(a.manifest.size).map_err(|e| corrupt("size", e))?)
+                .bind(&a.manifest_json)
+                .bind(&a.envelope_json)
+                .bind(a.created_at_ms)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+                for keyid in &a.signers {
+                    sqlx::query("INSERT INTO artifact_signers (artifact_id, keyid) VALUES ($1, $2)")
+                        .bind(&a.id)
+                        .bind(keyid.as_hex())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(ArtifactRecord {
+                    id: a.id.clone(),
+                    kind: a.manifest.kind,
+                    manifest: a.manifest.clone(),
+                    envelope_json: a.envelope_json.clone(),
+                    signers: a.signers.clone(),
+                    created_at_ms: a.created_at_ms,
+                })
+            }
+
+            async fn get_artifact(&self, kind: ArtifactKind, id: &str) -> StoreResult<ArtifactRecord> {
+                let row =
+                    sqlx::query(AssertSqlSafe(format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE kind = $1 AND id = $2")))
+                        .bind(kind.as_str())
+                        .bind(id)
+                        .fetch_one(&self.read)
+                        .await
+                        .map_err(classify)?;
+                let mut v = self.artifacts_from_rows(vec![row]).await?;
+                v.pop().ok_or(StoreError::NotFound)
+            }
+
+            async fn list_artifacts(
+                &self,
+                kind: ArtifactKind,
+                name: Option<&ProductName>,
+                page: &PageRequest,
+            ) -> StoreResult<Page<ArtifactRecord>> {
+                let rows = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE kind = $1 AND ($2 IS NULL OR name = $2) AND id > $3 \
+                     ORDER BY id LIMIT $4"
+                )))
+                .bind(kind.as_str())
+                .bind(name.map(ProductName::as_str))
+                .bind(page.cursor.as_deref().unwrap_or(""))
+                .bind(i64::from(page.limit) + 1)
+                .fetch_all(&self.read)
+                .await?;
+                let items = self.artifacts_from_rows(rows).await?;
+                Ok(Page::from_rows(items, page.limit, |a| a.id.clone()))
+            }
+
+            async fn delete_artifact(&self, kind: ArtifactKind, id: &str) -> StoreResult<ArtifactRecord> {
+                let record = self.get_artifact(kind, id).await?;
+                let done = sqlx::query("DELETE FROM artifacts WHERE kind = $1 AND id = $2")
+                    .bind(kind.as_str())
+                    .bind(id)
+                    .execute(&self.write)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(record)
+            }
+
+            async fn blob_referenced(&self, sha256: &str) -> StoreResult<bool> {
+                let row = sqlx::query("SELECT 1 FROM artifacts WHERE sha256 = $1 LIMIT 1")
+                    .bind(sha256)
+                    .fetch_optional(&self.write)
+                    .await?;
+                Ok(row.is_some())
+            }
+
+            async fn insert_device(&self, d: &NewDevice) -> StoreResult<DeviceRecord> {
+                let mut tx = self.write.begin().await?;
+                sqlx::query("INSERT INTO devices (id, hardware, token_hash, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(d.id.as_str())
+                    .bind(d.hardware.as_str())
+                    .bind(&d.token_hash)
+                    .bind(d.created_at_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                for (key, value) in &d.labels {
+                    sqlx::query("INSERT INTO device_labels (device_id, key, value) VALUES ($1, $2, $3)")
+                        .bind(d.id.as_str())
+                        .bind(key)
+                        .bind(value)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(DeviceRecord {
+                    id: d.id.clone(),
+                    hardware: d.hardware.clone(),
+                    labels: d.labels.clone(),
+                    created_at_ms: d.created_at_ms,
+                    online: false,
+                    last_seen_ms: None,
+                    firmware: None,
+                    config: None,
+                })
+            }
+
+            async fn get_device(&self, id: &DeviceId) -> StoreResult<DeviceRecord> {
+                let row = sqlx::query(AssertSqlSafe(format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1")))
+                    .bind(id.as_str())
+                    .fetch_one(&self.read)
+                    .await
+                    .map_err(classify)?;
+                self.devices_from_rows(vec![row]).await?.pop().ok_or(StoreError::NotFound)
+            }
+
+            async fn list_devices(&self, filter: &DeviceFilter, page: &PageRequest) -> StoreResult<Page<DeviceRecord>> {
+                let mut q = QueryBuilder::<$db>::new(format!("SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.id > "));
+                q.push_bind(page.cursor.clone().unwrap_or_default());
+                if let Some(hw) = &filter.hardware {
+                    q.push(" AND d.hardware = ").push_bind(hw.as_str().to_owned());
+                }
+                for (key, value) in &filter.labels {
+                    q.push(" AND EXISTS (SELECT 1 FROM device_labels l WHERE l.device_id = d.id AND l.key = ")
+                        .push_bind(key.clone())
+                        .push(" AND l.value = ")
+                        .push_bind(value.clone())
+                        .push(")");
+                }
+                q.push(" ORDER BY d.id LIMIT ").push_bind(i64::from(page.limit) + 1);
+                let rows = q.build().fetch_all(&self.read).await?;
+                let items = self.devices_from_rows(rows).await?;
+                Ok(Page::from_rows(items, page.limit, |d| d.id.to_string()))
+            }
+
+            async fn delete_device(&self, id: &DeviceId) -> StoreResult<()> {
+                let mut tx = self.write.begin().await?;
+                let done = sqlx::query("DELETE FROM devices WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                // A decommissioned device leaves its rollouts.
+                sqlx::query(
+                    "UPDATE rollout_devices SET state = 'cancelled', reason = NULL, updated_at = $1 WHERE device_id = $2 \
+                     AND state NOT IN ('succeeded', 'failed', 'rejected', 'rolled_back', 'timed_out', 'cancelled')",
+                )
+                .bind(crate::now_ms())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn rotate_device_token(&self, id: &DeviceId, token_hash: &str) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE devices SET token_hash = $1, last_seq = NULL WHERE id = $2")
+                    .bind(token_hash)
+                    .bind(id.as_str())
+                    .execute(&self.write)
+                    .await
+                    .map_err(classify)?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            }
+
+            async fn device_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<DeviceId>> {
+                let row = sqlx::query("SELECT id FROM devices WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.map(|r| {
+                    let id: String = r.try_get("id")?;
+                    DeviceId::from_str(&id).map_err(|e| corrupt("device id", e))
+                })
+                .transpose()
+            }
+
+            async fn close(&self) {
+                self.read.close().await;
+                self.write.close().await;
+            }
+        }
+
+        const IN_FLIGHT: &str = "('sent', 'downloading', 'verifying', 'installing', 'rebooting')";
+
+        fn rollout_from_row(row: &$row) -> StoreResult<RolloutRecord> {
+            let kind: String = row.try_get("kind")?;
+            let state: String = row.try_get("state")?;
+            let waves: String = row.try_get("waves")?;
+            let gate: String = row.try_get("wave_gate")?;
+            Ok(RolloutRecord {
+                id: row.try_get("id")?,
+                artifact_id: row.try_get("artifact_id")?,
+                kind: ArtifactKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+                state: RolloutState::parse(&state).ok_or_else(|| corrupt("rollout state", &state))?,
+                reason: row.try_get("reason")?,
+                target: row.try_get("target")?,
+                waves: serde_json::from_str(&waves).map_err(|e| corrupt("waves", e))?,
+                current_wave: row.try_get("current_wave")?,
+                wave_soak_s: row.try_get("wave_soak_s")?,
+                wave_gate: WaveGate::parse(&gate),
+                max_failure_ratio: row.try_get("max_failure_ratio")?,
+                min_finished: row.try_get("min_finished")?,
+                max_per_minute: row.try_get("max_per_minute")?,
+                max_in_flight: row.try_get("max_in_flight")?,
+                max_attempts: row.try_get("max_attempts")?,
+                device_timeout_s: row.try_get("device_timeout_s")?,
+                gate_since: row.try_get("gate_since")?,
+                wave_done_at: row.try_get("wave_done_at")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        fn state_of(s: &str) -> StoreResult<DeviceState> {
+            DeviceState::parse(s).ok_or_else(|| corrupt("device state", s))
+        }
+
+        fn reason_of(s: Option<String>) -> Option<Reason> {
+            s.as_deref().and_then(Reason::parse)
+        }
+
+        fn entry_from_row(row: &$row) -> StoreResult<EntryRecord> {
+            let state: String = row.try_get("state")?;
+            Ok(EntryRecord {
+                rollout_id: row.try_get("rollout_id")?,
+                device_id: row.try_get("device_id")?,
+                position: row.try_get("position")?,
+                wave: row.try_get("wave")?,
+                state: state_of(&state)?,
+                reason: reason_of(row.try_get("reason")?),
+                attempts: row.try_get("attempts")?,
+                reported: row.try_get("reported")?,
+                sent_at: row.try_get("sent_at")?,
+                retry_at: row.try_get("retry_at")?,
+                last_heard_at: row.try_get("last_heard_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
+        async fn apply_change(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            c: &EntryChange,
+            now: i64,
+            heard: bool,
+        ) -> StoreResult<bool> {
+            let done = sqlx::query(
+                "UPDATE rollout_devices SET state = $1, reason = $2, attempts = $3, reported = $4, sent_at = $5, \
+                 retry_at = $6, updated_at = $7, last_heard_at = CASE WHEN $8 THEN $7 ELSE last_heard_at END \
+                 WHERE rollout_id = $9 AND device_id = $10 AND state = $11 AND attempts = $12",
+            )
+            .bind(c.state.as_str())
+            .bind(c.reason.map(Reason::as_str))
+            .bind(c.attempts)
+            .bind(c.reported)
+            .bind(c.sent_at)
+            .bind(c.retry_at)
+            .bind(now)
+            .bind(heard)
+            .bind(&c.rollout_id)
+            .bind(&c.device_id)
+            .bind(c.expect_state.as_str())
+            .bind(c.expect_attempts)
+            .execute(&mut **tx)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        #[async_trait]
+        impl RolloutStore for $store {
+            async fn create_rollout(&self, r: &RolloutRecord, entries: &[EntryRecord]) -> StoreResult<()> {
+                let mut tx = self.write.begin().await?;
+                sqlx::query(
+                    "INSERT INTO rollouts (id, artifact_id, kind, state, reason, target, waves, current_wave, wave_soak_s, \
+                     wave_gate, max_failure_ratio, min_finished, max_per_minute, max_in_flight, max_attempts, \
+                     device_timeout_s, gate_since, wave_done_at, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                )
+                .bind(&r.id)
+                .bind(&r.artifact_id)
+                .bind(r.kind.as_str())
+                .bind(r.state.as_str())
+                .bind(&r.reason)
+                .bind(&r.target)
+                .bind(serde_json::to_string(&r.waves).map_err(|e| corrupt("waves", e))?)
+                .bind(r.current_wave)
+                .bind(r.wave_soak_s)
+                .bind(r.wave_gate.as_str())
+                .bind(r.max_failure_ratio)
+                .bind(r.min_finished)
+                .bind(r.max_per_minute)
+                .bind(r.max_in_flight)
+                .bind(r.max_attempts)
+                .bind(r.device_timeout_s)
+                .bind(r.gate_since)
+                .bind(r.wave_done_at)
+                .bind(r.created_at)
+                .bind(r.updated_at)
+                .execute(&mut *tx)
+                .await?;
+                // Checked again inside the transaction: another rollout may have claimed a device
+                // since the caller looked.
+                for chunk in entries.chunks(500) {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "SELECT 1 FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
+                         WHERE r.state IN ('running', 'paused') AND rd.device_id IN (",
+                    );
+                    let mut sep = q.separated(", ");
+                    for e in chunk {
+                        sep.push_bind(&e.device_id);
+                    }
+                    q.push(") LIMIT 1");
+                    if q.build().fetch_optional(&mut *tx).await?.is_some() {
+                        return Err(StoreError::Conflict);
+                    }
+                }
+                for chunk in entries.chunks(500) {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "INSERT INTO rollout_devices (rollout_id, device_id, position, wave, state, reason, attempts, updated_at) ",
+                    );
+                    q.push_values(chunk, |mut b, e| {
+                        b.push_bind(&e.rollout_id)
+                            .push_bind(&e.device_id)
+                            .push_bind(e.position)
+                            .push_bind(e.wave)
+                            .push_bind(e.state.as_str())
+                            .push_bind(e.reason.map(Reason::as_str))
+                            .push_bind(e.attempts)
+                            .push_bind(e.updated_at);
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn busy_devices(&self, ids: &[String]) -> StoreResult<Vec<(String, String)>> {
+                let mut out = Vec::new();
+                for chunk in ids.chunks(500) {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "SELECT rd.device_id, rd.rollout_id FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
+                         WHERE r.state IN ('running', 'paused') AND rd.device_id IN (",
+                    );
+                    let mut sep = q.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(id);
+                    }
+                    q.push(")");
+                    for row in q.build().fetch_all(&self.read).await? {
+                        out.push((row.try_get("device_id")?, row.try_get("rollout_id")?));
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn get_rollout(&self, id: &str) -> StoreResult<RolloutRecord> {
+                let row = sqlx::query("SELECT * FROM rollouts WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                rollout_from_row(&row)
+            }
+
+            async fn list_rollouts(&self, page: &PageRequest) -> StoreResult<Page<RolloutRecord>> {
+                let rows = sqlx::query("SELECT * FROM rollouts WHERE id > $1 ORDER BY id LIMIT $2")
+                    .bind(page.cursor.as_deref().unwrap_or(""))
+                    .bind(i64::from(page.limit) + 1)
+                    .fetch_all(&self.read)
+                    .await?;
+                let items = rows.iter().map(rollout_from_row).collect::<StoreResult<Vec<_>>>()?;
+                Ok(Page::from_rows(items, page.limit, |r| r.id.clone()))
+            }
+
+            async fn live_rollouts(&self) -> StoreResult<Vec<RolloutRecord>> {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT * FROM rollouts r WHERE r.state IN ('running', 'paused') OR (r.state = 'cancelled' AND EXISTS \
+                     (SELECT 1 FROM rollout_devices rd WHERE rd.rollout_id = r.id AND (rd.state = 'pending' OR rd.state IN {IN_FLIGHT}))) \
+                     ORDER BY id"
+                )))
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(rollout_from_row).collect()
+            }
+
+            async fn update_rollout(&self, r: &RolloutRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE rollouts SET state = $1, reason = $2, current_wave = $3, gate_since = $4, wave_done_at = $5, \
+                     updated_at = $6 WHERE id = $7",
+                )
+                .bind(r.state.as_str())
+                .bind(&r.reason)
+                .bind(r.current_wave)
+                .bind(r.gate_since)
+                .bind(r.wave_done_at)
+                .bind(r.updated_at)
+                .bind(&r.id)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn rollout_counts(&self, id: &str) -> StoreResult<Vec<Count>> {
+                let rows = sqlx::query(
+                    "SELECT wave, state, reason, COUNT(*) AS n FROM rollout_devices WHERE rollout_id = $1 \
+                     GROUP BY wave, state, reason ORDER BY wave",
+                )
+                .bind(id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        let state: String = row.try_get("state")?;
+                        Ok(Count {
+                            wave: row.try_get("wave")?,
+                            state: state_of(&state)?,
+                            reason: reason_of(row.try_get("reason")?),
+                            n: row.try_get("n")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn entries(&self, rollout_id: &str) -> StoreResult<Vec<EntryRecord>> {
+                let rows = sqlx::query("SELECT * FROM rollout_devices WHERE rollout_id = $1 ORDER BY position")
+                    .bind(rollout_id)
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(entry_from_row).collect()
+            }
+
+            async fn list_entries(
+                &self,
+                rollout_id: &str,
+                state: Option<DeviceState>,
+                page: &PageRequest,
+            ) -> StoreResult<Page<EntryRecord>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM rollout_devices WHERE rollout_id = $1 AND ($2 IS NULL OR state = $2) AND device_id > $3 \
+                     ORDER BY device_id LIMIT $4",
+                )
+                .bind(rollout_id)
+                .bind(state.map(DeviceState::as_str))
+                .bind(page.cursor.as_deref().unwrap_or(""))
+                .bind(i64::from(page.limit) + 1)
+                .fetch_all(&self.read)
+                .await?;
+                let items = rows.iter().map(entry_from_row).collect::<StoreResult<Vec<_>>>()?;
+                Ok(Page::from_rows(items, page.limit, |e| e.device_id.clone()))
+            }
+
+            async fn change_entries(&self, changes: &[EntryChange], now: i64) -> StoreResult<Vec<EntryChange>> {
+                let mut tx = self.write.begin().await?;
+                let mut applied = Vec::new();
+                for c in changes {
+                    if apply_change(&mut tx, c, now, false).await? {
+                        applied.push(c.clone());
+                    }
+                }
+                tx.commit().await?;
+                Ok(applied)
+            }
+
+            async fn apply_reports(&self, reports: &[IncomingReport], now: i64) -> StoreResult<Vec<ReportOutcome>> {
+                let mut tx = self.write.begin().await?;
+                let mut outcomes = Vec::with_capacity(reports.len());
+                // Within one batch a device's later report must see its earlier one.
+                let mut last_seq: HashMap<String, Option<i64>> = HashMap::new();
+                for incoming in reports {
+                    let id = incoming.device.as_str();
+                    let r = &incoming.report;
+                    let seq = match last_seq.get(id) {
+                        Some(s) => *s,
+                        None => {
+                            let row = sqlx::query("SELECT last_seq FROM devices WHERE id = $1")
+                                .bind(id)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                            let Some(row) = row else {
+                                outcomes.push(ReportOutcome::Ignored("unknown_device"));
+                                continue;
+                            };
+                            row.try_get("last_seq")?
+                        }
+                    };
+                    let Ok(new_seq) = i64::try_from(r.seq) else {
+                        outcomes.push(ReportOutcome::Ignored("bad_seq"));
+                        continue;
+                    };
+                    if seq.is_some_and(|s| new_seq <= s) {
+                        outcomes.push(ReportOutcome::Ignored("stale_seq"));
+                        continue;
+                    }
+                    last_seq.insert(id.to_owned(), Some(new_seq));
+                    let (fw, cfg) = (r.firmware.as_ref(), r.config.as_ref());
+                    sqlx::query(
+                        "UPDATE devices SET last_seq = $1, last_seen = $2, online = TRUE, \
+                         firmware_name = $3, firmware_version = $4, firmware_sha256 = $5, \
+                         config_name = $6, config_version = $7, config_sha256 = $8 WHERE id = $9",
+                    )
+                    .bind(new_seq)
+                    .bind(now)
+                    .bind(fw.map(|i| i.name.to_string()))
+                    .bind(fw.map(|i| i.version.to_string()))
+                    .bind(fw.map(|i| i.sha256.to_hex()))
+                    .bind(cfg.map(|i| i.name.to_string()))
+                    .bind(cfg.map(|i| i.version.to_string()))
+                    .bind(cfg.map(|i| i.sha256.to_hex()))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    outcomes.push(self.apply_to_entry(&mut tx, incoming, now).await?);
+                }
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+
+            async fn set_presence(&self, device: &DeviceId, online: bool, now: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE devices SET online = $1, last_seen = $2 WHERE id = $3")
+                    .bind(online)
+                    .bind(now)
+                    .bind(device.as_str())
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn current_command(&self, device: &DeviceId) -> StoreResult<Option<CurrentCommand>> {
+                let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT r.id, r.artifact_id, r.kind, r.state FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
+                     WHERE rd.device_id = $1 AND rd.state IN {IN_FLIGHT} AND r.state IN ('running', 'paused', 'cancelled') \
+                     ORDER BY r.created_at DESC LIMIT 1"
+                )))
+                .bind(device.as_str())
+                .fetch_optional(&self.read)
+                .await?;
+                row.map(|row| {
+                    let kind: String = row.try_get("kind")?;
+                    let state: String = row.try_get("state")?;
+                    Ok(CurrentCommand {
+                        rollout_id: row.try_get("id")?,
+                        artifact_id: row.try_get("artifact_id")?,
+                        kind: ArtifactKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+                        cancel: state == "cancelled",
+                    })
+                })
+                .transpose()
+            }
+
+            async fn rollouts_using(&self, artifact_id: &str) -> StoreResult<Vec<String>> {
+                let rows = sqlx::query("SELECT id FROM rollouts WHERE artifact_id = $1 AND state IN ('running', 'paused')")
+                    .bind(artifact_id)
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+            }
+
+            async fn device_rollout(&self, device: &DeviceId) -> StoreResult<Option<(String, DeviceState)>> {
+                let row = sqlx::query(
+                    "SELECT rd.rollout_id, rd.state FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
+                     WHERE rd.device_id = $1 AND r.state IN ('running', 'paused') ORDER BY r.created_at DESC LIMIT 1",
+                )
+                .bind(device.as_str())
+                .fetch_optional(&self.read)
+                .await?;
+                row.map(|row| {
+                    let state: String = row.try_get("state")?;
+                    Ok((row.try_get("rollout_id")?, state_of(&state)?))
+                })
+                .transpose()
+            }
+        }
+
+        impl $store {
+            /// A report's effect on the device's rollout entry, inside the batch's transaction.
+            async fn apply_to_entry(
+                &self,
+                tx: &mut sqlx::Transaction<'_, $db>,
+                incoming: &IncomingReport,
+                now: i64,
+            ) -> StoreResult<ReportOutcome> {
+                let r = &incoming.report;
+                let id = incoming.device.as_str();
+                // The entry the report names, or for a connect report naming none (or another
+                // rollout), the device's outstanding entry.
+                let named = match &r.rollout_id {
+                    Some(rollout) => {
+                        sqlx::query(
+                            "SELECT rd.*, r.state AS rollout_state, r.max_attempts FROM rollout_devices rd \
+                             JOIN rollouts r ON r.id = rd.rollout_id WHERE rd.rollout_id = $1 AND rd.device_id = $2",
+                        )
+                        .bind(rollout.as_str())
+                        .bind(id)
+                        .fetch_optional(&mut **tx)
+                        .await?
+                    }
+                    None => None,
+                };
+                let Some(row) = named else {
+                    if !r.connect {
+                        return Ok(ReportOutcome::Ignored(if r.rollout_id.is_some() { "unknown_rollout" } else { "idle" }));
+                    }
+                    let outstanding = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT rd.* FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
+                         WHERE rd.device_id = $1 AND rd.state IN {IN_FLIGHT} ORDER BY r.created_at DESC LIMIT 1"
+                    )))
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    return Ok(match outstanding.map(|row| entry_from_row(&row)).transpose()? {
+                        Some(e) if on_connect_elsewhere(&e) == Verdict::Resend => {
+                            ReportOutcome::Resend { rollout_id: e.rollout_id }
+                        }
+                        _ => ReportOutcome::Applied { rollout_id: None },
+                    });
+                };
+                let entry = entry_from_row(&row)?;
+                let rollout_state: String = row.try_get("rollout_state")?;
+                let rollout_state =
+                    RolloutState::parse(&rollout_state).ok_or_else(|| corrupt("rollout state", &rollout_state))?;
+                let max_attempts: i64 = row.try_get("max_attempts")?;
+                Ok(match on_report(&entry, rollout_state, max_attempts, r.state, r.reason, r.connect, now) {
+                    Verdict::Change(c) => {
+                        if apply_change(tx, &c, now, true).await? {
+                            ReportOutcome::Applied { rollout_id: Some(entry.rollout_id) }
+                        } else {
+                            ReportOutcome::Ignored("raced")
+                        }
+                    }
+                    Verdict::Resend => ReportOutcome::Resend { rollout_id: entry.rollout_id },
+                    Verdict::Ignore(why) => ReportOutcome::Ignored(why),
+                })
+            }
+        }
+
+    };
+}
+
+pub(crate) use sql_store;
