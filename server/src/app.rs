@@ -25,6 +25,7 @@ use crate::rollout::ingest::{Ingest, IngestStats};
 use crate::settings::Settings;
 use crate::state::{AppState, Shared};
 use crate::store::Store;
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 
 /// Why the server could not start.
@@ -82,7 +83,10 @@ impl Application {
             .mode(0o700)
             .create(data_dir)
             .map_err(|e| StartupError::DataDir(data_dir.clone(), e))?;
-        let store = SqliteStore::open(&data_dir.join("fleet.db")).await?;
+        let store: Arc<dyn Store> = match settings.database_url.as_deref() {
+            Some(url) => Arc::new(PgStore::connect(url).await?),
+            None => Arc::new(SqliteStore::open(&data_dir.join("fleet.db")).await?),
+        };
         let blobs =
             BlobStore::open(data_dir.join("blobs")).await.map_err(|e| StartupError::DataDir(data_dir.clone(), e))?;
         let admin_token = match &settings.admin_token {
@@ -99,7 +103,6 @@ impl Application {
             .trim_end_matches('/')
             .to_owned();
 
-        let store: Arc<dyn Store> = Arc::new(store);
         let topics = Topics::new(settings.topic_root.clone());
         let (broker, mqtt_config) = connect_mqtt(&settings, store.clone(), topics).await?;
         let (mqtt, inbound) = MqttLink::start(mqtt_config);
@@ -207,9 +210,7 @@ const SERVER_MQTT_USER: &str = "fleet-server";
 fn refuse_unbuilt(settings: &Settings) -> Result<(), StartupError> {
     match settings.database_url.as_deref() {
         None => Ok(()),
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Err(StartupError::NotBuilt("--database-url postgres://", "PostgreSQL support arrives with scale-out"))
-        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(()),
         Some(_) => Err(StartupError::Other(
             "--database-url takes postgres://… (the default SQLite database lives in --data-dir)".into(),
         )),

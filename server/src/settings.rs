@@ -64,7 +64,7 @@ pub struct Settings {
     #[arg(long, env = "FLEET_SHARED_SUBSCRIPTION_GROUP")]
     pub shared_subscription_group: Option<String>,
 
-    /// Database URL; PostgreSQL (postgres://…) is not built yet, SQLite in the data dir is the default.
+    /// PostgreSQL instead of the default SQLite file in the data dir: postgres://USER@HOST/DB.
     #[arg(long, env = "FLEET_DATABASE_URL")]
     pub database_url: Option<String>,
 

@@ -15,4 +15,5 @@ mod restart;
 mod restart_rollout;
 mod rollouts;
 mod simulate;
+mod store;
 mod upload;

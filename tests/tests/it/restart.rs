@@ -53,7 +53,7 @@ async fn generated_admin_token_persists_and_a_taken_port_fails_clearly() {
     let err = fleet_server::Application::build(taken).await.unwrap_err();
     assert!(err.to_string().contains("embedded MQTT broker"), "{err}");
 
-    settings.database_url = Some("postgres://localhost/test".into());
+    settings.database_url = Some("mysql://localhost/test".into());
     let err = fleet_server::Application::build(settings).await.unwrap_err();
-    assert!(err.to_string().contains("not built yet"), "{err}");
+    assert!(err.to_string().contains("--database-url takes postgres://"), "{err}");
 }

@@ -398,3 +398,31 @@ async fn revoking_the_signing_key_pauses_running_rollouts_and_refuses_new_ones()
     let (status, resumed) = post(&app, &format!("/rollouts/{id}/resume"), json!({})).await;
     assert_eq!((status, resumed["code"].as_str()), (409, Some("key_revoked")));
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL at FLEET_TEST_DATABASE_URL (CI starts it)"]
+async fn on_postgres_a_rollout_completes_and_the_gate_pauses() {
+    let url = crate::store::fresh_postgres().await;
+    let app = TestApp::spawn_with(|s| s.database_url = Some(url.clone())).await;
+    app.trust_release_key().await;
+    let fw = firmware(&app, "gateway-os", "1.0.0", "sim").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = simulate(&app, dir.path(), 50, 0.4).await;
+    let id = create(
+        &app,
+        json!({"firmware": fw.id, "target": {"hardware": "sim"}, "waves": [20, 100],
+               "max_failure_ratio": 0.2, "min_finished": 5}),
+    )
+    .await;
+    let paused = wait_for(&app, &id, Duration::from_secs(60), |b| b["state"] == "paused").await;
+    assert_eq!(paused["reason"], "failure_threshold");
+    assert_eq!(paused["waves"][1]["counts"]["pending"], 40);
+    post(&app, &format!("/rollouts/{id}/cancel"), json!({})).await;
+    wait_for(&app, &id, Duration::from_secs(60), |b| count(b, "pending") == 0 && b["state"] == "cancelled").await;
+
+    let healthy: Vec<String> = (0..50).map(|i| format!("sim-{i}")).filter(|d| !picked("", d, 0.4)).collect();
+    let id = create(&app, json!({"firmware": fw.id, "target": {"devices": healthy}})).await;
+    let done = wait_for(&app, &id, Duration::from_secs(60), |b| b["state"] == "completed").await;
+    assert_eq!(count(&done, "succeeded") as usize, healthy.len(), "{done:#}");
+    sim.stop().await;
+}

@@ -1,0 +1,208 @@
+//! One storage story, told to both databases: keys, uploads, devices, rollouts, reports,
+//! cancel. SQLite always; PostgreSQL where FLEET_TEST_DATABASE_URL names one (CI).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use fleet_protocol::message::StatusReport;
+use fleet_protocol::state::{DeviceState, Reason};
+use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, PublicKey, RolloutId};
+use fleet_server::rollout::plan::WaveGate;
+use fleet_server::store::rollouts::{EntryRecord, IncomingReport, ReportOutcome, RolloutRecord, RolloutState};
+use fleet_server::store::{DeviceFilter, KeyRecord, NewArtifact, NewDevice, PageRequest, Store, StoreError};
+use fleet_tests::{manifest_for, sample};
+
+fn page() -> PageRequest {
+    PageRequest { limit: 100, cursor: None }
+}
+
+fn report(rollout: Option<&str>, state: DeviceState, seq: u64, connect: bool) -> StatusReport {
+    StatusReport {
+        rollout_id: rollout.map(|r| RolloutId::parse(r).unwrap()),
+        state,
+        progress: None,
+        reason: None,
+        seq,
+        connect,
+        hardware: None,
+        firmware: None,
+        config: None,
+    }
+}
+
+async fn story(store: Arc<dyn Store>) {
+    // Keys.
+    let key = PublicKey::from_pem(&String::from_utf8(sample("test-only-release.pub")).unwrap()).unwrap();
+    let record = KeyRecord {
+        keyid: key.keyid().clone(),
+        name: "release".into(),
+        public_key_pem: key.to_pem(),
+        created_at_ms: 1,
+        revoked_at_ms: None,
+    };
+    store.insert_key(&record).await.unwrap();
+    assert!(matches!(store.insert_key(&record).await, Err(StoreError::Conflict)));
+    assert_eq!(store.active_keys().await.unwrap().len(), 1);
+
+    // An upload.
+    let bytes = b"image".to_vec();
+    let manifest = manifest_for(ArtifactKind::Firmware, "gateway-os", "1.0.0", &bytes);
+    let new = NewArtifact {
+        id: "a1".into(),
+        manifest_json: String::from_utf8(manifest.to_bytes()).unwrap(),
+        manifest: manifest.clone(),
+        envelope_json: "{}".into(),
+        signers: vec![key.keyid().clone()],
+        created_at_ms: 2,
+    };
+    store.insert_artifact(&new).await.unwrap();
+    assert!(matches!(
+        store.insert_artifact(&NewArtifact { id: "a2".into(), ..new.clone() }).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(store.artifact_version_exists(ArtifactKind::Firmware, &manifest.name, &manifest.version).await.unwrap());
+    let got = store.get_artifact(ArtifactKind::Firmware, "a1").await.unwrap();
+    assert_eq!((got.manifest, got.signers.len()), (manifest.clone(), 1));
+    assert!(matches!(store.get_artifact(ArtifactKind::Config, "a1").await, Err(StoreError::NotFound)));
+    assert!(store.blob_referenced(&manifest.sha256.to_hex()).await.unwrap());
+
+    // Devices.
+    for (i, site) in [(0, "berlin"), (1, "berlin"), (2, "paris")] {
+        let labels: BTreeMap<String, String> = [("site".to_owned(), site.to_owned())].into();
+        let d = NewDevice {
+            id: DeviceId::parse(format!("dev-{i}")).unwrap(),
+            hardware: HardwareModel::parse("rpi4").unwrap(),
+            labels,
+            token_hash: format!("hash-{i}"),
+            created_at_ms: 3,
+        };
+        store.insert_device(&d).await.unwrap();
+    }
+    let berlin = DeviceFilter { hardware: None, labels: vec![("site".into(), "berlin".into())] };
+    assert_eq!(store.list_devices(&berlin, &page()).await.unwrap().items.len(), 2);
+    let dev0 = DeviceId::parse("dev-0").unwrap();
+    assert_eq!(store.device_by_token_hash("hash-0").await.unwrap(), Some(dev0.clone()));
+    store.rotate_device_token(&dev0, "hash-0b").await.unwrap();
+    assert_eq!(store.device_by_token_hash("hash-0").await.unwrap(), None);
+
+    // A rollout over the three devices.
+    let rollout = RolloutRecord {
+        id: "r1".into(),
+        artifact_id: "a1".into(),
+        kind: ArtifactKind::Firmware,
+        state: RolloutState::Running,
+        reason: None,
+        target: "{}".into(),
+        waves: vec![100.0],
+        current_wave: 0,
+        wave_soak_s: 0,
+        wave_gate: WaveGate::Auto,
+        max_failure_ratio: 0.5,
+        min_finished: 1,
+        max_per_minute: None,
+        max_in_flight: None,
+        max_attempts: 2,
+        device_timeout_s: 60,
+        gate_since: 0,
+        wave_done_at: None,
+        created_at: 4,
+        updated_at: 4,
+    };
+    let entries: Vec<EntryRecord> = (0..3)
+        .map(|i| EntryRecord {
+            rollout_id: "r1".into(),
+            device_id: format!("dev-{i}"),
+            position: i,
+            wave: 0,
+            state: DeviceState::Pending,
+            reason: None,
+            attempts: 0,
+            reported: false,
+            sent_at: None,
+            retry_at: None,
+            last_heard_at: None,
+            updated_at: 4,
+        })
+        .collect();
+    store.create_rollout(&rollout, &entries).await.unwrap();
+    let busy = store.busy_devices(&["dev-1".into(), "dev-9".into()]).await.unwrap();
+    assert_eq!(busy, [("dev-1".to_owned(), "r1".to_owned())]);
+    let again = RolloutRecord { id: "r2".into(), ..rollout.clone() };
+    let clash: Vec<_> = entries.iter().map(|e| EntryRecord { rollout_id: "r2".into(), ..e.clone() }).collect();
+    assert!(matches!(store.create_rollout(&again, &clash).await, Err(StoreError::Conflict)), "busy devices refused");
+
+    // Dispatch is a compare-and-set: the second claim of the same entry loses.
+    let claim = fleet_server::rollout::rules::dispatch(&entries[0], 10);
+    assert_eq!(store.change_entries(&[claim.clone()], 10).await.unwrap().len(), 1);
+    assert!(store.change_entries(&[claim], 10).await.unwrap().is_empty());
+    assert_eq!(store.current_command(&dev0).await.unwrap().unwrap().rollout_id, "r1");
+
+    // Reports: applied in order, stale seq ignored, connect of a device in flight re-sends.
+    let reports = vec![
+        IncomingReport { device: dev0.clone(), report: report(Some("r1"), DeviceState::Downloading, 5, false) },
+        IncomingReport { device: dev0.clone(), report: report(Some("r1"), DeviceState::Succeeded, 4, false) },
+        IncomingReport { device: dev0.clone(), report: report(None, DeviceState::Idle, 6, true) },
+        IncomingReport { device: DeviceId::parse("ghost").unwrap(), report: report(None, DeviceState::Idle, 1, true) },
+    ];
+    let outcomes = store.apply_reports(&reports, 20).await.unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            ReportOutcome::Applied { rollout_id: Some("r1".into()) },
+            ReportOutcome::Ignored("stale_seq"),
+            ReportOutcome::Resend { rollout_id: "r1".into() },
+            ReportOutcome::Ignored("unknown_device"),
+        ]
+    );
+    let mut failed = report(Some("r1"), DeviceState::Failed, 7, false);
+    failed.reason = Some(Reason::DigestMismatch);
+    store.apply_reports(&[IncomingReport { device: dev0.clone(), report: failed }], 30).await.unwrap();
+    let e0 = store.entries("r1").await.unwrap().remove(0);
+    assert_eq!((e0.state, e0.reason, e0.retry_at), (DeviceState::Pending, Some(Reason::DigestMismatch), Some(1030)));
+    let counts = store.rollout_counts("r1").await.unwrap();
+    assert_eq!(counts.iter().map(|c| c.n).sum::<i64>(), 3);
+
+    // Cancel: the rollout stays live while entries are pending; decommissioning leaves it.
+    store.update_rollout(&RolloutRecord { state: RolloutState::Cancelled, ..rollout.clone() }).await.unwrap();
+    assert_eq!(store.live_rollouts().await.unwrap().len(), 1);
+    store.delete_device(&DeviceId::parse("dev-2").unwrap()).await.unwrap();
+    let left = store.list_entries("r1", Some(DeviceState::Cancelled), &page()).await.unwrap();
+    assert_eq!(left.items.len(), 1);
+    assert!(store.rollouts_using("a1").await.unwrap().is_empty(), "a cancelled rollout holds nothing");
+}
+
+#[tokio::test]
+async fn story_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fleet_server::store::sqlite::SqliteStore::open(&dir.path().join("db")).await.unwrap();
+    story(Arc::new(store)).await;
+}
+
+/// A fresh database on the server FLEET_TEST_DATABASE_URL names.
+pub(crate) async fn fresh_postgres() -> String {
+    let base = std::env::var("FLEET_TEST_DATABASE_URL")
+        .expect("FLEET_TEST_DATABASE_URL, e.g. postgres://postgres@127.0.0.1/test");
+    let mut name = [0u8; 6];
+    getrandom_name(&mut name);
+    let db = format!("fleet_test_{}", hex::encode(name));
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&admin).await.unwrap();
+    let cut = base.rfind('/').unwrap();
+    format!("{}/{db}", &base[..cut])
+}
+
+fn getrandom_name(buf: &mut [u8]) {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let seed = nanos ^ u128::from(std::process::id());
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = (seed >> (i * 8)) as u8;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL at FLEET_TEST_DATABASE_URL (CI starts it)"]
+async fn story_on_postgres() {
+    let url = fresh_postgres().await;
+    let store = fleet_server::store::postgres::PgStore::connect(&url).await.unwrap();
+    story(Arc::new(store)).await;
+}
