@@ -133,7 +133,7 @@ async fn story(store: Arc<dyn Store>) {
 
     // Dispatch is a compare-and-set: the second claim of the same entry loses.
     let claim = fleet_server::rollout::rules::dispatch(&entries[0], 10);
-    assert_eq!(store.change_entries(&[claim.clone()], 10).await.unwrap().len(), 1);
+    assert_eq!(store.change_entries(std::slice::from_ref(&claim), 10).await.unwrap().len(), 1);
     assert!(store.change_entries(&[claim], 10).await.unwrap().is_empty());
     assert_eq!(store.current_command(&dev0).await.unwrap().unwrap().rollout_id, "r1");
 
