@@ -87,8 +87,9 @@ impl Application {
             Some(url) => Arc::new(PgStore::connect(url).await?),
             None => Arc::new(SqliteStore::open(&data_dir.join("fleet.db")).await?),
         };
-        let blobs =
-            BlobStore::open(data_dir.join("blobs")).await.map_err(|e| StartupError::DataDir(data_dir.clone(), e))?;
+        let blobs = BlobStore::open(settings.blob_dir.clone().unwrap_or_else(|| data_dir.join("blobs")))
+            .await
+            .map_err(|e| StartupError::DataDir(data_dir.clone(), e))?;
         let admin_token = match &settings.admin_token {
             Some(token) if token.expose().len() < 16 => {
                 return Err(StartupError::Other("FLEET_ADMIN_TOKEN must be at least 16 characters".into()));

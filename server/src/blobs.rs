@@ -14,6 +14,9 @@ use tokio::fs::{self, File};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::Mutex;
 
+/// A temporary upload file untouched this long is a crash's leftover.
+const STALE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Buffered writes: 256 KiB per syscall keeps a 1 GiB upload cheap.
 const WRITE_BUFFER: usize = 256 * 1024;
 
@@ -27,13 +30,19 @@ pub struct BlobStore {
 }
 
 impl BlobStore {
-    /// Opens the store below `root`, removing temporary files left by a crash.
+    /// Opens the store below `root`, removing temporary files a crash left behind. The
+    /// directory may be shared by replicas: only files untouched for an hour are removed,
+    /// never another replica's upload in progress.
     pub async fn open(root: PathBuf) -> io::Result<Self> {
         let tmp = root.join("tmp");
-        if fs::try_exists(&tmp).await? {
-            fs::remove_dir_all(&tmp).await?;
-        }
         fs::create_dir_all(&tmp).await?;
+        let mut entries = fs::read_dir(&tmp).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let stale = entry.metadata().await?.modified()?.elapsed().is_ok_and(|age| age > STALE_UPLOAD);
+            if stale {
+                let _ = fs::remove_file(entry.path()).await;
+            }
+        }
         fs::create_dir_all(root.join("sha256")).await?;
         Ok(Self { root, lifecycle: Mutex::new(()) })
     }

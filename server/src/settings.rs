@@ -68,6 +68,10 @@ pub struct Settings {
     #[arg(long, env = "FLEET_DATABASE_URL")]
     pub database_url: Option<String>,
 
+    /// Blob directory (default: DATA_DIR/blobs); replicas share one (later: object storage).
+    #[arg(long, env = "FLEET_BLOB_DIR")]
+    pub blob_dir: Option<PathBuf>,
+
     /// Base URL devices download from (default: http://<listen address>).
     #[arg(long, env = "FLEET_PUBLIC_URL")]
     pub public_url: Option<String>,

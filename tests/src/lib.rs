@@ -183,3 +183,25 @@ pub async fn wait_rollout(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// A fresh database on the PostgreSQL server that `FLEET_TEST_DATABASE_URL` names; returns
+/// its URL.
+pub async fn fresh_postgres() -> String {
+    let base = std::env::var("FLEET_TEST_DATABASE_URL")
+        .expect("FLEET_TEST_DATABASE_URL, e.g. postgres://postgres@127.0.0.1/test");
+    let mut name = [0u8; 8];
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+    let counter = u128::from(NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let seed = nanos ^ (u128::from(std::process::id()) << 64) ^ (counter << 96);
+    for (i, b) in name.iter_mut().enumerate() {
+        *b = (seed >> (i * 8)) as u8 ^ (seed >> (64 + i * 8)) as u8;
+    }
+    let db = format!("fleet_test_{}", name.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let admin = sqlx::PgPool::connect(&base).await.expect("PostgreSQL answers");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&admin).await.expect("create database");
+    admin.close().await;
+    let cut = base.rfind('/').expect("a database in the URL");
+    format!("{}/{db}", &base[..cut])
+}
+
+static NEXT_DB: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);

@@ -161,7 +161,9 @@ async fn cancel(State(app): State<AppState>, _: Operator, Path(id): Path<String>
     control(&app, &id, RolloutState::Cancelled).await
 }
 
-/// Every change batch and every 5 s: an event `rollout` with the full body.
+/// An event `rollout` with the full body: at once, whenever the body in the database
+/// changes (checked every second, or sooner when this replica's engine or ingester says so),
+/// and at least every 5 s. Fed from the database, so any replica serves any stream.
 async fn events(
     State(app): State<AppState>,
     _: Operator,
@@ -169,29 +171,35 @@ async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     load(&app, &id).await?;
     let changes = app.engine.as_ref().map(|e| e.changes.subscribe());
-    let state = (app, id, changes, true);
-    let stream = futures_util::stream::unfold(state, |(app, id, mut changes, first)| async move {
-        if !first {
-            let wait = async {
-                match changes.as_mut() {
-                    Some(rx) => loop {
-                        match rx.recv().await {
-                            Ok(changed) if changed == id => break,
-                            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                            Err(_) => std::future::pending::<()>().await,
-                        }
-                    },
-                    None => std::future::pending().await,
-                }
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
+    let state = (app, id, changes, None::<(Value, tokio::time::Instant)>);
+    let stream = futures_util::stream::unfold(state, |(app, id, mut changes, mut last)| async move {
+        loop {
+            if last.is_some() {
+                let wait = async {
+                    match changes.as_mut() {
+                        Some(rx) => loop {
+                            match rx.recv().await {
+                                Ok(changed) if changed == id => break,
+                                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                                Err(_) => std::future::pending::<()>().await,
+                            }
+                        },
+                        None => std::future::pending().await,
+                    }
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(1), wait).await;
+            }
+            let body = match app.store.get_rollout(&id).await {
+                Ok(r) => rollout_body(app.store.as_ref(), &r).await.ok(),
+                Err(_) => None,
+            }?;
+            let due = last.as_ref().is_none_or(|(prev, at)| *prev != body || at.elapsed() >= Duration::from_secs(5));
+            if due {
+                let event = Event::default().event("rollout").json_data(&body).ok()?;
+                last = Some((body, tokio::time::Instant::now()));
+                return Some((Ok(event), (app, id, changes, last)));
+            }
         }
-        let body = match app.store.get_rollout(&id).await {
-            Ok(r) => rollout_body(app.store.as_ref(), &r).await.ok(),
-            Err(_) => None,
-        }?;
-        let event = Event::default().event("rollout").json_data(&body).ok()?;
-        Some((Ok(event), (app, id, changes, false)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -157,7 +157,7 @@ impl Engine {
 
     /// One step of one rollout; returns whether anything changed.
     async fn advance(&mut self, mut r: RolloutRecord) -> StoreResult<bool> {
-        let now = crate::now_ms();
+        let now = self.store.now_ms().await?;
         let mut entries = self.store.entries(&r.id).await?;
         let artifact = self.store.get_artifact(r.kind, &r.artifact_id).await?;
         let timeout_ms = r.device_timeout_s * 1000;

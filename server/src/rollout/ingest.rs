@@ -66,7 +66,7 @@ impl Ingest {
     }
 
     async fn process(&self, batch: &[Inbound]) -> Result<(), crate::store::StoreError> {
-        let now = crate::now_ms();
+        let now = self.store.now_ms().await?;
         let mut reports = Vec::new();
         for m in batch {
             match m.channel {

@@ -21,4 +21,9 @@ impl PgStore {
     }
 }
 
-super::sql_store::sql_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+super::sql_store::sql_store!(
+    PgStore,
+    sqlx::Postgres,
+    sqlx::postgres::PgRow,
+    "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT"
+);

@@ -168,4 +168,6 @@ pub trait RolloutStore: Send + Sync {
     async fn rollouts_using(&self, artifact_id: &str) -> StoreResult<Vec<String>>;
     /// The active rollout (and entry state) a device is in, for the inventory.
     async fn device_rollout(&self, device: &DeviceId) -> StoreResult<Option<(String, DeviceState)>>;
+    /// The database's clock (ms since the epoch): replicas judge timeouts by one clock.
+    async fn now_ms(&self) -> StoreResult<i64>;
 }

@@ -3,9 +3,9 @@
 //! PostgreSQL; `sql_store!` instantiates it for one database's pool and row types.
 
 /// Implements `Store` and `RolloutStore` for `$store` (with `read` and `write` pools of
-/// database `$db`, rows `$row`).
+/// database `$db`, rows `$row`); `$now_sql` reads the database's clock in milliseconds.
 macro_rules! sql_store {
-    ($store:ident, $db:ty, $row:ty) => {
+    ($store:ident, $db:ty, $row:ty, $now_sql:literal) => {
         use std::collections::{BTreeMap, HashMap};
         use std::str::FromStr;
 
@@ -777,6 +777,10 @@ macro_rules! sql_store {
                     .fetch_all(&self.read)
                     .await?;
                 rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+            }
+
+            async fn now_ms(&self) -> StoreResult<i64> {
+                Ok(sqlx::query($now_sql).fetch_one(&self.write).await?.try_get(0)?)
             }
 
             async fn device_rollout(&self, device: &DeviceId) -> StoreResult<Option<(String, DeviceState)>> {

@@ -32,4 +32,9 @@ impl SqliteStore {
     }
 }
 
-super::sql_store::sql_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+super::sql_store::sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    sqlx::sqlite::SqliteRow,
+    "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+);

@@ -11,6 +11,7 @@ mod isolation;
 mod memory;
 mod openssl;
 mod refusals;
+mod replicas;
 mod restart;
 mod restart_rollout;
 mod rollouts;

@@ -402,7 +402,7 @@ async fn revoking_the_signing_key_pauses_running_rollouts_and_refuses_new_ones()
 #[tokio::test]
 #[ignore = "needs PostgreSQL at FLEET_TEST_DATABASE_URL (CI starts it)"]
 async fn on_postgres_a_rollout_completes_and_the_gate_pauses() {
-    let url = crate::store::fresh_postgres().await;
+    let url = fleet_tests::fresh_postgres().await;
     let app = TestApp::spawn_with(|s| s.database_url = Some(url.clone())).await;
     app.trust_release_key().await;
     let fw = firmware(&app, "gateway-os", "1.0.0", "sim").await;

@@ -178,31 +178,10 @@ async fn story_on_sqlite() {
     story(Arc::new(store)).await;
 }
 
-/// A fresh database on the server FLEET_TEST_DATABASE_URL names.
-pub(crate) async fn fresh_postgres() -> String {
-    let base = std::env::var("FLEET_TEST_DATABASE_URL")
-        .expect("FLEET_TEST_DATABASE_URL, e.g. postgres://postgres@127.0.0.1/test");
-    let mut name = [0u8; 6];
-    getrandom_name(&mut name);
-    let db = format!("fleet_test_{}", hex::encode(name));
-    let admin = sqlx::PgPool::connect(&base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&admin).await.unwrap();
-    let cut = base.rfind('/').unwrap();
-    format!("{}/{db}", &base[..cut])
-}
-
-fn getrandom_name(buf: &mut [u8]) {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    let seed = nanos ^ u128::from(std::process::id());
-    for (i, b) in buf.iter_mut().enumerate() {
-        *b = (seed >> (i * 8)) as u8;
-    }
-}
-
 #[tokio::test]
 #[ignore = "needs PostgreSQL at FLEET_TEST_DATABASE_URL (CI starts it)"]
 async fn story_on_postgres() {
-    let url = fresh_postgres().await;
+    let url = fleet_tests::fresh_postgres().await;
     let store = fleet_server::store::postgres::PgStore::connect(&url).await.unwrap();
     story(Arc::new(store)).await;
 }

@@ -1,0 +1,135 @@
+//! Two server replicas on one PostgreSQL and one external broker, sharing status ingestion
+//! through a shared subscription: they start together on an empty database, complete a
+//! 500-device rollout with exact counts, and one of them dies halfway.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fleet_protocol::ArtifactKind;
+use fleet_tests::simulator::{Simulator, SimulatorSetup};
+use fleet_tests::{ADMIN_TOKEN, manifest_for, release_key, sample, sign, wait_rollout};
+use serde_json::{Value, json};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_fleet-server-under-test");
+const AGENT: &str = env!("CARGO_BIN_EXE_fleet-agent-under-test");
+const DEVICES: usize = 500;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Replica(Child);
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn replica(name: &str, http: u16, db: &str, mqtt: &str, root: &str, dir: &std::path::Path, public: &str) -> Replica {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let child = Command::new(SERVER)
+        .args(["--listen", &format!("127.0.0.1:{http}"), "--database-url", db, "--mqtt-url", mqtt])
+        .args(["--topic-root", root, "--shared-subscription-group", "replicas", "--public-url", public])
+        .args(["--data-dir", dir.join(name).to_str().unwrap(), "--blob-dir", dir.join("blobs").to_str().unwrap()])
+        .env("FLEET_ADMIN_TOKEN", ADMIN_TOKEN)
+        .stdout(log)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Replica(child)
+}
+
+async fn healthy(client: &fleet_cli::ApiClient, dir: &std::path::Path) {
+    for _ in 0..200 {
+        if client.health().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let logs: String =
+        ["a", "b"].iter().map(|n| std::fs::read_to_string(dir.join(format!("{n}.log"))).unwrap_or_default()).collect();
+    panic!("replica did not start:\n{logs}");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL at FLEET_TEST_DATABASE_URL and a broker at FLEET_TEST_MQTT_URL (CI starts both)"]
+async fn two_replicas_complete_a_rollout_exactly_even_when_one_dies() {
+    let db = fleet_tests::fresh_postgres().await;
+    let mqtt = std::env::var("FLEET_TEST_MQTT_URL").expect("FLEET_TEST_MQTT_URL");
+    let root = format!("fleet-replicas-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let (port_a, port_b) = (free_port(), free_port());
+    let public = format!("http://127.0.0.1:{port_a}");
+    // Both start at the same instant on an empty database.
+    let _a = replica("a", port_a, &db, &mqtt, &root, dir.path(), &public);
+    let mut b = replica("b", port_b, &db, &mqtt, &root, dir.path(), &public);
+    let a_client = fleet_cli::ApiClient::new(&public, ADMIN_TOKEN);
+    let b_client = fleet_cli::ApiClient::new(format!("http://127.0.0.1:{port_b}"), ADMIN_TOKEN);
+    healthy(&a_client, dir.path()).await;
+    healthy(&b_client, dir.path()).await;
+
+    a_client.add_key("release", &String::from_utf8(sample("test-only-release.pub")).unwrap()).await.unwrap();
+    let bytes: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 253) as u8).collect();
+    let mut m = manifest_for(ArtifactKind::Firmware, "gateway-os", "1.0.0", &bytes);
+    m.hardware = vec![fleet_protocol::HardwareModel::parse("sim").unwrap()];
+    let len = bytes.len() as u64;
+    let envelope = serde_json::to_vec(&sign(&m, &[&release_key()])).unwrap();
+    let fw = a_client.upload(ArtifactKind::Firmware, envelope, bytes.into(), len).await.unwrap();
+    assert_eq!(
+        b_client.get_artifact(ArtifactKind::Firmware, &fw.id).await.unwrap().sha256,
+        fw.sha256,
+        "any replica answers"
+    );
+
+    let sim = Simulator::start(SimulatorSetup {
+        binary: AGENT,
+        count: DEVICES,
+        server: &public,
+        mqtt_url: &mqtt,
+        operator_token: ADMIN_TOKEN,
+        state_dir: &dir.path().join("sim"),
+        hardware: "sim",
+        prefix: "rep-",
+        fail_ratio: 0.0,
+        health_fail_ratio: 0.0,
+        download_delay_ms: 10,
+        topic_root: &root,
+    })
+    .await;
+    let body = json!({"firmware": fw.id, "target": {"hardware": "sim"}, "max_in_flight": 100});
+    let id = b_client.create_rollout(&body, false).await.unwrap()["id"].as_str().unwrap().to_owned();
+
+    // Halfway, replica b dies; a finishes alone.
+    let half = |v: &Value| v["counts"]["succeeded"].as_u64().unwrap_or(0) >= (DEVICES / 2) as u64;
+    wait_rollout(&a_client, &id, Duration::from_secs(120), half).await;
+    let _ = b.0.kill();
+    let _ = b.0.wait();
+    let done = wait_rollout(&a_client, &id, Duration::from_secs(180), |v| v["state"] == "completed").await;
+    assert_eq!(done["counts"]["succeeded"].as_u64(), Some(DEVICES as u64), "{done:#}");
+
+    // Every entry was claimed once, and every agent installed once.
+    let mut cursor = None;
+    let mut entries = 0;
+    loop {
+        let page = a_client.rollout_devices(&id, None, cursor.as_deref()).await.unwrap();
+        for e in &page.items {
+            assert_eq!(e["attempts"], 1, "{e}");
+            entries += 1;
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(entries, DEVICES);
+    for i in 0..DEVICES {
+        let path = dir.path().join(format!("sim/rep-{i}/journal.json"));
+        let journal: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let finals = journal["finals"].as_array().unwrap().iter().filter(|f| f["rollout_id"] == id.as_str()).count();
+        assert_eq!(finals, 1, "rep-{i}");
+    }
+    sim.stop().await;
+}
