@@ -85,11 +85,12 @@ impl Engine {
 
     /// At start: every `sent`, non-final entry gets its command again.
     async fn republish_in_flight(&mut self) -> StoreResult<()> {
+        let now = self.store.now_ms().await?;
         for r in self.store.live_rollouts().await? {
             let artifact = self.store.get_artifact(r.kind, &r.artifact_id).await?;
             for e in self.store.entries(&r.id).await? {
                 if e.state.is_in_flight() {
-                    self.publish(&r, &artifact, &e.device_id, r.state == RolloutState::Cancelled).await;
+                    self.publish(&r, &artifact, &e.device_id, r.state == RolloutState::Cancelled, now).await;
                 }
             }
         }
@@ -99,18 +100,20 @@ impl Engine {
     async fn resend(&mut self, device: &DeviceId, rollout_id: &str) -> StoreResult<()> {
         let r = self.store.get_rollout(rollout_id).await?;
         let artifact = self.store.get_artifact(r.kind, &r.artifact_id).await?;
-        self.publish(&r, &artifact, device.as_str(), r.state == RolloutState::Cancelled).await;
+        let now = self.store.now_ms().await?;
+        self.publish(&r, &artifact, device.as_str(), r.state == RolloutState::Cancelled, now).await;
         Ok(())
     }
 
-    async fn publish(&mut self, r: &RolloutRecord, artifact: &ArtifactRecord, device: &str, cancel: bool) {
+    /// Publishes a device's command; `now` is the database's clock, like every other time here.
+    async fn publish(&mut self, r: &RolloutRecord, artifact: &ArtifactRecord, device: &str, cancel: bool, now: i64) {
         let Ok(device_id) = DeviceId::parse(device) else {
             return;
         };
         if let Some(command) = super::command(&self.public_url, &r.id, &device_id, artifact, cancel) {
             let expiry = u32::try_from(r.device_timeout_s).ok();
             self.mqtt.publish_command(&command, expiry).await;
-            self.last_sent.insert((r.id.clone(), device.to_owned()), crate::now_ms());
+            self.last_sent.insert((r.id.clone(), device.to_owned()), now);
         }
     }
 
@@ -172,7 +175,7 @@ impl Engine {
                 for e in entries.iter().filter(|e| e.state.is_in_flight()) {
                     let key = (r.id.clone(), e.device_id.clone());
                     if self.cancels_sent.insert(key) {
-                        self.publish(&r, &artifact, &e.device_id, true).await;
+                        self.publish(&r, &artifact, &e.device_id, true, now).await;
                     }
                 }
                 return Ok(changed);
@@ -269,7 +272,7 @@ impl Engine {
             .collect();
         let applied = self.apply(entries, claims, now).await?;
         for c in &applied {
-            self.publish(r, artifact, &c.device_id, false).await;
+            self.publish(r, artifact, &c.device_id, false, now).await;
         }
         Ok(!applied.is_empty())
     }
@@ -281,7 +284,7 @@ impl Engine {
             let key = (r.id.clone(), e.device_id.clone());
             let sent = self.last_sent.get(&key).copied().unwrap_or(heard);
             if now - heard.max(sent) >= RESEND_AFTER_MS {
-                self.publish(r, artifact, &e.device_id, r.state == RolloutState::Cancelled).await;
+                self.publish(r, artifact, &e.device_id, r.state == RolloutState::Cancelled, now).await;
             }
         }
     }

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use fleet_protocol::state::DeviceState;
 use serde_json::{Value, json};
 
 use crate::http::views::rfc3339;
@@ -80,9 +79,4 @@ pub fn entry_body(e: &EntryRecord) -> Value {
         "updated_at": rfc3339(e.updated_at),
         "retry_at": e.retry_at.map(rfc3339),
     })
-}
-
-/// Whether a state counts as "between sent and final" for limits.
-pub fn in_flight(s: DeviceState) -> bool {
-    s.is_in_flight()
 }
