@@ -105,7 +105,7 @@ impl Application {
             .to_owned();
 
         let topics = Topics::new(settings.topic_root.clone());
-        let (broker, mqtt_config) = connect_mqtt(&settings, store.clone(), topics).await?;
+        let (broker, mqtt_config) = connect_mqtt(&settings, &store, topics).await?;
         let (mqtt, inbound) = MqttLink::start(mqtt_config);
         let mqtt = Arc::new(mqtt);
         let (engine, handle) = Engine::new(store.clone(), mqtt.clone(), public_url.clone());
@@ -175,7 +175,7 @@ impl Application {
 /// server's own client connects.
 async fn connect_mqtt(
     settings: &Settings,
-    store: Arc<dyn Store>,
+    store: &Arc<dyn Store>,
     topics: Topics,
 ) -> Result<(Option<Arc<EmbeddedBroker>>, MqttConfig), StartupError> {
     let mut suffix = [0u8; 6];

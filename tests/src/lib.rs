@@ -96,6 +96,7 @@ impl TestApp {
         let mut settings = Settings::for_data_dir(data_dir);
         settings.admin_token = Some(fleet_server::settings::Secret::new(ADMIN_TOKEN));
         settings.log = "error".into();
+        settings.database_url = e2e_database(data_dir).await;
         tweak(&mut settings);
         fleet_server::init_tracing("error");
         let app = Application::build(settings).await.expect("server builds");
@@ -182,6 +183,28 @@ pub async fn wait_rollout(
         assert!(tokio::time::Instant::now() < deadline, "timed out; rollout is {body:#}");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// Set to `postgres` (with `FLEET_TEST_DATABASE_URL`), every [`TestApp`] runs on a fresh
+/// PostgreSQL database instead of SQLite: the end-to-end suite again, unchanged.
+pub const E2E_DATABASE_VAR: &str = "FLEET_TEST_E2E_DATABASE";
+
+/// The database a test server on `data_dir` uses: `None` for the default (SQLite in the data
+/// directory), else a PostgreSQL database created for this data directory and remembered in
+/// it, so a restart on the same directory finds the same data.
+async fn e2e_database(data_dir: &Path) -> Option<String> {
+    match std::env::var(E2E_DATABASE_VAR).as_deref() {
+        Ok("postgres") => {}
+        Ok("sqlite") | Ok("") | Err(_) => return None,
+        Ok(other) => panic!("{E2E_DATABASE_VAR}={other}: expected postgres or sqlite"),
+    }
+    let marker = data_dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&marker) {
+        return Some(url);
+    }
+    let url = fresh_postgres().await;
+    std::fs::write(&marker, &url).expect("remember the test database");
+    Some(url)
 }
 
 /// A fresh database on the PostgreSQL server that `FLEET_TEST_DATABASE_URL` names; returns

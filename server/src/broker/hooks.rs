@@ -5,7 +5,7 @@
 //! The server's own client logs in with a credential generated at start and may do
 //! everything (rmqtt skips the ACL hooks for superusers).
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use fleet_protocol::DeviceId;
 use fleet_protocol::topic::{Channel, Topics};
@@ -19,7 +19,9 @@ use crate::store::Store;
 /// Who may use the broker.
 #[derive(Debug)]
 pub struct Access {
-    pub store: Arc<dyn Store>,
+    /// Weak: the broker's context never lets go of its hooks, and must not keep the
+    /// database pool (and its connections) alive after the server stops.
+    pub store: Weak<dyn Store>,
     pub topics: Topics,
     pub server_username: String,
     pub server_password: String,
@@ -53,7 +55,10 @@ impl Access {
         if &**connect.client_id() != device.as_str() || !self.will_allowed(&device, connect) {
             return AuthResult::NotAuthorized;
         }
-        match self.store.device_by_token_hash(&hash_token(&password)).await {
+        let Some(store) = self.store.upgrade() else {
+            return AuthResult::NotAuthorized;
+        };
+        match store.device_by_token_hash(&hash_token(&password)).await {
             Ok(Some(owner)) if owner == device => AuthResult::Allow(false, None),
             Ok(_) => AuthResult::BadUsernameOrPassword,
             Err(e) => {

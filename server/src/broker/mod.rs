@@ -36,10 +36,11 @@ impl std::fmt::Debug for EmbeddedBroker {
 }
 
 impl EmbeddedBroker {
-    /// Binds `addr` (failing loudly if it is taken) and starts serving.
+    /// Binds `addr` (failing loudly if it is taken) and starts serving. The broker only
+    /// borrows `store`: the caller keeps it alive.
     pub async fn start(
         addr: SocketAddr,
-        store: Arc<dyn Store>,
+        store: &Arc<dyn Store>,
         topics: Topics,
         server_username: String,
         server_password: String,
@@ -47,7 +48,7 @@ impl EmbeddedBroker {
         let scx = ServerContext::new().busy_check_enable(false).build().await;
         *scx.extends.retain_mut().await = Box::<storage::MemoryRetain>::default();
         *scx.extends.shared_subscription_mut().await = Box::<storage::RoundRobin>::default();
-        let access = Arc::new(Access { store, topics, server_username, server_password });
+        let access = Arc::new(Access { store: Arc::downgrade(store), topics, server_username, server_password });
         let register = scx.extends.hook_mgr().register();
         for typ in [Type::ClientAuthenticate, Type::ClientSubscribeCheckAcl, Type::MessagePublishCheckAcl] {
             register.add(typ, Box::new(hooks::Hooks(access.clone()))).await;

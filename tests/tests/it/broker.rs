@@ -22,6 +22,7 @@ const SERVER_PASSWORD: &str = "test-server-password";
 
 struct Setup {
     broker: EmbeddedBroker,
+    _store: Arc<dyn Store>,
     tokens: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
@@ -45,14 +46,14 @@ async fn setup(devices: usize) -> Setup {
     let store: Arc<dyn Store> = Arc::new(store);
     let broker = EmbeddedBroker::start(
         "127.0.0.1:0".parse().unwrap(),
-        store,
+        &store,
         Topics::default(),
         SERVER_USER.into(),
         SERVER_PASSWORD.into(),
     )
     .await
     .unwrap();
-    Setup { broker, tokens, _dir: dir }
+    Setup { broker, _store: store, tokens, _dir: dir }
 }
 
 /// A connected client; incoming publishes arrive on the receiver as (topic, payload, expiry).
