@@ -71,3 +71,30 @@ pub struct DeviceWithToken {
     pub device: DeviceInfo,
     pub token: String,
 }
+
+/// What an operator token may do: `admin` everything, `read-only` every read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenScope {
+    Admin,
+    ReadOnly,
+}
+
+impl TokenScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Admin => "admin",
+            TokenScope::ReadOnly => "read-only",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [TokenScope::Admin, TokenScope::ReadOnly].into_iter().find(|scope| scope.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for TokenScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

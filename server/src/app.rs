@@ -14,9 +14,10 @@ use axum::Router;
 use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
+use fleet_protocol::api::TokenScope;
 use fleet_protocol::topic::Topics;
 
-use crate::auth::{ADMIN_TOKEN_PREFIX, generate_token, hash_token};
+use crate::auth::{ADMIN_TOKEN_NAME, ADMIN_TOKEN_PREFIX, generate_token, hash_token};
 use crate::blobs::BlobStore;
 use crate::broker::EmbeddedBroker;
 use crate::mqtt::{Inbound, MqttConfig, MqttLink};
@@ -24,9 +25,9 @@ use crate::rollout::engine::Engine;
 use crate::rollout::ingest::{Ingest, IngestStats};
 use crate::settings::Settings;
 use crate::state::{AppState, Shared};
-use crate::store::Store;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
+use crate::store::{OperatorTokenRecord, Store};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,8 @@ pub enum StartupError {
     DataDir(PathBuf, io::Error),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
     #[error("embedded MQTT broker on {0}: {1}")]
     Broker(SocketAddr, io::Error),
     #[error("admin token file {0}: {1}")]
@@ -55,6 +58,8 @@ pub struct Application {
     local_addr: SocketAddr,
     router: Router,
     store: Arc<dyn Store>,
+    /// This replica's name (MQTT client id, rollout leases).
+    instance: String,
     broker: Option<Arc<EmbeddedBroker>>,
     mqtt: Arc<MqttLink>,
     engine: Engine,
@@ -90,13 +95,7 @@ impl Application {
         let blobs = BlobStore::open(settings.blob_dir.clone().unwrap_or_else(|| data_dir.join("blobs")))
             .await
             .map_err(|e| StartupError::DataDir(data_dir.clone(), e))?;
-        let admin_token = match &settings.admin_token {
-            Some(token) if token.expose().len() < 16 => {
-                return Err(StartupError::Other("FLEET_ADMIN_TOKEN must be at least 16 characters".into()));
-            }
-            Some(token) => token.expose().to_owned(),
-            None => load_or_create_admin_token(&data_dir.join("admin.token"))?,
-        };
+        set_admin_token(&settings, store.as_ref()).await?;
         let public_url = settings
             .public_url
             .clone()
@@ -105,16 +104,19 @@ impl Application {
             .to_owned();
 
         let topics = Topics::new(settings.topic_root.clone());
-        let (broker, mqtt_config) = connect_mqtt(&settings, &store, topics).await?;
+        let instance = match &settings.replica_name {
+            Some(name) => name.clone(),
+            None => instance_name()?,
+        };
+        let (broker, mqtt_config) = connect_mqtt(&settings, &store, topics, &instance).await?;
         let (mqtt, inbound) = MqttLink::start(mqtt_config);
         let mqtt = Arc::new(mqtt);
-        let (engine, handle) = Engine::new(store.clone(), mqtt.clone(), public_url.clone());
+        let (engine, handle) = Engine::new(store.clone(), mqtt.clone(), public_url.clone(), instance.clone());
         let ingest =
             Ingest { store: store.clone(), mqtt: mqtt.clone(), engine: handle.clone(), stats: IngestStats::default() };
         let state = AppState::new(Shared {
             store: store.clone(),
             blobs,
-            admin_token_hash: hash_token(&admin_token),
             max_artifact_size: settings.max_artifact_size,
             upload_threshold: settings.upload_threshold as usize,
             public_url,
@@ -129,6 +131,7 @@ impl Application {
             broker,
             mqtt,
             engine,
+            instance,
             ingest: (ingest, inbound),
         })
     }
@@ -165,6 +168,10 @@ impl Application {
         let _ = ingest.await;
         drop(self.mqtt);
         drop(self.broker);
+        // Another replica (or the next start) drives our rollouts at once.
+        if let Err(e) = self.store.release_leases(&self.instance).await {
+            tracing::warn!("releasing rollout leases: {e}");
+        }
         self.store.close().await;
         tracing::info!("stopped");
         served
@@ -177,10 +184,9 @@ async fn connect_mqtt(
     settings: &Settings,
     store: &Arc<dyn Store>,
     topics: Topics,
+    instance: &str,
 ) -> Result<(Option<Arc<EmbeddedBroker>>, MqttConfig), StartupError> {
-    let mut suffix = [0u8; 6];
-    getrandom::fill(&mut suffix).map_err(|e| StartupError::Other(e.to_string()))?;
-    let client_id = format!("fleet-server-{}", hex::encode(suffix));
+    let client_id = instance.to_owned();
     let shared_group = settings.shared_subscription_group.clone();
     if let Some(url) = &settings.mqtt_url {
         let (host, port) =
@@ -204,6 +210,13 @@ async fn connect_mqtt(
     Ok((Some(Arc::new(broker)), config))
 }
 
+/// This process's name among replicas: its MQTT client id and its name in rollout leases.
+fn instance_name() -> Result<String, StartupError> {
+    let mut suffix = [0u8; 6];
+    getrandom::fill(&mut suffix).map_err(|e| StartupError::Other(e.to_string()))?;
+    Ok(format!("fleet-server-{}", hex::encode(suffix)))
+}
+
 /// The server's own MQTT username on the embedded broker (its password is generated at
 /// every start).
 const SERVER_MQTT_USER: &str = "fleet-server";
@@ -215,6 +228,43 @@ fn refuse_unbuilt(settings: &Settings) -> Result<(), StartupError> {
         Some(_) => Err(StartupError::Other(
             "--database-url takes postgres://… (the default SQLite database lives in --data-dir)".into(),
         )),
+    }
+}
+
+/// Puts the admin token's hash in the database, where every replica finds it.
+/// `FLEET_ADMIN_TOKEN` replaces the stored one (that is how it is rotated); without it the
+/// token file in the data directory is used (created on first start) unless the database
+/// already holds an admin token, which then stays.
+async fn set_admin_token(settings: &Settings, store: &dyn Store) -> Result<(), StartupError> {
+    let now = store.now_ms().await?;
+    let record = |token: &str| OperatorTokenRecord {
+        name: ADMIN_TOKEN_NAME.into(),
+        scope: TokenScope::Admin,
+        token_hash: hash_token(token),
+        created_at_ms: now,
+    };
+    match &settings.admin_token {
+        Some(token) if token.expose().len() < 16 => {
+            Err(StartupError::Other("FLEET_ADMIN_TOKEN must be at least 16 characters".into()))
+        }
+        Some(token) => {
+            store.put_operator_token(&record(token.expose())).await?;
+            tracing::info!("admin token set from FLEET_ADMIN_TOKEN");
+            Ok(())
+        }
+        None => {
+            let path = settings.data_dir.join("admin.token");
+            let token = load_or_create_admin_token(&path)?;
+            let wanted = record(&token);
+            if store.init_operator_token(&wanted).await?.token_hash != wanted.token_hash {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the database holds another admin token (set by FLEET_ADMIN_TOKEN or another replica); \
+                     the one in this file is not valid"
+                );
+            }
+            Ok(())
+        }
     }
 }
 

@@ -1,13 +1,15 @@
 //! Bearer tokens: who is calling (CONTRACT §3).
 //!
-//! The operator presents the admin token; a device presents its own token. Tokens are
-//! random 256-bit values, shown once and stored only as SHA-256 hex. No or an unknown
-//! token is 401; a device token on an operator route is 403.
+//! An operator presents an operator token (the admin token, kept in the database so every
+//! replica knows it); a device presents its own token. Tokens are random 256-bit values,
+//! shown once and stored only as SHA-256 hex. No or an unknown token is 401; a device token
+//! on an operator route is 403.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine as _;
+use fleet_protocol::api::TokenScope;
 use fleet_protocol::{DeviceId, ErrorCode, Sha256Digest};
 
 use crate::http::error::ApiError;
@@ -30,10 +32,20 @@ pub fn hash_token(token: &str) -> String {
     Sha256Digest::of(token.as_bytes()).to_hex()
 }
 
+/// The name under which the admin token is stored.
+pub const ADMIN_TOKEN_NAME: &str = "admin";
+
+/// An authenticated operator: the token's name and what it may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    pub name: String,
+    pub scope: TokenScope,
+}
+
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
-    Operator,
+    Operator(Operator),
     Device(DeviceId),
 }
 
@@ -41,7 +53,7 @@ impl Caller {
     /// Devices may act only on their own resources; the operator on all.
     pub fn require_device_or_operator(&self, id: &DeviceId) -> Result<(), ApiError> {
         match self {
-            Caller::Operator => Ok(()),
+            Caller::Operator(_) => Ok(()),
             Caller::Device(own) if own == id => Ok(()),
             Caller::Device(_) => Err(ApiError::new(ErrorCode::Forbidden, "a device may only access its own resources")),
         }
@@ -62,8 +74,8 @@ impl FromRequestParts<AppState> for Caller {
             return Err(ApiError::new(ErrorCode::Unauthorized, "missing bearer token"));
         };
         let hash = hash_token(token);
-        if hash == state.admin_token_hash {
-            return Ok(Caller::Operator);
+        if let Some(t) = state.store.operator_by_token_hash(&hash).await? {
+            return Ok(Caller::Operator(Operator { name: t.name, scope: t.scope }));
         }
         match state.store.device_by_token_hash(&hash).await? {
             Some(id) => Ok(Caller::Device(id)),
@@ -72,16 +84,13 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// The operator; rejects devices with 403.
-#[derive(Debug, Clone, Copy)]
-pub struct Operator;
-
+/// An operator route's caller; rejects devices with 403.
 impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match Caller::from_request_parts(parts, state).await? {
-            Caller::Operator => Ok(Operator),
+            Caller::Operator(op) => Ok(op),
             Caller::Device(_) => Err(ApiError::new(ErrorCode::Forbidden, "this route is for operators")),
         }
     }

@@ -64,6 +64,11 @@ pub struct Settings {
     #[arg(long, env = "FLEET_SHARED_SUBSCRIPTION_GROUP")]
     pub shared_subscription_group: Option<String>,
 
+    /// This replica's name, distinct per replica: its MQTT client id and its name in
+    /// rollout leases (default: fleet-server-<random>).
+    #[arg(long, env = "FLEET_REPLICA_NAME", value_parser = parse_replica_name)]
+    pub replica_name: Option<String>,
+
     /// PostgreSQL instead of the default SQLite file in the data dir: postgres://USER@HOST/DB.
     #[arg(long, env = "FLEET_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -85,13 +90,20 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..=16))]
     pub upload_threshold: u32,
 
-    /// The operator token (default: DATA_DIR/admin.token, created on first start).
+    /// The admin token, stored hashed in the database and replacing the one there (default:
+    /// DATA_DIR/admin.token, created on first start, unless the database holds one).
     #[arg(long, env = "FLEET_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<Secret>,
 
     /// Log filter, e.g. `info` or `fleet_server=debug,info`.
     #[arg(long, env = "FLEET_LOG", default_value = "info")]
     pub log: String,
+}
+
+/// Replica names are MQTT client ids: 1–64 characters of `[A-Za-z0-9._-]`.
+fn parse_replica_name(s: &str) -> Result<String, String> {
+    let ok = (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok { Ok(s.to_owned()) } else { Err("1-64 characters of A-Z a-z 0-9 . _ -".into()) }
 }
 
 impl Settings {

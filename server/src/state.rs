@@ -17,7 +17,6 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub store: Arc<dyn Store>,
     pub blobs: BlobStore,
-    pub admin_token_hash: String,
     pub max_artifact_size: u64,
     pub upload_threshold: usize,
     /// Base URL devices download from, without a trailing slash.

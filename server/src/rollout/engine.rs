@@ -3,6 +3,11 @@
 //! limits (marked `sent` in one transaction, then published), re-sends commands after
 //! 60 s of silence, and sends `cancel` to devices in flight of a cancelled rollout.
 //! All state lives in the database, so a restarted server continues where it was.
+//!
+//! Replicas: each live rollout is driven by one replica at a time, the holder of its lease
+//! (renewed while it lives, taken over by another replica [`LEASE_MS`] after it dies). So
+//! the limits hold across replicas, and the claims' compare-and-set keeps a device from
+//! being dispatched twice even if two replicas ever overlapped.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -22,6 +27,9 @@ use crate::store::{ArtifactRecord, Store, StoreResult};
 const TICK: Duration = Duration::from_millis(250);
 /// Silence after which a command is sent again (CONTRACT §4).
 const RESEND_AFTER_MS: i64 = 60_000;
+/// How long a rollout's lease lasts without renewal: a dead replica's rollouts wait this
+/// long before another replica drives them.
+pub const LEASE_MS: i64 = 5_000;
 
 /// Handles shared with HTTP and ingestion.
 #[derive(Debug, Clone)]
@@ -39,6 +47,10 @@ pub struct Engine {
     store: Arc<dyn Store>,
     mqtt: Arc<MqttLink>,
     public_url: String,
+    /// This replica's name in rollout leases.
+    owner: String,
+    /// Rollouts whose lease this replica holds, with the lease's end.
+    leases: HashMap<String, i64>,
     handle: EngineHandle,
     resend_rx: mpsc::UnboundedReceiver<(DeviceId, String)>,
     last_sent: HashMap<(String, String), i64>,
@@ -46,7 +58,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn Store>, mqtt: Arc<MqttLink>, public_url: String) -> (Self, EngineHandle) {
+    pub fn new(store: Arc<dyn Store>, mqtt: Arc<MqttLink>, public_url: String, owner: String) -> (Self, EngineHandle) {
         let (resend, resend_rx) = mpsc::unbounded_channel();
         let (changes, _) = broadcast::channel(1024);
         let handle = EngineHandle { wake: Arc::new(Notify::new()), changes, resend };
@@ -54,6 +66,8 @@ impl Engine {
             store,
             mqtt,
             public_url,
+            owner,
+            leases: HashMap::new(),
             handle: handle.clone(),
             resend_rx,
             last_sent: HashMap::new(),
@@ -63,9 +77,6 @@ impl Engine {
     }
 
     pub async fn run(mut self) {
-        if let Err(e) = self.republish_in_flight().await {
-            tracing::error!("re-publishing commands at start: {e}");
-        }
         loop {
             if let Err(e) = self.tick().await {
                 tracing::error!("rollout engine: {e}");
@@ -83,18 +94,35 @@ impl Engine {
         }
     }
 
-    /// At start: every `sent`, non-final entry gets its command again.
-    async fn republish_in_flight(&mut self) -> StoreResult<()> {
-        let now = self.store.now_ms().await?;
-        for r in self.store.live_rollouts().await? {
-            let artifact = self.store.get_artifact(r.kind, &r.artifact_id).await?;
-            for e in self.store.entries(&r.id).await? {
-                if e.state.is_in_flight() {
-                    self.publish(&r, &artifact, &e.device_id, r.state == RolloutState::Cancelled, now).await;
-                }
+    /// On taking a rollout over (at start, or from a replica that died): every device in
+    /// flight gets its command again.
+    async fn republish_in_flight(&mut self, r: &RolloutRecord, now: i64) -> StoreResult<()> {
+        let artifact = self.store.get_artifact(r.kind, &r.artifact_id).await?;
+        for e in self.store.entries(&r.id).await? {
+            if e.state.is_in_flight() {
+                self.publish(r, &artifact, &e.device_id, r.state == RolloutState::Cancelled, now).await;
             }
         }
         Ok(())
+    }
+
+    /// Whether this replica drives `r` now: takes or renews its lease (renewing once half
+    /// of it has run), and re-publishes in-flight commands when the rollout is new to it.
+    async fn hold_lease(&mut self, r: &RolloutRecord) -> StoreResult<bool> {
+        let now = self.store.now_ms().await?;
+        match self.leases.get(&r.id) {
+            Some(&until) if now < until - LEASE_MS / 2 => return Ok(true),
+            _ => {}
+        }
+        if !self.store.lease_rollout(&r.id, &self.owner, now, now + LEASE_MS).await? {
+            self.leases.remove(&r.id);
+            return Ok(false);
+        }
+        if self.leases.insert(r.id.clone(), now + LEASE_MS).is_none() {
+            tracing::info!(rollout = %r.id, owner = %self.owner, "driving rollout");
+            self.republish_in_flight(r, now).await?;
+        }
+        Ok(true)
     }
 
     async fn resend(&mut self, device: &DeviceId, rollout_id: &str) -> StoreResult<()> {
@@ -118,7 +146,12 @@ impl Engine {
     }
 
     async fn tick(&mut self) -> StoreResult<()> {
-        for r in self.store.live_rollouts().await? {
+        let live = self.store.live_rollouts().await?;
+        self.leases.retain(|id, _| live.iter().any(|r| &r.id == id));
+        for r in live {
+            if !self.hold_lease(&r).await? {
+                continue;
+            }
             let changed = self.advance(r.clone()).await?;
             if changed {
                 let _ = self.handle.changes.send(r.id.clone());

@@ -13,7 +13,9 @@ pub mod sqlite;
 use async_trait::async_trait;
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, KeyId, ProductName};
 
-pub use records::{ArtifactRecord, DeviceRecord, KeyRecord, NewArtifact, NewDevice, Page, PageRequest};
+pub use records::{
+    ArtifactRecord, DeviceRecord, KeyRecord, NewArtifact, NewDevice, OperatorTokenRecord, Page, PageRequest,
+};
 
 /// What can go wrong in storage.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +79,13 @@ pub trait Store: rollouts::RolloutStore + Send + Sync + std::fmt::Debug + 'stati
     /// Replaces the token hash and forgets the last applied `seq`.
     async fn rotate_device_token(&self, id: &DeviceId, token_hash: &str) -> StoreResult<()>;
     async fn device_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<DeviceId>>;
+
+    // Operator tokens.
+    /// Inserts the token, or replaces the one of the same name.
+    async fn put_operator_token(&self, token: &OperatorTokenRecord) -> StoreResult<()>;
+    /// Inserts the token unless one of that name exists; returns the one stored.
+    async fn init_operator_token(&self, token: &OperatorTokenRecord) -> StoreResult<OperatorTokenRecord>;
+    async fn operator_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<OperatorTokenRecord>>;
 
     /// Closes connections, flushing what must be flushed.
     async fn close(&self);

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use fleet_protocol::api::TokenScope;
 use fleet_protocol::message::Installed;
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, KeyId, Manifest};
 
@@ -13,6 +14,15 @@ pub struct KeyRecord {
     pub public_key_pem: String,
     pub created_at_ms: i64,
     pub revoked_at_ms: Option<i64>,
+}
+
+/// A named operator token; only its SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorTokenRecord {
+    pub name: String,
+    pub scope: TokenScope,
+    pub token_hash: String,
+    pub created_at_ms: i64,
 }
 
 /// An artifact to insert, with the keys whose signatures verified at upload.

@@ -168,6 +168,11 @@ pub trait RolloutStore: Send + Sync {
     async fn rollouts_using(&self, artifact_id: &str) -> StoreResult<Vec<String>>;
     /// The active rollout (and entry state) a device is in, for the inventory.
     async fn device_rollout(&self, device: &DeviceId) -> StoreResult<Option<(String, DeviceState)>>;
+    /// Takes or renews the lease on driving a rollout for `owner` until `until` (ms, the
+    /// database's clock); false while another owner's lease runs.
+    async fn lease_rollout(&self, id: &str, owner: &str, now: i64, until: i64) -> StoreResult<bool>;
+    /// Gives up every lease `owner` holds (at a graceful stop).
+    async fn release_leases(&self, owner: &str) -> StoreResult<()>;
     /// The database's clock (ms since the epoch): replicas judge timeouts by one clock.
     async fn now_ms(&self) -> StoreResult<i64>;
 }

@@ -10,6 +10,7 @@ macro_rules! sql_store {
         use std::str::FromStr;
 
         use async_trait::async_trait;
+        use fleet_protocol::api::TokenScope;
         use fleet_protocol::message::Installed;
         use fleet_protocol::state::{DeviceState, Reason};
         use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, KeyId, Manifest, ProductName};
@@ -22,8 +23,8 @@ macro_rules! sql_store {
             RolloutState, RolloutStore,
         };
         use $crate::store::{
-            ArtifactRecord, DeviceFilter, DeviceRecord, KeyRecord, NewArtifact, NewDevice, Page, PageRequest, Store,
-            StoreError, StoreResult,
+            ArtifactRecord, DeviceFilter, DeviceRecord, KeyRecord, NewArtifact, NewDevice, OperatorTokenRecord, Page,
+            PageRequest, Store, StoreError, StoreResult,
         };
 
         fn classify(e: sqlx::Error) -> StoreError {
@@ -36,6 +37,16 @@ macro_rules! sql_store {
 
         fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
             StoreError::Corrupt(format!("{what}: {e}"))
+        }
+
+        fn operator_token_from_row(row: &$row) -> StoreResult<OperatorTokenRecord> {
+            let scope: String = row.try_get("scope")?;
+            Ok(OperatorTokenRecord {
+                name: row.try_get("name")?,
+                scope: TokenScope::parse(&scope).ok_or_else(|| corrupt("token scope", scope))?,
+                token_hash: row.try_get("token_hash")?,
+                created_at_ms: row.try_get("created_at")?,
+            })
         }
 
         fn key_from_row(row: &$row) -> StoreResult<KeyRecord> {
@@ -399,6 +410,49 @@ macro_rules! sql_store {
                 .transpose()
             }
 
+            async fn put_operator_token(&self, t: &OperatorTokenRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO operator_tokens (name, scope, token_hash, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (name) DO UPDATE SET scope = excluded.scope, token_hash = excluded.token_hash, \
+                     created_at = excluded.created_at",
+                )
+                .bind(&t.name)
+                .bind(t.scope.as_str())
+                .bind(&t.token_hash)
+                .bind(t.created_at_ms)
+                .execute(&self.write)
+                .await
+                .map_err(classify)?;
+                Ok(())
+            }
+
+            async fn init_operator_token(&self, t: &OperatorTokenRecord) -> StoreResult<OperatorTokenRecord> {
+                sqlx::query(
+                    "INSERT INTO operator_tokens (name, scope, token_hash, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(&t.name)
+                .bind(t.scope.as_str())
+                .bind(&t.token_hash)
+                .bind(t.created_at_ms)
+                .execute(&self.write)
+                .await
+                .map_err(classify)?;
+                let row = sqlx::query("SELECT * FROM operator_tokens WHERE name = $1")
+                    .bind(&t.name)
+                    .fetch_one(&self.write)
+                    .await?;
+                operator_token_from_row(&row)
+            }
+
+            async fn operator_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<OperatorTokenRecord>> {
+                let row = sqlx::query("SELECT * FROM operator_tokens WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.as_ref().map(operator_token_from_row).transpose()
+            }
+
             async fn close(&self) {
                 self.read.close().await;
                 self.write.close().await;
@@ -605,6 +659,28 @@ macro_rules! sql_store {
                 .fetch_all(&self.read)
                 .await?;
                 rows.iter().map(rollout_from_row).collect()
+            }
+
+            async fn lease_rollout(&self, id: &str, owner: &str, now: i64, until: i64) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE rollouts SET lease_owner = $1, lease_until = $2 WHERE id = $3 \
+                     AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until < $4)",
+                )
+                .bind(owner)
+                .bind(until)
+                .bind(id)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn release_leases(&self, owner: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE rollouts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1")
+                    .bind(owner)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
             }
 
             async fn update_rollout(&self, r: &RolloutRecord) -> StoreResult<()> {

@@ -69,3 +69,29 @@ async fn rotated_and_deleted_tokens_stop_working() {
     let gone = app.client.rotate_token("dev-1").await.unwrap_err();
     assert_eq!(gone.problem().unwrap().code, ErrorCode::NotFound);
 }
+
+/// The admin token lives (hashed) in the database: setting it replaces the old one for every
+/// server on that database, and a server started without one keeps the stored token.
+#[tokio::test]
+async fn the_admin_token_is_kept_in_the_database_and_replaced_by_setting_it() {
+    use fleet_server::settings::Secret;
+    let app = TestApp::spawn().await;
+    let dir = app.stop().await.expect("data dir");
+
+    // Started without FLEET_ADMIN_TOKEN: the stored token stays; the file made now is not valid.
+    let app = TestApp::spawn_in(dir.path(), |s| s.admin_token = None).await;
+    let with = |token: &str| fleet_cli::ApiClient::new(app.client.base_url(), token);
+    with(fleet_tests::ADMIN_TOKEN).list_keys(None).await.expect("stored admin token still valid");
+    let file_token = std::fs::read_to_string(dir.path().join("admin.token")).expect("token file");
+    let refused = with(file_token.trim()).list_keys(None).await.expect_err("file token is not the stored one");
+    assert_eq!(refused.problem().map(|p| p.code), Some(ErrorCode::Unauthorized), "{refused}");
+    drop(app);
+
+    // Given a new one, the old one stops working.
+    let new = "rotated-admin-token-0123456789";
+    let app = TestApp::spawn_in(dir.path(), |s| s.admin_token = Some(Secret::new(new))).await;
+    let with = |token: &str| fleet_cli::ApiClient::new(app.client.base_url(), token);
+    with(new).list_keys(None).await.expect("new admin token");
+    let refused = with(fleet_tests::ADMIN_TOKEN).list_keys(None).await.expect_err("old admin token");
+    assert_eq!(refused.problem().map(|p| p.code), Some(ErrorCode::Unauthorized), "{refused}");
+}

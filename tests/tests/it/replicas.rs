@@ -1,6 +1,7 @@
 //! Two server replicas on one PostgreSQL and one external broker, sharing status ingestion
 //! through a shared subscription: they start together on an empty database, complete a
-//! 500-device rollout with exact counts, and one of them dies halfway.
+//! 500-device rollout with exact counts and its in-flight limit kept across both, and the
+//! replica driving the rollout dies halfway.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -14,6 +15,15 @@ use serde_json::{Value, json};
 const SERVER: &str = env!("CARGO_BIN_EXE_fleet-server-under-test");
 const AGENT: &str = env!("CARGO_BIN_EXE_fleet-agent-under-test");
 const DEVICES: usize = 500;
+const MAX_IN_FLIGHT: u64 = 100;
+
+/// Devices in flight according to a rollout body's counts.
+fn in_flight(v: &Value) -> u64 {
+    ["sent", "downloading", "verifying", "installing", "rebooting"]
+        .iter()
+        .map(|s| v["counts"][s].as_u64().unwrap_or(0))
+        .sum()
+}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -33,7 +43,14 @@ fn replica(name: &str, http: u16, db: &str, mqtt: &str, root: &str, dir: &std::p
     let child = Command::new(SERVER)
         .args(["--listen", &format!("127.0.0.1:{http}"), "--database-url", db, "--mqtt-url", mqtt])
         .args(["--topic-root", root, "--shared-subscription-group", "replicas", "--public-url", public])
-        .args(["--data-dir", dir.join(name).to_str().unwrap(), "--blob-dir", dir.join("blobs").to_str().unwrap()])
+        .args([
+            "--replica-name",
+            name,
+            "--data-dir",
+            dir.join(name).to_str().unwrap(),
+            "--blob-dir",
+            dir.join("blobs").to_str().unwrap(),
+        ])
         .env("FLEET_ADMIN_TOKEN", ADMIN_TOKEN)
         .stdout(log)
         .stderr(Stdio::null())
@@ -64,7 +81,7 @@ async fn two_replicas_complete_a_rollout_exactly_even_when_one_dies() {
     let (port_a, port_b) = (free_port(), free_port());
     let public = format!("http://127.0.0.1:{port_a}");
     // Both start at the same instant on an empty database.
-    let _a = replica("a", port_a, &db, &mqtt, &root, dir.path(), &public);
+    let mut a = replica("a", port_a, &db, &mqtt, &root, dir.path(), &public);
     let mut b = replica("b", port_b, &db, &mqtt, &root, dir.path(), &public);
     let a_client = fleet_cli::ApiClient::new(&public, ADMIN_TOKEN);
     let b_client = fleet_cli::ApiClient::new(format!("http://127.0.0.1:{port_b}"), ADMIN_TOKEN);
@@ -99,16 +116,40 @@ async fn two_replicas_complete_a_rollout_exactly_even_when_one_dies() {
         topic_root: &root,
     })
     .await;
-    let body = json!({"firmware": fw.id, "target": {"hardware": "sim"}, "max_in_flight": 100});
+    let body = json!({"firmware": fw.id, "target": {"hardware": "sim"}, "max_in_flight": MAX_IN_FLIGHT});
     let id = b_client.create_rollout(&body, false).await.unwrap()["id"].as_str().unwrap().to_owned();
 
-    // Halfway, replica b dies; a finishes alone.
-    let half = |v: &Value| v["counts"]["succeeded"].as_u64().unwrap_or(0) >= (DEVICES / 2) as u64;
+    // Halfway, the replica driving the rollout (the lease holder) dies; the other takes over.
+    let half = |v: &Value| {
+        assert!(in_flight(v) <= MAX_IN_FLIGHT, "in flight beyond the limit: {v:#}");
+        v["counts"]["succeeded"].as_u64().unwrap_or(0) >= (DEVICES / 2) as u64
+    };
     wait_rollout(&a_client, &id, Duration::from_secs(120), half).await;
-    let _ = b.0.kill();
-    let _ = b.0.wait();
-    let done = wait_rollout(&a_client, &id, Duration::from_secs(180), |v| v["state"] == "completed").await;
+    let pg = sqlx::PgPool::connect(&db).await.unwrap();
+    let lease_owner = async || -> String {
+        sqlx::query_scalar("SELECT lease_owner FROM rollouts WHERE id = $1").bind(&id).fetch_one(&pg).await.unwrap()
+    };
+    let dead = lease_owner().await;
+    let (victim, survivor) = match dead.as_str() {
+        "a" => (&mut a, &b_client),
+        "b" => (&mut b, &a_client),
+        other => panic!("lease held by {other:?}"),
+    };
+    let _ = victim.0.kill();
+    let _ = victim.0.wait();
+    let done = wait_rollout(survivor, &id, Duration::from_secs(180), |v| {
+        assert!(in_flight(v) <= MAX_IN_FLIGHT, "in flight beyond the limit: {v:#}");
+        v["state"] == "completed"
+    })
+    .await;
     assert_eq!(done["counts"]["succeeded"].as_u64(), Some(DEVICES as u64), "{done:#}");
+    assert_ne!(lease_owner().await, dead, "the survivor took the lease over");
+
+    // The admin token both replicas were given is stored only as its hash.
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT token_hash FROM operator_tokens").fetch_all(&pg).await.unwrap();
+    assert_eq!(stored, vec![fleet_server::auth::hash_token(ADMIN_TOKEN)]);
+    let a_client = survivor;
 
     // Every entry was claimed once, and every agent installed once.
     let mut cursor = None;

@@ -1,15 +1,18 @@
 //! One storage story, told to both databases: keys, uploads, devices, rollouts, reports,
-//! cancel. SQLite always; PostgreSQL where FLEET_TEST_DATABASE_URL names one (CI).
+//! leases, operator tokens, cancel. SQLite always; PostgreSQL where FLEET_TEST_DATABASE_URL names one (CI).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use fleet_protocol::api::TokenScope;
 use fleet_protocol::message::StatusReport;
 use fleet_protocol::state::{DeviceState, Reason};
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, PublicKey, RolloutId};
 use fleet_server::rollout::plan::WaveGate;
 use fleet_server::store::rollouts::{EntryRecord, IncomingReport, ReportOutcome, RolloutRecord, RolloutState};
-use fleet_server::store::{DeviceFilter, KeyRecord, NewArtifact, NewDevice, PageRequest, Store, StoreError};
+use fleet_server::store::{
+    DeviceFilter, KeyRecord, NewArtifact, NewDevice, OperatorTokenRecord, PageRequest, Store, StoreError,
+};
 use fleet_tests::{manifest_for, sample};
 
 fn page() -> PageRequest {
@@ -161,6 +164,37 @@ async fn story(store: Arc<dyn Store>) {
     assert_eq!((e0.state, e0.reason, e0.retry_at), (DeviceState::Pending, Some(Reason::DigestMismatch), Some(1030)));
     let counts = store.rollout_counts("r1").await.unwrap();
     assert_eq!(counts.iter().map(|c| c.n).sum::<i64>(), 3);
+
+    // One replica drives a rollout at a time: a lease, renewed by its holder, taken over
+    // once it has run out, given up at a graceful stop.
+    assert!(store.lease_rollout("r1", "a", 100, 200).await.unwrap());
+    assert!(!store.lease_rollout("r1", "b", 150, 250).await.unwrap(), "a holds it");
+    assert!(store.lease_rollout("r1", "a", 150, 300).await.unwrap(), "renewed");
+    assert!(!store.lease_rollout("r1", "b", 250, 350).await.unwrap(), "renewal counted");
+    assert!(store.lease_rollout("r1", "b", 301, 400).await.unwrap(), "taken over after expiry");
+    assert!(!store.lease_rollout("r1", "a", 350, 450).await.unwrap());
+    store.release_leases("b").await.unwrap();
+    assert!(store.lease_rollout("r1", "a", 350, 450).await.unwrap(), "released");
+
+    // Operator tokens: stored by hash; set replaces, init keeps what is there.
+    let token = |name: &str, hash: &str, scope| OperatorTokenRecord {
+        name: name.into(),
+        scope,
+        token_hash: hash.into(),
+        created_at_ms: 1,
+    };
+    let admin = token("admin", "h1", TokenScope::Admin);
+    assert_eq!(store.init_operator_token(&admin).await.unwrap(), admin);
+    assert_eq!(store.init_operator_token(&token("admin", "h2", TokenScope::Admin)).await.unwrap(), admin);
+    store.put_operator_token(&token("admin", "h3", TokenScope::Admin)).await.unwrap();
+    assert_eq!(store.operator_by_token_hash("h1").await.unwrap(), None);
+    assert_eq!(store.operator_by_token_hash("h3").await.unwrap().map(|t| t.name), Some("admin".into()));
+    store.put_operator_token(&token("viewer", "h4", TokenScope::ReadOnly)).await.unwrap();
+    assert_eq!(store.operator_by_token_hash("h4").await.unwrap().map(|t| t.scope), Some(TokenScope::ReadOnly));
+    assert!(
+        matches!(store.put_operator_token(&token("other", "h4", TokenScope::Admin)).await, Err(StoreError::Conflict)),
+        "one token, one name"
+    );
 
     // Cancel: the rollout stays live while entries are pending; decommissioning leaves it.
     store.update_rollout(&RolloutRecord { state: RolloutState::Cancelled, ..rollout.clone() }).await.unwrap();
