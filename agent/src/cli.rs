@@ -69,7 +69,7 @@ pub async fn main_with(cli: Cli) -> anyhow::Result<()> {
         CliCommand::Run(args) => {
             let args = args.with_file()?;
             let device = args.device()?;
-            let http = crate::update::download::http_client()?;
+            let http = crate::update::download::http_client(args.ca_file.as_deref())?;
             match args.installer.unwrap_or_default() {
                 InstallerKind::AbSlots => {
                     let slots = AbSlots::new(device.state_dir.join("slots"), true, args.write_delay())?;

@@ -3,10 +3,11 @@
 //! file.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use fleet_protocol::topic::Topics;
+use fleet_protocol::topic::{BrokerUrl, Topics};
 use fleet_protocol::{DeviceId, HardwareModel, PublicKey, Verifier};
 use serde::Deserialize;
 
@@ -55,7 +56,8 @@ pub struct RunArgs {
     pub threshold: Option<usize>,
     #[arg(long, env = "FLEET_AGENT_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
-    /// CA certificate for https:// and mqtts:// (TLS is not built yet in this release).
+    /// CA certificate(s) (PEM) for https:// and mqtts://: only these are trusted (default:
+    /// the system's roots).
     #[arg(long, env = "FLEET_AGENT_CA_FILE")]
     pub ca_file: Option<PathBuf>,
     #[arg(long, env = "FLEET_AGENT_INSTALLER", value_enum)]
@@ -168,23 +170,24 @@ impl RunArgs {
     /// Checks every setting and builds the device.
     pub fn device(&self) -> anyhow::Result<Device> {
         let need = |v: &Option<String>, flag: &str| v.clone().with_context(|| format!("--{flag} is required"));
-        if self.ca_file.is_some() {
-            bail!("--ca-file: TLS (https:// and mqtts://) is not built yet in this release");
-        }
         let id = DeviceId::parse(need(&self.device_id, "device-id")?).context("--device-id")?;
         let token_file = self.token_file.clone().context("--token-file is required")?;
         let token = read_token(&token_file)?;
         let state_dir = self.state_dir.clone().context("--state-dir is required")?;
         let health_timeout = Duration::from_secs(self.health_timeout_s.unwrap_or(120));
-        Device {
+        let server = server_url(&need(&self.server, "server")?)?;
+        let broker = broker(&need(&self.mqtt_url, "mqtt-url")?, self.ca_file.as_deref())?;
+        warn_if_cleartext(&server, &broker.url);
+        Ok(Device {
             id,
             token,
             hardware: HardwareModel::parse(need(&self.hardware, "hardware")?).context("--hardware")?,
-            server: server_url(&need(&self.server, "server")?)?,
+            server,
             verifier: verifier(&self.trust, self.threshold.unwrap_or(1))?,
             topics: Topics::new(self.topic_root.clone().unwrap_or_else(|| "fleet".into())),
             mqtt_host: String::new(),
             mqtt_port: 0,
+            mqtt_tls: None,
             durable: true,
             health: match &self.health_command {
                 Some(command) => HealthCheck::Command { command: command.clone(), timeout: health_timeout },
@@ -200,28 +203,53 @@ impl RunArgs {
             clock_offset_s: self.test_clock_offset_s.unwrap_or(0),
             download_delay: Duration::from_millis(self.test_download_delay_ms.unwrap_or(0)),
         }
-        .with_mqtt(&need(&self.mqtt_url, "mqtt-url")?)
+        .with_broker(&broker))
     }
 }
 
 impl Device {
-    /// Sets the broker from an `mqtt://` URL.
-    pub fn with_mqtt(mut self, url: &str) -> anyhow::Result<Self> {
-        let (host, port) = fleet_protocol::topic::parse_broker_url(url)?;
-        self.mqtt_host = host;
-        self.mqtt_port = port;
-        Ok(self)
+    /// Connects to `broker`.
+    pub fn with_broker(mut self, broker: &Broker) -> Self {
+        self.mqtt_host = broker.url.host.clone();
+        self.mqtt_port = broker.url.port;
+        self.mqtt_tls = broker.tls.clone();
+        self
+    }
+}
+
+/// The broker: where, and with which TLS settings.
+#[derive(Debug, Clone)]
+pub struct Broker {
+    pub url: BrokerUrl,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// Parses an `mqtt://` or `mqtts://` URL; TLS trusts `ca_file` (else the system's roots).
+pub fn broker(url: &str, ca_file: Option<&Path>) -> anyhow::Result<Broker> {
+    let url = fleet_protocol::topic::parse_broker_url(url).context("--mqtt-url")?;
+    let tls = match url.tls {
+        true => Some(Arc::new(fleet_protocol::tls::client_config(ca_file).context("--ca-file")?)),
+        false => None,
+    };
+    Ok(Broker { url, tls })
+}
+
+/// Warns when the token would cross a non-loopback link in cleartext.
+pub fn warn_if_cleartext(server: &reqwest::Url, broker: &BrokerUrl) {
+    let remote = |host: &str| !fleet_protocol::topic::is_loopback_host(host);
+    if server.scheme() == "http" && server.host_str().is_some_and(remote) {
+        tracing::warn!(%server, "the device token travels to the server in cleartext: use https://");
+    }
+    if !broker.tls && remote(&broker.host) {
+        tracing::warn!(host = %broker.host, "the device token travels to the broker in cleartext: use mqtts://");
     }
 }
 
 /// The `--server` URL: http(s), with a host.
 pub fn server_url(s: &str) -> anyhow::Result<reqwest::Url> {
     let url = reqwest::Url::parse(s).with_context(|| format!("--server {s}"))?;
-    if url.scheme() == "https" {
-        bail!("--server {s}: TLS is not built yet in this release");
-    }
-    if url.scheme() != "http" || url.host().is_none() {
-        bail!("--server {s}: expected http://HOST[:PORT]");
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        bail!("--server {s}: expected http(s)://HOST[:PORT]");
     }
     Ok(url)
 }

@@ -37,6 +37,8 @@ pub struct Device {
     pub topics: Topics,
     pub mqtt_host: String,
     pub mqtt_port: u16,
+    /// `mqtts://`: the TLS settings (trusting `--ca-file`, else the system's roots).
+    pub mqtt_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     pub state_dir: PathBuf,
     /// fsync journal and slot writes (off for simulated devices).
     pub durable: bool,
@@ -56,6 +58,7 @@ impl Device {
             token: self.token.clone(),
             host: self.mqtt_host.clone(),
             port: self.mqtt_port,
+            tls: self.mqtt_tls.clone(),
             topics: self.topics.clone(),
             keep_alive: Duration::from_secs(30),
         }

@@ -31,6 +31,7 @@ pub struct LinkConfig {
     pub token: String,
     pub host: String,
     pub port: u16,
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     pub topics: Topics,
     pub keep_alive: Duration,
 }
@@ -66,6 +67,9 @@ impl Link {
     pub fn start(config: &LinkConfig) -> (Self, mpsc::UnboundedReceiver<LinkEvent>) {
         let id = config.device_id.as_str();
         let mut options = MqttOptions::new(id, &config.host, config.port);
+        if let Some(tls) = &config.tls {
+            options.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(tls.clone())));
+        }
         options
             .set_credentials(id, &config.token)
             .set_clean_start(true)

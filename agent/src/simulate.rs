@@ -15,7 +15,7 @@ use fleet_protocol::{DeviceId, HardwareModel, Sha256Digest};
 use futures_util::{StreamExt as _, stream};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{read_token, server_url, verifier};
+use crate::config::{broker, read_token, server_url, verifier, warn_if_cleartext};
 use crate::device::{Device, HealthCheck, Injected};
 use crate::install::ab::AbSlots;
 use crate::install::config_file::ConfigTarget;
@@ -30,6 +30,9 @@ pub struct SimulateArgs {
     pub server: String,
     #[arg(long, env = "FLEET_AGENT_MQTT_URL")]
     pub mqtt_url: String,
+    /// CA certificate(s) (PEM) for https:// and mqtts:// (default: the system's roots).
+    #[arg(long, env = "FLEET_AGENT_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     #[arg(long, required = true)]
     pub trust: Vec<PathBuf>,
     #[arg(long, default_value_t = 1)]
@@ -102,7 +105,9 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
     let verifier = verifier(&args.trust, args.threshold)?;
     let operator = read_token(&args.operator_token_file)?;
     let hardware = HardwareModel::parse(args.hardware.as_str()).context("--hardware")?;
-    let http = crate::update::download::http_client()?;
+    let http = crate::update::download::http_client(args.ca_file.as_deref())?;
+    let broker = broker(&args.mqtt_url, args.ca_file.as_deref())?;
+    warn_if_cleartext(&server, &broker.url);
 
     let ids: Vec<String> = (0..args.count).map(|i| format!("{}{i}", args.prefix)).collect();
     let tokens: Vec<(String, anyhow::Result<String>)> = stream::iter(ids)
@@ -136,6 +141,7 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
             topics: Topics::new(args.topic_root.clone()),
             mqtt_host: String::new(),
             mqtt_port: 0,
+            mqtt_tls: None,
             durable: false,
             health: HealthCheck::Reconnect { timeout: Duration::from_secs(120) },
             config: ConfigTarget { path: dir.join("config/current"), reload: None, timeout: Duration::from_secs(60) },
@@ -144,7 +150,7 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
             clock_offset_s: 0,
             download_delay: Duration::from_millis(args.test_download_delay_ms),
         }
-        .with_mqtt(&args.mqtt_url)?;
+        .with_broker(&broker);
         let slots = AbSlots::new(dir.join("slots"), false, Duration::ZERO)?;
         let runner = Runner::new(device, slots, http.clone())?.with_online_signal(online_tx.clone());
         let stop = shutdown.clone();

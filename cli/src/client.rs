@@ -15,6 +15,8 @@ pub enum ClientError {
     Problem(Problem),
     #[error("unexpected answer {0}: {1}")]
     Unexpected(StatusCode, String),
+    #[error("CA file {0}: {1}")]
+    CaFile(String, String),
 }
 
 impl ClientError {
@@ -57,9 +59,29 @@ pub fn kind_segment(kind: ArtifactKind) -> &'static str {
 }
 
 impl ApiClient {
+    /// A client trusting the system's roots for https://.
     pub fn new(base: impl Into<String>, token: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder().tcp_nodelay(true).build().expect("a default HTTP client builds");
-        Self { http, base: base.into().trim_end_matches('/').to_owned(), token: token.into() }
+        Self::trusting(base, token, None).expect("a default HTTP client builds")
+    }
+
+    /// A client that, with `ca_file`, trusts only that CA (PEM) for https://.
+    pub fn trusting(
+        base: impl Into<String>,
+        token: impl Into<String>,
+        ca_file: Option<&std::path::Path>,
+    ) -> ClientResult<Self> {
+        fleet_protocol::tls::install_default_provider();
+        let mut builder = reqwest::Client::builder().tcp_nodelay(true);
+        if let Some(path) = ca_file {
+            let failed = |e: &dyn std::fmt::Display| ClientError::CaFile(path.display().to_string(), e.to_string());
+            let pem = std::fs::read(path).map_err(|e| failed(&e))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| failed(&e))?;
+            if certs.is_empty() {
+                return Err(failed(&"no certificate"));
+            }
+            builder = builder.tls_certs_only(certs);
+        }
+        Ok(Self { http: builder.build()?, base: base.into().trim_end_matches('/').to_owned(), token: token.into() })
     }
 
     /// The same server with another token.
@@ -101,6 +123,11 @@ impl ApiClient {
 
     pub async fn health(&self) -> ClientResult<serde_json::Value> {
         Self::decode(self.http.get(format!("{}/healthz", self.base)).send().await?).await
+    }
+
+    /// GET a text body (e.g. Mosquitto's files).
+    pub async fn get_text(&self, path: &str) -> ClientResult<String> {
+        Ok(Self::check(self.request(Method::GET, path).send().await?).await?.text().await?)
     }
 
     // Keys.

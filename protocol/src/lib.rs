@@ -14,6 +14,7 @@
 //! - [`state`]: per-device rollout states, reason codes and the table of legal transitions.
 //! - [`problem`]: the RFC 9457 error body and its stable error codes.
 //! - [`api`]: the REST response bodies.
+//! - `tls`: TLS client settings shared by every client (feature `tls`).
 
 #![forbid(unsafe_code)]
 
@@ -28,6 +29,8 @@ pub mod problem;
 #[cfg(feature = "sign")]
 pub mod sign;
 pub mod state;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod topic;
 pub mod verify;
 

@@ -57,7 +57,12 @@ impl Topics {
     }
 
     pub fn device(&self, id: &DeviceId, channel: Channel) -> String {
-        format!("{}/devices/{}/{}", self.root, id, channel.as_str())
+        self.device_pattern(id.as_str(), channel)
+    }
+
+    /// A device's topic with a placeholder for its id, e.g. Mosquitto's `%u`.
+    pub fn device_pattern(&self, placeholder: &str, channel: Channel) -> String {
+        format!("{}/devices/{}/{}", self.root, placeholder, channel.as_str())
     }
 
     pub fn commands(&self, id: &DeviceId) -> String {
@@ -82,6 +87,18 @@ impl Topics {
         format!("$share/{group}/{}", self.all(channel))
     }
 
+    /// The isolation rule every broker enforces: a device subscribes only to its own
+    /// commands (the exact topic, no wildcards).
+    pub fn device_may_subscribe(&self, device: &DeviceId, filter: &str) -> bool {
+        filter == self.device(device, Channel::Commands)
+    }
+
+    /// The isolation rule every broker enforces: a device publishes only its own status and
+    /// presence.
+    pub fn device_may_publish(&self, device: &DeviceId, topic: &str) -> bool {
+        self.parse(topic).is_some_and(|(d, ch)| &d == device && matches!(ch, Channel::Status | Channel::Presence))
+    }
+
     /// Splits a concrete topic into its device and channel; `None` for anything else.
     pub fn parse(&self, topic: &str) -> Option<(DeviceId, Channel)> {
         let rest = topic.strip_prefix(&self.root)?.strip_prefix("/devices/")?;
@@ -93,27 +110,54 @@ impl Topics {
 /// Why a broker URL is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BrokerUrlError {
-    #[error("{0}: expected mqtt://HOST[:PORT]")]
+    #[error("{0}: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")]
     Shape(String),
     #[error("{0}: bad port")]
     Port(String),
-    #[error("{0}: mqtts:// (TLS) is not built yet in this release")]
-    Tls(String),
 }
 
-/// Parses `mqtt://HOST[:PORT]` (port 1883 when left out) into host and port.
-pub fn parse_broker_url(url: &str) -> Result<(String, u16), BrokerUrlError> {
-    if url.starts_with("mqtts://") {
-        return Err(BrokerUrlError::Tls(url.into()));
+/// A parsed `mqtt://` or `mqtts://` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    pub host: String,
+    pub port: u16,
+    /// `mqtts://`: MQTT over TLS.
+    pub tls: bool,
+}
+
+impl BrokerUrl {
+    /// Whether the broker is on this machine (so cleartext never leaves it).
+    pub fn is_loopback(&self) -> bool {
+        is_loopback_host(&self.host)
     }
-    let rest = url.strip_prefix("mqtt://").ok_or_else(|| BrokerUrlError::Shape(url.into()))?.trim_end_matches('/');
-    if rest.is_empty() {
+}
+
+/// `localhost`, 127.0.0.0/8 or ::1.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Parses `mqtt://HOST[:PORT]` (port 1883 when left out) or `mqtts://HOST[:PORT]` (8883).
+pub fn parse_broker_url(url: &str) -> Result<BrokerUrl, BrokerUrlError> {
+    let (rest, tls, default_port) = if let Some(rest) = url.strip_prefix("mqtts://") {
+        (rest, true, 8883)
+    } else if let Some(rest) = url.strip_prefix("mqtt://") {
+        (rest, false, 1883)
+    } else {
+        return Err(BrokerUrlError::Shape(url.into()));
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') => {
+            (host, port.parse().map_err(|_| BrokerUrlError::Port(url.into()))?)
+        }
+        _ => (rest, default_port),
+    };
+    if host.is_empty() || host.contains(['/', '@', '?', '#']) {
         return Err(BrokerUrlError::Shape(url.into()));
     }
-    match rest.rsplit_once(':') {
-        Some((host, port)) => Ok((host.to_owned(), port.parse().map_err(|_| BrokerUrlError::Port(url.into()))?)),
-        None => Ok((rest.to_owned(), 1883)),
-    }
+    Ok(BrokerUrl { host: host.to_owned(), port, tls })
 }
 
 #[cfg(test)]
@@ -123,11 +167,18 @@ mod tests {
 
     #[test]
     fn broker_urls() {
-        assert_eq!(parse_broker_url("mqtt://127.0.0.1:1884"), Ok(("127.0.0.1".into(), 1884)));
-        assert_eq!(parse_broker_url("mqtt://broker/"), Ok(("broker".into(), 1883)));
+        let url = |host: &str, port, tls| BrokerUrl { host: host.into(), port, tls };
+        assert_eq!(parse_broker_url("mqtt://127.0.0.1:1884"), Ok(url("127.0.0.1", 1884, false)));
+        assert_eq!(parse_broker_url("mqtt://broker/"), Ok(url("broker", 1883, false)));
+        assert_eq!(parse_broker_url("mqtts://broker"), Ok(url("broker", 8883, true)));
+        assert_eq!(parse_broker_url("mqtts://broker:18883"), Ok(url("broker", 18883, true)));
         assert!(matches!(parse_broker_url("http://x"), Err(BrokerUrlError::Shape(_))));
+        assert!(matches!(parse_broker_url("mqtt://"), Err(BrokerUrlError::Shape(_))));
+        assert!(matches!(parse_broker_url("mqtt://user@x"), Err(BrokerUrlError::Shape(_))));
         assert!(matches!(parse_broker_url("mqtt://x:port"), Err(BrokerUrlError::Port(_))));
-        assert!(matches!(parse_broker_url("mqtts://x"), Err(BrokerUrlError::Tls(_))));
+        assert!(parse_broker_url("mqtt://127.0.0.1").unwrap().is_loopback());
+        assert!(parse_broker_url("mqtt://localhost:1").unwrap().is_loopback());
+        assert!(!parse_broker_url("mqtts://10.0.0.1").unwrap().is_loopback());
     }
 
     #[test]
@@ -139,6 +190,23 @@ mod tests {
         assert_eq!(t.presence(&id), "fleet/devices/dev-1/presence");
         assert_eq!(t.all(Channel::Status), "fleet/devices/+/status");
         assert_eq!(t.shared("g", Channel::Status), "$share/g/fleet/devices/+/status");
+    }
+
+    #[test]
+    fn devices_stay_in_their_own_topics() {
+        let t = Topics::default();
+        let (a, b) = (DeviceId::parse("a").unwrap(), DeviceId::parse("b").unwrap());
+        assert!(t.device_may_subscribe(&a, "fleet/devices/a/commands"));
+        for filter in ["fleet/devices/b/commands", "fleet/devices/+/commands", "fleet/#", "#", "fleet/devices/a/status"]
+        {
+            assert!(!t.device_may_subscribe(&a, filter), "{filter}");
+        }
+        assert!(t.device_may_publish(&a, "fleet/devices/a/status"));
+        assert!(t.device_may_publish(&a, "fleet/devices/a/presence"));
+        for topic in ["fleet/devices/b/status", "fleet/devices/a/commands", "fleet/devices/+/status", "other"] {
+            assert!(!t.device_may_publish(&a, topic), "{topic}");
+        }
+        assert!(!t.device_may_publish(&b, "fleet/devices/a/presence"));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use fleet_protocol::topic::Topics;
 use crate::auth::{ADMIN_TOKEN_NAME, ADMIN_TOKEN_PREFIX, generate_token, hash_token};
 use crate::blobs::BlobStore;
 use crate::broker::EmbeddedBroker;
+use crate::broker::mosquitto::{self, MosquittoHandle, MosquittoSync, ServerAccount};
 use crate::mqtt::{Inbound, MqttConfig, MqttLink};
 use crate::rollout::engine::Engine;
 use crate::rollout::ingest::{Ingest, IngestStats};
@@ -28,12 +29,11 @@ use crate::state::{AppState, Shared};
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{OperatorTokenRecord, Store};
+use crate::tls::TlsListener;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("{0} is not built yet in this release: {1}")]
-    NotBuilt(&'static str, &'static str),
     #[error("cannot listen on {0}: the address is already in use")]
     AddressInUse(SocketAddr),
     #[error("cannot listen on {0}: {1}")]
@@ -57,6 +57,8 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
+    /// HTTPS settings (`--tls-cert`), else plain HTTP.
+    tls: Option<Arc<rustls::ServerConfig>>,
     store: Arc<dyn Store>,
     /// This replica's name (MQTT client id, rollout leases).
     instance: String,
@@ -64,6 +66,7 @@ pub struct Application {
     mqtt: Arc<MqttLink>,
     engine: Engine,
     ingest: (Ingest, tokio::sync::mpsc::UnboundedReceiver<Inbound>),
+    mosquitto: Option<MosquittoSync>,
 }
 
 impl std::fmt::Debug for Application {
@@ -96,12 +99,18 @@ impl Application {
             .await
             .map_err(|e| StartupError::DataDir(data_dir.clone(), e))?;
         set_admin_token(&settings, store.as_ref()).await?;
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key).map_err(StartupError::Other)?),
+            _ => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let public_url = settings
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{local_addr}"))
+            .unwrap_or_else(|| format!("{scheme}://{local_addr}"))
             .trim_end_matches('/')
             .to_owned();
+        warn_about_cleartext(&settings, local_addr, tls.is_some(), &public_url);
 
         let topics = Topics::new(settings.topic_root.clone());
         let instance = match &settings.replica_name {
@@ -109,6 +118,9 @@ impl Application {
             None => instance_name()?,
         };
         let (broker, mqtt_config) = connect_mqtt(&settings, &store, topics, &instance).await?;
+        let mosquitto = mosquitto_sync(&settings, &store, &mqtt_config)?;
+        let mqtt_topics = mqtt_config.topics.clone();
+        let broker_account = settings.mqtt_url.as_ref().and(mqtt_config.credentials.clone());
         let (mqtt, inbound) = MqttLink::start(mqtt_config);
         let mqtt = Arc::new(mqtt);
         let (engine, handle) = Engine::new(store.clone(), mqtt.clone(), public_url.clone(), instance.clone());
@@ -122,17 +134,22 @@ impl Application {
             public_url,
             engine: Some(handle),
             broker: broker.clone(),
+            mosquitto: mosquitto.as_ref().map(|(_, handle)| handle.clone()),
+            topics: mqtt_topics,
+            broker_account,
         });
         Ok(Self {
             listener,
             local_addr,
             router: crate::http::router(state),
+            tls,
             store,
             broker,
             mqtt,
             engine,
             instance,
             ingest: (ingest, inbound),
+            mosquitto: mosquitto.map(|(sync, _)| sync),
         })
     }
 
@@ -153,17 +170,29 @@ impl Application {
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("TCP_NODELAY: {e}");
-            }
-        });
         let engine = tokio::spawn(self.engine.run());
         let (ingest, inbound) = self.ingest;
         let ingest = tokio::spawn(ingest.run(inbound));
-        let served = axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await;
+        let mosquitto = self.mosquitto.map(|m| tokio::spawn(m.run()));
+        let served = match self.tls {
+            Some(config) => {
+                let listener = TlsListener::new(self.listener, config)?;
+                axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await
+            }
+            None => {
+                let listener = self.listener.tap_io(|tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!("TCP_NODELAY: {e}");
+                    }
+                });
+                axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await
+            }
+        };
         engine.abort();
         ingest.abort();
+        if let Some(m) = mosquitto {
+            m.abort();
+        }
         let _ = engine.await;
         let _ = ingest.await;
         drop(self.mqtt);
@@ -189,9 +218,24 @@ async fn connect_mqtt(
     let client_id = instance.to_owned();
     let shared_group = settings.shared_subscription_group.clone();
     if let Some(url) = &settings.mqtt_url {
-        let (host, port) =
-            fleet_protocol::topic::parse_broker_url(url).map_err(|e| StartupError::Other(e.to_string()))?;
-        let config = MqttConfig { host, port, client_id, credentials: None, topics, shared_group };
+        let url = fleet_protocol::topic::parse_broker_url(url).map_err(|e| StartupError::Other(e.to_string()))?;
+        let credentials = match (&settings.mqtt_username, &settings.mqtt_password_file) {
+            (Some(user), Some(file)) => Some((user.clone(), read_secret_file(file)?)),
+            (Some(user), None) => Some((user.clone(), String::new())),
+            _ => None,
+        };
+        let tls = match url.tls {
+            true => Some(Arc::new(
+                fleet_protocol::tls::client_config(settings.mqtt_ca_file.as_deref())
+                    .map_err(|e| StartupError::Other(format!("--mqtt-ca-file: {e}")))?,
+            )),
+            false if settings.mqtt_ca_file.is_some() => {
+                return Err(StartupError::Other("--mqtt-ca-file needs an mqtts:// --mqtt-url".into()));
+            }
+            false => None,
+        };
+        let (host, port) = (url.host, url.port);
+        let config = MqttConfig { host, port, client_id, credentials, tls, topics, shared_group };
         return Ok((None, config));
     }
     let addr = settings.embedded_broker;
@@ -204,6 +248,7 @@ async fn connect_mqtt(
         port: broker.addr.port(),
         client_id,
         credentials: Some((SERVER_MQTT_USER.into(), password)),
+        tls: None,
         topics,
         shared_group,
     };
@@ -220,6 +265,65 @@ fn instance_name() -> Result<String, StartupError> {
 /// The server's own MQTT username on the embedded broker (its password is generated at
 /// every start).
 const SERVER_MQTT_USER: &str = "fleet-server";
+
+/// With `--mosquitto-dir`: the task keeping Mosquitto's files, and its handle. The server's
+/// own account goes into the files when it has one (`--mqtt-username`).
+fn mosquitto_sync(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    mqtt: &MqttConfig,
+) -> Result<Option<(MosquittoSync, MosquittoHandle)>, StartupError> {
+    let Some(dir) = &settings.mosquitto_dir else {
+        return Ok(None);
+    };
+    if settings.mqtt_url.is_none() {
+        return Err(StartupError::Other("--mosquitto-dir needs --mqtt-url (the Mosquitto it is for)".into()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| StartupError::DataDir(dir.clone(), e))?;
+    let server = match &mqtt.credentials {
+        Some((username, password)) => Some(ServerAccount {
+            username: username.clone(),
+            password_hash: mosquitto::password_hash(password).map_err(|e| StartupError::Other(e.to_string()))?,
+        }),
+        None => None,
+    };
+    let reload = settings.mosquitto_reload_command.clone();
+    Ok(Some(MosquittoSync::new(dir, reload, server, mqtt.topics.clone(), store.clone())))
+}
+
+/// The first line of a secret file, without its line break.
+fn read_secret_file(path: &Path) -> Result<String, StartupError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| StartupError::Other(format!("password file {}: {e}", path.display())))?;
+    Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
+/// Warns, once at start, about every way a credential would cross a non-loopback link in
+/// cleartext.
+fn warn_about_cleartext(settings: &Settings, listen: SocketAddr, https: bool, public_url: &str) {
+    use fleet_protocol::topic::{is_loopback_host, parse_broker_url};
+    if !https && !listen.ip().is_loopback() {
+        tracing::warn!(%listen, "HTTP without TLS beyond loopback: operator and device tokens travel in cleartext \
+            (use --tls-cert/--tls-key, or a TLS-terminating proxy in front)");
+    }
+    if let Some(rest) = public_url.strip_prefix("http://") {
+        let host = rest.split('/').next().unwrap_or_default();
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        if !is_loopback_host(host) {
+            tracing::warn!(
+                public_url,
+                "devices download over cleartext HTTP with their tokens: use an https:// --public-url"
+            );
+        }
+    }
+    let broker = settings.mqtt_url.as_deref().and_then(|u| parse_broker_url(u).ok());
+    if broker.as_ref().is_some_and(|url| !url.tls && !url.is_loopback()) {
+        tracing::warn!(
+            "MQTT without TLS beyond loopback: passwords and device tokens travel in \
+            cleartext (use mqtts://)"
+        );
+    }
+}
 
 fn refuse_unbuilt(settings: &Settings) -> Result<(), StartupError> {
     match settings.database_url.as_deref() {

@@ -23,6 +23,7 @@ pub mod rollout;
 pub mod settings;
 pub mod state;
 pub mod store;
+pub mod tls;
 
 pub use app::{Application, StartupError};
 pub use settings::Settings;

@@ -11,6 +11,7 @@ use fleet_protocol::topic::{Channel, Topics};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, Publish, PublishProperties};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use rumqttc::{TlsConfiguration, Transport};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -21,6 +22,8 @@ pub struct MqttConfig {
     pub port: u16,
     pub client_id: String,
     pub credentials: Option<(String, String)>,
+    /// `mqtts://`: the TLS settings to connect with.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     pub topics: Topics,
     /// Shared-subscription group for status reports (replicas share ingestion).
     pub shared_group: Option<String>,
@@ -55,6 +58,9 @@ impl MqttLink {
             .set_outgoing_inflight_upper_limit(1024);
         if let Some((user, password)) = &config.credentials {
             options.set_credentials(user, password);
+        }
+        if let Some(tls) = &config.tls {
+            options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls.clone())));
         }
         let (client, mut eventloop) = AsyncClient::new(options, 4096);
         let (tx, rx) = mpsc::unbounded_channel();

@@ -52,9 +52,41 @@ pub struct Settings {
     #[arg(long, env = "FLEET_EMBEDDED_BROKER", default_value = "127.0.0.1:1883")]
     pub embedded_broker: SocketAddr,
 
-    /// External MQTT broker, mqtt://HOST:PORT, instead of the embedded one.
+    /// External MQTT broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS), instead of
+    /// the embedded one.
     #[arg(long, env = "FLEET_MQTT_URL")]
     pub mqtt_url: Option<String>,
+
+    /// The server's username on the external broker.
+    #[arg(long, env = "FLEET_MQTT_USERNAME", requires = "mqtt_url")]
+    pub mqtt_username: Option<String>,
+
+    /// File holding the server's password on the external broker.
+    #[arg(long, env = "FLEET_MQTT_PASSWORD_FILE", requires = "mqtt_username")]
+    pub mqtt_password_file: Option<PathBuf>,
+
+    /// CA certificate(s) (PEM) the external broker's certificate must chain to (mqtts://;
+    /// default: the system's roots).
+    #[arg(long, env = "FLEET_MQTT_CA_FILE", requires = "mqtt_url")]
+    pub mqtt_ca_file: Option<PathBuf>,
+
+    /// Mosquitto isolation: the directory where the server keeps Mosquitto's `password_file`
+    /// (`passwords`) and `acl_file` (`acl`) up to date, one user per device.
+    #[arg(long, env = "FLEET_MOSQUITTO_DIR")]
+    pub mosquitto_dir: Option<PathBuf>,
+
+    /// Command (run by `sh -c`) that makes Mosquitto reload its files after they change,
+    /// e.g. `kill -HUP $(cat /run/mosquitto/mosquitto.pid)`.
+    #[arg(long, env = "FLEET_MOSQUITTO_RELOAD_COMMAND", requires = "mosquitto_dir")]
+    pub mosquitto_reload_command: Option<String>,
+
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "FLEET_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "FLEET_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 
     /// Topic root of every device topic.
     #[arg(long, env = "FLEET_TOPIC_ROOT", default_value = "fleet")]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::blobs::BlobStore;
 use crate::broker::EmbeddedBroker;
+use crate::broker::mosquitto::MosquittoHandle;
 use crate::rollout::engine::EngineHandle;
 use crate::store::Store;
 
@@ -25,6 +26,12 @@ pub struct Shared {
     pub engine: Option<EngineHandle>,
     /// The embedded broker, to close sessions of rotated or removed devices.
     pub broker: Option<Arc<EmbeddedBroker>>,
+    /// Device topics.
+    pub topics: fleet_protocol::topic::Topics,
+    /// The server's own account on the external broker (`--mqtt-username`, password).
+    pub broker_account: Option<(String, String)>,
+    /// Mosquitto's files, rewritten when credentials change (`--mosquitto-dir`).
+    pub mosquitto: Option<MosquittoHandle>,
 }
 
 impl AppState {
@@ -39,9 +46,15 @@ impl AppState {
         }
     }
 
-    /// Closes a device's MQTT session (embedded broker only).
-    pub async fn kick(&self, device: &fleet_protocol::DeviceId) {
-        if let Some(b) = &self.broker {
+    /// Brings the broker in step after a device was registered (`None`), or its token
+    /// rotated or the device removed (`Some`): Mosquitto's files are rewritten and reloaded
+    /// (which closes sessions whose credentials are gone); the embedded broker closes the
+    /// device's session.
+    pub async fn broker_credentials_changed(&self, device: Option<&fleet_protocol::DeviceId>) {
+        if let Some(m) = &self.mosquitto {
+            m.sync_now().await;
+        }
+        if let (Some(b), Some(device)) = (&self.broker, device) {
             b.kick(device).await;
         }
     }

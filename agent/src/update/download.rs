@@ -10,6 +10,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use fleet_protocol::state::Reason;
 use futures_util::StreamExt as _;
 use reqwest::StatusCode;
@@ -43,18 +44,27 @@ pub struct Downloader {
     pub chunk_delay: Duration,
 }
 
-/// An HTTP client that follows redirects only within one origin.
-pub fn http_client() -> reqwest::Result<reqwest::Client> {
+/// An HTTP client that follows redirects only within one origin and, with a CA file,
+/// trusts only that CA for https://.
+pub fn http_client(ca_file: Option<&Path>) -> anyhow::Result<reqwest::Client> {
+    fleet_protocol::tls::install_default_provider();
     let policy = reqwest::redirect::Policy::custom(|attempt| {
         let same = attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
         if same && attempt.previous().len() < 5 { attempt.follow() } else { attempt.stop() }
     });
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .redirect(policy)
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(60))
-        .tcp_nodelay(true)
-        .build()
+        .tcp_nodelay(true);
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).with_context(|| format!("--ca-file {}", path.display()))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).with_context(|| format!("--ca-file {}", path.display()))?;
+        anyhow::ensure!(!certs.is_empty(), "--ca-file {}: no certificate", path.display());
+        builder = builder.tls_certs_only(certs);
+    }
+    Ok(builder.build()?)
 }
 
 impl Downloader {

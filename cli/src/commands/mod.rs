@@ -1,6 +1,7 @@
 //! The subcommands. Each module owns its arguments and its `run`.
 
 pub mod artifacts;
+pub mod broker;
 pub mod devices;
 pub mod keygen;
 pub mod keys;
@@ -24,6 +25,10 @@ pub struct Cli {
     /// Operator token (default: the contents of ./fleet-data/admin.token).
     #[arg(long, env = "FLEET_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
+    /// CA certificate(s) (PEM) the server's https:// certificate must chain to (default: the
+    /// system's roots).
+    #[arg(long, env = "FLEET_CA_FILE", global = true)]
+    pub ca_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -49,6 +54,9 @@ pub enum Command {
     /// Rollouts: create, follow, pause, resume, cancel.
     #[command(subcommand)]
     Rollouts(rollouts::Command),
+    /// External brokers: keep a Mosquitto's password and ACL files in step.
+    #[command(subcommand)]
+    Broker(broker::Command),
 }
 
 impl Cli {
@@ -59,7 +67,7 @@ impl Cli {
                 anyhow::anyhow!("no token: set FLEET_TOKEN or run where {DEFAULT_TOKEN_FILE} exists ({e})")
             })?,
         };
-        Ok(ApiClient::new(&self.url, token))
+        Ok(ApiClient::trusting(&self.url, token, self.ca_file.as_deref())?)
     }
 }
 
@@ -73,6 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Configs(cmd) => artifacts::run(&cli.client()?, ArtifactKind::Config, cmd).await,
         Command::Devices(cmd) => devices::run(&cli.client()?, cmd).await,
         Command::Rollouts(cmd) => rollouts::run(&cli.client()?, cmd).await,
+        Command::Broker(cmd) => broker::run(&cli.client()?, cmd).await,
     }
 }
 

@@ -8,7 +8,7 @@
 use std::sync::{Arc, Weak};
 
 use fleet_protocol::DeviceId;
-use fleet_protocol::topic::{Channel, Topics};
+use fleet_protocol::topic::Topics;
 use rmqtt::codec::v5::SubscribeAckReason;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType};
 use rmqtt::types::{AuthResult, ConnectInfo, LastWill, PublishAclResult, SubscribeAclResult};
@@ -72,16 +72,6 @@ impl Access {
     fn device_of(username: Option<&rmqtt::types::UserName>) -> Option<DeviceId> {
         DeviceId::parse(username?.to_string()).ok()
     }
-
-    fn may_subscribe(&self, device: &DeviceId, filter: &str) -> bool {
-        filter == self.topics.device(device, Channel::Commands)
-    }
-
-    fn may_publish(&self, device: &DeviceId, topic: &str) -> bool {
-        self.topics
-            .parse(topic)
-            .is_some_and(|(d, ch)| &d == device && matches!(ch, Channel::Status | Channel::Presence))
-    }
 }
 
 /// The hook handler registered for authentication and both ACL checks.
@@ -101,7 +91,7 @@ impl Handler for Hooks {
             }
             Parameter::ClientSubscribeCheckAcl(session, subscribe) => {
                 let allowed = Access::device_of(session.id.username.as_ref())
-                    .is_some_and(|d| self.0.may_subscribe(&d, &subscribe.topic_filter));
+                    .is_some_and(|d| self.0.topics.device_may_subscribe(&d, &subscribe.topic_filter));
                 if allowed {
                     (true, acc)
                 } else {
@@ -111,7 +101,7 @@ impl Handler for Hooks {
             }
             Parameter::MessagePublishCheckAcl(session, publish) => {
                 let allowed = Access::device_of(session.id.username.as_ref())
-                    .is_some_and(|d| self.0.may_publish(&d, &publish.inner.topic));
+                    .is_some_and(|d| self.0.topics.device_may_publish(&d, &publish.inner.topic));
                 if allowed {
                     (true, acc)
                 } else {

@@ -6,6 +6,7 @@
 //! ([`hooks`]).
 
 mod hooks;
+pub mod mosquitto;
 pub mod storage;
 
 use std::net::SocketAddr;

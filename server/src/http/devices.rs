@@ -58,6 +58,10 @@ fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), ApiError> {
     Ok(())
 }
 
+fn broker_password_hash(token: &str) -> Result<String, ApiError> {
+    crate::broker::mosquitto::password_hash(token).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
+}
+
 async fn register(
     State(app): State<AppState>,
     _: Operator,
@@ -72,12 +76,14 @@ async fn register(
         hardware,
         labels: req.labels,
         token_hash: hash_token(&token),
+        broker_password_hash: broker_password_hash(&token)?,
         created_at_ms: crate::now_ms(),
     };
     let device = app.store.insert_device(&new).await.map_err(|e| match e {
         StoreError::Conflict => ApiError::new(ErrorCode::AlreadyExists, format!("device {id} is already registered")),
         e => e.into(),
     })?;
+    app.broker_credentials_changed(None).await;
     tracing::info!(device = %id, "device registered");
     Ok((StatusCode::CREATED, Json(DeviceWithToken { device: views::device(device), token })))
 }
@@ -141,7 +147,7 @@ async fn decommission(
 ) -> Result<StatusCode, ApiError> {
     let id = device_id(raw)?;
     app.store.delete_device(&id).await.map_err(missing(&id))?;
-    app.kick(&id).await;
+    app.broker_credentials_changed(Some(&id)).await;
     app.wake_engine();
     tracing::info!(device = %id, "device decommissioned");
     Ok(StatusCode::NO_CONTENT)
@@ -154,9 +160,12 @@ async fn rotate_token(
 ) -> Result<Json<DeviceWithToken>, ApiError> {
     let id = device_id(raw)?;
     let token = generate_token(DEVICE_TOKEN_PREFIX)?;
-    app.store.rotate_device_token(&id, &hash_token(&token)).await.map_err(missing(&id))?;
+    app.store
+        .rotate_device_token(&id, &hash_token(&token), &broker_password_hash(&token)?)
+        .await
+        .map_err(missing(&id))?;
     let device = app.store.get_device(&id).await.map_err(missing(&id))?;
-    app.kick(&id).await;
+    app.broker_credentials_changed(Some(&id)).await;
     tracing::info!(device = %id, "device token rotated");
     Ok(Json(DeviceWithToken { device: views::device(device), token }))
 }

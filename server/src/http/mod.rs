@@ -2,6 +2,7 @@
 //! [`error`] maps every failure to problem+json once.
 
 pub mod artifacts;
+pub mod broker;
 pub mod devices;
 pub mod error;
 pub mod extract;
@@ -29,7 +30,8 @@ pub fn router(state: AppState) -> Router {
         .merge(artifacts::router(ArtifactKind::Firmware))
         .merge(artifacts::router(ArtifactKind::Config))
         .merge(devices::router())
-        .merge(rollouts::router());
+        .merge(rollouts::router())
+        .merge(broker::router());
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", api)

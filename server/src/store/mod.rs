@@ -76,8 +76,11 @@ pub trait Store: rollouts::RolloutStore + Send + Sync + std::fmt::Debug + 'stati
     async fn get_device(&self, id: &DeviceId) -> StoreResult<DeviceRecord>;
     async fn list_devices(&self, filter: &DeviceFilter, page: &PageRequest) -> StoreResult<Page<DeviceRecord>>;
     async fn delete_device(&self, id: &DeviceId) -> StoreResult<()>;
-    /// Replaces the token hash and forgets the last applied `seq`.
-    async fn rotate_device_token(&self, id: &DeviceId, token_hash: &str) -> StoreResult<()>;
+    /// Replaces the token's hashes and forgets the last applied `seq`.
+    async fn rotate_device_token(&self, id: &DeviceId, token_hash: &str, broker_password_hash: &str)
+    -> StoreResult<()>;
+    /// (device id, broker password hash) of every device that has one, by id.
+    async fn broker_credentials(&self) -> StoreResult<Vec<(String, String)>>;
     async fn device_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<DeviceId>>;
 
     // Operator tokens.

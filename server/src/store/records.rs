@@ -55,6 +55,8 @@ pub struct NewDevice {
     pub hardware: HardwareModel,
     pub labels: BTreeMap<String, String>,
     pub token_hash: String,
+    /// The token in Mosquitto's `$7$` format (see `broker::mosquitto`).
+    pub broker_password_hash: String,
     pub created_at_ms: i64,
 }
 

@@ -309,11 +309,15 @@ macro_rules! sql_store {
 
             async fn insert_device(&self, d: &NewDevice) -> StoreResult<DeviceRecord> {
                 let mut tx = self.write.begin().await?;
-                sqlx::query("INSERT INTO devices (id, hardware, token_hash, created_at) VALUES ($1, $2, $3, $4)")
-                    .bind(d.id.as_str())
-                    .bind(d.hardware.as_str())
-                    .bind(&d.token_hash)
-                    .bind(d.created_at_ms)
+                sqlx::query(
+                    "INSERT INTO devices (id, hardware, token_hash, broker_password_hash, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(d.id.as_str())
+                .bind(d.hardware.as_str())
+                .bind(&d.token_hash)
+                .bind(&d.broker_password_hash)
+                .bind(d.created_at_ms)
                     .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
@@ -385,10 +389,18 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn rotate_device_token(&self, id: &DeviceId, token_hash: &str) -> StoreResult<()> {
-                let done = sqlx::query("UPDATE devices SET token_hash = $1, last_seq = NULL WHERE id = $2")
-                    .bind(token_hash)
-                    .bind(id.as_str())
+            async fn rotate_device_token(
+                &self,
+                id: &DeviceId,
+                token_hash: &str,
+                broker_password_hash: &str,
+            ) -> StoreResult<()> {
+                let done = sqlx::query(
+                    "UPDATE devices SET token_hash = $1, broker_password_hash = $2, last_seq = NULL WHERE id = $3",
+                )
+                .bind(token_hash)
+                .bind(broker_password_hash)
+                .bind(id.as_str())
                     .execute(&self.write)
                     .await
                     .map_err(classify)?;
@@ -396,6 +408,15 @@ macro_rules! sql_store {
                     return Err(StoreError::NotFound);
                 }
                 Ok(())
+            }
+
+            async fn broker_credentials(&self) -> StoreResult<Vec<(String, String)>> {
+                let rows = sqlx::query(
+                    "SELECT id, broker_password_hash FROM devices WHERE broker_password_hash IS NOT NULL ORDER BY id",
+                )
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("broker_password_hash")?))).collect()
             }
 
             async fn device_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<DeviceId>> {

@@ -16,6 +16,7 @@ async fn code_of(resp: reqwest::Response) -> (StatusCode, Option<ErrorCode>) {
 async fn tokens_and_rights() {
     let app = TestApp::spawn().await;
     let dev = app.client.add_device("dev-1", "rpi4", &Default::default()).await.unwrap();
+    fleet_protocol::tls::install_default_provider();
     let raw = reqwest::Client::new();
     let url = app.client.api_url("/devices");
 

@@ -38,6 +38,7 @@ async fn setup(devices: usize) -> Setup {
             hardware: HardwareModel::parse("sim").unwrap(),
             labels: BTreeMap::new(),
             token_hash: hash_token(&token),
+            broker_password_hash: String::new(),
             created_at_ms: 0,
         };
         store.insert_device(&new).await.unwrap();

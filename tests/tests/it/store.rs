@@ -77,6 +77,7 @@ async fn story(store: Arc<dyn Store>) {
             hardware: HardwareModel::parse("rpi4").unwrap(),
             labels,
             token_hash: format!("hash-{i}"),
+            broker_password_hash: format!("$7$-{i}"),
             created_at_ms: 3,
         };
         store.insert_device(&d).await.unwrap();
@@ -85,8 +86,13 @@ async fn story(store: Arc<dyn Store>) {
     assert_eq!(store.list_devices(&berlin, &page()).await.unwrap().items.len(), 2);
     let dev0 = DeviceId::parse("dev-0").unwrap();
     assert_eq!(store.device_by_token_hash("hash-0").await.unwrap(), Some(dev0.clone()));
-    store.rotate_device_token(&dev0, "hash-0b").await.unwrap();
+    store.rotate_device_token(&dev0, "hash-0b", "$7$-0b").await.unwrap();
     assert_eq!(store.device_by_token_hash("hash-0").await.unwrap(), None);
+    let credentials = store.broker_credentials().await.unwrap();
+    assert_eq!(
+        credentials.iter().map(|(id, h)| format!("{id}:{h}")).collect::<Vec<_>>(),
+        ["dev-0:$7$-0b", "dev-1:$7$-1", "dev-2:$7$-2"]
+    );
 
     // A rollout over the three devices.
     let rollout = RolloutRecord {

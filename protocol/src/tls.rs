@@ -1,0 +1,76 @@
+//! TLS client settings, one rule for every client (the server's MQTT link, the agent's
+//! downloads and MQTT link, fleetctl): rustls with the ring provider; with a CA file, only
+//! that CA is trusted (pinned); without one, the system's roots.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::{ClientConfig, RootCertStore};
+
+/// Why TLS settings could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("CA file {0}: {1}")]
+    CaFile(String, String),
+    #[error("CA file {0} holds no certificate")]
+    NoCertificate(String),
+    #[error("no system root certificates: {0}")]
+    NoSystemRoots(String),
+    #[error("TLS: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// The crypto provider every TLS configuration uses.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Makes ring the process's default provider, for clients that look one up (reqwest).
+/// Call before building such a client; later calls do nothing.
+pub fn install_default_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Certificates of a PEM file.
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let shown = path.display().to_string();
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| TlsError::CaFile(shown.clone(), e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::CaFile(shown.clone(), e.to_string()))?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate(shown));
+    }
+    Ok(certs)
+}
+
+/// The roots a client trusts: the CA file's certificates, else the system's.
+pub fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            for cert in load_certs(path)? {
+                roots.add(cert).map_err(|e| TlsError::CaFile(path.display().to_string(), e.to_string()))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            if found.certs.is_empty() {
+                let why = found.errors.first().map_or_else(|| "none found".to_owned(), ToString::to_string);
+                return Err(TlsError::NoSystemRoots(why));
+            }
+            roots.add_parsable_certificates(found.certs);
+        }
+    }
+    Ok(roots)
+}
+
+/// A client configuration trusting `ca_file` (or the system's roots).
+pub fn client_config(ca_file: Option<&Path>) -> Result<ClientConfig, TlsError> {
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(ca_file)?)
+        .with_no_client_auth())
+}

@@ -1,0 +1,197 @@
+//! Per-device isolation on Mosquitto 2 with its classic files: a `password_file` with one
+//! user per device (the device id, with a `$7$` PBKDF2-SHA512 hash of its token computed
+//! when the token is issued) and an `acl_file` whose `pattern` rules confine each user to
+//! its own topics. The server rewrites both when credentials change and runs the reload
+//! command; Mosquitto then also disconnects sessions whose credentials are gone, so a
+//! rotation or a decommissioning takes effect at once.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use fleet_protocol::topic::{Channel, Topics};
+use tokio::sync::{Notify, watch};
+
+use crate::store::Store;
+
+/// Mosquitto's PBKDF2 iteration count (what `mosquitto_passwd` writes).
+const ITERATIONS: u32 = 101;
+/// How often credentials are compared with the files even without a nudge (changes made
+/// through another replica).
+const POLL: Duration = Duration::from_secs(2);
+
+/// `$7$101$<salt>$<hash>`: Mosquitto's password hash of `password` with a fresh salt.
+pub fn password_hash(password: &str) -> anyhow::Result<String> {
+    let mut salt = [0u8; 12];
+    getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(password_hash_with_salt(password, &salt))
+}
+
+fn password_hash_with_salt(password: &str, salt: &[u8]) -> String {
+    let mut hash = [0u8; 64];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha512>(password.as_bytes(), salt, ITERATIONS, &mut hash);
+    format!("$7${ITERATIONS}${}${}", STANDARD.encode(salt), STANDARD.encode(hash))
+}
+
+/// The server's own broker account, written into the files so it may do everything.
+#[derive(Debug, Clone)]
+pub struct ServerAccount {
+    pub username: String,
+    pub password_hash: String,
+}
+
+/// The `password_file`: the server's account, then one line per device.
+pub fn password_file(server: Option<&ServerAccount>, devices: &[(String, String)]) -> String {
+    let mut out = String::from("# Written by fleet-server; edits are overwritten.\n");
+    if let Some(s) = server {
+        out.push_str(&format!("{}:{}\n", s.username, s.password_hash));
+    }
+    for (id, hash) in devices {
+        out.push_str(&format!("{id}:{hash}\n"));
+    }
+    out
+}
+
+/// The `acl_file`: the server's account may do everything; every other user only its own
+/// commands (read) and its own status and presence (write), the rule of
+/// [`Topics::device_may_subscribe`] and [`Topics::device_may_publish`].
+pub fn acl_file(server: Option<&ServerAccount>, topics: &Topics) -> String {
+    let mut out = String::from("# Written by fleet-server; edits are overwritten.\n");
+    if let Some(s) = server {
+        out.push_str(&format!("user {}\ntopic readwrite #\n\n", s.username));
+    }
+    let pattern = |channel| topics.device_pattern("%u", channel);
+    out.push_str(&format!("pattern read {}\n", pattern(Channel::Commands)));
+    out.push_str(&format!("pattern write {}\n", pattern(Channel::Status)));
+    out.push_str(&format!("pattern write {}\n", pattern(Channel::Presence)));
+    out
+}
+
+/// Keeps a Mosquitto's files in step with the devices.
+#[derive(Debug)]
+pub struct MosquittoSync {
+    dir: PathBuf,
+    reload_command: Option<String>,
+    server: Option<ServerAccount>,
+    topics: Topics,
+    store: Arc<dyn Store>,
+    nudge: Arc<Notify>,
+    synced: watch::Sender<u64>,
+}
+
+/// What request handlers hold: nudge the sync and wait until the files are written.
+#[derive(Debug, Clone)]
+pub struct MosquittoHandle {
+    nudge: Arc<Notify>,
+    synced: watch::Receiver<u64>,
+}
+
+impl MosquittoHandle {
+    /// Asks for a sync now and waits (at most a few seconds) until one has completed.
+    pub async fn sync_now(&self) {
+        let mut synced = self.synced.clone();
+        let seen = *synced.borrow_and_update();
+        self.nudge.notify_one();
+        let wait = synced.wait_for(|n| *n > seen);
+        if tokio::time::timeout(Duration::from_secs(5), wait).await.is_err() {
+            tracing::warn!("Mosquitto files not written within 5 s");
+        }
+    }
+}
+
+impl MosquittoSync {
+    pub fn new(
+        dir: &Path,
+        reload_command: Option<String>,
+        server: Option<ServerAccount>,
+        topics: Topics,
+        store: Arc<dyn Store>,
+    ) -> (Self, MosquittoHandle) {
+        let nudge = Arc::new(Notify::new());
+        let (synced, rx) = watch::channel(0);
+        let handle = MosquittoHandle { nudge: nudge.clone(), synced: rx };
+        (Self { dir: dir.to_owned(), reload_command, server, topics, store, nudge, synced }, handle)
+    }
+
+    /// Writes the files at start, then whenever nudged or the credentials changed.
+    pub async fn run(self) {
+        let mut written: Option<(String, String)> = None;
+        loop {
+            match self.write_if_changed(written.as_ref()).await {
+                Ok(files) => written = Some(files),
+                Err(e) => tracing::error!(dir = %self.dir.display(), "writing Mosquitto's files: {e}"),
+            }
+            self.synced.send_modify(|n| *n += 1);
+            tokio::select! {
+                () = self.nudge.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+
+    async fn write_if_changed(&self, written: Option<&(String, String)>) -> anyhow::Result<(String, String)> {
+        let devices = self.store.broker_credentials().await?;
+        let files = (password_file(self.server.as_ref(), &devices), acl_file(self.server.as_ref(), &self.topics));
+        if written == Some(&files) {
+            return Ok(files);
+        }
+        write_atomically(&self.dir.join("passwords"), &files.0)?;
+        write_atomically(&self.dir.join("acl"), &files.1)?;
+        tracing::info!(devices = devices.len(), dir = %self.dir.display(), "Mosquitto files written");
+        if let Some(command) = &self.reload_command {
+            let status = tokio::process::Command::new("sh").arg("-c").arg(command).status().await?;
+            if !status.success() {
+                anyhow::bail!("reload command `{command}` failed: {status}");
+            }
+        }
+        Ok(files)
+    }
+}
+
+/// Temp file in the same directory (mode 0640: Mosquitto's group may read it), fsync,
+/// rename.
+fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut file = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(Path::new(".")))?;
+    file.as_file().set_permissions(std::fs::Permissions::from_mode(0o640))?;
+    file.write_all(contents.as_bytes())?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_matches_mosquitto_passwd() {
+        // Made by `mosquitto_passwd -b pw dev-a secret-a` (Mosquitto 2.0.11).
+        let known = "$7$101$UUUksWR1M+7SIuzb$F13aQc9yj92HmpnN27QAhRiGpJFC288oYsaFYmA6h+LqLZ9oxfoWJKOQwnW48CKfNmUBYXz75nP93Y/4F+bLHQ==";
+        let salt = STANDARD.decode("UUUksWR1M+7SIuzb").unwrap();
+        assert_eq!(password_hash_with_salt("secret-a", &salt), known);
+        assert_ne!(password_hash("secret-a").unwrap(), known, "a fresh salt each time");
+    }
+
+    #[test]
+    fn acl_confines_devices_to_their_topics() {
+        let server = ServerAccount { username: "fleet-server".into(), password_hash: "$7$x".into() };
+        let acl = acl_file(Some(&server), &Topics::new("acme"));
+        assert_eq!(
+            acl.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>(),
+            [
+                "user fleet-server",
+                "topic readwrite #",
+                "",
+                "pattern read acme/devices/%u/commands",
+                "pattern write acme/devices/%u/status",
+                "pattern write acme/devices/%u/presence",
+            ]
+        );
+        let pw = password_file(Some(&server), &[("dev-1".into(), "$7$h".into())]);
+        assert!(pw.ends_with("fleet-server:$7$x\ndev-1:$7$h\n"), "{pw}");
+    }
+}

@@ -1,0 +1,119 @@
+//! `/broker`: what an external broker needs to enforce per-device isolation.
+//!
+//! - Mosquitto on another host: `GET /broker/mosquitto/passwords` and `/broker/mosquitto/acl`
+//!   return the `password_file` and `acl_file` (`fleetctl broker sync` writes them).
+//! - EMQX: `POST /broker/emqx/authenticate` and `/broker/emqx/authorize` answer its HTTP
+//!   authentication and authorization hooks with the same rules as every other broker.
+//!
+//! All of them are for operator tokens (EMQX sends one in its request headers).
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fleet_protocol::{DeviceId, ErrorCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::extract::ApiJson;
+use crate::auth::{Operator, hash_token};
+use crate::broker::mosquitto::{self, ServerAccount};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/broker/mosquitto/passwords", get(mosquitto_passwords))
+        .route("/broker/mosquitto/acl", get(mosquitto_acl))
+        .route("/broker/emqx/authenticate", post(emqx_authenticate))
+        .route("/broker/emqx/authorize", post(emqx_authorize))
+}
+
+fn server_account(app: &AppState) -> Result<Option<ServerAccount>, ApiError> {
+    let Some((username, password)) = &app.broker_account else {
+        return Ok(None);
+    };
+    let password_hash =
+        mosquitto::password_hash(password).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    Ok(Some(ServerAccount { username: username.clone(), password_hash }))
+}
+
+fn text(body: String) -> impl IntoResponse {
+    ([(CONTENT_TYPE, "text/plain; charset=utf-8")], body)
+}
+
+async fn mosquitto_passwords(State(app): State<AppState>, _: Operator) -> Result<impl IntoResponse, ApiError> {
+    let devices = app.store.broker_credentials().await?;
+    Ok(text(mosquitto::password_file(server_account(&app)?.as_ref(), &devices)))
+}
+
+async fn mosquitto_acl(State(app): State<AppState>, _: Operator) -> Result<impl IntoResponse, ApiError> {
+    Ok(text(mosquitto::acl_file(server_account(&app)?.as_ref(), &app.topics)))
+}
+
+#[derive(Debug, Deserialize)]
+struct EmqxAuthenticate {
+    clientid: String,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+fn verdict(allow: bool) -> Json<Value> {
+    Json(json!({"result": if allow { "allow" } else { "deny" }, "is_superuser": false}))
+}
+
+/// A device connects with its id as both client id and username and its token as password;
+/// the server's own account (`--mqtt-username`) is the only superuser.
+async fn emqx_authenticate(
+    State(app): State<AppState>,
+    _: Operator,
+    ApiJson(req): ApiJson<EmqxAuthenticate>,
+) -> Result<Json<Value>, ApiError> {
+    let (Some(username), Some(password)) = (req.username, req.password) else {
+        return Ok(verdict(false));
+    };
+    if let Some((_, server_password)) = app.broker_account.as_ref().filter(|(server, _)| *server == username) {
+        // Compared as hashes: no early exit on the first differing byte of the secret.
+        let ok = hash_token(&password) == hash_token(server_password);
+        return Ok(Json(json!({"result": if ok { "allow" } else { "deny" }, "is_superuser": ok})));
+    }
+    let Ok(device) = DeviceId::parse(username) else {
+        return Ok(verdict(false));
+    };
+    if req.clientid != device.as_str() {
+        return Ok(verdict(false));
+    }
+    let owner = app.store.device_by_token_hash(&hash_token(&password)).await?;
+    Ok(verdict(owner.as_ref() == Some(&device)))
+}
+
+#[derive(Debug, Deserialize)]
+struct EmqxAuthorize {
+    clientid: String,
+    username: Option<String>,
+    topic: String,
+    action: String,
+}
+
+/// Devices: subscribe to their own commands, publish their own status and presence.
+async fn emqx_authorize(
+    State(app): State<AppState>,
+    _: Operator,
+    ApiJson(req): ApiJson<EmqxAuthorize>,
+) -> Result<Json<Value>, ApiError> {
+    let username = req.username.unwrap_or_default();
+    if app.broker_account.as_ref().is_some_and(|(server, _)| *server == username) {
+        return Ok(verdict(true));
+    }
+    let Ok(device) = DeviceId::parse(username) else {
+        return Ok(verdict(false));
+    };
+    let allow = req.clientid == device.as_str()
+        && match req.action.as_str() {
+            "subscribe" => app.topics.device_may_subscribe(&device, &req.topic),
+            "publish" => app.topics.device_may_publish(&device, &req.topic),
+            _ => false,
+        };
+    Ok(verdict(allow))
+}
