@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod balancer;
 pub mod broker;
 pub mod device_server;
 pub mod simulator;
@@ -176,7 +177,16 @@ pub async fn wait_rollout(
 ) -> serde_json::Value {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let body = client.get_rollout(id).await.expect("rollout");
+        let body = match client.get_rollout(id).await {
+            Ok(body) => body,
+            // A connection cut by a replica that died (tests that kill one): ask again.
+            Err(fleet_cli::ClientError::Transport(e)) if tokio::time::Instant::now() < deadline => {
+                eprintln!("polling rollout {id}: {e}; again");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+            Err(e) => panic!("rollout {id}: {e}"),
+        };
         if pred(&body) {
             return body;
         }

@@ -28,8 +28,10 @@ const TICK: Duration = Duration::from_millis(250);
 /// Silence after which a command is sent again (CONTRACT §4).
 const RESEND_AFTER_MS: i64 = 60_000;
 /// How long a rollout's lease lasts without renewal: a dead replica's rollouts wait this
-/// long before another replica drives them.
-pub const LEASE_MS: i64 = 5_000;
+/// long before another replica drives them. Its holder renews it every [`RENEW_MS`], so a
+/// tick that stalls for seconds on a loaded machine does not lose it.
+pub const LEASE_MS: i64 = 10_000;
+const RENEW_MS: i64 = 2_500;
 
 /// Handles shared with HTTP and ingestion.
 #[derive(Debug, Clone)]
@@ -106,12 +108,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Whether this replica drives `r` now: takes or renews its lease (renewing once half
-    /// of it has run), and re-publishes in-flight commands when the rollout is new to it.
+    /// Whether this replica drives `r` now: takes or renews its lease, and re-publishes in-flight commands when the rollout is new to it.
     async fn hold_lease(&mut self, r: &RolloutRecord) -> StoreResult<bool> {
         let now = self.store.now_ms().await?;
         match self.leases.get(&r.id) {
-            Some(&until) if now < until - LEASE_MS / 2 => return Ok(true),
+            Some(&until) if now < until - LEASE_MS + RENEW_MS => return Ok(true),
             _ => {}
         }
         if !self.store.lease_rollout(&r.id, &self.owner, now, now + LEASE_MS).await? {

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fleet_protocol::ArtifactKind;
+use fleet_tests::balancer::Balancer;
 use fleet_tests::simulator::{Simulator, SimulatorSetup};
 use fleet_tests::{ADMIN_TOKEN, manifest_for, release_key, sample, sign, wait_rollout};
 use serde_json::{Value, json};
@@ -79,11 +80,14 @@ async fn two_replicas_complete_a_rollout_exactly_even_when_one_dies() {
     let root = format!("fleet-replicas-{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
     let (port_a, port_b) = (free_port(), free_port());
-    let public = format!("http://127.0.0.1:{port_a}");
+    // Devices and operators use the load balancer's URL; either replica may die.
+    let balancer = Balancer::start(vec![([127, 0, 0, 1], port_a).into(), ([127, 0, 0, 1], port_b).into()]).await;
+    let public = format!("http://{}", balancer.addr);
     // Both start at the same instant on an empty database.
     let mut a = replica("a", port_a, &db, &mqtt, &root, dir.path(), &public);
     let mut b = replica("b", port_b, &db, &mqtt, &root, dir.path(), &public);
-    let a_client = fleet_cli::ApiClient::new(&public, ADMIN_TOKEN);
+    let a_client = fleet_cli::ApiClient::new(format!("http://127.0.0.1:{port_a}"), ADMIN_TOKEN);
+    let lb_client = fleet_cli::ApiClient::new(&public, ADMIN_TOKEN);
     let b_client = fleet_cli::ApiClient::new(format!("http://127.0.0.1:{port_b}"), ADMIN_TOKEN);
     healthy(&a_client, dir.path()).await;
     healthy(&b_client, dir.path()).await;
@@ -124,20 +128,20 @@ async fn two_replicas_complete_a_rollout_exactly_even_when_one_dies() {
         assert!(in_flight(v) <= MAX_IN_FLIGHT, "in flight beyond the limit: {v:#}");
         v["counts"]["succeeded"].as_u64().unwrap_or(0) >= (DEVICES / 2) as u64
     };
-    wait_rollout(&a_client, &id, Duration::from_secs(120), half).await;
+    wait_rollout(&lb_client, &id, Duration::from_secs(120), half).await;
     let pg = sqlx::PgPool::connect(&db).await.unwrap();
     let lease_owner = async || -> String {
         sqlx::query_scalar("SELECT lease_owner FROM rollouts WHERE id = $1").bind(&id).fetch_one(&pg).await.unwrap()
     };
     let dead = lease_owner().await;
-    let (victim, survivor) = match dead.as_str() {
-        "a" => (&mut a, &b_client),
-        "b" => (&mut b, &a_client),
+    let victim = match dead.as_str() {
+        "a" => &mut a,
+        "b" => &mut b,
         other => panic!("lease held by {other:?}"),
     };
     let _ = victim.0.kill();
     let _ = victim.0.wait();
-    let done = wait_rollout(survivor, &id, Duration::from_secs(180), |v| {
+    let done = wait_rollout(&lb_client, &id, Duration::from_secs(180), |v| {
         assert!(in_flight(v) <= MAX_IN_FLIGHT, "in flight beyond the limit: {v:#}");
         v["state"] == "completed"
     })
@@ -149,7 +153,7 @@ async fn two_replicas_complete_a_rollout_exactly_even_when_one_dies() {
     let stored: Vec<String> =
         sqlx::query_scalar("SELECT token_hash FROM operator_tokens").fetch_all(&pg).await.unwrap();
     assert_eq!(stored, vec![fleet_server::auth::hash_token(ADMIN_TOKEN)]);
-    let a_client = survivor;
+    let a_client = lb_client;
 
     // Every entry was claimed once, and every agent installed once.
     let mut cursor = None;
