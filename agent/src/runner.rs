@@ -356,7 +356,7 @@ impl<I: Installer> Runner<I> {
                 false
             }
             Err(e) => {
-                tracing::warn!("confirmation failed: {e}");
+                tracing::warn!("confirmation failed: {}", crate::update::download::with_causes(&e));
                 false
             }
         }

@@ -7,7 +7,9 @@
 pub mod agent;
 pub mod balancer;
 pub mod broker;
+pub mod certs;
 pub mod device_server;
+pub mod mosquitto;
 pub mod simulator;
 
 use std::path::{Path, PathBuf};
@@ -73,6 +75,8 @@ pub struct TestApp {
     /// `mqtt://` URL of the server's embedded broker.
     pub mqtt_url: String,
     pub data_dir: PathBuf,
+    /// The test's own Mosquitto, when the server uses one instead of its embedded broker.
+    pub mosquitto: Option<mosquitto::Mosquitto>,
     _dir: Option<TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -92,17 +96,43 @@ impl TestApp {
         app
     }
 
+    /// A fresh server on its own Mosquitto with per-device isolation (needs the
+    /// `mosquitto` binary).
+    pub async fn spawn_on_mosquitto(tweak: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let broker = mosquitto::Mosquitto::start(&dir.path().join("mosquitto"), None);
+        let mut app = Self::spawn_full(dir.path(), Some(broker), tweak).await;
+        app._dir = Some(dir);
+        app
+    }
+
     /// A server on an existing data directory (e.g. to restart on the same data).
     pub async fn spawn_in(data_dir: &Path, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let broker = e2e_mosquitto().then(|| mosquitto::Mosquitto::start(&data_dir.join("mosquitto"), None));
+        Self::spawn_full(data_dir, broker, tweak).await
+    }
+
+    /// A server on `data_dir` using `broker` (a Mosquitto of the test's own) if given.
+    pub async fn spawn_full(
+        data_dir: &Path,
+        broker: Option<mosquitto::Mosquitto>,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
         let mut settings = Settings::for_data_dir(data_dir);
         settings.admin_token = Some(fleet_server::settings::Secret::new(ADMIN_TOKEN));
         settings.log = "error".into();
         settings.database_url = e2e_database(data_dir).await;
+        if let Some(broker) = &broker {
+            broker.configure(&mut settings, broker.url());
+        }
         tweak(&mut settings);
         fleet_server::init_tracing("error");
         let app = Application::build(settings).await.expect("server builds");
         let base = format!("http://{}", app.local_addr());
-        let mqtt_url = app.broker_addr().map(|a| format!("mqtt://{a}")).unwrap_or_default();
+        let mqtt_url = match &broker {
+            Some(broker) => broker.url(),
+            None => app.broker_addr().map(|a| format!("mqtt://{a}")).unwrap_or_default(),
+        };
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
@@ -111,6 +141,7 @@ impl TestApp {
             client: ApiClient::new(base, ADMIN_TOKEN),
             mqtt_url,
             data_dir: data_dir.to_owned(),
+            mosquitto: broker,
             _dir: None,
             stop: Some(stop),
             task: Some(task),
@@ -198,6 +229,18 @@ pub async fn wait_rollout(
 /// Set to `postgres` (with `FLEET_TEST_DATABASE_URL`), every [`TestApp`] runs on a fresh
 /// PostgreSQL database instead of SQLite: the end-to-end suite again, unchanged.
 pub const E2E_DATABASE_VAR: &str = "FLEET_TEST_E2E_DATABASE";
+
+/// Set to `mosquitto`, every [`TestApp`] runs on a Mosquitto of its own with per-device
+/// isolation instead of the embedded broker: the end-to-end suite again, unchanged.
+pub const E2E_BROKER_VAR: &str = "FLEET_TEST_E2E_BROKER";
+
+fn e2e_mosquitto() -> bool {
+    match std::env::var(E2E_BROKER_VAR).as_deref() {
+        Ok("mosquitto") => true,
+        Ok("embedded") | Ok("") | Err(_) => false,
+        Ok(other) => panic!("{E2E_BROKER_VAR}={other}: expected mosquitto or embedded"),
+    }
+}
 
 /// The database a test server on `data_dir` uses: `None` for the default (SQLite in the data
 /// directory), else a PostgreSQL database created for this data directory and remembered in

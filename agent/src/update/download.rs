@@ -44,6 +44,19 @@ pub struct Downloader {
     pub chunk_delay: Duration,
 }
 
+/// An error with its causes, e.g. `error sending request: … invalid peer certificate:
+/// UnknownIssuer` (reqwest's own message stops at the first line).
+pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
 /// An HTTP client that follows redirects only within one origin and, with a CA file,
 /// trusts only that CA for https://.
 pub fn http_client(ca_file: Option<&Path>) -> anyhow::Result<reqwest::Client> {
@@ -164,7 +177,7 @@ impl Downloader {
         let response = match req.send().await {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!("download: {e}");
+                tracing::warn!("download: {}", with_causes(&e));
                 return Ok(Attempt::Retry);
             }
         };
@@ -197,7 +210,7 @@ impl Downloader {
             let chunk = match chunk {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::warn!("download interrupted: {e}");
+                    tracing::warn!("download interrupted: {}", with_causes(&e));
                     file.flush().await.map_err(|_| Reason::DownloadFailed)?;
                     return Ok(Attempt::Retry);
                 }

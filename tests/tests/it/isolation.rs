@@ -1,4 +1,5 @@
-//! The embedded broker confines each device to its own topics (CONTRACT §4).
+//! Each device is confined to its own topics (CONTRACT §4), on the embedded broker and on
+//! a Mosquitto with the files the server keeps.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use tokio::sync::mpsc;
 struct Raw {
     client: AsyncClient,
     events: mpsc::UnboundedReceiver<Result<Packet, String>>,
+    poll: tokio::task::JoinHandle<()>,
 }
 
 async fn connect(
@@ -20,18 +22,18 @@ async fn connect(
     client_id: &str,
     user: &str,
     password: &str,
-    will: Option<&str>,
+    will: Option<(&str, &str)>,
 ) -> Result<Raw, String> {
     let addr = app.mqtt_url.trim_start_matches("mqtt://");
     let (host, port) = addr.rsplit_once(':').unwrap();
     let mut options = MqttOptions::new(client_id, host, port.parse().unwrap());
     options.set_credentials(user, password).set_clean_start(true).set_outgoing_inflight_upper_limit(16);
-    if let Some(topic) = will {
-        options.set_last_will(LastWill::new(topic, "offline", QoS::AtLeastOnce, true, None));
+    if let Some((topic, payload)) = will {
+        options.set_last_will(LastWill::new(topic, payload, QoS::AtLeastOnce, false, None));
     }
     let (client, mut eventloop) = AsyncClient::new(options, 16);
     let (tx, mut events) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
+    let poll = tokio::spawn(async move {
         loop {
             match eventloop.poll().await {
                 Ok(Event::Incoming(p)) => {
@@ -48,12 +50,19 @@ async fn connect(
         }
     });
     match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
-        Ok(Some(Ok(Packet::ConnAck(ack)))) if ack.code == ConnectReturnCode::Success => Ok(Raw { client, events }),
+        Ok(Some(Ok(Packet::ConnAck(ack)))) if ack.code == ConnectReturnCode::Success => {
+            Ok(Raw { client, events, poll })
+        }
         other => Err(format!("{other:?}")),
     }
 }
 
 impl Raw {
+    /// Drops the connection without DISCONNECT, so the broker sends the will.
+    fn vanish(self) {
+        self.poll.abort();
+    }
+
     /// The next publish within `window`, if any; `Err` if the connection closed.
     async fn next_publish(&mut self, window: Duration) -> Result<Option<Vec<u8>>, String> {
         let deadline = tokio::time::Instant::now() + window;
@@ -86,35 +95,52 @@ impl Raw {
 
 #[tokio::test]
 async fn devices_are_confined_to_their_own_topics() {
-    let app = TestApp::spawn().await;
+    confined(TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the mosquitto binary (CI installs it)"]
+async fn on_mosquitto_devices_are_confined_to_their_own_topics() {
+    confined(TestApp::spawn_on_mosquitto(|_| {}).await).await;
+}
+
+/// A forged status report for dev-b, with `seq` high enough to be applied if it got through.
+const FORGED: &str = r#"{"rollout_id": null, "state": "idle", "seq": 99, "connect": true}"#;
+
+async fn confined(app: TestApp) {
     app.trust_release_key().await;
     let a = app.client.add_device("dev-a", "sim", &Default::default()).await.unwrap().token;
     let b = app.client.add_device("dev-b", "sim", &Default::default()).await.unwrap().token;
 
     assert!(connect(&app, "dev-a", "dev-a", "wrong", None).await.is_err(), "wrong token");
     assert!(connect(&app, "dev-x", "dev-x", &a, None).await.is_err(), "unknown device");
-    assert!(connect(&app, "dev-b", "dev-a", &a, None).await.is_err(), "another device's client id");
-    assert!(
-        connect(&app, "dev-a", "dev-a", &a, Some("fleet/devices/dev-b/presence")).await.is_err(),
-        "will on B's topic"
-    );
     assert!(connect(&app, "anon", "", "", None).await.is_err(), "anonymous");
 
-    let mut dev_a = connect(&app, "dev-a", "dev-a", &a, Some("fleet/devices/dev-a/presence")).await.unwrap();
     let mut dev_b = connect(&app, "dev-b", "dev-b", &b, None).await.unwrap();
-    dev_a.client.subscribe("fleet/devices/dev-b/commands", QoS::AtLeastOnce).await.unwrap();
-    assert!(!dev_a.suback_ok().await, "A may not subscribe to B's commands");
-    dev_a.client.subscribe("fleet/devices/+/commands", QoS::AtLeastOnce).await.unwrap();
-    assert!(!dev_a.suback_ok().await, "nor to everyone's");
     dev_b.client.subscribe("fleet/devices/dev-b/commands", QoS::AtLeastOnce).await.unwrap();
     assert!(dev_b.suback_ok().await);
 
+    // A under B's client id: refused, or given its own id (Mosquitto's
+    // use_username_as_clientid); B keeps its session either way (it gets its command below).
+    if let Ok(imposter) = connect(&app, "dev-b", "dev-a", &a, None).await {
+        imposter.vanish();
+    }
+    // A's will on B's status topic: refused at connect, or never delivered.
+    if let Ok(imposter) = connect(&app, "dev-a", "dev-a", &a, Some(("fleet/devices/dev-b/status", FORGED))).await {
+        imposter.vanish();
+    }
+
+    let mut dev_a = connect(&app, "dev-a", "dev-a", &a, None).await.unwrap();
+    // Subscribing to B's commands is refused, or granted and never delivers (A gets nothing).
+    dev_a.client.subscribe("fleet/devices/dev-b/commands", QoS::AtLeastOnce).await.unwrap();
+    let _ = dev_a.suback_ok().await;
+    dev_a.client.subscribe("fleet/devices/+/commands", QoS::AtLeastOnce).await.unwrap();
+    let _ = dev_a.suback_ok().await;
+
     // A forges a report for B: the server never sees it.
-    let forged = br#"{"rollout_id": null, "state": "idle", "seq": 99, "connect": true}"#.to_vec();
-    dev_a.client.publish("fleet/devices/dev-b/status", QoS::AtLeastOnce, false, forged).await.unwrap();
-    // B's own report is seen.
+    dev_a.client.publish("fleet/devices/dev-b/status", QoS::AtLeastOnce, false, FORGED).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(app.client.get_device("dev-b").await.unwrap().last_seen.is_none(), "the forged report was dropped");
+    assert!(app.client.get_device("dev-b").await.unwrap().last_seen.is_none(), "forged reports and wills dropped");
 
     // A command for B reaches B and not A.
     let bytes = b"firmware for b".to_vec();
@@ -128,13 +154,13 @@ async fn devices_are_confined_to_their_own_topics() {
     assert!(String::from_utf8_lossy(&got).contains("\"dev-b\""));
     assert_eq!(dev_a.next_publish(Duration::from_secs(1)).await, Ok(None), "A gets nothing");
 
-    // Rotating A's token and deleting B close their sessions.
+    // Rotating A's token and deleting B close their sessions at once.
     app.client.rotate_token("dev-a").await.unwrap();
     assert!(dev_a.next_publish(Duration::from_secs(5)).await.is_err(), "A's session closed");
     assert!(connect(&app, "dev-a", "dev-a", &a, None).await.is_err(), "the old token is refused");
     app.client.delete_device("dev-b").await.unwrap();
     assert!(dev_b.next_publish(Duration::from_secs(5)).await.is_err(), "B's session closed");
-    assert!(connect(&app, "dev-b", "dev-b", &b, None).await.is_err());
+    assert!(connect(&app, "dev-b", "dev-b", &b, None).await.is_err(), "a decommissioned device is refused");
 }
 
 #[tokio::test]

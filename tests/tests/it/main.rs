@@ -17,4 +17,5 @@ mod restart_rollout;
 mod rollouts;
 mod simulate;
 mod store;
+mod tls;
 mod upload;
