@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -78,6 +79,7 @@ pub struct MosquittoSync {
     topics: Topics,
     store: Arc<dyn Store>,
     nudge: Arc<Notify>,
+    requested: Arc<AtomicU64>,
     synced: watch::Sender<u64>,
 }
 
@@ -85,17 +87,19 @@ pub struct MosquittoSync {
 #[derive(Debug, Clone)]
 pub struct MosquittoHandle {
     nudge: Arc<Notify>,
+    /// Syncs asked for so far; a sync covers every request made before it read the devices.
+    requested: Arc<AtomicU64>,
     synced: watch::Receiver<u64>,
 }
 
 impl MosquittoHandle {
-    /// Asks for a sync now and waits (at most a few seconds) until one has completed.
+    /// Asks for a sync now and waits (at most a few seconds) until one that started after
+    /// this call has completed.
     pub async fn sync_now(&self) {
-        let mut synced = self.synced.clone();
-        let seen = *synced.borrow_and_update();
+        let mine = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
         self.nudge.notify_one();
-        let wait = synced.wait_for(|n| *n > seen);
-        if tokio::time::timeout(Duration::from_secs(5), wait).await.is_err() {
+        let mut synced = self.synced.clone();
+        if tokio::time::timeout(Duration::from_secs(5), synced.wait_for(|n| *n >= mine)).await.is_err() {
             tracing::warn!("Mosquitto files not written within 5 s");
         }
     }
@@ -110,20 +114,22 @@ impl MosquittoSync {
         store: Arc<dyn Store>,
     ) -> (Self, MosquittoHandle) {
         let nudge = Arc::new(Notify::new());
+        let requested = Arc::new(AtomicU64::new(0));
         let (synced, rx) = watch::channel(0);
-        let handle = MosquittoHandle { nudge: nudge.clone(), synced: rx };
-        (Self { dir: dir.to_owned(), reload_command, server, topics, store, nudge, synced }, handle)
+        let handle = MosquittoHandle { nudge: nudge.clone(), requested: requested.clone(), synced: rx };
+        (Self { dir: dir.to_owned(), reload_command, server, topics, store, nudge, requested, synced }, handle)
     }
 
     /// Writes the files at start, then whenever nudged or the credentials changed.
     pub async fn run(self) {
         let mut written: Option<(String, String)> = None;
         loop {
+            let covers = self.requested.load(Ordering::SeqCst);
             match self.write_if_changed(written.as_ref()).await {
                 Ok(files) => written = Some(files),
                 Err(e) => tracing::error!(dir = %self.dir.display(), "writing Mosquitto's files: {e}"),
             }
-            self.synced.send_modify(|n| *n += 1);
+            self.synced.send_replace(covers);
             tokio::select! {
                 () = self.nudge.notified() => {}
                 () = tokio::time::sleep(POLL) => {}

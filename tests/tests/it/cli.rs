@@ -119,3 +119,32 @@ async fn operator_workflow() {
     ok(&app, cwd, &["devices", "rm", "gw-2"]).await;
     assert!(!ok(&app, cwd, &["devices", "list"]).await.contains("gw-2"));
 }
+
+/// `fleetctl broker sync` installs the server's Mosquitto files on another host and runs the
+/// reload command only when they changed.
+#[tokio::test]
+async fn broker_sync_writes_mosquitto_files_and_reloads_on_change() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    let broker_dir = cwd.join("mosquitto");
+    std::fs::create_dir(&broker_dir).unwrap();
+    let reload = format!("echo reloaded >> {}", cwd.join("reloads").display());
+    let sync = ["broker", "sync", "--dir", broker_dir.to_str().unwrap(), "--reload-command", &reload];
+    let reloads = || std::fs::read_to_string(cwd.join("reloads")).unwrap_or_default().lines().count();
+
+    app.client.add_device("dev-1", "sim", &Default::default()).await.unwrap();
+    assert!(ok(&app, cwd, &sync).await.contains("files updated"));
+    let passwords = std::fs::read_to_string(broker_dir.join("passwords")).unwrap();
+    assert!(passwords.contains("\ndev-1:$7$101$"), "{passwords}");
+    assert!(std::fs::read_to_string(broker_dir.join("acl")).unwrap().contains("pattern write fleet/devices/%u/status"));
+    assert_eq!(std::fs::metadata(broker_dir.join("passwords")).unwrap().permissions().mode() & 0o777, 0o640);
+    assert_eq!(reloads(), 1);
+
+    ok(&app, cwd, &sync).await;
+    assert_eq!(reloads(), 1, "nothing changed, no reload");
+    app.client.delete_device("dev-1").await.unwrap();
+    ok(&app, cwd, &sync).await;
+    assert_eq!(reloads(), 2);
+    assert!(!std::fs::read_to_string(broker_dir.join("passwords")).unwrap().contains("dev-1"));
+}

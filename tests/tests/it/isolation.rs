@@ -216,3 +216,78 @@ async fn garbage_on_the_status_topic_changes_nothing() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(entry().await, "failed");
 }
+
+/// EMQX's HTTP authentication and authorization hooks get the same answers as every other
+/// broker: devices by token under their own id, only their own topics; the server's own
+/// account everything; and only an operator token may ask.
+#[tokio::test]
+async fn emqx_hooks_apply_the_same_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("server.password");
+    std::fs::write(&password, "server-secret-0123456789\n").unwrap();
+    // The server's own account is only known with an external broker; none has to answer.
+    let app = TestApp::spawn_with(|s| {
+        s.mqtt_url = Some("mqtt://127.0.0.1:9".into());
+        s.mqtt_username = Some("fleet-server".into());
+        s.mqtt_password_file = Some(password.clone());
+    })
+    .await;
+    let a = app.client.add_device("dev-a", "sim", &Default::default()).await.unwrap().token;
+    app.client.add_device("dev-b", "sim", &Default::default()).await.unwrap();
+    let ask = |path: &'static str, body: serde_json::Value| {
+        let request = app.client.request(reqwest::Method::POST, path).json(&body);
+        async move {
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), 200, "{path} {body}");
+            let v: serde_json::Value = r.json().await.unwrap();
+            (v["result"].as_str().unwrap().to_owned(), v["is_superuser"].as_bool())
+        }
+    };
+    let authn = |client: &str, user: &str, password: &str| {
+        ask(
+            "/broker/emqx/authenticate",
+            serde_json::json!({"clientid": client, "username": user, "password": password}),
+        )
+    };
+    assert_eq!(authn("dev-a", "dev-a", &a).await, ("allow".into(), Some(false)));
+    assert_eq!(authn("dev-a", "dev-a", "wrong").await.0, "deny");
+    assert_eq!(authn("dev-b", "dev-a", &a).await.0, "deny", "another device's client id");
+    assert_eq!(authn("dev-b", "dev-b", &a).await.0, "deny", "another device's token");
+    assert_eq!(authn("dev-x", "dev-x", &a).await.0, "deny", "unknown device");
+    assert_eq!(authn("srv", "fleet-server", "server-secret-0123456789").await, ("allow".into(), Some(true)));
+    assert_eq!(authn("srv", "fleet-server", "guess").await.0, "deny");
+
+    let authz = |user: &str, action: &str, topic: &str| {
+        ask(
+            "/broker/emqx/authorize",
+            serde_json::json!({"clientid": user, "username": user, "action": action, "topic": topic}),
+        )
+    };
+    assert_eq!(authz("dev-a", "subscribe", "fleet/devices/dev-a/commands").await.0, "allow");
+    assert_eq!(authz("dev-a", "subscribe", "fleet/devices/dev-b/commands").await.0, "deny");
+    assert_eq!(authz("dev-a", "subscribe", "fleet/devices/+/commands").await.0, "deny");
+    assert_eq!(authz("dev-a", "publish", "fleet/devices/dev-a/status").await.0, "allow");
+    assert_eq!(authz("dev-a", "publish", "fleet/devices/dev-a/presence").await.0, "allow");
+    assert_eq!(authz("dev-a", "publish", "fleet/devices/dev-b/status").await.0, "deny");
+    assert_eq!(authz("dev-a", "publish", "fleet/devices/dev-a/commands").await.0, "deny");
+    assert_eq!(authz("fleet-server", "subscribe", "$share/g/fleet/devices/+/status").await.0, "allow");
+
+    // Only operators may ask (EMQX sends an operator token in its request headers).
+    let as_device = app.client.with_token(a.clone());
+    let r = as_device
+        .request(reqwest::Method::POST, "/broker/emqx/authenticate")
+        .json(&serde_json::json!({"clientid": "dev-a", "username": "dev-a", "password": a}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // The Mosquitto files, for `fleetctl broker sync`.
+    let passwords = app.client.get_text("/broker/mosquitto/passwords").await.unwrap();
+    let users: Vec<&str> =
+        passwords.lines().filter(|l| !l.starts_with('#')).map(|l| &l[..l.find(':').unwrap()]).collect();
+    assert_eq!(users, ["fleet-server", "dev-a", "dev-b"]);
+    assert!(passwords.lines().skip(1).all(|l| l.contains(":$7$101$")), "{passwords}");
+    assert!(!passwords.contains(&a), "no token in the clear");
+    let acl = app.client.get_text("/broker/mosquitto/acl").await.unwrap();
+    assert!(acl.contains("pattern read fleet/devices/%u/commands"), "{acl}");
+}
