@@ -31,7 +31,10 @@ impl ClientError {
 
 pub type ClientResult<T> = Result<T, ClientError>;
 
-pub use fleet_protocol::api::{ArtifactInfo as Artifact, DeviceInfo as Device, DeviceWithToken, KeyInfo, List};
+pub use fleet_protocol::api::{
+    ArtifactInfo as Artifact, AuditEntry, DeviceInfo as Device, DeviceWithToken, KeyInfo, List, TokenInfo, TokenScope,
+    TokenWithSecret,
+};
 
 /// Device list filters.
 #[derive(Debug, Clone, Default)]
@@ -295,5 +298,27 @@ impl ApiClient {
 
     pub async fn rotate_token(&self, id: &str) -> ClientResult<DeviceWithToken> {
         Self::decode(self.request(Method::POST, &format!("/devices/{id}/token")).send().await?).await
+    }
+
+    // Operator tokens and the audit trail.
+
+    pub async fn create_operator_token(&self, name: &str, scope: TokenScope) -> ClientResult<TokenWithSecret> {
+        let body = serde_json::json!({"name": name, "scope": scope});
+        Self::decode(self.request(Method::POST, "/tokens").json(&body).send().await?).await
+    }
+
+    pub async fn list_operator_tokens(&self, cursor: Option<&str>) -> ClientResult<List<TokenInfo>> {
+        Self::decode(self.request(Method::GET, "/tokens").query(&[("cursor", cursor)]).send().await?).await
+    }
+
+    pub async fn revoke_operator_token(&self, name: &str) -> ClientResult<()> {
+        Self::check(self.request(Method::DELETE, &format!("/tokens/{name}")).send().await?).await?;
+        Ok(())
+    }
+
+    pub async fn audit(&self, limit: Option<u32>, cursor: Option<&str>) -> ClientResult<List<AuditEntry>> {
+        let limit = limit.map(|l| l.to_string());
+        let query = [("limit", limit.as_deref()), ("cursor", cursor)];
+        Self::decode(self.request(Method::GET, "/audit").query(&query).send().await?).await
     }
 }

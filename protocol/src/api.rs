@@ -98,3 +98,32 @@ impl std::fmt::Display for TokenScope {
         f.write_str(self.as_str())
     }
 }
+
+/// A named operator token (its secret is shown only when created).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub name: String,
+    pub scope: TokenScope,
+    pub created_at: String,
+}
+
+/// A token just created, with its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenWithSecret {
+    #[serde(flatten)]
+    pub info: TokenInfo,
+    pub token: String,
+}
+
+/// One operator action in the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: String,
+    pub at: String,
+    /// The operator token's name.
+    pub actor: String,
+    /// e.g. `rollout.paused`.
+    pub action: String,
+    pub target: String,
+    pub details: serde_json::Value,
+}

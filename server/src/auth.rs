@@ -19,6 +19,8 @@ use crate::state::AppState;
 pub const DEVICE_TOKEN_PREFIX: &str = "fleet_dev_";
 /// Prefix of generated admin tokens.
 pub const ADMIN_TOKEN_PREFIX: &str = "fleet_admin_";
+/// Prefix of named operator tokens.
+pub const OPERATOR_TOKEN_PREFIX: &str = "fleet_op_";
 
 /// A fresh random token: the prefix and 256 random bits, URL-safe base64.
 pub fn generate_token(prefix: &str) -> anyhow::Result<String> {
@@ -35,7 +37,8 @@ pub fn hash_token(token: &str) -> String {
 /// The name under which the admin token is stored.
 pub const ADMIN_TOKEN_NAME: &str = "admin";
 
-/// An authenticated operator: the token's name and what it may do.
+/// An authenticated operator (any scope): the token's name and what it may do. Read routes
+/// take this; write routes take [`Admin`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operator {
     pub name: String,
@@ -80,6 +83,27 @@ impl FromRequestParts<AppState> for Caller {
         match state.store.device_by_token_hash(&hash).await? {
             Some(id) => Ok(Caller::Device(id)),
             None => Err(ApiError::new(ErrorCode::Unauthorized, "unknown token")),
+        }
+    }
+}
+
+/// An operator who may change things (scope `admin`); the name goes into the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    pub name: String,
+}
+
+/// A write route's caller: read-only tokens and devices get 403.
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let op = Operator::from_request_parts(parts, state).await?;
+        match op.scope {
+            TokenScope::Admin => Ok(Admin { name: op.name }),
+            TokenScope::ReadOnly => {
+                Err(ApiError::new(ErrorCode::Forbidden, format!("token {:?} is read-only", op.name)))
+            }
         }
     }
 }

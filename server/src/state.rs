@@ -39,6 +39,23 @@ impl AppState {
         Self(Arc::new(shared))
     }
 
+    /// Records an operator action in the audit trail. The action has happened: a failure
+    /// to record it is logged loudly, not turned into an error for the caller.
+    pub async fn audit(&self, admin: &crate::auth::Admin, action: &str, target: &str, details: serde_json::Value) {
+        let entry = crate::store::AuditRecord {
+            id: 0,
+            at_ms: crate::now_ms(),
+            actor: admin.name.clone(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            details: details.to_string(),
+        };
+        tracing::info!(actor = %admin.name, action, target, "audit");
+        if let Err(e) = self.store.record_audit(&entry).await {
+            tracing::error!(actor = %admin.name, action, target, "audit trail not written: {e}");
+        }
+    }
+
     /// Lets the engine look at rollouts now rather than at its next tick.
     pub fn wake_engine(&self) {
         if let Some(e) = &self.engine {

@@ -7,6 +7,7 @@ pub mod keygen;
 pub mod keys;
 pub mod rollouts;
 pub mod sign;
+pub mod tokens;
 
 use clap::{Parser, Subcommand};
 use fleet_protocol::ArtifactKind;
@@ -54,6 +55,11 @@ pub enum Command {
     /// Rollouts: create, follow, pause, resume, cancel.
     #[command(subcommand)]
     Rollouts(rollouts::Command),
+    /// Named operator tokens: admin or read-only.
+    #[command(subcommand)]
+    Tokens(tokens::Command),
+    /// The audit trail: every operator action, newest first.
+    Audit(tokens::AuditArgs),
     /// External brokers: keep a Mosquitto's password and ACL files in step.
     #[command(subcommand)]
     Broker(broker::Command),
@@ -81,6 +87,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Configs(cmd) => artifacts::run(&cli.client()?, ArtifactKind::Config, cmd).await,
         Command::Devices(cmd) => devices::run(&cli.client()?, cmd).await,
         Command::Rollouts(cmd) => rollouts::run(&cli.client()?, cmd).await,
+        Command::Tokens(cmd) => tokens::run(&cli.client()?, cmd).await,
+        Command::Audit(args) => tokens::audit(&cli.client()?, args).await,
         Command::Broker(cmd) => broker::run(&cli.client()?, cmd).await,
     }
 }

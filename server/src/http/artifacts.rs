@@ -15,7 +15,7 @@ use super::error::ApiError;
 use super::extract::{ApiQuery, page_request};
 use super::upload;
 use super::views;
-use crate::auth::{Caller, Operator};
+use crate::auth::{Admin, Caller, Operator};
 use crate::state::AppState;
 use crate::store::StoreError;
 use fleet_protocol::api::{ArtifactInfo, List};
@@ -34,14 +34,14 @@ pub fn router(kind: ArtifactKind) -> Router<AppState> {
         .route(
             &base,
             get(move |app: State<AppState>, op: Operator, q: ApiQuery<ListQuery>| list(kind, app, op, q))
-                .post(move |app: State<AppState>, op: Operator, mp: Result<Multipart, _>| create(kind, app, op, mp))
+                .post(move |app: State<AppState>, admin: Admin, mp: Result<Multipart, _>| create(kind, app, admin, mp))
                 // Uploads enforce their own limits (signed size, --max-artifact-size).
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route(
             &format!("{base}/{{id}}"),
             get(move |app: State<AppState>, op: Operator, id: Path<String>| show(kind, app, op, id))
-                .delete(move |app: State<AppState>, op: Operator, id: Path<String>| remove(kind, app, op, id)),
+                .delete(move |app: State<AppState>, admin: Admin, id: Path<String>| remove(kind, app, admin, id)),
         )
         .route(
             &format!("{base}/{{id}}/blob"),
@@ -54,13 +54,15 @@ pub fn router(kind: ArtifactKind) -> Router<AppState> {
 async fn create(
     kind: ArtifactKind,
     State(app): State<AppState>,
-    _: Operator,
+    admin: Admin,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, Json<ArtifactInfo>), ApiError> {
     let multipart = multipart.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let record = upload::receive(&app, kind, multipart).await?;
     let m = &record.manifest;
-    tracing::info!(id = %record.id, %kind, name = %m.name, version = %m.version, size = m.size, "artifact uploaded");
+    let details = serde_json::json!({"kind": kind.as_str(), "name": m.name.as_str(), "version": m.version.to_string(),
+        "size": m.size, "sha256": m.sha256.to_hex()});
+    app.audit(&admin, "artifact.uploaded", &record.id, details).await;
     Ok((StatusCode::CREATED, Json(views::artifact(record))))
 }
 
@@ -103,7 +105,7 @@ async fn show(
 async fn remove(
     kind: ArtifactKind,
     State(app): State<AppState>,
-    _: Operator,
+    admin: Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let using = app.store.rollouts_using(&id).await?;
@@ -114,12 +116,18 @@ async fn remove(
         ));
     }
     let _lifecycle = app.blobs.lock().await;
-    let record = app.store.delete_artifact(kind, &id).await.map_err(missing(kind, &id))?;
+    let record = app.store.delete_artifact(kind, &id).await.map_err(|e| match e {
+        StoreError::Referenced => ApiError::new(
+            fleet_protocol::ErrorCode::InUse,
+            format!("{kind} {id} is kept: earlier rollouts' history refers to it"),
+        ),
+        e => missing(kind, &id)(e),
+    })?;
     let digest = record.manifest.sha256;
     if !app.store.blob_referenced(&digest.to_hex()).await? {
         app.blobs.remove(&digest).await?;
     }
-    tracing::info!(%id, %kind, "artifact deleted");
+    app.audit(&admin, "artifact.deleted", &id, serde_json::json!({"kind": kind.as_str()})).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::extract::{ApiJson, device_id, page_request};
 use super::views;
-use crate::auth::{Caller, DEVICE_TOKEN_PREFIX, Operator, generate_token, hash_token};
+use crate::auth::{Admin, Caller, DEVICE_TOKEN_PREFIX, Operator, generate_token, hash_token};
 use crate::state::AppState;
 use crate::store::{DeviceFilter, NewDevice, StoreError};
 use fleet_protocol::api::{DeviceInfo, DeviceWithToken, List};
@@ -64,7 +64,7 @@ fn broker_password_hash(token: &str) -> Result<String, ApiError> {
 
 async fn register(
     State(app): State<AppState>,
-    _: Operator,
+    admin: Admin,
     ApiJson(req): ApiJson<Register>,
 ) -> Result<(StatusCode, Json<DeviceWithToken>), ApiError> {
     let id = device_id(req.id)?;
@@ -84,7 +84,8 @@ async fn register(
         e => e.into(),
     })?;
     app.broker_credentials_changed(None).await;
-    tracing::info!(device = %id, "device registered");
+    let details = serde_json::json!({"hardware": device.hardware.as_str(), "labels": device.labels});
+    app.audit(&admin, "device.registered", id.as_str(), details).await;
     Ok((StatusCode::CREATED, Json(DeviceWithToken { device: views::device(device), token })))
 }
 
@@ -142,20 +143,20 @@ async fn show(State(app): State<AppState>, _: Operator, Path(raw): Path<String>)
 
 async fn decommission(
     State(app): State<AppState>,
-    _: Operator,
+    admin: Admin,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = device_id(raw)?;
     app.store.delete_device(&id).await.map_err(missing(&id))?;
     app.broker_credentials_changed(Some(&id)).await;
     app.wake_engine();
-    tracing::info!(device = %id, "device decommissioned");
+    app.audit(&admin, "device.removed", id.as_str(), serde_json::json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn rotate_token(
     State(app): State<AppState>,
-    _: Operator,
+    admin: Admin,
     Path(raw): Path<String>,
 ) -> Result<Json<DeviceWithToken>, ApiError> {
     let id = device_id(raw)?;
@@ -166,7 +167,7 @@ async fn rotate_token(
         .map_err(missing(&id))?;
     let device = app.store.get_device(&id).await.map_err(missing(&id))?;
     app.broker_credentials_changed(Some(&id)).await;
-    tracing::info!(device = %id, "device token rotated");
+    app.audit(&admin, "device.token_rotated", id.as_str(), serde_json::json!({})).await;
     Ok(Json(DeviceWithToken { device: views::device(device), token }))
 }
 

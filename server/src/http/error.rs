@@ -87,6 +87,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => Self::new(ErrorCode::NotFound, "not found"),
             StoreError::Conflict => Self::new(ErrorCode::AlreadyExists, "already exists"),
+            StoreError::Referenced => Self::new(ErrorCode::InUse, "still referenced"),
             e => Self::Internal(e.into()),
         }
     }

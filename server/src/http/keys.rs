@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, page_request};
 use super::views;
-use crate::auth::Operator;
+use crate::auth::{Admin, Operator};
 use crate::state::AppState;
 use crate::store::{KeyRecord, StoreError};
 use fleet_protocol::api::{KeyInfo, List};
@@ -28,7 +28,7 @@ struct AddKey {
 
 async fn add(
     State(app): State<AppState>,
-    _: Operator,
+    admin: Admin,
     ApiJson(req): ApiJson<AddKey>,
 ) -> Result<(StatusCode, Json<KeyInfo>), ApiError> {
     let name = req.name.trim();
@@ -44,7 +44,11 @@ async fn add(
         revoked_at_ms: None,
     };
     match app.store.insert_key(&record).await {
-        Ok(()) => Ok((StatusCode::CREATED, Json(views::key(record)))),
+        Ok(()) => {
+            let details = serde_json::json!({"name": record.name});
+            app.audit(&admin, "key.added", &record.keyid.as_hex(), details).await;
+            Ok((StatusCode::CREATED, Json(views::key(record))))
+        }
         Err(StoreError::Conflict) => {
             let existing = app.store.get_key(key.keyid()).await?;
             Err(if existing.revoked_at_ms.is_some() {
@@ -84,10 +88,10 @@ async fn show(State(app): State<AppState>, _: Operator, Path(raw): Path<String>)
 
 /// Revocation is permanent: the row stays (artifacts name their signers) but the key
 /// no longer counts towards any threshold.
-async fn revoke(State(app): State<AppState>, _: Operator, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+async fn revoke(State(app): State<AppState>, admin: Admin, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
     let id = keyid(&raw)?;
     app.store.revoke_key(&id, crate::now_ms()).await.map_err(|e| not_found(e, &id))?;
-    tracing::info!(keyid = %id, "release key revoked");
+    app.audit(&admin, "key.revoked", &id.as_hex(), serde_json::json!({})).await;
     crate::rollout::create::pause_unsigned(&app).await?;
     Ok(StatusCode::NO_CONTENT)
 }

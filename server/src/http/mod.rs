@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod keys;
 pub mod rollouts;
+pub mod tokens;
 mod upload;
 pub mod views;
 
@@ -31,7 +32,8 @@ pub fn router(state: AppState) -> Router {
         .merge(artifacts::router(ArtifactKind::Config))
         .merge(devices::router())
         .merge(rollouts::router())
-        .merge(broker::router());
+        .merge(broker::router())
+        .merge(tokens::router());
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", api)

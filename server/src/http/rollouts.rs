@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, page_request};
-use crate::auth::Operator;
+use crate::auth::{Admin, Operator};
 use crate::rollout::create::{Created, create};
 use crate::rollout::plan::RolloutRequest;
 use crate::rollout::view::{entry_body, rollout_body};
@@ -45,7 +45,7 @@ struct CreateQuery {
 
 async fn create_rollout(
     State(app): State<AppState>,
-    _: Operator,
+    admin: Admin,
     ApiQuery(q): ApiQuery<CreateQuery>,
     ApiJson(req): ApiJson<RolloutRequest>,
 ) -> Result<Response, ApiError> {
@@ -54,7 +54,9 @@ async fn create_rollout(
         Created::Rollout(record) => {
             app.wake_engine();
             let body = rollout_body(app.store.as_ref(), &record).await?;
-            tracing::info!(rollout = %record.id, "rollout created");
+            let details = json!({"kind": record.kind.as_str(), "artifact_id": record.artifact_id,
+                "devices": body["total"], "waves": record.waves});
+            app.audit(&admin, "rollout.created", &record.id, details).await;
             Ok((StatusCode::CREATED, Json(body)).into_response())
         }
     }
@@ -115,7 +117,7 @@ async fn devices(
 }
 
 /// Moves a rollout between states; anything else is 409 `invalid_state`.
-async fn control(app: &AppState, id: &str, to: RolloutState) -> Result<Json<Value>, ApiError> {
+async fn control(app: &AppState, admin: &Admin, id: &str, to: RolloutState) -> Result<Json<Value>, ApiError> {
     let mut r = load(app, id).await?;
     let allowed = match to {
         RolloutState::Paused => r.state == RolloutState::Running,
@@ -141,7 +143,12 @@ async fn control(app: &AppState, id: &str, to: RolloutState) -> Result<Json<Valu
     }
     r.updated_at = now;
     app.store.update_rollout(&r).await?;
-    tracing::info!(rollout = %id, state = to.as_str(), "rollout control");
+    let action = match to {
+        RolloutState::Paused => "rollout.paused",
+        RolloutState::Running => "rollout.resumed",
+        _ => "rollout.cancelled",
+    };
+    app.audit(admin, action, id, json!({})).await;
     app.wake_engine();
     if let Some(engine) = &app.engine {
         let _ = engine.changes.send(r.id.clone());
@@ -149,16 +156,16 @@ async fn control(app: &AppState, id: &str, to: RolloutState) -> Result<Json<Valu
     Ok(Json(rollout_body(app.store.as_ref(), &r).await?))
 }
 
-async fn pause(State(app): State<AppState>, _: Operator, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    control(&app, &id, RolloutState::Paused).await
+async fn pause(State(app): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    control(&app, &admin, &id, RolloutState::Paused).await
 }
 
-async fn resume(State(app): State<AppState>, _: Operator, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    control(&app, &id, RolloutState::Running).await
+async fn resume(State(app): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    control(&app, &admin, &id, RolloutState::Running).await
 }
 
-async fn cancel(State(app): State<AppState>, _: Operator, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    control(&app, &id, RolloutState::Cancelled).await
+async fn cancel(State(app): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    control(&app, &admin, &id, RolloutState::Cancelled).await
 }
 
 /// An event `rollout` with the full body: at once, whenever the body in the database

@@ -1,10 +1,10 @@
 //! Building the API bodies of `fleet_protocol::api` from store records.
 
-use fleet_protocol::api::{ArtifactInfo, DeviceInfo, KeyInfo, List};
+use fleet_protocol::api::{ArtifactInfo, AuditEntry, DeviceInfo, KeyInfo, List, TokenInfo};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::store::{ArtifactRecord, DeviceRecord, KeyRecord, Page};
+use crate::store::{ArtifactRecord, AuditRecord, DeviceRecord, KeyRecord, OperatorTokenRecord, Page};
 
 /// Milliseconds since the epoch as RFC 3339.
 pub fn rfc3339(ms: i64) -> String {
@@ -27,6 +27,21 @@ pub fn key(k: KeyRecord) -> KeyInfo {
         public_key_pem: k.public_key_pem,
         created_at: rfc3339(k.created_at_ms),
         revoked_at: k.revoked_at_ms.map(rfc3339),
+    }
+}
+
+pub fn token(t: OperatorTokenRecord) -> TokenInfo {
+    TokenInfo { name: t.name, scope: t.scope, created_at: rfc3339(t.created_at_ms) }
+}
+
+pub fn audit(e: AuditRecord) -> AuditEntry {
+    AuditEntry {
+        id: e.id.to_string(),
+        at: rfc3339(e.at_ms),
+        actor: e.actor,
+        action: e.action,
+        target: e.target,
+        details: serde_json::from_str(&e.details).unwrap_or(serde_json::Value::Null),
     }
 }
 

@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, KeyId, ProductName};
 
 pub use records::{
-    ArtifactRecord, DeviceRecord, KeyRecord, NewArtifact, NewDevice, OperatorTokenRecord, Page, PageRequest,
+    ArtifactRecord, AuditRecord, DeviceRecord, KeyRecord, NewArtifact, NewDevice, OperatorTokenRecord, Page,
+    PageRequest,
 };
 
 /// What can go wrong in storage.
@@ -24,6 +25,8 @@ pub enum StoreError {
     NotFound,
     #[error("already exists")]
     Conflict,
+    #[error("still referenced")]
+    Referenced,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
@@ -89,6 +92,14 @@ pub trait Store: rollouts::RolloutStore + Send + Sync + std::fmt::Debug + 'stati
     /// Inserts the token unless one of that name exists; returns the one stored.
     async fn init_operator_token(&self, token: &OperatorTokenRecord) -> StoreResult<OperatorTokenRecord>;
     async fn operator_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<OperatorTokenRecord>>;
+    /// Inserts a new token; `Conflict` if the name or the hash is taken.
+    async fn insert_operator_token(&self, token: &OperatorTokenRecord) -> StoreResult<()>;
+    async fn list_operator_tokens(&self, page: &PageRequest) -> StoreResult<Page<OperatorTokenRecord>>;
+    async fn delete_operator_token(&self, name: &str) -> StoreResult<()>;
+
+    // The audit trail, newest first.
+    async fn record_audit(&self, entry: &AuditRecord) -> StoreResult<()>;
+    async fn list_audit(&self, page: &PageRequest) -> StoreResult<Page<AuditRecord>>;
 
     /// Closes connections, flushing what must be flushed.
     async fn close(&self);

@@ -25,6 +25,22 @@ pub struct OperatorTokenRecord {
     pub created_at_ms: i64,
 }
 
+/// One operator action in the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Assigned by the database (0 when inserting).
+    pub id: i64,
+    pub at_ms: i64,
+    /// The operator token's name.
+    pub actor: String,
+    /// e.g. `rollout.paused`.
+    pub action: String,
+    /// What it was done to, e.g. the rollout id.
+    pub target: String,
+    /// JSON text.
+    pub details: String,
+}
+
 /// An artifact to insert, with the keys whose signatures verified at upload.
 #[derive(Debug, Clone)]
 pub struct NewArtifact {

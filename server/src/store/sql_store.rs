@@ -23,14 +23,15 @@ macro_rules! sql_store {
             RolloutState, RolloutStore,
         };
         use $crate::store::{
-            ArtifactRecord, DeviceFilter, DeviceRecord, KeyRecord, NewArtifact, NewDevice, OperatorTokenRecord, Page,
-            PageRequest, Store, StoreError, StoreResult,
+            ArtifactRecord, AuditRecord, DeviceFilter, DeviceRecord, KeyRecord, NewArtifact, NewDevice,
+            OperatorTokenRecord, Page, PageRequest, Store, StoreError, StoreResult,
         };
 
         fn classify(e: sqlx::Error) -> StoreError {
             match e {
                 sqlx::Error::RowNotFound => StoreError::NotFound,
                 sqlx::Error::Database(ref d) if d.is_unique_violation() => StoreError::Conflict,
+                sqlx::Error::Database(ref d) if d.is_foreign_key_violation() => StoreError::Referenced,
                 e => StoreError::Database(e),
             }
         }
@@ -292,7 +293,8 @@ macro_rules! sql_store {
                     .bind(kind.as_str())
                     .bind(id)
                     .execute(&self.write)
-                    .await?;
+                    .await
+                    .map_err(classify)?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
                 }
@@ -472,6 +474,74 @@ macro_rules! sql_store {
                     .fetch_optional(&self.read)
                     .await?;
                 row.as_ref().map(operator_token_from_row).transpose()
+            }
+
+            async fn insert_operator_token(&self, t: &OperatorTokenRecord) -> StoreResult<()> {
+                sqlx::query("INSERT INTO operator_tokens (name, scope, token_hash, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&t.name)
+                    .bind(t.scope.as_str())
+                    .bind(&t.token_hash)
+                    .bind(t.created_at_ms)
+                    .execute(&self.write)
+                    .await
+                    .map_err(classify)?;
+                Ok(())
+            }
+
+            async fn list_operator_tokens(&self, page: &PageRequest) -> StoreResult<Page<OperatorTokenRecord>> {
+                let rows = sqlx::query("SELECT * FROM operator_tokens WHERE name > $1 ORDER BY name LIMIT $2")
+                    .bind(page.cursor.clone().unwrap_or_default())
+                    .bind(i64::from(page.limit) + 1)
+                    .fetch_all(&self.read)
+                    .await?;
+                let items = rows.iter().map(operator_token_from_row).collect::<StoreResult<Vec<_>>>()?;
+                Ok(Page::from_rows(items, page.limit, |t| t.name.clone()))
+            }
+
+            async fn delete_operator_token(&self, name: &str) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM operator_tokens WHERE name = $1").bind(name).execute(&self.write).await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            }
+
+            async fn record_audit(&self, e: &AuditRecord) -> StoreResult<()> {
+                sqlx::query("INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(e.at_ms)
+                    .bind(&e.actor)
+                    .bind(&e.action)
+                    .bind(&e.target)
+                    .bind(&e.details)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn list_audit(&self, page: &PageRequest) -> StoreResult<Page<AuditRecord>> {
+                let before = match &page.cursor {
+                    Some(c) => c.parse::<i64>().map_err(|e| corrupt("audit cursor", e))?,
+                    None => i64::MAX,
+                };
+                let rows = sqlx::query("SELECT * FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT $2")
+                    .bind(before)
+                    .bind(i64::from(page.limit) + 1)
+                    .fetch_all(&self.read)
+                    .await?;
+                let items = rows
+                    .iter()
+                    .map(|r| {
+                        Ok(AuditRecord {
+                            id: r.try_get("id")?,
+                            at_ms: r.try_get("at")?,
+                            actor: r.try_get("actor")?,
+                            action: r.try_get("action")?,
+                            target: r.try_get("target")?,
+                            details: r.try_get("details")?,
+                        })
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok(Page::from_rows(items, page.limit, |e| e.id.to_string()))
             }
 
             async fn close(&self) {

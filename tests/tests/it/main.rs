@@ -10,6 +10,7 @@ mod external_broker;
 mod isolation;
 mod memory;
 mod openssl;
+mod operations;
 mod refusals;
 mod replicas;
 mod restart;

@@ -1,0 +1,103 @@
+//! `/tokens`: named operator tokens with a scope (`admin` or `read-only`), stored as
+//! hashes and shown once; and `/audit`, the trail of every operator action.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use fleet_protocol::ErrorCode;
+use fleet_protocol::api::{AuditEntry, List, TokenInfo, TokenScope, TokenWithSecret};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery, page_request};
+use super::views;
+use crate::auth::{ADMIN_TOKEN_NAME, Admin, OPERATOR_TOKEN_PREFIX, Operator, generate_token, hash_token};
+use crate::state::AppState;
+use crate::store::{OperatorTokenRecord, StoreError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tokens", get(list).post(create))
+        .route("/tokens/{name}", delete(revoke))
+        .route("/audit", get(audit))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateToken {
+    name: String,
+    scope: TokenScope,
+}
+
+/// Token names: 1–64 characters of `[A-Za-z0-9._-]` (they appear in the audit trail).
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+async fn create(
+    State(app): State<AppState>,
+    admin: Admin,
+    ApiJson(req): ApiJson<CreateToken>,
+) -> Result<(StatusCode, Json<TokenWithSecret>), ApiError> {
+    if !valid_name(&req.name) {
+        return Err(ApiError::bad_request("a token name is 1 to 64 characters of A-Z a-z 0-9 . _ -"));
+    }
+    let token = generate_token(OPERATOR_TOKEN_PREFIX)?;
+    let record = OperatorTokenRecord {
+        name: req.name.clone(),
+        scope: req.scope,
+        token_hash: hash_token(&token),
+        created_at_ms: crate::now_ms(),
+    };
+    app.store.insert_operator_token(&record).await.map_err(|e| match e {
+        StoreError::Conflict => ApiError::new(ErrorCode::AlreadyExists, format!("token {:?} exists", req.name)),
+        e => e.into(),
+    })?;
+    app.audit(&admin, "token.created", &record.name, serde_json::json!({"scope": record.scope})).await;
+    Ok((StatusCode::CREATED, Json(TokenWithSecret { info: views::token(record), token })))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+async fn list(
+    State(app): State<AppState>,
+    _: Operator,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<List<TokenInfo>>, ApiError> {
+    let page = app.store.list_operator_tokens(&page_request(q.limit, q.cursor)?).await?;
+    Ok(Json(views::list(page, views::token)))
+}
+
+/// Revoking works at once on every replica (tokens are looked up in the database). The
+/// admin token is replaced with `FLEET_ADMIN_TOKEN`, not revoked.
+async fn revoke(State(app): State<AppState>, admin: Admin, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    if name == ADMIN_TOKEN_NAME {
+        return Err(ApiError::new(
+            ErrorCode::InvalidState,
+            "the admin token cannot be revoked; set FLEET_ADMIN_TOKEN to replace it",
+        ));
+    }
+    app.store.delete_operator_token(&name).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found(format!("token {name:?}")),
+        e => e.into(),
+    })?;
+    app.audit(&admin, "token.revoked", &name, serde_json::json!({})).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn audit(
+    State(app): State<AppState>,
+    _: Operator,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<List<AuditEntry>>, ApiError> {
+    if q.cursor.as_deref().is_some_and(|c| c.parse::<i64>().is_err()) {
+        return Err(ApiError::bad_request("cursor: use next_cursor from the previous page"));
+    }
+    let page = app.store.list_audit(&page_request(q.limit, q.cursor)?).await?;
+    Ok(Json(views::list(page, views::audit)))
+}
