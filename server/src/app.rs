@@ -21,9 +21,10 @@ use crate::auth::{ADMIN_TOKEN_NAME, ADMIN_TOKEN_PREFIX, generate_token, hash_tok
 use crate::blobs::BlobStore;
 use crate::broker::EmbeddedBroker;
 use crate::broker::mosquitto::{self, MosquittoHandle, MosquittoSync, ServerAccount};
+use crate::metrics::Metrics;
 use crate::mqtt::{Inbound, MqttConfig, MqttLink};
 use crate::rollout::engine::Engine;
-use crate::rollout::ingest::{Ingest, IngestStats};
+use crate::rollout::ingest::Ingest;
 use crate::settings::Settings;
 use crate::state::{AppState, Shared};
 use crate::store::postgres::PgStore;
@@ -121,11 +122,13 @@ impl Application {
         let mosquitto = mosquitto_sync(&settings, &store, &mqtt_config)?;
         let mqtt_topics = mqtt_config.topics.clone();
         let broker_account = settings.mqtt_url.as_ref().and(mqtt_config.credentials.clone());
-        let (mqtt, inbound) = MqttLink::start(mqtt_config);
+        let metrics = Metrics::new();
+        let (mqtt, inbound) = MqttLink::start(mqtt_config, metrics.clone());
         let mqtt = Arc::new(mqtt);
-        let (engine, handle) = Engine::new(store.clone(), mqtt.clone(), public_url.clone(), instance.clone());
+        let (engine, handle) =
+            Engine::new(store.clone(), mqtt.clone(), public_url.clone(), instance.clone(), metrics.clone());
         let ingest =
-            Ingest { store: store.clone(), mqtt: mqtt.clone(), engine: handle.clone(), stats: IngestStats::default() };
+            Ingest { store: store.clone(), mqtt: mqtt.clone(), engine: handle.clone(), metrics: metrics.clone() };
         let state = AppState::new(Shared {
             store: store.clone(),
             blobs,
@@ -136,6 +139,8 @@ impl Application {
             broker: broker.clone(),
             mosquitto: mosquitto.as_ref().map(|(_, handle)| handle.clone()),
             topics: mqtt_topics,
+            metrics,
+            mqtt: mqtt.clone(),
             broker_account,
         });
         Ok(Self {

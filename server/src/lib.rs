@@ -18,6 +18,7 @@ pub mod auth;
 pub mod blobs;
 pub mod broker;
 pub mod http;
+pub mod metrics;
 pub mod mqtt;
 pub mod rollout;
 pub mod settings;
@@ -43,14 +44,17 @@ pub fn new_id() -> anyhow::Result<String> {
 }
 
 /// Installs the tracing subscriber used by the binary.
-pub fn init_tracing(filter: &str) {
+pub fn init_tracing(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())).try_init(),
+        // One JSON object per line, with the request's span (method, route, request id).
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
+    };
 }
+
+pub use settings::LogFormat;
 
 /// The `fleet-server` binary: parse the command line, run, and on error print one line and
 /// exit 1.
@@ -65,7 +69,7 @@ pub async fn main_entry() {
 pub async fn main_with_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<()> {
     use clap::Parser as _;
     let settings = Settings::parse_from(args);
-    init_tracing(&settings.log);
+    init_tracing(&settings.log, settings.log_format);
     let app = Application::build(settings).await?;
     app.run_until_stopped().await?;
     Ok(())

@@ -2,6 +2,7 @@
 //! forwards what arrives; publishing happens elsewhere (the engine and the ingester), and
 //! incoming QoS 1 messages are acknowledged only after their effect is committed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,6 +14,8 @@ use rumqttc::v5::mqttbytes::v5::{Packet, Publish, PublishProperties};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
 use tokio::sync::mpsc;
+
+use crate::metrics::Metrics;
 use tokio::task::JoinHandle;
 
 /// Where the server's client connects, and as whom.
@@ -37,6 +40,8 @@ pub struct Inbound {
     pub payload: Bytes,
     /// Kept to acknowledge it once handled.
     pub publish: Publish,
+    /// When it arrived (ingest lag).
+    pub received: std::time::Instant,
 }
 
 /// The running client.
@@ -44,11 +49,12 @@ pub struct Inbound {
 pub struct MqttLink {
     client: AsyncClient,
     topics: Topics,
+    metrics: Arc<Metrics>,
     task: JoinHandle<()>,
 }
 
 impl MqttLink {
-    pub fn start(config: MqttConfig) -> (Self, mpsc::UnboundedReceiver<Inbound>) {
+    pub fn start(config: MqttConfig, metrics: Arc<Metrics>) -> (Self, mpsc::UnboundedReceiver<Inbound>) {
         let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
         options
             .set_clean_start(true)
@@ -72,13 +78,20 @@ impl MqttLink {
         // Retained presence is not delivered to shared subscriptions: never share it.
         let presence = topics.all(Channel::Presence);
         let subscriber = client.clone();
+        let link_metrics = metrics.clone();
         let task = tokio::spawn(async move {
+            let metrics = link_metrics;
             let mut backoff = Duration::from_millis(200);
+            let mut connected_before = false;
             loop {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         backoff = Duration::from_millis(200);
                         tracing::info!("connected to the MQTT broker");
+                        metrics.mqtt_connected.set(1);
+                        if std::mem::replace(&mut connected_before, true) {
+                            metrics.mqtt_reconnects.inc();
+                        }
                         for filter in [&status, &presence] {
                             if let Err(e) = subscriber.try_subscribe(filter.as_str(), QoS::AtLeastOnce) {
                                 tracing::error!("subscribe {filter}: {e}");
@@ -90,7 +103,16 @@ impl MqttLink {
                         match topics.parse(&topic) {
                             Some((device, channel)) if channel != Channel::Commands => {
                                 let payload = publish.payload.clone();
-                                if tx.send(Inbound { device, channel, payload, publish }).is_err() {
+                                if tx
+                                    .send(Inbound {
+                                        device,
+                                        channel,
+                                        payload,
+                                        publish,
+                                        received: std::time::Instant::now(),
+                                    })
+                                    .is_err()
+                                {
                                     return;
                                 }
                             }
@@ -102,6 +124,7 @@ impl MqttLink {
                     }
                     Ok(_) => {}
                     Err(e) => {
+                        metrics.mqtt_connected.set(0);
                         tracing::warn!("MQTT connection: {e}; retrying in {backoff:?}");
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -109,7 +132,7 @@ impl MqttLink {
                 }
             }
         });
-        (Self { client, topics: config.topics, task }, rx)
+        (Self { client, topics: config.topics, task, metrics }, rx)
     }
 
     /// Publishes a command (QoS 1) that expires after `expiry_s` seconds.
@@ -117,9 +140,17 @@ impl MqttLink {
         let topic = self.topics.commands(command.device_id());
         let payload = serde_json::to_vec(command).expect("a command always serialises");
         let properties = PublishProperties { message_expiry_interval: expiry_s, ..Default::default() };
-        if let Err(e) = self.client.publish_with_properties(topic, QoS::AtLeastOnce, false, payload, properties).await {
-            tracing::error!("publishing a command: {e}");
+        match self.client.publish_with_properties(topic, QoS::AtLeastOnce, false, payload, properties).await {
+            Ok(()) => {
+                self.metrics.commands_published.inc();
+            }
+            Err(e) => tracing::error!("publishing a command: {e}"),
         }
+    }
+
+    /// Whether the client is connected to the broker now.
+    pub fn is_connected(&self) -> bool {
+        self.metrics.mqtt_connected.get() == 1
     }
 
     /// Acknowledges a handled message.

@@ -130,6 +130,17 @@ pub struct Settings {
     /// Log filter, e.g. `info` or `fleet_server=debug,info`.
     #[arg(long, env = "FLEET_LOG", default_value = "info")]
     pub log: String,
+
+    /// `text` for people, `json` (one object per line, with request ids) for log pipelines.
+    #[arg(long, env = "FLEET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Replica names are MQTT client ids: 1–64 characters of `[A-Za-z0-9._-]`.

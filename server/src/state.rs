@@ -26,6 +26,9 @@ pub struct Shared {
     pub engine: Option<EngineHandle>,
     /// The embedded broker, to close sessions of rotated or removed devices.
     pub broker: Option<Arc<EmbeddedBroker>>,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The server's MQTT client (readiness).
+    pub mqtt: std::sync::Arc<crate::mqtt::MqttLink>,
     /// Device topics.
     pub topics: fleet_protocol::topic::Topics,
     /// The server's own account on the external broker (`--mqtt-username`, password).

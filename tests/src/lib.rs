@@ -126,7 +126,7 @@ impl TestApp {
             broker.configure(&mut settings, broker.url());
         }
         tweak(&mut settings);
-        fleet_server::init_tracing("error");
+        fleet_server::init_tracing("error", fleet_server::LogFormat::Text);
         let app = Application::build(settings).await.expect("server builds");
         let base = format!("http://{}", app.local_addr());
         let mqtt_url = match &broker {

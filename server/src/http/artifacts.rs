@@ -59,6 +59,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<ArtifactInfo>), ApiError> {
     let multipart = multipart.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let record = upload::receive(&app, kind, multipart).await?;
+    app.metrics.upload_bytes.inc_by(record.manifest.size);
     let m = &record.manifest;
     let details = serde_json::json!({"kind": kind.as_str(), "name": m.name.as_str(), "version": m.version.to_string(),
         "size": m.size, "sha256": m.sha256.to_hex()});
@@ -154,6 +155,8 @@ async fn blob(
         headers.insert(header::ETAG, etag);
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
+        let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        app.metrics.download_bytes.inc_by(length.unwrap_or(0));
     }
     Ok(response)
 }

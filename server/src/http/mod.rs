@@ -12,12 +12,23 @@ pub mod tokens;
 mod upload;
 pub mod views;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::get;
 use fleet_protocol::ArtifactKind;
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::auth::Operator;
+use crate::metrics::RouteLabels;
 use crate::state::AppState;
 use error::ApiError;
 
@@ -36,13 +47,83 @@ pub fn router(state: AppState) -> Router {
         .merge(tokens::router());
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .nest("/api/v1", api)
+        .layer(middleware::from_fn_with_state(state.clone(), track_latency))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .layer(TraceLayer::new_for_http())
+        // Outermost last: a request gets its id, then its span, and the id goes back out.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
         .with_state(state)
 }
 
+/// Liveness: the process answers.
 async fn healthz() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers and the MQTT client is connected; 503 otherwise, with
+/// which check failed.
+async fn readyz(State(app): State<AppState>) -> (StatusCode, axum::Json<serde_json::Value>) {
+    let database = match tokio::time::timeout(std::time::Duration::from_secs(2), app.store.now_ms()).await {
+        Ok(Ok(_)) => "ok".to_owned(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "no answer within 2 s".to_owned(),
+    };
+    let broker = if app.mqtt.is_connected() { "ok" } else { "not connected" };
+    let ready = database == "ok" && broker == "ok";
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = serde_json::json!({"status": if ready { "ready" } else { "not_ready" },
+        "checks": {"database": database, "broker": broker}});
+    (status, axum::Json(body))
+}
+
+/// Prometheus metrics, for operator tokens (a read-only one is enough).
+async fn metrics(State(app): State<AppState>, _: Operator) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let body = app.metrics.render(app.store.as_ref()).await?;
+    Ok(([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body))
+}
+
+/// Request ids: `<process prefix>-<n>`, unique across replicas; a caller's own
+/// `x-request-id` is kept.
+#[derive(Debug, Clone)]
+struct RequestIds {
+    prefix: Arc<str>,
+    next: Arc<AtomicU64>,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let mut bytes = [0u8; 4];
+        let _ = getrandom::fill(&mut bytes);
+        Self { prefix: hex::encode(bytes).into(), next: Arc::new(AtomicU64::new(1)) }
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n}", self.prefix)).ok().map(RequestId::new)
+    }
+}
+
+/// Every log line of a request carries its method, path (never the query) and id; headers
+/// (tokens) are never logged.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+}
+
+/// Records each request's latency under its route pattern.
+async fn track_latency(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let labels = RouteLabels { method, route, status: response.status().as_u16() };
+    app.metrics.http_requests.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    response
 }

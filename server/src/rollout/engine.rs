@@ -19,6 +19,7 @@ use tokio::sync::{Notify, broadcast, mpsc};
 
 use super::plan::{gate_trips, is_failure};
 use super::rules::{cancel_pending, dispatch, on_tick_timeout};
+use crate::metrics::Metrics;
 use crate::mqtt::MqttLink;
 use crate::store::rollouts::{EntryChange, EntryRecord, RolloutRecord, RolloutState};
 use crate::store::{ArtifactRecord, Store, StoreResult};
@@ -51,6 +52,7 @@ pub struct Engine {
     public_url: String,
     /// This replica's name in rollout leases.
     owner: String,
+    metrics: Arc<Metrics>,
     /// Rollouts whose lease this replica holds, with the lease's end.
     leases: HashMap<String, i64>,
     handle: EngineHandle,
@@ -60,7 +62,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn Store>, mqtt: Arc<MqttLink>, public_url: String, owner: String) -> (Self, EngineHandle) {
+    pub fn new(
+        store: Arc<dyn Store>,
+        mqtt: Arc<MqttLink>,
+        public_url: String,
+        owner: String,
+        metrics: Arc<Metrics>,
+    ) -> (Self, EngineHandle) {
         let (resend, resend_rx) = mpsc::unbounded_channel();
         let (changes, _) = broadcast::channel(1024);
         let handle = EngineHandle { wake: Arc::new(Notify::new()), changes, resend };
@@ -69,6 +77,7 @@ impl Engine {
             mqtt,
             public_url,
             owner,
+            metrics,
             leases: HashMap::new(),
             handle: handle.clone(),
             resend_rx,
@@ -305,6 +314,7 @@ impl Engine {
             .map(|e| dispatch(e, now))
             .collect();
         let applied = self.apply(entries, claims, now).await?;
+        self.metrics.commands_dispatched.inc_by(applied.len() as u64);
         for c in &applied {
             self.publish(r, artifact, &c.device_id, false, now).await;
         }

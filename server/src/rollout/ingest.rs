@@ -3,8 +3,8 @@
 //! devices, other rollouts, stale `seq`, illegal transitions) is counted by reason and
 //! logged, never a crash.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fleet_protocol::message::{MAX_REPORT_BYTES, StatusReport};
@@ -12,6 +12,7 @@ use fleet_protocol::topic::Channel;
 use tokio::sync::mpsc;
 
 use super::engine::EngineHandle;
+use crate::metrics::Metrics;
 use crate::mqtt::{Inbound, MqttLink};
 use crate::store::Store;
 use crate::store::rollouts::{IncomingReport, ReportOutcome};
@@ -19,27 +20,13 @@ use crate::store::rollouts::{IncomingReport, ReportOutcome};
 /// Most messages applied in one transaction.
 const BATCH: usize = 1000;
 
-/// Counters of ignored input, by reason.
-#[derive(Debug, Default, Clone)]
-pub struct IngestStats(pub Arc<Mutex<BTreeMap<&'static str, u64>>>);
-
-impl IngestStats {
-    fn count(&self, reason: &'static str) {
-        *self.0.lock().expect("not poisoned").entry(reason).or_default() += 1;
-    }
-
-    pub fn snapshot(&self) -> BTreeMap<&'static str, u64> {
-        self.0.lock().expect("not poisoned").clone()
-    }
-}
-
 /// The ingestion task.
 #[derive(Debug)]
 pub struct Ingest {
     pub store: Arc<dyn Store>,
     pub mqtt: Arc<MqttLink>,
     pub engine: EngineHandle,
-    pub stats: IngestStats,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Ingest {
@@ -60,6 +47,7 @@ impl Ingest {
                 delay = (delay * 2).min(Duration::from_secs(10));
             }
             for m in batch.drain(..) {
+                self.metrics.ingest_lag.observe(m.received.elapsed().as_secs_f64());
                 self.mqtt.ack(&m.publish).await;
             }
         }
@@ -74,16 +62,16 @@ impl Ingest {
                     b"online" | b"offline" => {
                         self.store.set_presence(&m.device, &m.payload[..] == b"online", now).await?;
                     }
-                    _ => self.stats.count("bad_presence"),
+                    _ => self.metrics.ignored("bad_presence"),
                 },
                 Channel::Status => match parse(&m.payload) {
                     Ok(report) => reports.push(IncomingReport { device: m.device.clone(), report }),
                     Err(why) => {
                         tracing::info!(device = %m.device, "ignoring a status report: {why}");
-                        self.stats.count(why);
+                        self.metrics.ignored(why);
                     }
                 },
-                Channel::Commands => self.stats.count("wrong_topic"),
+                Channel::Commands => self.metrics.ignored("wrong_topic"),
             }
         }
         if reports.is_empty() {
@@ -94,15 +82,18 @@ impl Ingest {
         for (incoming, outcome) in reports.iter().zip(outcomes) {
             match outcome {
                 ReportOutcome::Applied { rollout_id: Some(r) } => {
+                    self.metrics.reports_applied.inc();
                     changed.insert(r);
                 }
-                ReportOutcome::Applied { rollout_id: None } => {}
+                ReportOutcome::Applied { rollout_id: None } => {
+                    self.metrics.reports_applied.inc();
+                }
                 ReportOutcome::Resend { rollout_id } => {
                     let _ = self.engine.resend.send((incoming.device.clone(), rollout_id));
                 }
                 ReportOutcome::Ignored(why) => {
                     tracing::debug!(device = %incoming.device, why, "report ignored");
-                    self.stats.count(why);
+                    self.metrics.ignored(why);
                 }
             }
         }

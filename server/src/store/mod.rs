@@ -35,6 +35,17 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What the metrics gauges show, counted by the database.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FleetCounts {
+    /// (rollout state, rollouts).
+    pub rollouts: Vec<(String, i64)>,
+    /// (entry state, devices) over running and paused rollouts.
+    pub entries: Vec<(String, i64)>,
+    pub devices: i64,
+    pub online: i64,
+}
+
 /// Filters for the device inventory.
 #[derive(Debug, Default, Clone)]
 pub struct DeviceFilter {
@@ -100,6 +111,9 @@ pub trait Store: rollouts::RolloutStore + Send + Sync + std::fmt::Debug + 'stati
     // The audit trail, newest first.
     async fn record_audit(&self, entry: &AuditRecord) -> StoreResult<()>;
     async fn list_audit(&self, page: &PageRequest) -> StoreResult<Page<AuditRecord>>;
+
+    /// The counts behind the metrics gauges.
+    async fn fleet_counts(&self) -> StoreResult<FleetCounts>;
 
     /// Closes connections, flushing what must be flushed.
     async fn close(&self);

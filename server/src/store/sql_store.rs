@@ -23,7 +23,7 @@ macro_rules! sql_store {
             RolloutState, RolloutStore,
         };
         use $crate::store::{
-            ArtifactRecord, AuditRecord, DeviceFilter, DeviceRecord, KeyRecord, NewArtifact, NewDevice,
+            ArtifactRecord, AuditRecord, DeviceFilter, DeviceRecord, FleetCounts, KeyRecord, NewArtifact, NewDevice,
             OperatorTokenRecord, Page, PageRequest, Store, StoreError, StoreResult,
         };
 
@@ -542,6 +542,32 @@ macro_rules! sql_store {
                     })
                     .collect::<StoreResult<Vec<_>>>()?;
                 Ok(Page::from_rows(items, page.limit, |e| e.id.to_string()))
+            }
+
+            async fn fleet_counts(&self) -> StoreResult<FleetCounts> {
+                let pairs = |rows: Vec<$row>| -> StoreResult<Vec<(String, i64)>> {
+                    rows.iter().map(|r| Ok((r.try_get("state")?, r.try_get("n")?))).collect()
+                };
+                let rollouts = sqlx::query("SELECT state, COUNT(*) AS n FROM rollouts GROUP BY state ORDER BY state")
+                    .fetch_all(&self.read)
+                    .await?;
+                let entries = sqlx::query(
+                    "SELECT rd.state AS state, COUNT(*) AS n FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
+                     WHERE r.state IN ('running', 'paused') GROUP BY rd.state ORDER BY rd.state",
+                )
+                .fetch_all(&self.read)
+                .await?;
+                let devices = sqlx::query(
+                    "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN online THEN 1 ELSE 0 END), 0) AS online FROM devices",
+                )
+                .fetch_one(&self.read)
+                .await?;
+                Ok(FleetCounts {
+                    rollouts: pairs(rollouts)?,
+                    entries: pairs(entries)?,
+                    devices: devices.try_get("n")?,
+                    online: devices.try_get("online")?,
+                })
             }
 
             async fn close(&self) {

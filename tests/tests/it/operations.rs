@@ -183,3 +183,143 @@ async fn tokens_are_named_scoped_and_revocable() {
     let r = app.client.with_token(dev).list_operator_tokens(None).await.unwrap_err();
     assert_eq!(r.problem().map(|p| p.code), Some(ErrorCode::Forbidden));
 }
+
+/// The value of one sample (`name{labels} value`) in a metrics text, 0 when absent.
+fn sample_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn metrics_change_as_a_rollout_runs() {
+    use fleet_tests::simulator::{Simulator, SimulatorSetup};
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let viewer = app.client.create_operator_token("prometheus", TokenScope::ReadOnly).await.unwrap();
+    // /metrics lives beside /api/v1, not under it.
+    let url = format!("{}/metrics", app.client.base_url());
+    let scrape = || {
+        let request = reqwest::Client::new().get(&url).bearer_auth(&viewer.token);
+        async move {
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.text().await.unwrap()
+        }
+    };
+    let before = scrape().await;
+    assert_eq!(sample_value(&before, "fleet_commands_dispatched_total"), 0.0, "{before}");
+    assert_eq!(sample_value(&before, "fleet_devices"), 0.0);
+    assert_eq!(sample_value(&before, "fleet_mqtt_connected"), 1.0, "{before}");
+
+    let fw = firmware(&app.client, "1.0.0").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulator::start(SimulatorSetup {
+        binary: env!("CARGO_BIN_EXE_fleet-agent-under-test"),
+        count: 5,
+        server: app.client.base_url(),
+        mqtt_url: &app.mqtt_url,
+        operator_token: fleet_tests::ADMIN_TOKEN,
+        state_dir: dir.path(),
+        hardware: "sim",
+        prefix: "m-",
+        fail_ratio: 0.0,
+        health_fail_ratio: 0.0,
+        download_delay_ms: 0,
+        topic_root: "fleet",
+    })
+    .await;
+    let id = app.client.create_rollout(&json!({"firmware": fw, "target": {"hardware": "sim"}}), false).await;
+    let id = id.unwrap()["id"].as_str().unwrap().to_owned();
+    let during = scrape().await;
+    assert_eq!(sample_value(&during, "fleet_rollouts{state=\"running\"}"), 1.0, "{during}");
+    fleet_tests::wait_rollout(&app.client, &id, std::time::Duration::from_secs(60), |v| v["state"] == "completed")
+        .await;
+    let after = scrape().await;
+    sim.stop().await;
+
+    assert_eq!(sample_value(&after, "fleet_commands_dispatched_total"), 5.0, "{after}");
+    assert!(sample_value(&after, "fleet_commands_published_total") >= 5.0);
+    assert!(sample_value(&after, "fleet_reports_applied_total") >= 5.0 * 4.0, "every step of every device");
+    assert_eq!(sample_value(&after, "fleet_rollouts{state=\"completed\"}"), 1.0);
+    assert_eq!(sample_value(&after, "fleet_rollouts{state=\"running\"}"), 0.0, "stale states cleared");
+    assert_eq!(sample_value(&after, "fleet_devices"), 5.0);
+    assert_eq!(sample_value(&after, "fleet_devices_online"), 5.0);
+    let size = "firmware 1.0.0".len() as f64;
+    assert_eq!(sample_value(&after, "fleet_upload_bytes_total"), size);
+    assert!(sample_value(&after, "fleet_download_bytes_total") >= 5.0 * size);
+    assert!(
+        sample_value(&after, "fleet_ingest_lag_seconds_count")
+            > sample_value(&before, "fleet_ingest_lag_seconds_count")
+    );
+    let route =
+        "fleet_http_request_duration_seconds_count{method=\"GET\",route=\"/api/v1/rollouts/{id}\",status=\"200\"}";
+    assert!(sample_value(&after, route) >= 1.0, "{after}");
+    assert!(!after.contains(&id), "routes are patterns, not paths");
+
+    let anonymous = reqwest::Client::new().get(app.client.base_url().to_owned() + "/metrics").send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+}
+
+#[tokio::test]
+async fn readyz_checks_the_database_and_the_broker() {
+    let app = TestApp::spawn().await;
+    let ready = reqwest::get(app.client.base_url().to_owned() + "/readyz").await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"], json!({"database": "ok", "broker": "ok"}));
+
+    // A broker that does not answer: alive, but not ready.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let lonely = TestApp::spawn_with(|s| s.mqtt_url = Some(format!("mqtt://127.0.0.1:{port}"))).await;
+    let live = reqwest::get(lonely.client.base_url().to_owned() + "/healthz").await.unwrap();
+    assert_eq!(live.status(), 200);
+    let not_ready = reqwest::get(lonely.client.base_url().to_owned() + "/readyz").await.unwrap();
+    assert_eq!(not_ready.status(), 503);
+    let body: serde_json::Value = not_ready.json().await.unwrap();
+    assert_eq!(body["checks"]["broker"], "not connected", "{body}");
+    assert_eq!(body["checks"]["database"], "ok");
+}
+
+#[tokio::test]
+async fn json_logs_carry_request_ids_and_never_secrets() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fleet-server-under-test"))
+        .args(["--listen", "127.0.0.1:0", "--embedded-broker", "127.0.0.1:0", "--log-format", "json"])
+        .args(["--log", "debug", "--data-dir", dir.path().to_str().unwrap()])
+        .env("FLEET_ADMIN_TOKEN", fleet_tests::ADMIN_TOKEN)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = vec![];
+    let addr = loop {
+        let line = lines.next().expect("the server logs its address").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        seen.push(line);
+        if let Some(addr) = v["fields"]["local_addr"].as_str() {
+            break addr.to_owned();
+        }
+    };
+    let client = ApiClient::new(format!("http://{addr}"), fleet_tests::ADMIN_TOKEN);
+    let device_token = client.add_device("dev-1", "sim", &Default::default()).await.unwrap().token;
+    let r = client.request(Method::GET, "/devices/dev-1").header("x-request-id", "trace-me-42").send().await.unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-me-42", "the caller's id comes back");
+    let r = client.request(Method::GET, "/devices").send().await.unwrap();
+    let generated = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(!generated.is_empty());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    seen.extend(lines.map_while(Result::ok));
+
+    let parsed: Vec<serde_json::Value> = seen.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let with_id = |id: &str| parsed.iter().filter(|v| v["span"]["request_id"] == id).count();
+    assert!(with_id("trace-me-42") >= 1, "{seen:#?}");
+    assert!(with_id(&generated) >= 1, "{seen:#?}");
+    let all = seen.join("\n");
+    assert!(!all.contains(fleet_tests::ADMIN_TOKEN), "the admin token is never logged");
+    assert!(!all.contains(&device_token), "device tokens are never logged");
+}
