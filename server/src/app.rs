@@ -58,6 +58,7 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
+    state: AppState,
     /// HTTPS settings (`--tls-cert`), else plain HTTP.
     tls: Option<Arc<rustls::ServerConfig>>,
     store: Arc<dyn Store>,
@@ -146,7 +147,8 @@ impl Application {
         Ok(Self {
             listener,
             local_addr,
-            router: crate::http::router(state),
+            router: crate::http::router(state.clone()),
+            state,
             tls,
             store,
             broker,
@@ -179,6 +181,7 @@ impl Application {
         let (ingest, inbound) = self.ingest;
         let ingest = tokio::spawn(ingest.run(inbound));
         let mosquitto = self.mosquitto.map(|m| tokio::spawn(m.run()));
+        let gc = tokio::spawn(crate::gc::run(self.state.clone()));
         let served = match self.tls {
             Some(config) => {
                 let listener = TlsListener::new(self.listener, config)?;
@@ -195,6 +198,7 @@ impl Application {
         };
         engine.abort();
         ingest.abort();
+        gc.abort();
         if let Some(m) = mosquitto {
             m.abort();
         }

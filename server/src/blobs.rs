@@ -47,6 +47,11 @@ impl BlobStore {
         Ok(Self { root, lifecycle: Mutex::new(()) })
     }
 
+    /// The blob directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn path(&self, digest: &Sha256Digest) -> PathBuf {
         let hex = digest.to_hex();
         self.root.join("sha256").join(&hex[..2]).join(hex)
@@ -72,8 +77,35 @@ impl BlobStore {
     }
 
     /// Holds the lifecycle lock while a reference to a blob is added or removed.
-    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.lifecycle.lock().await
+    pub async fn lock(&self) -> io::Result<LifecycleGuard<'_>> {
+        let local = self.lifecycle.lock().await;
+        let path = self.root.join("lifecycle.lock");
+        let file = tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+            fs4::FileExt::lock(&file)?;
+            Ok::<_, io::Error>(file)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(LifecycleGuard { _local: local, _file: file })
+    }
+
+    /// Every stored blob's digest (files whose names are not digests are left alone).
+    pub async fn digests(&self) -> io::Result<Vec<Sha256Digest>> {
+        let mut out = vec![];
+        let mut shards = fs::read_dir(self.root.join("sha256")).await?;
+        while let Some(shard) = shards.next_entry().await? {
+            if !shard.file_type().await?.is_dir() {
+                continue;
+            }
+            let mut files = fs::read_dir(shard.path()).await?;
+            while let Some(file) = files.next_entry().await? {
+                if let Some(digest) = file.file_name().to_str().and_then(|n| Sha256Digest::parse(n).ok()) {
+                    out.push(digest);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Moves a finished upload into place (fsync, rename, fsync the directory). Returns
@@ -103,6 +135,15 @@ impl BlobStore {
 }
 
 /// A temporary file deleted on drop unless disarmed.
+/// Held while blobs are committed or removed: this process's mutex and an exclusive lock
+/// on `lifecycle.lock` in the blob directory, so replicas sharing the directory exclude
+/// each other too.
+#[derive(Debug)]
+pub struct LifecycleGuard<'a> {
+    _local: tokio::sync::MutexGuard<'a, ()>,
+    _file: std::fs::File,
+}
+
 #[derive(Debug)]
 struct TempPath(Option<PathBuf>);
 

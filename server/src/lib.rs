@@ -15,8 +15,10 @@
 
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod blobs;
 pub mod broker;
+pub mod gc;
 pub mod http;
 pub mod metrics;
 pub mod mqtt;
@@ -70,6 +72,9 @@ pub async fn main_with_args(args: impl IntoIterator<Item = String>) -> anyhow::R
     use clap::Parser as _;
     let settings = Settings::parse_from(args);
     init_tracing(&settings.log, settings.log_format);
+    if let Some(settings::ServerCommand::Backup { to }) = &settings.command {
+        return backup::run(&settings, to).await;
+    }
     let app = Application::build(settings).await?;
     app.run_until_stopped().await?;
     Ok(())

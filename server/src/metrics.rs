@@ -55,6 +55,7 @@ pub struct Metrics {
     pub download_bytes: Counter,
     pub mqtt_connected: Gauge,
     pub mqtt_reconnects: Counter,
+    pub blobs_collected: Counter,
     pub http_requests: HistogramFamily<RouteLabels>,
 }
 
@@ -75,6 +76,7 @@ impl Default for Metrics {
             download_bytes: Counter::default(),
             mqtt_connected: Gauge::default(),
             mqtt_reconnects: Counter::default(),
+            blobs_collected: Counter::default(),
             http_requests: Family::new_with_constructor(latency_histogram),
         };
         let r = &mut m.registry;
@@ -104,6 +106,7 @@ impl Default for Metrics {
         r.register_with_unit("download", "Blob bytes served", Unit::Bytes, m.download_bytes.clone());
         r.register("mqtt_connected", "1 while the server's MQTT client is connected", m.mqtt_connected.clone());
         r.register("mqtt_reconnects", "Reconnections of the server's MQTT client", m.mqtt_reconnects.clone());
+        r.register("blobs_collected", "Unreferenced blobs removed by garbage collection", m.blobs_collected.clone());
         r.register_with_unit(
             "http_request_duration",
             "HTTP request latency by route",

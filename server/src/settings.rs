@@ -40,6 +40,10 @@ impl std::str::FromStr for Secret {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "fleet-server", version, about = "Fleet OTA server: signed artifacts, devices and rollouts")]
 pub struct Settings {
+    /// Without a command, the server runs.
+    #[command(subcommand)]
+    pub command: Option<ServerCommand>,
+
     /// HTTP listen address; port 0 picks a free port.
     #[arg(long, env = "FLEET_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -134,6 +138,19 @@ pub struct Settings {
     /// `text` for people, `json` (one object per line, with request ids) for log pipelines.
     #[arg(long, env = "FLEET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// What `fleet-server` does besides serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ServerCommand {
+    /// Online backup of the database (SQLite: a consistent copy; PostgreSQL: pg_dump) and
+    /// the blobs, into a new directory, while the server runs. Uses the same flags as the
+    /// server (--data-dir, --database-url, --blob-dir).
+    Backup {
+        /// The backup directory (created; must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 /// How log lines look.

@@ -116,7 +116,7 @@ async fn remove(
             format!("{kind} {id} is used by running or paused rollouts: {}", using.join(", ")),
         ));
     }
-    let _lifecycle = app.blobs.lock().await;
+    let _lifecycle = app.blobs.lock().await?;
     let record = app.store.delete_artifact(kind, &id).await.map_err(|e| match e {
         StoreError::Referenced => ApiError::new(
             fleet_protocol::ErrorCode::InUse,

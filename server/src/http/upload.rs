@@ -133,7 +133,7 @@ pub async fn receive(app: &AppState, kind: ArtifactKind, mut multipart: Multipar
         ));
     }
 
-    let _lifecycle = app.blobs.lock().await;
+    let _lifecycle = app.blobs.lock().await?;
     let created = app.blobs.commit(finished).await?;
     match app.store.insert_artifact(&new).await {
         Ok(record) => Ok(record),

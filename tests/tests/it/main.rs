@@ -3,6 +3,7 @@
 
 mod agent;
 mod auth;
+mod backup;
 mod broker;
 mod cli;
 mod devices;

@@ -1,0 +1,37 @@
+//! Blob garbage collection: a blob no artifact references any more is removed. Deleting an
+//! artifact removes its blob at once; this pass catches what a crash or a replica left
+//! behind. It holds the blob lifecycle lock (shared by replicas through a file lock), so an
+//! upload of the same digest either commits before the pass looks (and is referenced) or
+//! after it (and finds no blob, so writes its own).
+
+use std::time::Duration;
+
+use crate::state::AppState;
+
+/// How often the pass runs (and once at start).
+const EVERY: Duration = Duration::from_secs(3600);
+
+/// One pass; returns how many blobs it removed.
+pub async fn collect(app: &AppState) -> anyhow::Result<usize> {
+    let _lifecycle = app.blobs.lock().await?;
+    let mut removed = 0;
+    for digest in app.blobs.digests().await? {
+        if !app.store.blob_referenced(&digest.to_hex()).await? {
+            app.blobs.remove(&digest).await?;
+            tracing::info!(sha256 = %digest, "unreferenced blob removed");
+            removed += 1;
+        }
+    }
+    app.metrics.blobs_collected.inc_by(removed as u64);
+    Ok(removed)
+}
+
+/// Runs a pass at start and then every hour.
+pub async fn run(app: AppState) {
+    loop {
+        if let Err(e) = collect(&app).await {
+            tracing::error!("blob garbage collection: {e:#}");
+        }
+        tokio::time::sleep(EVERY).await;
+    }
+}
