@@ -10,6 +10,7 @@ use crate::message::Installed;
 
 /// `{"items": […], "next_cursor": …}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct List<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
@@ -17,6 +18,7 @@ pub struct List<T> {
 
 /// A registered release key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyInfo {
     pub keyid: String,
     pub name: String,
@@ -27,6 +29,7 @@ pub struct KeyInfo {
 
 /// A stored firmware image or configuration document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ArtifactInfo {
     pub id: String,
     pub kind: String,
@@ -51,6 +54,7 @@ pub struct ArtifactInfo {
 
 /// A device in the inventory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceInfo {
     pub id: String,
     pub hardware: String,
@@ -66,6 +70,7 @@ pub struct DeviceInfo {
 
 /// A device just registered or whose token was rotated: the only time the token is shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceWithToken {
     #[serde(flatten)]
     pub device: DeviceInfo,
@@ -74,6 +79,7 @@ pub struct DeviceWithToken {
 
 /// What an operator token may do: `admin` everything, `read-only` every read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum TokenScope {
     Admin,
@@ -101,6 +107,7 @@ impl std::fmt::Display for TokenScope {
 
 /// A named operator token (its secret is shown only when created).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenInfo {
     pub name: String,
     pub scope: TokenScope,
@@ -109,6 +116,7 @@ pub struct TokenInfo {
 
 /// A token just created, with its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenWithSecret {
     #[serde(flatten)]
     pub info: TokenInfo,
@@ -117,6 +125,7 @@ pub struct TokenWithSecret {
 
 /// One operator action in the audit trail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     pub id: String,
     pub at: String,

@@ -18,6 +18,7 @@ pub const MAX_SIGNATURES: usize = 16;
 
 /// An envelope as it travels: base64 payload and signatures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
     #[serde(rename = "payloadType")]
@@ -28,6 +29,7 @@ pub struct Envelope {
 
 /// One signature entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EnvelopeSignature {
     pub keyid: String,

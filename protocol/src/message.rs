@@ -32,9 +32,13 @@ impl Command {
 
 /// What a device has installed of one product.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Installed {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub name: ProductName,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "1.2.0"))]
     pub version: semver::Version,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub sha256: Sha256Digest,
 }
 

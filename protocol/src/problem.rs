@@ -7,6 +7,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// A stable, machine-readable error code. Clients match on these, never on `detail`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadEnvelope,
@@ -108,6 +109,7 @@ impl ErrorCode {
 
 /// An RFC 9457 problem body with the contract's `code` member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     #[serde(rename = "type")]
     pub type_uri: String,

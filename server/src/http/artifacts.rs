@@ -1,11 +1,13 @@
 //! `/firmware` and `/configs`: signed artifacts, their records and their blobs.
 //! Both kinds share every handler; the route decides the kind.
 
+use axum::Json;
 use axum::extract::{Multipart, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::routing::{delete, get, post};
+
+use super::routes::ApiRouter;
 use fleet_protocol::{ArtifactKind, ProductName};
 use serde::Deserialize;
 use tower::ServiceExt as _;
@@ -28,22 +30,25 @@ pub fn route_segment(kind: ArtifactKind) -> &'static str {
     }
 }
 
-pub fn router(kind: ArtifactKind) -> Router<AppState> {
+pub fn router(kind: ArtifactKind) -> ApiRouter {
     let base = format!("/{}", route_segment(kind));
-    Router::new()
-        .route(
+    ApiRouter::new()
+        .get(&base, get(move |app: State<AppState>, op: Operator, q: ApiQuery<ListQuery>| list(kind, app, op, q)))
+        .post(
             &base,
-            get(move |app: State<AppState>, op: Operator, q: ApiQuery<ListQuery>| list(kind, app, op, q))
-                .post(move |app: State<AppState>, admin: Admin, mp: Result<Multipart, _>| create(kind, app, admin, mp))
+            post(move |app: State<AppState>, admin: Admin, mp: Result<Multipart, _>| create(kind, app, admin, mp))
                 // Uploads enforce their own limits (signed size, --max-artifact-size).
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
-        .route(
+        .get(
             &format!("{base}/{{id}}"),
-            get(move |app: State<AppState>, op: Operator, id: Path<String>| show(kind, app, op, id))
-                .delete(move |app: State<AppState>, admin: Admin, id: Path<String>| remove(kind, app, admin, id)),
+            get(move |app: State<AppState>, op: Operator, id: Path<String>| show(kind, app, op, id)),
         )
-        .route(
+        .delete(
+            &format!("{base}/{{id}}"),
+            delete(move |app: State<AppState>, admin: Admin, id: Path<String>| remove(kind, app, admin, id)),
+        )
+        .get(
             &format!("{base}/{{id}}/blob"),
             get(move |app: State<AppState>, caller: Caller, id: Path<String>, req: Request| {
                 blob(kind, app, caller, id, req)

@@ -7,27 +7,28 @@
 //!
 //! All of them are for operator tokens (EMQX sends one in its request headers).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use fleet_protocol::{DeviceId, ErrorCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::extract::ApiJson;
+use super::routes::ApiRouter;
 use crate::auth::{Operator, hash_token};
 use crate::broker::mosquitto::{self, ServerAccount};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/broker/mosquitto/passwords", get(mosquitto_passwords))
-        .route("/broker/mosquitto/acl", get(mosquitto_acl))
-        .route("/broker/emqx/authenticate", post(emqx_authenticate))
-        .route("/broker/emqx/authorize", post(emqx_authorize))
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .get("/broker/mosquitto/passwords", get(mosquitto_passwords))
+        .get("/broker/mosquitto/acl", get(mosquitto_acl))
+        .post("/broker/emqx/authenticate", post(emqx_authenticate))
+        .post("/broker/emqx/authorize", post(emqx_authorize))
 }
 
 fn server_account(app: &AppState) -> Result<Option<ServerAccount>, ApiError> {
@@ -52,8 +53,9 @@ async fn mosquitto_acl(State(app): State<AppState>, _: Operator) -> Result<impl 
     Ok(text(mosquitto::acl_file(server_account(&app)?.as_ref(), &app.topics)))
 }
 
-#[derive(Debug, Deserialize)]
-struct EmqxAuthenticate {
+/// EMQX's authentication request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct EmqxAuthenticate {
     clientid: String,
     username: Option<String>,
     password: Option<String>,
@@ -88,8 +90,9 @@ async fn emqx_authenticate(
     Ok(verdict(owner.as_ref() == Some(&device)))
 }
 
-#[derive(Debug, Deserialize)]
-struct EmqxAuthorize {
+/// EMQX's authorization request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct EmqxAuthorize {
     clientid: String,
     username: Option<String>,
     topic: String,

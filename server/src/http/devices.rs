@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::{delete, get, post};
+
+use super::routes::ApiRouter;
 use fleet_protocol::{DeviceId, ErrorCode, HardwareModel};
 use serde::Deserialize;
 
@@ -20,17 +22,20 @@ use fleet_protocol::api::{DeviceInfo, DeviceWithToken, List};
 /// At most this many labels per device.
 pub const MAX_LABELS: usize = 32;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/devices", get(list).post(register))
-        .route("/devices/{id}", get(show).delete(decommission))
-        .route("/devices/{id}/token", post(rotate_token))
-        .route("/devices/{id}/command", get(command))
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .get("/devices", get(list))
+        .post("/devices", post(register))
+        .get("/devices/{id}", get(show))
+        .delete("/devices/{id}", delete(decommission))
+        .post("/devices/{id}/token", post(rotate_token))
+        .get("/devices/{id}/command", get(command))
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /devices`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Register {
+pub(crate) struct Register {
     id: String,
     hardware: String,
     #[serde(default)]

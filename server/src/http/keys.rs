@@ -1,27 +1,33 @@
 //! `/keys`: release keys the server checks uploads against.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::routing::{delete, get, post};
 use fleet_protocol::{ErrorCode, KeyId, PublicKey};
 use serde::Deserialize;
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, page_request};
+use super::routes::ApiRouter;
 use super::views;
 use crate::auth::{Admin, Operator};
 use crate::state::AppState;
 use crate::store::{KeyRecord, StoreError};
 use fleet_protocol::api::{KeyInfo, List};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/keys", get(list).post(add)).route("/keys/{keyid}", delete(revoke).get(show))
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .get("/keys", get(list))
+        .post("/keys", post(add))
+        .get("/keys/{keyid}", get(show))
+        .delete("/keys/{keyid}", delete(revoke))
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /keys`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AddKey {
+pub(crate) struct AddKey {
     name: String,
     public_key_pem: String,
 }

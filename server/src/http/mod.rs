@@ -7,7 +7,9 @@ pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod keys;
+pub mod openapi;
 pub mod rollouts;
+pub mod routes;
 pub mod tokens;
 mod upload;
 pub mod views;
@@ -31,25 +33,40 @@ use crate::auth::Operator;
 use crate::metrics::RouteLabels;
 use crate::state::AppState;
 use error::ApiError;
+use routes::ApiRouter;
 
 /// JSON request bodies are small; uploads lift this limit on their own route.
 const JSON_BODY_LIMIT: usize = 1024 * 1024;
 
-/// The whole API.
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
+/// Every route, with the list of (method, path) it serves.
+fn api() -> ApiRouter {
+    let api = ApiRouter::new()
         .merge(keys::router())
         .merge(artifacts::router(ArtifactKind::Firmware))
         .merge(artifacts::router(ArtifactKind::Config))
         .merge(devices::router())
         .merge(rollouts::router())
         .merge(broker::router())
-        .merge(tokens::router());
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .merge(tokens::router())
+        .get("/openapi.json", get(openapi::document));
+    ApiRouter::new()
+        .get("/healthz", get(healthz))
+        .get("/readyz", get(readyz))
+        .get("/metrics", get(metrics))
         .nest("/api/v1", api)
+}
+
+/// The (method, path) pairs the server serves, besides the Swagger UI's pages.
+pub fn routes() -> Vec<(axum::http::Method, String)> {
+    api().into_parts().1
+}
+
+/// The whole API, and the Swagger UI at `/api/docs`.
+pub fn router(state: AppState) -> Router {
+    let (api, _) = api().into_parts();
+    let docs =
+        utoipa_swagger_ui::SwaggerUi::new("/api/docs").config(utoipa_swagger_ui::Config::new(["/api/v1/openapi.json"]));
+    api.merge(Router::from(docs))
         .layer(middleware::from_fn_with_state(state.clone(), track_latency))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

@@ -4,12 +4,12 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use fleet_protocol::ErrorCode;
 use fleet_protocol::state::DeviceState;
 use futures_util::Stream;
@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, page_request};
+use super::routes::ApiRouter;
 use crate::auth::{Admin, Operator};
 use crate::rollout::create::{Created, create};
 use crate::rollout::plan::RolloutRequest;
@@ -26,15 +27,16 @@ use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::rollouts::{RolloutRecord, RolloutState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/rollouts", get(list).post(create_rollout))
-        .route("/rollouts/{id}", get(show))
-        .route("/rollouts/{id}/devices", get(devices))
-        .route("/rollouts/{id}/pause", post(pause))
-        .route("/rollouts/{id}/resume", post(resume))
-        .route("/rollouts/{id}/cancel", post(cancel))
-        .route("/rollouts/{id}/events", get(events))
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .get("/rollouts", get(list))
+        .post("/rollouts", post(create_rollout))
+        .get("/rollouts/{id}", get(show))
+        .get("/rollouts/{id}/devices", get(devices))
+        .post("/rollouts/{id}/pause", post(pause))
+        .post("/rollouts/{id}/resume", post(resume))
+        .post("/rollouts/{id}/cancel", post(cancel))
+        .get("/rollouts/{id}/events", get(events))
 }
 
 #[derive(Debug, Deserialize)]

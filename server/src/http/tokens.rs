@@ -1,31 +1,34 @@
 //! `/tokens`: named operator tokens with a scope (`admin` or `read-only`), stored as
 //! hashes and shown once; and `/audit`, the trail of every operator action.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::routing::{delete, get, post};
 use fleet_protocol::ErrorCode;
 use fleet_protocol::api::{AuditEntry, List, TokenInfo, TokenScope, TokenWithSecret};
 use serde::Deserialize;
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, page_request};
+use super::routes::ApiRouter;
 use super::views;
 use crate::auth::{ADMIN_TOKEN_NAME, Admin, OPERATOR_TOKEN_PREFIX, Operator, generate_token, hash_token};
 use crate::state::AppState;
 use crate::store::{OperatorTokenRecord, StoreError};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tokens", get(list).post(create))
-        .route("/tokens/{name}", delete(revoke))
-        .route("/audit", get(audit))
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .get("/tokens", get(list))
+        .post("/tokens", post(create))
+        .delete("/tokens/{name}", delete(revoke))
+        .get("/audit", get(audit))
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /tokens`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateToken {
+pub(crate) struct CreateToken {
     name: String,
     scope: TokenScope,
 }

@@ -5,7 +5,7 @@ use fleet_protocol::state::{DeviceState, Reason};
 use serde::{Deserialize, Serialize};
 
 /// How devices are chosen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Target {
     Devices {
@@ -20,7 +20,7 @@ pub enum Target {
 }
 
 /// After each wave: continue by itself, or pause until resumed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WaveGate {
     #[default]
@@ -42,7 +42,7 @@ impl WaveGate {
 }
 
 /// `POST /rollouts`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutRequest {
     #[serde(default)]

@@ -10,6 +10,7 @@ mod devices;
 mod external_broker;
 mod isolation;
 mod memory;
+mod openapi;
 mod openssl;
 mod operations;
 mod refusals;

@@ -1,0 +1,349 @@
+//! The OpenAPI 3.1 document (`GET /api/v1/openapi.json`, browsable at `/api/docs`),
+//! generated from the request and response types. Each operation is described by one
+//! annotated function below; a test checks that the operations are exactly the routes the
+//! router serves.
+
+#![allow(dead_code)] // The functions below only carry their `#[utoipa::path]`.
+
+use axum::Json;
+use fleet_protocol::Envelope;
+use fleet_protocol::api::{
+    ArtifactInfo, AuditEntry, DeviceInfo, DeviceWithToken, KeyInfo, List, TokenInfo, TokenScope, TokenWithSecret,
+};
+use fleet_protocol::envelope::EnvelopeSignature;
+use fleet_protocol::message::Installed;
+use fleet_protocol::problem::{ErrorCode, Problem};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::broker::{EmqxAuthenticate, EmqxAuthorize};
+use super::devices::Register;
+use super::keys::AddKey;
+use super::tokens::CreateToken;
+use crate::rollout::plan::{RolloutRequest, Target, WaveGate};
+
+/// `GET /api/v1/openapi.json`.
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Fleet OTA", description = "Signed firmware and configuration rollouts to device fleets."),
+    paths(
+        healthz, readyz, metrics, openapi_json,
+        keys_list, keys_add, keys_show, keys_revoke,
+        firmware_list, firmware_upload, firmware_show, firmware_delete, firmware_blob,
+        configs_list, configs_upload, configs_show, configs_delete, configs_blob,
+        devices_list, devices_register, devices_show, devices_remove, devices_rotate_token, devices_command,
+        rollouts_list, rollouts_create, rollouts_show, rollouts_devices, rollouts_pause, rollouts_resume,
+        rollouts_cancel, rollouts_events,
+        tokens_list, tokens_create, tokens_revoke, audit_list,
+        broker_passwords, broker_acl, emqx_authenticate, emqx_authorize,
+    ),
+    components(schemas(
+        Problem, ErrorCode, KeyInfo, ArtifactInfo, DeviceInfo, DeviceWithToken, Installed, Envelope, EnvelopeSignature,
+        TokenInfo, TokenScope, TokenWithSecret, AuditEntry, AddKey, Register, CreateToken, RolloutRequest, Target,
+        WaveGate, EmqxAuthenticate, EmqxAuthorize, Upload, Rollout, RolloutDevice,
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+/// Every route takes `Authorization: Bearer <token>` (operator or device), except health.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// `multipart/form-data`: `envelope` (the DSSE envelope JSON) first, then `file`.
+#[derive(ToSchema)]
+struct Upload {
+    /// The signed DSSE envelope (JSON).
+    envelope: Envelope,
+    /// The artifact's bytes, exactly as signed.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// A rollout as `GET /rollouts/{id}` shows it.
+#[derive(ToSchema)]
+struct Rollout {
+    id: String,
+    /// `running`, `paused`, `completed` or `cancelled`.
+    state: String,
+    /// Why it is paused: `operator`, `failure_threshold`, `wave_gate`, `key_revoked`.
+    reason: Option<String>,
+    /// `{id, kind, name, version}`.
+    #[schema(value_type = Object)]
+    artifact: (),
+    target: Target,
+    total: u64,
+    /// Devices by state.
+    counts: std::collections::BTreeMap<String, u64>,
+    /// Per wave: `{percent, size, state, counts}`.
+    #[schema(value_type = Vec<Object>)]
+    waves: (),
+    current_wave: u32,
+    /// The request's options, defaults filled in.
+    #[schema(value_type = Object)]
+    options: (),
+    created_at: String,
+    updated_at: String,
+}
+
+/// One device of a rollout (`GET /rollouts/{id}/devices`).
+#[derive(ToSchema)]
+struct RolloutDevice {
+    device_id: String,
+    state: String,
+    reason: Option<String>,
+    attempts: u32,
+    wave: u32,
+    sent_at: Option<String>,
+    retry_at: Option<String>,
+    updated_at: String,
+}
+
+// ---- health, metrics, this document ----
+
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "The process answers")))]
+fn healthz() {}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
+    responses((status = 200, description = "Database and broker answer"),
+        (status = 503, description = "A check failed; the body says which")))]
+fn readyz() {}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus metrics", content_type = "application/openmetrics-text"),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
+fn metrics() {}
+
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", security(()),
+    responses((status = 200, description = "This document")))]
+fn openapi_json() {}
+
+// ---- keys ----
+
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
+    params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "OK", body = List<KeyInfo>), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
+fn keys_list() {}
+
+#[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = AddKey,
+    responses((status = 201, description = "Created", body = KeyInfo), (status = 400, description = "bad_request: malformed input", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem),
+        (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 409, description = "already_exists or key_revoked", body = Problem)))]
+fn keys_add() {}
+
+#[utoipa::path(get, path = "/api/v1/keys/{keyid}", tag = "keys", params(("keyid" = String, Path)),
+    responses((status = 200, description = "OK", body = KeyInfo), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
+        (status = 404, description = "not_found", body = Problem)))]
+fn keys_show() {}
+
+#[utoipa::path(delete, path = "/api/v1/keys/{keyid}", tag = "keys", params(("keyid" = String, Path)),
+    responses((status = 204, description = "Revoked; rollouts it alone signed pause"),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 404, description = "not_found", body = Problem)))]
+fn keys_revoke() {}
+
+// ---- firmware and configs ----
+
+macro_rules! artifact_docs {
+    ($tag:literal, $base:literal, $item:literal, $blob:literal, $list:ident, $upload:ident, $show:ident, $delete:ident, $get_blob:ident) => {
+        #[utoipa::path(get, path = $base, tag = $tag,
+            params(("name" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+            responses((status = 200, description = "OK", body = List<ArtifactInfo>), (status = 401, description = "unauthorized: no or an unknown token", body = Problem),
+                (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
+        fn $list() {}
+
+        #[utoipa::path(post, path = $base, tag = $tag, request_body(content = Upload, content_type = "multipart/form-data"),
+            responses((status = 201, description = "Created", body = ArtifactInfo),
+                (status = 400, description = "malformed envelope, manifest or form", body = Problem),
+                (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
+                (status = 409, description = "version_exists", body = Problem),
+                (status = 413, description = "too_large", body = Problem),
+                (status = 422, description = "signature, threshold, size or digest refused", body = Problem),
+                (status = 507, description = "insufficient_storage", body = Problem)))]
+        fn $upload() {}
+
+        #[utoipa::path(get, path = $item, tag = $tag, params(("id" = String, Path)),
+            responses((status = 200, description = "OK", body = ArtifactInfo), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
+                (status = 404, description = "not_found", body = Problem)))]
+        fn $show() {}
+
+        #[utoipa::path(delete, path = $item, tag = $tag, params(("id" = String, Path)),
+            responses((status = 204, description = "Deleted (and its blob, unless shared)"),
+                (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 404, description = "not_found", body = Problem),
+                (status = 409, description = "in_use: a rollout refers to it", body = Problem)))]
+        fn $delete() {}
+
+        #[utoipa::path(get, path = $blob, tag = $tag, params(("id" = String, Path)),
+            responses((status = 200, description = "The bytes", content_type = "application/octet-stream"),
+                (status = 206, description = "A Range", content_type = "application/octet-stream"),
+                (status = 304, description = "If-None-Match matched the ETag"),
+                (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 404, description = "not_found", body = Problem)))]
+        fn $get_blob() {}
+    };
+}
+
+artifact_docs!(
+    "firmware",
+    "/api/v1/firmware",
+    "/api/v1/firmware/{id}",
+    "/api/v1/firmware/{id}/blob",
+    firmware_list,
+    firmware_upload,
+    firmware_show,
+    firmware_delete,
+    firmware_blob
+);
+artifact_docs!(
+    "configs",
+    "/api/v1/configs",
+    "/api/v1/configs/{id}",
+    "/api/v1/configs/{id}/blob",
+    configs_list,
+    configs_upload,
+    configs_show,
+    configs_delete,
+    configs_blob
+);
+
+// ---- devices ----
+
+#[utoipa::path(get, path = "/api/v1/devices", tag = "devices",
+    params(("hardware" = Option<String>, Query), ("label" = Option<String>, Query, description = "key=value; repeatable"),
+        ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "OK", body = List<DeviceInfo>), (status = 400, description = "bad_request: malformed input", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem),
+        (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
+fn devices_list() {}
+
+#[utoipa::path(post, path = "/api/v1/devices", tag = "devices", request_body = Register,
+    responses((status = 201, description = "The token is shown only now", body = DeviceWithToken),
+        (status = 400, description = "bad_request: malformed input", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
+        (status = 409, description = "already_exists", body = Problem)))]
+fn devices_register() {}
+
+#[utoipa::path(get, path = "/api/v1/devices/{id}", tag = "devices", params(("id" = String, Path)),
+    responses((status = 200, description = "OK", body = DeviceInfo), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
+        (status = 404, description = "not_found", body = Problem)))]
+fn devices_show() {}
+
+#[utoipa::path(delete, path = "/api/v1/devices/{id}", tag = "devices", params(("id" = String, Path)),
+    responses((status = 204, description = "Decommissioned: its token and broker session end now"),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 404, description = "not_found", body = Problem)))]
+fn devices_remove() {}
+
+#[utoipa::path(post, path = "/api/v1/devices/{id}/token", tag = "devices", params(("id" = String, Path)),
+    responses((status = 200, description = "The new token, shown only now", body = DeviceWithToken),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 404, description = "not_found", body = Problem)))]
+fn devices_rotate_token() {}
+
+#[utoipa::path(get, path = "/api/v1/devices/{id}/command", tag = "devices", params(("id" = String, Path)),
+    responses((status = 200, description = "The device's current command, as on MQTT"),
+        (status = 204, description = "No command"), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
+        (status = 404, description = "not_found", body = Problem)))]
+fn devices_command() {}
+
+// ---- rollouts ----
+
+#[utoipa::path(get, path = "/api/v1/rollouts", tag = "rollouts",
+    params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "OK", body = List<Rollout>), (status = 401, description = "unauthorized: no or an unknown token", body = Problem),
+        (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
+fn rollouts_list() {}
+
+#[utoipa::path(post, path = "/api/v1/rollouts", tag = "rollouts", request_body = RolloutRequest,
+    params(("dry_run" = Option<bool>, Query, description = "Only plan the waves")),
+    responses((status = 201, description = "Created", body = Rollout), (status = 200, description = "The plan (dry run)", body = Object),
+        (status = 400, description = "bad_request: malformed input", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
+        (status = 404, description = "not_found", body = Problem), (status = 409, description = "device_busy (with the rollouts)", body = Problem),
+        (status = 422, description = "no_targets, incompatible or unsigned", body = Problem)))]
+fn rollouts_create() {}
+
+#[utoipa::path(get, path = "/api/v1/rollouts/{id}", tag = "rollouts", params(("id" = String, Path)),
+    responses((status = 200, description = "OK", body = Rollout), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
+        (status = 404, description = "not_found", body = Problem)))]
+fn rollouts_show() {}
+
+#[utoipa::path(get, path = "/api/v1/rollouts/{id}/devices", tag = "rollouts",
+    params(("id" = String, Path), ("state" = Option<String>, Query), ("limit" = Option<u32>, Query),
+        ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "Per-device states", body = List<RolloutDevice>), (status = 400, description = "bad_request: malformed input", body = Problem),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 404, description = "not_found", body = Problem)))]
+fn rollouts_devices() {}
+
+macro_rules! control_docs {
+    ($path:literal, $name:ident, $what:literal) => {
+        #[utoipa::path(post, path = $path, tag = "rollouts", params(("id" = String, Path)),
+            responses((status = 200, description = $what, body = Rollout), (status = 401, description = "unauthorized: no or an unknown token", body = Problem),
+                (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 404, description = "not_found", body = Problem),
+                (status = 409, description = "invalid_state", body = Problem)))]
+        fn $name() {}
+    };
+}
+
+control_docs!("/api/v1/rollouts/{id}/pause", rollouts_pause, "Paused");
+control_docs!("/api/v1/rollouts/{id}/resume", rollouts_resume, "Running again");
+control_docs!("/api/v1/rollouts/{id}/cancel", rollouts_cancel, "Cancelled");
+
+#[utoipa::path(get, path = "/api/v1/rollouts/{id}/events", tag = "rollouts", params(("id" = String, Path)),
+    responses((status = 200, description = "Server-Sent Events `rollout` with the body", content_type = "text/event-stream"),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 404, description = "not_found", body = Problem)))]
+fn rollouts_events() {}
+
+// ---- operator tokens, audit ----
+
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+    params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "OK", body = List<TokenInfo>), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
+fn tokens_list() {}
+
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
+    responses((status = 201, description = "The token is shown only now", body = TokenWithSecret),
+        (status = 400, description = "bad_request: malformed input", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
+        (status = 409, description = "already_exists", body = Problem)))]
+fn tokens_create() {}
+
+#[utoipa::path(delete, path = "/api/v1/tokens/{name}", tag = "tokens", params(("name" = String, Path)),
+    responses((status = 204, description = "Revoked"), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
+        (status = 404, description = "not_found", body = Problem), (status = 409, description = "the admin token", body = Problem)))]
+fn tokens_revoke() {}
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "tokens",
+    params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "Newest first", body = List<AuditEntry>), (status = 400, description = "bad_request: malformed input", body = Problem),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
+fn audit_list() {}
+
+// ---- external brokers ----
+
+#[utoipa::path(get, path = "/api/v1/broker/mosquitto/passwords", tag = "broker",
+    responses((status = 200, description = "Mosquitto's password_file", content_type = "text/plain"),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
+fn broker_passwords() {}
+
+#[utoipa::path(get, path = "/api/v1/broker/mosquitto/acl", tag = "broker",
+    responses((status = 200, description = "Mosquitto's acl_file", content_type = "text/plain"),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
+fn broker_acl() {}
+
+#[utoipa::path(post, path = "/api/v1/broker/emqx/authenticate", tag = "broker", request_body = EmqxAuthenticate,
+    responses((status = 200, description = "`{\"result\": \"allow\"|\"deny\", \"is_superuser\": bool}`", body = Object),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
+fn emqx_authenticate() {}
+
+#[utoipa::path(post, path = "/api/v1/broker/emqx/authorize", tag = "broker", request_body = EmqxAuthorize,
+    responses((status = 200, description = "`{\"result\": \"allow\"|\"deny\"}`", body = Object),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
+fn emqx_authorize() {}
