@@ -20,7 +20,7 @@ use fleet_protocol::topic::Topics;
 use crate::auth::{ADMIN_TOKEN_NAME, ADMIN_TOKEN_PREFIX, generate_token, hash_token};
 use crate::blobs::BlobStore;
 use crate::broker::EmbeddedBroker;
-use crate::broker::mosquitto::{self, MosquittoHandle, MosquittoSync, ServerAccount};
+use crate::broker::mosquitto::{MosquittoHandle, MosquittoSync, ServerAccount};
 use crate::metrics::Metrics;
 use crate::mqtt::{Inbound, MqttConfig, MqttLink};
 use crate::rollout::engine::Engine;
@@ -120,9 +120,14 @@ impl Application {
             None => instance_name()?,
         };
         let (broker, mqtt_config) = connect_mqtt(&settings, &store, topics, &instance).await?;
-        let mosquitto = mosquitto_sync(&settings, &store, &mqtt_config)?;
+        let broker_account = match (&settings.mqtt_url, &mqtt_config.credentials) {
+            (Some(_), Some((user, password))) => Some(
+                ServerAccount::new(user.clone(), password.clone()).map_err(|e| StartupError::Other(e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let mosquitto = mosquitto_sync(&settings, &store, &mqtt_config, broker_account.clone())?;
         let mqtt_topics = mqtt_config.topics.clone();
-        let broker_account = settings.mqtt_url.as_ref().and(mqtt_config.credentials.clone());
         let metrics = Metrics::new();
         let (mqtt, inbound) = MqttLink::start(mqtt_config, metrics.clone());
         let mqtt = Arc::new(mqtt);
@@ -281,6 +286,7 @@ fn mosquitto_sync(
     settings: &Settings,
     store: &Arc<dyn Store>,
     mqtt: &MqttConfig,
+    server: Option<ServerAccount>,
 ) -> Result<Option<(MosquittoSync, MosquittoHandle)>, StartupError> {
     let Some(dir) = &settings.mosquitto_dir else {
         return Ok(None);
@@ -289,13 +295,6 @@ fn mosquitto_sync(
         return Err(StartupError::Other("--mosquitto-dir needs --mqtt-url (the Mosquitto it is for)".into()));
     }
     std::fs::create_dir_all(dir).map_err(|e| StartupError::DataDir(dir.clone(), e))?;
-    let server = match &mqtt.credentials {
-        Some((username, password)) => Some(ServerAccount {
-            username: username.clone(),
-            password_hash: mosquitto::password_hash(password).map_err(|e| StartupError::Other(e.to_string()))?,
-        }),
-        None => None,
-    };
     let reload = settings.mosquitto_reload_command.clone();
     Ok(Some(MosquittoSync::new(dir, reload, server, mqtt.topics.clone(), store.clone())))
 }

@@ -32,7 +32,7 @@ pub struct Shared {
     /// Device topics.
     pub topics: fleet_protocol::topic::Topics,
     /// The server's own account on the external broker (`--mqtt-username`, password).
-    pub broker_account: Option<(String, String)>,
+    pub broker_account: Option<crate::broker::mosquitto::ServerAccount>,
     /// Mosquitto's files, rewritten when credentials change (`--mosquitto-dir`).
     pub mosquitto: Option<MosquittoHandle>,
 }

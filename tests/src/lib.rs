@@ -126,6 +126,15 @@ impl TestApp {
             broker.configure(&mut settings, broker.url());
         }
         tweak(&mut settings);
+        // The server's own broker (embedded, or the test's Mosquitto) answers: start the test
+        // once the server is connected to it. Other brokers may be absent on purpose.
+        // (Over HTTPS the test's own client, trusting its CA, does the waiting.)
+        let wait_until_ready = settings.tls_cert.is_none()
+            && match (&settings.mqtt_url, &broker) {
+                (None, _) => true,
+                (Some(url), Some(broker)) => broker.serves(url),
+                (Some(_), None) => false,
+            };
         fleet_server::init_tracing("error", fleet_server::LogFormat::Text);
         let app = Application::build(settings).await.expect("server builds");
         let base = format!("http://{}", app.local_addr());
@@ -137,7 +146,7 @@ impl TestApp {
         let task = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
-        Self {
+        let app = Self {
             client: ApiClient::new(base, ADMIN_TOKEN),
             mqtt_url,
             data_dir: data_dir.to_owned(),
@@ -145,7 +154,25 @@ impl TestApp {
             _dir: None,
             stop: Some(stop),
             task: Some(task),
+        };
+        if wait_until_ready {
+            app.wait_ready().await;
         }
+        app
+    }
+
+    /// Waits (up to 20 s) until `/readyz` says the database and the broker answer.
+    pub async fn wait_ready(&self) {
+        let url = format!("{}/readyz", self.client.base_url());
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        let http = reqwest::Client::new();
+        while tokio::time::Instant::now() < deadline {
+            if http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the server did not become ready: {url}");
     }
 
     /// Stops gracefully and waits; returns the data directory's owner so it outlives us.

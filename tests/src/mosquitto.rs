@@ -87,6 +87,11 @@ impl Mosquitto {
         format!("mqtts://127.0.0.1:{}", self.tls_port.expect("started with TLS"))
     }
 
+    /// Whether `url` is one of this broker's listeners.
+    pub fn serves(&self, url: &str) -> bool {
+        url == self.url() || self.tls_port.is_some_and(|_| url == self.tls_url())
+    }
+
     /// The shell command that makes this Mosquitto reload its files.
     pub fn reload_command(&self) -> String {
         format!("kill -HUP {}", self.child.id())

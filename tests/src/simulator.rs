@@ -58,7 +58,9 @@ impl Simulator {
             .expect("simulator starts");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
         let wanted = format!("online: {}", setup.count);
-        let online = tokio::time::timeout(Duration::from_secs(120), async {
+        // Registering and connecting takes about a millisecond per device on a small machine.
+        let patience = Duration::from_secs(120).max(Duration::from_millis(20) * setup.count as u32);
+        let online = tokio::time::timeout(patience, async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if line.contains(&wanted) {
                     return true;

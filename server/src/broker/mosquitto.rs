@@ -36,11 +36,21 @@ fn password_hash_with_salt(password: &str, salt: &[u8]) -> String {
     format!("$7${ITERATIONS}${}${}", STANDARD.encode(salt), STANDARD.encode(hash))
 }
 
-/// The server's own broker account, written into the files so it may do everything.
+/// The server's own account on an external broker: written into Mosquitto's files (so it
+/// may do everything) and recognised by the EMQX hooks. The hash is computed once, so the
+/// files stay the same from one sync to the next.
 #[derive(Debug, Clone)]
 pub struct ServerAccount {
     pub username: String,
+    pub password: crate::settings::Secret,
     pub password_hash: String,
+}
+
+impl ServerAccount {
+    pub fn new(username: String, password: String) -> anyhow::Result<Self> {
+        let password_hash = password_hash(&password)?;
+        Ok(Self { username, password: crate::settings::Secret::new(password), password_hash })
+    }
 }
 
 /// The `password_file`: the server's account, then one line per device.
@@ -184,7 +194,11 @@ mod tests {
 
     #[test]
     fn acl_confines_devices_to_their_topics() {
-        let server = ServerAccount { username: "fleet-server".into(), password_hash: "$7$x".into() };
+        let server = ServerAccount {
+            username: "fleet-server".into(),
+            password: crate::settings::Secret::new("secret"),
+            password_hash: "$7$x".into(),
+        };
         let acl = acl_file(Some(&server), &Topics::new("acme"));
         assert_eq!(
             acl.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>(),

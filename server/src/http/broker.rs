@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use fleet_protocol::{DeviceId, ErrorCode};
+use fleet_protocol::DeviceId;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -20,7 +20,7 @@ use super::error::ApiError;
 use super::extract::ApiJson;
 use super::routes::ApiRouter;
 use crate::auth::{Operator, hash_token};
-use crate::broker::mosquitto::{self, ServerAccount};
+use crate::broker::mosquitto;
 use crate::state::AppState;
 
 pub fn router() -> ApiRouter {
@@ -31,26 +31,17 @@ pub fn router() -> ApiRouter {
         .post("/broker/emqx/authorize", post(emqx_authorize))
 }
 
-fn server_account(app: &AppState) -> Result<Option<ServerAccount>, ApiError> {
-    let Some((username, password)) = &app.broker_account else {
-        return Ok(None);
-    };
-    let password_hash =
-        mosquitto::password_hash(password).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-    Ok(Some(ServerAccount { username: username.clone(), password_hash }))
-}
-
 fn text(body: String) -> impl IntoResponse {
     ([(CONTENT_TYPE, "text/plain; charset=utf-8")], body)
 }
 
 async fn mosquitto_passwords(State(app): State<AppState>, _: Operator) -> Result<impl IntoResponse, ApiError> {
     let devices = app.store.broker_credentials().await?;
-    Ok(text(mosquitto::password_file(server_account(&app)?.as_ref(), &devices)))
+    Ok(text(mosquitto::password_file(app.broker_account.as_ref(), &devices)))
 }
 
 async fn mosquitto_acl(State(app): State<AppState>, _: Operator) -> Result<impl IntoResponse, ApiError> {
-    Ok(text(mosquitto::acl_file(server_account(&app)?.as_ref(), &app.topics)))
+    Ok(text(mosquitto::acl_file(app.broker_account.as_ref(), &app.topics)))
 }
 
 /// EMQX's authentication request.
@@ -75,9 +66,9 @@ async fn emqx_authenticate(
     let (Some(username), Some(password)) = (req.username, req.password) else {
         return Ok(verdict(false));
     };
-    if let Some((_, server_password)) = app.broker_account.as_ref().filter(|(server, _)| *server == username) {
+    if let Some(server) = app.broker_account.as_ref().filter(|a| a.username == username) {
         // Compared as hashes: no early exit on the first differing byte of the secret.
-        let ok = hash_token(&password) == hash_token(server_password);
+        let ok = hash_token(&password) == hash_token(server.password.expose());
         return Ok(Json(json!({"result": if ok { "allow" } else { "deny" }, "is_superuser": ok})));
     }
     let Ok(device) = DeviceId::parse(username) else {
@@ -106,7 +97,7 @@ async fn emqx_authorize(
     ApiJson(req): ApiJson<EmqxAuthorize>,
 ) -> Result<Json<Value>, ApiError> {
     let username = req.username.unwrap_or_default();
-    if app.broker_account.as_ref().is_some_and(|(server, _)| *server == username) {
+    if app.broker_account.as_ref().is_some_and(|a| a.username == username) {
         return Ok(verdict(true));
     }
     let Ok(device) = DeviceId::parse(username) else {

@@ -61,7 +61,8 @@ fn replica(name: &str, http: u16, db: &str, mqtt: &str, root: &str, dir: &std::p
 }
 
 async fn healthy(client: &fleet_cli::ApiClient, dir: &std::path::Path) {
-    for _ in 0..200 {
+    // Generous: on a loaded CI machine, other tests create databases meanwhile.
+    for _ in 0..600 {
         if client.health().await.is_ok() {
             return;
         }
