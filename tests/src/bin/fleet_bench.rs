@@ -408,8 +408,12 @@ async fn download(size: u64, clients: usize) -> anyhow::Result<()> {
     println!("download: one {} MiB blob, {clients} concurrent clients", size >> 20);
     println!("  fleet-server             {:>6.2} GB/s", ours);
     match nginx(&path).await {
-        Some((nginx_url, _child, _conf)) => {
-            let theirs = fetch_all(&nginx_url, None, clients, size).await?;
+        Some((nginx_url, mut child, _conf)) => {
+            let theirs = fetch_all(&nginx_url, None, clients, size).await;
+            // SIGTERM: the master stops its workers (SIGKILL would orphan them).
+            let _ = tokio::process::Command::new("kill").arg(child.id().unwrap_or(0).to_string()).status().await;
+            let _ = child.wait().await;
+            let theirs = theirs?;
             println!("  baseline: nginx          {theirs:>6.2} GB/s");
             println!("  ratio                    {:>6.2}×", ours / theirs);
         }
@@ -461,6 +465,9 @@ async fn nginx(file: &Path) -> Option<(String, tokio::process::Child, tempfile::
     std::fs::write(conf_dir.path().join("nginx.conf"), conf).ok()?;
     let child = tokio::process::Command::new(binary)
         .args(["-c", conf_dir.path().join("nginx.conf").to_str()?, "-p", conf_dir.path().to_str()?])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .ok()?;
