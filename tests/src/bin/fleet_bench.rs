@@ -137,16 +137,30 @@ impl Server {
         Ok(r.text().await?)
     }
 
-    /// Uploads a firmware of `bytes` for hardware `sim`.
-    async fn firmware(&self, bytes: Vec<u8>) -> anyhow::Result<String> {
+    /// Registers the release key (once) and signs a firmware manifest for hardware `sim` of
+    /// `size` bytes with `digest`.
+    async fn envelope(&self, size: u64, digest: Sha256Digest) -> anyhow::Result<Vec<u8>> {
         let pem = String::from_utf8(fleet_tests::sample("test-only-release.pub"))?;
         let _ = self.client.add_key("release", &pem).await;
-        let mut m = manifest_for(ArtifactKind::Firmware, "gateway-os", "1.0.0", &bytes);
+        let mut m = manifest_for(ArtifactKind::Firmware, "gateway-os", "1.0.0", b"");
         m.hardware = vec![HardwareModel::parse("sim")?];
-        let envelope = serde_json::to_vec(&sign(&m, &[&release_key()]))?;
+        m.size = size;
+        m.sha256 = digest;
+        Ok(serde_json::to_vec(&sign(&m, &[&release_key()]))?)
+    }
+
+    /// Uploads a firmware of `bytes` for hardware `sim`.
+    async fn firmware(&self, bytes: Vec<u8>) -> anyhow::Result<String> {
+        let envelope = self.envelope(bytes.len() as u64, Sha256Digest::of(&bytes)).await?;
         let len = bytes.len() as u64;
         Ok(self.client.upload(ArtifactKind::Firmware, envelope, bytes.into(), len).await?.id)
     }
+}
+
+/// A request body streaming `path` in 1 MiB reads.
+async fn file_body(path: &Path) -> anyhow::Result<reqwest::Body> {
+    let file = tokio::fs::File::open(path).await?;
+    Ok(reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20)))
 }
 
 fn sample_value(text: &str, series: &str) -> f64 {
@@ -363,17 +377,9 @@ async fn upload(size: u64) -> anyhow::Result<()> {
     let server = Server::start(None, None).await?;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("image.bin");
-    let digest = write_file(&path, size).await?;
-    let pem = String::from_utf8(fleet_tests::sample("test-only-release.pub"))?;
-    server.client.add_key("release", &pem).await?;
-    let mut m = manifest_for(ArtifactKind::Firmware, "gateway-os", "1.0.0", b"");
-    m.hardware = vec![HardwareModel::parse("sim")?];
-    m.size = size;
-    m.sha256 = digest;
-    let envelope = serde_json::to_vec(&sign(&m, &[&release_key()]))?;
+    let envelope = server.envelope(size, write_file(&path, size).await?).await?;
     let (before, _) = memory_mib(server.pid());
-    let file = tokio::fs::File::open(&path).await?;
-    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
+    let body = file_body(&path).await?;
     let started = Instant::now();
     server.client.upload(ArtifactKind::Firmware, envelope, body, size).await?;
     let took = started.elapsed();
@@ -392,17 +398,8 @@ async fn download(size: u64, clients: usize) -> anyhow::Result<()> {
     let server = Server::start(None, None).await?;
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("blob.bin");
-    let digest = write_file(&path, size).await?;
-    let pem = String::from_utf8(fleet_tests::sample("test-only-release.pub"))?;
-    server.client.add_key("release", &pem).await?;
-    let mut m = manifest_for(ArtifactKind::Firmware, "gateway-os", "1.0.0", b"");
-    m.hardware = vec![HardwareModel::parse("sim")?];
-    m.size = size;
-    m.sha256 = digest;
-    let envelope = serde_json::to_vec(&sign(&m, &[&release_key()]))?;
-    let file = tokio::fs::File::open(&path).await?;
-    let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20));
-    let fw = server.client.upload(ArtifactKind::Firmware, envelope, body, size).await?;
+    let envelope = server.envelope(size, write_file(&path, size).await?).await?;
+    let fw = server.client.upload(ArtifactKind::Firmware, envelope, file_body(&path).await?, size).await?;
     let url = format!("{}/api/v1/firmware/{}/blob", server.base, fw.id);
     let ours = fetch_all(&url, Some(ADMIN_TOKEN), clients, size).await?;
     println!("download: one {} MiB blob, {clients} concurrent clients", size >> 20);
