@@ -74,6 +74,10 @@ impl Simulator {
         Self { child }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }

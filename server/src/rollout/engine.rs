@@ -14,14 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fleet_protocol::DeviceId;
-use fleet_protocol::state::DeviceState;
 use tokio::sync::{Notify, broadcast, mpsc};
 
 use super::plan::{gate_trips, is_failure};
 use super::rules::{cancel_pending, dispatch, on_tick_timeout};
 use crate::metrics::Metrics;
 use crate::mqtt::MqttLink;
-use crate::store::rollouts::{EntryChange, EntryRecord, RolloutRecord, RolloutState};
+use crate::store::rollouts::{Count, EntryChange, EntrySelect, RolloutRecord, RolloutState};
 use crate::store::{ArtifactRecord, Store, StoreResult};
 
 /// How often the engine looks even when nothing woke it.
@@ -109,10 +108,8 @@ impl Engine {
     /// flight gets its command again.
     async fn republish_in_flight(&mut self, r: &RolloutRecord, now: i64) -> StoreResult<()> {
         let artifact = self.store.get_artifact(r.kind, &r.artifact_id).await?;
-        for e in self.store.entries(&r.id).await? {
-            if e.state.is_in_flight() {
-                self.publish(r, &artifact, &e.device_id, r.state == RolloutState::Cancelled, now).await;
-            }
+        for e in self.store.select_entries(&r.id, EntrySelect::InFlight).await? {
+            self.publish(r, &artifact, &e.device_id, r.state == RolloutState::Cancelled, now).await;
         }
         Ok(())
     }
@@ -170,52 +167,22 @@ impl Engine {
         Ok(())
     }
 
-    /// Applies changes and mirrors the applied ones in `entries`.
-    async fn apply(
-        &self,
-        entries: &mut [EntryRecord],
-        changes: Vec<EntryChange>,
-        now: i64,
-    ) -> StoreResult<Vec<EntryChange>> {
-        if changes.is_empty() {
-            return Ok(vec![]);
-        }
-        let applied = self.store.change_entries(&changes, now).await?;
-        let index: HashMap<&str, usize> = entries.iter().enumerate().map(|(i, e)| (e.device_id.as_str(), i)).collect();
-        let mut updates = vec![];
-        for c in &applied {
-            if let Some(&i) = index.get(c.device_id.as_str()) {
-                updates.push((i, c.clone()));
-            }
-        }
-        for (i, c) in updates {
-            let e = &mut entries[i];
-            e.state = c.state;
-            e.reason = c.reason;
-            e.attempts = c.attempts;
-            e.reported = c.reported;
-            e.sent_at = c.sent_at;
-            e.retry_at = c.retry_at;
-            e.updated_at = now;
-        }
-        Ok(applied)
-    }
-
-    /// One step of one rollout; returns whether anything changed.
+    /// One step of one rollout; returns whether anything changed. It reads counts and the
+    /// few entries it acts on, never the whole rollout.
     async fn advance(&mut self, mut r: RolloutRecord) -> StoreResult<bool> {
         let now = self.store.now_ms().await?;
-        let mut entries = self.store.entries(&r.id).await?;
         let artifact = self.store.get_artifact(r.kind, &r.artifact_id).await?;
         let timeout_ms = r.device_timeout_s * 1000;
+        let overdue = self.store.select_entries(&r.id, EntrySelect::InFlightSentBy(now - timeout_ms)).await?;
         let timeouts: Vec<_> =
-            entries.iter().filter_map(|e| on_tick_timeout(e, timeout_ms, r.max_attempts, now)).collect();
-        let mut changed = !self.apply(&mut entries, timeouts, now).await?.is_empty();
+            overdue.iter().filter_map(|e| on_tick_timeout(e, timeout_ms, r.max_attempts, now)).collect();
+        let mut changed = !self.change(timeouts, now).await?.is_empty();
 
         match r.state {
             RolloutState::Cancelled => {
-                let cancels: Vec<_> = entries.iter().filter_map(cancel_pending).collect();
-                changed |= !self.apply(&mut entries, cancels, now).await?.is_empty();
-                for e in entries.iter().filter(|e| e.state.is_in_flight()) {
+                let pending = self.store.select_entries(&r.id, EntrySelect::Pending).await?;
+                changed |= !self.change(pending.iter().filter_map(cancel_pending).collect(), now).await?.is_empty();
+                for e in self.store.select_entries(&r.id, EntrySelect::InFlight).await? {
                     let key = (r.id.clone(), e.device_id.clone());
                     if self.cancels_sent.insert(key) {
                         self.publish(&r, &artifact, &e.device_id, true, now).await;
@@ -224,19 +191,21 @@ impl Engine {
                 return Ok(changed);
             }
             RolloutState::Paused | RolloutState::Completed => {
-                self.resend_silent(&r, &artifact, &entries, now).await;
+                self.resend_silent(&r, &artifact, now).await?;
                 return Ok(changed);
             }
             RolloutState::Running => {}
         }
 
+        let tallies = self.store.tallies(&r.id, r.gate_since, now - 60_000).await?;
         let wave = r.current_wave;
         let last_wave = r.waves.len() as i64 - 1;
-        let current: Vec<&EntryRecord> = entries.iter().filter(|e| e.wave == wave).collect();
-        let judged = current.iter().filter(|e| e.state.is_final() && e.updated_at >= r.gate_since);
-        let (finished, failures) =
-            judged.fold((0u64, 0u64), |(f, x), e| (f + 1, x + u64::from(is_failure(e.state, e.reason))));
-        if gate_trips(finished, failures, current.len() as u64, r.min_finished as u64, r.max_failure_ratio) {
+        let current = tallies.iter().filter(|t| t.wave == wave);
+        let wave_size: i64 = current.clone().map(|t| t.n).sum();
+        let (finished, failures) = current.filter(|t| t.state.is_final()).fold((0u64, 0u64), |(f, x), t| {
+            (f + t.since as u64, x + t.since as u64 * u64::from(is_failure(t.state, t.reason)))
+        });
+        if gate_trips(finished, failures, wave_size as u64, r.min_finished as u64, r.max_failure_ratio) {
             tracing::warn!(rollout = %r.id, finished, failures, "failure threshold reached: pausing");
             r.state = RolloutState::Paused;
             r.reason = Some("failure_threshold".into());
@@ -245,7 +214,7 @@ impl Engine {
             return Ok(true);
         }
 
-        if entries.iter().filter(|e| e.wave <= wave).all(|e| e.state.is_final()) {
+        if tallies.iter().filter(|t| t.wave <= wave).all(|t| t.state.is_final()) {
             if wave >= last_wave {
                 r.state = RolloutState::Completed;
                 r.reason = None;
@@ -281,9 +250,17 @@ impl Engine {
             changed = true;
         }
 
-        changed |= self.dispatch(&r, &artifact, &mut entries, now).await?;
-        self.resend_silent(&r, &artifact, &entries, now).await;
+        changed |= self.dispatch(&r, &artifact, &tallies, now).await?;
+        self.resend_silent(&r, &artifact, now).await?;
         Ok(changed)
+    }
+
+    /// Applies compare-and-set changes; returns those applied.
+    async fn change(&self, changes: Vec<EntryChange>, now: i64) -> StoreResult<Vec<EntryChange>> {
+        if changes.is_empty() {
+            return Ok(vec![]);
+        }
+        self.store.change_entries(&changes, now).await
     }
 
     /// Claims pending devices of the waves reached, within the limits, then publishes.
@@ -291,11 +268,11 @@ impl Engine {
         &mut self,
         r: &RolloutRecord,
         artifact: &ArtifactRecord,
-        entries: &mut [EntryRecord],
+        tallies: &[Count],
         now: i64,
     ) -> StoreResult<bool> {
-        let in_flight = entries.iter().filter(|e| e.state.is_in_flight()).count() as i64;
-        let last_minute = entries.iter().filter(|e| e.sent_at.is_some_and(|t| t > now - 60_000)).count() as i64;
+        let in_flight: i64 = tallies.iter().filter(|t| t.state.is_in_flight()).map(|t| t.n).sum();
+        let last_minute: i64 = tallies.iter().map(|t| t.sent_recently).sum();
         let mut budget = i64::MAX;
         if let Some(max) = r.max_in_flight {
             budget = budget.min(max - in_flight);
@@ -306,14 +283,9 @@ impl Engine {
         if budget <= 0 {
             return Ok(false);
         }
-        let claims: Vec<EntryChange> = entries
-            .iter()
-            .filter(|e| e.state == DeviceState::Pending && e.wave <= r.current_wave)
-            .filter(|e| e.retry_at.is_none_or(|t| t <= now))
-            .take(usize::try_from(budget).unwrap_or(usize::MAX))
-            .map(|e| dispatch(e, now))
-            .collect();
-        let applied = self.apply(entries, claims, now).await?;
+        let due = EntrySelect::Due { wave: r.current_wave, now, limit: budget };
+        let claims = self.store.select_entries(&r.id, due).await?.iter().map(|e| dispatch(e, now)).collect();
+        let applied = self.change(claims, now).await?;
         self.metrics.commands_dispatched.inc_by(applied.len() as u64);
         for c in &applied {
             self.publish(r, artifact, &c.device_id, false, now).await;
@@ -322,8 +294,9 @@ impl Engine {
     }
 
     /// 60 s without a report from a device in flight: send its command again.
-    async fn resend_silent(&mut self, r: &RolloutRecord, artifact: &ArtifactRecord, entries: &[EntryRecord], now: i64) {
-        for e in entries.iter().filter(|e| e.state.is_in_flight()) {
+    async fn resend_silent(&mut self, r: &RolloutRecord, artifact: &ArtifactRecord, now: i64) -> StoreResult<()> {
+        let quiet = self.store.select_entries(&r.id, EntrySelect::InFlightQuietSince(now - RESEND_AFTER_MS)).await?;
+        for e in quiet {
             let heard = e.last_heard_at.into_iter().chain(e.sent_at).max().unwrap_or(now);
             let key = (r.id.clone(), e.device_id.clone());
             let sent = self.last_sent.get(&key).copied().unwrap_or(heard);
@@ -331,5 +304,6 @@ impl Engine {
                 self.publish(r, artifact, &e.device_id, r.state == RolloutState::Cancelled, now).await;
             }
         }
+        Ok(())
     }
 }

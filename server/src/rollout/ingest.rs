@@ -55,13 +55,11 @@ impl Ingest {
 
     async fn process(&self, batch: &[Inbound]) -> Result<(), crate::store::StoreError> {
         let now = self.store.now_ms().await?;
-        let mut reports = Vec::new();
+        let (mut reports, mut presence) = (Vec::new(), Vec::new());
         for m in batch {
             match m.channel {
                 Channel::Presence => match &m.payload[..] {
-                    b"online" | b"offline" => {
-                        self.store.set_presence(&m.device, &m.payload[..] == b"online", now).await?;
-                    }
+                    b"online" | b"offline" => presence.push((m.device.clone(), &m.payload[..] == b"online")),
                     _ => self.metrics.ignored("bad_presence"),
                 },
                 Channel::Status => match parse(&m.payload) {
@@ -73,6 +71,9 @@ impl Ingest {
                 },
                 Channel::Commands => self.metrics.ignored("wrong_topic"),
             }
+        }
+        if !presence.is_empty() {
+            self.store.set_presence(&presence, now).await?;
         }
         if reports.is_empty() {
             return Ok(());

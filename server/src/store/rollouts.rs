@@ -136,6 +136,26 @@ pub struct Count {
     pub state: DeviceState,
     pub reason: Option<Reason>,
     pub n: i64,
+    /// Of those, changed at or after the `since` given to [`RolloutStore::tallies`].
+    pub since: i64,
+    /// Of those, sent after the `sent_after` given to [`RolloutStore::tallies`].
+    pub sent_recently: i64,
+}
+
+/// Which entries of a rollout the engine needs at one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntrySelect {
+    /// Every entry in flight.
+    InFlight,
+    /// In flight and sent at or before this time (timeouts).
+    InFlightSentBy(i64),
+    /// In flight with neither a send nor a report after this time (silent devices).
+    InFlightQuietSince(i64),
+    /// Every pending entry.
+    Pending,
+    /// Pending entries of waves up to `wave` whose retry is due by `now`, in position
+    /// order, at most `limit`.
+    Due { wave: i64, now: i64, limit: i64 },
 }
 
 #[async_trait]
@@ -150,8 +170,17 @@ pub trait RolloutStore: Send + Sync {
     /// or in flight.
     async fn live_rollouts(&self) -> StoreResult<Vec<RolloutRecord>>;
     async fn update_rollout(&self, rollout: &RolloutRecord) -> StoreResult<()>;
-    async fn rollout_counts(&self, id: &str) -> StoreResult<Vec<Count>>;
+    /// Counts by wave, state and reason; each also counts entries changed at or after
+    /// `since` and entries sent after `sent_after`. One aggregate query: the engine's view of
+    /// a rollout at each step, whatever its size.
+    async fn tallies(&self, id: &str, since: i64, sent_after: i64) -> StoreResult<Vec<Count>>;
+    /// Counts by wave, state and reason.
+    async fn rollout_counts(&self, id: &str) -> StoreResult<Vec<Count>> {
+        self.tallies(id, i64::MAX, i64::MAX).await
+    }
     async fn entries(&self, rollout_id: &str) -> StoreResult<Vec<EntryRecord>>;
+    /// The entries the engine acts on at one step (see [`EntrySelect`]).
+    async fn select_entries(&self, rollout_id: &str, select: EntrySelect) -> StoreResult<Vec<EntryRecord>>;
     async fn list_entries(
         &self,
         rollout_id: &str,
@@ -162,7 +191,8 @@ pub trait RolloutStore: Send + Sync {
     async fn change_entries(&self, changes: &[EntryChange], now: i64) -> StoreResult<Vec<EntryChange>>;
     /// Applies a batch of reports in one transaction (seq check, inventory, transitions).
     async fn apply_reports(&self, reports: &[IncomingReport], now: i64) -> StoreResult<Vec<ReportOutcome>>;
-    async fn set_presence(&self, device: &DeviceId, online: bool, now: i64) -> StoreResult<()>;
+    /// Presence changes, in arrival order (the last of a device wins), in one transaction.
+    async fn set_presence(&self, changes: &[(DeviceId, bool)], now: i64) -> StoreResult<()>;
     async fn current_command(&self, device: &DeviceId) -> StoreResult<Option<CurrentCommand>>;
     /// Running or paused rollouts that use the artifact.
     async fn rollouts_using(&self, artifact_id: &str) -> StoreResult<Vec<String>>;

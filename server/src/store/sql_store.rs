@@ -20,7 +20,7 @@ macro_rules! sql_store {
         use $crate::rollout::rules::{Verdict, on_connect_elsewhere, on_report};
         use $crate::store::rollouts::{
             Count, CurrentCommand, EntryChange, EntryRecord, IncomingReport, ReportOutcome, RolloutRecord,
-            RolloutState, RolloutStore,
+            EntrySelect, RolloutState, RolloutStore,
         };
         use $crate::store::{
             ArtifactRecord, AuditRecord, DeviceFilter, DeviceRecord, FleetCounts, KeyRecord, NewArtifact, NewDevice,
@@ -633,32 +633,49 @@ macro_rules! sql_store {
             })
         }
 
-        async fn apply_change(
+        /// Compare-and-set changes in bulk (one statement per 500): each entry changes only if
+        /// it is still in its `expect_state` with `expect_attempts`; `heard` also stamps
+        /// `last_heard_at`. Returns the (rollout, device) keys that changed. At most one
+        /// change per entry.
+        async fn apply_changes(
             tx: &mut sqlx::Transaction<'_, $db>,
-            c: &EntryChange,
+            changes: &[EntryChange],
             now: i64,
             heard: bool,
-        ) -> StoreResult<bool> {
-            let done = sqlx::query(
-                "UPDATE rollout_devices SET state = $1, reason = $2, attempts = $3, reported = $4, sent_at = $5, \
-                 retry_at = $6, updated_at = $7, last_heard_at = CASE WHEN $8 THEN $7 ELSE last_heard_at END \
-                 WHERE rollout_id = $9 AND device_id = $10 AND state = $11 AND attempts = $12",
-            )
-            .bind(c.state.as_str())
-            .bind(c.reason.map(Reason::as_str))
-            .bind(c.attempts)
-            .bind(c.reported)
-            .bind(c.sent_at)
-            .bind(c.retry_at)
-            .bind(now)
-            .bind(heard)
-            .bind(&c.rollout_id)
-            .bind(&c.device_id)
-            .bind(c.expect_state.as_str())
-            .bind(c.expect_attempts)
-            .execute(&mut **tx)
-            .await?;
-            Ok(done.rows_affected() == 1)
+        ) -> StoreResult<std::collections::HashSet<(String, String)>> {
+            let mut applied = std::collections::HashSet::with_capacity(changes.len());
+            for chunk in changes.chunks(500) {
+                let mut q = QueryBuilder::<$db>::new(
+                    "UPDATE rollout_devices SET state = v.column3, reason = v.column4, attempts = v.column5, \
+                     reported = v.column6, sent_at = v.column7, retry_at = v.column8, updated_at = ",
+                );
+                q.push_bind(now);
+                if heard {
+                    q.push(", last_heard_at = ").push_bind(now);
+                }
+                q.push(" FROM (");
+                q.push_values(chunk, |mut b, c| {
+                    b.push_bind(&c.rollout_id)
+                        .push_bind(&c.device_id)
+                        .push_bind(c.state.as_str())
+                        .push_bind(c.reason.map(Reason::as_str))
+                        .push_bind(c.attempts)
+                        .push_bind(c.reported)
+                        .push_bind(c.sent_at)
+                        .push_bind(c.retry_at)
+                        .push_bind(c.expect_state.as_str())
+                        .push_bind(c.expect_attempts);
+                });
+                q.push(
+                    ") AS v WHERE rollout_devices.rollout_id = v.column1 AND rollout_devices.device_id = v.column2 \
+                     AND rollout_devices.state = v.column9 AND rollout_devices.attempts = v.column10 \
+                     RETURNING rollout_devices.rollout_id, rollout_devices.device_id",
+                );
+                for row in q.build().fetch_all(&mut **tx).await? {
+                    applied.insert((row.try_get(0)?, row.try_get(1)?));
+                }
+            }
+            Ok(applied)
         }
 
         #[async_trait]
@@ -817,12 +834,16 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn rollout_counts(&self, id: &str) -> StoreResult<Vec<Count>> {
+            async fn tallies(&self, id: &str, since: i64, sent_after: i64) -> StoreResult<Vec<Count>> {
                 let rows = sqlx::query(
-                    "SELECT wave, state, reason, COUNT(*) AS n FROM rollout_devices WHERE rollout_id = $1 \
-                     GROUP BY wave, state, reason ORDER BY wave",
+                    "SELECT wave, state, reason, COUNT(*) AS n, \
+                     SUM(CASE WHEN updated_at >= $2 THEN 1 ELSE 0 END) AS since, \
+                     SUM(CASE WHEN sent_at > $3 THEN 1 ELSE 0 END) AS sent_recently \
+                     FROM rollout_devices WHERE rollout_id = $1 GROUP BY wave, state, reason ORDER BY wave",
                 )
                 .bind(id)
+                .bind(since)
+                .bind(sent_after)
                 .fetch_all(&self.read)
                 .await?;
                 rows.iter()
@@ -833,9 +854,41 @@ macro_rules! sql_store {
                             state: state_of(&state)?,
                             reason: reason_of(row.try_get("reason")?),
                             n: row.try_get("n")?,
+                            since: row.try_get("since")?,
+                            sent_recently: row.try_get("sent_recently")?,
                         })
                     })
                     .collect()
+            }
+
+            async fn select_entries(&self, rollout_id: &str, select: EntrySelect) -> StoreResult<Vec<EntryRecord>> {
+                let mut q = QueryBuilder::<$db>::new("SELECT * FROM rollout_devices WHERE rollout_id = ");
+                q.push_bind(rollout_id);
+                match select {
+                    EntrySelect::InFlight => {
+                        q.push(format!(" AND state IN {IN_FLIGHT}"));
+                    }
+                    EntrySelect::InFlightSentBy(t) => {
+                        q.push(format!(" AND state IN {IN_FLIGHT} AND sent_at <= ")).push_bind(t);
+                    }
+                    EntrySelect::InFlightQuietSince(t) => {
+                        q.push(format!(" AND state IN {IN_FLIGHT} AND (sent_at IS NULL OR sent_at <= "));
+                        q.push_bind(t).push(") AND (last_heard_at IS NULL OR last_heard_at <= ").push_bind(t).push(")");
+                    }
+                    EntrySelect::Pending => {
+                        q.push(" AND state = 'pending'");
+                    }
+                    EntrySelect::Due { wave, now, .. } => {
+                        q.push(" AND state = 'pending' AND wave <= ").push_bind(wave);
+                        q.push(" AND (retry_at IS NULL OR retry_at <= ").push_bind(now).push(")");
+                    }
+                }
+                q.push(" ORDER BY position");
+                if let EntrySelect::Due { limit, .. } = select {
+                    q.push(" LIMIT ").push_bind(limit);
+                }
+                let rows = q.build().fetch_all(&self.read).await?;
+                rows.iter().map(entry_from_row).collect()
             }
 
             async fn entries(&self, rollout_id: &str) -> StoreResult<Vec<EntryRecord>> {
@@ -868,77 +921,60 @@ macro_rules! sql_store {
 
             async fn change_entries(&self, changes: &[EntryChange], now: i64) -> StoreResult<Vec<EntryChange>> {
                 let mut tx = self.write.begin().await?;
-                let mut applied = Vec::new();
-                for c in changes {
-                    if apply_change(&mut tx, c, now, false).await? {
-                        applied.push(c.clone());
-                    }
-                }
+                let applied = apply_changes(&mut tx, changes, now, false).await?;
                 tx.commit().await?;
-                Ok(applied)
+                Ok(changes
+                    .iter()
+                    .filter(|c| applied.contains(&(c.rollout_id.clone(), c.device_id.clone())))
+                    .cloned()
+                    .collect())
             }
 
             async fn apply_reports(&self, reports: &[IncomingReport], now: i64) -> StoreResult<Vec<ReportOutcome>> {
                 let mut tx = self.write.begin().await?;
+                let mut batch = ReportBatch::load(&mut tx, reports).await?;
                 let mut outcomes = Vec::with_capacity(reports.len());
-                // Within one batch a device's later report must see its earlier one.
-                let mut last_seq: HashMap<String, Option<i64>> = HashMap::new();
                 for incoming in reports {
-                    let id = incoming.device.as_str();
-                    let r = &incoming.report;
-                    let seq = match last_seq.get(id) {
-                        Some(s) => *s,
-                        None => {
-                            let row = sqlx::query("SELECT last_seq FROM devices WHERE id = $1")
-                                .bind(id)
-                                .fetch_optional(&mut *tx)
-                                .await?;
-                            let Some(row) = row else {
-                                outcomes.push(ReportOutcome::Ignored("unknown_device"));
-                                continue;
-                            };
-                            row.try_get("last_seq")?
-                        }
+                    let outcome = match batch.accept_seq(incoming) {
+                        Err(why) => ReportOutcome::Ignored(why),
+                        Ok(()) => match batch.judge(incoming, now) {
+                            Some(outcome) => outcome,
+                            None => Self::connect_elsewhere(&mut tx, incoming).await?,
+                        },
                     };
-                    let Ok(new_seq) = i64::try_from(r.seq) else {
-                        outcomes.push(ReportOutcome::Ignored("bad_seq"));
-                        continue;
-                    };
-                    if seq.is_some_and(|s| new_seq <= s) {
-                        outcomes.push(ReportOutcome::Ignored("stale_seq"));
-                        continue;
-                    }
-                    last_seq.insert(id.to_owned(), Some(new_seq));
-                    let (fw, cfg) = (r.firmware.as_ref(), r.config.as_ref());
-                    sqlx::query(
-                        "UPDATE devices SET last_seq = $1, last_seen = $2, online = TRUE, \
-                         firmware_name = $3, firmware_version = $4, firmware_sha256 = $5, \
-                         config_name = $6, config_version = $7, config_sha256 = $8 WHERE id = $9",
-                    )
-                    .bind(new_seq)
-                    .bind(now)
-                    .bind(fw.map(|i| i.name.to_string()))
-                    .bind(fw.map(|i| i.version.to_string()))
-                    .bind(fw.map(|i| i.sha256.to_hex()))
-                    .bind(cfg.map(|i| i.name.to_string()))
-                    .bind(cfg.map(|i| i.version.to_string()))
-                    .bind(cfg.map(|i| i.sha256.to_hex()))
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                    outcomes.push(self.apply_to_entry(&mut tx, incoming, now).await?);
+                    outcomes.push(outcome);
                 }
+                let applied = batch.write(&mut tx, now).await?;
                 tx.commit().await?;
+                // A change that lost its compare-and-set to a concurrent writer applied nothing.
+                for (incoming, outcome) in reports.iter().zip(outcomes.iter_mut()) {
+                    if let ReportOutcome::Applied { rollout_id: Some(r) } = outcome {
+                        if !applied.contains(&(r.clone(), incoming.device.as_str().to_owned())) {
+                            *outcome = ReportOutcome::Ignored("raced");
+                        }
+                    }
+                }
                 Ok(outcomes)
             }
 
-            async fn set_presence(&self, device: &DeviceId, online: bool, now: i64) -> StoreResult<()> {
-                sqlx::query("UPDATE devices SET online = $1, last_seen = $2 WHERE id = $3")
-                    .bind(online)
-                    .bind(now)
-                    .bind(device.as_str())
-                    .execute(&self.write)
-                    .await?;
+            async fn set_presence(&self, changes: &[(DeviceId, bool)], now: i64) -> StoreResult<()> {
+                // The last word of each device counts.
+                let mut last: HashMap<&str, bool> = HashMap::new();
+                for (device, online) in changes {
+                    last.insert(device.as_str(), *online);
+                }
+                let last: Vec<_> = last.into_iter().collect();
+                let mut tx = self.write.begin().await?;
+                for chunk in last.chunks(500) {
+                    let mut q = QueryBuilder::<$db>::new("UPDATE devices SET last_seen = ");
+                    q.push_bind(now).push(", online = v.column2 FROM (");
+                    q.push_values(chunk, |mut b, (id, online)| {
+                        b.push_bind(*id).push_bind(*online);
+                    });
+                    q.push(") AS v WHERE devices.id = v.column1");
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -973,7 +1009,8 @@ macro_rules! sql_store {
             }
 
             async fn now_ms(&self) -> StoreResult<i64> {
-                Ok(sqlx::query($now_sql).fetch_one(&self.write).await?.try_get(0)?)
+                // A reader: the clock must not queue behind the single writer.
+                Ok(sqlx::query($now_sql).fetch_one(&self.read).await?.try_get(0)?)
             }
 
             async fn device_rollout(&self, device: &DeviceId) -> StoreResult<Option<(String, DeviceState)>> {
@@ -993,64 +1030,188 @@ macro_rules! sql_store {
         }
 
         impl $store {
-            /// A report's effect on the device's rollout entry, inside the batch's transaction.
-            async fn apply_to_entry(
-                &self,
+            /// A connect report naming no rollout it is in: re-send the device's outstanding
+            /// command, if any.
+            async fn connect_elsewhere(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 incoming: &IncomingReport,
-                now: i64,
             ) -> StoreResult<ReportOutcome> {
-                let r = &incoming.report;
+                let outstanding = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT rd.* FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
+                     WHERE rd.device_id = $1 AND rd.state IN {IN_FLIGHT} ORDER BY r.created_at DESC LIMIT 1"
+                )))
+                .bind(incoming.device.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+                Ok(match outstanding.map(|row| entry_from_row(&row)).transpose()? {
+                    Some(e) if on_connect_elsewhere(&e) == Verdict::Resend => {
+                        ReportOutcome::Resend { rollout_id: e.rollout_id }
+                    }
+                    _ => ReportOutcome::Applied { rollout_id: None },
+                })
+            }
+        }
+
+        /// One ingest batch in memory: read with one query per 500 devices and per 500
+        /// entries, judged report by report in arrival order (a device's later report sees
+        /// its earlier one), written back with one statement per 500 devices and per 500
+        /// changed entries.
+        #[derive(Default)]
+        struct ReportBatch {
+            /// Every known device's last accepted `seq`.
+            last_seq: HashMap<String, Option<i64>>,
+            /// The entries the reports name, as they stand after the reports judged so far,
+            /// with their rollout's state and `max_attempts`.
+            entries: HashMap<(String, String), (EntryRecord, RolloutState, i64)>,
+            /// Device rows to write: the last accepted report of each, in first-seen order.
+            devices: Vec<(String, i64, Option<Installed>, Option<Installed>)>,
+            device_index: HashMap<String, usize>,
+            /// Entry changes to write: the first change's expectations, the last change's values.
+            changes: Vec<EntryChange>,
+            change_index: HashMap<(String, String), usize>,
+        }
+
+        impl ReportBatch {
+            async fn load(tx: &mut sqlx::Transaction<'_, $db>, reports: &[IncomingReport]) -> StoreResult<Self> {
+                let mut batch = Self::default();
+                let mut ids: Vec<&str> = reports.iter().map(|r| r.device.as_str()).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                for chunk in ids.chunks(500) {
+                    let mut q = QueryBuilder::<$db>::new("SELECT id, last_seq FROM devices WHERE id IN (");
+                    let mut sep = q.separated(", ");
+                    for id in chunk {
+                        sep.push_bind(*id);
+                    }
+                    q.push(")");
+                    for row in q.build().fetch_all(&mut **tx).await? {
+                        batch.last_seq.insert(row.try_get("id")?, row.try_get("last_seq")?);
+                    }
+                }
+                let mut named: Vec<(&str, &str)> = reports
+                    .iter()
+                    .filter_map(|r| Some((r.report.rollout_id.as_ref()?.as_str(), r.device.as_str())))
+                    .collect();
+                named.sort_unstable();
+                named.dedup();
+                for chunk in named.chunks(500) {
+                    let mut q = QueryBuilder::<$db>::new(
+                        "SELECT rd.*, r.state AS rollout_state, r.max_attempts FROM rollout_devices rd \
+                         JOIN rollouts r ON r.id = rd.rollout_id WHERE (rd.rollout_id, rd.device_id) IN (",
+                    );
+                    let mut sep = q.separated(", ");
+                    for (rollout, device) in chunk {
+                        sep.push("(").push_bind_unseparated(*rollout).push_unseparated(", ");
+                        sep.push_bind_unseparated(*device).push_unseparated(")");
+                    }
+                    q.push(")");
+                    for row in q.build().fetch_all(&mut **tx).await? {
+                        let entry = entry_from_row(&row)?;
+                        let state: String = row.try_get("rollout_state")?;
+                        let state = RolloutState::parse(&state).ok_or_else(|| corrupt("rollout state", &state))?;
+                        let key = (entry.rollout_id.clone(), entry.device_id.clone());
+                        batch.entries.insert(key, (entry, state, row.try_get("max_attempts")?));
+                    }
+                }
+                Ok(batch)
+            }
+
+            /// Checks the device and the report's `seq`, and records the device's new state.
+            fn accept_seq(&mut self, incoming: &IncomingReport) -> Result<(), &'static str> {
                 let id = incoming.device.as_str();
-                // The entry the report names, or for a connect report naming none (or another
-                // rollout), the device's outstanding entry.
-                let named = match &r.rollout_id {
-                    Some(rollout) => {
-                        sqlx::query(
-                            "SELECT rd.*, r.state AS rollout_state, r.max_attempts FROM rollout_devices rd \
-                             JOIN rollouts r ON r.id = rd.rollout_id WHERE rd.rollout_id = $1 AND rd.device_id = $2",
-                        )
-                        .bind(rollout.as_str())
-                        .bind(id)
-                        .fetch_optional(&mut **tx)
-                        .await?
-                    }
-                    None => None,
+                let Some(last) = self.last_seq.get_mut(id) else {
+                    return Err("unknown_device");
                 };
-                let Some(row) = named else {
-                    if !r.connect {
-                        return Ok(ReportOutcome::Ignored(if r.rollout_id.is_some() { "unknown_rollout" } else { "idle" }));
-                    }
-                    let outstanding = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "SELECT rd.* FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
-                         WHERE rd.device_id = $1 AND rd.state IN {IN_FLIGHT} ORDER BY r.created_at DESC LIMIT 1"
-                    )))
-                    .bind(id)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                    return Ok(match outstanding.map(|row| entry_from_row(&row)).transpose()? {
-                        Some(e) if on_connect_elsewhere(&e) == Verdict::Resend => {
-                            ReportOutcome::Resend { rollout_id: e.rollout_id }
-                        }
-                        _ => ReportOutcome::Applied { rollout_id: None },
-                    });
+                let Ok(seq) = i64::try_from(incoming.report.seq) else {
+                    return Err("bad_seq");
                 };
-                let entry = entry_from_row(&row)?;
-                let rollout_state: String = row.try_get("rollout_state")?;
-                let rollout_state =
-                    RolloutState::parse(&rollout_state).ok_or_else(|| corrupt("rollout state", &rollout_state))?;
-                let max_attempts: i64 = row.try_get("max_attempts")?;
-                Ok(match on_report(&entry, rollout_state, max_attempts, r.state, r.reason, r.connect, now) {
+                if last.is_some_and(|s| seq <= s) {
+                    return Err("stale_seq");
+                }
+                *last = Some(seq);
+                let row = (id.to_owned(), seq, incoming.report.firmware.clone(), incoming.report.config.clone());
+                match self.device_index.get(id) {
+                    Some(&i) => self.devices[i] = row,
+                    None => {
+                        self.device_index.insert(id.to_owned(), self.devices.len());
+                        self.devices.push(row);
+                    }
+                }
+                Ok(())
+            }
+
+            /// The report's effect on the entry it names; `None` for a connect report naming
+            /// no entry of the device (the caller looks for an outstanding command).
+            fn judge(&mut self, incoming: &IncomingReport, now: i64) -> Option<ReportOutcome> {
+                let r = &incoming.report;
+                let named = r.rollout_id.as_ref().map(|rollout| (rollout.as_str().to_owned(), incoming.device.as_str().to_owned()));
+                let Some((entry, rollout_state, max_attempts)) = named.as_ref().and_then(|k| self.entries.get_mut(k)) else {
+                    if r.connect {
+                        return None;
+                    }
+                    return Some(ReportOutcome::Ignored(if r.rollout_id.is_some() { "unknown_rollout" } else { "idle" }));
+                };
+                Some(match on_report(entry, *rollout_state, *max_attempts, r.state, r.reason, r.connect, now) {
                     Verdict::Change(c) => {
-                        if apply_change(tx, &c, now, true).await? {
-                            ReportOutcome::Applied { rollout_id: Some(entry.rollout_id) }
-                        } else {
-                            ReportOutcome::Ignored("raced")
-                        }
+                        entry.state = c.state;
+                        entry.reason = c.reason;
+                        entry.attempts = c.attempts;
+                        entry.reported = c.reported;
+                        entry.sent_at = c.sent_at;
+                        entry.retry_at = c.retry_at;
+                        entry.updated_at = now;
+                        let rollout_id = Some(c.rollout_id.clone());
+                        self.merge(c);
+                        ReportOutcome::Applied { rollout_id }
                     }
-                    Verdict::Resend => ReportOutcome::Resend { rollout_id: entry.rollout_id },
+                    Verdict::Resend => ReportOutcome::Resend { rollout_id: entry.rollout_id.clone() },
                     Verdict::Ignore(why) => ReportOutcome::Ignored(why),
                 })
+            }
+
+            fn merge(&mut self, c: EntryChange) {
+                let key = (c.rollout_id.clone(), c.device_id.clone());
+                match self.change_index.get(&key) {
+                    Some(&i) => {
+                        let first = &self.changes[i];
+                        self.changes[i] =
+                            EntryChange { expect_state: first.expect_state, expect_attempts: first.expect_attempts, ..c };
+                    }
+                    None => {
+                        self.change_index.insert(key, self.changes.len());
+                        self.changes.push(c);
+                    }
+                }
+            }
+
+            /// Writes the devices and the changed entries; returns the entries that changed.
+            async fn write(
+                &self,
+                tx: &mut sqlx::Transaction<'_, $db>,
+                now: i64,
+            ) -> StoreResult<std::collections::HashSet<(String, String)>> {
+                for chunk in self.devices.chunks(500) {
+                    let mut q = QueryBuilder::<$db>::new("UPDATE devices SET last_seen = ");
+                    q.push_bind(now);
+                    q.push(
+                        ", online = TRUE, last_seq = v.column2, firmware_name = v.column3, firmware_version = v.column4, \
+                         firmware_sha256 = v.column5, config_name = v.column6, config_version = v.column7, \
+                         config_sha256 = v.column8 FROM (",
+                    );
+                    q.push_values(chunk, |mut b, (id, seq, fw, cfg)| {
+                        b.push_bind(id)
+                            .push_bind(*seq)
+                            .push_bind(fw.as_ref().map(|i| i.name.to_string()))
+                            .push_bind(fw.as_ref().map(|i| i.version.to_string()))
+                            .push_bind(fw.as_ref().map(|i| i.sha256.to_hex()))
+                            .push_bind(cfg.as_ref().map(|i| i.name.to_string()))
+                            .push_bind(cfg.as_ref().map(|i| i.version.to_string()))
+                            .push_bind(cfg.as_ref().map(|i| i.sha256.to_hex()));
+                    });
+                    q.push(") AS v WHERE devices.id = v.column1");
+                    q.build().execute(&mut **tx).await?;
+                }
+                apply_changes(tx, &self.changes, now, true).await
             }
         }
 

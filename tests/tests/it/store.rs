@@ -9,7 +9,9 @@ use fleet_protocol::message::StatusReport;
 use fleet_protocol::state::{DeviceState, Reason};
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, PublicKey, RolloutId};
 use fleet_server::rollout::plan::WaveGate;
-use fleet_server::store::rollouts::{EntryRecord, IncomingReport, ReportOutcome, RolloutRecord, RolloutState};
+use fleet_server::store::rollouts::{
+    EntryRecord, EntrySelect, IncomingReport, ReportOutcome, RolloutRecord, RolloutState,
+};
 use fleet_server::store::{
     DeviceFilter, KeyRecord, NewArtifact, NewDevice, OperatorTokenRecord, PageRequest, Store, StoreError,
 };
@@ -170,6 +172,47 @@ async fn story(store: Arc<dyn Store>) {
     assert_eq!((e0.state, e0.reason, e0.retry_at), (DeviceState::Pending, Some(Reason::DigestMismatch), Some(1030)));
     let counts = store.rollout_counts("r1").await.unwrap();
     assert_eq!(counts.iter().map(|c| c.n).sum::<i64>(), 3);
+
+    // The engine's view: counts with what changed since the gate and what was sent lately,
+    // and only the entries it acts on.
+    let tallies = store.tallies("r1", 25, 5).await.unwrap();
+    let sum = |f: fn(&fleet_server::store::rollouts::Count) -> i64| tallies.iter().map(f).sum::<i64>();
+    assert_eq!((sum(|c| c.n), sum(|c| c.since), sum(|c| c.sent_recently)), (3, 1, 1), "{tallies:?}");
+    let ids = |entries: Vec<EntryRecord>| entries.into_iter().map(|e| e.device_id).collect::<Vec<_>>();
+    let select = |s| {
+        let store = store.clone();
+        async move { ids(store.select_entries("r1", s).await.unwrap()) }
+    };
+    assert_eq!(select(EntrySelect::Due { wave: 0, now: 30, limit: 10 }).await, ["dev-1", "dev-2"], "dev-0 backs off");
+    assert_eq!(select(EntrySelect::Due { wave: 0, now: 30, limit: 1 }).await, ["dev-1"]);
+    assert_eq!(select(EntrySelect::Due { wave: 0, now: 2000, limit: 10 }).await, ["dev-0", "dev-1", "dev-2"]);
+    assert_eq!(select(EntrySelect::Pending).await.len(), 3);
+    assert!(select(EntrySelect::InFlight).await.is_empty());
+    let e1 = store.entries("r1").await.unwrap().remove(1);
+    assert_eq!(store.change_entries(&[fleet_server::rollout::rules::dispatch(&e1, 40)], 40).await.unwrap().len(), 1);
+    assert_eq!(select(EntrySelect::InFlight).await, ["dev-1"]);
+    assert!(select(EntrySelect::InFlightSentBy(39)).await.is_empty());
+    assert_eq!(select(EntrySelect::InFlightSentBy(40)).await, ["dev-1"]);
+    assert!(select(EntrySelect::InFlightQuietSince(39)).await.is_empty());
+    assert_eq!(select(EntrySelect::InFlightQuietSince(40)).await, ["dev-1"]);
+
+    // One batch carrying several reports of a device: each sees the one before, the entry
+    // ends at the last, written once.
+    let dev1 = DeviceId::parse("dev-1").unwrap();
+    let steps = [(DeviceState::Downloading, 8), (DeviceState::Verifying, 9), (DeviceState::Installing, 10)];
+    let batch: Vec<_> = steps
+        .iter()
+        .map(|&(state, seq)| IncomingReport { device: dev1.clone(), report: report(Some("r1"), state, seq, false) })
+        .collect();
+    let outcomes = store.apply_reports(&batch, 50).await.unwrap();
+    assert!(outcomes.iter().all(|o| *o == ReportOutcome::Applied { rollout_id: Some("r1".into()) }), "{outcomes:?}");
+    let e1 = store.entries("r1").await.unwrap().remove(1);
+    assert_eq!((e1.state, e1.attempts, e1.last_heard_at), (DeviceState::Installing, 1, Some(50)));
+    assert!(select(EntrySelect::InFlightQuietSince(49)).await.is_empty(), "heard at 50");
+
+    // Presence in one batch: the last word of each device counts.
+    store.set_presence(&[(dev1.clone(), true), (dev1.clone(), false)], 60).await.unwrap();
+    assert!(!store.get_device(&dev1).await.unwrap().online);
 
     // One replica drives a rollout at a time: a lease, renewed by its holder, taken over
     // once it has run out, given up at a graceful stop.

@@ -1,0 +1,130 @@
+//! The physical limit of the message path: bare rumqttc clients moving the same number of
+//! QoS 1 messages through the same broker software, with no server in between.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::Packet;
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+
+const USER: &str = "bench";
+const PASSWORD: &str = "bench-password";
+
+/// A broker for the baseline: a fresh embedded one (rmqtt with the server's settings and
+/// hooks, the bench logged in as its superuser), or the external broker the server used.
+pub struct Baseline {
+    host: String,
+    port: u16,
+    credentials: bool,
+    root: String,
+    _embedded: Option<(fleet_server::broker::EmbeddedBroker, Arc<dyn fleet_server::store::Store>, tempfile::TempDir)>,
+}
+
+impl Baseline {
+    pub async fn start(external: Option<&str>) -> anyhow::Result<Self> {
+        let root = format!("base{}", std::process::id());
+        if let Some(url) = external {
+            let url = fleet_protocol::topic::parse_broker_url(url)?;
+            return Ok(Self { host: url.host, port: url.port, credentials: false, root, _embedded: None });
+        }
+        let dir = tempfile::tempdir()?;
+        let store: Arc<dyn fleet_server::store::Store> =
+            Arc::new(fleet_server::store::sqlite::SqliteStore::open(&dir.path().join("db")).await?);
+        let broker = fleet_server::broker::EmbeddedBroker::start(
+            "127.0.0.1:0".parse()?,
+            &store,
+            fleet_protocol::topic::Topics::new(root.clone()),
+            USER.into(),
+            PASSWORD.into(),
+        )
+        .await?;
+        let (host, port) = (broker.addr.ip().to_string(), broker.addr.port());
+        Ok(Self { host, port, credentials: true, root, _embedded: Some((broker, store, dir)) })
+    }
+
+    fn options(&self, id: &str) -> MqttOptions {
+        let mut o = MqttOptions::new(id, &self.host, self.port);
+        // rumqttc keeps a slot per possible in-flight publish (65,535 by default, ~10 MiB).
+        o.set_keep_alive(Duration::from_secs(60)).set_outgoing_inflight_upper_limit(64);
+        if self.credentials {
+            o.set_credentials(USER, PASSWORD);
+        }
+        o
+    }
+
+    /// `messages` QoS 1 publishes of 200 bytes, spread round-robin over `publishers`
+    /// connections, to one subscriber: the time from the first publish until the last
+    /// arrives.
+    pub async fn pass(&self, publishers: usize, messages: usize) -> anyhow::Result<Duration> {
+        let filter = format!("{}/devices/+/status", self.root);
+        let (sub, mut sub_loop) = AsyncClient::new(self.options("bench-sub"), 1024);
+        sub.subscribe(&filter, QoS::AtLeastOnce).await?;
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let receiver = tokio::spawn(async move {
+            let (mut got, mut ready) = (0, Some(ready_tx));
+            let mut last = Instant::now();
+            while got < messages {
+                match sub_loop.poll().await {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        if let Some(r) = ready.take() {
+                            let _ = r.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(_))) => {
+                        got += 1;
+                        last = Instant::now();
+                    }
+                    Ok(_) => {}
+                    Err(e) => anyhow::bail!("subscriber: {e}"),
+                }
+            }
+            Ok(last)
+        });
+        ready_rx.await?;
+        let mut clients = Vec::with_capacity(publishers);
+        for i in 0..publishers.max(1) {
+            clients.push(connected(self.options(&format!("bench-pub-{i}"))).await?);
+        }
+        let payload = vec![b'x'; 200];
+        let started = Instant::now();
+        let mut sending = tokio::task::JoinSet::new();
+        for (i, client) in clients.iter().enumerate() {
+            let share = messages / clients.len() + usize::from(i < messages % clients.len());
+            let (client, payload, topic) =
+                (client.clone(), payload.clone(), format!("{}/devices/d{i}/status", self.root));
+            sending.spawn(async move {
+                for _ in 0..share {
+                    client.publish(topic.clone(), QoS::AtLeastOnce, false, payload.clone()).await?;
+                }
+                Ok::<_, rumqttc::v5::ClientError>(())
+            });
+        }
+        while let Some(sent) = sending.join_next().await {
+            sent??;
+        }
+        let last = tokio::time::timeout(Duration::from_secs(600), receiver).await???;
+        for client in clients {
+            let _ = client.disconnect().await;
+        }
+        Ok(last - started)
+    }
+}
+
+/// A connected client whose event loop runs in its own task until it disconnects.
+pub async fn connected(options: MqttOptions) -> anyhow::Result<AsyncClient> {
+    let (client, mut events) = AsyncClient::new(options, 64);
+    let (up_tx, up_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut up = Some(up_tx);
+        while let Ok(event) = events.poll().await {
+            if matches!(event, Event::Incoming(Packet::ConnAck(_))) {
+                if let Some(up) = up.take() {
+                    let _ = up.send(());
+                }
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(30), up_rx).await??;
+    Ok(client)
+}

@@ -1,0 +1,111 @@
+//! `fleet-bench`: what operators care about, measured beside the physical limit in the
+//! same run. Build and run in release (see BENCHMARKS.md):
+//!
+//! ```sh
+//! cargo build --release -p fleet-tests --bins
+//! target/release/fleet-bench rollout --devices 10000
+//! ```
+//!
+//! It spawns the release server and agent binaries that sit next to it.
+
+#![forbid(unsafe_code)]
+
+mod agent;
+mod broker;
+mod ingest;
+mod rollout;
+mod server;
+mod transfer;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::server::Backends;
+
+#[derive(Debug, Parser)]
+#[command(name = "fleet-bench", about = "Fleet OTA benchmarks, each beside its baseline")]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+/// Where the server keeps its state and talks MQTT.
+#[derive(Debug, Args)]
+struct BackendArgs {
+    /// PostgreSQL instead of SQLite.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// An external broker (e.g. Mosquitto, anonymous) instead of the embedded one; the
+    /// baseline then runs through it too.
+    #[arg(long)]
+    mqtt_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// N simulated devices, one wave: POST /rollouts to all succeeded, per stage, with the
+    /// API's latency meanwhile; baseline: the same number of QoS 1 messages through the
+    /// same broker by a bare publisher/subscriber pair.
+    Rollout {
+        #[arg(long, default_value_t = 10_000)]
+        devices: usize,
+        #[arg(long, default_value_t = 64 * 1024)]
+        size: usize,
+        /// Most devices in one simulator process (each device holds an MQTT connection and
+        /// an HTTP connection while it downloads; mind the open-file limit).
+        #[arg(long, default_value_t = 5_000)]
+        per_simulator: usize,
+        #[command(flatten)]
+        backends: BackendArgs,
+    },
+    /// Status reports applied per second, from one MQTT connection per device; baseline:
+    /// the same messages from as many connections to one subscriber, same broker.
+    Ingest {
+        #[arg(long, default_value_t = 2_000)]
+        devices: usize,
+        /// Reports per device: download progress, then success.
+        #[arg(long, default_value_t = 25)]
+        reports: usize,
+        #[command(flatten)]
+        backends: BackendArgs,
+    },
+    /// One blob, many concurrent clients; baseline: nginx serving the same file.
+    Download {
+        #[arg(long, default_value_t = 64 << 20)]
+        size: u64,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+    },
+    /// An image through the upload API; baseline: SHA-256 of the same bytes in-process.
+    Upload {
+        #[arg(long, default_value_t = 1 << 30)]
+        size: u64,
+    },
+    /// One agent installing an image; baseline: SHA-256 in-process. Also RSS, stripped
+    /// size and memory per simulated device.
+    Agent {
+        #[arg(long, default_value_t = 256 << 20)]
+        size: u64,
+        /// Simulated devices for the memory-per-device figure.
+        #[arg(long, default_value_t = 1_000)]
+        simulated: usize,
+    },
+}
+
+impl From<BackendArgs> for Backends {
+    fn from(a: BackendArgs) -> Self {
+        Self { database_url: a.database_url, mqtt_url: a.mqtt_url }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().bench {
+        Bench::Rollout { devices, size, per_simulator, backends } => {
+            rollout::rollout(devices, size, per_simulator, backends.into()).await
+        }
+        Bench::Ingest { devices, reports, backends } => ingest::ingest(devices, reports, backends.into()).await,
+        Bench::Download { size, clients } => transfer::download(size, clients).await,
+        Bench::Upload { size } => transfer::upload(size).await,
+        Bench::Agent { size, simulated } => agent::agent(size, simulated).await,
+    }
+}

@@ -1,0 +1,205 @@
+//! The release server under measurement, and what every benchmark reads off processes.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use fleet_cli::ApiClient;
+use fleet_protocol::{ArtifactKind, HardwareModel, Sha256Digest};
+use fleet_tests::{ADMIN_TOKEN, manifest_for, release_key, sign};
+
+/// A binary built beside this one.
+pub fn sibling(name: &str) -> PathBuf {
+    std::env::current_exe().expect("own path").with_file_name(name)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// Where simulated devices keep their files: tmpfs (`/dev/shm`) when the machine has it,
+/// so the load generator's churn of small files measures neither the disk nor ext4's inode
+/// allocator (on this machine it cost 5× the rollout's time); the server's own data
+/// directory stays on disk.
+pub fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }
+}
+
+/// Peak and current resident memory of a process, in MiB.
+pub fn memory_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+    };
+    (field("VmHWM:").unwrap_or(0.0) / 1024.0, field("VmRSS:").unwrap_or(0.0) / 1024.0)
+}
+
+/// CPU time a process has used so far (user + system), in seconds.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): state is the 3rd field;
+    // utime and stime are the 14th and 15th, in clock ticks of 1/100 s on Linux.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The value of one OpenMetrics series (`name` or `name{labels}`) in a scrape.
+pub fn sample_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0.0, |v| v.trim().parse().unwrap_or(0.0))
+}
+
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Where the server under measurement keeps its state and talks MQTT.
+#[derive(Debug, Default, Clone)]
+pub struct Backends {
+    /// PostgreSQL instead of SQLite.
+    pub database_url: Option<String>,
+    /// An external broker (e.g. Mosquitto) instead of the embedded one.
+    pub mqtt_url: Option<String>,
+}
+
+impl Backends {
+    /// The topic root on an external broker, so runs never see each other's messages.
+    pub fn topic_root(&self) -> String {
+        match self.mqtt_url {
+            Some(_) => format!("bench{}", std::process::id()),
+            None => "fleet".into(),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let broker = if self.mqtt_url.is_some() { "external broker" } else { "embedded broker" };
+        let store = if self.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
+        format!("{broker} + {store}")
+    }
+}
+
+/// A release server on free ports with a data directory of its own.
+pub struct Server {
+    child: tokio::process::Child,
+    pub client: ApiClient,
+    pub base: String,
+    pub mqtt_url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub async fn start(backends: &Backends) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let (http, mqtt) = (free_port(), free_port());
+        let mut cmd = tokio::process::Command::new(sibling("fleet-server-under-test"));
+        // FLEET_BENCH_SERVER_LOG (e.g. `warn,sqlx::query=debug`) to look inside while profiling.
+        let log = std::env::var("FLEET_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into());
+        cmd.args(["--listen", &format!("127.0.0.1:{http}"), "--embedded-broker", &format!("127.0.0.1:{mqtt}")])
+            .args(["--data-dir", dir.path().to_str().expect("utf-8"), "--log", &log])
+            .env("FLEET_ADMIN_TOKEN", ADMIN_TOKEN)
+            .stdout(Stdio::null())
+            .kill_on_drop(true);
+        if let Some(url) = &backends.database_url {
+            cmd.args(["--database-url", url]);
+        }
+        if let Some(url) = &backends.mqtt_url {
+            cmd.args(["--mqtt-url", url, "--topic-root", &backends.topic_root()]);
+        }
+        let child = cmd.spawn()?;
+        let base = format!("http://127.0.0.1:{http}");
+        let client = ApiClient::new(&base, ADMIN_TOKEN);
+        let http_client = reqwest::Client::new();
+        // Ready = database answers and the MQTT client is connected.
+        for _ in 0..400 {
+            let ready = http_client.get(format!("{base}/readyz")).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        client.health().await?;
+        let mqtt_url = backends.mqtt_url.clone().unwrap_or_else(|| format!("mqtt://127.0.0.1:{mqtt}"));
+        Ok(Self { child, client, base, mqtt_url, _dir: dir })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let r = reqwest::Client::new().get(format!("{}/metrics", self.base)).bearer_auth(ADMIN_TOKEN).send().await?;
+        Ok(r.text().await?)
+    }
+
+    /// Registers the release key (once) and signs a firmware manifest for hardware `sim` of
+    /// `size` bytes with `digest`.
+    pub async fn envelope(&self, size: u64, digest: Sha256Digest) -> anyhow::Result<Vec<u8>> {
+        let pem = String::from_utf8(fleet_tests::sample("test-only-release.pub"))?;
+        let _ = self.client.add_key("release", &pem).await;
+        let mut m = manifest_for(ArtifactKind::Firmware, "gateway-os", "1.0.0", b"");
+        m.hardware = vec![HardwareModel::parse("sim")?];
+        m.size = size;
+        m.sha256 = digest;
+        Ok(serde_json::to_vec(&sign(&m, &[&release_key()]))?)
+    }
+
+    /// Uploads a firmware of `bytes` for hardware `sim`.
+    pub async fn firmware(&self, bytes: Vec<u8>) -> anyhow::Result<String> {
+        let envelope = self.envelope(bytes.len() as u64, Sha256Digest::of(&bytes)).await?;
+        let len = bytes.len() as u64;
+        Ok(self.client.upload(ArtifactKind::Firmware, envelope, bytes.into(), len).await?.id)
+    }
+
+    /// Uploads the firmware in `path` (streamed) for hardware `sim`.
+    pub async fn firmware_file(&self, path: &Path, size: u64, digest: Sha256Digest) -> anyhow::Result<String> {
+        let envelope = self.envelope(size, digest).await?;
+        Ok(self.client.upload(ArtifactKind::Firmware, envelope, file_body(path).await?, size).await?.id)
+    }
+
+    /// Creates a one-wave rollout of `firmware` to every `sim` device; returns its id.
+    pub async fn rollout(&self, firmware: &str) -> anyhow::Result<String> {
+        let body = serde_json::json!({"firmware": firmware, "target": {"hardware": "sim"}});
+        let created = self.client.create_rollout(&body, false).await?;
+        Ok(created["id"].as_str().expect("id").to_owned())
+    }
+
+    /// Polls the rollout every 20 ms until `done` says so; `on_poll` sees each body and
+    /// how long the request took.
+    pub async fn poll_rollout(
+        &self,
+        id: &str,
+        patience: Duration,
+        mut on_poll: impl FnMut(&serde_json::Value, Duration),
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> anyhow::Result<serde_json::Value> {
+        let started = std::time::Instant::now();
+        loop {
+            let asked = std::time::Instant::now();
+            let body = self.client.get_rollout(id).await?;
+            on_poll(&body, asked.elapsed());
+            if done(&body) {
+                return Ok(body);
+            }
+            anyhow::ensure!(started.elapsed() < patience, "rollout {id} did not get there: {body:#}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// How many entries of a rollout body are in `state`.
+pub fn count(body: &serde_json::Value, state: &str) -> u64 {
+    body["counts"][state].as_u64().unwrap_or(0)
+}
+
+/// A request body streaming `path` in 1 MiB reads.
+pub async fn file_body(path: &Path) -> anyhow::Result<reqwest::Body> {
+    let file = tokio::fs::File::open(path).await?;
+    Ok(reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20)))
+}
