@@ -14,6 +14,7 @@ use fleet_protocol::{DeviceId, ErrorCode, Sha256Digest};
 
 use crate::http::error::ApiError;
 use crate::state::AppState;
+use crate::store::TokenOwner;
 
 /// Prefix of device tokens, so a leaked one is recognisable (e.g. by secret scanners).
 pub const DEVICE_TOKEN_PREFIX: &str = "fleet_dev_";
@@ -77,11 +78,9 @@ impl FromRequestParts<AppState> for Caller {
             return Err(ApiError::new(ErrorCode::Unauthorized, "missing bearer token"));
         };
         let hash = hash_token(token);
-        if let Some(t) = state.store.operator_by_token_hash(&hash).await? {
-            return Ok(Caller::Operator(Operator { name: t.name, scope: t.scope }));
-        }
-        match state.store.device_by_token_hash(&hash).await? {
-            Some(id) => Ok(Caller::Device(id)),
+        match state.store.token_owner(&hash).await? {
+            Some(TokenOwner::Operator(t)) => Ok(Caller::Operator(Operator { name: t.name, scope: t.scope })),
+            Some(TokenOwner::Device(id)) => Ok(Caller::Device(id)),
             None => Err(ApiError::new(ErrorCode::Unauthorized, "unknown token")),
         }
     }

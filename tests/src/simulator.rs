@@ -59,7 +59,8 @@ impl Simulator {
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
         let wanted = format!("online: {}", setup.count);
         // Registering and connecting takes about a millisecond per device on a small machine.
-        let patience = Duration::from_secs(120).max(Duration::from_millis(20) * setup.count as u32);
+        // (On a Mosquitto with isolation each registration also rewrites its password file.)
+        let patience = Duration::from_secs(120).max(Duration::from_millis(50) * setup.count as u32);
         let online = tokio::time::timeout(patience, async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if line.contains(&wanted) {

@@ -15,7 +15,7 @@ use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, KeyId, ProductName};
 
 pub use records::{
     ArtifactRecord, AuditRecord, DeviceRecord, KeyRecord, NewArtifact, NewDevice, OperatorTokenRecord, Page,
-    PageRequest,
+    PageRequest, TokenOwner,
 };
 
 /// What can go wrong in storage.
@@ -102,7 +102,8 @@ pub trait Store: rollouts::RolloutStore + Send + Sync + std::fmt::Debug + 'stati
     async fn put_operator_token(&self, token: &OperatorTokenRecord) -> StoreResult<()>;
     /// Inserts the token unless one of that name exists; returns the one stored.
     async fn init_operator_token(&self, token: &OperatorTokenRecord) -> StoreResult<OperatorTokenRecord>;
-    async fn operator_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<OperatorTokenRecord>>;
+    /// The operator or device a token belongs to, in one query (every API request asks).
+    async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>>;
     /// Inserts a new token; `Conflict` if the name or the hash is taken.
     async fn insert_operator_token(&self, token: &OperatorTokenRecord) -> StoreResult<()>;
     async fn list_operator_tokens(&self, page: &PageRequest) -> StoreResult<Page<OperatorTokenRecord>>;

@@ -25,6 +25,13 @@ pub struct OperatorTokenRecord {
     pub created_at_ms: i64,
 }
 
+/// Whose a bearer token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenOwner {
+    Operator(OperatorTokenRecord),
+    Device(fleet_protocol::DeviceId),
+}
+
 /// One operator action in the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {

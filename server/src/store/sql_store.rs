@@ -24,7 +24,7 @@ macro_rules! sql_store {
         };
         use $crate::store::{
             ArtifactRecord, AuditRecord, DeviceFilter, DeviceRecord, FleetCounts, KeyRecord, NewArtifact, NewDevice,
-            OperatorTokenRecord, Page, PageRequest, Store, StoreError, StoreResult,
+            OperatorTokenRecord, Page, PageRequest, Store, StoreError, StoreResult, TokenOwner,
         };
 
         fn classify(e: sqlx::Error) -> StoreError {
@@ -468,12 +468,22 @@ macro_rules! sql_store {
                 operator_token_from_row(&row)
             }
 
-            async fn operator_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<OperatorTokenRecord>> {
-                let row = sqlx::query("SELECT * FROM operator_tokens WHERE token_hash = $1")
-                    .bind(token_hash)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.as_ref().map(operator_token_from_row).transpose()
+            async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>> {
+                let row = sqlx::query(
+                    "SELECT name, scope, token_hash, created_at, NULL AS device_id FROM operator_tokens \
+                     WHERE token_hash = $1 \
+                     UNION ALL SELECT NULL, NULL, NULL, NULL, id FROM devices WHERE token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.read)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                match row.try_get::<Option<String>, _>("device_id")? {
+                    Some(id) => Ok(Some(TokenOwner::Device(DeviceId::from_str(&id).map_err(|e| corrupt("device id", e))?))),
+                    None => Ok(Some(TokenOwner::Operator(operator_token_from_row(&row)?))),
+                }
             }
 
             async fn insert_operator_token(&self, t: &OperatorTokenRecord) -> StoreResult<()> {

@@ -13,7 +13,7 @@ use fleet_server::store::rollouts::{
     EntryRecord, EntrySelect, IncomingReport, ReportOutcome, RolloutRecord, RolloutState,
 };
 use fleet_server::store::{
-    DeviceFilter, KeyRecord, NewArtifact, NewDevice, OperatorTokenRecord, PageRequest, Store, StoreError,
+    DeviceFilter, KeyRecord, NewArtifact, NewDevice, OperatorTokenRecord, PageRequest, Store, StoreError, TokenOwner,
 };
 use fleet_tests::{manifest_for, sample};
 
@@ -236,10 +236,20 @@ async fn story(store: Arc<dyn Store>) {
     assert_eq!(store.init_operator_token(&admin).await.unwrap(), admin);
     assert_eq!(store.init_operator_token(&token("admin", "h2", TokenScope::Admin)).await.unwrap(), admin);
     store.put_operator_token(&token("admin", "h3", TokenScope::Admin)).await.unwrap();
-    assert_eq!(store.operator_by_token_hash("h1").await.unwrap(), None);
-    assert_eq!(store.operator_by_token_hash("h3").await.unwrap().map(|t| t.name), Some("admin".into()));
+    let operator = |hash: &'static str| {
+        let store = store.clone();
+        async move {
+            match store.token_owner(hash).await.unwrap() {
+                Some(TokenOwner::Operator(t)) => Some(t),
+                _ => None,
+            }
+        }
+    };
+    assert_eq!(operator("h1").await, None);
+    assert_eq!(operator("h3").await.map(|t| t.name), Some("admin".into()));
+    assert_eq!(store.token_owner("hash-0b").await.unwrap(), Some(TokenOwner::Device(dev0.clone())), "a device's token");
     store.put_operator_token(&token("viewer", "h4", TokenScope::ReadOnly)).await.unwrap();
-    assert_eq!(store.operator_by_token_hash("h4").await.unwrap().map(|t| t.scope), Some(TokenScope::ReadOnly));
+    assert_eq!(operator("h4").await.map(|t| t.scope), Some(TokenScope::ReadOnly));
     assert!(
         matches!(store.put_operator_token(&token("other", "h4", TokenScope::Admin)).await, Err(StoreError::Conflict)),
         "one token, one name"

@@ -12,21 +12,29 @@ const USER: &str = "bench";
 const PASSWORD: &str = "bench-password";
 
 /// A broker for the baseline: a fresh embedded one (rmqtt with the server's settings and
-/// hooks, the bench logged in as its superuser), or the external broker the server used.
+/// hooks, the bench logged in as its superuser), a bare Mosquitto with the same queue
+/// settings as the server's, or the external broker the server used.
 pub struct Baseline {
     host: String,
     port: u16,
     credentials: bool,
     root: String,
     _embedded: Option<(fleet_server::broker::EmbeddedBroker, Arc<dyn fleet_server::store::Store>, tempfile::TempDir)>,
+    _mosquitto: Option<(tokio::process::Child, tempfile::TempDir)>,
 }
 
 impl Baseline {
-    pub async fn start(external: Option<&str>) -> anyhow::Result<Self> {
+    pub async fn start(backends: &crate::server::Backends) -> anyhow::Result<Self> {
         let root = format!("base{}", std::process::id());
-        if let Some(url) = external {
+        if backends.mosquitto {
+            let (child, dir, port) = bare_mosquitto().await?;
+            let host = "127.0.0.1".to_owned();
+            return Ok(Self { host, port, credentials: false, root, _embedded: None, _mosquitto: Some((child, dir)) });
+        }
+        if let Some(url) = &backends.mqtt_url {
             let url = fleet_protocol::topic::parse_broker_url(url)?;
-            return Ok(Self { host: url.host, port: url.port, credentials: false, root, _embedded: None });
+            let (host, port) = (url.host, url.port);
+            return Ok(Self { host, port, credentials: false, root, _embedded: None, _mosquitto: None });
         }
         let dir = tempfile::tempdir()?;
         let store: Arc<dyn fleet_server::store::Store> =
@@ -40,7 +48,7 @@ impl Baseline {
         )
         .await?;
         let (host, port) = (broker.addr.ip().to_string(), broker.addr.port());
-        Ok(Self { host, port, credentials: true, root, _embedded: Some((broker, store, dir)) })
+        Ok(Self { host, port, credentials: true, root, _embedded: Some((broker, store, dir)), _mosquitto: None })
     }
 
     fn options(&self, id: &str) -> MqttOptions {
@@ -127,4 +135,26 @@ pub async fn connected(options: MqttOptions) -> anyhow::Result<AsyncClient> {
     });
     tokio::time::timeout(Duration::from_secs(30), up_rx).await??;
     Ok(client)
+}
+
+/// Mosquitto on a free port, anonymous, with the queue settings of the server's Mosquitto.
+async fn bare_mosquitto() -> anyhow::Result<(tokio::process::Child, tempfile::TempDir, u16)> {
+    let dir = tempfile::tempdir()?;
+    let port = crate::server::free_port();
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\n\
+             max_inflight_messages 1000\nlog_dest none\n"
+        ),
+    )?;
+    let child = tokio::process::Command::new("mosquitto").arg("-c").arg(&conf).kill_on_drop(true).spawn()?;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok((child, dir, port));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("mosquitto did not start on port {port}")
 }

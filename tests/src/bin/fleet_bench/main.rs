@@ -36,8 +36,12 @@ struct BackendArgs {
     database_url: Option<String>,
     /// An external broker (e.g. Mosquitto, anonymous) instead of the embedded one; the
     /// baseline then runs through it too.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "mosquitto")]
     mqtt_url: Option<String>,
+    /// A Mosquitto started by the bench, with per-device isolation and the settings
+    /// docs/brokers.md recommends; the baseline runs through a bare Mosquitto.
+    #[arg(long)]
+    mosquitto: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,7 +97,7 @@ enum Bench {
 
 impl From<BackendArgs> for Backends {
     fn from(a: BackendArgs) -> Self {
-        Self { database_url: a.database_url, mqtt_url: a.mqtt_url }
+        Self { database_url: a.database_url, mqtt_url: a.mqtt_url, mosquitto: a.mosquitto }
     }
 }
 

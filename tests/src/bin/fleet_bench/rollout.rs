@@ -66,7 +66,7 @@ pub async fn rollout(devices: usize, size: usize, per_simulator: usize, backends
     latencies.sort_by(f64::total_cmp);
     let messages = (commands + reports) as usize;
     drop(server);
-    let baseline = Baseline::start(backends.mqtt_url.as_deref()).await?.pass(1, messages).await?;
+    let baseline = Baseline::start(&backends).await?.pass(1, messages).await?;
 
     let processes = devices.div_ceil(per_simulator);
     println!(

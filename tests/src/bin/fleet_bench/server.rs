@@ -67,6 +67,9 @@ pub struct Backends {
     pub database_url: Option<String>,
     /// An external broker (e.g. Mosquitto) instead of the embedded one.
     pub mqtt_url: Option<String>,
+    /// A Mosquitto of the bench's own, with per-device isolation (the server writes its
+    /// password and ACL files) and the queue settings docs/brokers.md recommends.
+    pub mosquitto: bool,
 }
 
 impl Backends {
@@ -79,7 +82,11 @@ impl Backends {
     }
 
     pub fn describe(&self) -> String {
-        let broker = if self.mqtt_url.is_some() { "external broker" } else { "embedded broker" };
+        let broker = match (&self.mqtt_url, self.mosquitto) {
+            (_, true) => "Mosquitto with isolation",
+            (Some(_), false) => "external broker",
+            (None, false) => "embedded broker",
+        };
         let store = if self.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
         format!("{broker} + {store}")
     }
@@ -91,6 +98,7 @@ pub struct Server {
     pub client: ApiClient,
     pub base: String,
     pub mqtt_url: String,
+    _mosquitto: Option<fleet_tests::mosquitto::Mosquitto>,
     _dir: tempfile::TempDir,
 }
 
@@ -99,18 +107,38 @@ impl Server {
         let dir = tempfile::tempdir()?;
         let (http, mqtt) = (free_port(), free_port());
         let mut cmd = tokio::process::Command::new(sibling("fleet-server-under-test"));
-        // FLEET_BENCH_SERVER_LOG (e.g. `warn,sqlx::query=debug`) to look inside while profiling.
-        let log = std::env::var("FLEET_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into());
+        // FLEET_BENCH_SERVER_LOG (e.g. `warn,sqlx::query=debug`) to look inside while
+        // profiling; the log then goes to fleet-bench-server.log in the working directory.
+        let custom_log = std::env::var("FLEET_BENCH_SERVER_LOG").ok();
+        let log = custom_log.clone().unwrap_or_else(|| "warn".into());
+        let stdout = match custom_log {
+            Some(_) => Stdio::from(std::fs::File::create("fleet-bench-server.log")?),
+            None => Stdio::null(),
+        };
         cmd.args(["--listen", &format!("127.0.0.1:{http}"), "--embedded-broker", &format!("127.0.0.1:{mqtt}")])
             .args(["--data-dir", dir.path().to_str().expect("utf-8"), "--log", &log])
             .env("FLEET_ADMIN_TOKEN", ADMIN_TOKEN)
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .kill_on_drop(true);
         if let Some(url) = &backends.database_url {
             cmd.args(["--database-url", url]);
         }
         if let Some(url) = &backends.mqtt_url {
             cmd.args(["--mqtt-url", url, "--topic-root", &backends.topic_root()]);
+        }
+        let mosquitto =
+            backends.mosquitto.then(|| fleet_tests::mosquitto::Mosquitto::start(&dir.path().join("mqtt"), None));
+        if let Some(m) = &mosquitto {
+            let password = dir.path().join("server.password");
+            std::fs::write(&password, "bench-server-password-0123456789\n")?;
+            cmd.args(["--mqtt-url", &m.url(), "--mqtt-username", fleet_tests::mosquitto::SERVER_USER])
+                .args(["--mqtt-password-file", password.to_str().expect("utf-8")])
+                .args([
+                    "--mosquitto-dir",
+                    m.dir.to_str().expect("utf-8"),
+                    "--mosquitto-reload-command",
+                    &m.reload_command(),
+                ]);
         }
         let child = cmd.spawn()?;
         let base = format!("http://127.0.0.1:{http}");
@@ -125,8 +153,12 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         client.health().await?;
-        let mqtt_url = backends.mqtt_url.clone().unwrap_or_else(|| format!("mqtt://127.0.0.1:{mqtt}"));
-        Ok(Self { child, client, base, mqtt_url, _dir: dir })
+        let mqtt_url = match (&mosquitto, &backends.mqtt_url) {
+            (Some(m), _) => m.url(),
+            (None, Some(url)) => url.clone(),
+            (None, None) => format!("mqtt://127.0.0.1:{mqtt}"),
+        };
+        Ok(Self { child, client, base, mqtt_url, _mosquitto: mosquitto, _dir: dir })
     }
 
     pub fn pid(&self) -> u32 {
