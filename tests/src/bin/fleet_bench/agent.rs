@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use fleet_protocol::DeviceId;
 use fleet_tests::agent::{AgentProcess, AgentSetup};
-use fleet_tests::simulator::{Simulator, SimulatorSetup};
-use fleet_tests::{ADMIN_TOKEN, samples_dir};
+use fleet_tests::samples_dir;
 
+use crate::rollout::start_simulators;
 use crate::server::{Backends, Server, count, memory_mib, scratch_dir, sibling};
 use crate::transfer::{hash_rate, write_file};
 
@@ -84,28 +84,16 @@ async fn stripped_size(binary: &std::path::Path) -> Option<u64> {
 /// What one more simulated device costs: the simulator's RSS with `count` online devices
 /// minus its RSS with one, divided by `count - 1`.
 async fn simulated_device_kib(server: &Server, dir: &std::path::Path, count: usize) -> anyhow::Result<f64> {
-    let binary = sibling("fleet-agent-under-test");
     let mut rss = vec![];
     for n in [1, count.max(2)] {
-        let (state_dir, prefix) = (dir.join(format!("sim-{n}")), format!("m{n}-"));
-        let sim = Simulator::start(SimulatorSetup {
-            binary: binary.to_str().expect("utf-8"),
-            count: n,
-            server: &server.base,
-            mqtt_url: &server.mqtt_url,
-            operator_token: ADMIN_TOKEN,
-            state_dir: &state_dir,
-            hardware: "sim",
-            prefix: &prefix,
-            fail_ratio: 0.0,
-            health_fail_ratio: 0.0,
-            download_delay_ms: 0,
-            topic_root: "fleet",
-        })
-        .await;
+        let sims =
+            start_simulators(server, &Backends::default(), &dir.join(format!("sim-{n}")), &format!("m{n}-"), n, n)
+                .await;
         tokio::time::sleep(Duration::from_secs(1)).await;
-        rss.push(memory_mib(sim.pid()).1);
-        sim.stop().await;
+        rss.push(memory_mib(sims[0].pid()).1);
+        for sim in sims {
+            sim.stop().await;
+        }
     }
     Ok((rss[1] - rss[0]) * 1024.0 / (count.max(2) - 1) as f64)
 }

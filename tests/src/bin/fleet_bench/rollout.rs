@@ -17,7 +17,7 @@ pub async fn rollout(devices: usize, size: usize, per_simulator: usize, backends
     let fw = server.firmware(bytes).await?;
     let dir = scratch_dir()?;
     let started = Instant::now();
-    let simulators = start_simulators(&server, &backends, dir.path(), devices, per_simulator).await;
+    let simulators = start_simulators(&server, &backends, dir.path(), "b", devices, per_simulator).await;
     let online = started.elapsed();
     eprintln!("rollout: {devices} devices online after {online:?}; starting the rollout");
     let before = server.metrics().await?;
@@ -109,18 +109,22 @@ pub async fn rollout(devices: usize, size: usize, per_simulator: usize, backends
     Ok(())
 }
 
-/// Starts the simulator processes side by side and waits until every device is online.
+/// Starts the simulator processes side by side (devices `{prefix}{k}-{i}`, state under
+/// `dir`) and waits until every device is online.
 pub async fn start_simulators(
     server: &Server,
     backends: &Backends,
     dir: &Path,
+    prefix: &str,
     devices: usize,
     per_simulator: usize,
 ) -> Vec<Simulator> {
     let binary = sibling("fleet-agent-under-test");
     let root = backends.topic_root();
     let setups: Vec<_> = (0..devices.div_ceil(per_simulator.max(1)))
-        .map(|k| (k, dir.join(format!("sim{k}")), format!("b{k}-"), per_simulator.min(devices - k * per_simulator)))
+        .map(|k| {
+            (k, dir.join(format!("sim{k}")), format!("{prefix}{k}-"), per_simulator.min(devices - k * per_simulator))
+        })
         .collect();
     let starts = setups.iter().map(|(_, state_dir, prefix, count)| {
         Simulator::start(SimulatorSetup {
