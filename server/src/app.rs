@@ -138,6 +138,7 @@ impl Application {
         let state = AppState::new(Shared {
             store: store.clone(),
             blobs,
+            artifacts: Default::default(),
             max_artifact_size: settings.max_artifact_size,
             upload_threshold: settings.upload_threshold as usize,
             public_url,

@@ -5,7 +5,7 @@
 //! - [`http`]: the REST API, one module per resource; `http::error` maps errors once.
 //! - [`auth`]: bearer tokens — the operator's admin token and per-device tokens.
 //! - [`store`]: the `Store` trait and its SQLite implementation.
-//! - [`blobs`]: the content-addressed blob store.
+//! - [`blobs`]: the content-addressed blob store; [`artifact_cache`]: artifact records for device routes.
 //! - [`broker`]: the embedded MQTT broker with per-device isolation.
 //! - [`mqtt`]: the server's MQTT client (the only code touching it).
 //! - [`rollout`]: planning, the engine task and report ingestion.
@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod artifact_cache;
 pub mod auth;
 pub mod backup;
 pub mod blobs;

@@ -185,11 +185,14 @@ async fn command(
     use axum::response::IntoResponse as _;
     let id = device_id(raw)?;
     caller.require_device_or_operator(&id)?;
-    app.store.get_device(&id).await.map_err(missing(&id))?;
+    if matches!(caller, Caller::Operator(_)) {
+        // A device caller exists: its token was just found.
+        app.store.get_device(&id).await.map_err(missing(&id))?;
+    }
     let Some(current) = app.store.current_command(&id).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let artifact = app.store.get_artifact(current.kind, &current.artifact_id).await?;
+    let artifact = app.artifacts.get(app.store.as_ref(), current.kind, &current.artifact_id).await?;
     match crate::rollout::command(&app.public_url, &current.rollout_id, &id, &artifact, current.cancel) {
         Some(command) => Ok(Json(command).into_response()),
         None => Ok(StatusCode::NO_CONTENT.into_response()),

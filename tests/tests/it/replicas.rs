@@ -105,6 +105,18 @@ async fn two_replicas_complete_a_rollout_exactly_even_when_one_dies() {
         fw.sha256,
         "any replica answers"
     );
+    // B serves a blob (and keeps its record in memory); A deletes the artifact: B's blob
+    // route finds the blob gone and answers 404, not a stale record.
+    let other: Vec<u8> = (0..4096u32).map(|i| (i % 7) as u8).collect();
+    let mut m2 = manifest_for(ArtifactKind::Firmware, "gateway-os", "0.9.0", &other);
+    m2.hardware = m.hardware.clone();
+    let envelope = serde_json::to_vec(&sign(&m2, &[&release_key()])).unwrap();
+    let doomed = a_client.upload(ArtifactKind::Firmware, envelope, other.clone().into(), 4096).await.unwrap();
+    let served = b_client.blob(ArtifactKind::Firmware, &doomed.id, None).await.unwrap().bytes().await.unwrap();
+    assert_eq!(served.as_ref(), other.as_slice());
+    a_client.delete_artifact(ArtifactKind::Firmware, &doomed.id).await.unwrap();
+    let gone = b_client.blob(ArtifactKind::Firmware, &doomed.id, None).await.unwrap_err();
+    assert_eq!(gone.problem().map(|p| p.status), Some(404), "{gone}");
 
     let sim = Simulator::start(SimulatorSetup {
         binary: AGENT,
