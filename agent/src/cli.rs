@@ -49,8 +49,21 @@ pub fn shutdown_on_signal() -> CancellationToken {
 
 /// The `fleet-agent` binary: parse the command line, run, and on error print one line and
 /// exit 1.
-pub async fn main_entry() {
-    if let Err(e) = main_with(Cli::parse()).await {
+///
+/// `run` gets a single-threaded runtime: one device needs one thread (hashing keeps up
+/// with the network, and blocking file work has tokio's own pool), and a thread less is
+/// memory less on a small device. `simulate` runs thousands of devices on every core.
+pub fn main_entry() {
+    let cli = Cli::parse();
+    let runtime = match cli.command {
+        CliCommand::Run(_) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        CliCommand::Simulate(_) => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+    };
+    let outcome = match runtime {
+        Ok(runtime) => runtime.block_on(main_with(cli)),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = outcome {
         eprintln!("fleet-agent: {e:#}");
         std::process::exit(1);
     }

@@ -3,13 +3,13 @@
 //! slot with a boot counter. Every change to `boot.json` is atomic, so a crash at any point
 //! leaves a bootable active slot.
 
-use std::io;
+use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio_util::sync::CancellationToken;
 
 use super::Installer;
 use crate::update::journal::write_atomically;
@@ -37,6 +37,8 @@ pub struct AbSlots {
     booted: Mutex<String>,
     /// Test-only: pause after each MiB written, to make a slot write observable.
     write_delay: Duration,
+    /// Held by the copy writing a slot.
+    writing: Arc<Mutex<()>>,
 }
 
 fn other(slot: &str) -> &'static str {
@@ -52,7 +54,7 @@ impl AbSlots {
                 std::fs::File::create(path)?;
             }
         }
-        Ok(Self { dir, durable, booted: Mutex::new("a".into()), write_delay })
+        Ok(Self { dir, durable, booted: Mutex::new("a".into()), write_delay, writing: Default::default() })
     }
 
     pub fn slot_path(&self, slot: &str) -> PathBuf {
@@ -84,26 +86,44 @@ impl AbSlots {
         self.booted.lock().expect("not poisoned").clone()
     }
 
+    /// Writes `image` into `slot` on a blocking thread, in-kernel where the system can
+    /// (`copy_file_range`), a chunk at a time. Dropping the future (a cancelled install)
+    /// stops the copy after the chunk in progress, and copies never overlap: the next
+    /// install waits for the previous copy to stop.
     async fn copy_into(&self, image: &Path, slot: &str) -> io::Result<()> {
-        let mut src = tokio::fs::File::open(image).await?;
-        let mut dst = tokio::fs::File::create(self.slot_path(slot)).await?;
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = src.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            dst.write_all(&buf[..n]).await?;
-            if !self.write_delay.is_zero() {
-                tokio::time::sleep(self.write_delay).await;
-            }
-        }
-        dst.flush().await?;
-        if self.durable {
-            dst.sync_all().await?;
-        }
-        Ok(())
+        let stop = CancellationToken::new();
+        let _stop_when_dropped = stop.clone().drop_guard();
+        let (image, target) = (image.to_owned(), self.slot_path(slot));
+        let (writing, durable, delay) = (self.writing.clone(), self.durable, self.write_delay);
+        tokio::task::spawn_blocking(move || {
+            let _only_writer = writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            copy_file(&image, &target, durable, delay, &stop)
+        })
+        .await
+        .map_err(io::Error::other)?
     }
+}
+
+/// Bytes copied between checks for a stop (and between test-only pauses).
+const COPY_CHUNK: u64 = 8 << 20;
+
+fn copy_file(image: &Path, target: &Path, durable: bool, delay: Duration, stop: &CancellationToken) -> io::Result<()> {
+    let mut src = std::fs::File::open(image)?;
+    let mut dst = std::fs::File::create(target)?;
+    let chunk = if delay.is_zero() { COPY_CHUNK } else { 1 << 20 };
+    loop {
+        if stop.is_cancelled() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "install cancelled"));
+        }
+        if io::copy(&mut (&mut src).take(chunk), &mut dst)? == 0 {
+            break;
+        }
+        std::thread::sleep(delay);
+    }
+    if durable {
+        dst.sync_all()?;
+    }
+    Ok(())
 }
 
 impl Installer for AbSlots {
@@ -185,6 +205,22 @@ mod tests {
         }
         ab.boot().await.unwrap();
         assert_eq!(ab.booted_slot().await.unwrap(), "b");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_install_stops_and_never_overlaps_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let ab = AbSlots::new(dir.path().join("slots"), false, Duration::from_millis(100)).unwrap();
+        ab.boot().await.unwrap();
+        let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+        std::fs::write(&old, vec![1u8; 6 << 20]).unwrap();
+        std::fs::write(&new, vec![2u8; (1 << 20) + 5]).unwrap();
+
+        // Cancelled mid-copy (the runner drops the task): the copy stops within a chunk.
+        assert!(tokio::time::timeout(Duration::from_millis(150), ab.install(&old)).await.is_err());
+        ab.install(&new).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(std::fs::read(ab.slot_path("b")).unwrap(), std::fs::read(&new).unwrap());
     }
 
     #[tokio::test]

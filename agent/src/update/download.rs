@@ -23,6 +23,10 @@ use super::Job;
 
 /// Attempts per download before `download_failed`.
 const ATTEMPTS: u32 = 5;
+/// How long an idle HTTP connection is kept for the next request.
+const IDLE_CONNECTION: Duration = Duration::from_secs(5);
+/// Idle HTTP connections kept at most (one device needs one; a simulator shares its client).
+const MAX_IDLE_CONNECTIONS: usize = 64;
 /// Space kept free beyond the artifact.
 const SPACE_RESERVE: u64 = 1024 * 1024;
 
@@ -69,6 +73,11 @@ pub fn http_client(ca_file: Option<&Path>) -> anyhow::Result<reqwest::Client> {
         .redirect(policy)
         .connect_timeout(Duration::from_secs(10))
         .read_timeout(Duration::from_secs(60))
+        // A device's requests come in bursts (confirm, then download): an idle connection
+        // kept for reqwest's default 90 s would cost the server a socket per device, and a
+        // simulator one per virtual device.
+        .pool_idle_timeout(IDLE_CONNECTION)
+        .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
         .tcp_nodelay(true);
     if let Some(path) = ca_file {
         let pem = std::fs::read(path).with_context(|| format!("--ca-file {}", path.display()))?;
