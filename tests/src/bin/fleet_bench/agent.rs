@@ -50,6 +50,7 @@ pub async fn agent(size: u64, simulated: usize) -> anyhow::Result<()> {
     let took = started.elapsed();
     anyhow::ensure!(count(&body, "succeeded") == 1, "the update did not succeed: {body:#}\n{}", process.log());
     let (peak, _) = memory_mib(process.pid());
+    let stages = report_times(&process.log());
     drop(process);
     let hash = hash_rate(&image)? / 1e3;
     let rate = size as f64 / took.as_secs_f64() / 1e9;
@@ -60,6 +61,17 @@ pub async fn agent(size: u64, simulated: usize) -> anyhow::Result<()> {
         "  command → succeeded        {rate:>7.2} GB/s  ({:.2} s: download, verify, install, commit)",
         took.as_secs_f64()
     );
+    let span = |from: &str, to: &str| Some(stages.get(to)? - stages.get(from)?);
+    for (label, from, to) in [
+        ("download + SHA-256 + fsync", "downloading", "verifying"),
+        ("install into the slot     ", "installing", "rebooting"),
+        ("reboot, health, commit    ", "rebooting", "succeeded"),
+    ] {
+        match span(from, to) {
+            Some(s) => println!("    {label} {s:>6.2} s  ({:.2} GB/s)", size as f64 / s / 1e9),
+            None => println!("    {label} (not in the agent's log)"),
+        }
+    }
     println!("  baseline: sha2 in-process  {hash:>7.2} GB/s");
     println!("  ratio                      {:>7.2}×", rate / hash);
     println!("  RSS idle / peak            {idle:>7.1} / {peak:.1} MiB");
@@ -71,6 +83,22 @@ pub async fn agent(size: u64, simulated: usize) -> anyhow::Result<()> {
         "  simulate: memory per device {per_device:>6.1} KiB (RSS with {simulated} devices minus with 1, per device)"
     );
     Ok(())
+}
+
+/// When the agent first reported each state, in seconds, from its log lines
+/// `<RFC 3339 time>  INFO fleet_agent::runner: report state=<state> …`.
+fn report_times(log: &str) -> std::collections::HashMap<String, f64> {
+    let mut first = std::collections::HashMap::new();
+    for line in log.lines() {
+        let (Some(at), Some(rest)) = (line.split_whitespace().next(), line.split_once(" report state=")) else {
+            continue;
+        };
+        let state = rest.1.split_whitespace().next().unwrap_or_default();
+        if let Ok(t) = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339) {
+            first.entry(state.to_owned()).or_insert((t - time::OffsetDateTime::UNIX_EPOCH).as_seconds_f64());
+        }
+    }
+    first
 }
 
 /// The size of a stripped copy of `binary`, if binutils' `strip` is present.
