@@ -50,9 +50,10 @@ pub fn shutdown_on_signal() -> CancellationToken {
 /// The `fleet-agent` binary: parse the command line, run, and on error print one line and
 /// exit 1.
 ///
-/// `run` gets a single-threaded runtime: one device needs one thread (hashing keeps up
-/// with the network, and blocking file work has tokio's own pool), and a thread less is
-/// memory less on a small device. `simulate` runs thousands of devices on every core.
+/// `run` gets a single-threaded runtime: one device needs one thread (slot and download
+/// writes go to tokio's blocking pool), and a thread less is memory less on a small device;
+/// hashing then no longer overlaps socket reads, which costs nothing below ~2 Gbit/s
+/// (BENCHMARKS.md). `simulate` runs thousands of devices on every core.
 pub fn main_entry() {
     let cli = Cli::parse();
     let runtime = match cli.command {
@@ -61,7 +62,7 @@ pub fn main_entry() {
     };
     let outcome = match runtime {
         Ok(runtime) => runtime.block_on(main_with(cli)),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("starting the async runtime")),
     };
     if let Err(e) = outcome {
         eprintln!("fleet-agent: {e:#}");

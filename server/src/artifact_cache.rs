@@ -23,7 +23,15 @@ const CAPACITY: usize = 256;
 /// Recently read artifact records by id.
 #[derive(Debug, Default)]
 pub struct ArtifactCache {
-    entries: Mutex<HashMap<String, (Instant, Arc<ArtifactRecord>)>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    records: HashMap<String, (Instant, Arc<ArtifactRecord>)>,
+    /// Bumped by every `forget`: a read that began before one is not kept, since it may
+    /// have raced the deletion.
+    forgets: u64,
 }
 
 impl ArtifactCache {
@@ -33,26 +41,32 @@ impl ArtifactCache {
             // Ids are unique across kinds: a firmware id asked for as a config is not found.
             return if record.kind == kind { Ok(record) } else { Err(StoreError::NotFound) };
         }
+        let forgets = self.entries.lock().expect("not poisoned").forgets;
         let record = Arc::new(store.get_artifact(kind, id).await?);
         let mut entries = self.entries.lock().expect("not poisoned");
-        if entries.len() >= CAPACITY {
-            entries.retain(|_, (read, _)| read.elapsed() < TTL);
-            if entries.len() >= CAPACITY {
-                entries.clear();
+        if entries.forgets != forgets {
+            return Ok(record);
+        }
+        if entries.records.len() >= CAPACITY {
+            entries.records.retain(|_, (read, _)| read.elapsed() < TTL);
+            if entries.records.len() >= CAPACITY {
+                entries.records.clear();
             }
         }
-        entries.insert(id.to_owned(), (Instant::now(), record.clone()));
+        entries.records.insert(id.to_owned(), (Instant::now(), record.clone()));
         Ok(record)
     }
 
     /// Drops `id` (deleted, or its blob found missing).
     pub fn forget(&self, id: &str) {
-        self.entries.lock().expect("not poisoned").remove(id);
+        let mut entries = self.entries.lock().expect("not poisoned");
+        entries.records.remove(id);
+        entries.forgets += 1;
     }
 
     fn fresh(&self, id: &str) -> Option<Arc<ArtifactRecord>> {
         let entries = self.entries.lock().expect("not poisoned");
-        let (read, record) = entries.get(id)?;
+        let (read, record) = entries.records.get(id)?;
         (read.elapsed() < TTL).then(|| record.clone())
     }
 }

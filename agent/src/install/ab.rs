@@ -97,6 +97,11 @@ impl AbSlots {
         let (writing, durable, delay) = (self.writing.clone(), self.durable, self.write_delay);
         tokio::task::spawn_blocking(move || {
             let _only_writer = writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // A copy stopped before it got the lock must not empty the slot a later
+            // install has written meanwhile.
+            if stop.is_cancelled() {
+                return Err(cancelled());
+            }
             copy_file(&image, &target, durable, delay, &stop)
         })
         .await
@@ -104,16 +109,22 @@ impl AbSlots {
     }
 }
 
-/// Bytes copied between checks for a stop (and between test-only pauses).
+/// Bytes copied between checks for a stop.
 const COPY_CHUNK: u64 = 8 << 20;
+/// Bytes copied between test-only pauses (`--test-write-delay-ms`).
+const DELAYED_CHUNK: u64 = 1 << 20;
+
+fn cancelled() -> io::Error {
+    io::Error::other("install cancelled")
+}
 
 fn copy_file(image: &Path, target: &Path, durable: bool, delay: Duration, stop: &CancellationToken) -> io::Result<()> {
     let mut src = std::fs::File::open(image)?;
     let mut dst = std::fs::File::create(target)?;
-    let chunk = if delay.is_zero() { COPY_CHUNK } else { 1 << 20 };
+    let chunk = if delay.is_zero() { COPY_CHUNK } else { DELAYED_CHUNK };
     loop {
         if stop.is_cancelled() {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "install cancelled"));
+            return Err(cancelled());
         }
         if io::copy(&mut (&mut src).take(chunk), &mut dst)? == 0 {
             break;
@@ -213,12 +224,15 @@ mod tests {
         let ab = AbSlots::new(dir.path().join("slots"), false, Duration::from_millis(100)).unwrap();
         ab.boot().await.unwrap();
         let (old, new) = (dir.path().join("old"), dir.path().join("new"));
-        std::fs::write(&old, vec![1u8; 6 << 20]).unwrap();
+        std::fs::write(&old, vec![1u8; 30 << 20]).unwrap();
         std::fs::write(&new, vec![2u8; (1 << 20) + 5]).unwrap();
 
-        // Cancelled mid-copy (the runner drops the task): the copy stops within a chunk.
+        // Cancelled mid-copy (the runner drops the task): the copy stops within a chunk
+        // (the whole of it would take 3 s), and the next install waits for that.
         assert!(tokio::time::timeout(Duration::from_millis(150), ab.install(&old)).await.is_err());
+        let started = std::time::Instant::now();
         ab.install(&new).await.unwrap();
+        assert!(started.elapsed() < Duration::from_millis(1500), "the dropped copy went on: {:?}", started.elapsed());
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(std::fs::read(ab.slot_path("b")).unwrap(), std::fs::read(&new).unwrap());
     }

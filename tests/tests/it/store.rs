@@ -8,6 +8,7 @@ use fleet_protocol::api::TokenScope;
 use fleet_protocol::message::StatusReport;
 use fleet_protocol::state::{DeviceState, Reason};
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, PublicKey, RolloutId};
+use fleet_server::artifact_cache::ArtifactCache;
 use fleet_server::rollout::plan::WaveGate;
 use fleet_server::store::rollouts::{
     EntryRecord, EntrySelect, IncomingReport, ReportOutcome, RolloutRecord, RolloutState,
@@ -70,6 +71,16 @@ async fn story(store: Arc<dyn Store>) {
     assert_eq!((got.manifest, got.signers.len()), (manifest.clone(), 1));
     assert!(matches!(store.get_artifact(ArtifactKind::Config, "a1").await, Err(StoreError::NotFound)));
     assert!(store.blob_referenced(&manifest.sha256.to_hex()).await.unwrap());
+
+    // The device routes' cache: one read per TTL, the kind checked, forgetting re-reads.
+    let cache = ArtifactCache::default();
+    let first = cache.get(store.as_ref(), ArtifactKind::Firmware, "a1").await.unwrap();
+    assert_eq!(first.manifest, manifest);
+    assert!(Arc::ptr_eq(&first, &cache.get(store.as_ref(), ArtifactKind::Firmware, "a1").await.unwrap()));
+    assert!(matches!(cache.get(store.as_ref(), ArtifactKind::Config, "a1").await, Err(StoreError::NotFound)));
+    cache.forget("a1");
+    assert!(!Arc::ptr_eq(&first, &cache.get(store.as_ref(), ArtifactKind::Firmware, "a1").await.unwrap()));
+    assert!(matches!(cache.get(store.as_ref(), ArtifactKind::Firmware, "nope").await, Err(StoreError::NotFound)));
 
     // Devices.
     for (i, site) in [(0, "berlin"), (1, "berlin"), (2, "paris")] {
