@@ -86,7 +86,7 @@ pub async fn main_with(cli: Cli) -> anyhow::Result<()> {
             let http = crate::update::download::http_client(args.ca_file.as_deref())?;
             match args.installer.unwrap_or_default() {
                 InstallerKind::AbSlots => {
-                    let slots = AbSlots::new(device.state_dir.join("slots"), true, args.write_delay())?;
+                    let slots = AbSlots::new(device.state_dir.join("slots"), true)?;
                     Runner::new(device, slots, http)?.run(shutdown).await
                 }
                 InstallerKind::Command => {

@@ -97,9 +97,6 @@ pub struct RunArgs {
     /// TEST ONLY: pause after each downloaded chunk.
     #[arg(long, env = "FLEET_AGENT_TEST_DOWNLOAD_DELAY_MS", hide = true)]
     pub test_download_delay_ms: Option<u64>,
-    /// TEST ONLY: pause per MiB written to a slot.
-    #[arg(long, env = "FLEET_AGENT_TEST_WRITE_DELAY_MS", hide = true)]
-    pub test_write_delay_ms: Option<u64>,
 }
 
 macro_rules! or_file {
@@ -140,17 +137,12 @@ impl RunArgs {
             config_reload_command,
             topic_root,
             test_clock_offset_s,
-            test_download_delay_ms,
-            test_write_delay_ms
+            test_download_delay_ms
         );
         if self.trust.is_empty() {
             self.trust = file.trust;
         }
         Ok(self)
-    }
-
-    pub fn write_delay(&self) -> Duration {
-        Duration::from_millis(self.test_write_delay_ms.unwrap_or(0))
     }
 
     /// The `command` installer's hooks, all required.

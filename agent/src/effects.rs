@@ -1,5 +1,7 @@
 //! Performing the state machine's effects.
 
+use std::path::PathBuf;
+
 use fleet_protocol::ArtifactKind;
 use fleet_protocol::state::DeviceState;
 use tokio_util::sync::CancellationToken;
@@ -54,12 +56,19 @@ impl<I: Installer> Runner<I> {
         Ok(())
     }
 
+    /// Where `job`'s download is written directly, if anywhere: firmware into the
+    /// installer's inactive slot, when it offers one.
+    fn stream_target(&self, job: &Job) -> Option<PathBuf> {
+        (job.kind == ArtifactKind::Firmware).then(|| self.installer.stream_target()).flatten()
+    }
+
     fn start_download(&mut self, job: &Job) {
         self.download_cancel = CancellationToken::new();
         let (downloader, job, cancel) = (self.downloader.clone(), job.clone(), self.download_cancel.clone());
+        let into = self.stream_target(&job);
         let progress = self.progress_reporter();
         self.task = Some(Box::pin(async move {
-            match downloader.fetch(&job, progress, &cancel).await {
+            match downloader.fetch(&job, into.as_deref(), progress, &cancel).await {
                 Ok(_) => Some(Event::Downloaded),
                 Err(DownloadError::Failed(reason)) => Some(Event::DownloadFailed(reason)),
                 Err(DownloadError::Cancelled) => None,
@@ -68,7 +77,7 @@ impl<I: Installer> Runner<I> {
     }
 
     async fn start_install(&mut self, job: &Job) -> anyhow::Result<()> {
-        let image = self.downloader.done_path(job);
+        let image = self.stream_target(job).unwrap_or_else(|| self.downloader.done_path(job));
         let fails = self.device.injected.install_fails;
         match job.kind {
             ArtifactKind::Firmware => {

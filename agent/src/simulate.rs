@@ -151,7 +151,7 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
             download_delay: Duration::from_millis(args.test_download_delay_ms),
         }
         .with_broker(&broker);
-        let slots = AbSlots::new(dir.join("slots"), false, Duration::ZERO)?;
+        let slots = AbSlots::new(dir.join("slots"), false)?;
         let runner = Runner::new(device, slots, http.clone())?.with_online_signal(online_tx.clone());
         let stop = shutdown.clone();
         tasks.spawn(async move {

@@ -1,7 +1,8 @@
 //! The default back end: two slot files (`slots/a.img`, `slots/b.img`) and
 //! `slots/boot.json`, which plays the bootloader: the active slot, and an optional trial
 //! slot with a boot counter. Every change to `boot.json` is atomic, so a crash at any point
-//! leaves a bootable active slot.
+//! leaves a bootable active slot. Firmware downloads stream straight into the inactive
+//! slot ([`Installer::stream_target`]); an image from elsewhere is copied in.
 
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
@@ -35,7 +36,7 @@ pub struct AbSlots {
     dir: PathBuf,
     durable: bool,
     booted: Mutex<String>,
-    /// Test-only: pause after each MiB written, to make a slot write observable.
+    /// Test-only: pause after each MiB copied, to make a copy observable.
     write_delay: Duration,
     /// Held by the copy writing a slot.
     writing: Arc<Mutex<()>>,
@@ -46,7 +47,7 @@ fn other(slot: &str) -> &'static str {
 }
 
 impl AbSlots {
-    pub fn new(dir: PathBuf, durable: bool, write_delay: Duration) -> io::Result<Self> {
+    pub fn new(dir: PathBuf, durable: bool) -> io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
         for slot in ["a", "b"] {
             let path = dir.join(format!("{slot}.img"));
@@ -54,7 +55,18 @@ impl AbSlots {
                 std::fs::File::create(path)?;
             }
         }
-        Ok(Self { dir, durable, booted: Mutex::new("a".into()), write_delay, writing: Default::default() })
+        Ok(Self {
+            dir,
+            durable,
+            booted: Mutex::new("a".into()),
+            write_delay: Duration::ZERO,
+            writing: Default::default(),
+        })
+    }
+
+    #[cfg(test)]
+    fn with_write_delay(self, write_delay: Duration) -> Self {
+        Self { write_delay, ..self }
     }
 
     pub fn slot_path(&self, slot: &str) -> PathBuf {
@@ -111,7 +123,7 @@ impl AbSlots {
 
 /// Bytes copied between checks for a stop.
 const COPY_CHUNK: u64 = 8 << 20;
-/// Bytes copied between test-only pauses (`--test-write-delay-ms`).
+/// Bytes copied between test-only pauses.
 const DELAYED_CHUNK: u64 = 1 << 20;
 
 fn cancelled() -> io::Error {
@@ -158,8 +170,16 @@ impl Installer for AbSlots {
         Ok(self.booted())
     }
 
+    fn stream_target(&self) -> Option<PathBuf> {
+        Some(self.slot_path(other(&self.booted())))
+    }
+
     async fn install(&self, image: &Path) -> io::Result<()> {
         let target = other(&self.booted());
+        if image == self.slot_path(target) {
+            // Downloaded into the slot, verified and fsynced there.
+            return Ok(());
+        }
         self.copy_into(image, target).await
     }
 
@@ -192,7 +212,7 @@ mod tests {
     #[tokio::test]
     async fn trial_commit_and_fallback() {
         let dir = tempfile::tempdir().unwrap();
-        let ab = AbSlots::new(dir.path().join("slots"), true, Duration::ZERO).unwrap();
+        let ab = AbSlots::new(dir.path().join("slots"), true).unwrap();
         ab.boot().await.unwrap();
         assert_eq!(ab.booted_slot().await.unwrap(), "a");
         let image = dir.path().join("img");
@@ -221,7 +241,7 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_install_stops_and_never_overlaps_the_next() {
         let dir = tempfile::tempdir().unwrap();
-        let ab = AbSlots::new(dir.path().join("slots"), false, Duration::from_millis(100)).unwrap();
+        let ab = AbSlots::new(dir.path().join("slots"), false).unwrap().with_write_delay(Duration::from_millis(100));
         ab.boot().await.unwrap();
         let (old, new) = (dir.path().join("old"), dir.path().join("new"));
         std::fs::write(&old, vec![1u8; 30 << 20]).unwrap();
@@ -240,7 +260,7 @@ mod tests {
     #[tokio::test]
     async fn rollback_returns_to_the_active_slot() {
         let dir = tempfile::tempdir().unwrap();
-        let ab = AbSlots::new(dir.path().to_owned(), false, Duration::ZERO).unwrap();
+        let ab = AbSlots::new(dir.path().to_owned(), false).unwrap();
         ab.boot().await.unwrap();
         ab.switch().await.unwrap();
         ab.boot().await.unwrap();

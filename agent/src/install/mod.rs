@@ -10,7 +10,7 @@ pub mod command;
 pub mod config_file;
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What installs firmware on this device. The boot system, not the journal, says which
@@ -20,6 +20,12 @@ pub trait Installer: Send + Sync + 'static {
     fn boot(&self) -> impl Future<Output = io::Result<()>> + Send;
     /// The slot that is running now.
     fn booted_slot(&self) -> impl Future<Output = io::Result<String>> + Send;
+    /// Where a firmware download may be written directly — the inactive slot — so the
+    /// image is written once; `install` is then given that path. `None`: the download goes
+    /// to a file of its own, which `install` writes to the slot.
+    fn stream_target(&self) -> Option<PathBuf> {
+        None
+    }
     /// Writes the image to the inactive slot.
     fn install(&self, image: &Path) -> impl Future<Output = io::Result<()>> + Send;
     /// Marks the freshly written slot for a trial boot.

@@ -5,6 +5,13 @@
 //! and the download continues with `Range: bytes=N-` (206 appends, 200 starts over). Only
 //! a file of the signed size and digest is renamed to `<sha256>`. The token is sent only to
 //! the `--server` origin and redirects to another origin are not followed.
+//!
+//! Firmware can instead stream straight into the installer's inactive slot
+//! ([`Installer::stream_target`](crate::install::Installer::stream_target)), which saves
+//! writing the image twice. The slot held an older image, so the download first empties it
+//! and leaves `<sha256>.slot` to say the slot's bytes are this download's (a restart resumes
+//! only then); once the size and digest check out, that marker becomes `<sha256>.in-slot`.
+//! The active slot is never touched.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -90,35 +97,51 @@ pub fn http_client(ca_file: Option<&Path>) -> anyhow::Result<reqwest::Client> {
 }
 
 impl Downloader {
+    fn named(&self, job: &Job, suffix: &str) -> PathBuf {
+        self.dir.join(format!("{}{suffix}", job.manifest.sha256))
+    }
+
     pub fn part_path(&self, job: &Job) -> PathBuf {
-        self.dir.join(format!("{}.part", job.manifest.sha256))
+        self.named(job, ".part")
     }
 
-    /// The verified file of a finished download.
+    /// The verified file of a finished download (not streamed into a slot).
     pub fn done_path(&self, job: &Job) -> PathBuf {
-        self.dir.join(job.manifest.sha256.to_hex())
+        self.named(job, "")
     }
 
-    /// Removes what a job downloaded.
+    /// Removes what a job downloaded (a slot's bytes stay: the slot is inactive).
     pub fn discard(&self, job: &Job) {
-        let _ = std::fs::remove_file(self.part_path(job));
-        let _ = std::fs::remove_file(self.done_path(job));
+        for suffix in [".part", "", ".slot", ".in-slot"] {
+            let _ = std::fs::remove_file(self.named(job, suffix));
+        }
     }
 
-    /// Downloads `job`'s artifact, resuming a part left by an earlier run.
+    /// Downloads `job`'s artifact into `into` (an inactive slot) or, without one, into the
+    /// downloads directory, resuming what an earlier run left. Returns the verified image.
     pub async fn fetch(
         &self,
         job: &Job,
+        into: Option<&Path>,
         mut progress: impl FnMut(u64, u64),
         cancel: &CancellationToken,
     ) -> Result<PathBuf, DownloadError> {
-        let done = self.done_path(job);
+        let failed = |_| DownloadError::Failed(Reason::DownloadFailed);
+        let (part, claim, done) = match into {
+            Some(slot) => (slot.to_owned(), Some(self.named(job, ".slot")), self.named(job, ".in-slot")),
+            None => (self.part_path(job), None, self.done_path(job)),
+        };
         if done.exists() {
-            return Ok(done);
+            return Ok(if into.is_some() { part } else { done });
         }
-        tokio::fs::create_dir_all(&self.dir).await.map_err(|_| DownloadError::Failed(Reason::DownloadFailed))?;
+        tokio::fs::create_dir_all(&self.dir).await.map_err(failed)?;
+        if let Some(claim) = &claim {
+            if !claim.exists() {
+                empty_durably(&part).await.map_err(failed)?;
+                tokio::fs::File::create(claim).await.map_err(failed)?;
+            }
+        }
         let size = job.manifest.size;
-        let part = self.part_path(job);
         let partial = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0).min(size);
         let free = fs4::available_space(&self.dir).unwrap_or(u64::MAX);
         if free < (size - partial).saturating_add(SPACE_RESERVE) {
@@ -146,7 +169,7 @@ impl Downloader {
                 Ok(Attempt::Complete) => break,
                 Ok(Attempt::Retry) => {}
                 Err(reason) => {
-                    let _ = std::fs::remove_file(&part);
+                    let _ = std::fs::remove_file(claim.as_ref().unwrap_or(&part));
                     return Err(DownloadError::Failed(reason));
                 }
             }
@@ -156,11 +179,19 @@ impl Downloader {
         }
         let digest: [u8; 32] = hasher.finalize().into();
         if digest != *job.manifest.sha256.as_bytes() {
-            let _ = std::fs::remove_file(&part);
+            let _ = std::fs::remove_file(claim.as_ref().unwrap_or(&part));
             return Err(DownloadError::Failed(Reason::DigestMismatch));
         }
-        std::fs::rename(&part, &done).map_err(|_| DownloadError::Failed(Reason::DownloadFailed))?;
-        Ok(done)
+        match claim {
+            Some(claim) => {
+                std::fs::rename(&claim, &done).map_err(failed)?;
+                Ok(part)
+            }
+            None => {
+                std::fs::rename(&part, &done).map_err(failed)?;
+                Ok(done)
+            }
+        }
     }
 
     /// One request. `Ok(Retry)` keeps the part for the next attempt; `Err` is final.
@@ -245,6 +276,13 @@ enum Attempt {
     Complete,
     /// Keep the part and try again.
     Retry,
+}
+
+/// Empties (or creates) `path`, durably: a restart must not take an older image's bytes
+/// for the start of this download.
+async fn empty_durably(path: &Path) -> io::Result<()> {
+    let file = tokio::fs::File::create(path).await?;
+    file.sync_all().await
 }
 
 /// Feeds a file into `hasher`, streamed; returns its length.

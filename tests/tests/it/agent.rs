@@ -276,13 +276,19 @@ async fn kill_during_download_resumes_with_range() {
     let url = fleet.server.put_blob("slow", bytes.clone(), Some(Duration::from_millis(40)));
     fleet.send(update(&setup.id, "r1", ArtifactKind::Firmware, &url, &sign(&m, &[&release_key()]))).await;
 
-    let part = setup.state_dir.join(format!("downloads/{}.part", m.sha256));
+    // Firmware streams into the inactive slot (b: the device runs a).
+    let slot = setup.state_dir.join("slots/b.img");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 200_000 {
+    while std::fs::metadata(&slot).map(|m| m.len()).unwrap_or(0) < 200_000 {
         assert!(tokio::time::Instant::now() < deadline, "download never progressed: {}", agent.log());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     agent.kill9();
+    assert!(
+        setup.state_dir.join(format!("downloads/{}.slot", m.sha256)).exists(),
+        "the slot is marked as this download's"
+    );
+    assert!(!setup.state_dir.join(format!("downloads/{}.part", m.sha256)).exists(), "written once, into the slot");
     fleet.server.set_pause("slow", None);
     let agent = fleet.spawn(&setup).await;
     assert_eq!(fleet.outcome(&setup.id, "r1").await, (DeviceState::Succeeded, None), "{}", agent.log());
@@ -294,24 +300,34 @@ async fn kill_during_download_resumes_with_range() {
 #[tokio::test]
 async fn kill_during_slot_write_keeps_a_bootable_slot_and_finishes() {
     let mut fleet = Fleet::start().await;
-    let mut setup = fleet.setup("dev-kwr");
-    let base = image(7, 100_000);
+    let setup = fleet.setup("dev-kwr");
     let mut agent = fleet.spawn(&setup).await;
+    let older = image(6, 150_000);
+    assert_eq!(fleet.install(&setup.id, "older", "0.9.0", &older).await.0, DeviceState::Succeeded);
+    let base = image(7, 100_000);
     assert_eq!(fleet.install(&setup.id, "base", "1.0.0", &base).await.0, DeviceState::Succeeded);
     agent.kill9();
 
-    setup.extra.extend(["--test-write-delay-ms", "400"].map(String::from));
+    // The base runs from slot a; the new image streams, slowly, into slot b, which still
+    // holds the older image: its bytes must not pass for the start of the download.
     agent = fleet.spawn(&setup).await;
-    let bytes = image(8, 4 << 20);
+    let bytes = image(8, 1 << 20);
     let m = manifest_for(ArtifactKind::Firmware, "gateway-os", "1.1.0", &bytes);
-    let (env, url) = fleet.artifact("big", &m, bytes.clone());
-    fleet.send(update(&setup.id, "r2", ArtifactKind::Firmware, &url, &env)).await;
-    fleet.watcher.wait_for(&setup.id, FINAL, |r| r.state == DeviceState::Installing).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    let url = fleet.server.put_blob("big", bytes.clone(), Some(Duration::from_millis(40)));
+    fleet.send(update(&setup.id, "r2", ArtifactKind::Firmware, &url, &sign(&m, &[&release_key()]))).await;
+    let slot = setup.state_dir.join("slots/b.img");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    // An older image may still be in the slot: wait until it was emptied and refilled part way.
+    let written = || std::fs::metadata(&slot).map(|m| m.len()).unwrap_or(0);
+    while !(setup.state_dir.join(format!("downloads/{}.slot", m.sha256)).exists() && written() >= 200_000) {
+        assert!(tokio::time::Instant::now() < deadline, "slot write never progressed: {}", agent.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     agent.kill9();
+    assert!(written() < bytes.len() as u64, "killed mid-write");
     assert_eq!(active_slot_bytes(&setup.state_dir), base, "still boots the old slot");
 
-    setup.extra.truncate(setup.extra.len() - 2);
+    fleet.server.set_pause("big", None);
     let agent = fleet.spawn(&setup).await;
     assert_eq!(fleet.outcome(&setup.id, "r2").await, (DeviceState::Succeeded, None), "{}", agent.log());
     assert_eq!(active_slot_bytes(&setup.state_dir), bytes);
