@@ -30,7 +30,7 @@ pub fn route_segment(kind: ArtifactKind) -> &'static str {
     }
 }
 
-pub fn router(kind: ArtifactKind) -> ApiRouter {
+pub fn router(kind: ArtifactKind, device_gate: &super::DeviceGate) -> ApiRouter {
     let base = format!("/{}", route_segment(kind));
     ApiRouter::new()
         .get(&base, get(move |app: State<AppState>, op: Operator, q: ApiQuery<ListQuery>| list(kind, app, op, q)))
@@ -52,7 +52,9 @@ pub fn router(kind: ArtifactKind) -> ApiRouter {
             &format!("{base}/{{id}}/blob"),
             get(move |app: State<AppState>, caller: Caller, id: Path<String>, req: Request| {
                 blob(kind, app, caller, id, req)
-            }),
+            })
+            // Held until the response starts: the body streams without it.
+            .layer(device_gate.clone()),
         )
 }
 

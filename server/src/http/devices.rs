@@ -22,14 +22,14 @@ use fleet_protocol::api::{DeviceInfo, DeviceWithToken, List};
 /// At most this many labels per device.
 pub const MAX_LABELS: usize = 32;
 
-pub fn router() -> ApiRouter {
+pub fn router(device_gate: &super::DeviceGate) -> ApiRouter {
     ApiRouter::new()
         .get("/devices", get(list))
         .post("/devices", post(register))
         .get("/devices/{id}", get(show))
         .delete("/devices/{id}", delete(decommission))
         .post("/devices/{id}/token", post(rotate_token))
-        .get("/devices/{id}/command", get(command))
+        .get("/devices/{id}/command", get(command).layer(device_gate.clone()))
 }
 
 /// `POST /devices`.

@@ -38,13 +38,22 @@ use routes::ApiRouter;
 /// JSON request bodies are small; uploads lift this limit on their own route.
 const JSON_BODY_LIMIT: usize = 1024 * 1024;
 
+/// Device requests (a command confirmed, a blob's response started) served at once; the
+/// rest wait their turn here instead of in the database's connection queue, where every
+/// operator request would wait behind them (BENCHMARKS.md, "API under load").
+const DEVICE_REQUESTS_AT_ONCE: usize = 32;
+
+/// The gate of the routes a fleet calls all at once during a rollout.
+pub type DeviceGate = tower::limit::GlobalConcurrencyLimitLayer;
+
 /// Every route, with the list of (method, path) it serves.
 fn api() -> ApiRouter {
+    let device_gate = DeviceGate::new(DEVICE_REQUESTS_AT_ONCE);
     let api = ApiRouter::new()
         .merge(keys::router())
-        .merge(artifacts::router(ArtifactKind::Firmware))
-        .merge(artifacts::router(ArtifactKind::Config))
-        .merge(devices::router())
+        .merge(artifacts::router(ArtifactKind::Firmware, &device_gate))
+        .merge(artifacts::router(ArtifactKind::Config, &device_gate))
+        .merge(devices::router(&device_gate))
         .merge(rollouts::router())
         .merge(broker::router())
         .merge(tokens::router())
