@@ -4,21 +4,31 @@
 //! counted; only a complete, verified file is fsynced and renamed into place, so a blob
 //! path always holds exactly the bytes its name promises. A temporary file that is dropped
 //! without being committed is deleted.
+//!
+//! Hashing and writing run on a thread of their own, fed through a short queue, so they
+//! overlap with receiving and parsing the request; the file is synced every
+//! [`SYNC_EVERY`] bytes in the background, so the final fsync has little left to write.
 
-use std::io;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use fleet_protocol::Sha256Digest;
 use sha2::{Digest, Sha256};
 use tokio::fs::{self, File};
-use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, mpsc};
+use tokio::task::JoinHandle;
 
 /// A temporary upload file untouched this long is a crash's leftover.
 const STALE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Buffered writes: 256 KiB per syscall keeps a 1 GiB upload cheap.
-const WRITE_BUFFER: usize = 256 * 1024;
+/// Buffered writes: 1 MiB per syscall keeps a 1 GiB upload cheap.
+const WRITE_BUFFER: usize = 1 << 20;
+/// Received chunks waiting for the writer thread at most (memory stays bounded while the
+/// disk is slower than the network).
+const QUEUED_CHUNKS: usize = 16;
+/// Bytes written between background syncs of an upload.
+pub const SYNC_EVERY: u64 = 64 << 20;
 
 /// Where blobs live.
 #[derive(Debug)]
@@ -67,13 +77,11 @@ impl BlobStore {
         let mut name = [0u8; 16];
         getrandom::fill(&mut name).map_err(io::Error::other)?;
         let path = self.root.join("tmp").join(hex::encode(name));
-        let file = File::options().write(true).create_new(true).open(&path).await?;
-        Ok(BlobUpload {
-            temp: TempPath(Some(path)),
-            file: BufWriter::with_capacity(WRITE_BUFFER, file),
-            hasher: Sha256::new(),
-            len: 0,
-        })
+        let temp = TempPath(Some(path.clone()));
+        let file = File::options().write(true).create_new(true).open(&path).await?.into_std().await;
+        let (chunks, queue) = mpsc::channel(QUEUED_CHUNKS);
+        let writer = tokio::task::spawn_blocking(move || write_hashed(file, queue));
+        Ok(BlobUpload { temp, chunks, writer, len: 0 })
     }
 
     /// Holds the lifecycle lock while a reference to a blob is added or removed.
@@ -165,12 +173,13 @@ impl Drop for TempPath {
     }
 }
 
-/// An upload in progress: bytes are hashed and counted as they are written.
+/// An upload in progress: bytes are counted here, hashed and written by its writer thread.
 #[derive(Debug)]
 pub struct BlobUpload {
     temp: TempPath,
-    file: BufWriter<File>,
-    hasher: Sha256,
+    /// Chunks for the writer; `None` marks the end.
+    chunks: mpsc::Sender<Option<Bytes>>,
+    writer: JoinHandle<io::Result<Sha256Digest>>,
     len: u64,
 }
 
@@ -183,19 +192,65 @@ impl BlobUpload {
         self.len == 0
     }
 
-    pub async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
-        self.hasher.update(chunk);
+    /// Queues `chunk`; waits while the queue is full. After an error the upload is over:
+    /// drop it.
+    pub async fn write(&mut self, chunk: Bytes) -> io::Result<()> {
         self.len += chunk.len() as u64;
-        self.file.write_all(chunk).await
+        if self.chunks.send(Some(chunk)).await.is_ok() {
+            return Ok(());
+        }
+        // The writer stops early only on an error: report it.
+        match (&mut self.writer).await {
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(_)) => Err(io::Error::other("the upload's writer stopped early")),
+            Err(e) => Err(io::Error::other(e)),
+        }
     }
 
-    /// Flushes and fsyncs; returns the digest and length of what was written.
-    pub async fn finish(mut self) -> io::Result<FinishedUpload> {
-        self.file.flush().await?;
-        self.file.get_mut().sync_all().await?;
-        let digest = Sha256Digest::from_bytes(self.hasher.finalize().into());
+    /// Waits for the writer to write, fsync and hash everything; returns the digest and
+    /// length of what was written.
+    pub async fn finish(self) -> io::Result<FinishedUpload> {
+        // The end mark; an upload dropped without it is abandoned (no final fsync).
+        self.chunks.send(None).await.map_err(|_| io::Error::other("the upload's writer stopped early"))?;
+        drop(self.chunks);
+        let digest = self.writer.await.map_err(io::Error::other)??;
         Ok(FinishedUpload { temp: self.temp, digest, len: self.len })
     }
+}
+
+/// The writer thread: hashes and writes every chunk until the end mark, syncing in the
+/// background every [`SYNC_EVERY`] bytes (one sync at a time), then fsyncs. Without the
+/// end mark (the upload was dropped) it stops with an error and syncs nothing more.
+fn write_hashed(file: std::fs::File, mut queue: mpsc::Receiver<Option<Bytes>>) -> io::Result<Sha256Digest> {
+    let mut hasher = Sha256::new();
+    let mut out = io::BufWriter::with_capacity(WRITE_BUFFER, file);
+    let mut unsynced = 0u64;
+    let mut syncing: Option<std::thread::JoinHandle<io::Result<()>>> = None;
+    loop {
+        let chunk = match queue.blocking_recv() {
+            Some(Some(chunk)) => chunk,
+            Some(None) => break,
+            None => return Err(io::Error::new(io::ErrorKind::Interrupted, "upload abandoned")),
+        };
+        hasher.update(&chunk);
+        out.write_all(&chunk)?;
+        unsynced += chunk.len() as u64;
+        if unsynced >= SYNC_EVERY && syncing.as_ref().is_none_or(|s| s.is_finished()) {
+            if let Some(done) = syncing.take() {
+                done.join().map_err(|_| io::Error::other("background sync panicked"))??;
+            }
+            out.flush()?;
+            let file = out.get_ref().try_clone()?;
+            syncing = Some(std::thread::spawn(move || file.sync_data()));
+            unsynced = 0;
+        }
+    }
+    if let Some(done) = syncing {
+        done.join().map_err(|_| io::Error::other("background sync panicked"))??;
+    }
+    let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+    file.sync_all()?;
+    Ok(Sha256Digest::from_bytes(hasher.finalize().into()))
 }
 
 /// A complete temporary file, not yet in place.

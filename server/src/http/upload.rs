@@ -103,7 +103,7 @@ async fn receive_file(app: &AppState, mut field: Field<'_>, manifest: &Manifest)
                 format!("file is longer than the signed size of {} bytes", manifest.size),
             ));
         }
-        upload.write(&chunk).await?;
+        upload.write(chunk).await?;
     }
     Ok(upload)
 }
