@@ -237,7 +237,7 @@ fn write_hashed(file: std::fs::File, mut queue: mpsc::Receiver<Option<Bytes>>) -
         unsynced += chunk.len() as u64;
         if unsynced >= SYNC_EVERY && syncing.as_ref().is_none_or(|s| s.is_finished()) {
             if let Some(done) = syncing.take() {
-                done.join().map_err(|_| io::Error::other("background sync panicked"))??;
+                joined(done)?;
             }
             out.flush()?;
             let file = out.get_ref().try_clone()?;
@@ -246,11 +246,16 @@ fn write_hashed(file: std::fs::File, mut queue: mpsc::Receiver<Option<Bytes>>) -
         }
     }
     if let Some(done) = syncing {
-        done.join().map_err(|_| io::Error::other("background sync panicked"))??;
+        joined(done)?;
     }
     let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
     file.sync_all()?;
     Ok(Sha256Digest::from_bytes(hasher.finalize().into()))
+}
+
+/// The outcome of a background sync.
+fn joined(sync: std::thread::JoinHandle<io::Result<()>>) -> io::Result<()> {
+    sync.join().map_err(|_| io::Error::other("background sync panicked"))?
 }
 
 /// A complete temporary file, not yet in place.
