@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use sha2::Digest as _;
+
 use fleet_protocol::ArtifactKind;
 use fleet_protocol::state::DeviceState;
 use tokio_util::sync::CancellationToken;
@@ -87,8 +89,16 @@ impl<I: Installer> Runner<I> {
                 }
                 self.save()?;
                 let installer = self.installer.clone();
+                let streamed = self.stream_target(job).is_some();
+                let job = job.clone();
                 self.task = Some(Box::pin(async move {
                     if fails {
+                        return Some(Event::InstallFailed);
+                    }
+                    // A slot written while downloading is read back before it counts as
+                    // installed: nothing unverified is ever switched to.
+                    if streamed && !holds(&image, &job).await {
+                        tracing::warn!("install failed: {} does not hold the signed image", image.display());
                         return Some(Event::InstallFailed);
                     }
                     match installer.install(&image).await {
@@ -162,5 +172,14 @@ impl<I: Installer> Runner<I> {
         self.queue.push_back(booted);
         self.connect();
         Ok(())
+    }
+}
+
+/// Whether `path` holds exactly `job`'s signed bytes (size and SHA-256).
+async fn holds(path: &std::path::Path, job: &Job) -> bool {
+    let mut hasher = sha2::Sha256::new();
+    match crate::update::download::hash_into(path, &mut hasher).await {
+        Ok(len) => len == job.manifest.size && <[u8; 32]>::from(hasher.finalize()) == *job.manifest.sha256.as_bytes(),
+        Err(_) => false,
     }
 }

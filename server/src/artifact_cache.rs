@@ -1,11 +1,14 @@
-//! Artifact records for the device routes, kept in memory for a short while.
+//! Artifact records for the device routes and rollout bodies, kept in memory for a short
+//! while.
 //!
 //! During a rollout every device asks for its command and then its blob; each used to read
-//! the same artifact row and its signers again (two statements per request). A record
+//! the same artifact row and its signers again (two statements per request), and so did
+//! every `GET /rollouts/{id}` an operator's dashboard polls. A record
 //! never changes after its upload (ids are fresh random values, never reused), so it can be
 //! kept; it can only disappear. Deleting through this process forgets it at once; another
 //! replica's deletion is seen within [`TTL`], and sooner on the blob route, which checks the
-//! blob file and asks the store again when it is gone. Operator routes read the store.
+//! blob file and asks the store again when it is gone. The artifact routes themselves
+//! (`GET /firmware/{id}`, …) read the store.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -28,7 +28,7 @@ const WRITE_BUFFER: usize = 1 << 20;
 /// disk is slower than the network).
 const QUEUED_CHUNKS: usize = 16;
 /// Bytes written between background syncs of an upload.
-pub const SYNC_EVERY: u64 = 64 << 20;
+const SYNC_EVERY: u64 = 64 << 20;
 
 /// Where blobs live.
 #[derive(Debug)]
@@ -81,7 +81,7 @@ impl BlobStore {
         let file = File::options().write(true).create_new(true).open(&path).await?.into_std().await;
         let (chunks, queue) = mpsc::channel(QUEUED_CHUNKS);
         let writer = tokio::task::spawn_blocking(move || write_hashed(file, queue));
-        Ok(BlobUpload { temp, chunks, writer, len: 0 })
+        Ok(BlobUpload { chunks, writer: Some(writer), temp, len: 0 })
     }
 
     /// Holds the lifecycle lock while a reference to a blob is added or removed.
@@ -176,10 +176,12 @@ impl Drop for TempPath {
 /// An upload in progress: bytes are counted here, hashed and written by its writer thread.
 #[derive(Debug)]
 pub struct BlobUpload {
-    temp: TempPath,
+    // Dropped in this order: the writer sees the queue close before the file is removed.
     /// Chunks for the writer; `None` marks the end.
     chunks: mpsc::Sender<Option<Bytes>>,
-    writer: JoinHandle<io::Result<Sha256Digest>>,
+    /// The writer thread, until its outcome was taken.
+    writer: Option<JoinHandle<io::Result<Sha256Digest>>>,
+    temp: TempPath,
     len: u64,
 }
 
@@ -192,29 +194,37 @@ impl BlobUpload {
         self.len == 0
     }
 
-    /// Queues `chunk`; waits while the queue is full. After an error the upload is over:
-    /// drop it.
+    /// Queues `chunk`; waits while the queue is full.
     pub async fn write(&mut self, chunk: Bytes) -> io::Result<()> {
         self.len += chunk.len() as u64;
-        if self.chunks.send(Some(chunk)).await.is_ok() {
-            return Ok(());
-        }
-        // The writer stops early only on an error: report it.
-        match (&mut self.writer).await {
-            Ok(Err(e)) => Err(e),
-            Ok(Ok(_)) => Err(io::Error::other("the upload's writer stopped early")),
-            Err(e) => Err(io::Error::other(e)),
+        match self.chunks.send(Some(chunk)).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(self.writer_error().await),
         }
     }
 
     /// Waits for the writer to write, fsync and hash everything; returns the digest and
     /// length of what was written.
-    pub async fn finish(self) -> io::Result<FinishedUpload> {
+    pub async fn finish(mut self) -> io::Result<FinishedUpload> {
         // The end mark; an upload dropped without it is abandoned (no final fsync).
-        self.chunks.send(None).await.map_err(|_| io::Error::other("the upload's writer stopped early"))?;
-        drop(self.chunks);
-        let digest = self.writer.await.map_err(io::Error::other)??;
+        if self.chunks.send(None).await.is_err() {
+            return Err(self.writer_error().await);
+        }
+        let writer = self.writer.take().ok_or_else(|| io::Error::other("the upload's writer already ended"))?;
+        let digest = writer.await.map_err(io::Error::other)??;
         Ok(FinishedUpload { temp: self.temp, digest, len: self.len })
+    }
+
+    /// Why the writer stopped before the end mark (it does only on an error).
+    async fn writer_error(&mut self) -> io::Error {
+        match self.writer.take() {
+            Some(writer) => match writer.await {
+                Ok(Err(e)) => e,
+                Ok(Ok(_)) => io::Error::other("the upload's writer stopped early"),
+                Err(e) => io::Error::other(e),
+            },
+            None => io::Error::other("the upload's writer already ended"),
+        }
     }
 }
 
@@ -241,7 +251,7 @@ fn write_hashed(file: std::fs::File, mut queue: mpsc::Receiver<Option<Bytes>>) -
             }
             out.flush()?;
             let file = out.get_ref().try_clone()?;
-            syncing = Some(std::thread::spawn(move || file.sync_data()));
+            syncing = Some(std::thread::Builder::new().name("blob-sync".into()).spawn(move || file.sync_data())?);
             unsynced = 0;
         }
     }

@@ -94,6 +94,17 @@ impl AbSlots {
         write_atomically(&self.state_path(), &serde_json::to_vec(state).map_err(io::Error::other)?, self.durable)
     }
 
+    /// The slot an install may write: the one not running — unless that is the slot the
+    /// bootloader falls back to (a trial of an earlier update still pending), which is
+    /// never written.
+    fn writable_slot(&self) -> io::Result<&'static str> {
+        let target = other(&self.booted());
+        if self.load()?.active == target {
+            return Err(io::Error::other(format!("slot {target} is the fallback of a pending trial")));
+        }
+        Ok(target)
+    }
+
     fn booted(&self) -> String {
         self.booted.lock().expect("not poisoned").clone()
     }
@@ -171,11 +182,11 @@ impl Installer for AbSlots {
     }
 
     fn stream_target(&self) -> Option<PathBuf> {
-        Some(self.slot_path(other(&self.booted())))
+        self.writable_slot().ok().map(|slot| self.slot_path(slot))
     }
 
     async fn install(&self, image: &Path) -> io::Result<()> {
-        let target = other(&self.booted());
+        let target = self.writable_slot()?;
         if image == self.slot_path(target) {
             // Downloaded into the slot, verified and fsynced there.
             return Ok(());
@@ -255,6 +266,25 @@ mod tests {
         assert!(started.elapsed() < Duration::from_millis(1500), "the dropped copy went on: {:?}", started.elapsed());
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(std::fs::read(ab.slot_path("b")).unwrap(), std::fs::read(&new).unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_fallback_of_a_pending_trial_is_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let ab = AbSlots::new(dir.path().join("slots"), false).unwrap();
+        ab.boot().await.unwrap();
+        assert_eq!(ab.stream_target(), Some(ab.slot_path("b")));
+        std::fs::write(ab.slot_path("a"), b"running").unwrap();
+        // A trial of b is pending (its commit never happened): a is what the bootloader
+        // falls back to, so neither a download nor an install may touch it.
+        ab.switch().await.unwrap();
+        ab.boot().await.unwrap();
+        assert_eq!(ab.booted_slot().await.unwrap(), "b");
+        assert_eq!(ab.stream_target(), None);
+        let image = dir.path().join("img");
+        std::fs::write(&image, b"new").unwrap();
+        assert!(ab.install(&image).await.is_err());
+        assert_eq!(std::fs::read(ab.slot_path("a")).unwrap(), b"running");
     }
 
     #[tokio::test]

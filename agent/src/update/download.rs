@@ -8,10 +8,11 @@
 //!
 //! Firmware can instead stream straight into the installer's inactive slot
 //! ([`Installer::stream_target`](crate::install::Installer::stream_target)), which saves
-//! writing the image twice. The slot held an older image, so the download first empties it
-//! and leaves `<sha256>.slot` to say the slot's bytes are this download's (a restart resumes
-//! only then); once the size and digest check out, that marker becomes `<sha256>.in-slot`.
-//! The active slot is never touched.
+//! writing the image twice. The slot held an older image, so the download first removes
+//! every claim on the slot, empties it durably and leaves `<sha256>.<slot file name>` to say
+//! the slot's bytes are this download's: a restart resumes from them only then. Nothing
+//! trusts the claim beyond that — a finished download is re-hashed, and the install reads
+//! the slot back before it counts.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -110,11 +111,24 @@ impl Downloader {
         self.named(job, "")
     }
 
-    /// Removes what a job downloaded (a slot's bytes stay: the slot is inactive).
+    /// Removes what a job downloaded and its claims on slots (a slot's bytes stay: the
+    /// slot is inactive).
     pub fn discard(&self, job: &Job) {
-        for suffix in [".part", "", ".slot", ".in-slot"] {
-            let _ = std::fs::remove_file(self.named(job, suffix));
+        let hex = job.manifest.sha256.to_hex();
+        remove_where(&self.dir, |name| name.starts_with(&hex));
+    }
+
+    /// Marks `slot` as holding the start of `job`'s download, after removing every other
+    /// claim on it and emptying it durably.
+    async fn claim(&self, job: &Job, slot: &Path) -> io::Result<PathBuf> {
+        let slot_name = slot.file_name().and_then(|n| n.to_str()).unwrap_or("slot").to_owned();
+        let claim = self.named(job, &format!(".{slot_name}"));
+        if !claim.exists() {
+            remove_where(&self.dir, |name| name.ends_with(&format!(".{slot_name}")));
+            empty_durably(slot).await?;
+            tokio::fs::File::create(&claim).await?;
         }
+        Ok(claim)
     }
 
     /// Downloads `job`'s artifact into `into` (an inactive slot) or, without one, into the
@@ -127,20 +141,15 @@ impl Downloader {
         cancel: &CancellationToken,
     ) -> Result<PathBuf, DownloadError> {
         let failed = |_| DownloadError::Failed(Reason::DownloadFailed);
-        let (part, claim, done) = match into {
-            Some(slot) => (slot.to_owned(), Some(self.named(job, ".slot")), self.named(job, ".in-slot")),
-            None => (self.part_path(job), None, self.done_path(job)),
-        };
-        if done.exists() {
-            return Ok(if into.is_some() { part } else { done });
+        let done = self.done_path(job);
+        if into.is_none() && done.exists() {
+            return Ok(done);
         }
         tokio::fs::create_dir_all(&self.dir).await.map_err(failed)?;
-        if let Some(claim) = &claim {
-            if !claim.exists() {
-                empty_durably(&part).await.map_err(failed)?;
-                tokio::fs::File::create(claim).await.map_err(failed)?;
-            }
-        }
+        let (part, claim) = match into {
+            Some(slot) => (slot.to_owned(), Some(self.claim(job, slot).await.map_err(failed)?)),
+            None => (self.part_path(job), None),
+        };
         let size = job.manifest.size;
         let partial = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0).min(size);
         let free = fs4::available_space(&self.dir).unwrap_or(u64::MAX);
@@ -182,16 +191,13 @@ impl Downloader {
             let _ = std::fs::remove_file(claim.as_ref().unwrap_or(&part));
             return Err(DownloadError::Failed(Reason::DigestMismatch));
         }
-        match claim {
-            Some(claim) => {
-                std::fs::rename(&claim, &done).map_err(failed)?;
-                Ok(part)
-            }
-            None => {
-                std::fs::rename(&part, &done).map_err(failed)?;
-                Ok(done)
-            }
+        if claim.is_some() {
+            // Durable even when an earlier run wrote the last byte and this one only re-hashed.
+            tokio::fs::File::open(&part).await.map_err(failed)?.sync_all().await.map_err(failed)?;
+            return Ok(part);
         }
+        std::fs::rename(&part, &done).map_err(failed)?;
+        Ok(done)
     }
 
     /// One request. `Ok(Retry)` keeps the part for the next attempt; `Err` is final.
@@ -276,6 +282,18 @@ enum Attempt {
     Complete,
     /// Keep the part and try again.
     Retry,
+}
+
+/// Removes the files in `dir` whose names match.
+fn remove_where(dir: &Path, matches: impl Fn(&str) -> bool) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_str().is_some_and(&matches) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Empties (or creates) `path`, durably: a restart must not take an older image's bytes

@@ -54,7 +54,7 @@ pub fn router(kind: ArtifactKind, device_gate: &super::DeviceGate) -> ApiRouter 
                 blob(kind, app, caller, id, req)
             })
             // Held until the response starts: the body streams without it.
-            .layer(device_gate.clone()),
+            .route_layer(device_gate.clone()),
         )
 }
 

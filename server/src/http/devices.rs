@@ -29,7 +29,7 @@ pub fn router(device_gate: &super::DeviceGate) -> ApiRouter {
         .get("/devices/{id}", get(show))
         .delete("/devices/{id}", delete(decommission))
         .post("/devices/{id}/token", post(rotate_token))
-        .get("/devices/{id}/command", get(command).layer(device_gate.clone()))
+        .get("/devices/{id}/command", get(command).route_layer(device_gate.clone()))
 }
 
 /// `POST /devices`.

@@ -40,7 +40,8 @@ const JSON_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Device requests (a command confirmed, a blob's response started) served at once; the
 /// rest wait their turn here instead of in the database's connection queue, where every
-/// operator request would wait behind them (BENCHMARKS.md, "API under load").
+/// operator request would wait behind them (BENCHMARKS.md, "API under load"). Blob
+/// downloads by operators pass the same gate; other operator routes do not.
 const DEVICE_REQUESTS_AT_ONCE: usize = 32;
 
 /// The gate of the routes a fleet calls all at once during a rollout.

@@ -55,7 +55,7 @@ async fn create_rollout(
         Created::DryRun(plan) => Ok(Json(plan).into_response()),
         Created::Rollout(record) => {
             app.wake_engine();
-            let body = rollout_body(app.store.as_ref(), &record).await?;
+            let body = rollout_body(app.store.as_ref(), &app.artifacts, &record).await?;
             let details = json!({"kind": record.kind.as_str(), "artifact_id": record.artifact_id,
                 "devices": body["total"], "waves": record.waves});
             app.audit(&admin, "rollout.created", &record.id, details).await;
@@ -78,7 +78,7 @@ async fn list(
     let page = app.store.list_rollouts(&page_request(q.limit, q.cursor)?).await?;
     let mut items = Vec::with_capacity(page.items.len());
     for r in &page.items {
-        items.push(rollout_body(app.store.as_ref(), r).await?);
+        items.push(rollout_body(app.store.as_ref(), &app.artifacts, r).await?);
     }
     Ok(Json(json!({"items": items, "next_cursor": page.next_cursor})))
 }
@@ -92,7 +92,7 @@ async fn load(app: &AppState, id: &str) -> Result<RolloutRecord, ApiError> {
 
 async fn show(State(app): State<AppState>, _: Operator, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let r = load(&app, &id).await?;
-    Ok(Json(rollout_body(app.store.as_ref(), &r).await?))
+    Ok(Json(rollout_body(app.store.as_ref(), &app.artifacts, &r).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,7 +155,7 @@ async fn control(app: &AppState, admin: &Admin, id: &str, to: RolloutState) -> R
     if let Some(engine) = &app.engine {
         let _ = engine.changes.send(r.id.clone());
     }
-    Ok(Json(rollout_body(app.store.as_ref(), &r).await?))
+    Ok(Json(rollout_body(app.store.as_ref(), &app.artifacts, &r).await?))
 }
 
 async fn pause(State(app): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -199,7 +199,7 @@ async fn events(
                 let _ = tokio::time::timeout(Duration::from_secs(1), wait).await;
             }
             let body = match app.store.get_rollout(&id).await {
-                Ok(r) => rollout_body(app.store.as_ref(), &r).await.ok(),
+                Ok(r) => rollout_body(app.store.as_ref(), &app.artifacts, &r).await.ok(),
                 Err(_) => None,
             }?;
             let due = last.as_ref().is_none_or(|(prev, at)| *prev != body || at.elapsed() >= Duration::from_secs(5));

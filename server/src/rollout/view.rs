@@ -4,14 +4,15 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use crate::artifact_cache::ArtifactCache;
 use crate::http::views::rfc3339;
 use crate::store::rollouts::{EntryRecord, RolloutRecord, RolloutState};
 use crate::store::{Store, StoreResult};
 
 /// The full body of one rollout.
-pub async fn rollout_body(store: &dyn Store, r: &RolloutRecord) -> StoreResult<Value> {
+pub async fn rollout_body(store: &dyn Store, artifacts: &ArtifactCache, r: &RolloutRecord) -> StoreResult<Value> {
     let counts = store.rollout_counts(&r.id).await?;
-    let artifact = store.get_artifact(r.kind, &r.artifact_id).await.ok();
+    let artifact = artifacts.get(store, r.kind, &r.artifact_id).await.ok();
     let mut total: BTreeMap<&str, i64> = BTreeMap::new();
     let mut per_wave: Vec<BTreeMap<&str, i64>> = vec![BTreeMap::new(); r.waves.len()];
     let mut sizes = vec![0i64; r.waves.len()];

@@ -285,8 +285,8 @@ async fn kill_during_download_resumes_with_range() {
     }
     agent.kill9();
     assert!(
-        setup.state_dir.join(format!("downloads/{}.slot", m.sha256)).exists(),
-        "the slot is marked as this download's"
+        setup.state_dir.join(format!("downloads/{}.b.img", m.sha256)).exists(),
+        "the slot is claimed by this download"
     );
     assert!(!setup.state_dir.join(format!("downloads/{}.part", m.sha256)).exists(), "written once, into the slot");
     fleet.server.set_pause("slow", None);
@@ -319,7 +319,7 @@ async fn kill_during_slot_write_keeps_a_bootable_slot_and_finishes() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     // An older image may still be in the slot: wait until it was emptied and refilled part way.
     let written = || std::fs::metadata(&slot).map(|m| m.len()).unwrap_or(0);
-    while !(setup.state_dir.join(format!("downloads/{}.slot", m.sha256)).exists() && written() >= 200_000) {
+    while !(setup.state_dir.join(format!("downloads/{}.b.img", m.sha256)).exists() && written() >= 200_000) {
         assert!(tokio::time::Instant::now() < deadline, "slot write never progressed: {}", agent.log());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
