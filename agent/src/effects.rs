@@ -175,11 +175,23 @@ impl<I: Installer> Runner<I> {
     }
 }
 
-/// Whether `path` holds exactly `job`'s signed bytes (size and SHA-256).
+/// Whether `path` holds exactly `job`'s signed bytes (size and SHA-256), read back on a
+/// blocking thread a MiB at a time.
 async fn holds(path: &std::path::Path, job: &Job) -> bool {
-    let mut hasher = sha2::Sha256::new();
-    match crate::update::download::hash_into(path, &mut hasher).await {
-        Ok(len) => len == job.manifest.size && <[u8; 32]>::from(hasher.finalize()) == *job.manifest.sha256.as_bytes(),
-        Err(_) => false,
-    }
+    let (path, size, digest) = (path.to_owned(), job.manifest.size, *job.manifest.sha256.as_bytes());
+    let read_back = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
+        let mut file = std::fs::File::open(path)?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut len = 0u64;
+        loop {
+            let n = std::io::Read::read(&mut file, &mut buf)?;
+            if n == 0 {
+                return Ok(len == size && <[u8; 32]>::from(hasher.finalize()) == digest);
+            }
+            hasher.update(&buf[..n]);
+            len += n as u64;
+        }
+    });
+    matches!(read_back.await, Ok(Ok(true)))
 }
