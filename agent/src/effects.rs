@@ -2,17 +2,16 @@
 
 use std::path::PathBuf;
 
-use sha2::Digest as _;
-
 use fleet_protocol::ArtifactKind;
 use fleet_protocol::state::DeviceState;
+use sha2::Digest as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::device::HealthCheck;
 use crate::install::{Installer, run_hook};
 use crate::runner::Runner;
 use crate::update::Job;
-use crate::update::download::DownloadError;
+use crate::update::download::{DownloadError, hash_file};
 use crate::update::journal::Final;
 use crate::update::machine::{Effect, Event};
 
@@ -79,7 +78,8 @@ impl<I: Installer> Runner<I> {
     }
 
     async fn start_install(&mut self, job: &Job) -> anyhow::Result<()> {
-        let image = self.stream_target(job).unwrap_or_else(|| self.downloader.done_path(job));
+        let streamed = self.stream_target(job);
+        let image = streamed.clone().unwrap_or_else(|| self.downloader.done_path(job));
         let fails = self.device.injected.install_fails;
         match job.kind {
             ArtifactKind::Firmware => {
@@ -89,7 +89,7 @@ impl<I: Installer> Runner<I> {
                 }
                 self.save()?;
                 let installer = self.installer.clone();
-                let streamed = self.stream_target(job).is_some();
+                let streamed = streamed.is_some();
                 let job = job.clone();
                 self.task = Some(Box::pin(async move {
                     if fails {
@@ -175,23 +175,12 @@ impl<I: Installer> Runner<I> {
     }
 }
 
-/// Whether `path` holds exactly `job`'s signed bytes (size and SHA-256), read back on a
-/// blocking thread a MiB at a time.
+/// Whether `path` holds exactly `job`'s signed bytes (size and SHA-256).
 async fn holds(path: &std::path::Path, job: &Job) -> bool {
-    let (path, size, digest) = (path.to_owned(), job.manifest.size, *job.manifest.sha256.as_bytes());
-    let read_back = tokio::task::spawn_blocking(move || -> std::io::Result<bool> {
-        let mut file = std::fs::File::open(path)?;
-        let mut hasher = sha2::Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut len = 0u64;
-        loop {
-            let n = std::io::Read::read(&mut file, &mut buf)?;
-            if n == 0 {
-                return Ok(len == size && <[u8; 32]>::from(hasher.finalize()) == digest);
-            }
-            hasher.update(&buf[..n]);
-            len += n as u64;
+    match hash_file(path).await {
+        Ok((hasher, len)) => {
+            len == job.manifest.size && <[u8; 32]>::from(hasher.finalize()) == *job.manifest.sha256.as_bytes()
         }
-    });
-    matches!(read_back.await, Ok(Ok(true)))
+        Err(_) => false,
+    }
 }

@@ -24,7 +24,7 @@ use futures_util::StreamExt as _;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, RANGE};
 use sha2::{Digest as _, Sha256};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::Job;
@@ -157,10 +157,11 @@ impl Downloader {
             return Err(DownloadError::Failed(Reason::InsufficientSpace));
         }
         // Re-hash what an earlier run left, then hash the rest as it streams.
-        let mut hasher = Sha256::new();
-        let mut have = 0u64;
+        let (mut hasher, mut have) = (Sha256::new(), 0u64);
         if std::fs::metadata(&part).is_ok_and(|m| m.len() <= size) {
-            have = hash_into(&part, &mut hasher).await.unwrap_or(0);
+            if let Ok(hashed) = hash_file(&part).await {
+                (hasher, have) = hashed;
+            }
         }
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
@@ -303,17 +304,23 @@ async fn empty_durably(path: &Path) -> io::Result<()> {
     file.sync_all().await
 }
 
-/// Feeds a file into `hasher`, streamed; returns its length.
-pub async fn hash_into(path: &Path, hasher: &mut Sha256) -> io::Result<u64> {
-    let mut f = tokio::fs::File::open(path).await?;
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut len = 0u64;
-    loop {
-        let n = f.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(len);
+/// A file's bytes fed into a fresh hasher, and its length: read on a blocking thread a MiB
+/// at a time (through tokio's file API each read would be a hop to that pool).
+pub async fn hash_file(path: &Path) -> io::Result<(Sha256, u64)> {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(path)?;
+        let (mut hasher, mut len) = (Sha256::new(), 0u64);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = io::Read::read(&mut file, &mut buf)?;
+            if n == 0 {
+                return Ok((hasher, len));
+            }
+            hasher.update(&buf[..n]);
+            len += n as u64;
         }
-        hasher.update(&buf[..n]);
-        len += n as u64;
-    }
+    })
+    .await
+    .map_err(io::Error::other)?
 }
