@@ -152,23 +152,18 @@ async fn blob(
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let mut record = app.artifacts.get(app.store.as_ref(), kind, &id).await.map_err(missing(kind, &id))?;
-    let mut path = app.blobs.path(&record.manifest.sha256);
-    if !tokio::fs::try_exists(&path).await? {
-        // Deleted meanwhile (perhaps by another replica): ask the store again.
-        app.artifacts.forget(&id);
-        record = app.artifacts.get(app.store.as_ref(), kind, &id).await.map_err(missing(kind, &id))?;
-        path = app.blobs.path(&record.manifest.sha256);
-        if !tokio::fs::try_exists(&path).await? {
-            return Err(ApiError::Internal(anyhow::anyhow!(
-                "blob {} of {kind} {id} is missing",
-                record.manifest.sha256
-            )));
-        }
-    }
+    let record = app.artifacts.get(app.store.as_ref(), kind, &id).await.map_err(missing(kind, &id))?;
     let etag = HeaderValue::from_str(&format!("\"{}\"", record.manifest.sha256)).map_err(anyhow::Error::from)?;
     if req.headers().get(header::IF_NONE_MATCH).is_some_and(|v| v == etag || v == "*") {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    let path = app.blobs.path(&record.manifest.sha256);
+    if !tokio::fs::try_exists(&path).await? {
+        // Deleted meanwhile (perhaps by another replica)? Records never change, so the
+        // store only has to say whether this one still exists.
+        app.artifacts.forget(&id);
+        app.store.get_artifact(kind, &id).await.map_err(missing(kind, &id))?;
+        return Err(ApiError::Internal(anyhow::anyhow!("blob {} of {kind} {id} is missing", record.manifest.sha256)));
     }
     // Never a buffer larger than the blob: thousands of devices fetch small blobs at once.
     let chunk = usize::try_from(record.manifest.size).unwrap_or(DOWNLOAD_CHUNK).clamp(8 << 10, DOWNLOAD_CHUNK);

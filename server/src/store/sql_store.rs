@@ -949,7 +949,7 @@ macro_rules! sql_store {
                         Err(why) => ReportOutcome::Ignored(why),
                         Ok(()) => match batch.judge(incoming, now) {
                             Some(outcome) => outcome,
-                            None => Self::connect_elsewhere(&mut tx, incoming).await?,
+                            None => Self::connect_elsewhere(&mut tx, &batch, incoming).await?,
                         },
                     };
                     outcomes.push(outcome);
@@ -1044,6 +1044,7 @@ macro_rules! sql_store {
             /// command, if any.
             async fn connect_elsewhere(
                 tx: &mut sqlx::Transaction<'_, $db>,
+                batch: &ReportBatch,
                 incoming: &IncomingReport,
             ) -> StoreResult<ReportOutcome> {
                 let outstanding = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -1053,7 +1054,13 @@ macro_rules! sql_store {
                 .bind(incoming.device.as_str())
                 .fetch_optional(&mut **tx)
                 .await?;
-                Ok(match outstanding.map(|row| entry_from_row(&row)).transpose()? {
+                let outstanding = outstanding.map(|row| entry_from_row(&row)).transpose()?;
+                // An earlier report of this batch may have moved the entry on (not written yet).
+                let outstanding = outstanding.map(|e| match batch.entries.get(&(e.rollout_id.clone(), e.device_id.clone())) {
+                    Some((judged, ..)) => judged.clone(),
+                    None => e,
+                });
+                Ok(match outstanding {
                     Some(e) if on_connect_elsewhere(&e) == Verdict::Resend => {
                         ReportOutcome::Resend { rollout_id: e.rollout_id }
                     }

@@ -225,6 +225,23 @@ async fn story(store: Arc<dyn Store>) {
     store.set_presence(&[(dev1.clone(), true), (dev1.clone(), false)], 60).await.unwrap();
     assert!(!store.get_device(&dev1).await.unwrap().online);
 
+    // A connect report naming no rollout, after the device's success earlier in the same
+    // batch: nothing is outstanding any more, so nothing is re-sent.
+    let done: Vec<_> =
+        [(Some("r1"), DeviceState::Rebooting, 11, false), (Some("r1"), DeviceState::Succeeded, 12, false)]
+            .into_iter()
+            .chain([(None, DeviceState::Idle, 13, true)])
+            .map(|(r, state, seq, connect)| IncomingReport {
+                device: dev1.clone(),
+                report: report(r, state, seq, connect),
+            })
+            .collect();
+    let r1 = || ReportOutcome::Applied { rollout_id: Some("r1".into()) };
+    assert_eq!(
+        store.apply_reports(&done, 70).await.unwrap(),
+        [r1(), r1(), ReportOutcome::Applied { rollout_id: None }]
+    );
+
     // One replica drives a rollout at a time: a lease, renewed by its holder, taken over
     // once it has run out, given up at a graceful stop.
     assert!(store.lease_rollout("r1", "a", 100, 200).await.unwrap());
