@@ -62,7 +62,7 @@ impl EmbeddedBroker {
             .allow_anonymous(false)
             .reuseaddr(Some(true))
             .max_mqueue_len(100_000)
-            .max_inflight(NonZeroU16::new(1024).expect("non-zero"))
+            .max_inflight(NonZeroU16::new(8192).expect("non-zero"))
             .message_expiry_interval(Duration::ZERO)
             .max_packet_size(1024 * 1024)
             .bind()
