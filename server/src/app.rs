@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use fleet_protocol::api::TokenScope;
 use fleet_protocol::topic::Topics;
 
+use crate::artifact_cache::ArtifactCache;
 use crate::auth::{ADMIN_TOKEN_NAME, ADMIN_TOKEN_PREFIX, generate_token, hash_token};
 use crate::blobs::BlobStore;
 use crate::broker::EmbeddedBroker;
@@ -131,14 +132,21 @@ impl Application {
         let metrics = Metrics::new();
         let (mqtt, inbound) = MqttLink::start(mqtt_config, metrics.clone());
         let mqtt = Arc::new(mqtt);
-        let (engine, handle) =
-            Engine::new(store.clone(), mqtt.clone(), public_url.clone(), instance.clone(), metrics.clone());
+        let artifacts = Arc::new(ArtifactCache::default());
+        let (engine, handle) = Engine::new(
+            store.clone(),
+            artifacts.clone(),
+            mqtt.clone(),
+            public_url.clone(),
+            instance.clone(),
+            metrics.clone(),
+        );
         let ingest =
             Ingest { store: store.clone(), mqtt: mqtt.clone(), engine: handle.clone(), metrics: metrics.clone() };
         let state = AppState::new(Shared {
             store: store.clone(),
             blobs,
-            artifacts: Default::default(),
+            artifacts,
             max_artifact_size: settings.max_artifact_size,
             upload_threshold: settings.upload_threshold as usize,
             public_url,

@@ -18,8 +18,8 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub store: Arc<dyn Store>,
     pub blobs: BlobStore,
-    /// Artifact records for the device routes (command, blob).
-    pub artifacts: crate::artifact_cache::ArtifactCache,
+    /// Artifact records for the device routes (command, blob) and the engine.
+    pub artifacts: Arc<crate::artifact_cache::ArtifactCache>,
     pub max_artifact_size: u64,
     pub upload_threshold: usize,
     /// Base URL devices download from, without a trailing slash.

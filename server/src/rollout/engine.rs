@@ -15,9 +15,11 @@ use std::time::Duration;
 
 use fleet_protocol::DeviceId;
 use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::time::Instant;
 
 use super::plan::{gate_trips, is_failure};
 use super::rules::{cancel_pending, dispatch, on_tick_timeout};
+use crate::artifact_cache::ArtifactCache;
 use crate::metrics::Metrics;
 use crate::mqtt::MqttLink;
 use crate::store::rollouts::{Count, EntryChange, EntrySelect, RolloutRecord, RolloutState};
@@ -25,6 +27,10 @@ use crate::store::{ArtifactRecord, Store, StoreResult};
 
 /// How often the engine looks even when nothing woke it.
 const TICK: Duration = Duration::from_millis(250);
+/// The shortest time between two steps. Ingestion wakes the engine after every batch it
+/// commits, hundreds of times a second while a large rollout reports; each step reads the
+/// rollout's counts, so wake-ups within this time are folded into one step.
+const SETTLE: Duration = Duration::from_millis(50);
 /// Silence after which a command is sent again (CONTRACT §4).
 const RESEND_AFTER_MS: i64 = 60_000;
 /// How long a rollout's lease lasts without renewal: a dead replica's rollouts wait this
@@ -47,6 +53,7 @@ pub struct EngineHandle {
 #[derive(Debug)]
 pub struct Engine {
     store: Arc<dyn Store>,
+    artifacts: Arc<ArtifactCache>,
     mqtt: Arc<MqttLink>,
     public_url: String,
     /// This replica's name in rollout leases.
@@ -63,6 +70,7 @@ pub struct Engine {
 impl Engine {
     pub fn new(
         store: Arc<dyn Store>,
+        artifacts: Arc<ArtifactCache>,
         mqtt: Arc<MqttLink>,
         public_url: String,
         owner: String,
@@ -73,6 +81,7 @@ impl Engine {
         let handle = EngineHandle { wake: Arc::new(Notify::new()), changes, resend };
         let engine = Self {
             store,
+            artifacts,
             mqtt,
             public_url,
             owner,
@@ -88,12 +97,13 @@ impl Engine {
 
     pub async fn run(mut self) {
         loop {
+            let stepped = Instant::now();
             if let Err(e) = self.tick().await {
                 tracing::error!("rollout engine: {e}");
             }
             let wake = self.handle.wake.clone();
             tokio::select! {
-                () = wake.notified() => {}
+                () = wake.notified() => tokio::time::sleep_until(stepped + SETTLE).await,
                 () = tokio::time::sleep(TICK) => {}
                 Some((device, rollout)) = self.resend_rx.recv() => {
                     if let Err(e) = self.resend(&device, &rollout).await {
@@ -107,7 +117,7 @@ impl Engine {
     /// On taking a rollout over (at start, or from a replica that died): every device in
     /// flight gets its command again.
     async fn republish_in_flight(&mut self, r: &RolloutRecord, now: i64) -> StoreResult<()> {
-        let artifact = self.store.get_artifact(r.kind, &r.artifact_id).await?;
+        let artifact = self.artifact(r).await?;
         for e in self.store.select_entries(&r.id, EntrySelect::InFlight).await? {
             self.publish(r, &artifact, &e.device_id, r.state == RolloutState::Cancelled, now).await;
         }
@@ -115,8 +125,7 @@ impl Engine {
     }
 
     /// Whether this replica drives `r` now: takes or renews its lease, and re-publishes in-flight commands when the rollout is new to it.
-    async fn hold_lease(&mut self, r: &RolloutRecord) -> StoreResult<bool> {
-        let now = self.store.now_ms().await?;
+    async fn hold_lease(&mut self, r: &RolloutRecord, now: i64) -> StoreResult<bool> {
         match self.leases.get(&r.id) {
             Some(&until) if now < until - LEASE_MS + RENEW_MS => return Ok(true),
             _ => {}
@@ -134,7 +143,7 @@ impl Engine {
 
     async fn resend(&mut self, device: &DeviceId, rollout_id: &str) -> StoreResult<()> {
         let r = self.store.get_rollout(rollout_id).await?;
-        let artifact = self.store.get_artifact(r.kind, &r.artifact_id).await?;
+        let artifact = self.artifact(&r).await?;
         let now = self.store.now_ms().await?;
         self.publish(&r, &artifact, device.as_str(), r.state == RolloutState::Cancelled, now).await;
         Ok(())
@@ -152,14 +161,24 @@ impl Engine {
         }
     }
 
+    /// The artifact a rollout ships, from the records shared with the device routes (a
+    /// record never changes; a deletion is forgotten at once here).
+    async fn artifact(&self, r: &RolloutRecord) -> StoreResult<Arc<ArtifactRecord>> {
+        self.artifacts.get(self.store.as_ref(), r.kind, &r.artifact_id).await
+    }
+
     async fn tick(&mut self) -> StoreResult<()> {
         let live = self.store.live_rollouts().await?;
         self.leases.retain(|id, _| live.iter().any(|r| &r.id == id));
+        if live.is_empty() {
+            return Ok(());
+        }
+        let now = self.store.now_ms().await?;
         for r in live {
-            if !self.hold_lease(&r).await? {
+            if !self.hold_lease(&r, now).await? {
                 continue;
             }
-            let changed = self.advance(r.clone()).await?;
+            let changed = self.advance(r.clone(), now).await?;
             if changed {
                 let _ = self.handle.changes.send(r.id.clone());
             }
@@ -169,9 +188,8 @@ impl Engine {
 
     /// One step of one rollout; returns whether anything changed. It reads counts and the
     /// few entries it acts on, never the whole rollout.
-    async fn advance(&mut self, mut r: RolloutRecord) -> StoreResult<bool> {
-        let now = self.store.now_ms().await?;
-        let artifact = self.store.get_artifact(r.kind, &r.artifact_id).await?;
+    async fn advance(&mut self, mut r: RolloutRecord, now: i64) -> StoreResult<bool> {
+        let artifact = self.artifact(&r).await?;
         let timeout_ms = r.device_timeout_s * 1000;
         let overdue = self.store.select_entries(&r.id, EntrySelect::InFlightSentBy(now - timeout_ms)).await?;
         let timeouts: Vec<_> =
