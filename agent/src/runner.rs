@@ -214,7 +214,7 @@ impl<I: Installer> Runner<I> {
         self.journal_file.save(&self.journal)
     }
 
-    /// Sends a report with the next `seq` (persisted first).
+    /// Sends a report with the next `seq` (its block reserved in the journal first).
     pub(crate) async fn report(
         &mut self,
         rollout_id: Option<RolloutId>,
@@ -223,8 +223,10 @@ impl<I: Installer> Runner<I> {
         progress: Option<u8>,
         connect: bool,
     ) -> anyhow::Result<()> {
-        let seq = self.journal.next_seq();
-        self.save()?;
+        let (seq, reserved) = self.journal.next_seq();
+        if reserved {
+            self.save()?;
+        }
         let report = StatusReport {
             rollout_id,
             state,

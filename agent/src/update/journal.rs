@@ -29,12 +29,20 @@ pub struct Final {
     pub reason: Option<Reason>,
 }
 
+/// Report `seq` numbers are reserved this many at a time: the journal is written when a
+/// block runs out, not before every report, and a restart resumes numbering above the
+/// block, so `seq` still only grows (it may skip).
+const SEQ_BLOCK: u64 = 64;
+
 /// The journal's contents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Journal {
     pub version: u32,
-    /// The last `seq` used in a report.
+    /// No report used a `seq` above this one (the end of the block reserved last).
     pub seq: u64,
+    /// The last `seq` used since this journal was loaded or made.
+    #[serde(skip)]
+    used: Option<u64>,
     /// Unix seconds: the later of the clock and the newest `created_at` verified.
     pub time_floor: i64,
     pub current: Option<Current>,
@@ -72,6 +80,7 @@ impl Journal {
         Self {
             version: VERSION,
             seq: now_ms,
+            used: None,
             time_floor: 0,
             current: None,
             finals: VecDeque::new(),
@@ -94,9 +103,16 @@ impl Journal {
         };
     }
 
-    pub fn next_seq(&mut self) -> u64 {
-        self.seq += 1;
-        self.seq
+    /// The next report's `seq`, and whether it began a new block: then the journal must
+    /// be saved before the report is sent.
+    pub fn next_seq(&mut self) -> (u64, bool) {
+        let next = self.used.unwrap_or(self.seq) + 1;
+        self.used = Some(next);
+        let reserve = next > self.seq;
+        if reserve {
+            self.seq = next + SEQ_BLOCK - 1;
+        }
+        (next, reserve)
     }
 
     pub fn final_of(&self, rollout: &RolloutId) -> Option<&Final> {
@@ -197,19 +213,33 @@ mod tests {
         let file = JournalFile::new(dir.path(), true);
         assert!(file.load().unwrap().is_none());
         let mut j = Journal::new(1000);
-        assert_eq!(j.next_seq(), 1001);
+        assert_eq!(j.next_seq(), (1001, true));
         j.record_final(Final {
             rollout_id: RolloutId::parse("r1").unwrap(),
             state: DeviceState::Succeeded,
             reason: None,
         });
         file.save(&j).unwrap();
-        assert_eq!(file.load().unwrap(), Some(j));
+        let mut loaded = file.load().unwrap().unwrap();
+        assert_eq!(loaded.seq, j.seq);
+        assert_eq!(loaded.finals, j.finals);
+        // Numbering resumes above everything reserved before the restart.
+        assert_eq!(loaded.next_seq(), (1001 + SEQ_BLOCK, true));
 
         std::fs::write(dir.path().join("journal.json"), br#"{"version": 99}"#).unwrap();
         assert!(matches!(file.load(), Err(JournalError::Version(_, 99))));
         std::fs::write(dir.path().join("journal.json"), b"{garbage").unwrap();
         assert!(matches!(file.load(), Err(JournalError::Corrupt(..))));
+    }
+
+    #[test]
+    fn seq_is_saved_once_per_block_and_only_grows() {
+        let mut j = Journal::new(0);
+        let seqs: Vec<_> = (0..2 * SEQ_BLOCK + 1).map(|_| j.next_seq()).collect();
+        assert!(seqs.windows(2).all(|w| w[0].0 + 1 == w[1].0));
+        let saves: Vec<u64> = seqs.iter().filter(|(_, save)| *save).map(|(seq, _)| *seq).collect();
+        assert_eq!(saves, [1, 1 + SEQ_BLOCK, 1 + 2 * SEQ_BLOCK]);
+        assert!(j.seq >= seqs.last().unwrap().0);
     }
 
     #[test]
