@@ -170,11 +170,9 @@ impl Engine {
     async fn tick(&mut self) -> StoreResult<()> {
         let live = self.store.live_rollouts().await?;
         self.leases.retain(|id, _| live.iter().any(|r| &r.id == id));
-        if live.is_empty() {
-            return Ok(());
-        }
-        let now = self.store.now_ms().await?;
         for r in live {
+            // One clock read per rollout's step: a long step of one does not age the next's.
+            let now = self.store.now_ms().await?;
             if !self.hold_lease(&r, now).await? {
                 continue;
             }
