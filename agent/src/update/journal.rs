@@ -221,8 +221,10 @@ mod tests {
         });
         file.save(&j).unwrap();
         let mut loaded = file.load().unwrap().unwrap();
-        assert_eq!(loaded.seq, j.seq);
-        assert_eq!(loaded.finals, j.finals);
+        // Everything round-trips but the in-memory count of what was used.
+        let mut saved = j.clone();
+        saved.used = None;
+        assert_eq!(loaded, saved);
         // Numbering resumes above everything reserved before the restart.
         assert_eq!(loaded.next_seq(), (1001 + SEQ_BLOCK, true));
 
