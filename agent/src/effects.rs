@@ -65,6 +65,7 @@ impl<I: Installer> Runner<I> {
 
     fn start_download(&mut self, job: &Job) {
         self.download_cancel = CancellationToken::new();
+        self.streamed_and_verified = None;
         let (downloader, job, cancel) = (self.downloader.clone(), job.clone(), self.download_cancel.clone());
         let into = self.stream_target(&job);
         let progress = self.progress_reporter();
@@ -80,6 +81,7 @@ impl<I: Installer> Runner<I> {
     async fn start_install(&mut self, job: &Job) -> anyhow::Result<()> {
         let streamed = self.stream_target(job);
         let image = streamed.clone().unwrap_or_else(|| self.downloader.done_path(job));
+        let verified_in_this_run = self.streamed_and_verified.take() == Some(job.manifest.sha256);
         let fails = self.device.injected.install_fails;
         match job.kind {
             ArtifactKind::Firmware => {
@@ -89,15 +91,16 @@ impl<I: Installer> Runner<I> {
                 }
                 self.save()?;
                 let installer = self.installer.clone();
-                let streamed = streamed.is_some();
+                let read_back = streamed.is_some() && !verified_in_this_run;
                 let job = job.clone();
                 self.task = Some(Box::pin(async move {
                     if fails {
                         return Some(Event::InstallFailed);
                     }
-                    // A slot written while downloading is read back before it counts as
-                    // installed: nothing unverified is ever switched to.
-                    if streamed && !holds(&image, &job).await {
+                    // A slot written while downloading counts as installed only if this run
+                    // hashed every byte of it as it wrote them, or once it is read back (after
+                    // a restart): nothing unverified is ever switched to.
+                    if read_back && !holds(&image, &job).await {
                         tracing::warn!("install failed: {} does not hold the signed image", image.display());
                         return Some(Event::InstallFailed);
                     }

@@ -10,9 +10,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fleet_protocol::RolloutId;
 use fleet_protocol::message::{Command, Installed, StatusReport};
 use fleet_protocol::state::{DeviceState, Reason};
+use fleet_protocol::{RolloutId, Sha256Digest};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -48,6 +48,11 @@ pub struct Runner<I: Installer> {
     pub(crate) link_events: mpsc::UnboundedReceiver<LinkEvent>,
     pub(crate) task: Option<Task>,
     pub(crate) download_cancel: CancellationToken,
+    /// The digest of the image this run's download streamed into the inactive slot,
+    /// hashing every byte it wrote there (and what an earlier run had left, read back from
+    /// the slot): the install takes it as proof and need not read the slot again. Never
+    /// saved, so after a restart the slot is read back.
+    pub(crate) streamed_and_verified: Option<Sha256Digest>,
     pub(crate) progress_tx: mpsc::UnboundedSender<Event>,
     pub(crate) progress_rx: mpsc::UnboundedReceiver<Event>,
     pub(crate) queue: VecDeque<Event>,
@@ -78,6 +83,7 @@ impl<I: Installer> Runner<I> {
             token: device.token.clone(),
             dir: device.state_dir.join("downloads"),
             chunk_delay: device.download_delay,
+            writes: Default::default(),
         };
         let (progress_tx, progress_rx) = mpsc::unbounded_channel();
         let (_, link_events) = mpsc::unbounded_channel();
@@ -91,6 +97,7 @@ impl<I: Installer> Runner<I> {
             link_events,
             task: None,
             download_cancel: CancellationToken::new(),
+            streamed_and_verified: None,
             progress_tx,
             progress_rx,
             queue: VecDeque::new(),
@@ -194,6 +201,10 @@ impl<I: Installer> Runner<I> {
                 _ => None,
             },
         };
+        if let (Event::Downloaded, Some(job)) = (&event, &job) {
+            // Only this run's download task says so, after its digest matched.
+            self.streamed_and_verified = Some(job.manifest.sha256);
+        }
         let (after, effects) = step(before, event);
         if let Some(job) = job {
             let from_slot = self.journal.current.as_ref().and_then(|c| c.from_slot.clone());

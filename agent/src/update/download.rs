@@ -1,6 +1,7 @@
 //! Streaming, resumable, hashing download (CONTRACT §6 step 4).
 //!
-//! Bytes go to `<sha256>.part` while they are hashed; the moment more bytes arrive than the
+//! Bytes go to `<sha256>.part` while they are hashed (on the blocking pool, a batch at a
+//! time: [`HashedFile`]); the moment more bytes arrive than the
 //! signed `size` the download stops (`size_exceeded`). After a restart the part is re-hashed
 //! and the download continues with `Range: bytes=N-` (206 appends, 200 starts over). Only
 //! a file of the signed size and digest is renamed to `<sha256>`. The token is sent only to
@@ -11,8 +12,8 @@
 //! writing the image twice. The slot held an older image, so the download first removes
 //! every claim on the slot, empties it durably and leaves `<sha256>.<slot file name>` to say
 //! the slot's bytes are this download's: a restart resumes from them only then. Nothing
-//! trusts the claim beyond that — a finished download is re-hashed, and the install reads
-//! the slot back before it counts.
+//! trusts the claim beyond that — a resumed download re-hashes what the slot holds, and an
+//! install that does not follow this run's download reads the slot back before it counts.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,10 +25,10 @@ use futures_util::StreamExt as _;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, RANGE};
 use sha2::{Digest as _, Sha256};
-use tokio::io::AsyncWriteExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::Job;
+use super::hashed_file::{HashedFile, WriteLock};
 
 /// Attempts per download before `download_failed`.
 const ATTEMPTS: u32 = 5;
@@ -54,6 +55,8 @@ pub struct Downloader {
     pub dir: PathBuf,
     /// Test-only pause after each chunk.
     pub chunk_delay: Duration,
+    /// Held while a download's batch is written; a claim on a slot waits for it.
+    pub writes: WriteLock,
 }
 
 /// An error with its causes, e.g. `error sending request: … invalid peer certificate:
@@ -124,6 +127,7 @@ impl Downloader {
         let slot_name = slot.file_name().and_then(|n| n.to_str()).unwrap_or("slot").to_owned();
         let claim = self.named(job, &format!(".{slot_name}"));
         if !claim.exists() {
+            let _no_write_in_flight = self.writes.lock().await;
             remove_where(&self.dir, |name| name.ends_with(&format!(".{slot_name}")));
             empty_durably(slot).await?;
             tokio::fs::File::create(&claim).await?;
@@ -229,20 +233,18 @@ impl Downloader {
             }
         };
         let status = response.status();
-        let mut file = match status {
+        let failed = |_| Reason::DownloadFailed;
+        let file = match status {
             StatusCode::PARTIAL_CONTENT if *have > 0 => {
-                let mut f =
-                    tokio::fs::OpenOptions::new().write(true).open(part).await.map_err(|_| Reason::DownloadFailed)?;
-                f.set_len(*have).await.map_err(|_| Reason::DownloadFailed)?;
-                tokio::io::AsyncSeekExt::seek(&mut f, io::SeekFrom::Start(*have))
-                    .await
-                    .map_err(|_| Reason::DownloadFailed)?;
-                f
+                let mut f = tokio::fs::OpenOptions::new().write(true).open(part).await.map_err(failed)?;
+                f.set_len(*have).await.map_err(failed)?;
+                tokio::io::AsyncSeekExt::seek(&mut f, io::SeekFrom::Start(*have)).await.map_err(failed)?;
+                f.into_std().await
             }
             StatusCode::OK => {
                 *have = 0;
                 *hasher = Sha256::new();
-                tokio::fs::File::create(part).await.map_err(|_| Reason::DownloadFailed)?
+                tokio::fs::File::create(part).await.map_err(failed)?.into_std().await
             }
             s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
                 return Ok(Attempt::Retry);
@@ -252,29 +254,30 @@ impl Downloader {
                 return Err(Reason::DownloadFailed);
             }
         };
+        let mut out = HashedFile::new(file, std::mem::take(hasher), self.writes.clone());
         let mut stream = response.bytes_stream();
+        let mut interrupted = false;
         while let Some(chunk) = stream.next().await {
             let chunk = match chunk {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!("download interrupted: {}", with_causes(&e));
-                    file.flush().await.map_err(|_| Reason::DownloadFailed)?;
-                    return Ok(Attempt::Retry);
+                    interrupted = true;
+                    break;
                 }
             };
             if *have + chunk.len() as u64 > size {
                 return Err(Reason::SizeExceeded);
             }
-            file.write_all(&chunk).await.map_err(|_| Reason::DownloadFailed)?;
-            hasher.update(&chunk);
+            out.write(&chunk).await.map_err(failed)?;
             *have += chunk.len() as u64;
             progress(*have, size);
             if !self.chunk_delay.is_zero() {
                 tokio::time::sleep(self.chunk_delay).await;
             }
         }
-        file.flush().await.map_err(|_| Reason::DownloadFailed)?;
-        file.sync_all().await.map_err(|_| Reason::DownloadFailed)?;
+        // What arrived is written either way; an interrupted attempt's part is resumed.
+        *hasher = out.finish(!interrupted).await.map_err(failed)?;
         Ok(if *have == size { Attempt::Complete } else { Attempt::Retry })
     }
 }

@@ -4,10 +4,12 @@
 //!   version, expiry, URL origin).
 //! - [`machine`]: the pure state machine `step(state, event) -> (state, effects)`.
 //! - [`journal`]: the versioned, atomically written record that survives crashes.
-//! - [`download`]: streaming, resumable, hashing download.
+//! - [`download`]: streaming, resumable, hashing download; [`hashed_file`] writes and
+//!   hashes its bytes off the runtime thread.
 
 pub mod checks;
 pub mod download;
+pub mod hashed_file;
 pub mod journal;
 pub mod machine;
 

@@ -297,6 +297,43 @@ async fn kill_during_download_resumes_with_range() {
     assert!(ranged.iter().any(|r| r.starts_with("bytes=") && r != "bytes=0-"), "resumed with Range: {ranged:?}");
 }
 
+/// Without this run's proof that it hashed every byte it streamed into the slot (the agent
+/// stopped between download and install), the slot is read back: bytes of the right size
+/// but not the signed image are never switched to.
+#[tokio::test]
+async fn a_restart_between_download_and_install_reads_the_slot_back() {
+    let mut fleet = Fleet::start().await;
+    let setup = fleet.setup("dev-rbk");
+    let mut agent = fleet.spawn(&setup).await;
+    let bytes = image(6, 1 << 20);
+    let m = manifest_for(ArtifactKind::Firmware, "gateway-os", "1.0.0", &bytes);
+    let url = fleet.server.put_blob("slow", bytes.clone(), Some(Duration::from_millis(40)));
+    fleet.send(update(&setup.id, "r1", ArtifactKind::Firmware, &url, &sign(&m, &[&release_key()]))).await;
+    let slot = setup.state_dir.join("slots/b.img");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&slot).map(|m| m.len()).unwrap_or(0) < 200_000 {
+        assert!(tokio::time::Instant::now() < deadline, "download never progressed: {}", agent.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    agent.kill9();
+
+    // As if the agent had stopped after the download: the journal says installing, and the
+    // slot holds as many bytes as were signed, but not the signed ones.
+    let mut saved = journal(&setup.state_dir);
+    saved["current"]["phase"] = "installing".into();
+    std::fs::write(setup.state_dir.join("journal.json"), serde_json::to_vec(&saved).unwrap()).unwrap();
+    std::fs::write(&slot, image(9, bytes.len())).unwrap();
+    let agent = fleet.spawn(&setup).await;
+    assert_eq!(
+        fleet.outcome(&setup.id, "r1").await,
+        (DeviceState::Failed, Some(Reason::InstallFailed)),
+        "{}",
+        agent.log()
+    );
+    assert!(agent.log().contains("does not hold the signed image"), "{}", agent.log());
+    assert!(active_slot_bytes(&setup.state_dir).is_empty(), "still boots the old (empty) slot");
+}
+
 #[tokio::test]
 async fn kill_during_slot_write_keeps_a_bootable_slot_and_finishes() {
     let mut fleet = Fleet::start().await;
