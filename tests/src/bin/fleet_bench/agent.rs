@@ -14,13 +14,16 @@ use crate::rollout::start_simulators;
 use crate::server::{Backends, Server, count, memory_mib, scratch_dir, sibling};
 use crate::transfer::{hash_rate, write_file, write_rate};
 
-pub async fn agent(size: u64, simulated: usize) -> anyhow::Result<()> {
+pub async fn agent(size: u64, simulated: usize, binary: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let server = Server::start(&Backends::default()).await?;
     let dir = tempfile::tempdir()?;
     let image = dir.path().join("image.bin");
     let fw = server.firmware_file(&image, size, write_file(&image, size).await?).await?;
     let device = server.client.add_device("agent-bench", "sim", &Default::default()).await?;
-    let binary = sibling("fleet-agent-under-test");
+    let binary = match binary {
+        Some(path) => std::fs::canonicalize(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+        None => sibling("fleet-agent-under-test"),
+    };
     let setup = AgentSetup {
         id: DeviceId::parse("agent-bench")?,
         token: device.token,
@@ -58,7 +61,11 @@ pub async fn agent(size: u64, simulated: usize) -> anyhow::Result<()> {
     let rate = size as f64 / took.as_secs_f64() / 1e9;
     let per_device = simulated_device_kib(&server, scratch_dir()?.path(), simulated).await?;
 
-    println!("agent: one `fleet-agent run`, a {} MiB firmware by rollout, embedded broker + SQLite", size >> 20);
+    println!(
+        "agent: one `fleet-agent run` ({}), a {} MiB firmware by rollout, embedded broker + SQLite",
+        binary.display(),
+        size >> 20
+    );
     println!(
         "  command → succeeded        {rate:>7.2} GB/s  ({:.2} s: download, verify, install, commit)",
         took.as_secs_f64()

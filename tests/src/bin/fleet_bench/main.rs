@@ -92,6 +92,11 @@ enum Bench {
         /// Simulated devices for the memory-per-device figure.
         #[arg(long, default_value_t = 1_000)]
         simulated: usize,
+        /// The agent binary to measure, e.g. the device build
+        /// (`cargo build --profile device -p fleet-agent`: target/device/fleet-agent);
+        /// default: the release build next to this bench.
+        #[arg(long)]
+        agent_binary: Option<std::path::PathBuf>,
     },
 }
 
@@ -110,6 +115,6 @@ async fn main() -> anyhow::Result<()> {
         Bench::Ingest { devices, reports, backends } => ingest::ingest(devices, reports, backends.into()).await,
         Bench::Download { size, clients } => transfer::download(size, clients).await,
         Bench::Upload { size } => transfer::upload(size).await,
-        Bench::Agent { size, simulated } => agent::agent(size, simulated).await,
+        Bench::Agent { size, simulated, agent_binary } => agent::agent(size, simulated, agent_binary).await,
     }
 }
