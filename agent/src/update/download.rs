@@ -162,7 +162,7 @@ impl Downloader {
         }
         // Re-hash what an earlier run left, then hash the rest as it streams.
         let (mut hasher, mut have) = (Sha256::new(), 0u64);
-        if std::fs::metadata(&part).is_ok_and(|m| m.len() <= size) {
+        if std::fs::metadata(&part).is_ok_and(|m| m.len() > 0 && m.len() <= size) {
             if let Ok(hashed) = hash_file(&part).await {
                 (hasher, have) = hashed;
             }
