@@ -12,7 +12,7 @@ use fleet_tests::samples_dir;
 
 use crate::rollout::start_simulators;
 use crate::server::{Backends, Server, count, memory_mib, scratch_dir, sibling};
-use crate::transfer::{hash_rate, write_file, write_rate};
+use crate::transfer::{hash_rate, write_file};
 
 pub async fn agent(size: u64, simulated: usize, binary: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let server = Server::start(&Backends::default()).await?;
@@ -56,8 +56,6 @@ pub async fn agent(size: u64, simulated: usize, binary: Option<std::path::PathBu
     let stages = report_times(&process.log());
     drop(process);
     let hash = hash_rate(&image)? / 1e3;
-    // A fresh file beside the slots, as the download's slot was.
-    let write = write_rate(&setup.state_dir, size)? / 1e3;
     let rate = size as f64 / took.as_secs_f64() / 1e9;
     let per_device = simulated_device_kib(&server, scratch_dir()?.path(), simulated).await?;
 
@@ -85,7 +83,6 @@ pub async fn agent(size: u64, simulated: usize, binary: Option<std::path::PathBu
     }
     println!("  baseline: sha2 in-process  {hash:>7.2} GB/s");
     println!("  ratio                      {:>7.2}×", rate / hash);
-    println!("  baseline: a new file written + fsynced beside the slots {write:.2} GB/s (ratio {:.2}×)", rate / write);
     println!("  RSS idle / peak            {idle:>7.1} / {peak:.1} MiB");
     match stripped_size(&binary).await {
         Some(bytes) => println!("  stripped binary            {:>7.1} MB", bytes as f64 / 1e6),

@@ -99,7 +99,7 @@ pub struct Server {
     pub base: String,
     pub mqtt_url: String,
     _mosquitto: Option<fleet_tests::mosquitto::Mosquitto>,
-    dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
 }
 
 impl Server {
@@ -158,12 +158,7 @@ impl Server {
             (None, Some(url)) => url.clone(),
             (None, None) => format!("mqtt://127.0.0.1:{mqtt}"),
         };
-        Ok(Self { child, client, base, mqtt_url, _mosquitto: mosquitto, dir })
-    }
-
-    /// The server's data directory.
-    pub fn data_dir(&self) -> &std::path::Path {
-        self.dir.path()
+        Ok(Self { child, client, base, mqtt_url, _mosquitto: mosquitto, _dir: dir })
     }
 
     pub fn pid(&self) -> u32 {

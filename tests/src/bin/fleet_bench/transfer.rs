@@ -35,28 +35,6 @@ pub async fn write_file(path: &Path, size: u64) -> anyhow::Result<Sha256Digest> 
     Ok(Sha256Digest::from_bytes(hasher.finalize().into()))
 }
 
-/// Writing `size` bytes into a new file in `dir` (1 MiB writes, then fsync) and removing
-/// it: the disk's and page cache's own rate at that moment, in MB/s. On this VM the first
-/// touch of memory the guest had handed back is slow (BENCHMARKS.md), so an upload or an
-/// agent that writes a fresh file is bounded by this, measured beside it in the same run.
-pub fn write_rate(dir: &Path, size: u64) -> anyhow::Result<f64> {
-    use std::io::Write as _;
-    let path = dir.join("write-baseline.bin");
-    let chunk = vec![0x5au8; 1 << 20];
-    let started = Instant::now();
-    let mut file = std::fs::File::create(&path)?;
-    let mut left = size;
-    while left > 0 {
-        let n = left.min(chunk.len() as u64) as usize;
-        file.write_all(&chunk[..n])?;
-        left -= n as u64;
-    }
-    file.sync_all()?;
-    let rate = size as f64 / started.elapsed().as_secs_f64() / 1e6;
-    std::fs::remove_file(&path)?;
-    Ok(rate)
-}
-
 /// SHA-256 of a file in 1 MiB reads: the in-process baseline, in MB/s.
 pub fn hash_rate(path: &Path) -> anyhow::Result<f64> {
     use sha2::Digest as _;
@@ -91,12 +69,10 @@ pub async fn upload(size: u64) -> anyhow::Result<()> {
     let (peak, _) = memory_mib(server.pid());
     let upload_rate = size as f64 / took.as_secs_f64() / 1e6;
     let hash = hash_rate(&path)?;
-    let write = write_rate(server.data_dir(), size)?;
     println!("upload: {} MiB through fleetctl's client to the server (multipart, streamed)", size >> 20);
     println!("  upload                   {upload_rate:>8.0} MB/s  ({:.2} s)", took.as_secs_f64());
     println!("  baseline: sha2 in-process {hash:>7.0} MB/s");
     println!("  ratio                    {:>8.2}×", upload_rate / hash);
-    println!("  a new file written + fsynced beside the blobs {write:>6.0} MB/s (ratio {:.2}×)", upload_rate / write);
     println!("  server peak RSS          {peak:>8.1} MiB (was {before:.1} MiB before the upload)");
     Ok(())
 }
