@@ -266,16 +266,15 @@ async fn foreign_and_unconfirmed_commands_are_dropped_silently() {
     assert!(!fleet.server.seen().iter().any(|s| s.path.starts_with("/blobs/")), "nothing downloaded");
 }
 
-#[tokio::test]
-async fn kill_during_download_resumes_with_range() {
-    let mut fleet = Fleet::start().await;
-    let setup = fleet.setup("dev-kdl");
-    let mut agent = fleet.spawn(&setup).await;
+/// Sends rollout `r1`, a 1 MiB firmware served slowly as blob `slow`, and kills the agent
+/// (`kill -9`) once 200,000 bytes of it are in the inactive slot; returns the image and
+/// its manifest.
+async fn killed_mid_download(fleet: &mut Fleet, setup: &AgentSetup) -> (Vec<u8>, Manifest) {
+    let mut agent = fleet.spawn(setup).await;
     let bytes = image(6, 1 << 20);
     let m = manifest_for(ArtifactKind::Firmware, "gateway-os", "1.0.0", &bytes);
     let url = fleet.server.put_blob("slow", bytes.clone(), Some(Duration::from_millis(40)));
     fleet.send(update(&setup.id, "r1", ArtifactKind::Firmware, &url, &sign(&m, &[&release_key()]))).await;
-
     // Firmware streams into the inactive slot (b: the device runs a).
     let slot = setup.state_dir.join("slots/b.img");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -284,6 +283,14 @@ async fn kill_during_download_resumes_with_range() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     agent.kill9();
+    (bytes, m)
+}
+
+#[tokio::test]
+async fn kill_during_download_resumes_with_range() {
+    let mut fleet = Fleet::start().await;
+    let setup = fleet.setup("dev-kdl");
+    let (bytes, m) = killed_mid_download(&mut fleet, &setup).await;
     assert!(
         setup.state_dir.join(format!("downloads/{}.b.img", m.sha256)).exists(),
         "the slot is claimed by this download"
@@ -304,18 +311,8 @@ async fn kill_during_download_resumes_with_range() {
 async fn a_restart_between_download_and_install_reads_the_slot_back() {
     let mut fleet = Fleet::start().await;
     let setup = fleet.setup("dev-rbk");
-    let mut agent = fleet.spawn(&setup).await;
-    let bytes = image(6, 1 << 20);
-    let m = manifest_for(ArtifactKind::Firmware, "gateway-os", "1.0.0", &bytes);
-    let url = fleet.server.put_blob("slow", bytes.clone(), Some(Duration::from_millis(40)));
-    fleet.send(update(&setup.id, "r1", ArtifactKind::Firmware, &url, &sign(&m, &[&release_key()]))).await;
+    let (bytes, _) = killed_mid_download(&mut fleet, &setup).await;
     let slot = setup.state_dir.join("slots/b.img");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while std::fs::metadata(&slot).map(|m| m.len()).unwrap_or(0) < 200_000 {
-        assert!(tokio::time::Instant::now() < deadline, "download never progressed: {}", agent.log());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    agent.kill9();
 
     // As if the agent had stopped after the download: the journal says installing, and the
     // slot holds as many bytes as were signed, but not the signed ones.
