@@ -22,6 +22,7 @@ use crate::auth::{ADMIN_TOKEN_NAME, ADMIN_TOKEN_PREFIX, generate_token, hash_tok
 use crate::blobs::BlobStore;
 use crate::broker::EmbeddedBroker;
 use crate::broker::mosquitto::{MosquittoHandle, MosquittoSync, ServerAccount};
+use crate::device_tokens::DeviceTokens;
 use crate::metrics::Metrics;
 use crate::mqtt::{Inbound, MqttConfig, MqttLink};
 use crate::rollout::engine::Engine;
@@ -120,7 +121,8 @@ impl Application {
             Some(name) => name.clone(),
             None => instance_name()?,
         };
-        let (broker, mqtt_config) = connect_mqtt(&settings, &store, topics, &instance).await?;
+        let device_tokens = Arc::new(DeviceTokens::default());
+        let (broker, mqtt_config) = connect_mqtt(&settings, &store, &device_tokens, topics, &instance).await?;
         let broker_account = match (&settings.mqtt_url, &mqtt_config.credentials) {
             (Some(_), Some((user, password))) => Some(
                 ServerAccount::new(user.clone(), password.clone()).map_err(|e| StartupError::Other(e.to_string()))?,
@@ -147,6 +149,7 @@ impl Application {
             store: store.clone(),
             blobs,
             artifacts,
+            device_tokens,
             max_artifact_size: settings.max_artifact_size,
             upload_threshold: settings.upload_threshold as usize,
             public_url,
@@ -235,6 +238,7 @@ impl Application {
 async fn connect_mqtt(
     settings: &Settings,
     store: &Arc<dyn Store>,
+    device_tokens: &Arc<DeviceTokens>,
     topics: Topics,
     instance: &str,
 ) -> Result<(Option<Arc<EmbeddedBroker>>, MqttConfig), StartupError> {
@@ -263,7 +267,8 @@ async fn connect_mqtt(
     }
     let addr = settings.embedded_broker;
     let password = generate_token("").map_err(|e| StartupError::Other(e.to_string()))?;
-    let broker = EmbeddedBroker::start(addr, store, topics.clone(), SERVER_MQTT_USER.into(), password.clone())
+    let tokens = device_tokens.clone();
+    let broker = EmbeddedBroker::start(addr, store, tokens, topics.clone(), SERVER_MQTT_USER.into(), password.clone())
         .await
         .map_err(|e| StartupError::Broker(addr, e))?;
     let config = MqttConfig {

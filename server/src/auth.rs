@@ -78,7 +78,7 @@ impl FromRequestParts<AppState> for Caller {
             return Err(ApiError::new(ErrorCode::Unauthorized, "missing bearer token"));
         };
         let hash = hash_token(token);
-        match state.store.token_owner(&hash).await? {
+        match state.device_tokens.owner(state.store.as_ref(), &hash).await? {
             Some(TokenOwner::Operator(t)) => Ok(Caller::Operator(Operator { name: t.name, scope: t.scope })),
             Some(TokenOwner::Device(id)) => Ok(Caller::Device(id)),
             None => Err(ApiError::new(ErrorCode::Unauthorized, "unknown token")),

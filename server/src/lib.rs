@@ -3,7 +3,8 @@
 //! - [`app`]: `Application::build` does every fallible start-up step; `run_until_stopped` serves.
 //! - [`settings`]: flags and `FLEET_*` environment variables.
 //! - [`http`]: the REST API, one module per resource; `http::error` maps errors once.
-//! - [`auth`]: bearer tokens — the operator's admin token and per-device tokens.
+//! - [`auth`]: bearer tokens — the operator's admin token and per-device tokens;
+//!   [`device_tokens`]: device tokens verified a moment ago.
 //! - [`store`]: the `Store` trait and its SQLite implementation.
 //! - [`blobs`]: the content-addressed blob store; [`artifact_cache`]: artifact records for device routes.
 //! - [`broker`]: the embedded MQTT broker with per-device isolation.
@@ -19,6 +20,7 @@ pub mod auth;
 pub mod backup;
 pub mod blobs;
 pub mod broker;
+pub mod device_tokens;
 pub mod gc;
 pub mod http;
 pub mod metrics;

@@ -20,6 +20,8 @@ pub struct Shared {
     pub blobs: BlobStore,
     /// Artifact records for the device routes (command, blob) and the engine.
     pub artifacts: Arc<crate::artifact_cache::ArtifactCache>,
+    /// Device tokens verified a moment ago (HTTP and the embedded broker's logins).
+    pub device_tokens: Arc<crate::device_tokens::DeviceTokens>,
     pub max_artifact_size: u64,
     pub upload_threshold: usize,
     /// Base URL devices download from, without a trailing slash.
@@ -68,11 +70,12 @@ impl AppState {
         }
     }
 
-    /// Brings the broker in step after a device was registered (`None`), or its token
-    /// rotated or the device removed (`Some`): Mosquitto's files are rewritten and reloaded
-    /// (which closes sessions whose credentials are gone); the embedded broker closes the
-    /// device's session.
-    pub async fn broker_credentials_changed(&self, device: Option<&fleet_protocol::DeviceId>) {
+    /// Brings everything in step after a device was registered (`None`), or its token
+    /// rotated or the device removed (`Some`): remembered device tokens are forgotten,
+    /// Mosquitto's files are rewritten and reloaded (which closes sessions whose credentials
+    /// are gone); the embedded broker closes the device's session.
+    pub async fn device_credentials_changed(&self, device: Option<&fleet_protocol::DeviceId>) {
+        self.device_tokens.forget_all();
         if let Some(m) = &self.mosquitto {
             m.sync_now().await;
         }

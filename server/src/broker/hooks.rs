@@ -14,7 +14,8 @@ use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType};
 use rmqtt::types::{AuthResult, ConnectInfo, LastWill, PublishAclResult, SubscribeAclResult};
 
 use crate::auth::hash_token;
-use crate::store::Store;
+use crate::device_tokens::DeviceTokens;
+use crate::store::{Store, TokenOwner};
 
 /// Who may use the broker.
 #[derive(Debug)]
@@ -22,6 +23,8 @@ pub struct Access {
     /// Weak: the broker's context never lets go of its hooks, and must not keep the
     /// database pool (and its connections) alive after the server stops.
     pub store: Weak<dyn Store>,
+    /// Device tokens verified a moment ago, shared with the HTTP routes.
+    pub tokens: Arc<DeviceTokens>,
     pub topics: Topics,
     pub server_username: String,
     pub server_password: String,
@@ -58,8 +61,8 @@ impl Access {
         let Some(store) = self.store.upgrade() else {
             return AuthResult::NotAuthorized;
         };
-        match store.device_by_token_hash(&hash_token(&password)).await {
-            Ok(Some(owner)) if owner == device => AuthResult::Allow(false, None),
+        match self.tokens.owner(store.as_ref(), &hash_token(&password)).await {
+            Ok(Some(TokenOwner::Device(owner))) if owner == device => AuthResult::Allow(false, None),
             Ok(_) => AuthResult::BadUsernameOrPassword,
             Err(e) => {
                 tracing::error!("broker authentication: {e}");

@@ -20,6 +20,7 @@ use rmqtt::context::ServerContext;
 use rmqtt::hook::Type;
 use rmqtt::types::{ClientId, Id};
 
+use crate::device_tokens::DeviceTokens;
 use crate::store::Store;
 pub use hooks::Access;
 
@@ -42,6 +43,7 @@ impl EmbeddedBroker {
     pub async fn start(
         addr: SocketAddr,
         store: &Arc<dyn Store>,
+        tokens: Arc<DeviceTokens>,
         topics: Topics,
         server_username: String,
         server_password: String,
@@ -49,7 +51,8 @@ impl EmbeddedBroker {
         let scx = ServerContext::new().busy_check_enable(false).build().await;
         *scx.extends.retain_mut().await = Box::<storage::MemoryRetain>::default();
         *scx.extends.shared_subscription_mut().await = Box::<storage::RoundRobin>::default();
-        let access = Arc::new(Access { store: Arc::downgrade(store), topics, server_username, server_password });
+        let store = Arc::downgrade(store);
+        let access = Arc::new(Access { store, tokens, topics, server_username, server_password });
         let register = scx.extends.hook_mgr().register();
         for typ in [Type::ClientAuthenticate, Type::ClientSubscribeCheckAcl, Type::MessagePublishCheckAcl] {
             register.add(typ, Box::new(hooks::Hooks(access.clone()))).await;

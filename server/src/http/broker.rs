@@ -22,6 +22,7 @@ use super::routes::ApiRouter;
 use crate::auth::{Operator, hash_token};
 use crate::broker::mosquitto;
 use crate::state::AppState;
+use crate::store::TokenOwner;
 
 pub fn router() -> ApiRouter {
     ApiRouter::new()
@@ -77,8 +78,8 @@ async fn emqx_authenticate(
     if req.clientid != device.as_str() {
         return Ok(verdict(false));
     }
-    let owner = app.store.device_by_token_hash(&hash_token(&password)).await?;
-    Ok(verdict(owner.as_ref() == Some(&device)))
+    let owner = app.device_tokens.owner(app.store.as_ref(), &hash_token(&password)).await?;
+    Ok(verdict(matches!(owner, Some(TokenOwner::Device(owner)) if owner == device)))
 }
 
 /// EMQX's authorization request.

@@ -88,7 +88,7 @@ async fn register(
         StoreError::Conflict => ApiError::new(ErrorCode::AlreadyExists, format!("device {id} is already registered")),
         e => e.into(),
     })?;
-    app.broker_credentials_changed(None).await;
+    app.device_credentials_changed(None).await;
     let details = serde_json::json!({"hardware": device.hardware.as_str(), "labels": device.labels});
     app.audit(&admin, "device.registered", id.as_str(), details).await;
     Ok((StatusCode::CREATED, Json(DeviceWithToken { device: views::device(device), token })))
@@ -153,7 +153,7 @@ async fn decommission(
 ) -> Result<StatusCode, ApiError> {
     let id = device_id(raw)?;
     app.store.delete_device(&id).await.map_err(missing(&id))?;
-    app.broker_credentials_changed(Some(&id)).await;
+    app.device_credentials_changed(Some(&id)).await;
     app.wake_engine();
     app.audit(&admin, "device.removed", id.as_str(), serde_json::json!({})).await;
     Ok(StatusCode::NO_CONTENT)
@@ -171,7 +171,7 @@ async fn rotate_token(
         .await
         .map_err(missing(&id))?;
     let device = app.store.get_device(&id).await.map_err(missing(&id))?;
-    app.broker_credentials_changed(Some(&id)).await;
+    app.device_credentials_changed(Some(&id)).await;
     app.audit(&admin, "device.token_rotated", id.as_str(), serde_json::json!({})).await;
     Ok(Json(DeviceWithToken { device: views::device(device), token }))
 }

@@ -95,7 +95,6 @@ pub trait Store: rollouts::RolloutStore + Send + Sync + std::fmt::Debug + 'stati
     -> StoreResult<()>;
     /// (device id, broker password hash) of every device that has one, by id.
     async fn broker_credentials(&self) -> StoreResult<Vec<(String, String)>>;
-    async fn device_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<DeviceId>>;
 
     // Operator tokens.
     /// Inserts the token, or replaces the one of the same name.

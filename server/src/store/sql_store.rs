@@ -421,18 +421,6 @@ macro_rules! sql_store {
                 rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("broker_password_hash")?))).collect()
             }
 
-            async fn device_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<DeviceId>> {
-                let row = sqlx::query("SELECT id FROM devices WHERE token_hash = $1")
-                    .bind(token_hash)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.map(|r| {
-                    let id: String = r.try_get("id")?;
-                    DeviceId::from_str(&id).map_err(|e| corrupt("device id", e))
-                })
-                .transpose()
-            }
-
             async fn put_operator_token(&self, t: &OperatorTokenRecord) -> StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO operator_tokens (name, scope, token_hash, created_at) VALUES ($1, $2, $3, $4) \

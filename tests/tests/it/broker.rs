@@ -48,6 +48,7 @@ async fn setup(devices: usize) -> Setup {
     let broker = EmbeddedBroker::start(
         "127.0.0.1:0".parse().unwrap(),
         &store,
+        Default::default(),
         Topics::default(),
         SERVER_USER.into(),
         SERVER_PASSWORD.into(),

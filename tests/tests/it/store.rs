@@ -98,9 +98,10 @@ async fn story(store: Arc<dyn Store>) {
     let berlin = DeviceFilter { hardware: None, labels: vec![("site".into(), "berlin".into())] };
     assert_eq!(store.list_devices(&berlin, &page()).await.unwrap().items.len(), 2);
     let dev0 = DeviceId::parse("dev-0").unwrap();
-    assert_eq!(store.device_by_token_hash("hash-0").await.unwrap(), Some(dev0.clone()));
+    assert_eq!(store.token_owner("hash-0").await.unwrap(), Some(TokenOwner::Device(dev0.clone())));
     store.rotate_device_token(&dev0, "hash-0b", "$7$-0b").await.unwrap();
-    assert_eq!(store.device_by_token_hash("hash-0").await.unwrap(), None);
+    assert_eq!(store.token_owner("hash-0").await.unwrap(), None);
+    assert_eq!(store.token_owner("hash-0b").await.unwrap(), Some(TokenOwner::Device(dev0.clone())));
     let credentials = store.broker_credentials().await.unwrap();
     assert_eq!(
         credentials.iter().map(|(id, h)| format!("{id}:{h}")).collect::<Vec<_>>(),

@@ -42,6 +42,7 @@ impl Baseline {
         let broker = fleet_server::broker::EmbeddedBroker::start(
             "127.0.0.1:0".parse()?,
             &store,
+            Default::default(),
             fleet_protocol::topic::Topics::new(root.clone()),
             USER.into(),
             PASSWORD.into(),
