@@ -68,6 +68,7 @@ impl<I: Installer> Runner<I> {
         self.streamed_and_verified = None;
         let (downloader, job, cancel) = (self.downloader.clone(), job.clone(), self.download_cancel.clone());
         let into = self.stream_target(&job);
+        self.download_target = into.clone();
         let progress = self.progress_reporter();
         self.task = Some(Box::pin(async move {
             match downloader.fetch(&job, into.as_deref(), progress, &cancel).await {
@@ -81,7 +82,10 @@ impl<I: Installer> Runner<I> {
     async fn start_install(&mut self, job: &Job) -> anyhow::Result<()> {
         let streamed = self.stream_target(job);
         let image = streamed.clone().unwrap_or_else(|| self.downloader.done_path(job));
-        let verified_in_this_run = self.streamed_and_verified.take() == Some(job.manifest.sha256);
+        let verified_in_this_run = self
+            .streamed_and_verified
+            .take()
+            .is_some_and(|(digest, slot)| digest == job.manifest.sha256 && Some(&slot) == streamed.as_ref());
         let fails = self.device.injected.install_fails;
         match job.kind {
             ArtifactKind::Firmware => {

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +22,7 @@ use crate::install::Installer;
 use crate::mqtt::{Link, LinkEvent};
 use crate::update::download::Downloader;
 use crate::update::journal::{Final, Journal, JournalFile};
-use crate::update::machine::{Effect, Event, State, step};
+use crate::update::machine::{Effect, Event, Phase, State, step};
 use crate::update::{Job, checks};
 
 /// Progress reports at most this often.
@@ -48,11 +49,14 @@ pub struct Runner<I: Installer> {
     pub(crate) link_events: mpsc::UnboundedReceiver<LinkEvent>,
     pub(crate) task: Option<Task>,
     pub(crate) download_cancel: CancellationToken,
-    /// The digest of the image this run's download streamed into the inactive slot,
-    /// hashing every byte it wrote there (and what an earlier run had left, read back from
-    /// the slot): the install takes it as proof and need not read the slot again. Never
-    /// saved, so after a restart the slot is read back.
-    pub(crate) streamed_and_verified: Option<Sha256Digest>,
+    /// Where the download in progress writes: an inactive slot, or `None` for a file in
+    /// the downloads directory.
+    pub(crate) download_target: Option<PathBuf>,
+    /// The digest and slot of the image this run's download streamed into the inactive
+    /// slot, hashing every byte it wrote there (and what an earlier run had left, read back
+    /// from the slot): the install takes it as proof and need not read that slot again.
+    /// Never saved, so after a restart the slot is read back.
+    pub(crate) streamed_and_verified: Option<(Sha256Digest, PathBuf)>,
     pub(crate) progress_tx: mpsc::UnboundedSender<Event>,
     pub(crate) progress_rx: mpsc::UnboundedReceiver<Event>,
     pub(crate) queue: VecDeque<Event>,
@@ -97,6 +101,7 @@ impl<I: Installer> Runner<I> {
             link_events,
             task: None,
             download_cancel: CancellationToken::new(),
+            download_target: None,
             streamed_and_verified: None,
             progress_tx,
             progress_rx,
@@ -172,7 +177,6 @@ impl<I: Installer> Runner<I> {
             return Ok(());
         };
         tracing::info!(rollout = %current.job.rollout_id, phase = ?current.phase, "resuming");
-        use crate::update::machine::Phase;
         match current.phase {
             Phase::Downloading => self.perform(&current.job, Effect::Download).await?,
             Phase::Installing => self.perform(&current.job, Effect::Install).await?,
@@ -201,9 +205,9 @@ impl<I: Installer> Runner<I> {
                 _ => None,
             },
         };
-        if let (Event::Downloaded, Some(job)) = (&event, &job) {
+        if let (Event::Downloaded, State::Busy { job, phase: Phase::Downloading }) = (&event, &before) {
             // Only this run's download task says so, after its digest matched.
-            self.streamed_and_verified = Some(job.manifest.sha256);
+            self.streamed_and_verified = self.download_target.take().map(|slot| (job.manifest.sha256, slot));
         }
         let (after, effects) = step(before, event);
         if let Some(job) = job {

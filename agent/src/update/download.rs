@@ -55,7 +55,7 @@ pub struct Downloader {
     pub dir: PathBuf,
     /// Test-only pause after each chunk.
     pub chunk_delay: Duration,
-    /// Held while a download's batch is written; a claim on a slot waits for it.
+    /// Held by every change to a download's file, on the blocking pool, until it is done.
     pub writes: WriteLock,
 }
 
@@ -121,18 +121,39 @@ impl Downloader {
         remove_where(&self.dir, |name| name.starts_with(&hex));
     }
 
+    /// Runs `change` (to a download's file) on the blocking pool, holding the write lock
+    /// until it is done: a download dropped meanwhile (cancelled) cannot let it land after
+    /// the next claim.
+    async fn locked<T: Send + 'static>(
+        &self,
+        change: impl FnOnce() -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let guard = self.writes.clone().lock_owned().await;
+        tokio::task::spawn_blocking(move || {
+            let _guard = guard;
+            change()
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+
     /// Marks `slot` as holding the start of `job`'s download, after removing every other
     /// claim on it and emptying it durably.
     async fn claim(&self, job: &Job, slot: &Path) -> io::Result<PathBuf> {
         let slot_name = slot.file_name().and_then(|n| n.to_str()).unwrap_or("slot").to_owned();
         let claim = self.named(job, &format!(".{slot_name}"));
-        if !claim.exists() {
-            let _no_write_in_flight = self.writes.lock().await;
-            remove_where(&self.dir, |name| name.ends_with(&format!(".{slot_name}")));
-            empty_durably(slot).await?;
-            tokio::fs::File::create(&claim).await?;
-        }
-        Ok(claim)
+        let (dir, slot) = (self.dir.clone(), slot.to_owned());
+        self.locked(move || {
+            if !claim.exists() {
+                remove_where(&dir, |name| name.ends_with(&format!(".{slot_name}")));
+                // Emptied durably: a restart must not take an older image's bytes for the
+                // start of this download.
+                std::fs::File::create(&slot)?.sync_all()?;
+                std::fs::File::create(&claim)?;
+            }
+            Ok(claim)
+        })
+        .await
     }
 
     /// Downloads `job`'s artifact into `into` (an inactive slot) or, without one, into the
@@ -163,7 +184,8 @@ impl Downloader {
         // Re-hash what an earlier run left, then hash the rest as it streams.
         let (mut hasher, mut have) = (Sha256::new(), 0u64);
         if std::fs::metadata(&part).is_ok_and(|m| m.len() > 0 && m.len() <= size) {
-            if let Ok(hashed) = hash_file(&part).await {
+            let part = part.clone();
+            if let Ok(hashed) = self.locked(move || hash_file_now(&part)).await {
                 (hasher, have) = hashed;
             }
         }
@@ -234,17 +256,21 @@ impl Downloader {
         };
         let status = response.status();
         let failed = |_| Reason::DownloadFailed;
+        let (part, from) = (part.to_owned(), *have);
         let file = match status {
-            StatusCode::PARTIAL_CONTENT if *have > 0 => {
-                let mut f = tokio::fs::OpenOptions::new().write(true).open(part).await.map_err(failed)?;
-                f.set_len(*have).await.map_err(failed)?;
-                tokio::io::AsyncSeekExt::seek(&mut f, io::SeekFrom::Start(*have)).await.map_err(failed)?;
-                f.into_std().await
-            }
+            StatusCode::PARTIAL_CONTENT if from > 0 => self
+                .locked(move || {
+                    let mut f = std::fs::OpenOptions::new().write(true).open(&part)?;
+                    f.set_len(from)?;
+                    io::Seek::seek(&mut f, io::SeekFrom::Start(from))?;
+                    Ok(f)
+                })
+                .await
+                .map_err(failed)?,
             StatusCode::OK => {
                 *have = 0;
                 *hasher = Sha256::new();
-                tokio::fs::File::create(part).await.map_err(failed)?.into_std().await
+                self.locked(move || std::fs::File::create(&part)).await.map_err(failed)?
             }
             s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
                 return Ok(Attempt::Retry);
@@ -300,30 +326,24 @@ fn remove_where(dir: &Path, matches: impl Fn(&str) -> bool) {
     }
 }
 
-/// Empties (or creates) `path`, durably: a restart must not take an older image's bytes
-/// for the start of this download.
-async fn empty_durably(path: &Path) -> io::Result<()> {
-    let file = tokio::fs::File::create(path).await?;
-    file.sync_all().await
-}
-
 /// A file's bytes fed into a fresh hasher, and its length: read on a blocking thread a MiB
 /// at a time (through tokio's file API each read would be a hop to that pool).
 pub async fn hash_file(path: &Path) -> io::Result<(Sha256, u64)> {
     let path = path.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut file = std::fs::File::open(path)?;
-        let (mut hasher, mut len) = (Sha256::new(), 0u64);
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = io::Read::read(&mut file, &mut buf)?;
-            if n == 0 {
-                return Ok((hasher, len));
-            }
-            hasher.update(&buf[..n]);
-            len += n as u64;
+    tokio::task::spawn_blocking(move || hash_file_now(&path)).await.map_err(io::Error::other)?
+}
+
+/// [`hash_file`] on the calling thread.
+fn hash_file_now(path: &Path) -> io::Result<(Sha256, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let (mut hasher, mut len) = (Sha256::new(), 0u64);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = io::Read::read(&mut file, &mut buf)?;
+        if n == 0 {
+            return Ok((hasher, len));
         }
-    })
-    .await
-    .map_err(io::Error::other)?
+        hasher.update(&buf[..n]);
+        len += n as u64;
+    }
 }

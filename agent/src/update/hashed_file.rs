@@ -20,9 +20,9 @@ use tokio::task::JoinHandle;
 /// Bytes gathered before they are handed to the writer: 1 MiB per `write` syscall.
 const BATCH: usize = 1 << 20;
 
-/// Held while a batch is written, shared by every download of one device: a new claim on
-/// a slot waits for it, so the last batch of a cancelled download never lands in a slot
-/// emptied for the next one.
+/// Held by every change to a download's file (a batch written, the file opened, cut to
+/// where a resume starts, a slot emptied), shared by every download of one device: a
+/// cancelled download's last change never lands after the next download's claim.
 pub type WriteLock = Arc<Mutex<()>>;
 
 /// What the writer thread holds while it writes a batch, and hands back.

@@ -16,7 +16,7 @@ use super::extract::{ApiJson, device_id, page_request};
 use super::views;
 use crate::auth::{Admin, Caller, DEVICE_TOKEN_PREFIX, Operator, generate_token, hash_token};
 use crate::state::AppState;
-use crate::store::{DeviceFilter, NewDevice, StoreError};
+use crate::store::{DeviceFilter, NewDevice, StoreError, StoreResult};
 use fleet_protocol::api::{DeviceInfo, DeviceWithToken, List};
 
 /// At most this many labels per device.
@@ -152,11 +152,30 @@ async fn decommission(
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = device_id(raw)?;
-    app.store.delete_device(&id).await.map_err(missing(&id))?;
-    app.device_credentials_changed(Some(&id)).await;
+    let (store, removed) = (app.store.clone(), id.clone());
+    revoke(&app, &id, async move { store.delete_device(&removed).await }).await?;
     app.wake_engine();
     app.audit(&admin, "device.removed", id.as_str(), serde_json::json!({})).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Runs `change` (the device's token rotated, or the device removed) to its end even if
+/// the request is dropped meanwhile, then brings everything in step, so an old token never
+/// outlives a change that was made.
+async fn revoke(
+    app: &AppState,
+    id: &DeviceId,
+    change: impl std::future::Future<Output = StoreResult<()>> + Send + 'static,
+) -> Result<(), ApiError> {
+    let (app_now, device) = (app.clone(), id.clone());
+    tokio::spawn(async move {
+        change.await?;
+        app_now.device_credentials_changed(Some(&device)).await;
+        Ok(())
+    })
+    .await
+    .map_err(|e| ApiError::from(anyhow::anyhow!("changing the credentials of {id}: {e}")))?
+    .map_err(missing(id))
 }
 
 async fn rotate_token(
@@ -166,12 +185,10 @@ async fn rotate_token(
 ) -> Result<Json<DeviceWithToken>, ApiError> {
     let id = device_id(raw)?;
     let token = generate_token(DEVICE_TOKEN_PREFIX)?;
-    app.store
-        .rotate_device_token(&id, &hash_token(&token), &broker_password_hash(&token)?)
-        .await
-        .map_err(missing(&id))?;
+    let (store, rotated) = (app.store.clone(), id.clone());
+    let (token_hash, broker_hash) = (hash_token(&token), broker_password_hash(&token)?);
+    revoke(&app, &id, async move { store.rotate_device_token(&rotated, &token_hash, &broker_hash).await }).await?;
     let device = app.store.get_device(&id).await.map_err(missing(&id))?;
-    app.device_credentials_changed(Some(&id)).await;
     app.audit(&admin, "device.token_rotated", id.as_str(), serde_json::json!({})).await;
     Ok(Json(DeviceWithToken { device: views::device(device), token }))
 }
