@@ -6,7 +6,8 @@
 //! - [`auth`]: bearer tokens — the operator's admin token and per-device tokens;
 //!   [`device_tokens`]: device tokens verified a moment ago.
 //! - [`store`]: the `Store` trait and its SQLite implementation.
-//! - [`blobs`]: the content-addressed blob store; [`artifact_cache`]: artifact records for device routes.
+//! - [`blobs`]: the content-addressed blob store; [`artifact_cache`]: artifact records for device routes
+//!   ([`remembered`]: the rule such values are kept in memory by).
 //! - [`broker`]: the embedded MQTT broker with per-device isolation.
 //! - [`mqtt`]: the server's MQTT client (the only code touching it).
 //! - [`rollout`]: planning, the engine task and report ingestion.
@@ -25,6 +26,7 @@ pub mod gc;
 pub mod http;
 pub mod metrics;
 pub mod mqtt;
+pub mod remembered;
 pub mod rollout;
 pub mod settings;
 pub mod state;
