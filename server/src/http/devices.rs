@@ -153,24 +153,27 @@ async fn decommission(
 ) -> Result<StatusCode, ApiError> {
     let id = device_id(raw)?;
     let (store, removed) = (app.store.clone(), id.clone());
-    revoke(&app, &id, async move { store.delete_device(&removed).await }).await?;
+    revoke(&app, &admin, &id, "device.removed", async move { store.delete_device(&removed).await }).await?;
     app.wake_engine();
-    app.audit(&admin, "device.removed", id.as_str(), serde_json::json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Runs `change` (the device's token rotated, or the device removed) to its end even if
-/// the request is dropped meanwhile, then brings everything in step, so an old token never
-/// outlives a change that was made.
+/// the request is dropped meanwhile, then brings everything in step and records `action`
+/// in the audit trail: an old token never outlives a change that was made, and no change
+/// goes unrecorded.
 async fn revoke(
     app: &AppState,
+    admin: &Admin,
     id: &DeviceId,
+    action: &'static str,
     change: impl std::future::Future<Output = StoreResult<()>> + Send + 'static,
 ) -> Result<(), ApiError> {
-    let (app_now, device) = (app.clone(), id.clone());
+    let (app_now, admin, device) = (app.clone(), admin.clone(), id.clone());
     tokio::spawn(async move {
         change.await?;
         app_now.device_credentials_changed(Some(&device)).await;
+        app_now.audit(&admin, action, device.as_str(), serde_json::json!({})).await;
         Ok(())
     })
     .await
@@ -187,9 +190,9 @@ async fn rotate_token(
     let token = generate_token(DEVICE_TOKEN_PREFIX)?;
     let (store, rotated) = (app.store.clone(), id.clone());
     let (token_hash, broker_hash) = (hash_token(&token), broker_password_hash(&token)?);
-    revoke(&app, &id, async move { store.rotate_device_token(&rotated, &token_hash, &broker_hash).await }).await?;
+    let change = async move { store.rotate_device_token(&rotated, &token_hash, &broker_hash).await };
+    revoke(&app, &admin, &id, "device.token_rotated", change).await?;
     let device = app.store.get_device(&id).await.map_err(missing(&id))?;
-    app.audit(&admin, "device.token_rotated", id.as_str(), serde_json::json!({})).await;
     Ok(Json(DeviceWithToken { device: views::device(device), token }))
 }
 
