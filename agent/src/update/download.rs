@@ -28,7 +28,7 @@ use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::Job;
-use super::hashed_file::{HashedFile, WriteLock};
+use super::hashed_file::{HashedFile, WriteLock, spawn_locked};
 
 /// Attempts per download before `download_failed`.
 const ATTEMPTS: u32 = 5;
@@ -128,13 +128,7 @@ impl Downloader {
         &self,
         change: impl FnOnce() -> io::Result<T> + Send + 'static,
     ) -> io::Result<T> {
-        let guard = self.writes.clone().lock_owned().await;
-        tokio::task::spawn_blocking(move || {
-            let _guard = guard;
-            change()
-        })
-        .await
-        .map_err(io::Error::other)?
+        spawn_locked(&self.writes, change).await.await.map_err(io::Error::other)?
     }
 
     /// Marks `slot` as holding the start of `job`'s download, after removing every other

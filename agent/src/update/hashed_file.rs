@@ -5,16 +5,16 @@
 //! that thread is idle, or once [`BATCH`] bytes wait, and goes on receiving and hashing:
 //! a fast stream is written in large batches, a slow one chunk by chunk. At most one batch
 //! is being written, so memory stays at two batches whatever the disk does, and no thread
-//! waits on the network. Writing is the slow part here (fresh page-cache pages on a VM: BENCHMARKS.md),
-//! so the writer does nothing else: hashing on the writer too made a 256 MiB download
-//! slower (0.63–0.72 s → 0.88–0.94 s).
+//! waits on the network. Writing is the slow part here (fresh page-cache pages on a VM:
+//! BENCHMARKS.md), so the writer does nothing else: hashing on the writer too made a
+//! 256 MiB download slower (0.63–0.72 s → 0.88–0.94 s).
 
 use std::io::{self, Write as _};
 use std::mem;
 use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 /// Bytes gathered before they are handed to the writer: 1 MiB per `write` syscall.
@@ -24,6 +24,19 @@ const BATCH: usize = 1 << 20;
 /// where a resume starts, a slot emptied), shared by every download of one device: a
 /// cancelled download's last change never lands after the next download's claim.
 pub type WriteLock = Arc<Mutex<()>>;
+
+/// Starts `change` on the blocking pool holding `lock` until it is done, whether or not
+/// anyone still waits for it.
+pub async fn spawn_locked<T: Send + 'static>(
+    lock: &WriteLock,
+    change: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> JoinHandle<io::Result<T>> {
+    let guard = lock.clone().lock_owned().await;
+    tokio::task::spawn_blocking(move || {
+        let _guard = guard;
+        change()
+    })
+}
 
 /// What the writer thread holds while it writes a batch, and hands back.
 #[derive(Debug)]
@@ -83,15 +96,15 @@ impl HashedFile {
     /// Starts writing the pending bytes once the previous batch is written.
     async fn hand_off(&mut self) -> io::Result<()> {
         let Parts { mut file, spare } = self.settle().await?;
-        let batch = mem::replace(&mut self.pending, spare);
-        let guard: OwnedMutexGuard<()> = self.lock.clone().lock_owned().await;
-        self.writing = Some(tokio::task::spawn_blocking(move || {
-            let _guard = guard;
-            let mut batch = batch;
-            file.write_all(&batch)?;
-            batch.clear();
-            Ok(Parts { file, spare: batch })
-        }));
+        let mut batch = mem::replace(&mut self.pending, spare);
+        self.writing = Some(
+            spawn_locked(&self.lock, move || {
+                file.write_all(&batch)?;
+                batch.clear();
+                Ok(Parts { file, spare: batch })
+            })
+            .await,
+        );
         Ok(())
     }
 
