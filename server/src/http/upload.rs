@@ -7,6 +7,12 @@
 //! temporary blob while it is hashed and counted, cut off the moment it exceeds the signed
 //! size, and only a file of exactly the signed size and digest is moved into place.
 //! Any refusal leaves nothing behind: the temporary file is deleted on drop.
+//!
+//! A refusal made from the envelope alone comes while the client is still sending the file;
+//! answering at once and closing would reset the connection under it, and the client would
+//! see a broken pipe instead of the refusal. So the rest of the body is read and dropped
+//! first, up to [`READ_ON_AFTER_REFUSAL`] bytes and [`READ_ON_FOR`]; past those the
+//! connection is cut.
 
 use axum::extract::Multipart;
 use axum::extract::multipart::{Field, MultipartError};
@@ -20,6 +26,10 @@ use crate::store::{ArtifactRecord, NewArtifact, StoreError};
 
 /// Space kept free on the blob file system beyond the artifact itself.
 const DISK_RESERVE: u64 = 64 * 1024 * 1024;
+/// The most of a refused upload's body read and dropped before the refusal is sent.
+const READ_ON_AFTER_REFUSAL: u64 = 64 * 1024 * 1024;
+/// The longest a refused upload's body is read on.
+const READ_ON_FOR: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn multipart_error(e: MultipartError) -> ApiError {
     ApiError::bad_request(format!("malformed multipart body: {}", e.body_text()))
@@ -108,10 +118,29 @@ async fn receive_file(app: &AppState, mut field: Field<'_>, manifest: &Manifest)
     Ok(upload)
 }
 
+/// Reads and drops the rest of a refused upload's body, up to [`READ_ON_AFTER_REFUSAL`].
+async fn read_on(mut multipart: Multipart) {
+    let mut read = 0u64;
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            read += chunk.len() as u64;
+            if read > READ_ON_AFTER_REFUSAL {
+                return;
+            }
+        }
+    }
+}
+
 /// Handles one upload end to end; on success the blob is in place and the record stored.
 pub async fn receive(app: &AppState, kind: ArtifactKind, mut multipart: Multipart) -> Result<ArtifactRecord, ApiError> {
     let envelope_bytes = read_envelope(next_part(&mut multipart, "envelope").await?).await?;
-    let new = admit(app, kind, &envelope_bytes).await?;
+    let new = match admit(app, kind, &envelope_bytes).await {
+        Ok(new) => new,
+        Err(refusal) => {
+            let _ = tokio::time::timeout(READ_ON_FOR, read_on(multipart)).await;
+            return Err(refusal);
+        }
+    };
     let manifest = &new.manifest;
 
     let field = next_part(&mut multipart, "file").await?;
