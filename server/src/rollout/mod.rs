@@ -4,13 +4,15 @@
 //! - [`plan`]: the request, wave sizes, the failure gate, retry backoff (pure).
 //! - [`rules`]: what a report or a timeout does to one device's entry (pure).
 //! - [`engine`]: the task that dispatches, times out, gates and completes rollouts.
-//! - [`ingest`]: applies status reports in batched transactions.
+//! - [`reports`]: what a batch of status reports does (pure); [`ingest`]: the task that
+//!   applies them in batched transactions.
 //! - [`view`]: the rollout body served over HTTP and SSE.
 
 pub mod create;
 pub mod engine;
 pub mod ingest;
 pub mod plan;
+pub mod reports;
 pub mod rules;
 pub mod view;
 

@@ -1,17 +1,21 @@
-//! Persistence: one [`Store`] trait (with [`rollouts::RolloutStore`]), implemented for SQLite
-//! ([`sqlite`]) and PostgreSQL ([`postgres`]) by the same SQL ([`sql_store`]).
+//! Persistence: one [`Store`] trait, made of one trait per resource (keys, artifacts,
+//! devices, tokens, audit, and in [`rollouts`] rollouts, their entries and reports),
+//! implemented for SQLite ([`sqlite`]) and PostgreSQL ([`postgres`]) by the same SQL
+//! ([`sql`]). [`records`](self) holds the rows as the rest of the server sees them.
 //!
-//! Storage errors are classified here, where storage meets the rest: a missing row is
-//! [`StoreError::NotFound`], a unique violation [`StoreError::Conflict`].
+//! Storage errors are classified here, where storage meets the rest: every `sqlx::Error`
+//! becomes a [`StoreError`] through one `From`, so a missing row is always
+//! [`StoreError::NotFound`] and a unique violation always [`StoreError::Conflict`].
 
 pub mod postgres;
 mod records;
 pub mod rollouts;
-mod sql_store;
+pub mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, KeyId, ProductName};
+pub use rollouts::{EntryStore, ReportStore, RolloutStore};
 
 pub use records::{
     ArtifactRecord, AuditRecord, DeviceRecord, KeyRecord, NewArtifact, NewDevice, OperatorTokenRecord, Page,
@@ -28,9 +32,20 @@ pub enum StoreError {
     #[error("still referenced")]
     Referenced,
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => Self::NotFound,
+            sqlx::Error::Database(ref d) if d.is_unique_violation() => Self::Conflict,
+            sqlx::Error::Database(ref d) if d.is_foreign_key_violation() => Self::Referenced,
+            e => Self::Database(e),
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -53,18 +68,43 @@ pub struct DeviceFilter {
     pub labels: Vec<(String, String)>,
 }
 
-/// Everything the server keeps, behind one interface.
+/// Everything the server keeps, behind one interface: one trait per resource.
 #[async_trait]
-pub trait Store: rollouts::RolloutStore + Send + Sync + std::fmt::Debug + 'static {
-    // Release keys.
+pub trait Store:
+    KeyStore
+    + ArtifactStore
+    + DeviceStore
+    + TokenStore
+    + AuditStore
+    + RolloutStore
+    + EntryStore
+    + ReportStore
+    + Send
+    + Sync
+    + std::fmt::Debug
+    + 'static
+{
+    /// The counts behind the metrics gauges.
+    async fn fleet_counts(&self) -> StoreResult<FleetCounts>;
+
+    /// Closes connections, flushing what must be flushed.
+    async fn close(&self);
+}
+
+/// Release keys.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
     async fn insert_key(&self, key: &KeyRecord) -> StoreResult<()>;
     async fn get_key(&self, keyid: &KeyId) -> StoreResult<KeyRecord>;
     async fn list_keys(&self, page: &PageRequest) -> StoreResult<Page<KeyRecord>>;
     /// Every key that is not revoked.
     async fn active_keys(&self) -> StoreResult<Vec<KeyRecord>>;
     async fn revoke_key(&self, keyid: &KeyId, at_ms: i64) -> StoreResult<()>;
+}
 
-    // Artifacts (firmware and configs).
+/// Artifacts (firmware and configs).
+#[async_trait]
+pub trait ArtifactStore: Send + Sync {
     async fn artifact_version_exists(
         &self,
         kind: ArtifactKind,
@@ -84,19 +124,26 @@ pub trait Store: rollouts::RolloutStore + Send + Sync + std::fmt::Debug + 'stati
     async fn delete_artifact(&self, kind: ArtifactKind, id: &str) -> StoreResult<ArtifactRecord>;
     /// Whether any artifact still references this blob.
     async fn blob_referenced(&self, sha256: &str) -> StoreResult<bool>;
+}
 
-    // Devices.
+/// The device registry.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
     async fn insert_device(&self, device: &NewDevice) -> StoreResult<DeviceRecord>;
     async fn get_device(&self, id: &DeviceId) -> StoreResult<DeviceRecord>;
     async fn list_devices(&self, filter: &DeviceFilter, page: &PageRequest) -> StoreResult<Page<DeviceRecord>>;
+    /// Removes the device; it leaves the rollouts it is in (cancelled there).
     async fn delete_device(&self, id: &DeviceId) -> StoreResult<()>;
     /// Replaces the token's hashes and forgets the last applied `seq`.
     async fn rotate_device_token(&self, id: &DeviceId, token_hash: &str, broker_password_hash: &str)
     -> StoreResult<()>;
     /// (device id, broker password hash) of every device that has one, by id.
     async fn broker_credentials(&self) -> StoreResult<Vec<(String, String)>>;
+}
 
-    // Operator tokens.
+/// Operator tokens, and whose a token is.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
     /// Inserts the token, or replaces the one of the same name.
     async fn put_operator_token(&self, token: &OperatorTokenRecord) -> StoreResult<()>;
     /// Inserts the token unless one of that name exists; returns the one stored.
@@ -107,14 +154,11 @@ pub trait Store: rollouts::RolloutStore + Send + Sync + std::fmt::Debug + 'stati
     async fn insert_operator_token(&self, token: &OperatorTokenRecord) -> StoreResult<()>;
     async fn list_operator_tokens(&self, page: &PageRequest) -> StoreResult<Page<OperatorTokenRecord>>;
     async fn delete_operator_token(&self, name: &str) -> StoreResult<()>;
+}
 
-    // The audit trail, newest first.
+/// The audit trail, newest first.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     async fn record_audit(&self, entry: &AuditRecord) -> StoreResult<()>;
     async fn list_audit(&self, page: &PageRequest) -> StoreResult<Page<AuditRecord>>;
-
-    /// The counts behind the metrics gauges.
-    async fn fleet_counts(&self) -> StoreResult<FleetCounts>;
-
-    /// Closes connections, flushing what must be flushed.
-    async fn close(&self);
 }

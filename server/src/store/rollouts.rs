@@ -18,6 +18,9 @@ pub enum RolloutState {
 }
 
 impl RolloutState {
+    /// Every rollout state.
+    pub const ALL: [Self; 4] = [Self::Running, Self::Paused, Self::Completed, Self::Cancelled];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Running => "running",
@@ -28,7 +31,7 @@ impl RolloutState {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Running, Self::Paused, Self::Completed, Self::Cancelled].into_iter().find(|x| x.as_str() == s)
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
     /// Running or paused: its devices can't join another rollout.
@@ -158,18 +161,34 @@ pub enum EntrySelect {
     Due { wave: i64, now: i64, limit: i64 },
 }
 
+/// Rollouts, their leases and the database's clock.
 #[async_trait]
 pub trait RolloutStore: Send + Sync {
-    /// Inserts the rollout and its entries in one transaction.
+    /// Inserts the rollout and its entries in one transaction; `Conflict` if one of its
+    /// devices joined another running or paused rollout meanwhile.
     async fn create_rollout(&self, rollout: &RolloutRecord, entries: &[EntryRecord]) -> StoreResult<()>;
-    /// Devices among `ids` already in a running or paused rollout, with that rollout.
-    async fn busy_devices(&self, ids: &[String]) -> StoreResult<Vec<(String, String)>>;
     async fn get_rollout(&self, id: &str) -> StoreResult<RolloutRecord>;
     async fn list_rollouts(&self, page: &PageRequest) -> StoreResult<Page<RolloutRecord>>;
     /// Rollouts the engine must look at: running, paused, or cancelled with devices pending
     /// or in flight.
     async fn live_rollouts(&self) -> StoreResult<Vec<RolloutRecord>>;
     async fn update_rollout(&self, rollout: &RolloutRecord) -> StoreResult<()>;
+    /// Running or paused rollouts that use the artifact.
+    async fn rollouts_using(&self, artifact_id: &str) -> StoreResult<Vec<String>>;
+    /// Takes or renews the lease on driving a rollout for `owner` until `until` (ms, the
+    /// database's clock); false while another owner's lease runs.
+    async fn lease_rollout(&self, id: &str, owner: &str, now: i64, until: i64) -> StoreResult<bool>;
+    /// Gives up every lease `owner` holds (at a graceful stop).
+    async fn release_leases(&self, owner: &str) -> StoreResult<()>;
+    /// The database's clock (ms since the epoch): replicas judge timeouts by one clock.
+    async fn now_ms(&self) -> StoreResult<i64>;
+}
+
+/// The devices of rollouts (entries).
+#[async_trait]
+pub trait EntryStore: Send + Sync {
+    /// Devices among `ids` already in a running or paused rollout, with that rollout.
+    async fn busy_devices(&self, ids: &[String]) -> StoreResult<Vec<(String, String)>>;
     /// Counts by wave, state and reason; each also counts entries changed at or after
     /// `since` and entries sent after `sent_after`. One aggregate query: the engine's view of
     /// a rollout at each step, whatever its size.
@@ -189,20 +208,17 @@ pub trait RolloutStore: Send + Sync {
     ) -> StoreResult<Page<EntryRecord>>;
     /// Applies compare-and-set changes in one transaction; returns those applied.
     async fn change_entries(&self, changes: &[EntryChange], now: i64) -> StoreResult<Vec<EntryChange>>;
-    /// Applies a batch of reports in one transaction (seq check, inventory, transitions).
+    async fn current_command(&self, device: &DeviceId) -> StoreResult<Option<CurrentCommand>>;
+    /// The active rollout (and entry state) a device is in, for the inventory.
+    async fn device_rollout(&self, device: &DeviceId) -> StoreResult<Option<(String, DeviceState)>>;
+}
+
+/// What devices report: status reports and presence.
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    /// Applies a batch of reports in one transaction: loads what they name, has
+    /// [`crate::rollout::reports`] judge them, writes the result.
     async fn apply_reports(&self, reports: &[IncomingReport], now: i64) -> StoreResult<Vec<ReportOutcome>>;
     /// Presence changes, in arrival order (the last of a device wins), in one transaction.
     async fn set_presence(&self, changes: &[(DeviceId, bool)], now: i64) -> StoreResult<()>;
-    async fn current_command(&self, device: &DeviceId) -> StoreResult<Option<CurrentCommand>>;
-    /// Running or paused rollouts that use the artifact.
-    async fn rollouts_using(&self, artifact_id: &str) -> StoreResult<Vec<String>>;
-    /// The active rollout (and entry state) a device is in, for the inventory.
-    async fn device_rollout(&self, device: &DeviceId) -> StoreResult<Option<(String, DeviceState)>>;
-    /// Takes or renews the lease on driving a rollout for `owner` until `until` (ms, the
-    /// database's clock); false while another owner's lease runs.
-    async fn lease_rollout(&self, id: &str, owner: &str, now: i64, until: i64) -> StoreResult<bool>;
-    /// Gives up every lease `owner` holds (at a graceful stop).
-    async fn release_leases(&self, owner: &str) -> StoreResult<()>;
-    /// The database's clock (ms since the epoch): replicas judge timeouts by one clock.
-    async fn now_ms(&self) -> StoreResult<i64>;
 }

@@ -5,15 +5,15 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use super::sql::SqlStore;
+
 /// SQLite-backed storage.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    read: SqlitePool,
-    write: SqlitePool,
-}
+pub type SqliteStore = SqlStore<sqlx::Sqlite>;
+
+/// Reads SQLite's clock in milliseconds since the epoch.
+const NOW_MS: &str = "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) AS now_ms";
 
 impl SqliteStore {
     /// Opens (creating if needed) `path` and applies migrations.
@@ -28,13 +28,6 @@ impl SqliteStore {
         let write = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         sqlx::migrate!("../migrations/sqlite").run(&write).await?;
         let read = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        Ok(Self { read, write })
+        Ok(Self::new(read, write, NOW_MS))
     }
 }
-
-super::sql_store::sql_store!(
-    SqliteStore,
-    sqlx::Sqlite,
-    sqlx::sqlite::SqliteRow,
-    "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
-);

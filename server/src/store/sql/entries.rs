@@ -1,0 +1,204 @@
+//! The devices of rollouts: their entries, counts and compare-and-set changes.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use fleet_protocol::DeviceId;
+use fleet_protocol::state::{DeviceState, Reason};
+
+use super::SqlStore;
+use super::db::{Db, RowExt as _, Sql};
+use super::rows::{ACTIVE_ROLLOUT, IN_FLIGHT, entry_from_row, kind_of, state_of};
+use crate::store::rollouts::{Count, CurrentCommand, EntryChange, EntryRecord, EntrySelect, EntryStore, RolloutState};
+use crate::store::{Page, PageRequest, StoreResult};
+
+/// Compare-and-set changes in bulk (one statement per 500): each entry changes only if it
+/// is still in its `expect_state` with `expect_attempts`; `heard` also stamps
+/// `last_heard_at`. Returns the (rollout, device) keys that changed. At most one change per
+/// entry.
+pub(super) async fn apply_changes<DB: Db>(
+    conn: &mut DB::Connection,
+    changes: &[EntryChange],
+    now: i64,
+    heard: bool,
+) -> StoreResult<HashSet<(String, String)>> {
+    let mut applied = HashSet::with_capacity(changes.len());
+    for chunk in changes.chunks(500) {
+        let mut q = Sql::<DB>::new(
+            "UPDATE rollout_devices SET state = v.column3, reason = v.column4, attempts = v.column5, \
+             reported = v.column6, sent_at = v.column7, retry_at = v.column8, updated_at = ",
+        );
+        q.bind(now);
+        if heard {
+            q.push(", last_heard_at = ").bind(now);
+        }
+        q.push(" FROM (VALUES ");
+        q.tuples(chunk, |t, c| {
+            t.bind(&c.rollout_id).bind(&c.device_id).bind(c.state.as_str()).bind(c.reason.map(Reason::as_str));
+            t.bind(c.attempts).bind(c.reported).bind(c.sent_at).bind(c.retry_at);
+            t.bind(c.expect_state.as_str()).bind(c.expect_attempts);
+        });
+        q.push(
+            ") AS v WHERE rollout_devices.rollout_id = v.column1 AND rollout_devices.device_id = v.column2 \
+             AND rollout_devices.state = v.column9 AND rollout_devices.attempts = v.column10 \
+             RETURNING rollout_devices.rollout_id AS rollout_id, rollout_devices.device_id AS device_id",
+        );
+        for row in q.fetch_all(DB::on(&mut *conn)).await? {
+            applied.insert((row.col("rollout_id")?, row.col("device_id")?));
+        }
+    }
+    Ok(applied)
+}
+
+/// The statement behind [`EntryStore::select_entries`].
+fn select<DB: Db>(rollout_id: &str, select: EntrySelect) -> Sql<DB> {
+    let mut q = Sql::<DB>::new("SELECT * FROM rollout_devices WHERE rollout_id = ");
+    q.bind(rollout_id);
+    let in_flight = format!(" AND state IN {}", IN_FLIGHT.as_str());
+    match select {
+        EntrySelect::InFlight => {
+            q.push(&in_flight);
+        }
+        EntrySelect::InFlightSentBy(t) => {
+            q.push(&in_flight).push(" AND sent_at <= ").bind(t);
+        }
+        EntrySelect::InFlightQuietSince(t) => {
+            q.push(&in_flight).push(" AND (sent_at IS NULL OR sent_at <= ").bind(t);
+            q.push(") AND (last_heard_at IS NULL OR last_heard_at <= ").bind(t).push(")");
+        }
+        EntrySelect::Pending => {
+            q.push(" AND state = ").bind(DeviceState::Pending.as_str());
+        }
+        EntrySelect::Due { wave, now, .. } => {
+            q.push(" AND state = ").bind(DeviceState::Pending.as_str()).push(" AND wave <= ").bind(wave);
+            q.push(" AND (retry_at IS NULL OR retry_at <= ").bind(now).push(")");
+        }
+    }
+    q.push(" ORDER BY position");
+    if let EntrySelect::Due { limit, .. } = select {
+        q.push(" LIMIT ").bind(limit);
+    }
+    q
+}
+
+fn count_from_row<DB: Db>(row: &DB::Row) -> StoreResult<Count> {
+    Ok(Count {
+        wave: row.col("wave")?,
+        state: state_of(&row.col::<String>("state")?)?,
+        reason: row.col::<Option<String>>("reason")?.as_deref().and_then(Reason::parse),
+        n: row.col("n")?,
+        since: row.col("since")?,
+        sent_recently: row.col("sent_recently")?,
+    })
+}
+
+#[async_trait]
+impl<DB: Db> EntryStore for SqlStore<DB> {
+    async fn busy_devices(&self, ids: &[String]) -> StoreResult<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            let mut q = Sql::<DB>::new(format!(
+                "SELECT rd.device_id, rd.rollout_id FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
+                 WHERE r.state IN {} AND rd.device_id IN ",
+                ACTIVE_ROLLOUT.as_str()
+            ));
+            q.tuple(|t| {
+                for id in chunk {
+                    t.bind(id);
+                }
+            });
+            for row in q.fetch_all(self.reader()).await? {
+                out.push((row.col("device_id")?, row.col("rollout_id")?));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn tallies(&self, id: &str, since: i64, sent_after: i64) -> StoreResult<Vec<Count>> {
+        let rows = Sql::<DB>::new(
+            "SELECT wave, state, reason, COUNT(*) AS n, \
+             SUM(CASE WHEN updated_at >= $2 THEN 1 ELSE 0 END) AS since, \
+             SUM(CASE WHEN sent_at > $3 THEN 1 ELSE 0 END) AS sent_recently \
+             FROM rollout_devices WHERE rollout_id = $1 GROUP BY wave, state, reason ORDER BY wave",
+        )
+        .arg(id)
+        .arg(since)
+        .arg(sent_after)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(count_from_row::<DB>).collect()
+    }
+
+    async fn entries(&self, rollout_id: &str) -> StoreResult<Vec<EntryRecord>> {
+        let rows = Sql::<DB>::new("SELECT * FROM rollout_devices WHERE rollout_id = $1 ORDER BY position")
+            .arg(rollout_id)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(entry_from_row::<DB>).collect()
+    }
+
+    async fn select_entries(&self, rollout_id: &str, which: EntrySelect) -> StoreResult<Vec<EntryRecord>> {
+        let rows = select::<DB>(rollout_id, which).fetch_all(self.reader()).await?;
+        rows.iter().map(entry_from_row::<DB>).collect()
+    }
+
+    async fn list_entries(
+        &self,
+        rollout_id: &str,
+        state: Option<DeviceState>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<EntryRecord>> {
+        let rows = Sql::<DB>::new(
+            "SELECT * FROM rollout_devices WHERE rollout_id = $1 AND ($2 IS NULL OR state = $2) AND device_id > $3 \
+             ORDER BY device_id LIMIT $4",
+        )
+        .arg(rollout_id)
+        .arg(state.map(DeviceState::as_str))
+        .arg(page.cursor.as_deref().unwrap_or(""))
+        .arg(i64::from(page.limit) + 1)
+        .fetch_all(self.reader())
+        .await?;
+        let items = rows.iter().map(entry_from_row::<DB>).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page.limit, |e| e.device_id.clone()))
+    }
+
+    async fn change_entries(&self, changes: &[EntryChange], now: i64) -> StoreResult<Vec<EntryChange>> {
+        let mut tx = self.write.begin().await?;
+        let applied = apply_changes::<DB>(&mut tx, changes, now, false).await?;
+        tx.commit().await?;
+        Ok(changes.iter().filter(|c| applied.contains(&(c.rollout_id.clone(), c.device_id.clone()))).cloned().collect())
+    }
+
+    async fn current_command(&self, device: &DeviceId) -> StoreResult<Option<CurrentCommand>> {
+        let row = Sql::<DB>::new(format!(
+            "SELECT r.id, r.artifact_id, r.kind, r.state FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
+             WHERE rd.device_id = $1 AND rd.state IN {} AND r.state <> $2 ORDER BY r.created_at DESC LIMIT 1",
+            IN_FLIGHT.as_str()
+        ))
+        .arg(device.as_str())
+        .arg(RolloutState::Completed.as_str())
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|row| {
+            Ok(CurrentCommand {
+                rollout_id: row.col("id")?,
+                artifact_id: row.col("artifact_id")?,
+                kind: kind_of(&row.col::<String>("kind")?)?,
+                cancel: row.col::<String>("state")? == RolloutState::Cancelled.as_str(),
+            })
+        })
+        .transpose()
+    }
+
+    async fn device_rollout(&self, device: &DeviceId) -> StoreResult<Option<(String, DeviceState)>> {
+        let row = Sql::<DB>::new(format!(
+            "SELECT rd.rollout_id, rd.state FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
+             WHERE rd.device_id = $1 AND r.state IN {} ORDER BY r.created_at DESC LIMIT 1",
+            ACTIVE_ROLLOUT.as_str()
+        ))
+        .arg(device.as_str())
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|row| Ok((row.col("rollout_id")?, state_of(&row.col::<String>("state")?)?))).transpose()
+    }
+}

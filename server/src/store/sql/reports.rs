@@ -1,0 +1,116 @@
+//! Ingesting what devices report: a batch of status reports is loaded, judged by
+//! [`crate::rollout::reports`] and written in one transaction, with one statement per 500
+//! devices or entries for each step; presence likewise.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use fleet_protocol::DeviceId;
+
+use super::SqlStore;
+use super::db::{Db, RowExt as _, Sql};
+use super::entries::apply_changes;
+use super::rows::{IN_FLIGHT, entry_from_row, rollout_state_of};
+use crate::rollout::reports::{self, DeviceUpdate, Loaded, LoadedEntry, named_entries, reporting_devices};
+use crate::store::StoreResult;
+use crate::store::rollouts::{IncomingReport, ReportOutcome, ReportStore};
+
+/// What a batch's reports name, read inside its transaction.
+async fn load<DB: Db>(conn: &mut DB::Connection, reports: &[IncomingReport]) -> StoreResult<Loaded> {
+    let mut loaded = Loaded::default();
+    let (devices, connecting) = reporting_devices(reports);
+    for chunk in devices.chunks(500) {
+        let mut q = Sql::<DB>::new("SELECT id, last_seq FROM devices WHERE id IN ");
+        q.tuple(|t| chunk.iter().for_each(|id| _ = t.bind(*id)));
+        for row in q.fetch_all(DB::on(&mut *conn)).await? {
+            loaded.last_seq.insert(row.col("id")?, row.col("last_seq")?);
+        }
+    }
+    let entry_query = "SELECT rd.*, r.state AS rollout_state, r.max_attempts FROM rollout_devices rd \
+                       JOIN rollouts r ON r.id = rd.rollout_id WHERE ";
+    for chunk in named_entries(reports).chunks(500) {
+        let mut q = Sql::<DB>::new(entry_query);
+        q.push("(rd.rollout_id, rd.device_id) IN (");
+        q.tuples(chunk, |t, (rollout, device)| _ = t.bind(*rollout).bind(*device)).push(")");
+        for row in q.fetch_all(DB::on(&mut *conn)).await? {
+            let e = loaded_entry::<DB>(&row)?;
+            loaded.entries.insert((e.entry.rollout_id.clone(), e.entry.device_id.clone()), e);
+        }
+    }
+    for chunk in connecting.chunks(500) {
+        let mut q = Sql::<DB>::new(entry_query);
+        q.push(&format!("rd.state IN {} AND rd.device_id IN ", IN_FLIGHT.as_str()));
+        q.tuple(|t| chunk.iter().for_each(|id| _ = t.bind(*id)));
+        // Oldest rollout first, so each device's newest one is kept.
+        q.push(" ORDER BY r.created_at");
+        for row in q.fetch_all(DB::on(&mut *conn)).await? {
+            let e = loaded_entry::<DB>(&row)?;
+            let key = (e.entry.rollout_id.clone(), e.entry.device_id.clone());
+            loaded.outstanding.insert(e.entry.device_id.clone(), key.clone());
+            loaded.entries.entry(key).or_insert(e);
+        }
+    }
+    Ok(loaded)
+}
+
+fn loaded_entry<DB: Db>(row: &DB::Row) -> StoreResult<LoadedEntry> {
+    Ok(LoadedEntry {
+        entry: entry_from_row::<DB>(row)?,
+        rollout: rollout_state_of(&row.col::<String>("rollout_state")?)?,
+        max_attempts: row.col("max_attempts")?,
+    })
+}
+
+/// Each device's last accepted report: its `seq` and what it runs; it is online.
+async fn write_devices<DB: Db>(conn: &mut DB::Connection, devices: &[DeviceUpdate], now: i64) -> StoreResult<()> {
+    for chunk in devices.chunks(500) {
+        let mut q = Sql::<DB>::new("UPDATE devices SET last_seen = ");
+        q.bind(now);
+        q.push(
+            ", online = TRUE, last_seq = v.column2, firmware_name = v.column3, firmware_version = v.column4, \
+             firmware_sha256 = v.column5, config_name = v.column6, config_version = v.column7, \
+             config_sha256 = v.column8 FROM (VALUES ",
+        );
+        q.tuples(chunk, |t, d| {
+            t.bind(&d.id).bind(d.seq);
+            for installed in [&d.firmware, &d.config] {
+                t.bind(installed.as_ref().map(|i| i.name.to_string()));
+                t.bind(installed.as_ref().map(|i| i.version.to_string()));
+                t.bind(installed.as_ref().map(|i| i.sha256.to_hex()));
+            }
+        });
+        q.push(") AS v WHERE devices.id = v.column1");
+        q.execute(DB::on(&mut *conn)).await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl<DB: Db> ReportStore for SqlStore<DB> {
+    async fn apply_reports(&self, reports: &[IncomingReport], now: i64) -> StoreResult<Vec<ReportOutcome>> {
+        let mut tx = self.write.begin().await?;
+        let loaded = load::<DB>(&mut tx, reports).await?;
+        let mut judged = reports::judge(loaded, reports, now);
+        write_devices::<DB>(&mut tx, &judged.devices, now).await?;
+        let applied = apply_changes::<DB>(&mut tx, &judged.changes, now, true).await?;
+        tx.commit().await?;
+        reports::mark_raced(&mut judged.outcomes, reports, &applied);
+        Ok(judged.outcomes)
+    }
+
+    async fn set_presence(&self, changes: &[(DeviceId, bool)], now: i64) -> StoreResult<()> {
+        // The last word of each device counts.
+        let last: HashMap<&str, bool> = changes.iter().map(|(device, online)| (device.as_str(), *online)).collect();
+        let last: Vec<_> = last.into_iter().collect();
+        let mut tx = self.write.begin().await?;
+        for chunk in last.chunks(500) {
+            let mut q = Sql::<DB>::new("UPDATE devices SET last_seen = ");
+            q.bind(now).push(", online = v.column2 FROM (VALUES ");
+            q.tuples(chunk, |t, (id, online)| _ = t.bind(*id).bind(*online));
+            q.push(") AS v WHERE devices.id = v.column1");
+            q.execute(DB::on(&mut *tx)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

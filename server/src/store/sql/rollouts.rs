@@ -1,0 +1,176 @@
+//! Rollouts, the leases replicas drive them under, and the database's clock.
+
+use async_trait::async_trait;
+
+use super::SqlStore;
+use super::db::{Db, RowExt as _, Sql};
+use super::rows::{ACTIVE_ROLLOUT, UNFINISHED, corrupt, rollout_from_row};
+use crate::store::rollouts::{EntryRecord, RolloutRecord, RolloutState, RolloutStore};
+use crate::store::{Page, PageRequest, StoreError, StoreResult};
+
+impl<DB: Db> SqlStore<DB> {
+    /// Whether any of these entries' devices is in an active rollout (inside `tx`).
+    async fn any_busy(conn: &mut DB::Connection, entries: &[EntryRecord]) -> StoreResult<bool> {
+        for chunk in entries.chunks(500) {
+            let mut q = Sql::<DB>::new(format!(
+                "SELECT 1 FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
+                 WHERE r.state IN {} AND rd.device_id IN ",
+                ACTIVE_ROLLOUT.as_str()
+            ));
+            q.tuple(|t| {
+                for e in chunk {
+                    t.bind(&e.device_id);
+                }
+            });
+            q.push(" LIMIT 1");
+            if q.fetch_optional(DB::on(&mut *conn)).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    async fn insert_entries(conn: &mut DB::Connection, entries: &[EntryRecord]) -> StoreResult<()> {
+        for chunk in entries.chunks(500) {
+            let mut q = Sql::<DB>::new(
+                "INSERT INTO rollout_devices (rollout_id, device_id, position, wave, state, reason, attempts, updated_at) \
+                 VALUES ",
+            );
+            q.tuples(chunk, |t, e| {
+                t.bind(&e.rollout_id).bind(&e.device_id).bind(e.position).bind(e.wave).bind(e.state.as_str());
+                t.bind(e.reason.map(|r| r.as_str())).bind(e.attempts).bind(e.updated_at);
+            });
+            q.execute(DB::on(&mut *conn)).await?;
+        }
+        Ok(())
+    }
+}
+
+fn insert_rollout<DB: Db>(r: &RolloutRecord) -> StoreResult<Sql<DB>> {
+    Ok(Sql::<DB>::new(
+        "INSERT INTO rollouts (id, artifact_id, kind, state, reason, target, waves, current_wave, wave_soak_s, \
+         wave_gate, max_failure_ratio, min_finished, max_per_minute, max_in_flight, max_attempts, \
+         device_timeout_s, gate_since, wave_done_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+    )
+    .arg(&r.id)
+    .arg(&r.artifact_id)
+    .arg(r.kind.as_str())
+    .arg(r.state.as_str())
+    .arg(&r.reason)
+    .arg(&r.target)
+    .arg(serde_json::to_string(&r.waves).map_err(|e| corrupt("waves", e))?)
+    .arg(r.current_wave)
+    .arg(r.wave_soak_s)
+    .arg(r.wave_gate.as_str())
+    .arg(r.max_failure_ratio)
+    .arg(r.min_finished)
+    .arg(r.max_per_minute)
+    .arg(r.max_in_flight)
+    .arg(r.max_attempts)
+    .arg(r.device_timeout_s)
+    .arg(r.gate_since)
+    .arg(r.wave_done_at)
+    .arg(r.created_at)
+    .arg(r.updated_at))
+}
+
+#[async_trait]
+impl<DB: Db> RolloutStore for SqlStore<DB> {
+    async fn create_rollout(&self, r: &RolloutRecord, entries: &[EntryRecord]) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        insert_rollout::<DB>(r)?.execute(DB::on(&mut *tx)).await?;
+        // Checked again inside the transaction: another rollout may have claimed a device
+        // since the caller looked.
+        if Self::any_busy(&mut tx, entries).await? {
+            return Err(StoreError::Conflict);
+        }
+        Self::insert_entries(&mut tx, entries).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_rollout(&self, id: &str) -> StoreResult<RolloutRecord> {
+        let row = Sql::<DB>::new("SELECT * FROM rollouts WHERE id = $1").arg(id).fetch_one(self.reader()).await?;
+        rollout_from_row::<DB>(&row)
+    }
+
+    async fn list_rollouts(&self, page: &PageRequest) -> StoreResult<Page<RolloutRecord>> {
+        let rows = Sql::<DB>::new("SELECT * FROM rollouts WHERE id > $1 ORDER BY id LIMIT $2")
+            .arg(page.cursor.as_deref().unwrap_or(""))
+            .arg(i64::from(page.limit) + 1)
+            .fetch_all(self.reader())
+            .await?;
+        let items = rows.iter().map(rollout_from_row::<DB>).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page.limit, |r| r.id.clone()))
+    }
+
+    async fn live_rollouts(&self) -> StoreResult<Vec<RolloutRecord>> {
+        let rows = Sql::<DB>::new(format!(
+            "SELECT * FROM rollouts r WHERE r.state IN {} OR (r.state = $1 AND EXISTS \
+             (SELECT 1 FROM rollout_devices rd WHERE rd.rollout_id = r.id AND rd.state IN {})) ORDER BY id",
+            ACTIVE_ROLLOUT.as_str(),
+            UNFINISHED.as_str()
+        ))
+        .arg(RolloutState::Cancelled.as_str())
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(rollout_from_row::<DB>).collect()
+    }
+
+    async fn update_rollout(&self, r: &RolloutRecord) -> StoreResult<()> {
+        Sql::<DB>::new(
+            "UPDATE rollouts SET state = $1, reason = $2, current_wave = $3, gate_since = $4, wave_done_at = $5, \
+             updated_at = $6 WHERE id = $7",
+        )
+        .arg(r.state.as_str())
+        .arg(&r.reason)
+        .arg(r.current_wave)
+        .arg(r.gate_since)
+        .arg(r.wave_done_at)
+        .arg(r.updated_at)
+        .arg(&r.id)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    async fn rollouts_using(&self, artifact_id: &str) -> StoreResult<Vec<String>> {
+        let rows = Sql::<DB>::new(format!(
+            "SELECT id FROM rollouts WHERE artifact_id = $1 AND state IN {}",
+            ACTIVE_ROLLOUT.as_str()
+        ))
+        .arg(artifact_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(|r| Ok(r.col("id")?)).collect()
+    }
+
+    async fn lease_rollout(&self, id: &str, owner: &str, now: i64, until: i64) -> StoreResult<bool> {
+        let done = Sql::<DB>::new(
+            "UPDATE rollouts SET lease_owner = $1, lease_until = $2 WHERE id = $3 \
+             AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until < $4)",
+        )
+        .arg(owner)
+        .arg(until)
+        .arg(id)
+        .arg(now)
+        .execute(self.writer())
+        .await?;
+        Ok(done == 1)
+    }
+
+    async fn release_leases(&self, owner: &str) -> StoreResult<()> {
+        Sql::<DB>::new("UPDATE rollouts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1")
+            .arg(owner)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    async fn now_ms(&self) -> StoreResult<i64> {
+        // A reader: the clock must not queue behind the single writer.
+        let row = Sql::<DB>::new(self.now_sql).fetch_one(self.reader()).await?;
+        Ok(row.col("now_ms")?)
+    }
+}

@@ -1,0 +1,112 @@
+//! Rows to records, and the lists of states the SQL filters by, generated from the state
+//! types so that no query spells them out.
+
+use std::sync::LazyLock;
+
+use fleet_protocol::ArtifactKind;
+use fleet_protocol::state::{ALL_STATES, DeviceState, Reason};
+
+use super::db::{Db, RowExt as _};
+use crate::rollout::plan::WaveGate;
+use crate::store::rollouts::{EntryRecord, RolloutRecord, RolloutState};
+use crate::store::{StoreError, StoreResult};
+
+/// `('sent', 'downloading', …)`: the in-flight device states.
+pub static IN_FLIGHT: LazyLock<String> =
+    LazyLock::new(|| sql_list(ALL_STATES.into_iter().filter(|s| s.is_in_flight()).map(DeviceState::as_str)));
+
+/// The final device states.
+pub static FINAL: LazyLock<String> =
+    LazyLock::new(|| sql_list(ALL_STATES.into_iter().filter(|s| s.is_final()).map(DeviceState::as_str)));
+
+/// The device states a rollout still has work in: pending or in flight.
+pub static UNFINISHED: LazyLock<String> = LazyLock::new(|| {
+    sql_list(ALL_STATES.into_iter().filter(|s| *s == DeviceState::Pending || s.is_in_flight()).map(DeviceState::as_str))
+});
+
+/// The active rollout states (running, paused): their devices can't join another rollout.
+pub static ACTIVE_ROLLOUT: LazyLock<String> =
+    LazyLock::new(|| sql_list(RolloutState::ALL.into_iter().filter(|s| s.is_active()).map(RolloutState::as_str)));
+
+/// `('a', 'b')` from names that are ours (state names: no quotes to escape).
+fn sql_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let quoted: Vec<String> = names.map(|n| format!("'{n}'")).collect();
+    format!("({})", quoted.join(", "))
+}
+
+pub fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+pub fn kind_of(s: &str) -> StoreResult<ArtifactKind> {
+    ArtifactKind::parse(s).ok_or_else(|| corrupt("kind", s))
+}
+
+pub fn state_of(s: &str) -> StoreResult<DeviceState> {
+    DeviceState::parse(s).ok_or_else(|| corrupt("device state", s))
+}
+
+pub fn rollout_state_of(s: &str) -> StoreResult<RolloutState> {
+    RolloutState::parse(s).ok_or_else(|| corrupt("rollout state", s))
+}
+
+fn reason_of(s: Option<String>) -> Option<Reason> {
+    s.as_deref().and_then(Reason::parse)
+}
+
+pub fn rollout_from_row<DB: Db>(row: &DB::Row) -> StoreResult<RolloutRecord> {
+    let waves: String = row.col("waves")?;
+    let gate: String = row.col("wave_gate")?;
+    Ok(RolloutRecord {
+        id: row.col("id")?,
+        artifact_id: row.col("artifact_id")?,
+        kind: kind_of(&row.col::<String>("kind")?)?,
+        state: rollout_state_of(&row.col::<String>("state")?)?,
+        reason: row.col("reason")?,
+        target: row.col("target")?,
+        waves: serde_json::from_str(&waves).map_err(|e| corrupt("waves", e))?,
+        current_wave: row.col("current_wave")?,
+        wave_soak_s: row.col("wave_soak_s")?,
+        wave_gate: WaveGate::parse(&gate),
+        max_failure_ratio: row.col("max_failure_ratio")?,
+        min_finished: row.col("min_finished")?,
+        max_per_minute: row.col("max_per_minute")?,
+        max_in_flight: row.col("max_in_flight")?,
+        max_attempts: row.col("max_attempts")?,
+        device_timeout_s: row.col("device_timeout_s")?,
+        gate_since: row.col("gate_since")?,
+        wave_done_at: row.col("wave_done_at")?,
+        created_at: row.col("created_at")?,
+        updated_at: row.col("updated_at")?,
+    })
+}
+
+pub fn entry_from_row<DB: Db>(row: &DB::Row) -> StoreResult<EntryRecord> {
+    Ok(EntryRecord {
+        rollout_id: row.col("rollout_id")?,
+        device_id: row.col("device_id")?,
+        position: row.col("position")?,
+        wave: row.col("wave")?,
+        state: state_of(&row.col::<String>("state")?)?,
+        reason: reason_of(row.col("reason")?),
+        attempts: row.col("attempts")?,
+        reported: row.col("reported")?,
+        sent_at: row.col("sent_at")?,
+        retry_at: row.col("retry_at")?,
+        last_heard_at: row.col("last_heard_at")?,
+        updated_at: row.col("updated_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_lists_come_from_the_state_types() {
+        assert_eq!(*IN_FLIGHT, "('sent', 'downloading', 'verifying', 'installing', 'rebooting')");
+        assert_eq!(*FINAL, "('succeeded', 'failed', 'rejected', 'rolled_back', 'timed_out', 'cancelled')");
+        assert_eq!(*UNFINISHED, "('pending', 'sent', 'downloading', 'verifying', 'installing', 'rebooting')");
+        assert_eq!(*ACTIVE_ROLLOUT, "('running', 'paused')");
+    }
+}

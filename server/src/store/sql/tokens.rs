@@ -1,0 +1,91 @@
+//! Operator tokens, and whose a bearer token is.
+
+use async_trait::async_trait;
+use fleet_protocol::DeviceId;
+use fleet_protocol::api::TokenScope;
+
+use super::SqlStore;
+use super::db::{Db, RowExt as _, Sql};
+use super::rows::corrupt;
+use crate::store::{OperatorTokenRecord, Page, PageRequest, StoreError, StoreResult, TokenOwner, TokenStore};
+
+fn operator_token_from_row<DB: Db>(row: &DB::Row) -> StoreResult<OperatorTokenRecord> {
+    let scope: String = row.col("scope")?;
+    Ok(OperatorTokenRecord {
+        name: row.col("name")?,
+        scope: TokenScope::parse(&scope).ok_or_else(|| corrupt("token scope", scope))?,
+        token_hash: row.col("token_hash")?,
+        created_at_ms: row.col("created_at")?,
+    })
+}
+
+/// An insert of a token, with what to do when its name is taken.
+fn insert_token<DB: Db>(t: &OperatorTokenRecord, on_conflict: &str) -> Sql<DB> {
+    Sql::<DB>::new(format!(
+        "INSERT INTO operator_tokens (name, scope, token_hash, created_at) VALUES ($1, $2, $3, $4) {on_conflict}"
+    ))
+    .arg(&t.name)
+    .arg(t.scope.as_str())
+    .arg(&t.token_hash)
+    .arg(t.created_at_ms)
+}
+
+#[async_trait]
+impl<DB: Db> TokenStore for SqlStore<DB> {
+    async fn put_operator_token(&self, t: &OperatorTokenRecord) -> StoreResult<()> {
+        let replace = "ON CONFLICT (name) DO UPDATE SET scope = excluded.scope, token_hash = excluded.token_hash, \
+                       created_at = excluded.created_at";
+        insert_token::<DB>(t, replace).execute(self.writer()).await?;
+        Ok(())
+    }
+
+    async fn init_operator_token(&self, t: &OperatorTokenRecord) -> StoreResult<OperatorTokenRecord> {
+        insert_token::<DB>(t, "ON CONFLICT (name) DO NOTHING").execute(self.writer()).await?;
+        let row = Sql::<DB>::new("SELECT * FROM operator_tokens WHERE name = $1")
+            .arg(&t.name)
+            .fetch_one(self.writer())
+            .await?;
+        operator_token_from_row::<DB>(&row)
+    }
+
+    async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>> {
+        let row = Sql::<DB>::new(
+            "SELECT name, scope, token_hash, created_at, NULL AS device_id FROM operator_tokens WHERE token_hash = $1 \
+             UNION ALL SELECT NULL, NULL, NULL, NULL, id FROM devices WHERE token_hash = $1",
+        )
+        .arg(token_hash)
+        .fetch_optional(self.reader())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        match row.col::<Option<String>>("device_id")? {
+            Some(id) => Ok(Some(TokenOwner::Device(DeviceId::parse(id).map_err(|e| corrupt("device id", e))?))),
+            None => Ok(Some(TokenOwner::Operator(operator_token_from_row::<DB>(&row)?))),
+        }
+    }
+
+    async fn insert_operator_token(&self, t: &OperatorTokenRecord) -> StoreResult<()> {
+        insert_token::<DB>(t, "").execute(self.writer()).await?;
+        Ok(())
+    }
+
+    async fn list_operator_tokens(&self, page: &PageRequest) -> StoreResult<Page<OperatorTokenRecord>> {
+        let rows = Sql::<DB>::new("SELECT * FROM operator_tokens WHERE name > $1 ORDER BY name LIMIT $2")
+            .arg(page.cursor.as_deref().unwrap_or(""))
+            .arg(i64::from(page.limit) + 1)
+            .fetch_all(self.reader())
+            .await?;
+        let items = rows.iter().map(operator_token_from_row::<DB>).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page.limit, |t| t.name.clone()))
+    }
+
+    async fn delete_operator_token(&self, name: &str) -> StoreResult<()> {
+        let done =
+            Sql::<DB>::new("DELETE FROM operator_tokens WHERE name = $1").arg(name).execute(self.writer()).await?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}
