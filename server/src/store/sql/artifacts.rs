@@ -19,11 +19,7 @@ impl<DB: Db> SqlStore<DB> {
             return Ok(out);
         }
         let mut q = Sql::<DB>::new("SELECT artifact_id, keyid FROM artifact_signers WHERE artifact_id IN ");
-        q.tuple(|t| {
-            for id in ids {
-                t.bind(id);
-            }
-        });
+        q.in_list(ids);
         q.push(" ORDER BY keyid");
         for row in q.fetch_all(self.reader()).await? {
             let keyid: String = row.col("keyid")?;

@@ -261,6 +261,15 @@ impl<DB: Db> Sql<DB> {
         self.push(")")
     }
 
+    /// Appends `(a, b, …)` binding each value: an `IN` list.
+    pub fn in_list<T: IntoArg>(&mut self, values: impl IntoIterator<Item = T>) -> &mut Self {
+        self.tuple(|t| {
+            for value in values {
+                t.bind(value);
+            }
+        })
+    }
+
     /// Appends `(…), (…)`: one [`tuple`](Self::tuple) per item.
     pub fn tuples<T>(
         &mut self,

@@ -38,11 +38,7 @@ impl<DB: Db> SqlStore<DB> {
             return Ok(labels);
         }
         let mut q = Sql::<DB>::new("SELECT device_id, key, value FROM device_labels WHERE device_id IN ");
-        q.tuple(|t| {
-            for id in ids {
-                t.bind(id);
-            }
-        });
+        q.in_list(ids);
         for row in q.fetch_all(self.reader()).await? {
             labels.entry(row.col("device_id")?).or_default().insert(row.col("key")?, row.col("value")?);
         }

@@ -102,11 +102,7 @@ impl<DB: Db> EntryStore for SqlStore<DB> {
                  WHERE r.state IN {} AND rd.device_id IN ",
                 ACTIVE_ROLLOUT.as_str()
             ));
-            q.tuple(|t| {
-                for id in chunk {
-                    t.bind(id);
-                }
-            });
+            q.in_list(chunk);
             for row in q.fetch_all(self.reader()).await? {
                 out.push((row.col("device_id")?, row.col("rollout_id")?));
             }

@@ -41,13 +41,7 @@ impl<DB: Db> KeyStore for SqlStore<DB> {
     }
 
     async fn list_keys(&self, page: &PageRequest) -> StoreResult<Page<KeyRecord>> {
-        let rows = Sql::<DB>::new("SELECT * FROM release_keys WHERE keyid > $1 ORDER BY keyid LIMIT $2")
-            .arg(page.cursor.as_deref().unwrap_or(""))
-            .arg(i64::from(page.limit) + 1)
-            .fetch_all(self.reader())
-            .await?;
-        let keys = rows.iter().map(key_from_row::<DB>).collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_rows(keys, page.limit, |k| k.keyid.as_hex()))
+        self.page_of("release_keys", "keyid", page, key_from_row::<DB>, |k| k.keyid.as_hex()).await
     }
 
     async fn active_keys(&self) -> StoreResult<Vec<KeyRecord>> {

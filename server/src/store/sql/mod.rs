@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use sqlx::{Executor, Pool};
 
 use self::db::{Db, RowExt as _, Sql};
-use super::{FleetCounts, Store, StoreResult};
+use super::{FleetCounts, Page, PageRequest, Store, StoreResult};
 
 /// The store on a database: a writer pool (SQLite allows one writer at a time) and a reader
 /// pool (the same pool on PostgreSQL).
@@ -46,6 +46,25 @@ impl<DB: Db> SqlStore<DB> {
 
     fn writer(&self) -> impl Executor<'_, Database = DB> {
         DB::pooled(&self.write)
+    }
+
+    /// One page of `table` in `key` order after the request's cursor, each row read by
+    /// `record`.
+    async fn page_of<T>(
+        &self,
+        table: &str,
+        key: &str,
+        page: &PageRequest,
+        record: impl Fn(&DB::Row) -> StoreResult<T>,
+        key_of: impl Fn(&T) -> String,
+    ) -> StoreResult<Page<T>> {
+        let rows = Sql::<DB>::new(format!("SELECT * FROM {table} WHERE {key} > $1 ORDER BY {key} LIMIT $2"))
+            .arg(page.cursor.as_deref().unwrap_or(""))
+            .arg(i64::from(page.limit) + 1)
+            .fetch_all(self.reader())
+            .await?;
+        let items = rows.iter().map(record).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page.limit, key_of))
     }
 }
 

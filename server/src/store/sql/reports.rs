@@ -21,7 +21,7 @@ async fn load<DB: Db>(conn: &mut DB::Connection, reports: &[IncomingReport]) -> 
     let (devices, connecting) = reporting_devices(reports);
     for chunk in devices.chunks(500) {
         let mut q = Sql::<DB>::new("SELECT id, last_seq FROM devices WHERE id IN ");
-        q.tuple(|t| chunk.iter().for_each(|id| _ = t.bind(*id)));
+        q.in_list(chunk);
         for row in q.fetch_all(DB::on(&mut *conn)).await? {
             loaded.last_seq.insert(row.col("id")?, row.col("last_seq")?);
         }
@@ -40,7 +40,7 @@ async fn load<DB: Db>(conn: &mut DB::Connection, reports: &[IncomingReport]) -> 
     for chunk in connecting.chunks(500) {
         let mut q = Sql::<DB>::new(entry_query);
         q.push(&format!("rd.state IN {} AND rd.device_id IN ", IN_FLIGHT.as_str()));
-        q.tuple(|t| chunk.iter().for_each(|id| _ = t.bind(*id)));
+        q.in_list(chunk);
         // Oldest rollout first, so each device's newest one is kept.
         q.push(" ORDER BY r.created_at");
         for row in q.fetch_all(DB::on(&mut *conn)).await? {

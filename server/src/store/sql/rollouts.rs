@@ -17,11 +17,7 @@ impl<DB: Db> SqlStore<DB> {
                  WHERE r.state IN {} AND rd.device_id IN ",
                 ACTIVE_ROLLOUT.as_str()
             ));
-            q.tuple(|t| {
-                for e in chunk {
-                    t.bind(&e.device_id);
-                }
-            });
+            q.in_list(chunk.iter().map(|e| &e.device_id));
             q.push(" LIMIT 1");
             if q.fetch_optional(DB::on(&mut *conn)).await?.is_some() {
                 return Ok(true);
@@ -96,13 +92,7 @@ impl<DB: Db> RolloutStore for SqlStore<DB> {
     }
 
     async fn list_rollouts(&self, page: &PageRequest) -> StoreResult<Page<RolloutRecord>> {
-        let rows = Sql::<DB>::new("SELECT * FROM rollouts WHERE id > $1 ORDER BY id LIMIT $2")
-            .arg(page.cursor.as_deref().unwrap_or(""))
-            .arg(i64::from(page.limit) + 1)
-            .fetch_all(self.reader())
-            .await?;
-        let items = rows.iter().map(rollout_from_row::<DB>).collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_rows(items, page.limit, |r| r.id.clone()))
+        self.page_of("rollouts", "id", page, rollout_from_row::<DB>, |r| r.id.clone()).await
     }
 
     async fn live_rollouts(&self) -> StoreResult<Vec<RolloutRecord>> {

@@ -71,13 +71,7 @@ impl<DB: Db> TokenStore for SqlStore<DB> {
     }
 
     async fn list_operator_tokens(&self, page: &PageRequest) -> StoreResult<Page<OperatorTokenRecord>> {
-        let rows = Sql::<DB>::new("SELECT * FROM operator_tokens WHERE name > $1 ORDER BY name LIMIT $2")
-            .arg(page.cursor.as_deref().unwrap_or(""))
-            .arg(i64::from(page.limit) + 1)
-            .fetch_all(self.reader())
-            .await?;
-        let items = rows.iter().map(operator_token_from_row::<DB>).collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_rows(items, page.limit, |t| t.name.clone()))
+        self.page_of("operator_tokens", "name", page, operator_token_from_row::<DB>, |t| t.name.clone()).await
     }
 
     async fn delete_operator_token(&self, name: &str) -> StoreResult<()> {
