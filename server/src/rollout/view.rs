@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::model::{EntryRecord, RolloutRecord, RolloutState};
 use crate::artifact_cache::ArtifactCache;
-use crate::http::views::rfc3339;
-use crate::store::rollouts::{EntryRecord, RolloutRecord, RolloutState};
 use crate::store::{Store, StoreResult};
+use crate::timestamp::rfc3339;
 
 /// The full body of one rollout.
 pub async fn rollout_body(store: &dyn Store, artifacts: &ArtifactCache, r: &RolloutRecord) -> StoreResult<Value> {
