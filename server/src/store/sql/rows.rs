@@ -113,4 +113,12 @@ mod tests {
         assert_eq!(*UNFINISHED, "('pending', 'sent', 'downloading', 'verifying', 'installing', 'rebooting')");
         assert_eq!(*ACTIVE_ROLLOUT, "('running', 'paused')");
     }
+
+    #[test]
+    fn pause_reasons_load_by_name_and_an_unknown_one_is_corrupt() {
+        assert_eq!(pause_reason_of(None).unwrap(), None);
+        assert_eq!(pause_reason_of(Some("key_revoked".into())).unwrap(), Some(PauseReason::KeyRevoked));
+        let e = pause_reason_of(Some("bored".into())).unwrap_err();
+        assert!(matches!(&e, StoreError::Corrupt(m) if m == "pause reason: bored"), "{e}");
+    }
 }
