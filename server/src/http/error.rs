@@ -1,7 +1,8 @@
 //! [`ApiError`]: every failure a handler returns, mapped to HTTP in one place.
 //!
 //! Client errors carry a stable [`ErrorCode`] and a precise detail; internal causes are
-//! logged and answered with a generic 500, never sent to the client.
+//! logged and answered with a generic 500, never sent to the client. A storage error is
+//! mapped here once: [`OrNotFound::or_not_found`] names what was missing.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -9,7 +10,12 @@ use fleet_protocol::problem::PROBLEM_JSON;
 use fleet_protocol::verify::VerifyError;
 use fleet_protocol::{ErrorCode, IdError, ManifestError, Problem};
 
+use crate::auth::AuthError;
+use crate::credentials::CredentialsError;
+use crate::random::RandomnessError;
 use crate::store::StoreError;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// An error answered as RFC 9457 problem+json.
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +26,55 @@ pub enum ApiError {
     #[error("device_busy: {detail}")]
     Busy { detail: String, rollouts: Vec<String> },
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(#[from] InternalError),
+}
+
+/// A failure that is the server's fault: what was being done, and why it failed. Logged
+/// with every cause; the client only learns that it happened.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}")]
+pub struct InternalError {
+    context: String,
+    #[source]
+    source: Option<BoxError>,
+}
+
+impl InternalError {
+    /// A failure with no underlying error (e.g. a blob missing from disk).
+    pub fn new(context: impl Into<String>) -> Self {
+        Self { context: context.into(), source: None }
+    }
+
+    /// `context` failed because of `source`.
+    pub fn caused_by(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self { context: context.into(), source: Some(source.into()) }
+    }
+
+    /// The context and every cause, `a: b: c`.
+    fn chain(&self) -> String {
+        let mut out = self.context.clone();
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            out.push_str(&format!(": {e}"));
+            cause = e.source();
+        }
+        out
+    }
+}
+
+/// `Result<T, StoreError>` to `Result<T, ApiError>`, naming what a missing row was.
+pub trait OrNotFound<T> {
+    /// `NotFound` becomes 404 "`what()` not found"; other errors map as usual.
+    fn or_not_found(self, what: impl FnOnce() -> String) -> Result<T, ApiError>;
+}
+
+impl<T> OrNotFound<T> for Result<T, StoreError> {
+    fn or_not_found(self, what: impl FnOnce() -> String) -> Result<T, ApiError> {
+        self.map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found(what()),
+            e => e.into(),
+        })
+    }
 }
 
 impl ApiError {
@@ -72,7 +126,7 @@ impl IntoResponse for ApiError {
                 Problem { rollouts: Some(rollouts), ..Problem::new(ErrorCode::DeviceBusy, detail) }
             }
             Self::Internal(e) => {
-                tracing::error!(error = format!("{e:#}"), "internal error");
+                tracing::error!(error = e.chain(), "internal error");
                 Problem::new(ErrorCode::Internal, "internal error; see the server log")
             }
         };
@@ -88,8 +142,49 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => Self::new(ErrorCode::NotFound, "not found"),
             StoreError::Conflict => Self::new(ErrorCode::AlreadyExists, "already exists"),
             StoreError::Referenced => Self::new(ErrorCode::InUse, "still referenced"),
-            e => Self::Internal(e.into()),
+            e => Self::Internal(InternalError::caused_by("storage", e)),
         }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let code = match e {
+            AuthError::MissingToken | AuthError::UnknownToken => ErrorCode::Unauthorized,
+            AuthError::NotAnOperator | AuthError::ReadOnly(_) | AuthError::OtherDevice => ErrorCode::Forbidden,
+            AuthError::Store(e) => return e.into(),
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+/// The extractors' rejection.
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}
+
+impl From<CredentialsError> for ApiError {
+    fn from(e: CredentialsError) -> Self {
+        match e {
+            CredentialsError::AlreadyRegistered(_) => Self::new(ErrorCode::AlreadyExists, e.to_string()),
+            CredentialsError::UnknownDevice(id) => Self::not_found(format!("device {id}")),
+            e => Self::Internal(InternalError::caused_by("changing device credentials", e)),
+        }
+    }
+}
+
+impl From<RandomnessError> for ApiError {
+    fn from(e: RandomnessError) -> Self {
+        Self::Internal(InternalError::caused_by("making a secret or an id", e))
+    }
+}
+
+/// Only while `rollout::create` still returns `anyhow` errors; goes once it has its own.
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Internal(InternalError::caused_by("creating a rollout", e))
     }
 }
 
@@ -112,6 +207,6 @@ impl From<ManifestError> for ApiError {
 
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
-        Self::Internal(e.into())
+        Self::Internal(InternalError::caused_by("I/O", e))
     }
 }
