@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -36,12 +38,16 @@ pub async fn collect(app: &AppState) -> Result<usize, GcError> {
     Ok(removed)
 }
 
-/// Runs a pass at start and then every hour.
-pub async fn run(app: AppState) {
-    loop {
+/// Runs a pass at start and then every hour, until `stop` is cancelled; a pass under way
+/// finishes first.
+pub async fn run(app: AppState, stop: CancellationToken) {
+    while !stop.is_cancelled() {
         if let Err(e) = collect(&app).await {
             tracing::error!("blob garbage collection: {e}");
         }
-        tokio::time::sleep(EVERY).await;
+        tokio::select! {
+            () = stop.cancelled() => {}
+            () = tokio::time::sleep(EVERY) => {}
+        }
     }
 }

@@ -18,10 +18,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use fleet_protocol::topic::Topics;
 
@@ -174,22 +177,24 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves until `shutdown` completes, then finishes in-flight requests; the engine,
+    /// ingestion and blob collection then finish the work they have under way (at most
+    /// [`FINISH_WITHIN`]) before the database is closed.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        let engine = tokio::spawn(self.engine.run());
+        let stop = CancellationToken::new();
         let (ingest, inbound) = self.ingest;
-        let ingest = tokio::spawn(ingest.run(inbound));
+        let tasks = [
+            ("rollout engine", tokio::spawn(self.engine.run(stop.clone()))),
+            ("ingestion", tokio::spawn(ingest.run(inbound, stop.clone()))),
+            ("blob collection", tokio::spawn(crate::gc::run(self.state.clone(), stop.clone()))),
+        ];
         let mosquitto = self.mosquitto.map(|m| tokio::spawn(m.run()));
-        let gc = tokio::spawn(crate::gc::run(self.state.clone()));
         let served = serve(self.listener, self.router, self.tls, shutdown).await;
-        engine.abort();
-        ingest.abort();
-        gc.abort();
+        stop.cancel();
+        finish(tasks, FINISH_WITHIN).await;
         if let Some(m) = mosquitto {
             m.abort();
         }
-        let _ = engine.await;
-        let _ = ingest.await;
         drop(self.mqtt);
         drop(self.broker);
         // Another replica (or the next start) drives our rollouts at once.
@@ -201,6 +206,9 @@ impl Application {
         served
     }
 }
+
+/// How long the background tasks may take to finish their work after the stop.
+pub const FINISH_WITHIN: Duration = Duration::from_secs(10);
 
 /// Serves HTTP (or HTTPS) until `shutdown`, then lets requests in flight finish.
 async fn serve(
@@ -221,6 +229,19 @@ async fn serve(
                 }
             });
             axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+        }
+    }
+}
+
+/// Waits for stopped tasks to finish, together at most `within`; one still running then is
+/// aborted, with a warning.
+async fn finish(tasks: impl IntoIterator<Item = (&'static str, JoinHandle<()>)>, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    for (name, mut task) in tasks {
+        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+            tracing::warn!(task = name, "still busy {within:?} after the stop: aborted");
+            task.abort();
+            let _ = task.await;
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use fleet_protocol::message::{MAX_REPORT_BYTES, StatusReport};
 use fleet_protocol::topic::Channel;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::engine::EngineHandle;
 use crate::metrics::Metrics;
@@ -19,6 +20,9 @@ use crate::store::rollouts::{IncomingReport, ReportOutcome};
 
 /// Most messages applied in one transaction.
 const BATCH: usize = 1000;
+/// After the stop: messages still arriving within this time of each other are applied
+/// (and acknowledged) before ingestion ends, so a report already on its way is not lost.
+const QUIET: Duration = Duration::from_millis(250);
 
 /// The ingestion task.
 #[derive(Debug)]
@@ -30,9 +34,10 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    pub async fn run(self, mut rx: mpsc::UnboundedReceiver<Inbound>) {
+    /// Applies batches until `stop` is cancelled and no message has come for [`QUIET`].
+    pub async fn run(self, mut rx: mpsc::UnboundedReceiver<Inbound>, stop: CancellationToken) {
         let mut batch = Vec::with_capacity(BATCH);
-        while let Some(first) = rx.recv().await {
+        while let Some(first) = next(&mut rx, &stop).await {
             batch.push(first);
             while batch.len() < BATCH {
                 match rx.try_recv() {
@@ -103,6 +108,15 @@ impl Ingest {
         }
         self.engine.wake.notify_one();
         Ok(())
+    }
+}
+
+/// The next message; once `stop` is cancelled, only one that comes within [`QUIET`].
+async fn next(rx: &mut mpsc::UnboundedReceiver<Inbound>, stop: &CancellationToken) -> Option<Inbound> {
+    tokio::select! {
+        biased;
+        m = rx.recv() => m,
+        () = stop.cancelled() => tokio::time::timeout(QUIET, rx.recv()).await.ok().flatten(),
     }
 }
 
