@@ -116,17 +116,8 @@ impl Application {
         let (mqtt, inbound) = MqttLink::start(o.mqtt.config, metrics.clone());
         let mqtt = Arc::new(mqtt);
         let artifacts = Arc::new(ArtifactCache::default());
-        let (store, instance) = (o.store.clone(), o.instance.clone());
-        let (engine, handle) = Engine::new(
-            store.clone(),
-            artifacts.clone(),
-            mqtt.clone(),
-            o.public_url.clone(),
-            instance.clone(),
-            metrics.clone(),
-        );
-        let ingest =
-            Ingest { store: store.clone(), mqtt: mqtt.clone(), engine: handle.clone(), metrics: metrics.clone() };
+        let (engine, ingest, handle) = rollout_tasks(&o.store, &o.public_url, &o.instance, &mqtt, &artifacts, &metrics);
+        let (store, instance) = (o.store, o.instance);
         let (mosquitto, mosquitto_handle) = o.mqtt.mosquitto.unzip();
         let state = AppState::new(Shared {
             store: store.clone(),
@@ -244,6 +235,27 @@ async fn finish(tasks: impl IntoIterator<Item = (&'static str, JoinHandle<()>)>,
             let _ = task.await;
         }
     }
+}
+
+/// The rollout engine and report ingestion, which share the engine's handle.
+fn rollout_tasks(
+    store: &Arc<dyn Store>,
+    public_url: &str,
+    instance: &str,
+    mqtt: &Arc<MqttLink>,
+    artifacts: &Arc<ArtifactCache>,
+    metrics: &Arc<Metrics>,
+) -> (Engine, Ingest, crate::rollout::engine::EngineHandle) {
+    let (engine, handle) = Engine::new(
+        store.clone(),
+        artifacts.clone(),
+        mqtt.clone(),
+        public_url.to_owned(),
+        instance.to_owned(),
+        metrics.clone(),
+    );
+    let ingest = Ingest { store: store.clone(), mqtt: mqtt.clone(), engine: handle.clone(), metrics: metrics.clone() };
+    (engine, ingest, handle)
 }
 
 /// Binds the HTTP listener; a taken address says so.
