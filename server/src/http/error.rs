@@ -210,3 +210,30 @@ impl From<std::io::Error> for ApiError {
         Self::Internal(InternalError::caused_by("I/O", e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_row_is_named_and_other_store_errors_map_as_usual() {
+        let missing: Result<(), StoreError> = Err(StoreError::NotFound);
+        let e = missing.or_not_found(|| "device dev-1".into()).unwrap_err();
+        assert_eq!((e.code(), e.to_string()), (ErrorCode::NotFound, "NotFound: device dev-1 not found".into()));
+        let taken: Result<(), StoreError> = Err(StoreError::Conflict);
+        assert_eq!(taken.or_not_found(|| unreachable!()).unwrap_err().code(), ErrorCode::AlreadyExists);
+    }
+
+    #[test]
+    fn refused_callers_get_401_or_403() {
+        assert_eq!(ApiError::from(AuthError::UnknownToken).status_code(), StatusCode::UNAUTHORIZED);
+        assert_eq!(ApiError::from(AuthError::ReadOnly("ci".into())).status_code(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn internal_errors_log_every_cause() {
+        let io = std::io::Error::other("disk on fire");
+        let e = InternalError::caused_by("writing a blob", io);
+        assert_eq!(e.chain(), "writing a blob: disk on fire");
+    }
+}
