@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::device::Device;
 use crate::install::Installer;
 use crate::mqtt::{Link, LinkEvent};
+use crate::update::admission::{self, Decision, Screened};
 use crate::update::download::Downloader;
 use crate::update::journal::{Final, Journal, JournalFile};
 use crate::update::machine::{Effect, Event, Phase, State, step};
@@ -286,39 +287,21 @@ impl<I: Installer> Runner<I> {
             }
         };
         let rollout = command.rollout_id().clone();
-        if let Command::Cancel { device_id, .. } = &command {
-            // A cancel concerns only this device's own update in progress; for a rollout
-            // already final, the final state is reported again.
-            if device_id != &self.device.id {
+        match admission::screen(&command, &self.device.id, &self.journal) {
+            Screened::Ignore => return Ok(()),
+            Screened::NotMine => {
+                tracing::warn!(device = %command.device_id(), "dropping a command for another device");
                 return Ok(());
             }
-            if self.journal.current.as_ref().is_some_and(|c| c.job.rollout_id == rollout) {
+            Screened::Cancel(rollout) => {
                 self.queue.push_back(Event::Cancel(rollout));
-            } else if let Some(f) = self.journal.final_of(&rollout).cloned() {
-                return self.report(Some(rollout), f.state, f.reason, None, false).await;
+                return Ok(());
             }
-            return Ok(());
+            Screened::Repeat { state, reason } => return self.report(Some(rollout), state, reason, None, false).await,
+            Screened::Confirm => {}
         }
-        // Step 0: a rollout the journal knows is re-reported, never re-run (a failed one
-        // may be retried: the server re-dispatches it only while attempts remain).
-        if let Some(c) = &self.journal.current {
-            if c.job.rollout_id == rollout {
-                let state = c.phase.reported();
-                return self.report(Some(rollout), state, None, None, false).await;
-            }
-        }
-        if let Some(f) = self.journal.final_of(&rollout).cloned() {
-            if f.state != DeviceState::Failed {
-                return self.report(Some(rollout), f.state, f.reason, None, false).await;
-            }
-        }
-        // Step 1: someone else's command.
-        if command.device_id() != &self.device.id {
-            tracing::warn!(device = %command.device_id(), "dropping a command for another device");
-            return Ok(());
-        }
+        // Only updates reach this point.
         let Command::Update { kind, url, envelope, .. } = &command else {
-            // A cancel for a rollout this device never started: nothing to do.
             return Ok(());
         };
         // Step 2: the server must confirm it over HTTP.
@@ -326,10 +309,6 @@ impl<I: Installer> Runner<I> {
             tracing::warn!(%rollout, "dropping a command the server does not confirm");
             return Ok(());
         }
-        if self.journal.current.is_some() {
-            return self.refuse(rollout, DeviceState::Rejected, Reason::Busy).await;
-        }
-        // Steps 3 and 4.
         let floor = self.journal.time_floor.max(self.device.now());
         let ctx = checks::Context {
             verifier: &self.device.verifier,
@@ -339,14 +318,11 @@ impl<I: Installer> Runner<I> {
             time_floor: time::OffsetDateTime::from_unix_timestamp(floor).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
             server: &self.device.server,
         };
-        match checks::judge(&ctx, *kind, envelope, url) {
-            checks::Verdict::Reject(reason) => self.refuse(rollout, DeviceState::Rejected, reason).await,
-            checks::Verdict::AlreadyInstalled(_) => {
-                self.refuse(rollout, DeviceState::Succeeded, Reason::AlreadyInstalled).await
-            }
-            checks::Verdict::Accept(manifest) => {
-                self.journal.raise_time_floor(manifest.created_at.unix_timestamp());
-                let job = Job { rollout_id: rollout, kind: *kind, url: url.clone(), manifest };
+        let busy = self.journal.current.is_some();
+        match admission::decide(busy, &ctx, rollout.clone(), *kind, envelope, url) {
+            Decision::Refuse { state, reason } => self.refuse(rollout, state, reason).await,
+            Decision::Accept(job) => {
+                self.journal.raise_time_floor(job.manifest.created_at.unix_timestamp());
                 self.queue.push_back(Event::Accepted(job));
                 Ok(())
             }

@@ -1,42 +1,40 @@
-//! Bearer tokens: who is calling (CONTRACT §3).
+//! Who is calling (CONTRACT §3): the axum extractors [`Caller`], [`Operator`] and
+//! [`Admin`], for the HTTP layer only.
 //!
 //! An operator presents an operator token (the admin token, kept in the database so every
-//! replica knows it); a device presents its own token. Tokens are random 256-bit values,
-//! shown once and stored only as SHA-256 hex. No or an unknown token is 401; a device token
-//! on an operator route is 403.
+//! replica knows it); a device presents its own token (made and hashed by
+//! [`crate::token`]). No or an unknown token is 401; a device token on an operator route is
+//! 403. A refusal is an [`AuthError`], which `http::error` maps to problem+json like every
+//! other error, so this module needs nothing of the HTTP layer.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use base64::Engine as _;
+use fleet_protocol::DeviceId;
 use fleet_protocol::api::TokenScope;
-use fleet_protocol::{DeviceId, ErrorCode, Sha256Digest};
 
-use crate::http::error::ApiError;
+use crate::audit::Actor;
 use crate::state::AppState;
-use crate::store::TokenOwner;
+use crate::store::{StoreError, TokenOwner};
+use crate::token::hash_token;
 
-/// Prefix of device tokens, so a leaked one is recognisable (e.g. by secret scanners).
-pub const DEVICE_TOKEN_PREFIX: &str = "fleet_dev_";
-/// Prefix of generated admin tokens.
-pub const ADMIN_TOKEN_PREFIX: &str = "fleet_admin_";
-/// Prefix of named operator tokens.
-pub const OPERATOR_TOKEN_PREFIX: &str = "fleet_op_";
-
-/// A fresh random token: the prefix and 256 random bits, URL-safe base64.
-pub fn generate_token(prefix: &str) -> anyhow::Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    Ok(format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+/// Why a caller was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    MissingToken,
+    #[error("unknown token")]
+    UnknownToken,
+    #[error("this route is for operators")]
+    NotAnOperator,
+    #[error("token {0:?} is read-only")]
+    ReadOnly(String),
+    #[error("a device may only access its own resources")]
+    OtherDevice,
+    /// The token could not be looked up.
+    #[error("looking up a token: {0}")]
+    Store(#[from] StoreError),
 }
-
-/// What is stored for a token: its SHA-256, lowercase hex.
-pub fn hash_token(token: &str) -> String {
-    Sha256Digest::of(token.as_bytes()).to_hex()
-}
-
-/// The name under which the admin token is stored.
-pub const ADMIN_TOKEN_NAME: &str = "admin";
 
 /// An authenticated operator (any scope): the token's name and what it may do. Read routes
 /// take this; write routes take [`Admin`].
@@ -55,11 +53,11 @@ pub enum Caller {
 
 impl Caller {
     /// Devices may act only on their own resources; the operator on all.
-    pub fn require_device_or_operator(&self, id: &DeviceId) -> Result<(), ApiError> {
+    pub fn require_device_or_operator(&self, id: &DeviceId) -> Result<(), AuthError> {
         match self {
             Caller::Operator(_) => Ok(()),
             Caller::Device(own) if own == id => Ok(()),
-            Caller::Device(_) => Err(ApiError::new(ErrorCode::Forbidden, "a device may only access its own resources")),
+            Caller::Device(_) => Err(AuthError::OtherDevice),
         }
     }
 }
@@ -71,17 +69,15 @@ fn bearer(parts: &Parts) -> Option<&str> {
 }
 
 impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
+    type Rejection = AuthError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(token) = bearer(parts) else {
-            return Err(ApiError::new(ErrorCode::Unauthorized, "missing bearer token"));
-        };
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthError> {
+        let token = bearer(parts).ok_or(AuthError::MissingToken)?;
         let hash = hash_token(token);
         match state.device_tokens.owner(state.store.as_ref(), &hash).await? {
             Some(TokenOwner::Operator(t)) => Ok(Caller::Operator(Operator { name: t.name, scope: t.scope })),
             Some(TokenOwner::Device(id)) => Ok(Caller::Device(id)),
-            None => Err(ApiError::new(ErrorCode::Unauthorized, "unknown token")),
+            None => Err(AuthError::UnknownToken),
         }
     }
 }
@@ -92,29 +88,40 @@ pub struct Admin {
     pub name: String,
 }
 
+impl Admin {
+    /// The admin as the audit trail names them.
+    pub fn actor(&self) -> Actor {
+        Actor(self.name.clone())
+    }
+}
+
+impl From<&Admin> for Actor {
+    fn from(admin: &Admin) -> Self {
+        Actor(admin.name.clone())
+    }
+}
+
 /// A write route's caller: read-only tokens and devices get 403.
 impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
+    type Rejection = AuthError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthError> {
         let op = Operator::from_request_parts(parts, state).await?;
         match op.scope {
             TokenScope::Admin => Ok(Admin { name: op.name }),
-            TokenScope::ReadOnly => {
-                Err(ApiError::new(ErrorCode::Forbidden, format!("token {:?} is read-only", op.name)))
-            }
+            TokenScope::ReadOnly => Err(AuthError::ReadOnly(op.name)),
         }
     }
 }
 
 /// An operator route's caller; rejects devices with 403.
 impl FromRequestParts<AppState> for Operator {
-    type Rejection = ApiError;
+    type Rejection = AuthError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthError> {
         match Caller::from_request_parts(parts, state).await? {
             Caller::Operator(op) => Ok(op),
-            Caller::Device(_) => Err(ApiError::new(ErrorCode::Forbidden, "this route is for operators")),
+            Caller::Device(_) => Err(AuthError::NotAnOperator),
         }
     }
 }

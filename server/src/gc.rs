@@ -6,13 +6,25 @@
 
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::state::AppState;
+use crate::store::StoreError;
 
 /// How often the pass runs (and once at start).
 const EVERY: Duration = Duration::from_secs(3600);
 
+/// Why a pass stopped (the next one tries again).
+#[derive(Debug, thiserror::Error)]
+pub enum GcError {
+    #[error("blob store: {0}")]
+    Blobs(#[from] std::io::Error),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+}
+
 /// One pass; returns how many blobs it removed.
-pub async fn collect(app: &AppState) -> anyhow::Result<usize> {
+pub async fn collect(app: &AppState) -> Result<usize, GcError> {
     let _lifecycle = app.blobs.lock().await?;
     let mut removed = 0;
     for digest in app.blobs.digests().await? {
@@ -26,12 +38,16 @@ pub async fn collect(app: &AppState) -> anyhow::Result<usize> {
     Ok(removed)
 }
 
-/// Runs a pass at start and then every hour.
-pub async fn run(app: AppState) {
-    loop {
+/// Runs a pass at start and then every hour, until `stop` is cancelled; a pass under way
+/// finishes first.
+pub async fn run(app: AppState, stop: CancellationToken) {
+    while !stop.is_cancelled() {
         if let Err(e) = collect(&app).await {
-            tracing::error!("blob garbage collection: {e:#}");
+            tracing::error!("blob garbage collection: {e}");
         }
-        tokio::time::sleep(EVERY).await;
+        tokio::select! {
+            () = stop.cancelled() => {}
+            () = tokio::time::sleep(EVERY) => {}
+        }
     }
 }

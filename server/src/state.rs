@@ -3,6 +3,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::audit::Actor;
 use crate::blobs::BlobStore;
 use crate::broker::EmbeddedBroker;
 use crate::broker::mosquitto::MosquittoHandle;
@@ -46,41 +47,15 @@ impl AppState {
         Self(Arc::new(shared))
     }
 
-    /// Records an operator action in the audit trail. The action has happened: a failure
-    /// to record it is logged loudly, not turned into an error for the caller.
-    pub async fn audit(&self, admin: &crate::auth::Admin, action: &str, target: &str, details: serde_json::Value) {
-        let entry = crate::store::AuditRecord {
-            id: 0,
-            at_ms: crate::now_ms(),
-            actor: admin.name.clone(),
-            action: action.to_owned(),
-            target: target.to_owned(),
-            details: details.to_string(),
-        };
-        tracing::info!(actor = %admin.name, action, target, "audit");
-        if let Err(e) = self.store.record_audit(&entry).await {
-            tracing::error!(actor = %admin.name, action, target, "audit trail not written: {e}");
-        }
+    /// Records an operator action in the audit trail (see [`crate::audit`]).
+    pub async fn audit(&self, actor: impl Into<Actor>, action: &str, target: &str, details: serde_json::Value) {
+        crate::audit::record(self.store.as_ref(), &actor.into(), action, target, details).await;
     }
 
     /// Lets the engine look at rollouts now rather than at its next tick.
     pub fn wake_engine(&self) {
         if let Some(e) = &self.engine {
             e.wake.notify_one();
-        }
-    }
-
-    /// Brings everything in step after a device was registered (`None`), or its token
-    /// rotated or the device removed (`Some`): remembered device tokens are forgotten,
-    /// Mosquitto's files are rewritten and reloaded (which closes sessions whose credentials
-    /// are gone); the embedded broker closes the device's session.
-    pub async fn device_credentials_changed(&self, device: Option<&fleet_protocol::DeviceId>) {
-        self.device_tokens.forget_all();
-        if let Some(m) = &self.mosquitto {
-            m.sync_now().await;
-        }
-        if let (Some(b), Some(device)) = (&self.broker, device) {
-            b.kick(device).await;
         }
     }
 }

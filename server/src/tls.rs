@@ -4,7 +4,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,14 +19,25 @@ use tokio_rustls::server::TlsStream;
 /// How long a client may take to finish its handshake.
 const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 
+/// Why the certificate or key could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsConfigError {
+    #[error(transparent)]
+    Certificates(#[from] fleet_protocol::tls::TlsError),
+    #[error("TLS key {0}: {1}")]
+    Key(PathBuf, rustls::pki_types::pem::Error),
+    #[error("TLS certificate {0}: {1}")]
+    Rejected(PathBuf, rustls::Error),
+}
+
 /// Loads the certificate chain and key into a server configuration (HTTP/1.1).
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
-    let chain = fleet_protocol::tls::load_certs(cert).map_err(|e| e.to_string())?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("TLS key {}: {e}", key.display()))?;
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsConfigError> {
+    let chain = fleet_protocol::tls::load_certs(cert)?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsConfigError::Key(key.to_owned(), e))?;
     let mut config = ServerConfig::builder_with_provider(fleet_protocol::tls::provider())
         .with_safe_default_protocol_versions()
         .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
-        .map_err(|e| format!("TLS certificate {}: {e}", cert.display()))?;
+        .map_err(|e| TlsConfigError::Rejected(cert.to_owned(), e))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -1,5 +1,6 @@
 //! One update, from accepted command to final state.
 //!
+//! - [`admission`]: whether a command starts an update, in CONTRACT §6's order (pure).
 //! - [`checks`]: the pure rules of CONTRACT §6 step 3–4 (signature, kind, name, hardware,
 //!   version, expiry, URL origin).
 //! - [`machine`]: the pure state machine `step(state, event) -> (state, effects)`.
@@ -7,6 +8,7 @@
 //! - [`download`]: streaming, resumable, hashing download; [`hashed_file`] writes and
 //!   hashes its bytes off the runtime thread.
 
+pub mod admission;
 pub mod checks;
 pub mod download;
 pub mod hashed_file;

@@ -13,9 +13,9 @@ use rmqtt::codec::v5::SubscribeAckReason;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType};
 use rmqtt::types::{AuthResult, ConnectInfo, LastWill, PublishAclResult, SubscribeAclResult};
 
-use crate::auth::hash_token;
 use crate::device_tokens::DeviceTokens;
 use crate::store::{Store, TokenOwner};
+use crate::token::hash_token;
 
 /// Who may use the broker.
 #[derive(Debug)]

@@ -15,7 +15,8 @@ use base64::engine::general_purpose::STANDARD;
 use fleet_protocol::topic::{Channel, Topics};
 use tokio::sync::{Notify, watch};
 
-use crate::store::Store;
+use crate::random::{self, RandomnessError};
+use crate::store::{Store, StoreError};
 
 /// Mosquitto's PBKDF2 iteration count (what `mosquitto_passwd` writes).
 const ITERATIONS: u32 = 101;
@@ -24,10 +25,8 @@ const ITERATIONS: u32 = 101;
 const POLL: Duration = Duration::from_secs(2);
 
 /// `$7$101$<salt>$<hash>`: Mosquitto's password hash of `password` with a fresh salt.
-pub fn password_hash(password: &str) -> anyhow::Result<String> {
-    let mut salt = [0u8; 12];
-    getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    Ok(password_hash_with_salt(password, &salt))
+pub fn password_hash(password: &str) -> Result<String, RandomnessError> {
+    Ok(password_hash_with_salt(password, &random::bytes::<12>()?))
 }
 
 fn password_hash_with_salt(password: &str, salt: &[u8]) -> String {
@@ -47,7 +46,7 @@ pub struct ServerAccount {
 }
 
 impl ServerAccount {
-    pub fn new(username: String, password: String) -> anyhow::Result<Self> {
+    pub fn new(username: String, password: String) -> Result<Self, RandomnessError> {
         let password_hash = password_hash(&password)?;
         Ok(Self { username, password: crate::settings::Secret::new(password), password_hash })
     }
@@ -78,6 +77,17 @@ pub fn acl_file(server: Option<&ServerAccount>, topics: &Topics) -> String {
     out.push_str(&format!("pattern write {}\n", pattern(Channel::Status)));
     out.push_str(&format!("pattern write {}\n", pattern(Channel::Presence)));
     out
+}
+
+/// Why Mosquitto's files were not brought in step (tried again at the next sync).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("reading the devices' credentials: {0}")]
+    Store(#[from] StoreError),
+    #[error("writing the files: {0}")]
+    Write(#[from] std::io::Error),
+    #[error("reload command `{command}` failed: {status}")]
+    Reload { command: String, status: std::process::ExitStatus },
 }
 
 /// Keeps a Mosquitto's files in step with the devices.
@@ -147,7 +157,7 @@ impl MosquittoSync {
         }
     }
 
-    async fn write_if_changed(&self, written: Option<&(String, String)>) -> anyhow::Result<(String, String)> {
+    async fn write_if_changed(&self, written: Option<&(String, String)>) -> Result<(String, String), SyncError> {
         let devices = self.store.broker_credentials().await?;
         let files = (password_file(self.server.as_ref(), &devices), acl_file(self.server.as_ref(), &self.topics));
         if written == Some(&files) {
@@ -159,7 +169,7 @@ impl MosquittoSync {
         if let Some(command) = &self.reload_command {
             let status = tokio::process::Command::new("sh").arg("-c").arg(command).status().await?;
             if !status.success() {
-                anyhow::bail!("reload command `{command}` failed: {status}");
+                return Err(SyncError::Reload { command: command.clone(), status });
             }
         }
         Ok(files)

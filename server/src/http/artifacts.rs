@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tower::ServiceExt as _;
 use tower_http::services::ServeFile;
 
-use super::error::ApiError;
+use super::error::{ApiError, InternalError, OrNotFound as _};
 use super::extract::{ApiQuery, page_request};
 use super::upload;
 use super::views;
@@ -92,20 +92,13 @@ async fn list(
     Ok(Json(views::list(page, |a| ArtifactInfo { envelope: None, ..views::artifact(a) })))
 }
 
-fn missing(kind: ArtifactKind, id: &str) -> impl FnOnce(StoreError) -> ApiError {
-    move |e| match e {
-        StoreError::NotFound => ApiError::not_found(format!("{kind} {id}")),
-        e => e.into(),
-    }
-}
-
 async fn show(
     kind: ArtifactKind,
     State(app): State<AppState>,
     _: Operator,
     Path(id): Path<String>,
 ) -> Result<Json<ArtifactInfo>, ApiError> {
-    let record = app.store.get_artifact(kind, &id).await.map_err(missing(kind, &id))?;
+    let record = app.store.get_artifact(kind, &id).await.or_not_found(|| format!("{kind} {id}"))?;
     Ok(Json(views::artifact(record)))
 }
 
@@ -124,13 +117,13 @@ async fn remove(
         ));
     }
     let _lifecycle = app.blobs.lock().await?;
-    let record = app.store.delete_artifact(kind, &id).await.map_err(|e| match e {
-        StoreError::Referenced => ApiError::new(
+    let record = match app.store.delete_artifact(kind, &id).await {
+        Err(StoreError::Referenced) => Err(ApiError::new(
             fleet_protocol::ErrorCode::InUse,
             format!("{kind} {id} is kept: earlier rollouts' history refers to it"),
-        ),
-        e => missing(kind, &id)(e),
-    })?;
+        )),
+        deleted => deleted.or_not_found(|| format!("{kind} {id}")),
+    }?;
     app.artifacts.forget(&id);
     let digest = record.manifest.sha256;
     if !app.store.blob_referenced(&digest.to_hex()).await? {
@@ -152,8 +145,9 @@ async fn blob(
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let record = app.artifacts.get(app.store.as_ref(), kind, &id).await.map_err(missing(kind, &id))?;
-    let etag = HeaderValue::from_str(&format!("\"{}\"", record.manifest.sha256)).map_err(anyhow::Error::from)?;
+    let record = app.artifacts.get(app.store.as_ref(), kind, &id).await.or_not_found(|| format!("{kind} {id}"))?;
+    let etag = HeaderValue::from_str(&format!("\"{}\"", record.manifest.sha256))
+        .map_err(|e| InternalError::caused_by("an ETag header", e))?;
     if req.headers().get(header::IF_NONE_MATCH).is_some_and(|v| v == etag || v == "*") {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
@@ -162,13 +156,14 @@ async fn blob(
         // Deleted meanwhile (perhaps by another replica)? Records never change, so the
         // store only has to say whether this one still exists.
         app.artifacts.forget(&id);
-        app.store.get_artifact(kind, &id).await.map_err(missing(kind, &id))?;
-        return Err(ApiError::Internal(anyhow::anyhow!("blob {} of {kind} {id} is missing", record.manifest.sha256)));
+        app.store.get_artifact(kind, &id).await.or_not_found(|| format!("{kind} {id}"))?;
+        return Err(InternalError::new(format!("blob {} of {kind} {id} is missing", record.manifest.sha256)).into());
     }
     // Never a buffer larger than the blob: thousands of devices fetch small blobs at once.
     let chunk = usize::try_from(record.manifest.size).unwrap_or(DOWNLOAD_CHUNK).clamp(8 << 10, DOWNLOAD_CHUNK);
     let serve = ServeFile::new(path).with_buf_chunk_size(chunk);
-    let mut response = serve.oneshot(req).await.map_err(anyhow::Error::from)?.into_response();
+    let mut response =
+        serve.oneshot(req).await.map_err(|e| InternalError::caused_by("serving a blob", e))?.into_response();
     if response.status().is_success() {
         let headers = response.headers_mut();
         headers.insert(header::ETAG, etag);

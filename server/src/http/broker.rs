@@ -19,10 +19,11 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::extract::ApiJson;
 use super::routes::ApiRouter;
-use crate::auth::{Operator, hash_token};
+use crate::auth::Operator;
 use crate::broker::mosquitto;
 use crate::state::AppState;
 use crate::store::TokenOwner;
+use crate::token::hash_token;
 
 pub fn router() -> ApiRouter {
     ApiRouter::new()

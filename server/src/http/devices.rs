@@ -8,15 +8,16 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 
 use super::routes::ApiRouter;
-use fleet_protocol::{DeviceId, ErrorCode, HardwareModel};
+use fleet_protocol::HardwareModel;
 use serde::Deserialize;
 
-use super::error::ApiError;
+use super::error::{ApiError, OrNotFound as _};
 use super::extract::{ApiJson, device_id, page_request};
 use super::views;
-use crate::auth::{Admin, Caller, DEVICE_TOKEN_PREFIX, Operator, generate_token, hash_token};
+use crate::auth::{Admin, Caller, Operator};
+use crate::credentials::{self, Registration};
 use crate::state::AppState;
-use crate::store::{DeviceFilter, NewDevice, StoreError, StoreResult};
+use crate::store::DeviceFilter;
 use fleet_protocol::api::{DeviceInfo, DeviceWithToken, List};
 
 /// At most this many labels per device.
@@ -63,10 +64,6 @@ fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn broker_password_hash(token: &str) -> Result<String, ApiError> {
-    crate::broker::mosquitto::password_hash(token).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
-}
-
 async fn register(
     State(app): State<AppState>,
     admin: Admin,
@@ -75,23 +72,9 @@ async fn register(
     let id = device_id(req.id)?;
     let hardware = HardwareModel::parse(req.hardware).map_err(|e| ApiError::invalid_id("hardware", e))?;
     check_labels(&req.labels)?;
-    let token = generate_token(DEVICE_TOKEN_PREFIX)?;
-    let new = NewDevice {
-        id: id.clone(),
-        hardware,
-        labels: req.labels,
-        token_hash: hash_token(&token),
-        broker_password_hash: broker_password_hash(&token)?,
-        created_at_ms: crate::now_ms(),
-    };
-    let device = app.store.insert_device(&new).await.map_err(|e| match e {
-        StoreError::Conflict => ApiError::new(ErrorCode::AlreadyExists, format!("device {id} is already registered")),
-        e => e.into(),
-    })?;
-    app.device_credentials_changed(None).await;
-    let details = serde_json::json!({"hardware": device.hardware.as_str(), "labels": device.labels});
-    app.audit(&admin, "device.registered", id.as_str(), details).await;
-    Ok((StatusCode::CREATED, Json(DeviceWithToken { device: views::device(device), token })))
+    let registration = Registration { id, hardware, labels: req.labels };
+    let issued = credentials::register(&app, &admin.actor(), registration).await?;
+    Ok((StatusCode::CREATED, Json(DeviceWithToken { device: views::device(issued.device), token: issued.token })))
 }
 
 /// Parses `hardware=`, repeatable `label=key=value`, `limit=`, `cursor=`.
@@ -129,16 +112,9 @@ async fn list(
     Ok(Json(views::list(page, views::device)))
 }
 
-fn missing(id: &DeviceId) -> impl FnOnce(StoreError) -> ApiError + '_ {
-    move |e| match e {
-        StoreError::NotFound => ApiError::not_found(format!("device {id}")),
-        e => e.into(),
-    }
-}
-
 async fn show(State(app): State<AppState>, _: Operator, Path(raw): Path<String>) -> Result<Json<DeviceInfo>, ApiError> {
     let id = device_id(raw)?;
-    let device = app.store.get_device(&id).await.map_err(missing(&id))?;
+    let device = app.store.get_device(&id).await.or_not_found(|| format!("device {id}"))?;
     let mut body = views::device(device);
     if let Some((rollout, state)) = app.store.device_rollout(&id).await? {
         body.rollout = Some(serde_json::json!({"id": rollout, "state": state.as_str()}));
@@ -152,33 +128,8 @@ async fn decommission(
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = device_id(raw)?;
-    let (store, removed) = (app.store.clone(), id.clone());
-    revoke(&app, &admin, &id, "device.removed", async move { store.delete_device(&removed).await }).await?;
-    app.wake_engine();
+    credentials::remove(&app, &admin.actor(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Runs `change` (the device's token rotated, or the device removed) to its end even if
-/// the request is dropped meanwhile, then brings everything in step and records `action`
-/// in the audit trail: an old token never outlives a change that was made, and no change
-/// goes unrecorded.
-async fn revoke(
-    app: &AppState,
-    admin: &Admin,
-    id: &DeviceId,
-    action: &'static str,
-    change: impl std::future::Future<Output = StoreResult<()>> + Send + 'static,
-) -> Result<(), ApiError> {
-    let (app_now, admin, device) = (app.clone(), admin.clone(), id.clone());
-    tokio::spawn(async move {
-        change.await?;
-        app_now.device_credentials_changed(Some(&device)).await;
-        app_now.audit(&admin, action, device.as_str(), serde_json::json!({})).await;
-        Ok(())
-    })
-    .await
-    .map_err(|e| ApiError::from(anyhow::anyhow!("changing the credentials of {id}: {e}")))?
-    .map_err(missing(id))
 }
 
 async fn rotate_token(
@@ -187,13 +138,8 @@ async fn rotate_token(
     Path(raw): Path<String>,
 ) -> Result<Json<DeviceWithToken>, ApiError> {
     let id = device_id(raw)?;
-    let token = generate_token(DEVICE_TOKEN_PREFIX)?;
-    let (store, rotated) = (app.store.clone(), id.clone());
-    let (token_hash, broker_hash) = (hash_token(&token), broker_password_hash(&token)?);
-    let change = async move { store.rotate_device_token(&rotated, &token_hash, &broker_hash).await };
-    revoke(&app, &admin, &id, "device.token_rotated", change).await?;
-    let device = app.store.get_device(&id).await.map_err(missing(&id))?;
-    Ok(Json(DeviceWithToken { device: views::device(device), token }))
+    let issued = credentials::rotate(&app, &admin.actor(), &id).await?;
+    Ok(Json(DeviceWithToken { device: views::device(issued.device), token: issued.token }))
 }
 
 /// The device's current command (the same JSON as on MQTT), or 204 when it has none.
@@ -207,7 +153,7 @@ async fn command(
     caller.require_device_or_operator(&id)?;
     if matches!(caller, Caller::Operator(_)) {
         // A device caller exists: its token was just found.
-        app.store.get_device(&id).await.map_err(missing(&id))?;
+        app.store.get_device(&id).await.or_not_found(|| format!("device {id}"))?;
     }
     let Some(current) = app.store.current_command(&id).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());

@@ -1,7 +1,8 @@
 //! [`ApiError`]: every failure a handler returns, mapped to HTTP in one place.
 //!
 //! Client errors carry a stable [`ErrorCode`] and a precise detail; internal causes are
-//! logged and answered with a generic 500, never sent to the client.
+//! logged and answered with a generic 500, never sent to the client. A storage error is
+//! mapped here once: [`OrNotFound::or_not_found`] names what was missing.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -9,8 +10,13 @@ use fleet_protocol::problem::PROBLEM_JSON;
 use fleet_protocol::verify::VerifyError;
 use fleet_protocol::{ErrorCode, IdError, ManifestError, Problem};
 
+use crate::auth::AuthError;
+use crate::credentials::CredentialsError;
+use crate::random::RandomnessError;
 use crate::rollout::error::RolloutError;
 use crate::store::StoreError;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// An error answered as RFC 9457 problem+json.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +27,55 @@ pub enum ApiError {
     #[error("device_busy: {detail}")]
     Busy { detail: String, rollouts: Vec<String> },
     #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Internal(#[from] InternalError),
+}
+
+/// A failure that is the server's fault: what was being done, and why it failed. Logged
+/// with every cause; the client only learns that it happened.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}")]
+pub struct InternalError {
+    context: String,
+    #[source]
+    source: Option<BoxError>,
+}
+
+impl InternalError {
+    /// A failure with no underlying error (e.g. a blob missing from disk).
+    pub fn new(context: impl Into<String>) -> Self {
+        Self { context: context.into(), source: None }
+    }
+
+    /// `context` failed because of `source`.
+    pub fn caused_by(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self { context: context.into(), source: Some(source.into()) }
+    }
+
+    /// The context and every cause, `a: b: c`.
+    fn chain(&self) -> String {
+        let mut out = self.context.clone();
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            out.push_str(&format!(": {e}"));
+            cause = e.source();
+        }
+        out
+    }
+}
+
+/// `Result<T, StoreError>` to `Result<T, ApiError>`, naming what a missing row was.
+pub trait OrNotFound<T> {
+    /// `NotFound` becomes 404 "`what()` not found"; other errors map as usual.
+    fn or_not_found(self, what: impl FnOnce() -> String) -> Result<T, ApiError>;
+}
+
+impl<T> OrNotFound<T> for Result<T, StoreError> {
+    fn or_not_found(self, what: impl FnOnce() -> String) -> Result<T, ApiError> {
+        self.map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found(what()),
+            e => e.into(),
+        })
+    }
 }
 
 impl ApiError {
@@ -73,7 +127,7 @@ impl IntoResponse for ApiError {
                 Problem { rollouts: Some(rollouts), ..Problem::new(ErrorCode::DeviceBusy, detail) }
             }
             Self::Internal(e) => {
-                tracing::error!(error = format!("{e:#}"), "internal error");
+                tracing::error!(error = e.chain(), "internal error");
                 Problem::new(ErrorCode::Internal, "internal error; see the server log")
             }
         };
@@ -89,7 +143,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => Self::new(ErrorCode::NotFound, "not found"),
             StoreError::Conflict => Self::new(ErrorCode::AlreadyExists, "already exists"),
             StoreError::Referenced => Self::new(ErrorCode::InUse, "still referenced"),
-            e => Self::Internal(e.into()),
+            e => Self::Internal(InternalError::caused_by("storage", e)),
         }
     }
 }
@@ -100,7 +154,7 @@ impl From<RolloutError> for ApiError {
         let code = match e {
             E::Store(e) => return e.into(),
             E::DevicesBusy(busy) => return Self::device_busy(&busy),
-            E::NoId(_) | E::Encode(_) => return Self::Internal(e.into()),
+            E::NoId(_) | E::Encode(_) => return Self::Internal(InternalError::caused_by("creating a rollout", e)),
             E::Invalid(_) | E::UnknownDevices(_) => ErrorCode::BadRequest,
             E::InvalidDeviceId(_) | E::InvalidHardware(_) => ErrorCode::InvalidId,
             E::UnknownArtifact { .. } | E::UnknownRollout(_) => ErrorCode::NotFound,
@@ -108,6 +162,40 @@ impl From<RolloutError> for ApiError {
             E::NotAllowed { .. } => ErrorCode::InvalidState,
         };
         Self::new(code, e.to_string())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let code = match e {
+            AuthError::MissingToken | AuthError::UnknownToken => ErrorCode::Unauthorized,
+            AuthError::NotAnOperator | AuthError::ReadOnly(_) | AuthError::OtherDevice => ErrorCode::Forbidden,
+            AuthError::Store(e) => return e.into(),
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+/// The extractors' rejection.
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}
+
+impl From<CredentialsError> for ApiError {
+    fn from(e: CredentialsError) -> Self {
+        match e {
+            CredentialsError::AlreadyRegistered(_) => Self::new(ErrorCode::AlreadyExists, e.to_string()),
+            CredentialsError::UnknownDevice(id) => Self::not_found(format!("device {id}")),
+            e => Self::Internal(InternalError::caused_by("changing device credentials", e)),
+        }
+    }
+}
+
+impl From<RandomnessError> for ApiError {
+    fn from(e: RandomnessError) -> Self {
+        Self::Internal(InternalError::caused_by("making a secret or an id", e))
     }
 }
 
@@ -130,6 +218,33 @@ impl From<ManifestError> for ApiError {
 
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
-        Self::Internal(e.into())
+        Self::Internal(InternalError::caused_by("I/O", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_row_is_named_and_other_store_errors_map_as_usual() {
+        let missing: Result<(), StoreError> = Err(StoreError::NotFound);
+        let e = missing.or_not_found(|| "device dev-1".into()).unwrap_err();
+        assert_eq!((e.code(), e.to_string()), (ErrorCode::NotFound, "NotFound: device dev-1 not found".into()));
+        let taken: Result<(), StoreError> = Err(StoreError::Conflict);
+        assert_eq!(taken.or_not_found(|| unreachable!()).unwrap_err().code(), ErrorCode::AlreadyExists);
+    }
+
+    #[test]
+    fn refused_callers_get_401_or_403() {
+        assert_eq!(ApiError::from(AuthError::UnknownToken).status_code(), StatusCode::UNAUTHORIZED);
+        assert_eq!(ApiError::from(AuthError::ReadOnly("ci".into())).status_code(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn internal_errors_log_every_cause() {
+        let io = std::io::Error::other("disk on fire");
+        let e = InternalError::caused_by("writing a blob", io);
+        assert_eq!(e.chain(), "writing a blob: disk on fire");
     }
 }

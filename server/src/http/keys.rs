@@ -7,7 +7,7 @@ use axum::routing::{delete, get, post};
 use fleet_protocol::{ErrorCode, KeyId, PublicKey};
 use serde::Deserialize;
 
-use super::error::ApiError;
+use super::error::{ApiError, OrNotFound as _};
 use super::extract::{ApiJson, ApiQuery, page_request};
 use super::routes::ApiRouter;
 use super::views;
@@ -88,7 +88,7 @@ fn keyid(raw: &str) -> Result<KeyId, ApiError> {
 
 async fn show(State(app): State<AppState>, _: Operator, Path(raw): Path<String>) -> Result<Json<KeyInfo>, ApiError> {
     let id = keyid(&raw)?;
-    let key = app.store.get_key(&id).await.map_err(|e| not_found(e, &id))?;
+    let key = app.store.get_key(&id).await.or_not_found(|| format!("key {id}"))?;
     Ok(Json(views::key(key)))
 }
 
@@ -96,15 +96,8 @@ async fn show(State(app): State<AppState>, _: Operator, Path(raw): Path<String>)
 /// no longer counts towards any threshold.
 async fn revoke(State(app): State<AppState>, admin: Admin, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
     let id = keyid(&raw)?;
-    app.store.revoke_key(&id, crate::now_ms()).await.map_err(|e| not_found(e, &id))?;
+    app.store.revoke_key(&id, crate::now_ms()).await.or_not_found(|| format!("key {id}"))?;
     app.audit(&admin, "key.revoked", &id.as_hex(), serde_json::json!({})).await;
     crate::rollout::signers::pause_unsigned(&app).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-fn not_found(e: StoreError, id: &KeyId) -> ApiError {
-    match e {
-        StoreError::NotFound => ApiError::not_found(format!("key {id}")),
-        e => e.into(),
-    }
 }

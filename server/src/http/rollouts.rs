@@ -15,7 +15,7 @@ use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error::ApiError;
+use super::error::{ApiError, OrNotFound as _};
 use super::extract::{ApiJson, ApiQuery, page_request};
 use super::routes::ApiRouter;
 use crate::auth::{Admin, Operator};
@@ -25,7 +25,6 @@ use crate::rollout::model::RolloutRecord;
 use crate::rollout::plan::RolloutRequest;
 use crate::rollout::view::{entry_body, rollout_body};
 use crate::state::AppState;
-use crate::store::StoreError;
 
 pub fn router() -> ApiRouter {
     ApiRouter::new()
@@ -84,10 +83,7 @@ async fn list(
 }
 
 async fn load(app: &AppState, id: &str) -> Result<RolloutRecord, ApiError> {
-    app.store.get_rollout(id).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found(format!("rollout {id}")),
-        e => e.into(),
-    })
+    app.store.get_rollout(id).await.or_not_found(|| format!("rollout {id}"))
 }
 
 async fn show(State(app): State<AppState>, _: Operator, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {

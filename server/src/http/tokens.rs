@@ -9,13 +9,14 @@ use fleet_protocol::ErrorCode;
 use fleet_protocol::api::{AuditEntry, List, TokenInfo, TokenScope, TokenWithSecret};
 use serde::Deserialize;
 
-use super::error::ApiError;
+use super::error::{ApiError, OrNotFound as _};
 use super::extract::{ApiJson, ApiQuery, page_request};
 use super::routes::ApiRouter;
 use super::views;
-use crate::auth::{ADMIN_TOKEN_NAME, Admin, OPERATOR_TOKEN_PREFIX, Operator, generate_token, hash_token};
+use crate::auth::{Admin, Operator};
 use crate::state::AppState;
 use crate::store::{OperatorTokenRecord, StoreError};
+use crate::token::{ADMIN_TOKEN_NAME, OPERATOR_TOKEN_PREFIX, generate_token, hash_token};
 
 pub fn router() -> ApiRouter {
     ApiRouter::new()
@@ -85,10 +86,7 @@ async fn revoke(State(app): State<AppState>, admin: Admin, Path(name): Path<Stri
             "the admin token cannot be revoked; set FLEET_ADMIN_TOKEN to replace it",
         ));
     }
-    app.store.delete_operator_token(&name).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found(format!("token {name:?}")),
-        e => e.into(),
-    })?;
+    app.store.delete_operator_token(&name).await.or_not_found(|| format!("token {name:?}"))?;
     app.audit(&admin, "token.revoked", &name, serde_json::json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -19,7 +19,7 @@ use axum::extract::multipart::{Field, MultipartError};
 use fleet_protocol::envelope::MAX_ENVELOPE_BYTES;
 use fleet_protocol::{ArtifactKind, Envelope, ErrorCode, Manifest, PublicKey, Verifier};
 
-use super::error::ApiError;
+use super::error::{ApiError, InternalError};
 use crate::blobs::BlobUpload;
 use crate::state::AppState;
 use crate::store::{ArtifactRecord, NewArtifact, StoreError};
@@ -92,7 +92,8 @@ async fn admit(app: &AppState, kind: ArtifactKind, bytes: &[u8]) -> Result<NewAr
         id: crate::new_id()?,
         manifest_json: String::from_utf8(verified.payload)
             .map_err(|_| ApiError::new(ErrorCode::BadManifest, "manifest is not UTF-8"))?,
-        envelope_json: serde_json::to_string(&envelope).map_err(anyhow::Error::from)?,
+        envelope_json: serde_json::to_string(&envelope)
+            .map_err(|e| InternalError::caused_by("writing the envelope as JSON", e))?,
         signers: verified.signers.into_iter().collect(),
         created_at_ms: crate::now_ms(),
         manifest,

@@ -36,7 +36,7 @@ pub async fn create(app: &AppState, req: RolloutRequest, dry_run: bool) -> Resul
     }
     let ends = wave_ends(&req.waves, devices.len());
     let now = app.store.now_ms().await?;
-    let id = crate::new_id().map_err(|e| RolloutError::NoId(e.to_string()))?;
+    let id = crate::new_id()?;
     let entries = entries(&id, &devices, &artifact, &ends, now);
     if dry_run {
         return Ok(Created::DryRun(dry_run_plan(&req.waves, &ends, &ids, &entries)));

@@ -16,6 +16,7 @@ use std::time::Duration;
 use fleet_protocol::DeviceId;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::model::{Count, EntryChange, RolloutRecord, RolloutState};
 use super::progress::{WaveProgress, wave_progress};
@@ -96,14 +97,16 @@ impl Engine {
         (engine, handle)
     }
 
-    pub async fn run(mut self) {
-        loop {
+    /// Steps until `stop` is cancelled; a step under way finishes first.
+    pub async fn run(mut self, stop: CancellationToken) {
+        while !stop.is_cancelled() {
             let stepped = Instant::now();
             if let Err(e) = self.tick().await {
                 tracing::error!("rollout engine: {e}");
             }
             let wake = self.handle.wake.clone();
             tokio::select! {
+                () = stop.cancelled() => {}
                 () = wake.notified() => tokio::time::sleep_until(stepped + SETTLE).await,
                 () = tokio::time::sleep(TICK) => {}
                 Some((device, rollout)) = self.resend_rx.recv() => {

@@ -5,6 +5,7 @@ use fleet_protocol::{ArtifactKind, IdError};
 
 use super::model::RolloutState;
 use super::plan::PlanError;
+use crate::random::RandomnessError;
 use crate::store::StoreError;
 
 /// A domain failure of a rollout.
@@ -33,7 +34,7 @@ pub enum RolloutError {
     NotAllowed { id: String, from: RolloutState, to: RolloutState },
     /// No id could be made for a new rollout.
     #[error("no id for the rollout: {0}")]
-    NoId(String),
+    NoId(#[from] RandomnessError),
     #[error("encoding the target: {0}")]
     Encode(#[from] serde_json::Error),
     #[error(transparent)]

@@ -11,6 +11,7 @@ use fleet_protocol::DeviceId;
 use fleet_protocol::message::{MAX_REPORT_BYTES, StatusReport};
 use fleet_protocol::topic::Channel;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::engine::EngineHandle;
 use super::model::{IncomingReport, ReportOutcome};
@@ -20,6 +21,9 @@ use crate::store::Store;
 
 /// Most messages applied in one transaction.
 const BATCH: usize = 1000;
+/// After the stop: messages still arriving within this time of each other are applied
+/// (and acknowledged) before ingestion ends, so a report already on its way is not lost.
+const QUIET: Duration = Duration::from_millis(250);
 
 /// The ingestion task.
 #[derive(Debug)]
@@ -31,9 +35,10 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    pub async fn run(self, mut rx: mpsc::UnboundedReceiver<Inbound>) {
+    /// Applies batches until `stop` is cancelled and no message has come for [`QUIET`].
+    pub async fn run(self, mut rx: mpsc::UnboundedReceiver<Inbound>, stop: CancellationToken) {
         let mut batch = Vec::with_capacity(BATCH);
-        while let Some(first) = rx.recv().await {
+        while let Some(first) = next(&mut rx, &stop).await {
             batch.push(first);
             while batch.len() < BATCH {
                 match rx.try_recv() {
@@ -113,6 +118,15 @@ impl Ingest {
             }
         }
         changed
+    }
+}
+
+/// The next message; once `stop` is cancelled, only one that comes within [`QUIET`].
+async fn next(rx: &mut mpsc::UnboundedReceiver<Inbound>, stop: &CancellationToken) -> Option<Inbound> {
+    tokio::select! {
+        biased;
+        m = rx.recv() => m,
+        () = stop.cancelled() => tokio::time::timeout(QUIET, rx.recv()).await.ok().flatten(),
     }
 }
 

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use fleet_protocol::topic::{Channel, Topics};
 use fleet_protocol::{DeviceId, HardwareModel};
-use fleet_server::auth::hash_token;
 use fleet_server::broker::EmbeddedBroker;
 use fleet_server::store::sqlite::SqliteStore;
 use fleet_server::store::{DeviceStore as _, NewDevice, Store};
+use fleet_server::token::hash_token;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};

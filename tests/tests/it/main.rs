@@ -18,6 +18,7 @@ mod replicas;
 mod restart;
 mod restart_rollout;
 mod rollouts;
+mod shutdown;
 mod simulate;
 mod store;
 mod tls;

@@ -165,7 +165,7 @@ async fn two_replicas_complete_a_rollout_exactly_even_when_one_dies() {
     // The admin token both replicas were given is stored only as its hash.
     let stored: Vec<String> =
         sqlx::query_scalar("SELECT token_hash FROM operator_tokens").fetch_all(&pg).await.unwrap();
-    assert_eq!(stored, vec![fleet_server::auth::hash_token(ADMIN_TOKEN)]);
+    assert_eq!(stored, vec![fleet_server::token::hash_token(ADMIN_TOKEN)]);
     let a_client = lb_client;
 
     // Every entry was claimed once, and every agent installed once.

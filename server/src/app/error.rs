@@ -1,0 +1,50 @@
+//! [`StartupError`]: every reason the server refuses to start, each with its own message.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use fleet_protocol::tls::TlsError;
+use fleet_protocol::topic::BrokerUrlError;
+
+use crate::random::RandomnessError;
+use crate::store::StoreError;
+use crate::tls::TlsConfigError;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {0}: the address is already in use")]
+    AddressInUse(SocketAddr),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, io::Error),
+    #[error("data directory {0}: {1}")]
+    DataDir(PathBuf, io::Error),
+    #[error("--database-url takes postgres://… (the default SQLite database lives in --data-dir)")]
+    DatabaseUrl,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("embedded MQTT broker on {0}: {1}")]
+    Broker(SocketAddr, io::Error),
+    #[error("--mqtt-url: {0}")]
+    BrokerUrl(#[from] BrokerUrlError),
+    #[error("--mqtt-ca-file: {0}")]
+    MqttCaFile(TlsError),
+    #[error("--mqtt-ca-file needs an mqtts:// --mqtt-url")]
+    MqttCaFileWithoutTls,
+    #[error("password file {0}: {1}")]
+    PasswordFile(PathBuf, io::Error),
+    #[error("--mosquitto-dir needs --mqtt-url (the Mosquitto it is for)")]
+    MosquittoDirWithoutBroker,
+    #[error("admin token file {0}: {1}")]
+    AdminToken(PathBuf, io::Error),
+    #[error("FLEET_ADMIN_TOKEN must be at least 16 characters")]
+    AdminTokenTooShort,
+    #[error(transparent)]
+    Tls(#[from] TlsConfigError),
+    /// Secrets (the broker password, the admin token) and this replica's name need it.
+    #[error(transparent)]
+    Randomness(#[from] RandomnessError),
+}

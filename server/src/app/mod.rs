@@ -1,0 +1,307 @@
+//! Start-up and serving. [`Application::build`] does every fallible step — check the
+//! flags, bind, open the data directory, database and blob store, load or create the admin
+//! token, wire MQTT — so that a broken configuration fails before anything is served;
+//! [`Application::run_until_stopped`] only serves.
+//!
+//! - [`error`]: [`StartupError`], every reason not to start.
+//! - [`checks`]: refusals and warnings from the flags alone.
+//! - [`admin_token`]: the admin token file and `FLEET_ADMIN_TOKEN`.
+//! - [`mqtt_wiring`]: the embedded broker, or an external one and its account.
+
+mod admin_token;
+mod checks;
+mod error;
+mod mqtt_wiring;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::serve::ListenerExt as _;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use fleet_protocol::topic::Topics;
+
+pub use error::StartupError;
+use mqtt_wiring::MqttWiring;
+
+use crate::artifact_cache::ArtifactCache;
+use crate::blobs::BlobStore;
+use crate::broker::EmbeddedBroker;
+use crate::broker::mosquitto::MosquittoSync;
+use crate::device_tokens::DeviceTokens;
+use crate::metrics::Metrics;
+use crate::mqtt::{Inbound, MqttLink};
+use crate::rollout::engine::Engine;
+use crate::rollout::ingest::Ingest;
+use crate::settings::Settings;
+use crate::state::{AppState, Shared};
+use crate::store::Store;
+use crate::store::postgres::PgStore;
+use crate::store::sqlite::SqliteStore;
+use crate::tls::TlsListener;
+
+/// A built server, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: Router,
+    state: AppState,
+    /// HTTPS settings (`--tls-cert`), else plain HTTP.
+    tls: Option<Arc<rustls::ServerConfig>>,
+    store: Arc<dyn Store>,
+    /// This replica's name (MQTT client id, rollout leases).
+    instance: String,
+    broker: Option<Arc<EmbeddedBroker>>,
+    mqtt: Arc<MqttLink>,
+    engine: Engine,
+    ingest: (Ingest, tokio::sync::mpsc::UnboundedReceiver<Inbound>),
+    mosquitto: Option<MosquittoSync>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("local_addr", &self.local_addr).finish_non_exhaustive()
+    }
+}
+
+/// What start-up has opened before the tasks are made.
+struct Opened {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    store: Arc<dyn Store>,
+    blobs: BlobStore,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    public_url: String,
+    instance: String,
+    device_tokens: Arc<DeviceTokens>,
+    mqtt: MqttWiring,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        checks::refuse_unbuilt(&settings)?;
+        let (listener, local_addr) = bind(settings.listen).await?;
+        let store = open_store(&settings).await?;
+        let blob_dir = settings.blob_dir.clone().unwrap_or_else(|| settings.data_dir.join("blobs"));
+        let blobs = BlobStore::open(blob_dir).await.map_err(|e| StartupError::DataDir(settings.data_dir.clone(), e))?;
+        admin_token::set_admin_token(&settings, store.as_ref()).await?;
+        let tls = match (&settings.tls_cert, &settings.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
+            _ => None,
+        };
+        let public_url = public_url(&settings, local_addr, tls.is_some());
+        checks::warn_about_cleartext(&settings, local_addr, tls.is_some(), &public_url);
+        let instance = match &settings.replica_name {
+            Some(name) => name.clone(),
+            None => crate::random::instance_name()?,
+        };
+        let device_tokens = Arc::new(DeviceTokens::default());
+        let topics = Topics::new(settings.topic_root.clone());
+        let mqtt = mqtt_wiring::wire_mqtt(&settings, &store, &device_tokens, topics, &instance).await?;
+        let opened = Opened { listener, local_addr, store, blobs, tls, public_url, instance, device_tokens, mqtt };
+        Ok(Self::assemble(&settings, opened))
+    }
+
+    /// Makes the MQTT client, the engine and ingestion tasks and the shared state.
+    fn assemble(settings: &Settings, o: Opened) -> Self {
+        let metrics = Metrics::new();
+        let mqtt_topics = o.mqtt.config.topics.clone();
+        let (mqtt, inbound) = MqttLink::start(o.mqtt.config, metrics.clone());
+        let mqtt = Arc::new(mqtt);
+        let artifacts = Arc::new(ArtifactCache::default());
+        let (engine, ingest, handle) = rollout_tasks(&o.store, &o.public_url, &o.instance, &mqtt, &artifacts, &metrics);
+        let (store, instance) = (o.store, o.instance);
+        let (mosquitto, mosquitto_handle) = o.mqtt.mosquitto.unzip();
+        let state = AppState::new(Shared {
+            store: store.clone(),
+            blobs: o.blobs,
+            artifacts,
+            device_tokens: o.device_tokens,
+            max_artifact_size: settings.max_artifact_size,
+            upload_threshold: settings.upload_threshold as usize,
+            public_url: o.public_url,
+            engine: Some(handle),
+            broker: o.mqtt.broker.clone(),
+            mosquitto: mosquitto_handle,
+            topics: mqtt_topics,
+            metrics,
+            mqtt: mqtt.clone(),
+            broker_account: o.mqtt.account,
+        });
+        let router = crate::http::router(state.clone());
+        let (listener, local_addr, tls, broker) = (o.listener, o.local_addr, o.tls, o.mqtt.broker);
+        Self {
+            listener,
+            local_addr,
+            router,
+            state,
+            tls,
+            store,
+            instance,
+            broker,
+            mqtt,
+            engine,
+            mosquitto,
+            ingest: (ingest, inbound),
+        }
+    }
+
+    /// The embedded broker's address, when it runs.
+    pub fn broker_addr(&self) -> Option<SocketAddr> {
+        self.broker.as_ref().map(|b| b.addr)
+    }
+
+    /// The bound address (with the real port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests; the engine,
+    /// ingestion and blob collection then finish the work they have under way (at most
+    /// [`FINISH_WITHIN`]) before the database is closed.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        let stop = CancellationToken::new();
+        let (ingest, inbound) = self.ingest;
+        let tasks = [
+            ("rollout engine", tokio::spawn(self.engine.run(stop.clone()))),
+            ("ingestion", tokio::spawn(ingest.run(inbound, stop.clone()))),
+            ("blob collection", tokio::spawn(crate::gc::run(self.state.clone(), stop.clone()))),
+        ];
+        let mosquitto = self.mosquitto.map(|m| tokio::spawn(m.run()));
+        let served = serve(self.listener, self.router, self.tls, shutdown).await;
+        stop.cancel();
+        finish(tasks, FINISH_WITHIN).await;
+        if let Some(m) = mosquitto {
+            m.abort();
+        }
+        drop(self.mqtt);
+        drop(self.broker);
+        // Another replica (or the next start) drives our rollouts at once.
+        if let Err(e) = self.store.release_leases(&self.instance).await {
+            tracing::warn!("releasing rollout leases: {e}");
+        }
+        self.store.close().await;
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// How long the background tasks may take to finish their work after the stop.
+pub const FINISH_WITHIN: Duration = Duration::from_secs(10);
+
+/// Serves HTTP (or HTTPS) until `shutdown`, then lets requests in flight finish.
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    match tls {
+        Some(config) => {
+            let listener = TlsListener::new(listener, config)?;
+            axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+        }
+        None => {
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!("TCP_NODELAY: {e}");
+                }
+            });
+            axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+        }
+    }
+}
+
+/// Waits for stopped tasks to finish, together at most `within`; one still running then is
+/// aborted, with a warning.
+async fn finish(tasks: impl IntoIterator<Item = (&'static str, JoinHandle<()>)>, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    for (name, mut task) in tasks {
+        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+            tracing::warn!(task = name, "still busy {within:?} after the stop: aborted");
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+/// The rollout engine and report ingestion, which share the engine's handle.
+fn rollout_tasks(
+    store: &Arc<dyn Store>,
+    public_url: &str,
+    instance: &str,
+    mqtt: &Arc<MqttLink>,
+    artifacts: &Arc<ArtifactCache>,
+    metrics: &Arc<Metrics>,
+) -> (Engine, Ingest, crate::rollout::engine::EngineHandle) {
+    let (engine, handle) = Engine::new(
+        store.clone(),
+        artifacts.clone(),
+        mqtt.clone(),
+        public_url.to_owned(),
+        instance.to_owned(),
+        metrics.clone(),
+    );
+    let ingest = Ingest { store: store.clone(), mqtt: mqtt.clone(), engine: handle.clone(), metrics: metrics.clone() };
+    (engine, ingest, handle)
+}
+
+/// Binds the HTTP listener; a taken address says so.
+async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
+    let listener = TcpListener::bind(listen).await.map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => StartupError::AddressInUse(listen),
+        _ => StartupError::Bind(listen, e),
+    })?;
+    let local_addr = listener.local_addr().map_err(|e| StartupError::Bind(listen, e))?;
+    tracing::info!(%local_addr, "HTTP listening");
+    Ok((listener, local_addr))
+}
+
+/// Creates the data directory (mode 0700) and opens the database: PostgreSQL with
+/// `--database-url`, else SQLite in the data directory.
+async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupError> {
+    let data_dir = &settings.data_dir;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .map_err(|e| StartupError::DataDir(data_dir.clone(), e))?;
+    Ok(match settings.database_url.as_deref() {
+        Some(url) => Arc::new(PgStore::connect(url).await?),
+        None => Arc::new(SqliteStore::open(&data_dir.join("fleet.db")).await?),
+    })
+}
+
+/// The base URL devices download from, without a trailing slash.
+fn public_url(settings: &Settings, local_addr: SocketAddr, https: bool) -> String {
+    let scheme = if https { "https" } else { "http" };
+    settings.public_url.clone().unwrap_or_else(|| format!("{scheme}://{local_addr}")).trim_end_matches('/').to_owned()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}
