@@ -86,52 +86,62 @@ impl<I: Installer> Runner<I> {
             .streamed_and_verified
             .take()
             .is_some_and(|(digest, slot)| digest == job.manifest.sha256 && Some(&slot) == streamed.as_ref());
-        let fails = self.device.injected.install_fails;
         match job.kind {
             ArtifactKind::Firmware => {
-                let from = self.installer.booted_slot().await?;
-                if let Some(current) = self.journal.current.as_mut() {
-                    current.from_slot = Some(from);
-                }
-                self.save()?;
-                let installer = self.installer.clone();
                 let read_back = streamed.is_some() && !verified_in_this_run;
-                let job = job.clone();
-                self.task = Some(Box::pin(async move {
-                    if fails {
-                        return Some(Event::InstallFailed);
-                    }
-                    // A slot written while downloading counts as installed only if this run
-                    // hashed every byte of it as it wrote them, or once it is read back (after
-                    // a restart): nothing unverified is ever switched to.
-                    if read_back && !holds(&image, &job).await {
-                        tracing::warn!("install failed: {} does not hold the signed image", image.display());
-                        return Some(Event::InstallFailed);
-                    }
-                    match installer.install(&image).await {
-                        Ok(()) => Some(Event::Installed),
-                        Err(e) => {
-                            tracing::warn!("install failed: {e}");
-                            Some(Event::InstallFailed)
-                        }
-                    }
-                }));
+                self.start_firmware_install(job, image, read_back).await?;
             }
-            ArtifactKind::Config => {
-                let target = self.device.config.clone();
-                self.task = Some(Box::pin(async move {
-                    match target.apply(&image).await {
-                        Ok(()) if !fails => Some(Event::Installed),
-                        Ok(()) => Some(Event::InstallFailed),
-                        Err(e) => {
-                            tracing::warn!("config not applied: {e}");
-                            Some(Event::InstallFailed)
-                        }
-                    }
-                }));
-            }
+            ArtifactKind::Config => self.start_config_apply(image),
         }
         Ok(())
+    }
+
+    /// Records the slot booted now (to roll back to), then installs `image`, reading it back
+    /// first when `read_back`.
+    async fn start_firmware_install(&mut self, job: &Job, image: PathBuf, read_back: bool) -> anyhow::Result<()> {
+        let from = self.installer.booted_slot().await?;
+        if let Some(current) = self.journal.current.as_mut() {
+            current.from_slot = Some(from);
+        }
+        self.save()?;
+        let installer = self.installer.clone();
+        let fails = self.device.injected.install_fails;
+        let job = job.clone();
+        self.task = Some(Box::pin(async move {
+            if fails {
+                return Some(Event::InstallFailed);
+            }
+            // A slot written while downloading counts as installed only if this run
+            // hashed every byte of it as it wrote them, or once it is read back (after
+            // a restart): nothing unverified is ever switched to.
+            if read_back && !holds(&image, &job).await {
+                tracing::warn!("install failed: {} does not hold the signed image", image.display());
+                return Some(Event::InstallFailed);
+            }
+            match installer.install(&image).await {
+                Ok(()) => Some(Event::Installed),
+                Err(e) => {
+                    tracing::warn!("install failed: {e}");
+                    Some(Event::InstallFailed)
+                }
+            }
+        }));
+        Ok(())
+    }
+
+    fn start_config_apply(&mut self, image: PathBuf) {
+        let target = self.device.config.clone();
+        let fails = self.device.injected.install_fails;
+        self.task = Some(Box::pin(async move {
+            match target.apply(&image).await {
+                Ok(()) if !fails => Some(Event::Installed),
+                Ok(()) => Some(Event::InstallFailed),
+                Err(e) => {
+                    tracing::warn!("config not applied: {e}");
+                    Some(Event::InstallFailed)
+                }
+            }
+        }));
     }
 
     fn start_health_check(&mut self) {

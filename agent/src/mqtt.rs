@@ -14,7 +14,7 @@ use fleet_protocol::topic::Topics;
 use fleet_protocol::{DeviceId, message::StatusReport};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{LastWill, Packet};
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -62,69 +62,82 @@ fn jittered(d: Duration) -> Duration {
     d / 2 + d.mul_f64(f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX) / 2.0)
 }
 
+fn client_options(config: &LinkConfig) -> MqttOptions {
+    let id = config.device_id.as_str();
+    let mut options = MqttOptions::new(id, &config.host, config.port);
+    if let Some(tls) = &config.tls {
+        options.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(tls.clone())));
+    }
+    options
+        .set_credentials(id, &config.token)
+        .set_clean_start(true)
+        .set_keep_alive(config.keep_alive)
+        .set_max_packet_size(Some(MAX_PACKET))
+        // rumqttc sizes its in-flight table by this limit (default 65,535 entries, about
+        // 10 MB per connection); a device has a handful of reports in flight at most.
+        .set_outgoing_inflight_upper_limit(OUTGOING_INFLIGHT)
+        .set_last_will(LastWill::new(
+            config.topics.presence(&config.device_id),
+            "offline",
+            QoS::AtLeastOnce,
+            true,
+            None,
+        ));
+    options
+}
+
+/// The poll task: subscribes to `commands` on every CONNACK, forwards what arrives, backs
+/// off after an error. Ends when nobody receives its events any more.
+async fn poll(
+    mut eventloop: EventLoop,
+    subscriber: AsyncClient,
+    commands: String,
+    tx: mpsc::UnboundedSender<LinkEvent>,
+    up_tx: watch::Sender<bool>,
+) {
+    let mut backoff = BACKOFF_START;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff = BACKOFF_START;
+                if let Err(e) = subscriber.try_subscribe(&commands, QoS::AtLeastOnce) {
+                    tracing::warn!("subscribe: {e}");
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                let _ = up_tx.send(true);
+                if tx.send(LinkEvent::Up).is_err() {
+                    return;
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if p.topic == commands.as_bytes() => {
+                if tx.send(LinkEvent::Command(p.payload)).is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let _ = up_tx.send(false);
+                if tx.is_closed() {
+                    return;
+                }
+                let wait = jittered(backoff);
+                tracing::debug!("mqtt: {e}; reconnecting in {wait:?}");
+                tokio::time::sleep(wait).await;
+                backoff = (backoff * 2).min(BACKOFF_CAP);
+            }
+        }
+    }
+}
+
 impl Link {
     /// Starts the poll task. Events arrive on the returned receiver.
     pub fn start(config: &LinkConfig) -> (Self, mpsc::UnboundedReceiver<LinkEvent>) {
-        let id = config.device_id.as_str();
-        let mut options = MqttOptions::new(id, &config.host, config.port);
-        if let Some(tls) = &config.tls {
-            options.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(tls.clone())));
-        }
-        options
-            .set_credentials(id, &config.token)
-            .set_clean_start(true)
-            .set_keep_alive(config.keep_alive)
-            .set_max_packet_size(Some(MAX_PACKET))
-            // rumqttc sizes its in-flight table by this limit (default 65,535 entries, about
-            // 10 MB per connection); a device has a handful of reports in flight at most.
-            .set_outgoing_inflight_upper_limit(OUTGOING_INFLIGHT)
-            .set_last_will(LastWill::new(
-                config.topics.presence(&config.device_id),
-                "offline",
-                QoS::AtLeastOnce,
-                true,
-                None,
-            ));
-        let (client, mut eventloop) = AsyncClient::new(options, 16);
+        let (client, eventloop) = AsyncClient::new(client_options(config), 16);
         let (tx, rx) = mpsc::unbounded_channel();
         let (up_tx, up) = watch::channel(false);
         let commands = config.topics.commands(&config.device_id);
-        let subscriber = client.clone();
-        let task = tokio::spawn(async move {
-            let mut backoff = BACKOFF_START;
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        backoff = BACKOFF_START;
-                        if let Err(e) = subscriber.try_subscribe(&commands, QoS::AtLeastOnce) {
-                            tracing::warn!("subscribe: {e}");
-                        }
-                    }
-                    Ok(Event::Incoming(Packet::SubAck(_))) => {
-                        let _ = up_tx.send(true);
-                        if tx.send(LinkEvent::Up).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(Event::Incoming(Packet::Publish(p))) if p.topic == commands.as_bytes() => {
-                        if tx.send(LinkEvent::Command(p.payload)).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        let _ = up_tx.send(false);
-                        if tx.is_closed() {
-                            return;
-                        }
-                        let wait = jittered(backoff);
-                        tracing::debug!("mqtt: {e}; reconnecting in {wait:?}");
-                        tokio::time::sleep(wait).await;
-                        backoff = (backoff * 2).min(BACKOFF_CAP);
-                    }
-                }
-            }
-        });
+        let task = tokio::spawn(poll(eventloop, client.clone(), commands, tx, up_tx));
         let link = Self { client, topics: config.topics.clone(), device_id: config.device_id.clone(), up, task };
         (link, rx)
     }

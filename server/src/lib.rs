@@ -31,6 +31,7 @@ pub mod rollout;
 pub mod settings;
 pub mod state;
 pub mod store;
+pub mod timestamp;
 pub mod tls;
 
 pub use app::{Application, StartupError};

@@ -62,7 +62,7 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let mut m = Self {
-            registry: Registry::with_prefix("fleet"),
+            registry: Registry::default(),
             rollouts: Family::default(),
             rollout_devices: Family::default(),
             devices: Gauge::default(),
@@ -71,7 +71,7 @@ impl Default for Metrics {
             commands_published: Counter::default(),
             reports_applied: Counter::default(),
             reports_ignored: Family::default(),
-            ingest_lag: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
+            ingest_lag: latency_histogram(),
             upload_bytes: Counter::default(),
             download_bytes: Counter::default(),
             mqtt_connected: Gauge::default(),
@@ -79,7 +79,16 @@ impl Default for Metrics {
             blobs_collected: Counter::default(),
             http_requests: Family::new_with_constructor(latency_histogram),
         };
-        let r = &mut m.registry;
+        m.register_all();
+        m
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under its exported name and help text.
+    fn register_all(&mut self) {
+        let m = &*self;
+        let mut r = Registry::with_prefix("fleet");
         r.register("rollouts", "Rollouts by state", m.rollouts.clone());
         r.register("rollout_devices", "Devices of running or paused rollouts, by state", m.rollout_devices.clone());
         r.register("devices", "Registered devices", m.devices.clone());
@@ -113,11 +122,9 @@ impl Default for Metrics {
             Unit::Seconds,
             m.http_requests.clone(),
         );
-        m
+        self.registry = r;
     }
-}
 
-impl Metrics {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }

@@ -11,7 +11,7 @@ use fleet_protocol::message::Command;
 use fleet_protocol::topic::{Channel, Topics};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, Publish, PublishProperties};
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
 use tokio::sync::mpsc;
 
@@ -55,20 +55,7 @@ pub struct MqttLink {
 
 impl MqttLink {
     pub fn start(config: MqttConfig, metrics: Arc<Metrics>) -> (Self, mpsc::UnboundedReceiver<Inbound>) {
-        let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
-        options
-            .set_clean_start(true)
-            .set_keep_alive(Duration::from_secs(30))
-            .set_manual_acks(true)
-            .set_max_packet_size(Some(1024 * 1024))
-            .set_outgoing_inflight_upper_limit(1024);
-        if let Some((user, password)) = &config.credentials {
-            options.set_credentials(user, password);
-        }
-        if let Some(tls) = &config.tls {
-            options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls.clone())));
-        }
-        let (client, mut eventloop) = AsyncClient::new(options, 4096);
+        let (client, eventloop) = AsyncClient::new(client_options(&config), 4096);
         let (tx, rx) = mpsc::unbounded_channel();
         let topics = config.topics.clone();
         let status = match &config.shared_group {
@@ -77,61 +64,15 @@ impl MqttLink {
         };
         // Retained presence is not delivered to shared subscriptions: never share it.
         let presence = topics.all(Channel::Presence);
-        let subscriber = client.clone();
-        let link_metrics = metrics.clone();
-        let task = tokio::spawn(async move {
-            let metrics = link_metrics;
-            let mut backoff = Duration::from_millis(200);
-            let mut connected_before = false;
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                        backoff = Duration::from_millis(200);
-                        tracing::info!("connected to the MQTT broker");
-                        metrics.mqtt_connected.set(1);
-                        if std::mem::replace(&mut connected_before, true) {
-                            metrics.mqtt_reconnects.inc();
-                        }
-                        for filter in [&status, &presence] {
-                            if let Err(e) = subscriber.try_subscribe(filter.as_str(), QoS::AtLeastOnce) {
-                                tracing::error!("subscribe {filter}: {e}");
-                            }
-                        }
-                    }
-                    Ok(Event::Incoming(Packet::Publish(publish))) => {
-                        let topic = String::from_utf8_lossy(&publish.topic).into_owned();
-                        match topics.parse(&topic) {
-                            Some((device, channel)) if channel != Channel::Commands => {
-                                let payload = publish.payload.clone();
-                                if tx
-                                    .send(Inbound {
-                                        device,
-                                        channel,
-                                        payload,
-                                        publish,
-                                        received: std::time::Instant::now(),
-                                    })
-                                    .is_err()
-                                {
-                                    return;
-                                }
-                            }
-                            _ => {
-                                tracing::debug!(%topic, "ignoring a message on an unexpected topic");
-                                let _ = subscriber.try_ack(&publish);
-                            }
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        metrics.mqtt_connected.set(0);
-                        tracing::warn!("MQTT connection: {e}; retrying in {backoff:?}");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
-                    }
-                }
-            }
-        });
+        let poll = PollLoop {
+            eventloop,
+            subscriber: client.clone(),
+            forward: tx,
+            topics,
+            filters: [status, presence],
+            metrics: metrics.clone(),
+        };
+        let task = tokio::spawn(poll.run());
         (Self { client, topics: config.topics, task, metrics }, rx)
     }
 
@@ -164,5 +105,91 @@ impl MqttLink {
 impl Drop for MqttLink {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+fn client_options(config: &MqttConfig) -> MqttOptions {
+    let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
+    options
+        .set_clean_start(true)
+        .set_keep_alive(Duration::from_secs(30))
+        .set_manual_acks(true)
+        .set_max_packet_size(Some(1024 * 1024))
+        .set_outgoing_inflight_upper_limit(1024);
+    if let Some((user, password)) = &config.credentials {
+        options.set_credentials(user, password);
+    }
+    if let Some(tls) = &config.tls {
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls.clone())));
+    }
+    options
+}
+
+/// The task that polls the connection: it subscribes on every (re)connection, forwards
+/// device messages and reconnects with a backoff.
+struct PollLoop {
+    eventloop: EventLoop,
+    subscriber: AsyncClient,
+    forward: mpsc::UnboundedSender<Inbound>,
+    topics: Topics,
+    /// Status and presence.
+    filters: [String; 2],
+    metrics: Arc<Metrics>,
+}
+
+impl PollLoop {
+    async fn run(mut self) {
+        let mut backoff = Duration::from_millis(200);
+        let mut connected_before = false;
+        loop {
+            match self.eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    backoff = Duration::from_millis(200);
+                    self.on_connected(std::mem::replace(&mut connected_before, true));
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    if !self.on_publish(publish) {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.metrics.mqtt_connected.set(0);
+                    tracing::warn!("MQTT connection: {e}; retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    fn on_connected(&self, reconnected: bool) {
+        tracing::info!("connected to the MQTT broker");
+        self.metrics.mqtt_connected.set(1);
+        if reconnected {
+            self.metrics.mqtt_reconnects.inc();
+        }
+        for filter in &self.filters {
+            if let Err(e) = self.subscriber.try_subscribe(filter.as_str(), QoS::AtLeastOnce) {
+                tracing::error!("subscribe {filter}: {e}");
+            }
+        }
+    }
+
+    /// Forwards a device's message; false once nobody receives them any more.
+    fn on_publish(&self, publish: Publish) -> bool {
+        let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+        match self.topics.parse(&topic) {
+            Some((device, channel)) if channel != Channel::Commands => {
+                let payload = publish.payload.clone();
+                let received = std::time::Instant::now();
+                self.forward.send(Inbound { device, channel, payload, publish, received }).is_ok()
+            }
+            _ => {
+                tracing::debug!(%topic, "ignoring a message on an unexpected topic");
+                let _ = self.subscriber.try_ack(&publish);
+                true
+            }
+        }
     }
 }

@@ -169,47 +169,13 @@ impl Downloader {
             Some(slot) => (slot.to_owned(), Some(self.claim(job, slot).await.map_err(failed)?)),
             None => (self.part_path(job), None),
         };
-        let size = job.manifest.size;
-        let partial = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0).min(size);
-        let free = fs4::available_space(&self.dir).unwrap_or(u64::MAX);
-        if free < (size - partial).saturating_add(SPACE_RESERVE) {
-            return Err(DownloadError::Failed(Reason::InsufficientSpace));
-        }
-        // Re-hash what an earlier run left, then hash the rest as it streams.
-        let (mut hasher, mut have) = (Sha256::new(), 0u64);
-        if std::fs::metadata(&part).is_ok_and(|m| m.len() > 0 && m.len() <= size) {
-            let part = part.clone();
-            if let Ok(hashed) = self.locked(move || hash_file_now(&part)).await {
-                (hasher, have) = hashed;
-            }
-        }
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                let wait = Duration::from_millis(250 << attempt.min(5));
-                tokio::select! {
-                    () = cancel.cancelled() => return Err(DownloadError::Cancelled),
-                    () = tokio::time::sleep(wait) => {}
-                }
-            }
-            let outcome = tokio::select! {
-                () = cancel.cancelled() => return Err(DownloadError::Cancelled),
-                r = self.attempt(job, &part, &mut hasher, &mut have, &mut progress) => r,
-            };
-            match outcome {
-                Ok(Attempt::Complete) => break,
-                Ok(Attempt::Retry) => {}
-                Err(reason) => {
-                    let _ = std::fs::remove_file(claim.as_ref().unwrap_or(&part));
-                    return Err(DownloadError::Failed(reason));
-                }
-            }
-            if attempt + 1 == ATTEMPTS {
-                return Err(DownloadError::Failed(Reason::DownloadFailed));
-            }
-        }
-        let digest: [u8; 32] = hasher.finalize().into();
+        // What a download that fails for good removes: its claim on the slot, or its part.
+        let leftover = claim.as_ref().unwrap_or(&part);
+        let mut hashed = self.resume(job, &part).await?;
+        self.attempts(job, &part, leftover, &mut hashed, &mut progress, cancel).await?;
+        let digest: [u8; 32] = hashed.hasher.finalize().into();
         if digest != *job.manifest.sha256.as_bytes() {
-            let _ = std::fs::remove_file(claim.as_ref().unwrap_or(&part));
+            let _ = std::fs::remove_file(leftover);
             return Err(DownloadError::Failed(Reason::DigestMismatch));
         }
         if claim.is_some() {
@@ -221,36 +187,103 @@ impl Downloader {
         Ok(done)
     }
 
+    /// Checks there is room for the rest, then re-hashes what an earlier run left in `part`
+    /// (the rest is hashed as it streams).
+    async fn resume(&self, job: &Job, part: &Path) -> Result<Hashed, DownloadError> {
+        let size = job.manifest.size;
+        let partial = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0).min(size);
+        let free = fs4::available_space(&self.dir).unwrap_or(u64::MAX);
+        if free < (size - partial).saturating_add(SPACE_RESERVE) {
+            return Err(DownloadError::Failed(Reason::InsufficientSpace));
+        }
+        let mut hashed = Hashed { hasher: Sha256::new(), have: 0 };
+        if std::fs::metadata(part).is_ok_and(|m| m.len() > 0 && m.len() <= size) {
+            let part = part.to_owned();
+            if let Ok((hasher, have)) = self.locked(move || hash_file_now(&part)).await {
+                hashed = Hashed { hasher, have };
+            }
+        }
+        Ok(hashed)
+    }
+
+    /// Up to [`ATTEMPTS`] requests with a growing pause between them, until every byte is
+    /// in `part`. A final refusal removes `leftover`.
+    async fn attempts(
+        &self,
+        job: &Job,
+        part: &Path,
+        leftover: &Path,
+        hashed: &mut Hashed,
+        progress: &mut impl FnMut(u64, u64),
+        cancel: &CancellationToken,
+    ) -> Result<(), DownloadError> {
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                let wait = Duration::from_millis(250 << attempt.min(5));
+                tokio::select! {
+                    () = cancel.cancelled() => return Err(DownloadError::Cancelled),
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+            let outcome = tokio::select! {
+                () = cancel.cancelled() => return Err(DownloadError::Cancelled),
+                r = self.attempt(job, part, hashed, progress) => r,
+            };
+            match outcome {
+                Ok(Attempt::Complete) => return Ok(()),
+                Ok(Attempt::Retry) => {}
+                Err(reason) => {
+                    let _ = std::fs::remove_file(leftover);
+                    return Err(DownloadError::Failed(reason));
+                }
+            }
+        }
+        Err(DownloadError::Failed(Reason::DownloadFailed))
+    }
+
     /// One request. `Ok(Retry)` keeps the part for the next attempt; `Err` is final.
     async fn attempt(
         &self,
         job: &Job,
         part: &Path,
-        hasher: &mut Sha256,
-        have: &mut u64,
+        hashed: &mut Hashed,
         progress: &mut impl FnMut(u64, u64),
     ) -> Result<Attempt, Reason> {
-        let size = job.manifest.size;
-        if *have == size && part.exists() {
+        if hashed.have == job.manifest.size && part.exists() {
             return Ok(Attempt::Complete);
         }
+        let Some(response) = self.request(job, hashed.have).await else {
+            return Ok(Attempt::Retry);
+        };
+        match self.open_part(response.status(), part, hashed).await? {
+            Some(file) => self.stream(response, file, job.manifest.size, hashed, progress).await,
+            None => Ok(Attempt::Retry),
+        }
+    }
+
+    /// Sends the request for the bytes from `from` on (the token only to the server's
+    /// origin); `None` when it could not be sent.
+    async fn request(&self, job: &Job, from: u64) -> Option<reqwest::Response> {
         let mut req = self.http.get(&job.url);
         if super::checks::same_origin(&self.server, &job.url) {
             req = req.header(AUTHORIZATION, format!("Bearer {}", self.token));
         }
-        if *have > 0 {
-            req = req.header(RANGE, format!("bytes={have}-"));
+        if from > 0 {
+            req = req.header(RANGE, format!("bytes={from}-"));
         }
-        let response = match req.send().await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!("download: {}", with_causes(&e));
-                return Ok(Attempt::Retry);
-            }
-        };
-        let status = response.status();
+        req.send().await.inspect_err(|e| tracing::warn!("download: {}", with_causes(e))).ok()
+    }
+
+    /// The part opened for what the answer brings: appended to after a 206, started over
+    /// after a 200. `None` for an answer worth retrying; `Err` for a refusal.
+    async fn open_part(
+        &self,
+        status: StatusCode,
+        part: &Path,
+        hashed: &mut Hashed,
+    ) -> Result<Option<std::fs::File>, Reason> {
         let failed = |_| Reason::DownloadFailed;
-        let (part, from) = (part.to_owned(), *have);
+        let (part, from) = (part.to_owned(), hashed.have);
         let file = match status {
             StatusCode::PARTIAL_CONTENT if from > 0 => self
                 .locked(move || {
@@ -262,19 +295,30 @@ impl Downloader {
                 .await
                 .map_err(failed)?,
             StatusCode::OK => {
-                *have = 0;
-                *hasher = Sha256::new();
+                *hashed = Hashed { hasher: Sha256::new(), have: 0 };
                 self.locked(move || std::fs::File::create(&part)).await.map_err(failed)?
             }
-            s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
-                return Ok(Attempt::Retry);
-            }
+            s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => return Ok(None),
             s => {
                 tracing::warn!(status = %s, "download refused");
                 return Err(Reason::DownloadFailed);
             }
         };
-        let mut out = HashedFile::new(file, std::mem::take(hasher), self.writes.clone());
+        Ok(Some(file))
+    }
+
+    /// Writes and hashes the answer's body into `file`, stopping the moment it runs past
+    /// the signed `size`.
+    async fn stream(
+        &self,
+        response: reqwest::Response,
+        file: std::fs::File,
+        size: u64,
+        hashed: &mut Hashed,
+        progress: &mut impl FnMut(u64, u64),
+    ) -> Result<Attempt, Reason> {
+        let failed = |_| Reason::DownloadFailed;
+        let mut out = HashedFile::new(file, std::mem::take(&mut hashed.hasher), self.writes.clone());
         let mut stream = response.bytes_stream();
         let mut interrupted = false;
         while let Some(chunk) = stream.next().await {
@@ -286,20 +330,26 @@ impl Downloader {
                     break;
                 }
             };
-            if *have + chunk.len() as u64 > size {
+            if hashed.have + chunk.len() as u64 > size {
                 return Err(Reason::SizeExceeded);
             }
             out.write(&chunk).await.map_err(failed)?;
-            *have += chunk.len() as u64;
-            progress(*have, size);
+            hashed.have += chunk.len() as u64;
+            progress(hashed.have, size);
             if !self.chunk_delay.is_zero() {
                 tokio::time::sleep(self.chunk_delay).await;
             }
         }
         // What arrived is written either way; an interrupted attempt's part is resumed.
-        *hasher = out.finish(!interrupted).await.map_err(failed)?;
-        Ok(if *have == size { Attempt::Complete } else { Attempt::Retry })
+        hashed.hasher = out.finish(!interrupted).await.map_err(failed)?;
+        Ok(if hashed.have == size { Attempt::Complete } else { Attempt::Retry })
     }
+}
+
+/// The hash of the bytes in the part so far, and how many they are.
+struct Hashed {
+    hasher: Sha256,
+    have: u64,
 }
 
 enum Attempt {

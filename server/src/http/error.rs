@@ -9,6 +9,7 @@ use fleet_protocol::problem::PROBLEM_JSON;
 use fleet_protocol::verify::VerifyError;
 use fleet_protocol::{ErrorCode, IdError, ManifestError, Problem};
 
+use crate::rollout::error::RolloutError;
 use crate::store::StoreError;
 
 /// An error answered as RFC 9457 problem+json.
@@ -90,6 +91,23 @@ impl From<StoreError> for ApiError {
             StoreError::Referenced => Self::new(ErrorCode::InUse, "still referenced"),
             e => Self::Internal(e.into()),
         }
+    }
+}
+
+impl From<RolloutError> for ApiError {
+    fn from(e: RolloutError) -> Self {
+        use RolloutError as E;
+        let code = match e {
+            E::Store(e) => return e.into(),
+            E::DevicesBusy(busy) => return Self::device_busy(&busy),
+            E::NoId(_) | E::Encode(_) => return Self::Internal(e.into()),
+            E::Invalid(_) | E::UnknownDevices(_) => ErrorCode::BadRequest,
+            E::InvalidDeviceId(_) | E::InvalidHardware(_) => ErrorCode::InvalidId,
+            E::UnknownArtifact { .. } | E::UnknownRollout(_) => ErrorCode::NotFound,
+            E::KeyRevoked { .. } => ErrorCode::KeyRevoked,
+            E::NotAllowed { .. } => ErrorCode::InvalidState,
+        };
+        Self::new(code, e.to_string())
     }
 }
 

@@ -98,7 +98,7 @@ async fn revoke(State(app): State<AppState>, admin: Admin, Path(raw): Path<Strin
     let id = keyid(&raw)?;
     app.store.revoke_key(&id, crate::now_ms()).await.map_err(|e| not_found(e, &id))?;
     app.audit(&admin, "key.revoked", &id.as_hex(), serde_json::json!({})).await;
-    crate::rollout::create::pause_unsigned(&app).await?;
+    crate::rollout::signers::pause_unsigned(&app).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

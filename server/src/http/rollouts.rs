@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use fleet_protocol::ErrorCode;
 use fleet_protocol::api::{List, Rollout, RolloutDevice};
 use fleet_protocol::state::DeviceState;
 use futures_util::Stream;
@@ -22,12 +21,13 @@ use super::extract::{ApiJson, ApiQuery, page_request};
 use super::routes::ApiRouter;
 use super::views;
 use crate::auth::{Admin, Operator};
+use crate::rollout::control::Action;
 use crate::rollout::create::{Created, create};
+use crate::rollout::model::RolloutRecord;
 use crate::rollout::plan::RolloutRequest;
 use crate::rollout::view::{entry_body, rollout_body};
 use crate::state::AppState;
 use crate::store::StoreError;
-use crate::store::rollouts::{RolloutRecord, RolloutState};
 
 pub fn router() -> ApiRouter {
     ApiRouter::new()
@@ -119,56 +119,24 @@ async fn devices(
     Ok(Json(views::list(page, |e| entry_body(&e))))
 }
 
-/// Moves a rollout between states; anything else is 409 `invalid_state`.
-async fn control(app: &AppState, admin: &Admin, id: &str, to: RolloutState) -> Result<Json<Rollout>, ApiError> {
-    let mut r = load(app, id).await?;
-    let allowed = match to {
-        RolloutState::Paused => r.state == RolloutState::Running,
-        RolloutState::Running => r.state == RolloutState::Paused,
-        RolloutState::Cancelled => r.state.is_active(),
-        RolloutState::Completed => false,
-    };
-    if !allowed {
-        return Err(ApiError::new(
-            ErrorCode::InvalidState,
-            format!("rollout {id} is {}; it cannot become {}", r.state.as_str(), to.as_str()),
-        ));
-    }
-    if to == RolloutState::Running {
-        crate::rollout::create::check_signers(app, r.kind, &r.artifact_id).await?;
-    }
-    let now = crate::now_ms();
-    r.state = to;
-    r.reason = (to == RolloutState::Paused).then(|| "operator".to_owned());
-    if to == RolloutState::Running {
-        // The gate judges only results that arrive after the resume.
-        r.gate_since = now;
-    }
-    r.updated_at = now;
-    app.store.update_rollout(&r).await?;
-    let action = match to {
-        RolloutState::Paused => "rollout.paused",
-        RolloutState::Running => "rollout.resumed",
-        _ => "rollout.cancelled",
-    };
-    app.audit(admin, action, id, json!({})).await;
-    app.wake_engine();
-    if let Some(engine) = &app.engine {
-        let _ = engine.changes.send(r.id.clone());
-    }
+/// Pauses, resumes or cancels a rollout (the rules: [`crate::rollout::control`]); a move
+/// its state does not allow is 409 `invalid_state`.
+async fn control(app: &AppState, admin: &Admin, id: &str, action: Action) -> Result<Json<Rollout>, ApiError> {
+    let r = crate::rollout::control::control(app, id, action).await?;
+    app.audit(admin, action.audit_name(), id, json!({})).await;
     Ok(Json(rollout_body(app.store.as_ref(), &app.artifacts, &r).await?))
 }
 
 async fn pause(State(app): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<Json<Rollout>, ApiError> {
-    control(&app, &admin, &id, RolloutState::Paused).await
+    control(&app, &admin, &id, Action::Pause).await
 }
 
 async fn resume(State(app): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<Json<Rollout>, ApiError> {
-    control(&app, &admin, &id, RolloutState::Running).await
+    control(&app, &admin, &id, Action::Resume).await
 }
 
 async fn cancel(State(app): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<Json<Rollout>, ApiError> {
-    control(&app, &admin, &id, RolloutState::Cancelled).await
+    control(&app, &admin, &id, Action::Cancel).await
 }
 
 /// An event `rollout` with the full body: at once, whenever the body in the database

@@ -6,14 +6,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::store::{ArtifactRecord, AuditRecord, DeviceRecord, KeyRecord, OperatorTokenRecord, Page};
-
-/// Milliseconds since the epoch as RFC 3339.
-pub fn rfc3339(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
+use crate::timestamp::rfc3339;
 
 /// A page as `{"items": […], "next_cursor": …}`.
 pub fn list<R, T>(page: Page<R>, f: impl FnMut(R) -> T) -> List<T> {

@@ -3,13 +3,14 @@
 //! already on the target as `succeeded`/`already_installed`.
 
 use fleet_protocol::state::{DeviceState, Reason};
-use fleet_protocol::{ArtifactKind, DeviceId, ErrorCode, HardwareModel};
+use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel};
 use serde_json::{Value, json};
 
-use super::plan::{RolloutRequest, Target, wave_ends, wave_of};
-use crate::http::error::ApiError;
+use super::error::RolloutError;
+use super::model::{EntryRecord, RolloutRecord, RolloutState};
+use super::plan::{PlanError, RolloutRequest, Target, wave_ends, wave_of};
+use super::signers::check_signers;
 use crate::state::AppState;
-use crate::store::rollouts::{EntryRecord, RolloutRecord, RolloutState};
 use crate::store::{ArtifactRecord, DeviceFilter, DeviceRecord, PageRequest, StoreError};
 
 /// What `POST /rollouts` produced.
@@ -19,85 +20,97 @@ pub enum Created {
     Rollout(Box<RolloutRecord>),
 }
 
-/// 409 `key_revoked` unless enough non-revoked registered keys signed the artifact.
-pub async fn check_signers(app: &AppState, kind: ArtifactKind, artifact_id: &str) -> Result<ArtifactRecord, ApiError> {
-    let artifact = app.store.get_artifact(kind, artifact_id).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found(format!("{kind} {artifact_id}")),
-        e => e.into(),
-    })?;
-    let active = app.store.active_keys().await?;
-    let valid = artifact.signers.iter().filter(|s| active.iter().any(|k| &k.keyid == *s)).count();
-    if valid < app.upload_threshold {
-        return Err(ApiError::new(
-            ErrorCode::KeyRevoked,
-            format!("{kind} {artifact_id} has {valid} non-revoked signers; {} needed", app.upload_threshold),
-        ));
+/// Checks and records a rollout (or, for a dry run, only says what it would do).
+pub async fn create(app: &AppState, req: RolloutRequest, dry_run: bool) -> Result<Created, RolloutError> {
+    req.check()?;
+    let (kind, artifact_id) = artifact_of(&req)?;
+    let artifact = check_signers(app, kind, artifact_id).await?;
+    let devices = resolve(app, &req.target).await?;
+    if devices.is_empty() {
+        return Err(PlanError::NoTargets.into());
     }
-    Ok(artifact)
+    let ids: Vec<String> = devices.iter().map(|d| d.id.to_string()).collect();
+    let busy = app.store.busy_devices(&ids).await?;
+    if !busy.is_empty() {
+        return Err(RolloutError::DevicesBusy(busy));
+    }
+    let ends = wave_ends(&req.waves, devices.len());
+    let now = app.store.now_ms().await?;
+    let id = crate::new_id().map_err(|e| RolloutError::NoId(e.to_string()))?;
+    let entries = entries(&id, &devices, &artifact, &ends, now);
+    if dry_run {
+        return Ok(Created::DryRun(dry_run_plan(&req.waves, &ends, &ids, &entries)));
+    }
+    let record = new_rollout(id, &artifact, &req, now)?;
+    match app.store.create_rollout(&record, &entries).await {
+        Ok(()) => Ok(Created::Rollout(Box::new(record))),
+        // Another rollout claimed some of these devices meanwhile.
+        Err(StoreError::Conflict) => Err(RolloutError::DevicesBusy(app.store.busy_devices(&ids).await?)),
+        Err(e) => Err(e.into()),
+    }
 }
 
-/// Pauses running rollouts whose artifact no longer has enough non-revoked signers.
-pub async fn pause_unsigned(app: &AppState) -> Result<(), ApiError> {
-    for mut r in app.store.live_rollouts().await? {
-        if r.state != RolloutState::Running {
-            continue;
-        }
-        if let Err(ApiError::Problem { code: ErrorCode::KeyRevoked, .. }) =
-            check_signers(app, r.kind, &r.artifact_id).await
-        {
-            r.state = RolloutState::Paused;
-            r.reason = Some("key_revoked".into());
-            r.updated_at = crate::now_ms();
-            app.store.update_rollout(&r).await?;
-            tracing::warn!(rollout = %r.id, "paused: its artifact's signing keys were revoked");
-        }
+/// The artifact a checked request ships.
+fn artifact_of(req: &RolloutRequest) -> Result<(ArtifactKind, &str), PlanError> {
+    match (&req.firmware, &req.config) {
+        (Some(f), None) => Ok((ArtifactKind::Firmware, f)),
+        (None, Some(c)) => Ok((ArtifactKind::Config, c)),
+        _ => Err(PlanError::Artifact),
     }
-    app.wake_engine();
-    Ok(())
 }
 
-async fn resolve(app: &AppState, target: &Target) -> Result<Vec<DeviceRecord>, ApiError> {
-    let mut devices = Vec::new();
-    match target {
-        Target::Devices { devices: ids } => {
-            let mut unknown = Vec::new();
-            for raw in ids {
-                let id = DeviceId::parse(raw.as_str()).map_err(|e| ApiError::invalid_id("device id", e))?;
-                match app.store.get_device(&id).await {
-                    Ok(d) => devices.push(d),
-                    Err(StoreError::NotFound) => unknown.push(raw.clone()),
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            if !unknown.is_empty() {
-                return Err(ApiError::bad_request(format!("unknown devices: {}", unknown.join(", "))));
-            }
-        }
+/// The target's devices, by id; each at most once.
+async fn resolve(app: &AppState, target: &Target) -> Result<Vec<DeviceRecord>, RolloutError> {
+    let mut devices = match target {
+        Target::Devices { devices: ids } => listed_devices(app, ids).await?,
         Target::Query { hardware, labels } => {
             let filter = DeviceFilter {
                 hardware: hardware
                     .as_deref()
                     .map(HardwareModel::parse)
                     .transpose()
-                    .map_err(|e| ApiError::invalid_id("hardware", e))?,
+                    .map_err(RolloutError::InvalidHardware)?,
                 labels: labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             };
-            let mut page = PageRequest { limit: 1000, cursor: None };
-            loop {
-                let p = app.store.list_devices(&filter, &page).await?;
-                devices.extend(p.items);
-                match p.next_cursor {
-                    Some(c) => page.cursor = Some(c),
-                    None => break,
-                }
-            }
+            matching_devices(app, &filter).await?
         }
-    }
+    };
     devices.sort_by(|a, b| a.id.cmp(&b.id));
     if let Some(dup) = devices.windows(2).find(|w| w[0].id == w[1].id) {
-        return Err(ApiError::bad_request(format!("target.devices lists {} more than once", dup[0].id)));
+        return Err(PlanError::Duplicate(dup[0].id.to_string()).into());
     }
     Ok(devices)
+}
+
+/// The devices a target lists by id; every one must exist.
+async fn listed_devices(app: &AppState, ids: &[String]) -> Result<Vec<DeviceRecord>, RolloutError> {
+    let (mut devices, mut unknown) = (Vec::new(), Vec::new());
+    for raw in ids {
+        let id = DeviceId::parse(raw.as_str()).map_err(RolloutError::InvalidDeviceId)?;
+        match app.store.get_device(&id).await {
+            Ok(d) => devices.push(d),
+            Err(StoreError::NotFound) => unknown.push(raw.clone()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(RolloutError::UnknownDevices(unknown));
+    }
+    Ok(devices)
+}
+
+/// Every device the filter matches, page by page.
+async fn matching_devices(app: &AppState, filter: &DeviceFilter) -> Result<Vec<DeviceRecord>, StoreError> {
+    let mut devices = Vec::new();
+    let mut page = PageRequest { limit: 1000, cursor: None };
+    loop {
+        let p = app.store.list_devices(filter, &page).await?;
+        devices.extend(p.items);
+        match p.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => return Ok(devices),
+        }
+    }
 }
 
 fn already_installed(device: &DeviceRecord, artifact: &ArtifactRecord) -> bool {
@@ -109,37 +122,25 @@ fn already_installed(device: &DeviceRecord, artifact: &ArtifactRecord) -> bool {
     installed.is_some_and(|i| i.name == m.name && i.version == m.version && i.sha256 == m.sha256)
 }
 
-/// Checks and records a rollout (or, for a dry run, only says what it would do).
-pub async fn create(app: &AppState, req: RolloutRequest, dry_run: bool) -> Result<Created, ApiError> {
-    req.check().map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let (kind, artifact_id) = match (&req.firmware, &req.config) {
-        (Some(f), _) => (ArtifactKind::Firmware, f.clone()),
-        (_, Some(c)) => (ArtifactKind::Config, c.clone()),
-        _ => unreachable!("checked"),
-    };
-    let artifact = check_signers(app, kind, &artifact_id).await?;
-    let devices = resolve(app, &req.target).await?;
-    if devices.is_empty() {
-        return Err(ApiError::bad_request("the target selects no devices"));
-    }
-    let ids: Vec<String> = devices.iter().map(|d| d.id.to_string()).collect();
-    let busy = app.store.busy_devices(&ids).await?;
-    if !busy.is_empty() {
-        return Err(ApiError::device_busy(&busy));
-    }
-    let ends = wave_ends(&req.waves, devices.len());
-    let now = crate::now_ms();
-    let id = crate::new_id()?;
-    let entries: Vec<EntryRecord> = devices
+/// One entry per device, in device-id order, in its wave; devices already on the
+/// artifact are `succeeded` with `already_installed`, the rest `pending`.
+fn entries(
+    id: &str,
+    devices: &[DeviceRecord],
+    artifact: &ArtifactRecord,
+    ends: &[usize],
+    now: i64,
+) -> Vec<EntryRecord> {
+    devices
         .iter()
         .enumerate()
         .map(|(i, d)| {
-            let done = already_installed(d, &artifact);
+            let done = already_installed(d, artifact);
             EntryRecord {
-                rollout_id: id.clone(),
+                rollout_id: id.to_owned(),
                 device_id: d.id.to_string(),
                 position: i as i64,
-                wave: wave_of(&ends, i) as i64,
+                wave: wave_of(ends, i) as i64,
                 state: if done { DeviceState::Succeeded } else { DeviceState::Pending },
                 reason: done.then_some(Reason::AlreadyInstalled),
                 attempts: 0,
@@ -150,32 +151,39 @@ pub async fn create(app: &AppState, req: RolloutRequest, dry_run: bool) -> Resul
                 updated_at: now,
             }
         })
+        .collect()
+}
+
+/// What a dry run answers: the targets, each wave's size, the devices already on the artifact.
+fn dry_run_plan(waves: &[f64], ends: &[usize], ids: &[String], entries: &[EntryRecord]) -> Value {
+    let waves: Vec<Value> = waves
+        .iter()
+        .zip(ends)
+        .scan(0, |prev, (p, end)| {
+            let size = end - *prev;
+            *prev = *end;
+            Some(json!({"percent": p, "size": size}))
+        })
         .collect();
-    if dry_run {
-        let waves: Vec<Value> = req
-            .waves
-            .iter()
-            .zip(&ends)
-            .scan(0, |prev, (p, end)| {
-                let size = end - *prev;
-                *prev = *end;
-                Some(json!({"percent": p, "size": size}))
-            })
-            .collect();
-        let already: Vec<&str> = entries
-            .iter()
-            .filter(|e| e.reason == Some(Reason::AlreadyInstalled))
-            .map(|e| e.device_id.as_str())
-            .collect();
-        return Ok(Created::DryRun(json!({"targets": ids, "waves": waves, "already_installed": already})));
-    }
-    let record = RolloutRecord {
+    let already: Vec<&str> =
+        entries.iter().filter(|e| e.reason == Some(Reason::AlreadyInstalled)).map(|e| e.device_id.as_str()).collect();
+    json!({"targets": ids, "waves": waves, "already_installed": already})
+}
+
+/// A new running rollout of `artifact` with the request's options, at its first wave.
+fn new_rollout(
+    id: String,
+    artifact: &ArtifactRecord,
+    req: &RolloutRequest,
+    now: i64,
+) -> Result<RolloutRecord, RolloutError> {
+    Ok(RolloutRecord {
         id,
-        artifact_id,
-        kind,
+        artifact_id: artifact.id.clone(),
+        kind: artifact.kind,
         state: RolloutState::Running,
         reason: None,
-        target: serde_json::to_string(&req.target).map_err(anyhow::Error::from)?,
+        target: serde_json::to_string(&req.target)?,
         waves: req.waves.clone(),
         current_wave: 0,
         wave_soak_s: req.wave_soak_s as i64,
@@ -190,11 +198,5 @@ pub async fn create(app: &AppState, req: RolloutRequest, dry_run: bool) -> Resul
         wave_done_at: None,
         created_at: now,
         updated_at: now,
-    };
-    match app.store.create_rollout(&record, &entries).await {
-        Ok(()) => Ok(Created::Rollout(Box::new(record))),
-        // Another rollout claimed some of these devices meanwhile.
-        Err(StoreError::Conflict) => Err(ApiError::device_busy(&app.store.busy_devices(&ids).await?)),
-        Err(e) => Err(e.into()),
-    }
+    })
 }

@@ -17,12 +17,13 @@ use fleet_protocol::DeviceId;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::time::Instant;
 
-use super::plan::{gate_trips, is_failure};
+use super::model::{Count, EntryChange, RolloutRecord, RolloutState};
+use super::progress::{WaveProgress, wave_progress};
 use super::rules::{cancel_pending, dispatch, on_tick_timeout};
 use crate::artifact_cache::ArtifactCache;
 use crate::metrics::Metrics;
 use crate::mqtt::MqttLink;
-use crate::store::rollouts::{Count, EntryChange, EntrySelect, RolloutRecord, RolloutState};
+use crate::store::rollouts::EntrySelect;
 use crate::store::{ArtifactRecord, Store, StoreResult};
 
 /// How often the engine looks even when nothing woke it.
@@ -176,7 +177,7 @@ impl Engine {
             if !self.hold_lease(&r, now).await? {
                 continue;
             }
-            let changed = self.advance(r.clone(), now).await?;
+            let changed = self.advance(&r, now).await?;
             if changed {
                 let _ = self.handle.changes.send(r.id.clone());
             }
@@ -186,88 +187,63 @@ impl Engine {
 
     /// One step of one rollout; returns whether anything changed. It reads counts and the
     /// few entries it acts on, never the whole rollout.
-    async fn advance(&mut self, mut r: RolloutRecord, now: i64) -> StoreResult<bool> {
-        let artifact = self.artifact(&r).await?;
+    async fn advance(&mut self, r: &RolloutRecord, now: i64) -> StoreResult<bool> {
+        let artifact = self.artifact(r).await?;
+        let timed_out = self.time_out_overdue(r, now).await?;
+        let changed = match r.state {
+            RolloutState::Cancelled => self.wind_down(r, &artifact, now).await?,
+            RolloutState::Paused | RolloutState::Completed => {
+                self.resend_silent(r, &artifact, now).await?;
+                false
+            }
+            RolloutState::Running => self.run_wave(r, &artifact, now).await?,
+        };
+        Ok(timed_out || changed)
+    }
+
+    /// Devices in flight past `device_timeout_s` time out (and retry while attempts remain).
+    async fn time_out_overdue(&self, r: &RolloutRecord, now: i64) -> StoreResult<bool> {
         let timeout_ms = r.device_timeout_s * 1000;
         let overdue = self.store.select_entries(&r.id, EntrySelect::InFlightSentBy(now - timeout_ms)).await?;
-        let timeouts: Vec<_> =
-            overdue.iter().filter_map(|e| on_tick_timeout(e, timeout_ms, r.max_attempts, now)).collect();
-        let mut changed = !self.change(timeouts, now).await?.is_empty();
+        let timeouts = overdue.iter().filter_map(|e| on_tick_timeout(e, timeout_ms, r.max_attempts, now)).collect();
+        Ok(!self.change(timeouts, now).await?.is_empty())
+    }
 
-        match r.state {
-            RolloutState::Cancelled => {
-                let pending = self.store.select_entries(&r.id, EntrySelect::Pending).await?;
-                changed |= !self.change(pending.iter().filter_map(cancel_pending).collect(), now).await?.is_empty();
-                for e in self.store.select_entries(&r.id, EntrySelect::InFlight).await? {
-                    let key = (r.id.clone(), e.device_id.clone());
-                    if self.cancels_sent.insert(key) {
-                        self.publish(&r, &artifact, &e.device_id, true, now).await;
-                    }
-                }
-                return Ok(changed);
+    /// A cancelled rollout: pending devices are cancelled, devices in flight get `cancel` once.
+    async fn wind_down(&mut self, r: &RolloutRecord, artifact: &ArtifactRecord, now: i64) -> StoreResult<bool> {
+        let pending = self.store.select_entries(&r.id, EntrySelect::Pending).await?;
+        let changed = !self.change(pending.iter().filter_map(cancel_pending).collect(), now).await?.is_empty();
+        for e in self.store.select_entries(&r.id, EntrySelect::InFlight).await? {
+            if self.cancels_sent.insert((r.id.clone(), e.device_id.clone())) {
+                self.publish(r, artifact, &e.device_id, true, now).await;
             }
-            RolloutState::Paused | RolloutState::Completed => {
-                self.resend_silent(&r, &artifact, now).await?;
-                return Ok(changed);
-            }
-            RolloutState::Running => {}
         }
+        Ok(changed)
+    }
 
+    /// A running rollout: judges its wave ([`wave_progress`]), stores what that changed,
+    /// then dispatches and re-sends unless it paused, completed or soaks.
+    async fn run_wave(&mut self, r: &RolloutRecord, artifact: &ArtifactRecord, now: i64) -> StoreResult<bool> {
         let tallies = self.store.tallies(&r.id, r.gate_since, now - 60_000).await?;
-        let wave = r.current_wave;
-        let last_wave = r.waves.len() as i64 - 1;
-        let current = tallies.iter().filter(|t| t.wave == wave);
-        let wave_size: i64 = current.clone().map(|t| t.n).sum();
-        let (finished, failures) = current.filter(|t| t.state.is_final()).fold((0u64, 0u64), |(f, x), t| {
-            (f + t.since as u64, x + t.since as u64 * u64::from(is_failure(t.state, t.reason)))
-        });
-        if gate_trips(finished, failures, wave_size as u64, r.min_finished as u64, r.max_failure_ratio) {
-            tracing::warn!(rollout = %r.id, finished, failures, "failure threshold reached: pausing");
-            r.state = RolloutState::Paused;
-            r.reason = Some("failure_threshold".into());
-            r.updated_at = now;
-            self.store.update_rollout(&r).await?;
-            return Ok(true);
+        let progress = wave_progress(r, &tallies, now);
+        match progress {
+            WaveProgress::GateTripped { finished, failures } => {
+                tracing::warn!(rollout = %r.id, finished, failures, "failure threshold reached: pausing");
+            }
+            WaveProgress::Completed => tracing::info!(rollout = %r.id, "rollout completed"),
+            _ => {}
         }
-
-        if tallies.iter().filter(|t| t.wave <= wave).all(|t| t.state.is_final()) {
-            if wave >= last_wave {
-                r.state = RolloutState::Completed;
-                r.reason = None;
-                r.updated_at = now;
-                self.store.update_rollout(&r).await?;
-                tracing::info!(rollout = %r.id, "rollout completed");
-                return Ok(true);
-            }
-            if r.wave_gate == super::plan::WaveGate::Manual {
-                r.state = RolloutState::Paused;
-                r.reason = Some("wave_gate".into());
-                r.current_wave = wave + 1;
-                r.updated_at = now;
-                self.store.update_rollout(&r).await?;
-                return Ok(true);
-            }
-            let done = match r.wave_done_at {
-                Some(done) => done,
-                None => {
-                    r.wave_done_at = Some(now);
-                    r.updated_at = now;
-                    self.store.update_rollout(&r).await?;
-                    now
-                }
-            };
-            if now < done + r.wave_soak_s * 1000 {
-                return Ok(changed);
-            }
-            r.current_wave = wave + 1;
-            r.wave_done_at = None;
-            r.updated_at = now;
-            self.store.update_rollout(&r).await?;
-            changed = true;
+        let next = progress.apply(r, now);
+        if let Some(next) = &next {
+            self.store.update_rollout(next).await?;
         }
-
-        changed |= self.dispatch(&r, &artifact, &tallies, now).await?;
-        self.resend_silent(&r, &artifact, now).await?;
+        // Starting a soak changes no part of the rollout's body.
+        let mut changed = next.is_some() && !matches!(progress, WaveProgress::Soaking { .. });
+        if progress.dispatches() {
+            let r = next.as_ref().unwrap_or(r);
+            changed |= self.dispatch(r, artifact, &tallies, now).await?;
+            self.resend_silent(r, artifact, now).await?;
+        }
         Ok(changed)
     }
 

@@ -7,15 +7,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fleet_protocol::DeviceId;
 use fleet_protocol::message::{MAX_REPORT_BYTES, StatusReport};
 use fleet_protocol::topic::Channel;
 use tokio::sync::mpsc;
 
 use super::engine::EngineHandle;
+use super::model::{IncomingReport, ReportOutcome};
 use crate::metrics::Metrics;
 use crate::mqtt::{Inbound, MqttLink};
 use crate::store::Store;
-use crate::store::rollouts::{IncomingReport, ReportOutcome};
 
 /// Most messages applied in one transaction.
 const BATCH: usize = 1000;
@@ -53,8 +54,26 @@ impl Ingest {
         }
     }
 
+    /// Applies one batch: presence, then status reports; wakes the engine.
     async fn process(&self, batch: &[Inbound]) -> Result<(), crate::store::StoreError> {
         let now = self.store.now_ms().await?;
+        let (reports, presence) = self.sort(batch);
+        if !presence.is_empty() {
+            self.store.set_presence(&presence, now).await?;
+        }
+        if reports.is_empty() {
+            return Ok(());
+        }
+        let outcomes = self.store.apply_reports(&reports, now).await?;
+        for r in self.follow_up(&reports, outcomes) {
+            let _ = self.engine.changes.send(r);
+        }
+        self.engine.wake.notify_one();
+        Ok(())
+    }
+
+    /// Parses a batch into status reports and presence changes; the rest is counted.
+    fn sort(&self, batch: &[Inbound]) -> (Vec<IncomingReport>, Vec<(DeviceId, bool)>) {
         let (mut reports, mut presence) = (Vec::new(), Vec::new());
         for m in batch {
             match m.channel {
@@ -72,22 +91,17 @@ impl Ingest {
                 Channel::Commands => self.metrics.ignored("wrong_topic"),
             }
         }
-        if !presence.is_empty() {
-            self.store.set_presence(&presence, now).await?;
-        }
-        if reports.is_empty() {
-            return Ok(());
-        }
-        let outcomes = self.store.apply_reports(&reports, now).await?;
+        (reports, presence)
+    }
+
+    /// Counts each report's outcome and asks for re-sends; returns the rollouts changed.
+    fn follow_up(&self, reports: &[IncomingReport], outcomes: Vec<ReportOutcome>) -> HashSet<String> {
         let mut changed = HashSet::new();
         for (incoming, outcome) in reports.iter().zip(outcomes) {
             match outcome {
-                ReportOutcome::Applied { rollout_id: Some(r) } => {
+                ReportOutcome::Applied { rollout_id } => {
                     self.metrics.reports_applied.inc();
-                    changed.insert(r);
-                }
-                ReportOutcome::Applied { rollout_id: None } => {
-                    self.metrics.reports_applied.inc();
+                    changed.extend(rollout_id);
                 }
                 ReportOutcome::Resend { rollout_id } => {
                     let _ = self.engine.resend.send((incoming.device.clone(), rollout_id));
@@ -98,11 +112,7 @@ impl Ingest {
                 }
             }
         }
-        for r in changed {
-            let _ = self.engine.changes.send(r);
-        }
-        self.engine.wake.notify_one();
-        Ok(())
+        changed
     }
 }
 

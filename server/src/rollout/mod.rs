@@ -1,19 +1,28 @@
 //! Rollouts: pure planning and per-device rules, then the engine task that runs them and
 //! the ingester that applies device reports.
 //!
+//! - [`model`]: the domain types: a rollout, its states and pause reasons, its entries.
+//! - [`create`]: checking and recording a new rollout; [`signers`]: whether its artifact
+//!   may still ship; [`control`]: pause, resume, cancel; [`error`]: why these fail.
 //! - [`plan`]: the request, wave sizes, the failure gate, retry backoff (pure).
+//! - [`progress`]: where a running rollout's wave stands at one step (pure).
 //! - [`rules`]: what a report or a timeout does to one device's entry (pure).
 //! - [`engine`]: the task that dispatches, times out, gates and completes rollouts.
 //! - [`reports`]: what a batch of status reports does (pure); [`ingest`]: the task that
 //!   applies them in batched transactions.
 //! - [`view`]: the rollout body served over HTTP and SSE.
 
+pub mod control;
 pub mod create;
 pub mod engine;
+pub mod error;
 pub mod ingest;
+pub mod model;
 pub mod plan;
+pub mod progress;
 pub mod reports;
 pub mod rules;
+pub mod signers;
 pub mod view;
 
 use fleet_protocol::message::Command;

@@ -4,6 +4,8 @@
 use fleet_protocol::state::{DeviceState, Reason};
 use serde::{Deserialize, Serialize};
 
+pub use super::model::WaveGate;
+
 /// How devices are chosen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
@@ -17,28 +19,6 @@ pub enum Target {
         #[serde(default)]
         labels: std::collections::BTreeMap<String, String>,
     },
-}
-
-/// After each wave: continue by itself, or pause until resumed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum WaveGate {
-    #[default]
-    Auto,
-    Manual,
-}
-
-impl WaveGate {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Manual => "manual",
-        }
-    }
-
-    pub fn parse(s: &str) -> Self {
-        if s == "manual" { Self::Manual } else { Self::Auto }
-    }
 }
 
 /// `POST /rollouts`.

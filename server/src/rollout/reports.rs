@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 
 use fleet_protocol::message::Installed;
 
+use super::model::{EntryChange, EntryRecord, IncomingReport, ReportOutcome, RolloutState};
 use super::rules::{Verdict, on_connect_elsewhere, on_report};
-use crate::store::rollouts::{EntryChange, EntryRecord, IncomingReport, ReportOutcome, RolloutState};
 
 /// (rollout id, device id).
 pub type EntryKey = (String, String);

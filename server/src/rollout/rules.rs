@@ -3,8 +3,8 @@
 
 use fleet_protocol::state::{Actor, DeviceState, Reason, can_transition};
 
+use super::model::{EntryChange, EntryRecord, RolloutState};
 use super::plan::retry_backoff_ms;
-use crate::store::rollouts::{EntryChange, EntryRecord, RolloutState};
 
 /// What a report means for one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use fleet_protocol::api::{Rollout, RolloutArtifact, RolloutDevice, RolloutOptions, WaveProgress, WaveState};
 
+use super::model::{EntryRecord, RolloutRecord, RolloutState};
 use crate::artifact_cache::ArtifactCache;
-use crate::http::views::rfc3339;
-use crate::store::rollouts::{EntryRecord, RolloutRecord, RolloutState};
 use crate::store::{Store, StoreResult};
+use crate::timestamp::rfc3339;
 
 /// The full body of one rollout.
 pub async fn rollout_body(store: &dyn Store, artifacts: &ArtifactCache, r: &RolloutRecord) -> StoreResult<Rollout> {
@@ -29,7 +29,7 @@ pub async fn rollout_body(store: &dyn Store, artifacts: &ArtifactCache, r: &Roll
     Ok(Rollout {
         id: r.id.clone(),
         state: r.state.as_str().to_owned(),
-        reason: r.reason.clone(),
+        reason: r.reason.map(|p| p.as_str().to_owned()),
         artifact: artifact.map(|a| artifact_body(&a)),
         target: serde_json::from_str(&r.target).ok(),
         total: tally.sizes.iter().sum(),

@@ -1,126 +1,15 @@
-//! Rollout storage: the interface and its records.
+//! Rollout storage: the interfaces, and the few types only the store has (what a query
+//! selects, what it answers). The records themselves are the domain's
+//! ([`crate::rollout::model`]), re-exported here for the store's callers.
 
 use async_trait::async_trait;
-use fleet_protocol::message::StatusReport;
-use fleet_protocol::state::{DeviceState, Reason};
+use fleet_protocol::state::DeviceState;
 use fleet_protocol::{ArtifactKind, DeviceId};
 
 use super::{Page, PageRequest, StoreResult};
-use crate::rollout::plan::WaveGate;
-
-/// A rollout's own state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RolloutState {
-    Running,
-    Paused,
-    Completed,
-    Cancelled,
-}
-
-impl RolloutState {
-    /// Every rollout state.
-    pub const ALL: [Self; 4] = [Self::Running, Self::Paused, Self::Completed, Self::Cancelled];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Running => "running",
-            Self::Paused => "paused",
-            Self::Completed => "completed",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
-    /// Running or paused: its devices can't join another rollout.
-    pub fn is_active(self) -> bool {
-        matches!(self, Self::Running | Self::Paused)
-    }
-}
-
-/// A rollout row.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RolloutRecord {
-    pub id: String,
-    pub artifact_id: String,
-    pub kind: ArtifactKind,
-    pub state: RolloutState,
-    pub reason: Option<String>,
-    pub target: String,
-    pub waves: Vec<f64>,
-    pub current_wave: i64,
-    pub wave_soak_s: i64,
-    pub wave_gate: WaveGate,
-    pub max_failure_ratio: f64,
-    pub min_finished: i64,
-    pub max_per_minute: Option<i64>,
-    pub max_in_flight: Option<i64>,
-    pub max_attempts: i64,
-    pub device_timeout_s: i64,
-    /// Only results updated at or after this count for the failure gate (resume re-arms).
-    pub gate_since: i64,
-    pub wave_done_at: Option<i64>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-/// One device in one rollout.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntryRecord {
-    pub rollout_id: String,
-    pub device_id: String,
-    pub position: i64,
-    pub wave: i64,
-    pub state: DeviceState,
-    pub reason: Option<Reason>,
-    pub attempts: i64,
-    /// The device reported something during the current attempt.
-    pub reported: bool,
-    pub sent_at: Option<i64>,
-    pub retry_at: Option<i64>,
-    pub last_heard_at: Option<i64>,
-    pub updated_at: i64,
-}
-
-/// A compare-and-set change to an entry: applied only if the entry is still in
-/// `expect_state` with `expect_attempts`, so the engine never overwrites a report that
-/// arrived meanwhile.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntryChange {
-    pub rollout_id: String,
-    pub device_id: String,
-    pub expect_state: DeviceState,
-    pub expect_attempts: i64,
-    pub state: DeviceState,
-    pub reason: Option<Reason>,
-    pub attempts: i64,
-    pub reported: bool,
-    pub sent_at: Option<i64>,
-    pub retry_at: Option<i64>,
-}
-
-/// A report as it arrived.
-#[derive(Debug, Clone)]
-pub struct IncomingReport {
-    pub device: DeviceId,
-    pub report: StatusReport,
-}
-
-/// What applying one report did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReportOutcome {
-    Applied {
-        rollout_id: Option<String>,
-    },
-    /// Ignored and counted: the reason names why.
-    Ignored(&'static str),
-    /// A connect report (or silence) from a device with a command outstanding: re-send it.
-    Resend {
-        rollout_id: String,
-    },
-}
+pub use crate::rollout::model::{
+    Count, EntryChange, EntryRecord, IncomingReport, PauseReason, ReportOutcome, RolloutRecord, RolloutState,
+};
 
 /// The device's current command, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,19 +19,6 @@ pub struct CurrentCommand {
     pub kind: ArtifactKind,
     /// The rollout was cancelled: the command is a cancel.
     pub cancel: bool,
-}
-
-/// Per-wave, per-state counts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Count {
-    pub wave: i64,
-    pub state: DeviceState,
-    pub reason: Option<Reason>,
-    pub n: i64,
-    /// Of those, changed at or after the `since` given to [`RolloutStore::tallies`].
-    pub since: i64,
-    /// Of those, sent after the `sent_after` given to [`RolloutStore::tallies`].
-    pub sent_recently: i64,
 }
 
 /// Which entries of a rollout the engine needs at one step.

@@ -9,7 +9,8 @@ use fleet_protocol::state::{DeviceState, Reason};
 use super::SqlStore;
 use super::db::{Db, RowExt as _, Sql};
 use super::rows::{ACTIVE_ROLLOUT, IN_FLIGHT, entry_from_row, kind_of, state_of};
-use crate::store::rollouts::{Count, CurrentCommand, EntryChange, EntryRecord, EntrySelect, EntryStore, RolloutState};
+use crate::rollout::model::{Count, EntryChange, EntryRecord, RolloutState};
+use crate::store::rollouts::{CurrentCommand, EntrySelect, EntryStore};
 use crate::store::{Page, PageRequest, StoreResult};
 
 /// Compare-and-set changes in bulk (one statement per 500): each entry changes only if it

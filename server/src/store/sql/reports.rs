@@ -11,9 +11,10 @@ use super::SqlStore;
 use super::db::{Db, RowExt as _, Sql};
 use super::entries::apply_changes;
 use super::rows::{IN_FLIGHT, entry_from_row, rollout_state_of};
+use crate::rollout::model::{IncomingReport, ReportOutcome};
 use crate::rollout::reports::{self, DeviceUpdate, Loaded, LoadedEntry, named_entries, reporting_devices};
 use crate::store::StoreResult;
-use crate::store::rollouts::{IncomingReport, ReportOutcome, ReportStore};
+use crate::store::rollouts::ReportStore;
 
 /// What a batch's reports name, read inside its transaction.
 async fn load<DB: Db>(conn: &mut DB::Connection, reports: &[IncomingReport]) -> StoreResult<Loaded> {

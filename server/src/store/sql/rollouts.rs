@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use super::SqlStore;
 use super::db::{Db, RowExt as _, Sql};
 use super::rows::{ACTIVE_ROLLOUT, UNFINISHED, corrupt, rollout_from_row};
-use crate::store::rollouts::{EntryRecord, RolloutRecord, RolloutState, RolloutStore};
+use crate::rollout::model::{EntryRecord, PauseReason, RolloutRecord, RolloutState};
+use crate::store::rollouts::RolloutStore;
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 impl<DB: Db> SqlStore<DB> {
@@ -53,7 +54,7 @@ fn insert_rollout<DB: Db>(r: &RolloutRecord) -> StoreResult<Sql<DB>> {
     .arg(&r.artifact_id)
     .arg(r.kind.as_str())
     .arg(r.state.as_str())
-    .arg(&r.reason)
+    .arg(r.reason.map(PauseReason::as_str))
     .arg(&r.target)
     .arg(serde_json::to_string(&r.waves).map_err(|e| corrupt("waves", e))?)
     .arg(r.current_wave)
@@ -114,7 +115,7 @@ impl<DB: Db> RolloutStore for SqlStore<DB> {
              updated_at = $6 WHERE id = $7",
         )
         .arg(r.state.as_str())
-        .arg(&r.reason)
+        .arg(r.reason.map(PauseReason::as_str))
         .arg(r.current_wave)
         .arg(r.gate_since)
         .arg(r.wave_done_at)

@@ -7,8 +7,7 @@ use fleet_protocol::ArtifactKind;
 use fleet_protocol::state::{ALL_STATES, DeviceState, Reason};
 
 use super::db::{Db, RowExt as _};
-use crate::rollout::plan::WaveGate;
-use crate::store::rollouts::{EntryRecord, RolloutRecord, RolloutState};
+use crate::rollout::model::{EntryRecord, PauseReason, RolloutRecord, RolloutState, WaveGate};
 use crate::store::{StoreError, StoreResult};
 
 /// `('sent', 'downloading', …)`: the in-flight device states.
@@ -50,6 +49,11 @@ pub fn rollout_state_of(s: &str) -> StoreResult<RolloutState> {
     RolloutState::parse(s).ok_or_else(|| corrupt("rollout state", s))
 }
 
+/// A stored pause reason; an unknown name is corrupt data, not "no reason".
+pub fn pause_reason_of(s: Option<String>) -> StoreResult<Option<PauseReason>> {
+    s.map(|s| PauseReason::parse(&s).ok_or_else(|| corrupt("pause reason", s))).transpose()
+}
+
 fn reason_of(s: Option<String>) -> Option<Reason> {
     s.as_deref().and_then(Reason::parse)
 }
@@ -62,7 +66,7 @@ pub fn rollout_from_row<DB: Db>(row: &DB::Row) -> StoreResult<RolloutRecord> {
         artifact_id: row.col("artifact_id")?,
         kind: kind_of(&row.col::<String>("kind")?)?,
         state: rollout_state_of(&row.col::<String>("state")?)?,
-        reason: row.col("reason")?,
+        reason: pause_reason_of(row.col("reason")?)?,
         target: row.col("target")?,
         waves: serde_json::from_str(&waves).map_err(|e| corrupt("waves", e))?,
         current_wave: row.col("current_wave")?,
@@ -108,5 +112,13 @@ mod tests {
         assert_eq!(*FINAL, "('succeeded', 'failed', 'rejected', 'rolled_back', 'timed_out', 'cancelled')");
         assert_eq!(*UNFINISHED, "('pending', 'sent', 'downloading', 'verifying', 'installing', 'rebooting')");
         assert_eq!(*ACTIVE_ROLLOUT, "('running', 'paused')");
+    }
+
+    #[test]
+    fn pause_reasons_load_by_name_and_an_unknown_one_is_corrupt() {
+        assert_eq!(pause_reason_of(None).unwrap(), None);
+        assert_eq!(pause_reason_of(Some("key_revoked".into())).unwrap(), Some(PauseReason::KeyRevoked));
+        let e = pause_reason_of(Some("bored".into())).unwrap_err();
+        assert!(matches!(&e, StoreError::Corrupt(m) if m == "pause reason: bored"), "{e}");
     }
 }

@@ -1,0 +1,172 @@
+//! What an operator may do to a rollout: pause a running one, resume a paused one, cancel
+//! an active one. [`apply`] is the rule (pure, one test per state and action); [`control`]
+//! loads, applies, checks signers on resume, stores and wakes the engine.
+
+use super::error::RolloutError;
+use super::model::{PauseReason, RolloutRecord, RolloutState};
+use super::signers::check_signers;
+use crate::state::AppState;
+use crate::store::StoreError;
+
+/// An operator's request to a rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl Action {
+    /// Every action.
+    pub const ALL: [Self; 3] = [Self::Pause, Self::Resume, Self::Cancel];
+
+    /// The state the action moves a rollout to.
+    pub fn target(self) -> RolloutState {
+        match self {
+            Self::Pause => RolloutState::Paused,
+            Self::Resume => RolloutState::Running,
+            Self::Cancel => RolloutState::Cancelled,
+        }
+    }
+
+    /// Its name in the audit trail.
+    pub fn audit_name(self) -> &'static str {
+        match self {
+            Self::Pause => "rollout.paused",
+            Self::Resume => "rollout.resumed",
+            Self::Cancel => "rollout.cancelled",
+        }
+    }
+
+    fn allowed_from(self, state: RolloutState) -> bool {
+        match self {
+            Self::Pause => state == RolloutState::Running,
+            Self::Resume => state == RolloutState::Paused,
+            Self::Cancel => state.is_active(),
+        }
+    }
+}
+
+/// The rollout after `action` at `now` (the database's clock): paused by the operator,
+/// resumed with the failure gate re-armed (only results after `now` count), or cancelled.
+/// Any other move is [`RolloutError::NotAllowed`].
+pub fn apply(r: &RolloutRecord, action: Action, now: i64) -> Result<RolloutRecord, RolloutError> {
+    let to = action.target();
+    if !action.allowed_from(r.state) {
+        return Err(RolloutError::NotAllowed { id: r.id.clone(), from: r.state, to });
+    }
+    let mut next = r.clone();
+    next.state = to;
+    next.reason = (action == Action::Pause).then_some(PauseReason::Operator);
+    if action == Action::Resume {
+        next.gate_since = now;
+    }
+    next.updated_at = now;
+    Ok(next)
+}
+
+/// Applies `action` to rollout `id` and stores it; a resume first checks that the artifact
+/// still has enough non-revoked signers. Wakes the engine and tells SSE streams.
+pub async fn control(app: &AppState, id: &str, action: Action) -> Result<RolloutRecord, RolloutError> {
+    let r = app.store.get_rollout(id).await.map_err(|e| match e {
+        StoreError::NotFound => RolloutError::UnknownRollout(id.to_owned()),
+        e => e.into(),
+    })?;
+    let now = app.store.now_ms().await?;
+    let next = apply(&r, action, now)?;
+    if action == Action::Resume {
+        check_signers(app, r.kind, &r.artifact_id).await?;
+    }
+    app.store.update_rollout(&next).await?;
+    app.wake_engine();
+    if let Some(engine) = &app.engine {
+        let _ = engine.changes.send(next.id.clone());
+    }
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use fleet_protocol::ArtifactKind;
+
+    use super::*;
+    use crate::rollout::model::WaveGate;
+
+    fn rollout(state: RolloutState, reason: Option<PauseReason>) -> RolloutRecord {
+        RolloutRecord {
+            id: "r".into(),
+            artifact_id: "a".into(),
+            kind: ArtifactKind::Firmware,
+            state,
+            reason,
+            target: "{}".into(),
+            waves: vec![100.0],
+            current_wave: 0,
+            wave_soak_s: 0,
+            wave_gate: WaveGate::Auto,
+            max_failure_ratio: 0.1,
+            min_finished: 10,
+            max_per_minute: None,
+            max_in_flight: None,
+            max_attempts: 1,
+            device_timeout_s: 60,
+            gate_since: 1,
+            wave_done_at: None,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    /// (from, action) -> the state reached, or None when refused.
+    fn outcome(from: RolloutState, action: Action) -> Option<RolloutState> {
+        match (from, action) {
+            (RolloutState::Running, Action::Pause | Action::Cancel) => Some(action.target()),
+            (RolloutState::Paused, Action::Resume | Action::Cancel) => Some(action.target()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn every_state_and_action() {
+        for from in RolloutState::ALL {
+            for action in Action::ALL {
+                let result = apply(&rollout(from, None), action, 50);
+                match outcome(from, action) {
+                    Some(to) => assert_eq!(result.unwrap().state, to, "{from:?} {action:?}"),
+                    None => assert!(
+                        matches!(result, Err(RolloutError::NotAllowed { from: f, to: t, .. })
+                            if f == from && t == action.target()),
+                        "{from:?} {action:?}"
+                    ),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pause_says_operator_and_keeps_the_gate() {
+        let paused = apply(&rollout(RolloutState::Running, None), Action::Pause, 50).unwrap();
+        assert_eq!((paused.reason, paused.gate_since, paused.updated_at), (Some(PauseReason::Operator), 1, 50));
+    }
+
+    #[test]
+    fn resume_clears_the_reason_and_rearms_the_gate() {
+        let gated = rollout(RolloutState::Paused, Some(PauseReason::FailureThreshold));
+        let resumed = apply(&gated, Action::Resume, 50).unwrap();
+        assert_eq!((resumed.reason, resumed.gate_since, resumed.updated_at), (None, 50, 50));
+    }
+
+    #[test]
+    fn cancel_clears_the_reason() {
+        let paused = rollout(RolloutState::Paused, Some(PauseReason::WaveGate));
+        let cancelled = apply(&paused, Action::Cancel, 50).unwrap();
+        assert_eq!((cancelled.state, cancelled.reason, cancelled.gate_since), (RolloutState::Cancelled, None, 1));
+    }
+
+    #[test]
+    fn refusals_name_both_states() {
+        let done = rollout(RolloutState::Completed, None);
+        let e = apply(&done, Action::Pause, 50).unwrap_err();
+        assert_eq!(e.to_string(), "rollout r is completed; it cannot become paused");
+    }
+}

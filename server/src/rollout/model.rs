@@ -1,0 +1,224 @@
+//! The domain types of a rollout: its state and why it paused, the rollout as recorded
+//! (target, options and limits, where it stands), one device's entry in it, a
+//! compare-and-set change to an entry, the counts the engine judges by, and what a status
+//! report did. The store persists these; the planning, rules and engine reason about them.
+
+use fleet_protocol::message::StatusReport;
+use fleet_protocol::state::{DeviceState, Reason};
+use fleet_protocol::{ArtifactKind, DeviceId};
+use serde::{Deserialize, Serialize};
+
+/// A rollout's own state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RolloutState {
+    Running,
+    Paused,
+    Completed,
+    Cancelled,
+}
+
+impl RolloutState {
+    /// Every rollout state.
+    pub const ALL: [Self; 4] = [Self::Running, Self::Paused, Self::Completed, Self::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Running or paused: its devices can't join another rollout.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Running | Self::Paused)
+    }
+}
+
+/// Why a rollout is paused (CONTRACT §3). The names are stored in the database and sent as
+/// the rollout body's `reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PauseReason {
+    /// An operator paused it.
+    Operator,
+    /// A wave finished under the manual wave gate.
+    WaveGate,
+    /// The failure gate tripped.
+    FailureThreshold,
+    /// Its artifact no longer has enough non-revoked signers.
+    KeyRevoked,
+}
+
+impl PauseReason {
+    /// Every pause reason.
+    pub const ALL: [Self; 4] = [Self::Operator, Self::WaveGate, Self::FailureThreshold, Self::KeyRevoked];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::WaveGate => "wave_gate",
+            Self::FailureThreshold => "failure_threshold",
+            Self::KeyRevoked => "key_revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for PauseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// After each wave: continue by itself, or pause until resumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WaveGate {
+    #[default]
+    Auto,
+    Manual,
+}
+
+impl WaveGate {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Manual => "manual",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        if s == "manual" { Self::Manual } else { Self::Auto }
+    }
+}
+
+/// A rollout as recorded: what it ships to whom, its options and limits, and where it
+/// stands. Times are milliseconds of the database's clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutRecord {
+    pub id: String,
+    pub artifact_id: String,
+    pub kind: ArtifactKind,
+    pub state: RolloutState,
+    /// Set while paused, and only then.
+    pub reason: Option<PauseReason>,
+    /// The request's target, as JSON.
+    pub target: String,
+    pub waves: Vec<f64>,
+    pub current_wave: i64,
+    pub wave_soak_s: i64,
+    pub wave_gate: WaveGate,
+    pub max_failure_ratio: f64,
+    pub min_finished: i64,
+    pub max_per_minute: Option<i64>,
+    pub max_in_flight: Option<i64>,
+    pub max_attempts: i64,
+    pub device_timeout_s: i64,
+    /// Only results updated at or after this count for the failure gate (resume re-arms).
+    pub gate_since: i64,
+    pub wave_done_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One device in one rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRecord {
+    pub rollout_id: String,
+    pub device_id: String,
+    pub position: i64,
+    pub wave: i64,
+    pub state: DeviceState,
+    pub reason: Option<Reason>,
+    pub attempts: i64,
+    /// The device reported something during the current attempt.
+    pub reported: bool,
+    pub sent_at: Option<i64>,
+    pub retry_at: Option<i64>,
+    pub last_heard_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+/// A compare-and-set change to an entry: applied only if the entry is still in
+/// `expect_state` with `expect_attempts`, so the engine never overwrites a report that
+/// arrived meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryChange {
+    pub rollout_id: String,
+    pub device_id: String,
+    pub expect_state: DeviceState,
+    pub expect_attempts: i64,
+    pub state: DeviceState,
+    pub reason: Option<Reason>,
+    pub attempts: i64,
+    pub reported: bool,
+    pub sent_at: Option<i64>,
+    pub retry_at: Option<i64>,
+}
+
+/// Per-wave, per-state counts of a rollout's entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Count {
+    pub wave: i64,
+    pub state: DeviceState,
+    pub reason: Option<Reason>,
+    pub n: i64,
+    /// Of those, changed at or after the `since` given to the store's `tallies`.
+    pub since: i64,
+    /// Of those, sent after the `sent_after` given to the store's `tallies`.
+    pub sent_recently: i64,
+}
+
+/// A report as it arrived.
+#[derive(Debug, Clone)]
+pub struct IncomingReport {
+    pub device: DeviceId,
+    pub report: StatusReport,
+}
+
+/// What applying one report did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportOutcome {
+    Applied {
+        rollout_id: Option<String>,
+    },
+    /// Ignored and counted: the reason names why.
+    Ignored(&'static str),
+    /// A connect report (or silence) from a device with a command outstanding: re-send it.
+    Resend {
+        rollout_id: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pause_reasons_keep_their_stored_names() {
+        let names: Vec<&str> = PauseReason::ALL.into_iter().map(PauseReason::as_str).collect();
+        assert_eq!(names, ["operator", "wave_gate", "failure_threshold", "key_revoked"]);
+        for reason in PauseReason::ALL {
+            assert_eq!(PauseReason::parse(reason.as_str()), Some(reason));
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
+        assert_eq!(PauseReason::parse("health_gate"), None);
+    }
+
+    #[test]
+    fn rollout_states_round_trip() {
+        for state in RolloutState::ALL {
+            assert_eq!(RolloutState::parse(state.as_str()), Some(state));
+        }
+        assert!(RolloutState::Paused.is_active() && !RolloutState::Cancelled.is_active());
+    }
+}
