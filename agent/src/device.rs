@@ -69,7 +69,8 @@ impl Device {
         time::OffsetDateTime::now_utc().unix_timestamp() + self.clock_offset_s
     }
 
+    /// The URL of a REST path (one of `fleet_protocol::paths`) on this device's server.
     pub fn api(&self, path: &str) -> String {
-        format!("{}/api/v1{path}", self.server.as_str().trim_end_matches('/'))
+        fleet_protocol::paths::api_url(self.server.as_str(), path)
     }
 }

@@ -340,7 +340,7 @@ impl<I: Installer> Runner<I> {
 
     /// `GET /devices/{id}/command` must return this very command.
     async fn confirm(&mut self, command: &Command) -> bool {
-        let url = self.device.api(&format!("/devices/{}/command", self.device.id));
+        let url = self.device.api(&fleet_protocol::paths::device_command(self.device.id.as_str()));
         let response = self.http.get(url).bearer_auth(&self.device.token).send().await;
         match response {
             Ok(r) if r.status() == reqwest::StatusCode::OK => r.json::<Command>().await.is_ok_and(|c| &c == command),

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use fleet_protocol::paths;
 use fleet_protocol::topic::Topics;
 use fleet_protocol::{DeviceId, HardwareModel, Sha256Digest};
 use futures_util::{StreamExt as _, stream};
@@ -81,12 +82,12 @@ async fn ensure_registered(
     if let Ok(token) = read_token(&token_file) {
         return Ok(token);
     }
-    let base = server.as_str().trim_end_matches('/');
+    let base = server.as_str();
     let body = serde_json::json!({"id": id, "hardware": hardware, "labels": {"simulated": "true"}});
-    let mut response = http.post(format!("{base}/api/v1/devices")).bearer_auth(operator).json(&body).send().await?;
+    let mut response = http.post(paths::api_url(base, paths::DEVICES)).bearer_auth(operator).json(&body).send().await?;
     if response.status() == reqwest::StatusCode::CONFLICT {
         // Registered by an earlier run whose state dir is gone: issue a new token.
-        response = http.post(format!("{base}/api/v1/devices/{id}/token")).bearer_auth(operator).send().await?;
+        response = http.post(paths::api_url(base, &paths::device_token(id))).bearer_auth(operator).send().await?;
     }
     if !response.status().is_success() {
         bail!("registering {id}: {} {}", response.status(), response.text().await.unwrap_or_default());

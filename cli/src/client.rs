@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use fleet_protocol::paths::{self, RolloutAction};
 use fleet_protocol::{ArtifactKind, Problem};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// What went wrong talking to the server.
@@ -32,8 +34,8 @@ impl ClientError {
 pub type ClientResult<T> = Result<T, ClientError>;
 
 pub use fleet_protocol::api::{
-    ArtifactInfo as Artifact, AuditEntry, DeviceInfo as Device, DeviceWithToken, KeyInfo, List, TokenInfo, TokenScope,
-    TokenWithSecret,
+    ArtifactInfo as Artifact, AuditEntry, CreateRollout, DeviceInfo as Device, DeviceWithToken, KeyInfo, List, Rollout,
+    RolloutDevice, RolloutPlan, RolloutTarget, TokenInfo, TokenScope, TokenWithSecret,
 };
 
 /// Device list filters.
@@ -51,14 +53,6 @@ pub struct ApiClient {
     http: reqwest::Client,
     base: String,
     token: String,
-}
-
-/// The path segment of an artifact kind.
-pub fn kind_segment(kind: ArtifactKind) -> &'static str {
-    match kind {
-        ArtifactKind::Firmware => "firmware",
-        ArtifactKind::Config => "configs",
-    }
 }
 
 impl ApiClient {
@@ -96,9 +90,9 @@ impl ApiClient {
         &self.base
     }
 
-    /// `base/api/v1{path}`.
+    /// `base/api/v1{path}`; `path` is one of [`fleet_protocol::paths`].
     pub fn api_url(&self, path: &str) -> String {
-        format!("{}/api/v1{path}", self.base)
+        paths::api_url(&self.base, path)
     }
 
     /// A request to `/api/v1{path}` carrying the token.
@@ -125,7 +119,7 @@ impl ApiClient {
     }
 
     pub async fn health(&self) -> ClientResult<serde_json::Value> {
-        Self::decode(self.http.get(format!("{}/healthz", self.base)).send().await?).await
+        Self::decode(self.http.get(format!("{}{}", self.base, paths::HEALTHZ)).send().await?).await
     }
 
     /// GET a text body (e.g. Mosquitto's files).
@@ -137,16 +131,16 @@ impl ApiClient {
 
     pub async fn add_key(&self, name: &str, public_key_pem: &str) -> ClientResult<KeyInfo> {
         let body = serde_json::json!({"name": name, "public_key_pem": public_key_pem});
-        Self::decode(self.request(Method::POST, "/keys").json(&body).send().await?).await
+        Self::decode(self.request(Method::POST, paths::KEYS).json(&body).send().await?).await
     }
 
     pub async fn list_keys(&self, cursor: Option<&str>) -> ClientResult<List<KeyInfo>> {
         let q: Vec<(&str, &str)> = cursor.map(|c| ("cursor", c)).into_iter().collect();
-        Self::decode(self.request(Method::GET, "/keys").query(&q).send().await?).await
+        Self::decode(self.request(Method::GET, paths::KEYS).query(&q).send().await?).await
     }
 
     pub async fn revoke_key(&self, keyid: &str) -> ClientResult<()> {
-        Self::check(self.request(Method::DELETE, &format!("/keys/{keyid}")).send().await?).await?;
+        Self::check(self.request(Method::DELETE, &paths::key(keyid)).send().await?).await?;
         Ok(())
     }
 
@@ -173,8 +167,7 @@ impl ApiClient {
                     .file_name("artifact.bin")
                     .mime_str("application/octet-stream")?,
             );
-        let path = format!("/{}", kind_segment(kind));
-        Self::decode(self.request(Method::POST, &path).multipart(form).send().await?).await
+        Self::decode(self.request(Method::POST, &paths::artifacts(kind)).multipart(form).send().await?).await
     }
 
     pub async fn list_artifacts(
@@ -190,24 +183,21 @@ impl ApiClient {
         if let Some(c) = cursor {
             q.push(("cursor", c));
         }
-        let path = format!("/{}", kind_segment(kind));
-        Self::decode(self.request(Method::GET, &path).query(&q).send().await?).await
+        Self::decode(self.request(Method::GET, &paths::artifacts(kind)).query(&q).send().await?).await
     }
 
     pub async fn get_artifact(&self, kind: ArtifactKind, id: &str) -> ClientResult<Artifact> {
-        let path = format!("/{}/{id}", kind_segment(kind));
-        Self::decode(self.request(Method::GET, &path).send().await?).await
+        Self::decode(self.request(Method::GET, &paths::artifact(kind, id)).send().await?).await
     }
 
     pub async fn delete_artifact(&self, kind: ArtifactKind, id: &str) -> ClientResult<()> {
-        let path = format!("/{}/{id}", kind_segment(kind));
-        Self::check(self.request(Method::DELETE, &path).send().await?).await?;
+        Self::check(self.request(Method::DELETE, &paths::artifact(kind, id)).send().await?).await?;
         Ok(())
     }
 
     /// Starts a blob download; the caller streams the body.
     pub async fn blob(&self, kind: ArtifactKind, id: &str, range_from: Option<u64>) -> ClientResult<Response> {
-        let mut req = self.request(Method::GET, &format!("/{}/{id}/blob", kind_segment(kind)));
+        let mut req = self.request(Method::GET, &paths::artifact_blob(kind, id));
         if let Some(from) = range_from {
             req = req.header(reqwest::header::RANGE, format!("bytes={from}-"));
         }
@@ -223,7 +213,7 @@ impl ApiClient {
         labels: &BTreeMap<String, String>,
     ) -> ClientResult<DeviceWithToken> {
         let body = serde_json::json!({"id": id, "hardware": hardware, "labels": labels});
-        Self::decode(self.request(Method::POST, "/devices").json(&body).send().await?).await
+        Self::decode(self.request(Method::POST, paths::DEVICES).json(&body).send().await?).await
     }
 
     pub async fn list_devices(&self, query: &DeviceQuery) -> ClientResult<List<Device>> {
@@ -240,33 +230,39 @@ impl ApiClient {
         if let Some(c) = &query.cursor {
             q.push(("cursor", c.clone()));
         }
-        Self::decode(self.request(Method::GET, "/devices").query(&q).send().await?).await
+        Self::decode(self.request(Method::GET, paths::DEVICES).query(&q).send().await?).await
     }
 
     pub async fn get_device(&self, id: &str) -> ClientResult<Device> {
-        Self::decode(self.request(Method::GET, &format!("/devices/{id}")).send().await?).await
+        Self::decode(self.request(Method::GET, &paths::device(id)).send().await?).await
     }
 
     pub async fn delete_device(&self, id: &str) -> ClientResult<()> {
-        Self::check(self.request(Method::DELETE, &format!("/devices/{id}")).send().await?).await?;
+        Self::check(self.request(Method::DELETE, &paths::device(id)).send().await?).await?;
         Ok(())
     }
 
     // Rollouts.
 
-    /// `POST /rollouts` (or its dry run); returns the body.
-    pub async fn create_rollout(&self, body: &serde_json::Value, dry_run: bool) -> ClientResult<serde_json::Value> {
-        let q: &[(&str, &str)] = if dry_run { &[("dry_run", "true")] } else { &[] };
-        Self::decode(self.request(Method::POST, "/rollouts").query(q).json(body).send().await?).await
+    /// `POST /rollouts`: creates and starts a rollout. The request is usually a
+    /// [`CreateRollout`]; tests also send bodies of their own.
+    pub async fn create_rollout(&self, request: &impl Serialize) -> ClientResult<Rollout> {
+        Self::decode(self.request(Method::POST, paths::ROLLOUTS).json(request).send().await?).await
     }
 
-    pub async fn list_rollouts(&self, cursor: Option<&str>) -> ClientResult<List<serde_json::Value>> {
+    /// `POST /rollouts?dry_run=true`: what the rollout would do; creates nothing.
+    pub async fn plan_rollout(&self, request: &impl Serialize) -> ClientResult<RolloutPlan> {
+        let req = self.request(Method::POST, paths::ROLLOUTS).query(&[("dry_run", "true")]).json(request);
+        Self::decode(req.send().await?).await
+    }
+
+    pub async fn list_rollouts(&self, cursor: Option<&str>) -> ClientResult<List<Rollout>> {
         let q: Vec<(&str, &str)> = cursor.map(|c| ("cursor", c)).into_iter().collect();
-        Self::decode(self.request(Method::GET, "/rollouts").query(&q).send().await?).await
+        Self::decode(self.request(Method::GET, paths::ROLLOUTS).query(&q).send().await?).await
     }
 
-    pub async fn get_rollout(&self, id: &str) -> ClientResult<serde_json::Value> {
-        Self::decode(self.request(Method::GET, &format!("/rollouts/{id}")).send().await?).await
+    pub async fn get_rollout(&self, id: &str) -> ClientResult<Rollout> {
+        Self::decode(self.request(Method::GET, &paths::rollout(id)).send().await?).await
     }
 
     pub async fn rollout_devices(
@@ -274,7 +270,7 @@ impl ApiClient {
         id: &str,
         state: Option<&str>,
         cursor: Option<&str>,
-    ) -> ClientResult<List<serde_json::Value>> {
+    ) -> ClientResult<List<RolloutDevice>> {
         let mut q = vec![];
         if let Some(s) = state {
             q.push(("state", s));
@@ -282,43 +278,43 @@ impl ApiClient {
         if let Some(c) = cursor {
             q.push(("cursor", c));
         }
-        Self::decode(self.request(Method::GET, &format!("/rollouts/{id}/devices")).query(&q).send().await?).await
+        Self::decode(self.request(Method::GET, &paths::rollout_devices(id)).query(&q).send().await?).await
     }
 
     /// `pause`, `resume` or `cancel`.
-    pub async fn control_rollout(&self, id: &str, action: &str) -> ClientResult<serde_json::Value> {
-        Self::decode(self.request(Method::POST, &format!("/rollouts/{id}/{action}")).send().await?).await
+    pub async fn control_rollout(&self, id: &str, action: RolloutAction) -> ClientResult<Rollout> {
+        Self::decode(self.request(Method::POST, &paths::rollout_action(id, action)).send().await?).await
     }
 
     /// The rollout's Server-Sent Events; read bodies with [`crate::sse::next_event`].
     pub async fn rollout_events(&self, id: &str) -> ClientResult<Response> {
-        let req = self.request(Method::GET, &format!("/rollouts/{id}/events")).header("accept", "text/event-stream");
+        let req = self.request(Method::GET, &paths::rollout_events(id)).header("accept", "text/event-stream");
         Self::check(req.send().await?).await
     }
 
     pub async fn rotate_token(&self, id: &str) -> ClientResult<DeviceWithToken> {
-        Self::decode(self.request(Method::POST, &format!("/devices/{id}/token")).send().await?).await
+        Self::decode(self.request(Method::POST, &paths::device_token(id)).send().await?).await
     }
 
     // Operator tokens and the audit trail.
 
     pub async fn create_operator_token(&self, name: &str, scope: TokenScope) -> ClientResult<TokenWithSecret> {
         let body = serde_json::json!({"name": name, "scope": scope});
-        Self::decode(self.request(Method::POST, "/tokens").json(&body).send().await?).await
+        Self::decode(self.request(Method::POST, paths::TOKENS).json(&body).send().await?).await
     }
 
     pub async fn list_operator_tokens(&self, cursor: Option<&str>) -> ClientResult<List<TokenInfo>> {
-        Self::decode(self.request(Method::GET, "/tokens").query(&[("cursor", cursor)]).send().await?).await
+        Self::decode(self.request(Method::GET, paths::TOKENS).query(&[("cursor", cursor)]).send().await?).await
     }
 
     pub async fn revoke_operator_token(&self, name: &str) -> ClientResult<()> {
-        Self::check(self.request(Method::DELETE, &format!("/tokens/{name}")).send().await?).await?;
+        Self::check(self.request(Method::DELETE, &paths::token(name)).send().await?).await?;
         Ok(())
     }
 
     pub async fn audit(&self, limit: Option<u32>, cursor: Option<&str>) -> ClientResult<List<AuditEntry>> {
         let limit = limit.map(|l| l.to_string());
         let query = [("limit", limit.as_deref()), ("cursor", cursor)];
-        Self::decode(self.request(Method::GET, "/audit").query(&query).send().await?).await
+        Self::decode(self.request(Method::GET, paths::AUDIT).query(&query).send().await?).await
     }
 }

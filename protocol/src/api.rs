@@ -1,5 +1,5 @@
-//! REST response bodies (CONTRACT §3), shared by the server that writes them and the
-//! clients that read them.
+//! REST bodies (CONTRACT §3), shared by the server that writes them and the clients that
+//! read them. The rollout bodies live in [`rollouts`].
 
 use std::collections::BTreeMap;
 
@@ -7,6 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::Envelope;
 use crate::message::Installed;
+
+pub mod rollouts;
+
+pub use rollouts::{
+    CreateRollout, PlannedWave, Rollout, RolloutArtifact, RolloutDevice, RolloutOptions, RolloutPlan, RolloutTarget,
+    WaveProgress, WaveState,
+};
 
 /// `{"items": […], "next_cursor": …}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

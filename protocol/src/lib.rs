@@ -13,7 +13,8 @@
 //! - [`message`]: commands (server → device) and status reports (device → server).
 //! - [`state`]: per-device rollout states, reason codes and the table of legal transitions.
 //! - [`problem`]: the RFC 9457 error body and its stable error codes.
-//! - [`api`]: the REST response bodies.
+//! - [`api`]: the REST request and response bodies.
+//! - [`paths`]: the `/api/v1` prefix and the path of every REST resource.
 //! - `tls`: TLS client settings shared by every client (feature `tls`).
 
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@ pub mod id;
 pub mod keys;
 pub mod manifest;
 pub mod message;
+pub mod paths;
 pub mod problem;
 #[cfg(feature = "sign")]
 pub mod sign;

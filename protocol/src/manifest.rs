@@ -15,6 +15,7 @@ pub const SCHEMA: u32 = 1;
 
 /// What an artifact is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ArtifactKind {
     Firmware,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// A device's state in a rollout, or `idle` outside rollouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceState {
     Idle,
@@ -147,6 +148,7 @@ pub fn can_transition(from: DeviceState, to: DeviceState, actor: Actor) -> bool 
 
 /// Reason codes, each carried by one state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     // rejected

@@ -226,6 +226,12 @@ impl Drop for TestApp {
     }
 }
 
+/// `GET /rollouts/{id}` as the JSON on the wire, so tests check the body itself.
+async fn rollout_json(client: &ApiClient, id: &str) -> Result<serde_json::Value, fleet_cli::ClientError> {
+    let response = client.request(reqwest::Method::GET, &fleet_protocol::paths::rollout(id)).send().await?;
+    Ok(ApiClient::check(response).await?.json().await?)
+}
+
 /// Polls `GET /rollouts/{id}` until `pred` holds; fails with the last body on timeout.
 pub async fn wait_rollout(
     client: &ApiClient,
@@ -235,7 +241,7 @@ pub async fn wait_rollout(
 ) -> serde_json::Value {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let body = match client.get_rollout(id).await {
+        let body = match rollout_json(client, id).await {
             Ok(body) => body,
             // A connection cut by a replica that died (tests that kill one): ask again.
             Err(fleet_cli::ClientError::Transport(e)) if tokio::time::Instant::now() < deadline => {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use fleet_protocol::paths;
 
 use crate::ApiClient;
 
@@ -43,8 +44,8 @@ pub async fn run(client: &ApiClient, cmd: &Command) -> anyhow::Result<()> {
 
 /// Returns whether anything changed.
 async fn sync(client: &ApiClient, dir: &Path, reload_command: Option<&str>) -> anyhow::Result<bool> {
-    let passwords = client.get_text("/broker/mosquitto/passwords").await?;
-    let acl = client.get_text("/broker/mosquitto/acl").await?;
+    let passwords = client.get_text(paths::MOSQUITTO_PASSWORDS).await?;
+    let acl = client.get_text(paths::MOSQUITTO_ACL).await?;
     let mut changed = false;
     for (name, contents) in [("passwords", passwords), ("acl", acl)] {
         let path = dir.join(name);

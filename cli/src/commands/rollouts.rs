@@ -3,8 +3,11 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, bail};
+use fleet_protocol::api::{CreateRollout, Rollout, RolloutTarget};
+use fleet_protocol::paths::RolloutAction;
+use fleet_protocol::state::{DeviceState, Reason};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::devices::parse_label;
 use super::print_json;
@@ -87,60 +90,38 @@ pub enum Command {
     },
 }
 
-fn body(args: &CreateArgs) -> Value {
+fn request(args: &CreateArgs) -> CreateRollout {
     let target = if args.devices.is_empty() {
-        let labels: BTreeMap<_, _> = args.labels.iter().cloned().collect();
-        json!({"hardware": args.hardware, "labels": labels})
+        RolloutTarget::Query { hardware: args.hardware.clone(), labels: args.labels.iter().cloned().collect() }
     } else {
-        json!({"devices": args.devices})
+        RolloutTarget::Devices { devices: args.devices.clone() }
     };
-    let mut b = json!({"target": target});
-    let fields = [
-        ("firmware", json!(args.firmware)),
-        ("config", json!(args.config)),
-        ("waves", if args.waves.is_empty() { Value::Null } else { json!(args.waves) }),
-        ("wave_soak_s", json!(args.wave_soak_s)),
-        ("wave_gate", json!(args.wave_gate)),
-        ("max_failure_ratio", json!(args.max_failure_ratio)),
-        ("min_finished", json!(args.min_finished)),
-        ("max_per_minute", json!(args.max_per_minute)),
-        ("max_in_flight", json!(args.max_in_flight)),
-        ("max_attempts", json!(args.max_attempts)),
-        ("device_timeout_s", json!(args.device_timeout_s)),
-    ];
-    for (k, v) in fields {
-        if !v.is_null() {
-            b[k] = v;
-        }
+    CreateRollout {
+        firmware: args.firmware.clone(),
+        config: args.config.clone(),
+        target,
+        waves: (!args.waves.is_empty()).then(|| args.waves.clone()),
+        wave_soak_s: args.wave_soak_s,
+        wave_gate: args.wave_gate.clone(),
+        max_failure_ratio: args.max_failure_ratio,
+        min_finished: args.min_finished,
+        max_per_minute: args.max_per_minute,
+        max_in_flight: args.max_in_flight,
+        max_attempts: args.max_attempts,
+        device_timeout_s: args.device_timeout_s,
     }
-    b
 }
 
 pub async fn run(client: &ApiClient, cmd: &Command) -> anyhow::Result<()> {
     match cmd {
-        Command::Create(args) => {
-            let created = client.create_rollout(&body(args), args.dry_run).await?;
-            if args.dry_run {
-                return print_json(&created);
-            }
-            let id = created["id"].as_str().context("no id in the answer")?.to_owned();
-            println!("created rollout {id}");
-            if args.watch {
-                return watch(client, &id).await;
-            }
-        }
+        Command::Create(args) => create(client, args).await?,
         Command::List => {
             let mut cursor = None;
             loop {
                 let page = client.list_rollouts(cursor.as_deref()).await?;
                 for r in &page.items {
-                    println!(
-                        "{}  {:9}  {}  {}",
-                        r["id"].as_str().unwrap_or(""),
-                        r["state"].as_str().unwrap_or(""),
-                        summary(r),
-                        r["artifact"]["version"].as_str().unwrap_or("")
-                    );
+                    let version = r.artifact.as_ref().map_or("", |a| a.version.as_str());
+                    println!("{}  {:9}  {}  {}", r.id, r.state, summary(&r.counts), version);
                 }
                 match page.next_cursor {
                     Some(c) => cursor = Some(c),
@@ -148,19 +129,14 @@ pub async fn run(client: &ApiClient, cmd: &Command) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Show { id } => print_json(&client.get_rollout(id).await?)?,
+        Command::Show { id } => print_sorted(&client.get_rollout(id).await?)?,
         Command::Devices { id, state } => {
             let mut cursor = None;
             loop {
                 let page = client.rollout_devices(id, state.as_deref(), cursor.as_deref()).await?;
                 for e in &page.items {
-                    println!(
-                        "{}  {}  {}  attempts {}",
-                        e["device_id"].as_str().unwrap_or(""),
-                        e["state"].as_str().unwrap_or(""),
-                        e["reason"].as_str().unwrap_or("-"),
-                        e["attempts"]
-                    );
+                    let reason = e.reason.map_or("-", Reason::as_str);
+                    println!("{}  {}  {}  attempts {}", e.device_id, e.state.as_str(), reason, e.attempts);
                 }
                 match page.next_cursor {
                     Some(c) => cursor = Some(c),
@@ -168,25 +144,48 @@ pub async fn run(client: &ApiClient, cmd: &Command) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Pause { id } => println!("{}", client.control_rollout(id, "pause").await?["state"]),
-        Command::Resume { id } => println!("{}", client.control_rollout(id, "resume").await?["state"]),
-        Command::Cancel { id } => println!("{}", client.control_rollout(id, "cancel").await?["state"]),
+        Command::Pause { id } => print_state(&client.control_rollout(id, RolloutAction::Pause).await?),
+        Command::Resume { id } => print_state(&client.control_rollout(id, RolloutAction::Resume).await?),
+        Command::Cancel { id } => print_state(&client.control_rollout(id, RolloutAction::Cancel).await?),
         Command::Watch { id } => watch(client, id).await?,
     }
     Ok(())
 }
 
-/// `succeeded 12, failed 1, …`.
-fn summary(r: &Value) -> String {
-    r["counts"]
-        .as_object()
-        .map(|m| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "))
-        .unwrap_or_default()
+async fn create(client: &ApiClient, args: &CreateArgs) -> anyhow::Result<()> {
+    if args.dry_run {
+        return print_sorted(&client.plan_rollout(&request(args)).await?);
+    }
+    let created = client.create_rollout(&request(args)).await?;
+    println!("created rollout {}", created.id);
+    if args.watch {
+        return watch(client, &created.id).await;
+    }
+    Ok(())
 }
 
-fn finished(counts: &Value) -> u64 {
-    let finals = ["succeeded", "failed", "rejected", "rolled_back", "timed_out", "cancelled"];
-    finals.iter().map(|s| counts[*s].as_u64().unwrap_or(0)).sum()
+/// Pretty JSON with every object's keys in order, as `fleetctl` has always shown rollouts.
+fn print_sorted(body: &impl serde::Serialize) -> anyhow::Result<()> {
+    print_json(&serde_json::to_value(body)?)
+}
+
+/// The rollout's new state, quoted as JSON.
+fn print_state(r: &Rollout) {
+    println!("{}", Value::from(r.state.as_str()));
+}
+
+/// `succeeded 12, failed 1, …`.
+fn summary(counts: &BTreeMap<String, u64>) -> String {
+    counts.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Devices in a final state.
+fn finished(counts: &BTreeMap<String, u64>) -> u64 {
+    counts
+        .iter()
+        .filter(|(state, _)| DeviceState::parse(state).is_some_and(DeviceState::is_final))
+        .map(|(_, n)| n)
+        .sum()
 }
 
 /// Progress bars per wave, fed by the SSE stream.
@@ -197,32 +196,33 @@ async fn watch(client: &ApiClient, id: &str) -> anyhow::Result<()> {
     let style = ProgressStyle::with_template("wave {prefix:>3}% {bar:30} {pos}/{len} {msg}").expect("a valid template");
     let mut wave_bars: Vec<ProgressBar> = Vec::new();
     while let Some(event) = events.next_event().await? {
-        let body: Value = serde_json::from_str(&event.data).context("a rollout event")?;
-        let waves = body["waves"].as_array().cloned().unwrap_or_default();
-        while wave_bars.len() < waves.len() {
-            let w = &waves[wave_bars.len()];
-            let bar = bars.add(ProgressBar::new(w["size"].as_u64().unwrap_or(0)));
+        let body: Rollout = serde_json::from_str(&event.data).context("a rollout event")?;
+        while wave_bars.len() < body.waves.len() {
+            let w = &body.waves[wave_bars.len()];
+            let bar = bars.add(ProgressBar::new(w.size));
             bar.set_style(style.clone());
-            bar.set_prefix(w["percent"].to_string());
+            // As JSON writes it (`100.0`), as before.
+            bar.set_prefix(Value::from(w.percent).to_string());
             wave_bars.push(bar);
         }
-        for (bar, w) in wave_bars.iter().zip(&waves) {
-            bar.set_position(finished(&w["counts"]));
-            bar.set_message(format!("{} ({})", w["state"].as_str().unwrap_or(""), summary(w)));
+        for (bar, w) in wave_bars.iter().zip(&body.waves) {
+            bar.set_position(finished(&w.counts));
+            bar.set_message(format!("{} ({})", w.state.as_str(), summary(&w.counts)));
         }
-        match body["state"].as_str() {
-            Some("completed") => {
+        match body.state.as_str() {
+            "completed" => {
                 wave_bars.iter().for_each(ProgressBar::finish);
-                println!("completed: {}", summary(&body));
+                println!("completed: {}", summary(&body.counts));
                 return Ok(());
             }
-            Some("paused") => {
+            "paused" => {
                 wave_bars.iter().for_each(ProgressBar::abandon);
-                bail!("rollout {id} paused ({}): {}", body["reason"].as_str().unwrap_or("operator"), summary(&body));
+                let reason = body.reason.as_deref().unwrap_or("operator");
+                bail!("rollout {id} paused ({reason}): {}", summary(&body.counts));
             }
-            Some("cancelled") => {
+            "cancelled" => {
                 wave_bars.iter().for_each(ProgressBar::abandon);
-                bail!("rollout {id} cancelled: {}", summary(&body));
+                bail!("rollout {id} cancelled: {}", summary(&body.counts));
             }
             _ => {}
         }

@@ -22,16 +22,8 @@ use crate::state::AppState;
 use crate::store::StoreError;
 use fleet_protocol::api::{ArtifactInfo, List};
 
-/// The path segment of a kind: `firmware` or `configs`.
-pub fn route_segment(kind: ArtifactKind) -> &'static str {
-    match kind {
-        ArtifactKind::Firmware => "firmware",
-        ArtifactKind::Config => "configs",
-    }
-}
-
 pub fn router(kind: ArtifactKind, device_gate: &super::DeviceGate) -> ApiRouter {
-    let base = format!("/{}", route_segment(kind));
+    let base = fleet_protocol::paths::artifacts(kind);
     ApiRouter::new()
         .get(&base, get(move |app: State<AppState>, op: Operator, q: ApiQuery<ListQuery>| list(kind, app, op, q)))
         .post(

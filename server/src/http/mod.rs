@@ -25,7 +25,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
-use fleet_protocol::ArtifactKind;
+use fleet_protocol::{ArtifactKind, paths};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -58,12 +58,12 @@ fn api() -> ApiRouter {
         .merge(rollouts::router())
         .merge(broker::router())
         .merge(tokens::router())
-        .get("/openapi.json", get(openapi::document));
+        .get(paths::OPENAPI, get(openapi::document));
     ApiRouter::new()
-        .get("/healthz", get(healthz))
+        .get(paths::HEALTHZ, get(healthz))
         .get("/readyz", get(readyz))
         .get("/metrics", get(metrics))
-        .nest("/api/v1", api)
+        .nest(paths::API_PREFIX, api)
 }
 
 /// The (method, path) pairs the server serves, besides the Swagger UI's pages.
@@ -74,8 +74,8 @@ pub fn routes() -> Vec<(axum::http::Method, String)> {
 /// The whole API, and the Swagger UI at `/api/docs`.
 pub fn router(state: AppState) -> Router {
     let (api, _) = api().into_parts();
-    let docs =
-        utoipa_swagger_ui::SwaggerUi::new("/api/docs").config(utoipa_swagger_ui::Config::new(["/api/v1/openapi.json"]));
+    let docs = utoipa_swagger_ui::SwaggerUi::new("/api/docs")
+        .config(utoipa_swagger_ui::Config::new([paths::api_path(paths::OPENAPI)]));
     api.merge(Router::from(docs))
         .layer(middleware::from_fn_with_state(state.clone(), track_latency))
         .fallback(|| async { ApiError::not_found("route") })

@@ -6,13 +6,16 @@
 #![allow(dead_code)] // The functions below only carry their `#[utoipa::path]`.
 
 use axum::Json;
-use fleet_protocol::Envelope;
 use fleet_protocol::api::{
-    ArtifactInfo, AuditEntry, DeviceInfo, DeviceWithToken, KeyInfo, List, TokenInfo, TokenScope, TokenWithSecret,
+    ArtifactInfo, AuditEntry, DeviceInfo, DeviceWithToken, KeyInfo, List, PlannedWave, Rollout, RolloutArtifact,
+    RolloutDevice, RolloutOptions, RolloutPlan, RolloutTarget, TokenInfo, TokenScope, TokenWithSecret, WaveProgress,
+    WaveState,
 };
 use fleet_protocol::envelope::EnvelopeSignature;
 use fleet_protocol::message::Installed;
 use fleet_protocol::problem::{ErrorCode, Problem};
+use fleet_protocol::state::{DeviceState, Reason};
+use fleet_protocol::{ArtifactKind, Envelope};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
@@ -44,7 +47,8 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     components(schemas(
         Problem, ErrorCode, KeyInfo, ArtifactInfo, DeviceInfo, DeviceWithToken, Installed, Envelope, EnvelopeSignature,
         TokenInfo, TokenScope, TokenWithSecret, AuditEntry, AddKey, Register, CreateToken, RolloutRequest, Target,
-        WaveGate, EmqxAuthenticate, EmqxAuthorize, Upload, Rollout, RolloutDevice,
+        WaveGate, EmqxAuthenticate, EmqxAuthorize, Upload, Rollout, RolloutDevice, RolloutArtifact, RolloutTarget,
+        RolloutOptions, WaveProgress, WaveState, RolloutPlan, PlannedWave, DeviceState, Reason, ArtifactKind,
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -73,45 +77,6 @@ struct Upload {
     /// The artifact's bytes, exactly as signed.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
-}
-
-/// A rollout as `GET /rollouts/{id}` shows it.
-#[derive(ToSchema)]
-struct Rollout {
-    id: String,
-    /// `running`, `paused`, `completed` or `cancelled`.
-    state: String,
-    /// Why it is paused: `operator`, `failure_threshold`, `wave_gate`, `key_revoked`.
-    reason: Option<String>,
-    /// `{id, kind, name, version}`.
-    #[schema(value_type = Object)]
-    artifact: (),
-    target: Target,
-    total: u64,
-    /// Devices by state.
-    counts: std::collections::BTreeMap<String, u64>,
-    /// Per wave: `{percent, size, state, counts}`.
-    #[schema(value_type = Vec<Object>)]
-    waves: (),
-    current_wave: u32,
-    /// The request's options, defaults filled in.
-    #[schema(value_type = Object)]
-    options: (),
-    created_at: String,
-    updated_at: String,
-}
-
-/// One device of a rollout (`GET /rollouts/{id}/devices`).
-#[derive(ToSchema)]
-struct RolloutDevice {
-    device_id: String,
-    state: String,
-    reason: Option<String>,
-    attempts: u32,
-    wave: u32,
-    sent_at: Option<String>,
-    retry_at: Option<String>,
-    updated_at: String,
 }
 
 // ---- health, metrics, this document ----
@@ -265,7 +230,7 @@ fn rollouts_list() {}
 
 #[utoipa::path(post, path = "/api/v1/rollouts", tag = "rollouts", request_body = RolloutRequest,
     params(("dry_run" = Option<bool>, Query, description = "Only plan the waves")),
-    responses((status = 201, description = "Created", body = Rollout), (status = 200, description = "The plan (dry run)", body = Object),
+    responses((status = 201, description = "Created", body = Rollout), (status = 200, description = "The plan (dry run)", body = RolloutPlan),
         (status = 400, description = "bad_request: malformed input", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
         (status = 404, description = "not_found", body = Problem), (status = 409, description = "device_busy (with the rollouts)", body = Problem),
         (status = 422, description = "no_targets, incompatible or unsigned", body = Problem)))]

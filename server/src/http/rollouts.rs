@@ -10,14 +10,16 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use fleet_protocol::api::{List, Rollout, RolloutDevice};
 use fleet_protocol::state::DeviceState;
 use futures_util::Stream;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::error::{ApiError, OrNotFound as _};
 use super::extract::{ApiJson, ApiQuery, page_request};
 use super::routes::ApiRouter;
+use super::views;
 use crate::auth::{Admin, Operator};
 use crate::rollout::control::Action;
 use crate::rollout::create::{Created, create};
@@ -56,7 +58,7 @@ async fn create_rollout(
             app.wake_engine();
             let body = rollout_body(app.store.as_ref(), &app.artifacts, &record).await?;
             let details = json!({"kind": record.kind.as_str(), "artifact_id": record.artifact_id,
-                "devices": body["total"], "waves": record.waves});
+                "devices": body.total, "waves": record.waves});
             app.audit(&admin, "rollout.created", &record.id, details).await;
             Ok((StatusCode::CREATED, Json(body)).into_response())
         }
@@ -73,20 +75,20 @@ async fn list(
     State(app): State<AppState>,
     _: Operator,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<List<Rollout>>, ApiError> {
     let page = app.store.list_rollouts(&page_request(q.limit, q.cursor)?).await?;
     let mut items = Vec::with_capacity(page.items.len());
     for r in &page.items {
         items.push(rollout_body(app.store.as_ref(), &app.artifacts, r).await?);
     }
-    Ok(Json(json!({"items": items, "next_cursor": page.next_cursor})))
+    Ok(Json(List { items, next_cursor: page.next_cursor }))
 }
 
 async fn load(app: &AppState, id: &str) -> Result<RolloutRecord, ApiError> {
     app.store.get_rollout(id).await.or_not_found(|| format!("rollout {id}"))
 }
 
-async fn show(State(app): State<AppState>, _: Operator, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn show(State(app): State<AppState>, _: Operator, Path(id): Path<String>) -> Result<Json<Rollout>, ApiError> {
     let r = load(&app, &id).await?;
     Ok(Json(rollout_body(app.store.as_ref(), &app.artifacts, &r).await?))
 }
@@ -103,34 +105,33 @@ async fn devices(
     _: Operator,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<DevicesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<List<RolloutDevice>>, ApiError> {
     load(&app, &id).await?;
     let state = q
         .state
         .map(|s| DeviceState::parse(&s).ok_or_else(|| ApiError::bad_request(format!("unknown state `{s}`"))))
         .transpose()?;
     let page = app.store.list_entries(&id, state, &page_request(q.limit, q.cursor)?).await?;
-    let items: Vec<Value> = page.items.iter().map(entry_body).collect();
-    Ok(Json(json!({"items": items, "next_cursor": page.next_cursor})))
+    Ok(Json(views::list(page, |e| entry_body(&e))))
 }
 
 /// Pauses, resumes or cancels a rollout (the rules: [`crate::rollout::control`]); a move
 /// its state does not allow is 409 `invalid_state`.
-async fn control(app: &AppState, admin: &Admin, id: &str, action: Action) -> Result<Json<Value>, ApiError> {
+async fn control(app: &AppState, admin: &Admin, id: &str, action: Action) -> Result<Json<Rollout>, ApiError> {
     let r = crate::rollout::control::control(app, id, action).await?;
     app.audit(admin, action.audit_name(), id, json!({})).await;
     Ok(Json(rollout_body(app.store.as_ref(), &app.artifacts, &r).await?))
 }
 
-async fn pause(State(app): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn pause(State(app): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<Json<Rollout>, ApiError> {
     control(&app, &admin, &id, Action::Pause).await
 }
 
-async fn resume(State(app): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn resume(State(app): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<Json<Rollout>, ApiError> {
     control(&app, &admin, &id, Action::Resume).await
 }
 
-async fn cancel(State(app): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn cancel(State(app): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<Json<Rollout>, ApiError> {
     control(&app, &admin, &id, Action::Cancel).await
 }
 
@@ -144,7 +145,7 @@ async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     load(&app, &id).await?;
     let changes = app.engine.as_ref().map(|e| e.changes.subscribe());
-    let state = (app, id, changes, None::<(Value, tokio::time::Instant)>);
+    let state = (app, id, changes, None::<(Rollout, tokio::time::Instant)>);
     let stream = futures_util::stream::unfold(state, |(app, id, mut changes, mut last)| async move {
         loop {
             if last.is_some() {

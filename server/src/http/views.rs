@@ -1,6 +1,7 @@
 //! Building the API bodies of `fleet_protocol::api` from store records.
 
 use fleet_protocol::api::{ArtifactInfo, AuditEntry, DeviceInfo, KeyInfo, List, TokenInfo};
+use fleet_protocol::paths;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -42,7 +43,7 @@ pub fn artifact(a: ArtifactRecord) -> ArtifactInfo {
     let m = a.manifest;
     let fmt = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
     ArtifactInfo {
-        blob_url: format!("/api/v1/{}/{}/blob", super::artifacts::route_segment(a.kind), a.id),
+        blob_url: paths::api_path(&paths::artifact_blob(a.kind, &a.id)),
         id: a.id,
         kind: a.kind.as_str().to_owned(),
         name: m.name.to_string(),

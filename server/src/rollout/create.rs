@@ -2,9 +2,9 @@
 //! device id), refuse busy devices and revoked signers, assign waves, and record devices
 //! already on the target as `succeeded`/`already_installed`.
 
+use fleet_protocol::api::{PlannedWave, RolloutPlan};
 use fleet_protocol::state::{DeviceState, Reason};
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel};
-use serde_json::{Value, json};
 
 use super::error::RolloutError;
 use super::model::{EntryRecord, RolloutRecord, RolloutState};
@@ -16,7 +16,7 @@ use crate::store::{ArtifactRecord, DeviceFilter, DeviceRecord, PageRequest, Stor
 /// What `POST /rollouts` produced.
 #[derive(Debug)]
 pub enum Created {
-    DryRun(Value),
+    DryRun(RolloutPlan),
     Rollout(Box<RolloutRecord>),
 }
 
@@ -155,19 +155,19 @@ fn entries(
 }
 
 /// What a dry run answers: the targets, each wave's size, the devices already on the artifact.
-fn dry_run_plan(waves: &[f64], ends: &[usize], ids: &[String], entries: &[EntryRecord]) -> Value {
-    let waves: Vec<Value> = waves
+fn dry_run_plan(waves: &[f64], ends: &[usize], ids: &[String], entries: &[EntryRecord]) -> RolloutPlan {
+    let waves = waves
         .iter()
         .zip(ends)
         .scan(0, |prev, (p, end)| {
             let size = end - *prev;
             *prev = *end;
-            Some(json!({"percent": p, "size": size}))
+            Some(PlannedWave { percent: *p, size: size as u64 })
         })
         .collect();
-    let already: Vec<&str> =
-        entries.iter().filter(|e| e.reason == Some(Reason::AlreadyInstalled)).map(|e| e.device_id.as_str()).collect();
-    json!({"targets": ids, "waves": waves, "already_installed": already})
+    let already_installed =
+        entries.iter().filter(|e| e.reason == Some(Reason::AlreadyInstalled)).map(|e| e.device_id.clone()).collect();
+    RolloutPlan { targets: ids.to_vec(), waves, already_installed }
 }
 
 /// A new running rollout of `artifact` with the request's options, at its first wave.

@@ -44,12 +44,14 @@ pub fn command(
         return Some(Command::Cancel { device_id: device.clone(), rollout_id });
     }
     let envelope: Envelope = serde_json::from_str(&artifact.envelope_json).ok()?;
-    let segment = crate::http::artifacts::route_segment(artifact.kind);
     Some(Command::Update {
         device_id: device.clone(),
         rollout_id,
         kind: artifact.kind,
-        url: format!("{public_url}/api/v1/{segment}/{}/blob", artifact.id),
+        url: fleet_protocol::paths::api_url(
+            public_url,
+            &fleet_protocol::paths::artifact_blob(artifact.kind, &artifact.id),
+        ),
         envelope,
     })
 }

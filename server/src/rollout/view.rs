@@ -1,8 +1,9 @@
-//! The rollout body (CONTRACT §3), served by `GET /rollouts/{id}` and in every SSE event.
+//! The rollout body (CONTRACT §3), served by `GET /rollouts/{id}` and in every SSE event,
+//! built as the shared `fleet_protocol::api` types.
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use fleet_protocol::api::{Rollout, RolloutArtifact, RolloutDevice, RolloutOptions, WaveProgress, WaveState};
 
 use super::model::{EntryRecord, RolloutRecord, RolloutState};
 use crate::artifact_cache::ArtifactCache;
@@ -10,74 +11,118 @@ use crate::store::{Store, StoreResult};
 use crate::timestamp::rfc3339;
 
 /// The full body of one rollout.
-pub async fn rollout_body(store: &dyn Store, artifacts: &ArtifactCache, r: &RolloutRecord) -> StoreResult<Value> {
+pub async fn rollout_body(store: &dyn Store, artifacts: &ArtifactCache, r: &RolloutRecord) -> StoreResult<Rollout> {
     let counts = store.rollout_counts(&r.id).await?;
     let artifact = artifacts.get(store, r.kind, &r.artifact_id).await.ok();
-    let mut total: BTreeMap<&str, i64> = BTreeMap::new();
-    let mut per_wave: Vec<BTreeMap<&str, i64>> = vec![BTreeMap::new(); r.waves.len()];
-    let mut sizes = vec![0i64; r.waves.len()];
-    let mut unfinished = vec![0i64; r.waves.len()];
-    for c in &counts {
-        *total.entry(c.state.as_str()).or_default() += c.n;
-        let w = (c.wave as usize).min(r.waves.len().saturating_sub(1));
-        *per_wave[w].entry(c.state.as_str()).or_default() += c.n;
-        sizes[w] += c.n;
-        if !c.state.is_final() {
-            unfinished[w] += c.n;
-        }
-    }
-    let waves: Vec<Value> = r
+    let tally = Tally::of(r, &counts);
+    let waves = r
         .waves
         .iter()
         .enumerate()
-        .map(|(i, percent)| {
-            let state = if unfinished[i] == 0 && (i as i64) <= r.current_wave {
-                "completed"
-            } else if r.state == RolloutState::Cancelled {
-                "cancelled"
-            } else if (i as i64) > r.current_wave {
-                "pending"
-            } else if r.state == RolloutState::Paused {
-                "paused"
-            } else {
-                "running"
-            };
-            json!({"percent": percent, "size": sizes[i], "state": state, "counts": per_wave[i]})
+        .map(|(i, percent)| WaveProgress {
+            percent: *percent,
+            size: tally.sizes[i],
+            state: wave_state(r, i, tally.unfinished[i]),
+            counts: tally.per_wave[i].clone(),
         })
         .collect();
-    Ok(json!({
-        "id": r.id,
-        "state": r.state.as_str(),
-        "reason": r.reason,
-        "artifact": artifact.map(|a| json!({
-            "id": a.id, "kind": a.kind.as_str(), "name": a.manifest.name, "version": a.manifest.version.to_string(),
-        })),
-        "target": serde_json::from_str::<Value>(&r.target).unwrap_or(Value::Null),
-        "total": sizes.iter().sum::<i64>(),
-        "counts": total,
-        "waves": waves,
-        "current_wave": r.current_wave,
-        "options": {
-            "waves": r.waves, "wave_soak_s": r.wave_soak_s, "wave_gate": r.wave_gate.as_str(),
-            "max_failure_ratio": r.max_failure_ratio, "min_finished": r.min_finished,
-            "max_per_minute": r.max_per_minute, "max_in_flight": r.max_in_flight,
-            "max_attempts": r.max_attempts, "device_timeout_s": r.device_timeout_s,
-        },
-        "created_at": rfc3339(r.created_at),
-        "updated_at": rfc3339(r.updated_at),
-    }))
+    Ok(Rollout {
+        id: r.id.clone(),
+        state: r.state.as_str().to_owned(),
+        reason: r.reason.map(|p| p.as_str().to_owned()),
+        artifact: artifact.map(|a| artifact_body(&a)),
+        target: serde_json::from_str(&r.target).ok(),
+        total: tally.sizes.iter().sum(),
+        counts: tally.total,
+        waves,
+        current_wave: r.current_wave as u64,
+        options: options(r),
+        created_at: rfc3339(r.created_at),
+        updated_at: rfc3339(r.updated_at),
+    })
+}
+
+/// Devices by state, overall and per wave, and how many of each wave are not final.
+struct Tally {
+    total: BTreeMap<String, u64>,
+    per_wave: Vec<BTreeMap<String, u64>>,
+    sizes: Vec<u64>,
+    unfinished: Vec<u64>,
+}
+
+impl Tally {
+    fn of(r: &RolloutRecord, counts: &[crate::store::rollouts::Count]) -> Self {
+        let waves = r.waves.len();
+        let mut tally = Self {
+            total: BTreeMap::new(),
+            per_wave: vec![BTreeMap::new(); waves],
+            sizes: vec![0; waves],
+            unfinished: vec![0; waves],
+        };
+        for c in counts {
+            let n = c.n as u64;
+            *tally.total.entry(c.state.as_str().to_owned()).or_default() += n;
+            let w = (c.wave as usize).min(waves.saturating_sub(1));
+            *tally.per_wave[w].entry(c.state.as_str().to_owned()).or_default() += n;
+            tally.sizes[w] += n;
+            if !c.state.is_final() {
+                tally.unfinished[w] += n;
+            }
+        }
+        tally
+    }
+}
+
+/// Where wave `i` stands, given how many of its devices are not final yet.
+fn wave_state(r: &RolloutRecord, i: usize, unfinished: u64) -> WaveState {
+    let started = (i as i64) <= r.current_wave;
+    if unfinished == 0 && started {
+        WaveState::Completed
+    } else if r.state == RolloutState::Cancelled {
+        WaveState::Cancelled
+    } else if !started {
+        WaveState::Pending
+    } else if r.state == RolloutState::Paused {
+        WaveState::Paused
+    } else {
+        WaveState::Running
+    }
+}
+
+fn artifact_body(a: &crate::store::ArtifactRecord) -> RolloutArtifact {
+    RolloutArtifact {
+        id: a.id.clone(),
+        kind: a.kind,
+        name: a.manifest.name.to_string(),
+        version: a.manifest.version.to_string(),
+    }
+}
+
+/// The request's options as recorded, defaults filled in.
+fn options(r: &RolloutRecord) -> RolloutOptions {
+    RolloutOptions {
+        waves: r.waves.clone(),
+        wave_soak_s: r.wave_soak_s as u64,
+        wave_gate: r.wave_gate.as_str().to_owned(),
+        max_failure_ratio: r.max_failure_ratio,
+        min_finished: r.min_finished as u64,
+        max_per_minute: r.max_per_minute.map(|v| v as u64),
+        max_in_flight: r.max_in_flight.map(|v| v as u64),
+        max_attempts: r.max_attempts as u64,
+        device_timeout_s: r.device_timeout_s as u64,
+    }
 }
 
 /// One entry of `GET /rollouts/{id}/devices`.
-pub fn entry_body(e: &EntryRecord) -> Value {
-    json!({
-        "device_id": e.device_id,
-        "state": e.state.as_str(),
-        "reason": e.reason.map(|r| r.as_str()),
-        "attempts": e.attempts,
-        "wave": e.wave,
-        "sent_at": e.sent_at.map(rfc3339),
-        "updated_at": rfc3339(e.updated_at),
-        "retry_at": e.retry_at.map(rfc3339),
-    })
+pub fn entry_body(e: &EntryRecord) -> RolloutDevice {
+    RolloutDevice {
+        device_id: e.device_id.clone(),
+        state: e.state,
+        reason: e.reason,
+        attempts: e.attempts as u64,
+        wave: e.wave as u64,
+        sent_at: e.sent_at.map(rfc3339),
+        updated_at: rfc3339(e.updated_at),
+        retry_at: e.retry_at.map(rfc3339),
+    }
 }

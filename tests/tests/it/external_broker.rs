@@ -42,8 +42,8 @@ async fn a_rollout_through_an_external_broker() {
     })
     .await;
     let body = json!({"firmware": fw.id, "target": {"hardware": "sim"}});
-    let created = app.client.create_rollout(&body, false).await.unwrap();
-    let id = created["id"].as_str().unwrap();
+    let created = app.client.create_rollout(&body).await.unwrap();
+    let id = created.id.as_str();
     let done = wait_rollout(&app.client, id, Duration::from_secs(60), |b| b["state"] == "completed").await;
     assert_eq!(done["counts"]["succeeded"], 10, "{done:#}");
     sim.stop().await;

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use fleet_cli::ApiClient;
 use fleet_cli::client::TokenScope;
+use fleet_protocol::paths::RolloutAction;
 use fleet_protocol::{ArtifactKind, ErrorCode, HardwareModel};
 use fleet_tests::{TestApp, manifest_for, release_key, sample, sign};
 use reqwest::Method;
@@ -25,8 +26,8 @@ async fn a_read_only_token_reads_everything_and_changes_nothing() {
     app.trust_release_key().await;
     let fw = firmware(&app.client, "1.0.0").await;
     app.client.add_device("dev-1", "sim", &Default::default()).await.unwrap();
-    let rollout = app.client.create_rollout(&json!({"firmware": fw, "target": {"devices": ["dev-1"]}}), false).await;
-    let rollout = rollout.unwrap()["id"].as_str().unwrap().to_owned();
+    let rollout = app.client.create_rollout(&json!({"firmware": fw, "target": {"devices": ["dev-1"]}})).await;
+    let rollout = rollout.unwrap().id;
     let keyid = app.client.list_keys(None).await.unwrap().items[0].keyid.clone();
     let viewer = app.client.create_operator_token("viewer", TokenScope::ReadOnly).await.unwrap();
     assert_eq!(viewer.info.scope, TokenScope::ReadOnly);
@@ -80,7 +81,7 @@ async fn a_read_only_token_reads_everything_and_changes_nothing() {
     // Nothing changed.
     assert_eq!(app.client.list_keys(None).await.unwrap().items[0].revoked_at, None);
     assert!(app.client.get_device("dev-1").await.is_ok());
-    assert_eq!(app.client.get_rollout(&rollout).await.unwrap()["state"], "running");
+    assert_eq!(app.client.get_rollout(&rollout).await.unwrap().state, "running");
     let audit = app.client.audit(Some(500), None).await.unwrap().items;
     assert!(audit.iter().all(|e| e.actor != "viewer"), "{audit:?}");
 }
@@ -95,9 +96,9 @@ async fn every_operator_action_is_in_the_audit_trail_with_its_actor() {
     let fw = firmware(&ops, "1.0.0").await;
     ops.add_device("dev-1", "sim", &Default::default()).await.unwrap();
     ops.rotate_token("dev-1").await.unwrap();
-    let rollout = ops.create_rollout(&json!({"firmware": fw, "target": {"devices": ["dev-1"]}}), false).await;
-    let rollout = rollout.unwrap()["id"].as_str().unwrap().to_owned();
-    for action in ["pause", "resume", "cancel"] {
+    let rollout = ops.create_rollout(&json!({"firmware": fw, "target": {"devices": ["dev-1"]}})).await;
+    let rollout = rollout.unwrap().id;
+    for action in [RolloutAction::Pause, RolloutAction::Resume, RolloutAction::Cancel] {
         ops.control_rollout(&rollout, action).await.unwrap();
     }
     ops.delete_device("dev-1").await.unwrap();
@@ -229,8 +230,8 @@ async fn metrics_change_as_a_rollout_runs() {
         topic_root: "fleet",
     })
     .await;
-    let id = app.client.create_rollout(&json!({"firmware": fw, "target": {"hardware": "sim"}}), false).await;
-    let id = id.unwrap()["id"].as_str().unwrap().to_owned();
+    let id = app.client.create_rollout(&json!({"firmware": fw, "target": {"hardware": "sim"}})).await;
+    let id = id.unwrap().id;
     let during = scrape().await;
     assert_eq!(sample_value(&during, "fleet_rollouts{state=\"running\"}"), 1.0, "{during}");
     fleet_tests::wait_rollout(&app.client, &id, std::time::Duration::from_secs(60), |v| v["state"] == "completed")

@@ -134,7 +134,7 @@ async fn two_replicas_complete_a_rollout_exactly_even_when_one_dies() {
     })
     .await;
     let body = json!({"firmware": fw.id, "target": {"hardware": "sim"}, "max_in_flight": MAX_IN_FLIGHT});
-    let id = b_client.create_rollout(&body, false).await.unwrap()["id"].as_str().unwrap().to_owned();
+    let id = b_client.create_rollout(&body).await.unwrap().id;
 
     // Halfway, the replica driving the rollout (the lease holder) dies; the other takes over.
     let half = |v: &Value| {
@@ -174,7 +174,7 @@ async fn two_replicas_complete_a_rollout_exactly_even_when_one_dies() {
     loop {
         let page = a_client.rollout_devices(&id, None, cursor.as_deref()).await.unwrap();
         for e in &page.items {
-            assert_eq!(e["attempts"], 1, "{e}");
+            assert_eq!(e.attempts, 1, "{e:?}");
             entries += 1;
         }
         match page.next_cursor {

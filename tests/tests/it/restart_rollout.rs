@@ -78,7 +78,7 @@ async fn kill_9_mid_rollout_then_restart_completes_exactly() {
     })
     .await;
     let body = json!({"firmware": fw.id, "target": {"hardware": "sim"}, "max_in_flight": 6});
-    let id = client.create_rollout(&body, false).await.unwrap()["id"].as_str().unwrap().to_owned();
+    let id = client.create_rollout(&body).await.unwrap().id;
     let enough = |b: &Value| b["counts"]["succeeded"].as_i64().unwrap_or(0) >= 6;
     wait_rollout(&client, &id, Duration::from_secs(60), enough).await;
     let _ = server.0.kill();

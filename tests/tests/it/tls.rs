@@ -92,15 +92,15 @@ async fn the_agent_uses_mqtts_and_https_with_the_test_ca_and_refuses_another() {
     }
 
     let body = json!({"firmware": fw.id, "target": {"devices": ["tls", "blind", "plain"]}, "device_timeout_s": 10});
-    let id = client.create_rollout(&body, false).await.unwrap()["id"].as_str().unwrap().to_owned();
+    let id = client.create_rollout(&body).await.unwrap().id;
     let finished = |v: &serde_json::Value| {
         v["counts"]["succeeded"].as_u64() == Some(1) && v["counts"]["timed_out"].as_u64() == Some(2)
     };
     let body = wait_rollout(&client, &id, Duration::from_secs(60), finished).await;
     let entries = client.rollout_devices(&id, None, None).await.unwrap().items;
     let state = |dev: &str| {
-        let e = entries.iter().find(|e| e["device_id"] == dev).unwrap_or_else(|| panic!("{dev} in {body:#}"));
-        (e["state"].as_str().unwrap().to_owned(), e["reason"].as_str().map(str::to_owned))
+        let e = entries.iter().find(|e| e.device_id == dev).unwrap_or_else(|| panic!("{dev} in {body:#}"));
+        (e.state.as_str().to_owned(), e.reason.map(|r| r.as_str().to_owned()))
     };
     assert_eq!(state("tls"), ("succeeded".into(), None));
     // The command reached `plain` over MQTT, but its HTTPS confirmation was refused, so it

@@ -47,11 +47,11 @@ pub async fn agent(size: u64, simulated: usize, binary: Option<std::path::PathBu
     let started = Instant::now();
     let rollout = server.rollout(&fw).await?;
     let body = server
-        .poll_rollout(&rollout, Duration::from_secs(600), |_, _| {}, |b| b["state"] == "completed")
+        .poll_rollout(&rollout, Duration::from_secs(600), |_, _| {}, |b| b.state == "completed")
         .await
         .map_err(|e| anyhow::anyhow!("{e}\nagent log:\n{}", process.log()))?;
     let took = started.elapsed();
-    anyhow::ensure!(count(&body, "succeeded") == 1, "the update did not succeed: {body:#}\n{}", process.log());
+    anyhow::ensure!(count(&body, "succeeded") == 1, "the update did not succeed: {body:#?}\n{}", process.log());
     let (peak, _) = memory_mib(process.pid());
     let stages = report_times(&process.log());
     drop(process);

@@ -88,7 +88,7 @@ pub async fn ingest(devices: usize, reports: usize, backends: Backends) -> anyho
     };
     let took = started.elapsed();
     let body = server.client.get_rollout(&rollout).await?;
-    anyhow::ensure!(count(&body, "succeeded") == devices as u64, "not every device succeeded: {body:#}");
+    anyhow::ensure!(count(&body, "succeeded") == devices as u64, "not every device succeeded: {body:#?}");
     let (server_peak, _) = memory_mib(server.pid());
     for (client, _) in clients {
         let _ = client.disconnect().await;

@@ -48,11 +48,11 @@ pub async fn rollout(devices: usize, size: usize, per_simulator: usize, backends
                     downloaded = Some(now);
                 }
             },
-            |body| body["state"] == "completed",
+            |body| body.state == "completed",
         )
         .await?;
     let done = t0.elapsed();
-    anyhow::ensure!(count(&body, "succeeded") == devices as u64, "not every device succeeded: {body:#}");
+    anyhow::ensure!(count(&body, "succeeded") == devices as u64, "not every device succeeded: {body:#?}");
     let after = server.metrics().await?;
     let cpu_after = cpu(&server, &simulators);
     let (server_peak, _) = memory_mib(server.pid());

@@ -5,6 +5,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use fleet_cli::ApiClient;
+use fleet_protocol::api::Rollout;
 use fleet_protocol::{ArtifactKind, HardwareModel, Sha256Digest};
 use fleet_tests::{ADMIN_TOKEN, manifest_for, release_key, sign};
 
@@ -198,8 +199,7 @@ impl Server {
     /// Creates a one-wave rollout of `firmware` to every `sim` device; returns its id.
     pub async fn rollout(&self, firmware: &str) -> anyhow::Result<String> {
         let body = serde_json::json!({"firmware": firmware, "target": {"hardware": "sim"}});
-        let created = self.client.create_rollout(&body, false).await?;
-        Ok(created["id"].as_str().expect("id").to_owned())
+        Ok(self.client.create_rollout(&body).await?.id)
     }
 
     /// Polls the rollout every 20 ms until `done` says so; `on_poll` sees each body and
@@ -208,9 +208,9 @@ impl Server {
         &self,
         id: &str,
         patience: Duration,
-        mut on_poll: impl FnMut(&serde_json::Value, Duration),
-        done: impl Fn(&serde_json::Value) -> bool,
-    ) -> anyhow::Result<serde_json::Value> {
+        mut on_poll: impl FnMut(&Rollout, Duration),
+        done: impl Fn(&Rollout) -> bool,
+    ) -> anyhow::Result<Rollout> {
         let started = std::time::Instant::now();
         loop {
             let asked = std::time::Instant::now();
@@ -219,15 +219,15 @@ impl Server {
             if done(&body) {
                 return Ok(body);
             }
-            anyhow::ensure!(started.elapsed() < patience, "rollout {id} did not get there: {body:#}");
+            anyhow::ensure!(started.elapsed() < patience, "rollout {id} did not get there: {body:#?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }
 
-/// How many entries of a rollout body are in `state`.
-pub fn count(body: &serde_json::Value, state: &str) -> u64 {
-    body["counts"][state].as_u64().unwrap_or(0)
+/// How many entries of a rollout are in `state`.
+pub fn count(body: &Rollout, state: &str) -> u64 {
+    body.counts.get(state).copied().unwrap_or(0)
 }
 
 /// A request body streaming `path` in 1 MiB reads.

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use fleet_protocol::{ArtifactKind, Sha256Digest};
+use fleet_protocol::{ArtifactKind, Sha256Digest, paths};
 use fleet_tests::ADMIN_TOKEN;
 use tokio::io::AsyncWriteExt as _;
 
@@ -82,7 +82,7 @@ pub async fn download(size: u64, clients: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("blob.bin");
     let fw = server.firmware_file(&path, size, write_file(&path, size).await?).await?;
-    let url = format!("{}/api/v1/firmware/{fw}/blob", server.base);
+    let url = paths::api_url(&server.base, &paths::artifact_blob(ArtifactKind::Firmware, &fw));
     let ours = fetch_all(&url, Some(ADMIN_TOKEN), clients, size).await?;
     println!("download: one {} MiB blob, {clients} concurrent clients", size >> 20);
     println!("  fleet-server             {:>6.2} GB/s", ours);
