@@ -23,7 +23,7 @@ use super::broker::{EmqxAuthenticate, EmqxAuthorize};
 use super::devices::Register;
 use super::keys::AddKey;
 use super::tokens::CreateToken;
-use crate::rollout::plan::{RolloutRequest, Target, WaveGate};
+use crate::rollout::plan::{RolloutRequest, WaveGate};
 
 /// `GET /api/v1/openapi.json`.
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
@@ -46,7 +46,7 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     ),
     components(schemas(
         Problem, ErrorCode, KeyInfo, ArtifactInfo, DeviceInfo, DeviceWithToken, Installed, Envelope, EnvelopeSignature,
-        TokenInfo, TokenScope, TokenWithSecret, AuditEntry, AddKey, Register, CreateToken, RolloutRequest, Target,
+        TokenInfo, TokenScope, TokenWithSecret, AuditEntry, AddKey, Register, CreateToken, RolloutRequest,
         WaveGate, EmqxAuthenticate, EmqxAuthorize, Upload, Rollout, RolloutDevice, RolloutArtifact, RolloutTarget,
         RolloutOptions, WaveProgress, WaveState, RolloutPlan, PlannedWave, DeviceState, Reason, ArtifactKind,
     )),

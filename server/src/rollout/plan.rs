@@ -2,24 +2,12 @@
 //! failure gate and retry backoff. No I/O here.
 
 use fleet_protocol::state::{DeviceState, Reason};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub use super::model::WaveGate;
 
-/// How devices are chosen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(untagged)]
-pub enum Target {
-    Devices {
-        devices: Vec<String>,
-    },
-    Query {
-        #[serde(default)]
-        hardware: Option<String>,
-        #[serde(default)]
-        labels: std::collections::BTreeMap<String, String>,
-    },
-}
+/// How devices are chosen: the wire type, also what the rollout records.
+pub use fleet_protocol::api::RolloutTarget as Target;
 
 /// `POST /rollouts`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
