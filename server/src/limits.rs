@@ -71,3 +71,16 @@ pub async fn accept_failed(what: &str, e: &io::Error, starved: bool) -> bool {
     tokio::time::sleep(OUT_OF_FILES_BACKOFF).await;
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_soft_open_files_limit_is_raised_to_the_hard_limit() {
+        let files = raise_open_files_limit();
+        let limit = getrlimit(Resource::Nofile);
+        assert_eq!(limit.current, limit.maximum);
+        assert_eq!(files.now, limit.current);
+    }
+}
