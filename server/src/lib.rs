@@ -16,7 +16,8 @@
 //! - MQTT: [`broker`], the embedded broker with per-device isolation and the files of an
 //!   external Mosquitto; [`mqtt`], the server's own client (the only code touching it).
 //! - Application: [`app`], `Application::build` does every fallible start-up step and
-//!   `run_until_stopped` serves and stops gracefully; [`entry`], the command line.
+//!   `run_until_stopped` serves and stops gracefully; [`limits`], the open-files limit
+//!   raised at start; [`entry`], the command line.
 
 #![forbid(unsafe_code)]
 
@@ -33,6 +34,7 @@ pub mod device_tokens;
 pub mod entry;
 pub mod gc;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod mqtt;
 pub mod random;

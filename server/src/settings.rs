@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -55,6 +56,22 @@ pub struct Settings {
     /// Address of the embedded MQTT broker (used unless --mqtt-url is given); port 0 picks one.
     #[arg(long, env = "FLEET_EMBEDDED_BROKER", default_value = "127.0.0.1:1883")]
     pub embedded_broker: SocketAddr,
+
+    /// Seconds an HTTP client has to send a request's headers; an idle keep-alive connection
+    /// is closed after as long. Bounds what silent or slow connections hold (1-3600).
+    #[arg(long, env = "FLEET_HTTP_HEADER_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
+    pub http_header_timeout: Duration,
+
+    /// Seconds a client of the embedded broker has from connecting to being let in (its
+    /// CONNECT sent and answered); a connection past it is closed (1-3600).
+    #[arg(long, env = "FLEET_MQTT_CONNECT_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
+    pub mqtt_connect_timeout: Duration,
+
+    /// Most connections to the embedded broker waiting to be let in at once; beyond it a new
+    /// connection is closed at once.
+    #[arg(long, env = "FLEET_MQTT_MAX_PENDING", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub mqtt_max_pending: u32,
 
     /// External MQTT broker, mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS), instead of
     /// the embedded one.
@@ -164,6 +181,14 @@ pub enum LogFormat {
 fn parse_replica_name(s: &str) -> Result<String, String> {
     let ok = (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if ok { Ok(s.to_owned()) } else { Err("1-64 characters of A-Z a-z 0-9 . _ -".into()) }
+}
+
+/// A deadline in whole seconds, 1 to 3600.
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    match s.parse::<u64>() {
+        Ok(n @ 1..=3600) => Ok(Duration::from_secs(n)),
+        _ => Err("whole seconds, 1-3600".into()),
+    }
 }
 
 impl Settings {

@@ -7,11 +7,14 @@
 //! - [`checks`]: refusals and warnings from the flags alone.
 //! - [`admin_token`]: the admin token file and `FLEET_ADMIN_TOKEN`.
 //! - [`mqtt_wiring`]: the embedded broker, or an external one and its account.
+//! - [`serve`]: the HTTP(S) accept loop, with header deadlines and a back-off when out of
+//!   file descriptors.
 
 mod admin_token;
 mod checks;
 mod error;
 mod mqtt_wiring;
+mod serve;
 
 use std::future::Future;
 use std::io;
@@ -21,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -45,7 +47,6 @@ use crate::state::{AppState, Shared};
 use crate::store::Store;
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
-use crate::tls::TlsListener;
 
 /// A built server, ready to serve.
 pub struct Application {
@@ -55,6 +56,8 @@ pub struct Application {
     state: AppState,
     /// HTTPS settings (`--tls-cert`), else plain HTTP.
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// How long a client has to send a request's headers (`--http-header-timeout`).
+    http_header_timeout: Duration,
     store: Arc<dyn Store>,
     /// This replica's name (MQTT client id, rollout leases).
     instance: String,
@@ -87,6 +90,7 @@ struct Opened {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         checks::refuse_unbuilt(&settings)?;
+        crate::limits::raise_open_files_limit();
         let (listener, local_addr) = bind(settings.listen).await?;
         let store = open_store(&settings).await?;
         let blob_dir = settings.blob_dir.clone().unwrap_or_else(|| settings.data_dir.join("blobs"));
@@ -143,6 +147,7 @@ impl Application {
             router,
             state,
             tls,
+            http_header_timeout: settings.http_header_timeout,
             store,
             instance,
             broker,
@@ -180,7 +185,7 @@ impl Application {
             ("blob collection", tokio::spawn(crate::gc::run(self.state.clone(), stop.clone()))),
         ];
         let mosquitto = self.mosquitto.map(|m| tokio::spawn(m.run()));
-        let served = serve(self.listener, self.router, self.tls, shutdown).await;
+        let served = serve::serve(self.listener, self.router, self.tls, self.http_header_timeout, shutdown).await;
         stop.cancel();
         finish(tasks, FINISH_WITHIN).await;
         if let Some(m) = mosquitto {
@@ -200,29 +205,6 @@ impl Application {
 
 /// How long the background tasks may take to finish their work after the stop.
 pub const FINISH_WITHIN: Duration = Duration::from_secs(10);
-
-/// Serves HTTP (or HTTPS) until `shutdown`, then lets requests in flight finish.
-async fn serve(
-    listener: TcpListener,
-    router: Router,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    match tls {
-        Some(config) => {
-            let listener = TlsListener::new(listener, config)?;
-            axum::serve(listener, router).with_graceful_shutdown(shutdown).await
-        }
-        None => {
-            let listener = listener.tap_io(|tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!("TCP_NODELAY: {e}");
-                }
-            });
-            axum::serve(listener, router).with_graceful_shutdown(shutdown).await
-        }
-    }
-}
 
 /// Waits for stopped tasks to finish, together at most `within`; one still running then is
 /// aborted, with a warning.

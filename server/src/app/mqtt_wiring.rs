@@ -8,8 +8,8 @@ use std::sync::Arc;
 use fleet_protocol::topic::Topics;
 
 use super::StartupError;
-use crate::broker::EmbeddedBroker;
 use crate::broker::mosquitto::{MosquittoHandle, MosquittoSync, ServerAccount};
+use crate::broker::{ConnectLimits, EmbeddedBroker};
 use crate::device_tokens::DeviceTokens;
 use crate::mqtt::MqttConfig;
 use crate::settings::Settings;
@@ -90,7 +90,10 @@ async fn embedded(
     let addr = settings.embedded_broker;
     let password = generate_token("")?;
     let tokens = device_tokens.clone();
-    let broker = EmbeddedBroker::start(addr, store, tokens, topics.clone(), SERVER_MQTT_USER.into(), password.clone())
+    let limits =
+        ConnectLimits { deadline: settings.mqtt_connect_timeout, max_pending: settings.mqtt_max_pending as usize };
+    let (user, pass) = (SERVER_MQTT_USER.to_owned(), password.clone());
+    let broker = EmbeddedBroker::start_with_limits(addr, store, tokens, topics.clone(), user, pass, limits)
         .await
         .map_err(|e| StartupError::Broker(addr, e))?;
     let config = MqttConfig {

@@ -3,8 +3,10 @@
 //! issue): anonymous access off, a large per-client queue and in-flight window, no default
 //! message expiry (commands carry their own), address reuse, no busy check, retained
 //! messages and shared subscriptions switched on ([`storage`]), and per-device isolation
-//! ([`hooks`]).
+//! ([`hooks`]). Clients reach it through [`gate`], which enforces the CONNECT deadline and
+//! the cap on connections not yet let in.
 
+pub mod gate;
 mod hooks;
 pub mod mosquitto;
 pub mod storage;
@@ -22,6 +24,7 @@ use rmqtt::types::{ClientId, Id};
 
 use crate::device_tokens::DeviceTokens;
 use crate::store::Store;
+pub use gate::ConnectLimits;
 pub use hooks::Access;
 
 /// A running embedded broker.
@@ -38,8 +41,8 @@ impl std::fmt::Debug for EmbeddedBroker {
 }
 
 impl EmbeddedBroker {
-    /// Binds `addr` (failing loudly if it is taken) and starts serving. The broker only
-    /// borrows `store`: the caller keeps it alive.
+    /// Binds `addr` (failing loudly if it is taken) and starts serving, with the default
+    /// [`ConnectLimits`]. The broker only borrows `store`: the caller keeps it alive.
     pub async fn start(
         addr: SocketAddr,
         store: &Arc<dyn Store>,
@@ -47,6 +50,20 @@ impl EmbeddedBroker {
         topics: Topics,
         server_username: String,
         server_password: String,
+    ) -> std::io::Result<Self> {
+        let (user, password) = (server_username, server_password);
+        Self::start_with_limits(addr, store, tokens, topics, user, password, ConnectLimits::default()).await
+    }
+
+    /// [`EmbeddedBroker::start`] with these CONNECT limits.
+    pub async fn start_with_limits(
+        addr: SocketAddr,
+        store: &Arc<dyn Store>,
+        tokens: Arc<DeviceTokens>,
+        topics: Topics,
+        server_username: String,
+        server_password: String,
+        limits: ConnectLimits,
     ) -> std::io::Result<Self> {
         let scx = ServerContext::new().busy_check_enable(false).build().await;
         *scx.extends.retain_mut().await = Box::<storage::MemoryRetain>::default();
@@ -59,27 +76,35 @@ impl EmbeddedBroker {
         }
         register.start().await;
 
+        let gate = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{addr}: {e}")))?;
+        let addr = gate.local_addr()?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "the embedded broker listens beyond loopback without TLS: device tokens travel in cleartext");
+        }
         let listener = rmqtt::net::Builder::new()
             .name("fleet/tcp")
-            .laddr(addr)
+            .laddr(SocketAddr::from(([127, 0, 0, 1], 0)))
             .allow_anonymous(false)
             .reuseaddr(Some(true))
+            .handshake_timeout(limits.deadline)
             .max_mqueue_len(100_000)
             .max_inflight(NonZeroU16::new(8192).expect("non-zero"))
             .message_expiry_interval(Duration::ZERO)
             .max_packet_size(1024 * 1024)
             .bind()
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::AddrInUse, format!("{addr}: {e}")))?
+            .map_err(std::io::Error::other)?
             .tcp()
             .map_err(std::io::Error::other)?;
-        let addr = listener.local_addr().map_err(std::io::Error::other)?;
-        if !addr.ip().is_loopback() {
-            tracing::warn!(%addr, "the embedded broker listens beyond loopback without TLS: device tokens travel in cleartext");
-        }
-        let server = rmqtt::server::MqttServer::new(scx.clone()).listener(listener).build();
+        let upstream = listener.local_addr().map_err(std::io::Error::other)?;
+        let server = rmqtt::server::MqttServer::new(scx.clone()).listener_by_id(listener, 1).build();
         let task = tokio::spawn(async move {
-            if let Err(e) = server.run().await {
-                tracing::error!("embedded broker stopped: {e}");
+            tokio::select! {
+                result = server.run() => if let Err(e) = result {
+                    tracing::error!("embedded broker stopped: {e}");
+                },
+                () = gate::run(gate, upstream, limits) => {}
             }
         });
         tracing::info!(%addr, "embedded MQTT broker listening");

@@ -7,6 +7,7 @@ mod backup;
 mod broker;
 mod cli;
 mod devices;
+mod exhaustion;
 mod external_broker;
 mod isolation;
 mod memory;

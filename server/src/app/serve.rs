@@ -1,0 +1,90 @@
+//! Serving HTTP(S) with an accept loop of our own and hyper's HTTP/1 connection, because
+//! `axum::serve` sets no header-read deadline: a client that sends nothing, half a header,
+//! or falls silent between keep-alive requests would hold its connection (and a file
+//! descriptor) for good. Here it is closed after `--http-header-timeout`, and a TLS client
+//! has as long for its handshake. Out of file descriptors, the loop waits
+//! (`limits::accept_failed`) instead of spinning. On the stop the listener closes and the
+//! requests in flight finish.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+/// What every connection is served with.
+struct Connections {
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    header_timeout: Duration,
+}
+
+/// Serves HTTP (or HTTPS with `tls`) until `shutdown`, then lets requests in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let connections = Arc::new(Connections { router, tls: tls.map(TlsAcceptor::from), header_timeout });
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut starved = false;
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, _peer)) => {
+                if std::mem::take(&mut starved) {
+                    tracing::info!("accepting connections again");
+                }
+                tokio::spawn(serve_connection(stream, connections.clone(), graceful.watcher()));
+            }
+            Err(e) => starved = crate::limits::accept_failed("HTTP", &e, starved).await,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// One connection: TLS handshake (within the header deadline) when HTTPS, then HTTP/1.
+async fn serve_connection(stream: TcpStream, connections: Arc<Connections>, watcher: Watcher) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!("TCP_NODELAY: {e}");
+    }
+    match &connections.tls {
+        None => serve_http(stream, &connections, watcher).await,
+        Some(acceptor) => {
+            if let Some(stream) = crate::tls::handshake(acceptor, stream, connections.header_timeout).await {
+                serve_http(stream, &connections, watcher).await;
+            }
+        }
+    }
+}
+
+/// HTTP/1 with keep-alive, every request's headers within the header deadline (the wait
+/// for the next request on a kept-alive connection included).
+async fn serve_http<I>(io: I, connections: &Connections, watcher: Watcher)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(connections.header_timeout).keep_alive(true);
+    let service = TowerToHyperService::new(connections.router.clone());
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!("HTTP connection closed: {e}");
+    }
+}
