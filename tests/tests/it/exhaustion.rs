@@ -170,13 +170,14 @@ async fn device_connects(mqtt: SocketAddr, device: &str, token: &str) {
 }
 
 #[tokio::test]
+#[ignore = "opens 2,200 connections and needs an open-files hard limit of 5,500 (CI runs it)"]
 async fn an_operator_and_a_device_are_served_through_1100_idle_connections_per_port_on_1024_files() {
     // The test itself holds 2,200 sockets.
     let own = fleet_server::limits::raise_open_files_limit();
-    if own.now.is_some_and(|n| n < 5 * IDLE as u64) {
-        eprintln!("skipped: this process may open only {own:?} files");
-        return;
-    }
+    assert!(
+        own.now.is_none_or(|n| n >= 5 * IDLE as u64),
+        "this process may open only {own:?} files; raise the hard limit (ulimit -Hn) to run this test"
+    );
     // Long enough to open 2,200 connections on a busy machine before the first ones close.
     let deadline = Duration::from_secs(15);
     let dir = tempfile::tempdir().unwrap();
