@@ -31,6 +31,8 @@ pub enum AuthError {
     ReadOnly(String),
     #[error("a device may only access its own resources")]
     OtherDevice,
+    #[error("a device may download only the artifacts of commands it was sent")]
+    NotSentToDevice,
     /// The token could not be looked up.
     #[error("looking up a token: {0}")]
     Store(#[from] StoreError),

@@ -1,11 +1,14 @@
 //! What a token reaches (docs/security.md): broker secrets need an admin token, EMQX login
-//! guesses are throttled, and the synced password file has no server account unless asked.
+//! guesses are throttled, the synced password file has no server account unless asked, and a
+//! device downloads only the artifacts of commands it was sent.
 
 use std::path::Path;
+use std::time::Duration;
 
+use fleet_cli::ApiClient;
 use fleet_cli::client::TokenScope;
-use fleet_protocol::ErrorCode;
-use fleet_tests::{ADMIN_TOKEN, TestApp};
+use fleet_protocol::{ArtifactKind, ErrorCode, HardwareModel};
+use fleet_tests::{ADMIN_TOKEN, TestApp, manifest_for, release_key, sign};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -107,4 +110,49 @@ async fn the_synced_password_file_has_no_server_account_unless_asked() {
     assert!(!passwords.contains("\nfleet-server:"), "{passwords}");
     let passwords = fleetctl_sync(&app, &broker_dir, &["--include-server-account"]).await;
     assert!(passwords.contains("\nfleet-server:$7$"), "{passwords}");
+}
+
+async fn upload(app: &TestApp, kind: ArtifactKind, name: &str, version: &str) -> String {
+    let bytes = format!("{name} {version}").into_bytes();
+    let mut m = manifest_for(kind, name, version, &bytes);
+    m.hardware = vec![HardwareModel::parse("sim").unwrap()];
+    app.upload(kind, &sign(&m, &[&release_key()]), bytes).await.unwrap().id
+}
+
+/// Polls until the device's command (sent by the engine) is there.
+async fn wait_for_command(device: &ApiClient, id: &str) {
+    for _ in 0..100 {
+        let r = device.request(Method::GET, &format!("/devices/{id}/command")).send().await.unwrap();
+        if r.status() == StatusCode::OK {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{id} was never sent its command");
+}
+
+#[tokio::test]
+async fn a_device_downloads_only_artifacts_of_commands_it_was_sent() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let sent = upload(&app, ArtifactKind::Firmware, "gateway-os", "1.0.0").await;
+    let other = upload(&app, ArtifactKind::Firmware, "gateway-os", "2.0.0").await;
+    let config = upload(&app, ArtifactKind::Config, "gw-config", "1.0.0").await;
+    let token = app.client.add_device("dev-1", "sim", &Default::default()).await.unwrap().token;
+    let device = app.client.with_token(token);
+    // Before any command, not even the rollout's artifact.
+    let early = device.blob(ArtifactKind::Firmware, &sent, None).await.unwrap_err();
+    assert_eq!(early.problem().map(|p| p.code), Some(ErrorCode::Forbidden), "{early}");
+
+    app.client.create_rollout(&json!({"firmware": sent, "target": {"devices": ["dev-1"]}})).await.unwrap();
+    wait_for_command(&device, "dev-1").await;
+    let own = device.blob(ArtifactKind::Firmware, &sent, None).await.unwrap();
+    assert_eq!(own.bytes().await.unwrap().as_ref(), b"gateway-os 1.0.0");
+    for (kind, id) in [(ArtifactKind::Firmware, &other), (ArtifactKind::Config, &config), (ArtifactKind::Config, &sent)]
+    {
+        let refused = device.blob(kind, id, None).await.unwrap_err();
+        assert_eq!(refused.problem().map(|p| p.code), Some(ErrorCode::Forbidden), "{kind} {id}: {refused}");
+    }
+    // Operators are unchanged.
+    app.client.blob(ArtifactKind::Config, &config, None).await.unwrap();
 }
