@@ -1,6 +1,7 @@
 //! What a token reaches (docs/security.md): broker secrets need an admin token, EMQX login
-//! guesses are throttled, the synced password file has no server account unless asked, and a
-//! device downloads only the artifacts of commands it was sent.
+//! guesses are throttled, the synced password file has no server account unless asked, a
+//! device downloads only the artifacts of commands it was sent, and label filters and
+//! targets are bounded.
 
 use std::path::Path;
 use std::time::Duration;
@@ -155,4 +156,31 @@ async fn a_device_downloads_only_artifacts_of_commands_it_was_sent() {
     }
     // Operators are unchanged.
     app.client.blob(ArtifactKind::Config, &config, None).await.unwrap();
+}
+
+/// Each label is one more condition in the database's query: past the registration's
+/// limit, a filter or a rollout target is a precise 400, not a 500 from the database.
+#[tokio::test]
+async fn label_filters_and_targets_are_bounded() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let fw = upload(&app, ArtifactKind::Firmware, "gateway-os", "1.0.0").await;
+    let viewer = app.client.create_operator_token("viewer", TokenScope::ReadOnly).await.unwrap();
+    let viewer = app.client.with_token(viewer.token);
+    let filters = |n: usize| (0..n).map(|i| format!("label=k{i}=v")).collect::<Vec<_>>().join("&");
+
+    let ok = viewer.request(Method::GET, &format!("/devices?{}", filters(32))).send().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    for n in [33, 1201] {
+        let refused = viewer.request(Method::GET, &format!("/devices?{}", filters(n))).send().await.unwrap();
+        assert_eq!(problem(refused).await, (StatusCode::BAD_REQUEST, Some(ErrorCode::BadRequest)), "{n} filters");
+    }
+
+    let labels: serde_json::Map<String, serde_json::Value> = (0..1200).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let body = json!({"firmware": fw, "target": {"hardware": "sim", "labels": labels}});
+    let refused = app.client.request(Method::POST, "/rollouts?dry_run=true").json(&body).send().await.unwrap();
+    let status = refused.status();
+    let problem: fleet_protocol::Problem = refused.json().await.unwrap();
+    assert_eq!((status, problem.code), (StatusCode::BAD_REQUEST, ErrorCode::BadRequest));
+    assert!(problem.detail.contains("1200 labels"), "{}", problem.detail);
 }
