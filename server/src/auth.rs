@@ -84,6 +84,19 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The SHA-256 of the bearer token presented, for a route that checks it again later (an
+/// event stream ends when its token is revoked). Authenticates nothing by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHash(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TokenHash {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AuthError> {
+        bearer(parts).map(|token| Self(hash_token(token))).ok_or(AuthError::MissingToken)
+    }
+}
+
 /// An operator who may change things (scope `admin`); the name goes into the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admin {

@@ -1,7 +1,7 @@
 //! What a token reaches (docs/security.md): broker secrets need an admin token, EMQX login
 //! guesses are throttled, the synced password file has no server account unless asked, a
-//! device downloads only the artifacts of commands it was sent, and label filters and
-//! targets are bounded.
+//! device downloads only the artifacts of commands it was sent, label filters and targets
+//! are bounded, and an event stream ends when its token is revoked.
 
 use std::path::Path;
 use std::time::Duration;
@@ -183,4 +183,26 @@ async fn label_filters_and_targets_are_bounded() {
     let problem: fleet_protocol::Problem = refused.json().await.unwrap();
     assert_eq!((status, problem.code), (StatusCode::BAD_REQUEST, ErrorCode::BadRequest));
     assert!(problem.detail.contains("1200 labels"), "{}", problem.detail);
+}
+
+/// An event stream opened with a token ends within a few seconds of the token's revocation.
+#[tokio::test]
+async fn an_event_stream_ends_when_its_token_is_revoked() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let fw = upload(&app, ArtifactKind::Firmware, "gateway-os", "1.0.0").await;
+    app.client.add_device("dev-1", "sim", &Default::default()).await.unwrap();
+    let rollout = app.client.create_rollout(&json!({"firmware": fw, "target": {"devices": ["dev-1"]}})).await;
+    let rollout = rollout.unwrap().id;
+    let viewer = app.client.create_operator_token("viewer", TokenScope::ReadOnly).await.unwrap();
+    let stream = app.client.with_token(viewer.token).rollout_events(&rollout).await.unwrap();
+    let mut events = fleet_cli::sse::SseReader::new(stream.bytes_stream());
+    assert_eq!(events.next_event().await.unwrap().unwrap().event, "rollout");
+
+    app.client.revoke_operator_token("viewer").await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(8), async {
+        while events.next_event().await.ok().flatten().is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream still runs 8 s after its token was revoked");
 }
