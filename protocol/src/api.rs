@@ -59,6 +59,11 @@ pub struct ArtifactInfo {
     pub created_at: String,
 }
 
+/// At most this many labels: on a device at registration, in a `GET /devices` filter and in
+/// a rollout target. Each label is one more condition in the database's query, so an
+/// unbounded number is refused at the edge rather than left to the database's limits.
+pub const MAX_LABELS: usize = 32;
+
 /// A device in the inventory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

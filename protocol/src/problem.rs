@@ -28,6 +28,9 @@ pub enum ErrorCode {
     /// contract; see docs/decisions.md).
     InvalidState,
     TooLarge,
+    /// Too many failed attempts in a short time (not named by the contract; see
+    /// docs/decisions.md).
+    TooManyRequests,
     UntrustedKey,
     SignatureInvalid,
     DigestMismatch,
@@ -47,6 +50,7 @@ impl ErrorCode {
             NotFound => 404,
             AlreadyExists | VersionExists | InUse | DeviceBusy | KeyRevoked | InvalidState => 409,
             TooLarge => 413,
+            TooManyRequests => 429,
             UntrustedKey | SignatureInvalid | DigestMismatch | SizeMismatch => 422,
             Internal => 500,
             InsufficientStorage => 507,
@@ -70,6 +74,7 @@ impl ErrorCode {
             KeyRevoked => "key_revoked",
             InvalidState => "invalid_state",
             TooLarge => "too_large",
+            TooManyRequests => "too_many_requests",
             UntrustedKey => "untrusted_key",
             SignatureInvalid => "signature_invalid",
             DigestMismatch => "digest_mismatch",
@@ -97,6 +102,7 @@ impl ErrorCode {
             KeyRevoked => "Signing key revoked",
             InvalidState => "Not allowed in the current state",
             TooLarge => "Too large",
+            TooManyRequests => "Too many attempts",
             UntrustedKey => "No trusted key signed",
             SignatureInvalid => "Signature invalid",
             DigestMismatch => "SHA-256 mismatch",

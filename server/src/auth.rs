@@ -31,6 +31,8 @@ pub enum AuthError {
     ReadOnly(String),
     #[error("a device may only access its own resources")]
     OtherDevice,
+    #[error("a device may download only the artifacts of commands it was sent")]
+    NotSentToDevice,
     /// The token could not be looked up.
     #[error("looking up a token: {0}")]
     Store(#[from] StoreError),
@@ -79,6 +81,19 @@ impl FromRequestParts<AppState> for Caller {
             Some(TokenOwner::Device(id)) => Ok(Caller::Device(id)),
             None => Err(AuthError::UnknownToken),
         }
+    }
+}
+
+/// The SHA-256 of the bearer token presented, for a route that checks it again later (an
+/// event stream ends when its token is revoked). Authenticates nothing by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHash(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TokenHash {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AuthError> {
+        bearer(parts).map(|token| Self(hash_token(token))).ok_or(AuthError::MissingToken)
     }
 }
 

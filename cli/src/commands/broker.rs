@@ -1,5 +1,6 @@
 //! `fleetctl broker sync`: for a Mosquitto on another host than the server, fetch the
 //! password and ACL files the server keeps and install them, then make Mosquitto reload.
+//! It needs an admin token: the password file holds every device's password hash.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,13 +24,17 @@ pub enum Command {
         /// Keep syncing at this interval (e.g. `5s`) instead of once.
         #[arg(long, value_parser = humantime::parse_duration)]
         every: Option<Duration>,
+        /// Also write the server's own broker account (`--mqtt-username`) into the password
+        /// file: only on the host whose Mosquitto the server itself logs in to.
+        #[arg(long)]
+        include_server_account: bool,
     },
 }
 
 pub async fn run(client: &ApiClient, cmd: &Command) -> anyhow::Result<()> {
-    let Command::Sync { dir, reload_command, every } = cmd;
+    let Command::Sync { dir, reload_command, every, include_server_account } = cmd;
     loop {
-        match sync(client, dir, reload_command.as_deref()).await {
+        match sync(client, dir, reload_command.as_deref(), *include_server_account).await {
             Ok(true) => println!("{}: files updated", dir.display()),
             Ok(false) => {}
             Err(e) if every.is_some() => eprintln!("sync failed: {e:#}"),
@@ -43,8 +48,14 @@ pub async fn run(client: &ApiClient, cmd: &Command) -> anyhow::Result<()> {
 }
 
 /// Returns whether anything changed.
-async fn sync(client: &ApiClient, dir: &Path, reload_command: Option<&str>) -> anyhow::Result<bool> {
-    let passwords = client.get_text(paths::MOSQUITTO_PASSWORDS).await?;
+async fn sync(
+    client: &ApiClient,
+    dir: &Path,
+    reload_command: Option<&str>,
+    include_server_account: bool,
+) -> anyhow::Result<bool> {
+    let query = if include_server_account { "?include_server_account=true" } else { "" };
+    let passwords = client.get_text(&format!("{}{query}", paths::MOSQUITTO_PASSWORDS)).await?;
     let acl = client.get_text(paths::MOSQUITTO_ACL).await?;
     let mut changed = false;
     for (name, contents) in [("passwords", passwords), ("acl", acl)] {

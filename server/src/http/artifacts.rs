@@ -17,7 +17,7 @@ use super::error::{ApiError, InternalError, OrNotFound as _};
 use super::extract::{ApiQuery, page_request};
 use super::upload;
 use super::views;
-use crate::auth::{Admin, Caller, Operator};
+use crate::auth::{Admin, AuthError, Caller, Operator};
 use crate::state::AppState;
 use crate::store::StoreError;
 use fleet_protocol::api::{ArtifactInfo, List};
@@ -125,18 +125,30 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A device that was never sent a command of this artifact gets 403, whether the artifact
+/// exists or not (CONTRACT §3: another device's resource), so it learns nothing of others.
+async fn may_download(app: &AppState, caller: &Caller, kind: ArtifactKind, id: &str) -> Result<(), ApiError> {
+    match caller {
+        Caller::Operator(_) => Ok(()),
+        Caller::Device(device) if app.store.was_sent_artifact(device, kind, id).await? => Ok(()),
+        Caller::Device(_) => Err(AuthError::NotSentToDevice.into()),
+    }
+}
+
 /// Most bytes read from a blob per chunk sent: larger than tower-http's 64 KiB default, so
 /// a large download costs fewer reads, allocations and writes (see BENCHMARKS.md).
 const DOWNLOAD_CHUNK: usize = 1 << 20;
 
 /// The bytes, with Range (206) and a strong ETag: blobs are immutable and content-addressed.
+/// Operators may fetch any; a device only the artifact of a command it was sent.
 async fn blob(
     kind: ArtifactKind,
     State(app): State<AppState>,
-    _: Caller,
+    caller: Caller,
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
+    may_download(&app, &caller, kind, &id).await?;
     let record = app.artifacts.get(app.store.as_ref(), kind, &id).await.or_not_found(|| format!("{kind} {id}"))?;
     let etag = HeaderValue::from_str(&format!("\"{}\"", record.manifest.sha256))
         .map_err(|e| InternalError::caused_by("an ETag header", e))?;

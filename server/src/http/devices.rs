@@ -18,10 +18,7 @@ use crate::auth::{Admin, Caller, Operator};
 use crate::credentials::{self, Registration};
 use crate::state::AppState;
 use crate::store::DeviceFilter;
-use fleet_protocol::api::{DeviceInfo, DeviceWithToken, List};
-
-/// At most this many labels per device.
-pub const MAX_LABELS: usize = 32;
+use fleet_protocol::api::{DeviceInfo, DeviceWithToken, List, MAX_LABELS};
 
 pub fn router(device_gate: &super::DeviceGate) -> ApiRouter {
     ApiRouter::new()
@@ -46,7 +43,7 @@ pub(crate) struct Register {
 /// Label keys follow the id rule (plus `/` for namespaces); values are short printable text.
 fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), ApiError> {
     if labels.len() > MAX_LABELS {
-        return Err(ApiError::bad_request(format!("at most {MAX_LABELS} labels")));
+        return Err(ApiError::bad_request(format!("at most {MAX_LABELS} labels, not {}", labels.len())));
     }
     for (k, v) in labels {
         let key_ok = !k.is_empty()
@@ -90,6 +87,9 @@ fn parse_list_query(raw: Option<&str>) -> Result<(DeviceFilter, Option<u32>, Opt
             "label" => {
                 let (key, value) =
                     v.split_once('=').ok_or_else(|| ApiError::bad_request("label filters are label=key=value"))?;
+                if filter.labels.len() == MAX_LABELS {
+                    return Err(ApiError::bad_request(format!("at most {MAX_LABELS} label filters")));
+                }
                 filter.labels.push((key.to_owned(), value.to_owned()));
             }
             "limit" => limit = Some(v.parse().map_err(|_| ApiError::bad_request("limit must be a number"))?),

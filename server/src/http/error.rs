@@ -169,7 +169,9 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         let code = match e {
             AuthError::MissingToken | AuthError::UnknownToken => ErrorCode::Unauthorized,
-            AuthError::NotAnOperator | AuthError::ReadOnly(_) | AuthError::OtherDevice => ErrorCode::Forbidden,
+            AuthError::NotAnOperator | AuthError::ReadOnly(_) | AuthError::OtherDevice | AuthError::NotSentToDevice => {
+                ErrorCode::Forbidden
+            }
             AuthError::Store(e) => return e.into(),
         };
         Self::new(code, e.to_string())

@@ -293,7 +293,7 @@ fn audit_list() {}
 
 // ---- external brokers ----
 
-#[utoipa::path(get, path = "/api/v1/broker/mosquitto/passwords", tag = "broker",
+#[utoipa::path(get, path = "/api/v1/broker/mosquitto/passwords", tag = "broker", params(super::broker::PasswordsQuery),
     responses((status = 200, description = "Mosquitto's password_file", content_type = "text/plain"),
         (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
 fn broker_passwords() {}
@@ -305,6 +305,7 @@ fn broker_acl() {}
 
 #[utoipa::path(post, path = "/api/v1/broker/emqx/authenticate", tag = "broker", request_body = EmqxAuthenticate,
     responses((status = 200, description = "`{\"result\": \"allow\"|\"deny\", \"is_superuser\": bool}`", body = Object),
+        (status = 429, description = "too_many_requests: this username failed too often lately", body = Problem),
         (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
 fn emqx_authenticate() {}
 

@@ -1,18 +1,15 @@
 //! `/rollouts`: create (with `?dry_run=true`), list, show, per-device state, pause, resume,
-//! cancel, and a Server-Sent Events stream of the rollout body.
+//! cancel, and a Server-Sent Events stream of the rollout body ([`events`]).
 
-use std::convert::Infallible;
-use std::time::Duration;
+mod events;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use fleet_protocol::api::{List, Rollout, RolloutDevice};
 use fleet_protocol::state::DeviceState;
-use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -37,7 +34,7 @@ pub fn router() -> ApiRouter {
         .post("/rollouts/{id}/pause", post(pause))
         .post("/rollouts/{id}/resume", post(resume))
         .post("/rollouts/{id}/cancel", post(cancel))
-        .get("/rollouts/{id}/events", get(events))
+        .get("/rollouts/{id}/events", get(events::events))
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,47 +130,4 @@ async fn resume(State(app): State<AppState>, admin: Admin, Path(id): Path<String
 
 async fn cancel(State(app): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<Json<Rollout>, ApiError> {
     control(&app, &admin, &id, Action::Cancel).await
-}
-
-/// An event `rollout` with the full body: at once, whenever the body in the database
-/// changes (checked every second, or sooner when this replica's engine or ingester says so),
-/// and at least every 5 s. Fed from the database, so any replica serves any stream.
-async fn events(
-    State(app): State<AppState>,
-    _: Operator,
-    Path(id): Path<String>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    load(&app, &id).await?;
-    let changes = app.engine.as_ref().map(|e| e.changes.subscribe());
-    let state = (app, id, changes, None::<(Rollout, tokio::time::Instant)>);
-    let stream = futures_util::stream::unfold(state, |(app, id, mut changes, mut last)| async move {
-        loop {
-            if last.is_some() {
-                let wait = async {
-                    match changes.as_mut() {
-                        Some(rx) => loop {
-                            match rx.recv().await {
-                                Ok(changed) if changed == id => break,
-                                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                                Err(_) => std::future::pending::<()>().await,
-                            }
-                        },
-                        None => std::future::pending().await,
-                    }
-                };
-                let _ = tokio::time::timeout(Duration::from_secs(1), wait).await;
-            }
-            let body = match app.store.get_rollout(&id).await {
-                Ok(r) => rollout_body(app.store.as_ref(), &app.artifacts, &r).await.ok(),
-                Err(_) => None,
-            }?;
-            let due = last.as_ref().is_none_or(|(prev, at)| *prev != body || at.elapsed() >= Duration::from_secs(5));
-            if due {
-                let event = Event::default().event("rollout").json_data(&body).ok()?;
-                last = Some((body, tokio::time::Instant::now()));
-                return Some((Ok(event), (app, id, changes, last)));
-            }
-        }
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

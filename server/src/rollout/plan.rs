@@ -1,6 +1,7 @@
 //! Pure rollout rules (CONTRACT §3, §5): the request, wave sizes, failure counting, the
 //! failure gate and retry backoff. No I/O here.
 
+use fleet_protocol::api::MAX_LABELS;
 use fleet_protocol::state::{DeviceState, Reason};
 use serde::Deserialize;
 
@@ -73,10 +74,12 @@ pub enum PlanError {
     NoTargets,
     #[error("target.devices lists {0} more than once")]
     Duplicate(String),
+    #[error("target.labels has {0} labels; at most {MAX_LABELS}")]
+    TooManyLabels(usize),
 }
 
 impl RolloutRequest {
-    /// Checks everything but the targets.
+    /// Checks everything the request says by itself (not which devices it selects).
     pub fn check(&self) -> Result<(), PlanError> {
         if self.firmware.is_some() == self.config.is_some() {
             return Err(PlanError::Artifact);
@@ -100,7 +103,10 @@ impl RolloutRequest {
         if self.max_per_minute == Some(0) || self.max_in_flight == Some(0) {
             return Err(PlanError::Limits);
         }
-        Ok(())
+        match &self.target {
+            Target::Query { labels, .. } if labels.len() > MAX_LABELS => Err(PlanError::TooManyLabels(labels.len())),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -85,6 +85,9 @@ pub trait EntryStore: Send + Sync {
     /// Applies compare-and-set changes in one transaction; returns those applied.
     async fn change_entries(&self, changes: &[EntryChange], now: i64) -> StoreResult<Vec<EntryChange>>;
     async fn current_command(&self, device: &DeviceId) -> StoreResult<Option<CurrentCommand>>;
+    /// Whether `device` was ever sent a command of a rollout of the `kind` artifact
+    /// `artifact_id` (the artifacts a device token may download).
+    async fn was_sent_artifact(&self, device: &DeviceId, kind: ArtifactKind, artifact_id: &str) -> StoreResult<bool>;
     /// The active rollout (and entry state) a device is in, for the inventory.
     async fn device_rollout(&self, device: &DeviceId) -> StoreResult<Option<(String, DeviceState)>>;
 }

@@ -1,6 +1,7 @@
 //! One integration-test binary: the real server on a random port, real SQLite, the real
 //! client and, where it matters, the server as its own process.
 
+mod access;
 mod agent;
 mod auth;
 mod backup;

@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use fleet_protocol::DeviceId;
 use fleet_protocol::state::{DeviceState, Reason};
+use fleet_protocol::{ArtifactKind, DeviceId};
 
 use super::SqlStore;
 use super::db::{Db, RowExt as _, Sql};
@@ -185,6 +185,19 @@ impl<DB: Db> EntryStore for SqlStore<DB> {
             })
         })
         .transpose()
+    }
+
+    async fn was_sent_artifact(&self, device: &DeviceId, kind: ArtifactKind, artifact_id: &str) -> StoreResult<bool> {
+        let row = Sql::<DB>::new(
+            "SELECT 1 AS sent FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
+             WHERE rd.device_id = $1 AND r.artifact_id = $2 AND r.kind = $3 AND rd.sent_at IS NOT NULL LIMIT 1",
+        )
+        .arg(device.as_str())
+        .arg(artifact_id)
+        .arg(kind.as_str())
+        .fetch_optional(self.reader())
+        .await?;
+        Ok(row.is_some())
     }
 
     async fn device_rollout(&self, device: &DeviceId) -> StoreResult<Option<(String, DeviceState)>> {
