@@ -2,6 +2,7 @@
 //! client and, where it matters, the server as its own process.
 
 mod agent;
+mod amplification;
 mod auth;
 mod backup;
 mod broker;
