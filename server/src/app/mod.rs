@@ -8,7 +8,7 @@
 //! - [`admin_token`]: the admin token file and `FLEET_ADMIN_TOKEN`.
 //! - [`mqtt_wiring`]: the embedded broker, or an external one and its account.
 
-mod admin_token;
+pub(crate) mod admin_token;
 mod checks;
 mod error;
 mod mqtt_wiring;

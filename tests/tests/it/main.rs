@@ -21,6 +21,7 @@ mod restart_rollout;
 mod rollouts;
 mod shutdown;
 mod simulate;
+mod smaller;
 mod store;
 mod tls;
 mod upload;
