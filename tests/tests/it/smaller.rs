@@ -1,11 +1,13 @@
 //! The smaller defences (docs/security.md): the admin token never on the command line and
-//! as strong as a generated one.
+//! as strong as a generated one; refusals of the routing and serving layers as problem+json.
 
+use fleet_protocol::problem::PROBLEM_JSON;
+use fleet_protocol::{ArtifactKind, ErrorCode, Problem};
 use fleet_server::app::StartupError;
 use fleet_server::entry::RunError;
 use fleet_server::settings::Secret;
 use fleet_server::{Application, Settings};
-use fleet_tests::{ADMIN_TOKEN, TestApp};
+use fleet_tests::{ADMIN_TOKEN, TestApp, sample};
 
 #[tokio::test]
 async fn the_admin_token_flag_is_refused_before_anything_starts() {
@@ -40,4 +42,43 @@ async fn the_admin_token_can_come_from_a_file() {
     })
     .await;
     app.client.list_keys(None).await.expect("the token from the file is the admin token");
+}
+
+/// Asserts a problem+json body with `code` and the status that goes with it.
+async fn assert_problem(response: reqwest::Response, code: ErrorCode) {
+    assert_eq!(response.status().as_u16(), code.status());
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(content_type.as_deref(), Some(PROBLEM_JSON));
+    let problem: Problem = response.json().await.expect("a problem body");
+    assert_eq!(problem.code, code);
+}
+
+#[tokio::test]
+async fn routing_and_serving_refusals_are_problems() {
+    let app = TestApp::spawn().await;
+    let http = reqwest::Client::new();
+    let base = app.client.base_url().to_owned();
+
+    let wrong_method = http.put(format!("{base}/healthz")).send().await.unwrap();
+    assert!(wrong_method.headers().contains_key("allow"), "Allow is kept");
+    assert_problem(wrong_method, ErrorCode::MethodNotAllowed).await;
+
+    let long = format!("{base}/healthz?{}", "a".repeat(10 * 1024));
+    assert_problem(http.get(long).send().await.unwrap(), ErrorCode::UriTooLong).await;
+
+    let mut big = http.get(format!("{base}/healthz"));
+    for i in 0..5 {
+        big = big.header(format!("x-filler-{i}"), "b".repeat(8 * 1024));
+    }
+    assert_problem(big.send().await.unwrap(), ErrorCode::HeadersTooLarge).await;
+
+    app.trust_release_key().await;
+    let envelope = fleet_protocol::Envelope::from_json(&sample("gateway-os-1.0.0.img.dsse.json")).unwrap();
+    let bytes = sample("gateway-os-1.0.0.img");
+    let artifact = app.upload(ArtifactKind::Firmware, &envelope, bytes.clone()).await.unwrap();
+    let path = fleet_protocol::paths::artifact_blob(ArtifactKind::Firmware, &artifact.id);
+    let range = format!("bytes={}-", bytes.len() + 10);
+    let past_the_end = app.client.request(reqwest::Method::GET, &path).header("range", range).send().await.unwrap();
+    assert!(past_the_end.headers().contains_key("content-range"), "Content-Range is kept");
+    assert_problem(past_the_end, ErrorCode::RangeNotSatisfiable).await;
 }
