@@ -1,5 +1,6 @@
 //! The smaller defences (docs/security.md): the admin token never on the command line and
-//! as strong as a generated one; refusals of the routing and serving layers as problem+json.
+//! as strong as a generated one; refusals of the routing and serving layers as problem+json;
+//! the data directory's files owner-only.
 
 use fleet_protocol::problem::PROBLEM_JSON;
 use fleet_protocol::{ArtifactKind, ErrorCode, Problem};
@@ -81,4 +82,21 @@ async fn routing_and_serving_refusals_are_problems() {
     let past_the_end = app.client.request(reqwest::Method::GET, &path).header("range", range).send().await.unwrap();
     assert!(past_the_end.headers().contains_key("content-range"), "Content-Range is kept");
     assert_problem(past_the_end, ErrorCode::RangeNotSatisfiable).await;
+}
+
+#[tokio::test]
+async fn files_in_the_data_directory_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let envelope = fleet_protocol::Envelope::from_json(&sample("gateway-os-1.0.0.img.dsse.json")).unwrap();
+    let artifact = app.upload(ArtifactKind::Firmware, &envelope, sample("gateway-os-1.0.0.img")).await.unwrap();
+    let blob = app.data_dir.join("blobs/sha256").join(&artifact.sha256[..2]).join(&artifact.sha256);
+    // The SQLite files, unless the test runs on PostgreSQL.
+    let sqlite = ["fleet.db", "fleet.db-wal", "fleet.db-shm"].map(|f| app.data_dir.join(f));
+    assert!(sqlite[0].exists() || !sqlite[1].exists());
+    for file in [blob].into_iter().chain(sqlite.into_iter().filter(|f| f.exists())) {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
 }
