@@ -89,6 +89,10 @@ pub struct RunArgs {
     /// Run after a configuration document is written; on failure it is reverted.
     #[arg(long, env = "FLEET_AGENT_CONFIG_RELOAD_COMMAND")]
     pub config_reload_command: Option<String>,
+    /// Octal mode of the configuration file, e.g. 640 (default: the replaced file's mode,
+    /// 600 for a new file).
+    #[arg(long, env = "FLEET_AGENT_CONFIG_MODE")]
+    pub config_mode: Option<String>,
     #[arg(long, env = "FLEET_AGENT_TOPIC_ROOT")]
     pub topic_root: Option<String>,
     /// TEST ONLY: seconds added to the clock (negative sets it back).
@@ -135,6 +139,7 @@ impl RunArgs {
             health_timeout_s,
             config_path,
             config_reload_command,
+            config_mode,
             topic_root,
             test_clock_offset_s,
             test_download_delay_ms
@@ -189,6 +194,7 @@ impl RunArgs {
                 path: self.config_path.clone().unwrap_or_else(|| state_dir.join("config/current")),
                 reload: self.config_reload_command.clone(),
                 timeout: Duration::from_secs(self.hook_timeout_s.unwrap_or(60)),
+                mode: self.config_mode.as_deref().map(octal_mode).transpose()?,
             },
             state_dir,
             injected: Injected::default(),
@@ -196,6 +202,14 @@ impl RunArgs {
             download_delay: Duration::from_millis(self.test_download_delay_ms.unwrap_or(0)),
         }
         .with_broker(&broker))
+    }
+}
+
+/// `--config-mode`: an octal file mode such as 640 or 0600.
+fn octal_mode(text: &str) -> anyhow::Result<u32> {
+    match u32::from_str_radix(text, 8) {
+        Ok(mode) if mode <= 0o7777 => Ok(mode),
+        _ => bail!("--config-mode {text:?}: expected an octal file mode such as 640"),
     }
 }
 

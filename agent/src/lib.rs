@@ -1,6 +1,7 @@
 //! Fleet OTA device agent: it installs nothing it should not, and never leaves a device
 //! without a bootable slot.
 //!
+//! - [`atomic_file`]: replacing a file atomically, with no symlink or name to hijack.
 //! - [`cli`]: `fleet-agent run` and `fleet-agent simulate`.
 //! - [`config`]: flags, `FLEET_AGENT_*` environment and `agent.toml`.
 //! - [`device`]: who the device is and what it trusts.
@@ -12,6 +13,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod atomic_file;
 pub mod cli;
 pub mod config;
 pub mod device;

@@ -145,7 +145,12 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
             mqtt_tls: None,
             durable: false,
             health: HealthCheck::Reconnect { timeout: Duration::from_secs(120) },
-            config: ConfigTarget { path: dir.join("config/current"), reload: None, timeout: Duration::from_secs(60) },
+            config: ConfigTarget {
+                path: dir.join("config/current"),
+                reload: None,
+                timeout: Duration::from_secs(60),
+                mode: None,
+            },
             state_dir: dir.clone(),
             injected,
             clock_offset_s: 0,

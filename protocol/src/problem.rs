@@ -37,6 +37,15 @@ pub enum ErrorCode {
     SizeMismatch,
     InsufficientStorage,
     Internal,
+    /// 405: the path exists, the method does not (not named by the contract; see
+    /// docs/decisions.md).
+    MethodNotAllowed,
+    /// 414: the request target is longer than the server reads.
+    UriTooLong,
+    /// 416: a `Range` the file cannot satisfy.
+    RangeNotSatisfiable,
+    /// 431: the request headers are larger than the server reads.
+    HeadersTooLarge,
 }
 
 impl ErrorCode {
@@ -49,8 +58,12 @@ impl ErrorCode {
             Forbidden => 403,
             NotFound => 404,
             AlreadyExists | VersionExists | InUse | DeviceBusy | KeyRevoked | InvalidState => 409,
+            MethodNotAllowed => 405,
             TooLarge => 413,
+            UriTooLong => 414,
+            RangeNotSatisfiable => 416,
             TooManyRequests => 429,
+            HeadersTooLarge => 431,
             UntrustedKey | SignatureInvalid | DigestMismatch | SizeMismatch => 422,
             Internal => 500,
             InsufficientStorage => 507,
@@ -81,6 +94,10 @@ impl ErrorCode {
             SizeMismatch => "size_mismatch",
             InsufficientStorage => "insufficient_storage",
             Internal => "internal",
+            MethodNotAllowed => "method_not_allowed",
+            UriTooLong => "uri_too_long",
+            RangeNotSatisfiable => "range_not_satisfiable",
+            HeadersTooLarge => "headers_too_large",
         }
     }
 
@@ -109,6 +126,10 @@ impl ErrorCode {
             SizeMismatch => "Size mismatch",
             InsufficientStorage => "Insufficient storage",
             Internal => "Internal error",
+            MethodNotAllowed => "Method not allowed",
+            UriTooLong => "Request target too long",
+            RangeNotSatisfiable => "Range not satisfiable",
+            HeadersTooLarge => "Request headers too large",
         }
     }
 }

@@ -78,7 +78,8 @@ impl BlobStore {
         getrandom::fill(&mut name).map_err(io::Error::other)?;
         let path = self.root.join("tmp").join(hex::encode(name));
         let temp = TempPath(Some(path.clone()));
-        let file = File::options().write(true).create_new(true).open(&path).await?.into_std().await;
+        // Owner-only: a config blob may hold secrets.
+        let file = File::options().write(true).create_new(true).mode(0o600).open(&path).await?.into_std().await;
         let (chunks, queue) = mpsc::channel(QUEUED_CHUNKS);
         let writer = tokio::task::spawn_blocking(move || write_hashed(file, queue));
         Ok(BlobUpload { chunks, writer: Some(writer), temp, len: 0 })

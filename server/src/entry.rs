@@ -1,6 +1,7 @@
 //! The `fleet-server` command line: parse, set up logging, then serve or back up.
 
-use clap::Parser as _;
+use clap::parser::ValueSource;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 use crate::app::{Application, StartupError};
 use crate::backup::BackupError;
@@ -15,6 +16,11 @@ pub enum RunError {
     Serve(#[from] std::io::Error),
     #[error("backup: {0}")]
     Backup(#[from] BackupError),
+    /// Every user of the machine reads a process's arguments (`ps`).
+    #[error(
+        "--admin-token on the command line is visible to every local user: use FLEET_ADMIN_TOKEN or --admin-token-file"
+    )]
+    AdminTokenOnCommandLine,
 }
 
 /// Installs the tracing subscriber used by the binary.
@@ -39,7 +45,11 @@ pub async fn main_entry() {
 
 /// Runs with these arguments (the first is the program name).
 pub async fn main_with_args(args: impl IntoIterator<Item = String>) -> Result<(), RunError> {
-    let settings = Settings::parse_from(args);
+    let matches = Settings::command().get_matches_from(args);
+    if matches.value_source("admin_token") == Some(ValueSource::CommandLine) {
+        return Err(RunError::AdminTokenOnCommandLine);
+    }
+    let settings = Settings::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_tracing(&settings.log, settings.log_format);
     if let Some(settings::ServerCommand::Backup { to }) = &settings.command {
         return Ok(crate::backup::run(&settings, to).await?);

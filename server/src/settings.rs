@@ -143,9 +143,11 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..=16))]
     pub upload_threshold: u32,
 
-    /// The admin token, stored hashed in the database and replacing the one there (default:
-    /// DATA_DIR/admin.token, created on first start, unless the database holds one).
-    #[arg(long, env = "FLEET_ADMIN_TOKEN", hide_env_values = true)]
+    /// The admin token, from the environment only (a flag would show it in `ps`; the flag
+    /// is refused): stored hashed in the database, replacing the one there (default:
+    /// --admin-token-file, else DATA_DIR/admin.token, created on first start, unless the
+    /// database holds one). As strong as a generated token: 43 or more characters.
+    #[arg(long, env = "FLEET_ADMIN_TOKEN", hide = true, hide_env_values = true)]
     pub admin_token: Option<Secret>,
 
     /// Log filter, e.g. `info` or `fleet_server=debug,info`.
@@ -155,6 +157,10 @@ pub struct Settings {
     /// `text` for people, `json` (one object per line, with request ids) for log pipelines.
     #[arg(long, env = "FLEET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// A file whose first line is the admin token, used like FLEET_ADMIN_TOKEN.
+    #[arg(long, env = "FLEET_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// What `fleet-server` does besides serving.

@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// The admin token every test server uses.
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+pub const ADMIN_TOKEN: &str = "test-only-admin-token-Zx81qVbN3mKp7RtY5wLc2JdH9sFg";
 
 /// `firmware-samples/` in this repository.
 pub fn samples_dir() -> PathBuf {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::Installer;
-use crate::update::journal::write_atomically;
+use crate::atomic_file::{WriteOptions, write_atomically};
 
 /// Boots of a trial slot before the bootloader falls back (`boot_failed`).
 pub const TRIAL_BOOTS: u32 = 3;
@@ -91,7 +91,8 @@ impl AbSlots {
     }
 
     fn save(&self, state: &BootState) -> io::Result<()> {
-        write_atomically(&self.state_path(), &serde_json::to_vec(state).map_err(io::Error::other)?, self.durable)
+        let bytes = serde_json::to_vec(state).map_err(io::Error::other)?;
+        write_atomically(&self.state_path(), &bytes, WriteOptions { durable: self.durable, mode: None })
     }
 
     /// The slot an install may write: the one not running — unless that is the slot the

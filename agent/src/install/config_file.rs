@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::run_hook;
-use crate::update::journal::write_atomically;
+use crate::atomic_file::{WriteOptions, write_atomically};
 
 /// Where configuration documents go and how the service picks them up.
 #[derive(Debug, Clone)]
@@ -14,6 +14,8 @@ pub struct ConfigTarget {
     pub path: PathBuf,
     pub reload: Option<String>,
     pub timeout: Duration,
+    /// The file's mode; `None` keeps the mode of the file replaced (0600 for a new one).
+    pub mode: Option<u32>,
 }
 
 impl ConfigTarget {
@@ -27,7 +29,8 @@ impl ConfigTarget {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        write_atomically(&self.path, &std::fs::read(document)?, true)?;
+        let options = WriteOptions { durable: true, mode: self.mode };
+        write_atomically(&self.path, &std::fs::read(document)?, options)?;
         let Some(reload) = &self.reload else {
             return Ok(());
         };
@@ -36,7 +39,7 @@ impl ConfigTarget {
         };
         tracing::warn!("config reload failed, restoring the previous file: {e}");
         match previous {
-            Some(bytes) => write_atomically(&self.path, &bytes, true)?,
+            Some(bytes) => write_atomically(&self.path, &bytes, options)?,
             None => std::fs::remove_file(&self.path)?,
         }
         if let Err(again) = run_hook(reload, self.timeout).await {
@@ -58,8 +61,12 @@ mod tests {
         let doc = dir.path().join("new");
         std::fs::write(&doc, b"new").unwrap();
 
-        let failing =
-            ConfigTarget { path: target.clone(), reload: Some("exit 3".into()), timeout: Duration::from_secs(5) };
+        let failing = ConfigTarget {
+            path: target.clone(),
+            reload: Some("exit 3".into()),
+            timeout: Duration::from_secs(5),
+            mode: None,
+        };
         assert!(failing.apply(&doc).await.is_err());
         assert_eq!(std::fs::read(&target).unwrap(), b"old");
 

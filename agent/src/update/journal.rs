@@ -1,11 +1,12 @@
 //! The journal: what the agent must remember across crashes and power loss, written
-//! atomically (temporary file, fsync, rename, fsync the directory).
+//! atomically through [`crate::atomic_file`] (unique temporary file, fsync, rename, fsync the
+//! directory).
 //!
 //! It holds the update in progress, the last final state per rollout, the report `seq`,
 //! the installed firmware and config, and the time floor of CONTRACT §6.
 
 use std::collections::VecDeque;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use fleet_protocol::message::Installed;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Job;
 use super::machine::{Phase, State};
+use crate::atomic_file::{WriteOptions, write_atomically};
 
 /// The journal format this build writes and reads.
 pub const VERSION: u32 = 1;
@@ -181,26 +183,8 @@ impl JournalFile {
 
     pub fn save(&self, journal: &Journal) -> io::Result<()> {
         let bytes = serde_json::to_vec_pretty(journal).map_err(io::Error::other)?;
-        write_atomically(&self.path, &bytes, self.durable)
+        write_atomically(&self.path, &bytes, WriteOptions { durable: self.durable, mode: None })
     }
-}
-
-/// Writes `bytes` to `path` so that a crash leaves either the old or the new contents.
-pub fn write_atomically(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        if durable {
-            f.sync_all()?;
-        }
-    }
-    std::fs::rename(&tmp, path)?;
-    if durable {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -40,8 +40,15 @@ pub enum StartupError {
     MosquittoDirWithoutBroker,
     #[error("admin token file {0}: {1}")]
     AdminToken(PathBuf, io::Error),
-    #[error("FLEET_ADMIN_TOKEN must be at least 16 characters")]
-    AdminTokenTooShort,
+    #[error(
+        "the admin token must be as strong as a generated one: at least {} characters, {} of them different \
+         (e.g. `openssl rand -base64 32`)",
+        crate::app::admin_token::MIN_LEN,
+        crate::app::admin_token::MIN_DISTINCT
+    )]
+    AdminTokenWeak,
+    #[error("FLEET_ADMIN_TOKEN and --admin-token-file are both set: give one")]
+    AdminTokenTwice,
     #[error(transparent)]
     Tls(#[from] TlsConfigError),
     /// Secrets (the broker password, the admin token) and this replica's name need it.

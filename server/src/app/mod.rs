@@ -6,12 +6,14 @@
 //! - [`error`]: [`StartupError`], every reason not to start.
 //! - [`checks`]: refusals and warnings from the flags alone.
 //! - [`admin_token`]: the admin token file and `FLEET_ADMIN_TOKEN`.
+//! - [`data_dir`]: the data directory owner-only, and a warning when it is not.
 //! - [`mqtt_wiring`]: the embedded broker, or an external one and its account.
 //! - [`serve`]: the HTTP(S) accept loop, with header deadlines and a back-off when out of
 //!   file descriptors.
 
-mod admin_token;
+pub(crate) mod admin_token;
 mod checks;
+mod data_dir;
 mod error;
 mod mqtt_wiring;
 mod serve;
@@ -19,7 +21,6 @@ mod serve;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::unix::fs::DirBuilderExt as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -251,18 +252,18 @@ async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupEr
     Ok((listener, local_addr))
 }
 
-/// Creates the data directory (mode 0700) and opens the database: PostgreSQL with
-/// `--database-url`, else SQLite in the data directory.
+/// Prepares the data directory ([`data_dir`]) and opens the database: PostgreSQL with
+/// `--database-url`, else SQLite in the data directory, created 0600.
 async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupError> {
     let data_dir = &settings.data_dir;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(data_dir)
-        .map_err(|e| StartupError::DataDir(data_dir.clone(), e))?;
+    data_dir::prepare(data_dir)?;
     Ok(match settings.database_url.as_deref() {
         Some(url) => Arc::new(PgStore::connect(url).await?),
-        None => Arc::new(SqliteStore::open(&data_dir.join("fleet.db")).await?),
+        None => {
+            let path = data_dir.join("fleet.db");
+            data_dir::create_private_file(&path).map_err(|e| StartupError::DataDir(path.clone(), e))?;
+            Arc::new(SqliteStore::open(&path).await?)
+        }
     })
 }
 

@@ -2,13 +2,15 @@
 //! its defaults overridden where they hurt (each measured to matter, see the rollout
 //! issue): anonymous access off, a large per-client queue and in-flight window, no default
 //! message expiry (commands carry their own), address reuse, no busy check, retained
-//! messages and shared subscriptions switched on ([`storage`]), and per-device isolation
-//! ([`hooks`]). Clients reach it through [`gate`], which enforces the CONNECT deadline and
-//! the cap on connections not yet let in.
+//! messages and shared subscriptions switched on ([`storage`]), per-device isolation
+//! ([`hooks`]), and clean sessions with small queues for devices ([`sessions`]). Clients
+//! reach it through [`gate`], which enforces the CONNECT deadline and the cap on
+//! connections not yet let in.
 
 pub mod gate;
 mod hooks;
 pub mod mosquitto;
+mod sessions;
 pub mod storage;
 
 use std::net::SocketAddr;
@@ -68,6 +70,8 @@ impl EmbeddedBroker {
         let scx = ServerContext::new().busy_check_enable(false).build().await;
         *scx.extends.retain_mut().await = Box::<storage::MemoryRetain>::default();
         *scx.extends.shared_subscription_mut().await = Box::<storage::RoundRobin>::default();
+        *scx.extends.fitter_mgr_mut().await =
+            Box::new(sessions::SessionLimitsManager { server_username: server_username.clone() });
         let store = Arc::downgrade(store);
         let access = Arc::new(Access { store, tokens, topics, server_username, server_password });
         let register = scx.extends.hook_mgr().register();

@@ -1,5 +1,6 @@
 //! The HTTP API (CONTRACT §3): one module per resource, each owning its `router()`;
-//! [`error`] maps every failure to problem+json once.
+//! [`error`] maps every failure to problem+json once; [`refusals`] dresses the routing and
+//! serving layers' own refusals (405, 414, 416, 431) the same way.
 
 pub mod artifacts;
 pub mod broker;
@@ -8,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod keys;
 pub mod openapi;
+mod refusals;
 pub mod rollouts;
 pub mod routes;
 pub mod tokens;
@@ -79,6 +81,7 @@ pub fn router(state: AppState) -> Router {
     api.merge(Router::from(docs))
         .layer(middleware::from_fn_with_state(state.clone(), track_latency))
         .fallback(|| async { ApiError::not_found("route") })
+        .layer(middleware::from_fn(refusals::as_problems))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         // Outermost last: a request gets its id, then its span, and the id goes back out.
         .layer(PropagateRequestIdLayer::x_request_id())

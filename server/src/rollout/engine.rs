@@ -35,6 +35,10 @@ const TICK: Duration = Duration::from_millis(250);
 const SETTLE: Duration = Duration::from_millis(50);
 /// Silence after which a command is sent again (CONTRACT §4).
 const RESEND_AFTER_MS: i64 = 60_000;
+/// The shortest time between two re-sends a device asks for with `connect: true` reports:
+/// a device that sends thousands of them gets one command per interval, not thousands.
+/// A command lost in between goes again after [`RESEND_AFTER_MS`] of silence.
+pub const RESEND_THROTTLE: Duration = Duration::from_secs(5);
 /// How long a rollout's lease lasts without renewal: a dead replica's rollouts wait this
 /// long before another replica drives them. Its holder renews it every [`RENEW_MS`], so a
 /// tick that stalls for seconds on a loaded machine does not lose it.
@@ -66,6 +70,8 @@ pub struct Engine {
     handle: EngineHandle,
     resend_rx: mpsc::UnboundedReceiver<(DeviceId, String)>,
     last_sent: HashMap<(String, String), i64>,
+    /// When each device last got a re-send it asked for (see [`RESEND_THROTTLE`]).
+    resent_at: HashMap<DeviceId, Instant>,
     cancels_sent: HashSet<(String, String)>,
 }
 
@@ -92,6 +98,7 @@ impl Engine {
             handle: handle.clone(),
             resend_rx,
             last_sent: HashMap::new(),
+            resent_at: HashMap::new(),
             cancels_sent: HashSet::new(),
         };
         (engine, handle)
@@ -145,7 +152,15 @@ impl Engine {
         Ok(true)
     }
 
+    /// A re-send a device's connect report asked for, at most one per [`RESEND_THROTTLE`]
+    /// per device whatever it reports; checked before anything is read.
     async fn resend(&mut self, device: &DeviceId, rollout_id: &str) -> StoreResult<()> {
+        let now = Instant::now();
+        if self.resent_at.get(device).is_some_and(|at| now.duration_since(*at) < RESEND_THROTTLE) {
+            self.metrics.ignored("resend_throttled");
+            return Ok(());
+        }
+        self.resent_at.insert(device.clone(), now);
         let r = self.store.get_rollout(rollout_id).await?;
         let artifact = self.artifact(&r).await?;
         let now = self.store.now_ms().await?;
@@ -172,6 +187,7 @@ impl Engine {
     }
 
     async fn tick(&mut self) -> StoreResult<()> {
+        self.resent_at.retain(|_, at| at.elapsed() < RESEND_THROTTLE);
         let live = self.store.live_rollouts().await?;
         self.leases.retain(|id, _| live.iter().any(|r| &r.id == id));
         for r in live {

@@ -89,7 +89,7 @@ async fn the_admin_token_is_kept_in_the_database_and_replaced_by_setting_it() {
     drop(app);
 
     // Given a new one, the old one stops working.
-    let new = "rotated-admin-token-0123456789";
+    let new = "rotated-admin-token-Q4n8Xb2Lm7Vt1Rk9Pz3Wc6Jh5Sd0Fy";
     let app = TestApp::spawn_in(dir.path(), |s| s.admin_token = Some(Secret::new(new))).await;
     let with = |token: &str| fleet_cli::ApiClient::new(app.client.base_url(), token);
     with(new).list_keys(None).await.expect("new admin token");

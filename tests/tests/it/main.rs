@@ -3,6 +3,7 @@
 
 mod access;
 mod agent;
+mod amplification;
 mod auth;
 mod backup;
 mod broker;
@@ -22,6 +23,7 @@ mod restart_rollout;
 mod rollouts;
 mod shutdown;
 mod simulate;
+mod smaller;
 mod store;
 mod tls;
 mod upload;
