@@ -96,6 +96,15 @@ impl TestApp {
         app
     }
 
+    /// A fresh server on the embedded broker even when the suite runs on Mosquitto
+    /// (`FLEET_TEST_E2E_BROKER`): for what only the embedded broker does.
+    pub async fn spawn_embedded(tweak: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut app = Self::spawn_full(dir.path(), None, tweak).await;
+        app._dir = Some(dir);
+        app
+    }
+
     /// A fresh server on its own Mosquitto with per-device isolation (needs the
     /// `mosquitto` binary).
     pub async fn spawn_on_mosquitto(tweak: impl FnOnce(&mut Settings)) -> Self {

@@ -61,9 +61,10 @@ impl Device {
     }
 }
 
-/// A trusting server with [`DEVICE`] registered; returns its token.
-async fn app_with_device() -> (TestApp, String) {
-    let app = TestApp::spawn().await;
+/// A trusting server with [`DEVICE`] registered; returns its token. `embedded`: on the
+/// embedded broker even when the suite runs on Mosquitto.
+async fn app_with_device(embedded: bool) -> (TestApp, String) {
+    let app = if embedded { TestApp::spawn_embedded(|_| {}).await } else { TestApp::spawn().await };
     app.trust_release_key().await;
     let token = app.client.add_device(DEVICE, "sim", &Default::default()).await.unwrap().token;
     (app, token)
@@ -81,7 +82,7 @@ async fn start_rollout(app: &TestApp) {
 
 #[tokio::test]
 async fn a_burst_of_connect_reports_gets_one_resend() {
-    let (app, token) = app_with_device().await;
+    let (app, token) = app_with_device(false).await;
     let (mut device, _) = connect(&app, &token, false).await;
     device.subscribe().await;
     start_rollout(&app).await;
@@ -98,7 +99,8 @@ async fn a_burst_of_connect_reports_gets_one_resend() {
 
 #[tokio::test]
 async fn a_device_gets_no_persistent_session_to_fill() {
-    let (app, token) = app_with_device().await;
+    // The embedded broker's session limits; Mosquitto's are its configuration (brokers.md).
+    let (app, token) = app_with_device(true).await;
     let (mut device, _) = connect(&app, &token, true).await;
     device.subscribe().await;
     device.poll.abort();

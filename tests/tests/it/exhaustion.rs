@@ -79,7 +79,8 @@ const HALF_A_CONNECT: &[u8] = &[0x10, 0x40, 0x00, 0x04, b'M', b'Q', b'T', b'T', 
 #[tokio::test]
 async fn mqtt_connections_without_connect_are_closed_at_the_deadline_and_capped() {
     let (deadline, max_pending) = (Duration::from_secs(1), 4);
-    let app = TestApp::spawn_with(|s| {
+    // The embedded broker's gate, also when the suite runs on Mosquitto.
+    let app = TestApp::spawn_embedded(|s| {
         s.mqtt_connect_timeout = deadline;
         s.mqtt_max_pending = max_pending;
     })
