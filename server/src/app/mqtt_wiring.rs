@@ -93,7 +93,7 @@ async fn embedded(
     let limits =
         ConnectLimits { deadline: settings.mqtt_connect_timeout, max_pending: settings.mqtt_max_pending as usize };
     let (user, pass) = (SERVER_MQTT_USER.to_owned(), password.clone());
-    let broker = EmbeddedBroker::start_with_limits(addr, store, tokens, topics.clone(), user, pass, limits)
+    let broker = EmbeddedBroker::start(addr, store, tokens, topics.clone(), user, pass, limits)
         .await
         .map_err(|e| StartupError::Broker(addr, e))?;
     let config = MqttConfig {

@@ -43,22 +43,9 @@ impl std::fmt::Debug for EmbeddedBroker {
 }
 
 impl EmbeddedBroker {
-    /// Binds `addr` (failing loudly if it is taken) and starts serving, with the default
-    /// [`ConnectLimits`]. The broker only borrows `store`: the caller keeps it alive.
+    /// Binds `addr` (failing loudly if it is taken) and starts serving behind the CONNECT
+    /// gate with `limits`. The broker only borrows `store`: the caller keeps it alive.
     pub async fn start(
-        addr: SocketAddr,
-        store: &Arc<dyn Store>,
-        tokens: Arc<DeviceTokens>,
-        topics: Topics,
-        server_username: String,
-        server_password: String,
-    ) -> std::io::Result<Self> {
-        let (user, password) = (server_username, server_password);
-        Self::start_with_limits(addr, store, tokens, topics, user, password, ConnectLimits::default()).await
-    }
-
-    /// [`EmbeddedBroker::start`] with these CONNECT limits.
-    pub async fn start_with_limits(
         addr: SocketAddr,
         store: &Arc<dyn Store>,
         tokens: Arc<DeviceTokens>,
@@ -67,19 +54,9 @@ impl EmbeddedBroker {
         server_password: String,
         limits: ConnectLimits,
     ) -> std::io::Result<Self> {
-        let scx = ServerContext::new().busy_check_enable(false).build().await;
-        *scx.extends.retain_mut().await = Box::<storage::MemoryRetain>::default();
-        *scx.extends.shared_subscription_mut().await = Box::<storage::RoundRobin>::default();
-        *scx.extends.fitter_mgr_mut().await =
-            Box::new(sessions::SessionLimitsManager { server_username: server_username.clone() });
         let store = Arc::downgrade(store);
-        let access = Arc::new(Access { store, tokens, topics, server_username, server_password });
-        let register = scx.extends.hook_mgr().register();
-        for typ in [Type::ClientAuthenticate, Type::ClientSubscribeCheckAcl, Type::MessagePublishCheckAcl] {
-            register.add(typ, Box::new(hooks::Hooks(access.clone()))).await;
-        }
-        register.start().await;
-
+        let access = Access { store, tokens, topics, server_username, server_password };
+        let scx = context(access).await;
         let gate = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| std::io::Error::new(e.kind(), format!("{addr}: {e}")))?;
@@ -87,20 +64,7 @@ impl EmbeddedBroker {
         if !addr.ip().is_loopback() {
             tracing::warn!(%addr, "the embedded broker listens beyond loopback without TLS: device tokens travel in cleartext");
         }
-        let listener = rmqtt::net::Builder::new()
-            .name("fleet/tcp")
-            .laddr(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .allow_anonymous(false)
-            .reuseaddr(Some(true))
-            .handshake_timeout(limits.deadline)
-            .max_mqueue_len(100_000)
-            .max_inflight(NonZeroU16::new(8192).expect("non-zero"))
-            .message_expiry_interval(Duration::ZERO)
-            .max_packet_size(1024 * 1024)
-            .bind()
-            .map_err(std::io::Error::other)?
-            .tcp()
-            .map_err(std::io::Error::other)?;
+        let listener = loopback_listener(&limits)?;
         let upstream = listener.local_addr().map_err(std::io::Error::other)?;
         let server = rmqtt::server::MqttServer::new(scx.clone()).listener_by_id(listener, 1).build();
         let task = tokio::spawn(async move {
@@ -133,4 +97,39 @@ impl Drop for EmbeddedBroker {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// The broker's context: retained messages, shared subscriptions, session limits and the
+/// isolation hooks.
+async fn context(access: Access) -> ServerContext {
+    let scx = ServerContext::new().busy_check_enable(false).build().await;
+    *scx.extends.retain_mut().await = Box::<storage::MemoryRetain>::default();
+    *scx.extends.shared_subscription_mut().await = Box::<storage::RoundRobin>::default();
+    let server_username = access.server_username.clone();
+    *scx.extends.fitter_mgr_mut().await = Box::new(sessions::SessionLimitsManager { server_username });
+    let access = Arc::new(access);
+    let register = scx.extends.hook_mgr().register();
+    for typ in [Type::ClientAuthenticate, Type::ClientSubscribeCheckAcl, Type::MessagePublishCheckAcl] {
+        register.add(typ, Box::new(hooks::Hooks(access.clone()))).await;
+    }
+    register.start().await;
+    scx
+}
+
+/// rmqtt's own listener, on a loopback port only the gate relays to.
+fn loopback_listener(limits: &ConnectLimits) -> std::io::Result<rmqtt::net::Listener> {
+    rmqtt::net::Builder::new()
+        .name("fleet/tcp")
+        .laddr(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .allow_anonymous(false)
+        .reuseaddr(Some(true))
+        .handshake_timeout(limits.deadline)
+        .max_mqueue_len(100_000)
+        .max_inflight(NonZeroU16::new(8192).expect("non-zero"))
+        .message_expiry_interval(Duration::ZERO)
+        .max_packet_size(1024 * 1024)
+        .bind()
+        .map_err(std::io::Error::other)?
+        .tcp()
+        .map_err(std::io::Error::other)
 }

@@ -52,6 +52,7 @@ async fn setup(devices: usize) -> Setup {
         Topics::default(),
         SERVER_USER.into(),
         SERVER_PASSWORD.into(),
+        Default::default(),
     )
     .await
     .unwrap();

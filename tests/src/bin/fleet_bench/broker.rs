@@ -46,6 +46,7 @@ impl Baseline {
             fleet_protocol::topic::Topics::new(root.clone()),
             USER.into(),
             PASSWORD.into(),
+            Default::default(),
         )
         .await?;
         let (host, port) = (broker.addr.ip().to_string(), broker.addr.port());
