@@ -97,8 +97,8 @@ async fn embedded(
         .await
         .map_err(|e| StartupError::Broker(addr, e))?;
     let config = MqttConfig {
-        host: broker.addr.ip().to_string(),
-        port: broker.addr.port(),
+        host: broker.internal_addr.ip().to_string(),
+        port: broker.internal_addr.port(),
         client_id: instance.to_owned(),
         credentials: Some((SERVER_MQTT_USER.into(), password)),
         tls: None,

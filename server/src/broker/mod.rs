@@ -32,13 +32,19 @@ pub use hooks::Access;
 /// A running embedded broker.
 pub struct EmbeddedBroker {
     pub addr: SocketAddr,
+    /// rmqtt's own loopback listener behind the gate: the server's own client connects here,
+    /// so its stream of every report is not copied through the relay.
+    pub internal_addr: SocketAddr,
     scx: ServerContext,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for EmbeddedBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmbeddedBroker").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("EmbeddedBroker")
+            .field("addr", &self.addr)
+            .field("internal_addr", &self.internal_addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -76,7 +82,7 @@ impl EmbeddedBroker {
             }
         });
         tracing::info!(%addr, "embedded MQTT broker listening");
-        Ok(Self { addr, scx, task })
+        Ok(Self { addr, internal_addr: upstream, scx, task })
     }
 
     /// Closes a device's session (its token was rotated or the device removed).
