@@ -2,7 +2,7 @@
 //! Both kinds share every handler; the route decides the kind.
 
 use axum::Json;
-use axum::extract::{Multipart, Path, Request, State};
+use axum::extract::{FromRequest as _, Multipart, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -16,6 +16,7 @@ use tower_http::services::ServeFile;
 use super::error::{ApiError, InternalError, OrNotFound as _};
 use super::extract::{ApiQuery, page_request};
 use super::upload;
+use super::upload_budget::UploadBudget;
 use super::views;
 use crate::auth::{Admin, AuthError, Caller, Operator};
 use crate::state::AppState;
@@ -28,7 +29,7 @@ pub fn router(kind: ArtifactKind, device_gate: &super::DeviceGate) -> ApiRouter 
         .get(&base, get(move |app: State<AppState>, op: Operator, q: ApiQuery<ListQuery>| list(kind, app, op, q)))
         .post(
             &base,
-            post(move |app: State<AppState>, admin: Admin, mp: Result<Multipart, _>| create(kind, app, admin, mp))
+            post(move |app: State<AppState>, admin: Admin, req: Request| create(kind, app, admin, req))
                 // Uploads enforce their own limits (signed size, --max-artifact-size).
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
@@ -54,10 +55,12 @@ async fn create(
     kind: ArtifactKind,
     State(app): State<AppState>,
     admin: Admin,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    req: Request,
 ) -> Result<(StatusCode, Json<ArtifactInfo>), ApiError> {
-    let multipart = multipart.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let record = upload::receive(&app, kind, multipart).await?;
+    let budget = UploadBudget::default();
+    let req = req.map(|body| budget.meter(body));
+    let multipart = Multipart::from_request(req, &()).await.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let record = upload::receive(&app, kind, multipart, &budget).await?;
     app.metrics.upload_bytes.inc_by(record.manifest.size);
     let m = &record.manifest;
     let details = serde_json::json!({"kind": kind.as_str(), "name": m.name.as_str(), "version": m.version.to_string(),

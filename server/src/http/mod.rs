@@ -14,6 +14,7 @@ pub mod rollouts;
 pub mod routes;
 pub mod tokens;
 mod upload;
+mod upload_budget;
 pub mod views;
 
 use std::sync::Arc;

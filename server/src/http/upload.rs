@@ -13,6 +13,10 @@
 //! see a broken pipe instead of the refusal. So the rest of the body is read and dropped
 //! first, up to [`READ_ON_AFTER_REFUSAL`] bytes and [`READ_ON_FOR`]; past those the
 //! connection is cut.
+//!
+//! Before the file begins, the body is metered ([`UploadBudget`]): part headers have no
+//! bound of their own in multer, so a body that runs past the envelope's size and a margin
+//! before the `file` part is refused (413) without being buffered.
 
 use axum::extract::Multipart;
 use axum::extract::multipart::{Field, MultipartError};
@@ -20,6 +24,7 @@ use fleet_protocol::envelope::MAX_ENVELOPE_BYTES;
 use fleet_protocol::{ArtifactKind, Envelope, ErrorCode, Manifest, PublicKey, Verifier};
 
 use super::error::{ApiError, InternalError};
+use super::upload_budget::{BEFORE_FILE, UploadBudget};
 use crate::blobs::BlobUpload;
 use crate::state::AppState;
 use crate::store::{ArtifactRecord, NewArtifact, StoreError};
@@ -133,11 +138,33 @@ async fn read_on(mut multipart: Multipart) {
 }
 
 /// Handles one upload end to end; on success the blob is in place and the record stored.
-pub async fn receive(app: &AppState, kind: ArtifactKind, mut multipart: Multipart) -> Result<ArtifactRecord, ApiError> {
+/// `multipart` reads a body metered by `budget`.
+pub async fn receive(
+    app: &AppState,
+    kind: ArtifactKind,
+    multipart: Multipart,
+    budget: &UploadBudget,
+) -> Result<ArtifactRecord, ApiError> {
+    match receive_metered(app, kind, multipart, budget).await {
+        Err(_) if budget.exceeded() => Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!("the parts before `file` exceed {BEFORE_FILE} bytes (an envelope is at most {MAX_ENVELOPE_BYTES})"),
+        )),
+        result => result,
+    }
+}
+
+async fn receive_metered(
+    app: &AppState,
+    kind: ArtifactKind,
+    mut multipart: Multipart,
+    budget: &UploadBudget,
+) -> Result<ArtifactRecord, ApiError> {
     let envelope_bytes = read_envelope(next_part(&mut multipart, "envelope").await?).await?;
     let new = match admit(app, kind, &envelope_bytes).await {
         Ok(new) => new,
         Err(refusal) => {
+            budget.lift();
             let _ = tokio::time::timeout(READ_ON_FOR, read_on(multipart)).await;
             return Err(refusal);
         }
@@ -145,6 +172,7 @@ pub async fn receive(app: &AppState, kind: ArtifactKind, mut multipart: Multipar
     let manifest = &new.manifest;
 
     let field = next_part(&mut multipart, "file").await?;
+    budget.lift();
     let upload = receive_file(app, field, manifest).await?;
     if let Some(extra) = multipart.next_field().await.map_err(multipart_error)? {
         return Err(ApiError::bad_request(format!("unexpected part `{}` after `file`", extra.name().unwrap_or(""))));

@@ -2,6 +2,8 @@
 //! disk or in the database.
 
 use fleet_cli::ClientError;
+use std::time::Duration;
+
 use fleet_protocol::envelope::{EnvelopeSignature, encode_base64};
 use fleet_protocol::{ArtifactKind, Envelope, ErrorCode};
 use fleet_tests::{TestApp, manifest_for, other_key, release_key, sample, sign};
@@ -258,4 +260,54 @@ async fn no_room_for_the_signed_size_is_insufficient_storage() {
     manifest.size = 1 << 60;
     let env = sign(&manifest, &[&release_key()]);
     assert_refused(&app, app.upload(ArtifactKind::Firmware, &env, bytes).await, ErrorCode::InsufficientStorage).await;
+}
+
+/// A part name that never ends: multer would buffer it whole. The server must answer 413
+/// after the envelope's budget, long before the client has sent 64 MiB (which it would
+/// otherwise read, waiting for the end of the part's headers).
+#[tokio::test]
+async fn an_endless_part_header_is_refused_without_being_buffered() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    const SENT_AT_MOST: usize = 64 * 1024 * 1024;
+    let app = TestApp::spawn().await;
+    let url = reqwest::Url::parse(app.client.base_url()).unwrap();
+    let stream = tokio::net::TcpStream::connect((url.host_str().unwrap(), url.port().unwrap())).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: fleet\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: {}\r\n\r\n\
+         --xyz\r\nContent-Disposition: form-data; name=\"",
+        app.client.api_url("/firmware").trim_start_matches(app.client.base_url()),
+        fleet_tests::ADMIN_TOKEN,
+        SENT_AT_MOST + 1000,
+    );
+    let sender = tokio::spawn(async move {
+        write.write_all(head.as_bytes()).await?;
+        let chunk = vec![b'a'; 64 * 1024];
+        let mut sent = 0;
+        while sent < SENT_AT_MOST {
+            write.write_all(&chunk).await?;
+            sent += chunk.len();
+        }
+        // Keep the connection open: a server still waiting for the header's end never answers.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        Ok::<_, std::io::Error>(())
+    });
+    let mut answer = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("too_large") {
+        let n = tokio::time::timeout(Duration::from_secs(20), read.read(&mut buf))
+            .await
+            .expect("the server answers before the client has sent everything")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("too_large"), "{answer}");
+    sender.abort();
+    assert_nothing_left(&app).await;
 }

@@ -4,7 +4,7 @@
 //! replica driving the rollout dies halfway.
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use fleet_protocol::ArtifactKind;
@@ -53,24 +53,34 @@ fn replica(name: &str, http: u16, db: &str, mqtt: &str, root: &str, dir: &std::p
             dir.join("blobs").to_str().unwrap(),
         ])
         .env("FLEET_ADMIN_TOKEN", ADMIN_TOKEN)
-        .stdout(log)
-        .stderr(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
         .spawn()
         .unwrap();
     Replica(child)
 }
 
-async fn healthy(client: &fleet_cli::ApiClient, dir: &std::path::Path) {
+/// Waits until `replica` answers on `client`; fails at once, with the logs, if it exits.
+async fn healthy(client: &fleet_cli::ApiClient, replica: &mut Replica, dir: &std::path::Path) {
+    let logs = || -> String {
+        ["a", "b"]
+            .iter()
+            .map(|n| {
+                format!("--- {n}.log\n{}", std::fs::read_to_string(dir.join(format!("{n}.log"))).unwrap_or_default())
+            })
+            .collect()
+    };
     // Generous: on a loaded CI machine, other tests create databases meanwhile.
     for _ in 0..600 {
         if client.health().await.is_ok() {
             return;
         }
+        if let Some(status) = replica.0.try_wait().unwrap() {
+            panic!("replica exited ({status}) before it answered:\n{}", logs());
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let logs: String =
-        ["a", "b"].iter().map(|n| std::fs::read_to_string(dir.join(format!("{n}.log"))).unwrap_or_default()).collect();
-    panic!("replica did not start:\n{logs}");
+    panic!("replica did not start in 60 s:\n{}", logs());
 }
 
 #[tokio::test]
@@ -90,8 +100,8 @@ async fn two_replicas_complete_a_rollout_exactly_even_when_one_dies() {
     let a_client = fleet_cli::ApiClient::new(format!("http://127.0.0.1:{port_a}"), ADMIN_TOKEN);
     let lb_client = fleet_cli::ApiClient::new(&public, ADMIN_TOKEN);
     let b_client = fleet_cli::ApiClient::new(format!("http://127.0.0.1:{port_b}"), ADMIN_TOKEN);
-    healthy(&a_client, dir.path()).await;
-    healthy(&b_client, dir.path()).await;
+    healthy(&a_client, &mut a, dir.path()).await;
+    healthy(&b_client, &mut b, dir.path()).await;
 
     a_client.add_key("release", &String::from_utf8(sample("test-only-release.pub")).unwrap()).await.unwrap();
     let bytes: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 253) as u8).collect();
