@@ -74,8 +74,7 @@ impl BlobStore {
 
     /// Starts a new upload into a fresh temporary file.
     pub async fn begin(&self) -> io::Result<BlobUpload> {
-        let mut name = [0u8; 16];
-        getrandom::fill(&mut name).map_err(io::Error::other)?;
+        let name = crate::random::bytes::<16>().map_err(io::Error::other)?;
         let path = self.root.join("tmp").join(hex::encode(name));
         let temp = TempPath(Some(path.clone()));
         // Owner-only: a config blob may hold secrets.

@@ -19,8 +19,13 @@ use rmqtt::types::{ConnectInfo, Disconnect, FitterType, Id, ListenerConfig};
 /// Messages queued for a connected device beyond its in-flight window. A device has at
 /// most one command and one cancel outstanding; the rest are re-sends it can do without.
 pub const DEVICE_QUEUE_LEN: usize = 16;
-/// Unacknowledged QoS 1 messages to a device at a time.
-pub const DEVICE_INFLIGHT: u16 = 8;
+/// Unacknowledged QoS 1 messages at a time, in both directions: rmqtt also announces it
+/// as an MQTT 5 device's receive maximum, the window for the device's own reports. A few
+/// commands need far less; a device's burst of reports needs more: at 8, 2,000 devices
+/// sending reports as fast as they could got through a third fewer per second (fleet-bench
+/// ingest, BENCHMARKS.md). A device that never acknowledges holds at most this many
+/// commands plus [`DEVICE_QUEUE_LEN`].
+pub const DEVICE_INFLIGHT: u16 = 64;
 
 /// Creates each connection's [`SessionLimits`].
 #[derive(Debug)]

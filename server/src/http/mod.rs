@@ -127,10 +127,10 @@ struct RequestIds {
 }
 
 impl RequestIds {
+    /// The prefix is random (it is not a secret: without randomness, the process id).
     fn new() -> Self {
-        let mut bytes = [0u8; 4];
-        let _ = getrandom::fill(&mut bytes);
-        Self { prefix: hex::encode(bytes).into(), next: Arc::new(AtomicU64::new(1)) }
+        let prefix = crate::random::bytes::<4>().map(hex::encode).unwrap_or_else(|_| format!("{:08x}", std::process::id()));
+        Self { prefix: prefix.into(), next: Arc::new(AtomicU64::new(1)) }
     }
 }
 
