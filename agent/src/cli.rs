@@ -98,3 +98,26 @@ pub async fn main_with(cli: Cli) -> anyhow::Result<()> {
         CliCommand::Simulate(args) => simulate(*args, shutdown).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    #[test]
+    fn every_flag_of_run_and_simulate_has_a_description() {
+        let mut cli = Cli::command();
+        cli.build();
+        for name in ["run", "simulate"] {
+            let command = cli.find_subcommand(name).expect(name);
+            let missing: Vec<String> = command
+                .get_arguments()
+                .filter(|a| !a.is_hide_set() && a.get_help().is_none())
+                .map(|a| a.get_id().to_string())
+                .collect();
+            assert!(missing.is_empty(), "`fleet-agent {name}` flags without a description: {missing:?}");
+            assert!(command.get_arguments().count() > 10, "{name} has its flags");
+        }
+    }
+}

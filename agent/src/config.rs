@@ -34,17 +34,19 @@ pub struct RunArgs {
     #[arg(long)]
     #[serde(skip)]
     pub config: Option<PathBuf>,
+    /// This device's id, as registered with the server (also its MQTT client id).
     #[arg(long, env = "FLEET_AGENT_DEVICE_ID")]
     pub device_id: Option<String>,
     /// File holding the device token.
     #[arg(long, env = "FLEET_AGENT_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// This device's hardware model; updates for other hardware are rejected.
     #[arg(long, env = "FLEET_AGENT_HARDWARE")]
     pub hardware: Option<String>,
     /// Server base URL; the only origin downloads come from and the token goes to.
     #[arg(long, env = "FLEET_AGENT_SERVER")]
     pub server: Option<String>,
-    /// mqtt://HOST:PORT
+    /// The broker, mqtt://HOST:PORT or mqtts://HOST:PORT.
     #[arg(long, env = "FLEET_AGENT_MQTT_URL")]
     pub mqtt_url: Option<String>,
     /// A trusted release key (PEM); repeatable.
@@ -54,12 +56,14 @@ pub struct RunArgs {
     /// Signatures by this many trusted keys are required.
     #[arg(long, env = "FLEET_AGENT_THRESHOLD")]
     pub threshold: Option<usize>,
+    /// Where the agent keeps its journal, slot files and downloads (survives restarts).
     #[arg(long, env = "FLEET_AGENT_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// CA certificate(s) (PEM) for https:// and mqtts://: only these are trusted (default:
     /// the system's roots).
     #[arg(long, env = "FLEET_AGENT_CA_FILE")]
     pub ca_file: Option<PathBuf>,
+    /// How firmware is installed (default: ab-slots).
     #[arg(long, env = "FLEET_AGENT_INSTALLER", value_enum)]
     pub installer: Option<InstallerKind>,
     /// `command` installer: e.g. `rauc install {file}`.
@@ -68,10 +72,13 @@ pub struct RunArgs {
     /// `command` installer: prints the booted slot's name.
     #[arg(long, env = "FLEET_AGENT_BOOTED_SLOT_COMMAND")]
     pub booted_slot_command: Option<String>,
+    /// `command` installer: reboots into the newly installed slot.
     #[arg(long, env = "FLEET_AGENT_REBOOT_COMMAND")]
     pub reboot_command: Option<String>,
+    /// `command` installer: marks the booted slot good after a passed health check.
     #[arg(long, env = "FLEET_AGENT_COMMIT_COMMAND")]
     pub commit_command: Option<String>,
+    /// `command` installer: goes back to the previous slot after a failed trial.
     #[arg(long, env = "FLEET_AGENT_ROLLBACK_COMMAND")]
     pub rollback_command: Option<String>,
     /// Timeout of each hook, in seconds (default 60; installs get ten times this).
@@ -93,6 +100,7 @@ pub struct RunArgs {
     /// 600 for a new file).
     #[arg(long, env = "FLEET_AGENT_CONFIG_MODE")]
     pub config_mode: Option<String>,
+    /// The MQTT topic root (the server's --topic-root; default fleet).
     #[arg(long, env = "FLEET_AGENT_TOPIC_ROOT")]
     pub topic_root: Option<String>,
     /// TEST ONLY: seconds added to the clock (negative sets it back).

@@ -60,7 +60,7 @@ impl Device {
             port: self.mqtt_port,
             tls: self.mqtt_tls.clone(),
             topics: self.topics.clone(),
-            keep_alive: Duration::from_secs(30),
+            keep_alive: fleet_protocol::presence::KEEP_ALIVE,
         }
     }
 

@@ -37,6 +37,8 @@ enum Wake {
     Task(Option<Event>),
     Progress(Event),
     Link(Option<LinkEvent>),
+    /// Time to say `online` again (CONTRACT §4 presence; `fleet_protocol::presence`).
+    RefreshPresence,
 }
 
 /// One device's agent.
@@ -63,7 +65,7 @@ pub struct Runner<I: Installer> {
     pub(crate) queue: VecDeque<Event>,
     pub(crate) http: reqwest::Client,
     /// Told once, the first time the link is up (simulate counts devices online).
-    pub(crate) online_signal: Option<mpsc::UnboundedSender<()>>,
+    pub(crate) online_signal: Option<mpsc::UnboundedSender<fleet_protocol::DeviceId>>,
 }
 
 impl<I: Installer> std::fmt::Debug for Runner<I> {
@@ -112,8 +114,8 @@ impl<I: Installer> Runner<I> {
         })
     }
 
-    /// Sends `()` on `tx` the first time the link is up.
-    pub fn with_online_signal(mut self, tx: mpsc::UnboundedSender<()>) -> Self {
+    /// Sends the device's id on `tx` the first time the link is up.
+    pub fn with_online_signal(mut self, tx: mpsc::UnboundedSender<fleet_protocol::DeviceId>) -> Self {
         self.online_signal = Some(tx);
         self
     }
@@ -123,6 +125,9 @@ impl<I: Installer> Runner<I> {
         self.installer.boot().await?;
         self.resume().await?;
         self.connect();
+        let refresh = fleet_protocol::presence::REFRESH;
+        let mut refresh = tokio::time::interval_at(tokio::time::Instant::now() + refresh, refresh);
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             while let Some(event) = self.queue.pop_front() {
                 self.handle(event).await?;
@@ -141,6 +146,7 @@ impl<I: Installer> Runner<I> {
                     } => Wake::Task(outcome),
                     Some(event) = progress.recv() => Wake::Progress(event),
                     event = link.recv() => Wake::Link(event),
+                    _ = refresh.tick() => Wake::RefreshPresence,
                 }
             };
             match wake {
@@ -153,12 +159,21 @@ impl<I: Installer> Runner<I> {
                 Wake::Link(Some(LinkEvent::Up)) => self.on_link_up().await?,
                 Wake::Link(Some(LinkEvent::Command(bytes))) => self.on_command(&bytes).await?,
                 Wake::Link(None) => self.connect(),
+                Wake::RefreshPresence => self.refresh_presence().await,
             }
         }
         if let Some(link) = self.link.take() {
             link.close().await;
         }
         Ok(())
+    }
+
+    /// Says `online` again while connected, so the server's silence bound does not take an
+    /// idle device for gone.
+    async fn refresh_presence(&mut self) {
+        if let Some(link) = self.link.as_ref().filter(|l| *l.up.borrow()) {
+            link.online().await;
+        }
     }
 
     /// The link's up/down state, for callers that wait for a connection.
@@ -267,7 +282,7 @@ impl<I: Installer> Runner<I> {
             link.online().await;
         }
         if let Some(tx) = self.online_signal.take() {
-            let _ = tx.send(());
+            let _ = tx.send(self.device.id.clone());
         }
         let (rollout, state, reason) = match (&self.journal.current, self.journal.last_final()) {
             (Some(c), _) => (Some(c.job.rollout_id.clone()), c.phase.reported(), None),

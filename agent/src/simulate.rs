@@ -2,15 +2,19 @@
 //! with its own MQTT connection, confirmation, download, verification, and install into
 //! scratch slot files — for load tests and demos (CONTRACT §6).
 //!
+//! - [`tokens`]: each device's token, kept in the state dir and checked before use.
+//! - [`progress`]: counting devices online, printing progress, giving up when stuck.
+//!
 //! Injected failures pick devices by a documented function of the device id, so the same
 //! devices fail every run and tests can compute which: see [`picked`].
 
-use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::{Path, PathBuf};
+mod progress;
+pub mod tokens;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use fleet_protocol::paths;
 use fleet_protocol::topic::Topics;
 use fleet_protocol::{DeviceId, HardwareModel, Sha256Digest};
 use futures_util::{StreamExt as _, stream};
@@ -21,30 +25,39 @@ use crate::device::{Device, HealthCheck, Injected};
 use crate::install::ab::AbSlots;
 use crate::install::config_file::ConfigTarget;
 use crate::runner::Runner;
+use tokens::{DeviceToken, Origin, Registrar, TokenError};
 
 /// The flags of `fleet-agent simulate`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SimulateArgs {
+    /// How many virtual devices to run.
     #[arg(long)]
     pub count: usize,
+    /// Server base URL (e.g. http://127.0.0.1:8080).
     #[arg(long, env = "FLEET_AGENT_SERVER")]
     pub server: String,
+    /// The broker, mqtt://HOST:PORT or mqtts://HOST:PORT.
     #[arg(long, env = "FLEET_AGENT_MQTT_URL")]
     pub mqtt_url: String,
     /// CA certificate(s) (PEM) for https:// and mqtts:// (default: the system's roots).
     #[arg(long, env = "FLEET_AGENT_CA_FILE")]
     pub ca_file: Option<PathBuf>,
+    /// A trusted release key (PEM public key); repeatable.
     #[arg(long, required = true)]
     pub trust: Vec<PathBuf>,
+    /// Signatures by this many trusted keys are required.
     #[arg(long, default_value_t = 1)]
     pub threshold: usize,
-    /// The operator token, to register devices that don't exist yet.
+    /// File holding an operator token, to register devices the server does not know.
     #[arg(long)]
     pub operator_token_file: PathBuf,
+    /// Device ids are this prefix and a number from 0.
     #[arg(long, default_value = "sim-")]
     pub prefix: String,
+    /// The hardware model the devices register and report.
     #[arg(long, default_value = "sim")]
     pub hardware: String,
+    /// Where each device keeps its token, journal and slot files (one directory per device).
     #[arg(long, default_value = "fleet-sim")]
     pub state_dir: PathBuf,
     /// Share of devices whose install fails (`failed`/`install_failed`).
@@ -53,8 +66,12 @@ pub struct SimulateArgs {
     /// Share of devices whose health check fails (`rolled_back`/`health_check_failed`).
     #[arg(long, default_value_t = 0.0)]
     pub health_fail_ratio: f64,
+    /// The MQTT topic root (the server's --topic-root).
     #[arg(long, default_value = "fleet")]
     pub topic_root: String,
+    /// Give up when no further device has come online for this many seconds.
+    #[arg(long, default_value_t = 60)]
+    pub connect_timeout: u64,
     /// TEST ONLY: pause after each downloaded chunk.
     #[arg(long, env = "FLEET_AGENT_TEST_DOWNLOAD_DELAY_MS", hide = true, default_value_t = 0)]
     pub test_download_delay_ms: u64,
@@ -69,38 +86,8 @@ pub fn picked(salt: &str, device_id: &str, ratio: f64) -> bool {
     u128::from(head) < (ratio.clamp(0.0, 1.0) * 18_446_744_073_709_551_616.0) as u128
 }
 
-/// Registers `id` unless its token is already kept in `dir`; returns the token.
-async fn ensure_registered(
-    http: &reqwest::Client,
-    server: &reqwest::Url,
-    operator: &str,
-    id: &str,
-    hardware: &str,
-    dir: &Path,
-) -> anyhow::Result<String> {
-    let token_file = dir.join("token");
-    if let Ok(token) = read_token(&token_file) {
-        return Ok(token);
-    }
-    let base = server.as_str();
-    let body = serde_json::json!({"id": id, "hardware": hardware, "labels": {"simulated": "true"}});
-    let mut response = http.post(paths::api_url(base, paths::DEVICES)).bearer_auth(operator).json(&body).send().await?;
-    if response.status() == reqwest::StatusCode::CONFLICT {
-        // Registered by an earlier run whose state dir is gone: issue a new token.
-        response = http.post(paths::api_url(base, &paths::device_token(id))).bearer_auth(operator).send().await?;
-    }
-    if !response.status().is_success() {
-        bail!("registering {id}: {} {}", response.status(), response.text().await.unwrap_or_default());
-    }
-    let value: serde_json::Value = response.json().await?;
-    let token = value["token"].as_str().context("no token in the answer")?.to_owned();
-    std::fs::create_dir_all(dir)?;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&token_file)?;
-    std::io::Write::write_all(&mut f, token.as_bytes())?;
-    Ok(token)
-}
-
-/// Runs the simulation until `shutdown`.
+/// Runs the simulation until `shutdown`; fails when a device cannot be used or the devices
+/// do not all come online (see [`progress`]).
 pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let server = server_url(&args.server)?;
     let verifier = verifier(&args.trust, args.threshold)?;
@@ -111,23 +98,17 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
     warn_if_cleartext(&server, &broker.url);
 
     let ids: Vec<String> = (0..args.count).map(|i| format!("{}{i}", args.prefix)).collect();
-    let tokens: Vec<(String, anyhow::Result<String>)> = stream::iter(ids)
-        .map(|id| {
-            let (http, server, operator, dir) = (&http, &server, &operator, args.state_dir.join(&id));
-            let hardware = args.hardware.as_str();
-            async move {
-                let token = ensure_registered(http, server, operator, &id, hardware, &dir).await;
-                (id, token)
-            }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
+    for id in &ids {
+        DeviceId::parse(id.as_str()).with_context(|| format!("--prefix makes the invalid device id {id:?}"))?;
+    }
+    let registrar = Registrar { http: &http, server: &server, operator: &operator, hardware: &args.hardware };
+    let tokens = device_tokens(&registrar, ids, &args.state_dir).await?;
 
-    let (online_tx, mut online_rx) = tokio::sync::mpsc::unbounded_channel();
+    let expected = tokens.iter().map(|(id, _)| id.clone()).collect();
+    let stop = shutdown.child_token();
+    let (online_tx, online_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut tasks = tokio::task::JoinSet::new();
     for (id, token) in tokens {
-        let token = token?;
         let dir = args.state_dir.join(&id);
         let injected = Injected {
             install_fails: picked("", &id, args.fail_ratio),
@@ -159,7 +140,7 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
         .with_broker(&broker);
         let slots = AbSlots::new(dir.join("slots"), false)?;
         let runner = Runner::new(device, slots, http.clone())?.with_online_signal(online_tx.clone());
-        let stop = shutdown.clone();
+        let stop = stop.clone();
         tasks.spawn(async move {
             if let Err(e) = runner.run(stop).await {
                 tracing::error!("{id}: {e:#}");
@@ -168,20 +149,57 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
     }
     drop(online_tx);
 
-    let mut online = 0;
-    while online < args.count {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            up = online_rx.recv() => match up {
-                Some(()) => online += 1,
-                None => break,
-            },
+    let limit = Duration::from_secs(args.connect_timeout);
+    let waited = progress::wait_online(expected, online_rx, limit, &shutdown).await;
+    if waited.is_err() {
+        stop.cancel();
+    }
+    stop.cancelled().await;
+    while tasks.join_next().await.is_some() {}
+    let mqtt_url = &args.mqtt_url;
+    waited.map_err(|stuck| anyhow::anyhow!("{stuck}; is --mqtt-url {mqtt_url} the broker of --server {server}?"))
+}
+
+/// Every device's token, checked or made (16 requests at a time); says which kept tokens
+/// were refused, and fails naming the devices that cannot be used.
+async fn device_tokens(
+    registrar: &Registrar<'_>,
+    ids: Vec<String>,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let results: Vec<(String, Result<DeviceToken, TokenError>)> = stream::iter(ids)
+        .map(|id| async move {
+            let token = registrar.token(&id, &state_dir.join(&id)).await;
+            (id, token)
+        })
+        .buffered(16)
+        .collect()
+        .await;
+    let (mut tokens, mut replaced, mut unusable) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, result) in results {
+        match result {
+            Ok(DeviceToken { token, origin }) => {
+                if origin == Origin::Replaced {
+                    replaced.push(id.clone());
+                }
+                tokens.push((id, token));
+            }
+            Err(e @ TokenError::OperatorRefused(_)) => bail!("{e}"),
+            Err(e) => unusable.push(e.to_string()),
         }
     }
-    if online == args.count {
-        println!("online: {online}");
+    if !replaced.is_empty() {
+        println!(
+            "the server refused the kept token of {} device(s) (a state dir from another server?); registered them anew: {}",
+            replaced.len(),
+            progress::some_of(&replaced)
+        );
     }
-    shutdown.cancelled().await;
-    while tasks.join_next().await.is_some() {}
-    Ok(())
+    if !unusable.is_empty() {
+        for reason in unusable.iter().take(10) {
+            eprintln!("fleet-agent simulate: cannot use {reason}");
+        }
+        bail!("cannot use {} of the {} devices (see above)", unusable.len(), unusable.len() + tokens.len());
+    }
+    Ok(tokens)
 }

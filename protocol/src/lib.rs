@@ -15,6 +15,7 @@
 //! - [`problem`]: the RFC 9457 error body and its stable error codes.
 //! - [`api`]: the REST request and response bodies.
 //! - [`paths`]: the `/api/v1` prefix and the path of every REST resource.
+//! - [`presence`]: the keep-alive, the `online` refresh and the silence bound of presence.
 //! - `tls`: TLS client settings shared by every client (feature `tls`).
 
 #![forbid(unsafe_code)]
@@ -27,6 +28,7 @@ pub mod keys;
 pub mod manifest;
 pub mod message;
 pub mod paths;
+pub mod presence;
 pub mod problem;
 #[cfg(feature = "sign")]
 pub mod sign;

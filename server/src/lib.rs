@@ -8,7 +8,8 @@
 //!   [`blobs`], the content-addressed blob store.
 //! - Domain: [`rollout`] (planning, the engine task and report ingestion);
 //!   [`credentials`] (device tokens issued, rotated and revoked); [`audit`] (the trail of
-//!   operator actions); [`gc`] (unreferenced blobs); [`backup`] (online backups);
+//!   operator actions); [`gc`] (unreferenced blobs); [`presence`] (devices silent too long
+//!   marked offline); [`backup`] (online backups);
 //!   [`artifact_cache`] and [`device_tokens`] (records and tokens remembered a moment, by
 //!   the rule of [`remembered`]); [`metrics`]; [`state`], what handlers share.
 //! - HTTP: [`http`], the REST API, one module per resource, `http::error` mapping every
@@ -37,6 +38,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod mqtt;
+pub mod presence;
 pub mod random;
 pub mod remembered;
 pub mod rollout;

@@ -67,6 +67,13 @@ pub struct Settings {
     #[arg(long, env = "FLEET_MQTT_CONNECT_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
     pub mqtt_connect_timeout: Duration,
 
+    /// Seconds a device may stay silent (no status report, no presence message) before a
+    /// retained `online` is taken for stale and the device is shown offline (1-3600). The
+    /// agent says `online` again every 2 minutes; the default is two of those plus 1.5 MQTT
+    /// keep-alives (45 s).
+    #[arg(long, env = "FLEET_PRESENCE_TIMEOUT", default_value = "285", value_parser = parse_seconds)]
+    pub presence_timeout: Duration,
+
     /// Most connections to the embedded broker waiting to be let in at once; beyond it a new
     /// connection is closed at once.
     #[arg(long, env = "FLEET_MQTT_MAX_PENDING", default_value_t = 1024,
@@ -205,5 +212,15 @@ impl Settings {
         s.embedded_broker = SocketAddr::from(([127, 0, 0, 1], 0));
         s.data_dir = data_dir.into();
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_presence_timeout_is_the_protocols_silence_bound() {
+        assert_eq!(Settings::for_data_dir("d").presence_timeout, fleet_protocol::presence::SILENCE_BOUND);
     }
 }

@@ -69,6 +69,19 @@ impl AgentProcess {
         self.child.id()
     }
 
+    /// SIGTERM, as `kill PID` or a service manager stops it; waits (without blocking the
+    /// runtime, which may serve the test's server) until it has exited.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = tokio::process::Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().await;
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {}", self.pid());
+        loop {
+            if let Some(status) = self.child.try_wait().expect("agent status") {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// The agent's log so far, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.state_dir.join("agent.log")).unwrap_or_default()

@@ -11,6 +11,8 @@ use tokio::process::{Child, Command};
 #[derive(Debug)]
 pub struct Simulator {
     child: Child,
+    /// What it printed up to and including the `online: N` line.
+    pub printed: Vec<String>,
 }
 
 /// How to start one.
@@ -61,9 +63,12 @@ impl Simulator {
         // Registering and connecting takes about a millisecond per device on a small machine.
         // (On a Mosquitto with isolation each registration also rewrites its password file.)
         let patience = Duration::from_secs(120).max(Duration::from_millis(50) * setup.count as u32);
+        let mut printed = Vec::new();
         let online = tokio::time::timeout(patience, async {
             while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains(&wanted) {
+                let done = line.contains(&wanted);
+                printed.push(line);
+                if done {
                     return true;
                 }
             }
@@ -71,8 +76,8 @@ impl Simulator {
         })
         .await;
         let log = std::fs::read_to_string(setup.state_dir.join("simulate.log")).unwrap_or_default();
-        assert!(matches!(online, Ok(true)), "simulated devices did not come online:\n{log}");
-        Self { child }
+        assert!(matches!(online, Ok(true)), "simulated devices did not come online:\n{printed:?}\n{log}");
+        Self { child, printed }
     }
 
     pub fn pid(&self) -> u32 {
@@ -81,5 +86,14 @@ impl Simulator {
 
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+
+    /// SIGTERM, as Ctrl-C or a service manager stops it: its devices stop cleanly. Waits
+    /// until it has exited.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.pid().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().await;
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        self.child.wait().await.expect("simulator status")
     }
 }

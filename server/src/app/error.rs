@@ -20,6 +20,13 @@ pub enum StartupError {
     Bind(SocketAddr, io::Error),
     #[error("data directory {0}: {1}")]
     DataDir(PathBuf, io::Error),
+    /// Another server holds the data directory's lock (`app/data_lock.rs`).
+    #[error(
+        "data directory {} is in use by another fleet-server ({}): stop that one, or give this one its own --data-dir",
+        .dir.display(),
+        crate::app::data_lock::describe_holder(.pid)
+    )]
+    DataDirLocked { dir: PathBuf, pid: Option<u32> },
     #[error("--database-url takes postgres://… (the default SQLite database lives in --data-dir)")]
     DatabaseUrl,
     #[error("database: {0}")]

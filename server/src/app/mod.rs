@@ -7,6 +7,7 @@
 //! - [`checks`]: refusals and warnings from the flags alone.
 //! - [`admin_token`]: the admin token file and `FLEET_ADMIN_TOKEN`.
 //! - [`data_dir`]: the data directory owner-only, and a warning when it is not.
+//! - [`data_lock`]: one server per data directory (an exclusive lock held for its life).
 //! - [`mqtt_wiring`]: the embedded broker, or an external one and its account.
 //! - [`serve`]: the HTTP(S) accept loop, with header deadlines and a back-off when out of
 //!   file descriptors.
@@ -14,6 +15,7 @@
 pub(crate) mod admin_token;
 mod checks;
 mod data_dir;
+pub(crate) mod data_lock;
 mod error;
 mod mqtt_wiring;
 mod serve;
@@ -31,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use fleet_protocol::topic::Topics;
 
+use data_lock::DataDirLock;
 pub use error::StartupError;
 use mqtt_wiring::MqttWiring;
 
@@ -59,6 +62,8 @@ pub struct Application {
     tls: Option<Arc<rustls::ServerConfig>>,
     /// How long a client has to send a request's headers (`--http-header-timeout`).
     http_header_timeout: Duration,
+    /// How long a silent device stays `online` (`--presence-timeout`, [`crate::presence`]).
+    presence_timeout: Duration,
     store: Arc<dyn Store>,
     /// This replica's name (MQTT client id, rollout leases).
     instance: String,
@@ -67,6 +72,8 @@ pub struct Application {
     engine: Engine,
     ingest: (Ingest, tokio::sync::mpsc::UnboundedReceiver<Inbound>),
     mosquitto: Option<MosquittoSync>,
+    /// Held until the server has stopped: no second server opens this data directory.
+    data_lock: DataDirLock,
 }
 
 impl std::fmt::Debug for Application {
@@ -77,6 +84,7 @@ impl std::fmt::Debug for Application {
 
 /// What start-up has opened before the tasks are made.
 struct Opened {
+    data_lock: DataDirLock,
     listener: TcpListener,
     local_addr: SocketAddr,
     store: Arc<dyn Store>,
@@ -93,6 +101,8 @@ impl Application {
         checks::refuse_unbuilt(&settings)?;
         crate::limits::raise_open_files_limit();
         let (listener, local_addr) = bind(settings.listen).await?;
+        data_dir::prepare(&settings.data_dir)?;
+        let data_lock = data_lock::acquire(&settings.data_dir)?;
         let store = open_store(&settings).await?;
         let blob_dir = settings.blob_dir.clone().unwrap_or_else(|| settings.data_dir.join("blobs"));
         let blobs = BlobStore::open(blob_dir).await.map_err(|e| StartupError::DataDir(settings.data_dir.clone(), e))?;
@@ -110,7 +120,8 @@ impl Application {
         let device_tokens = Arc::new(DeviceTokens::default());
         let topics = Topics::new(settings.topic_root.clone());
         let mqtt = mqtt_wiring::wire_mqtt(&settings, &store, &device_tokens, topics, &instance).await?;
-        let opened = Opened { listener, local_addr, store, blobs, tls, public_url, instance, device_tokens, mqtt };
+        let opened =
+            Opened { data_lock, listener, local_addr, store, blobs, tls, public_url, instance, device_tokens, mqtt };
         Ok(Self::assemble(&settings, opened))
     }
 
@@ -149,6 +160,7 @@ impl Application {
             state,
             tls,
             http_header_timeout: settings.http_header_timeout,
+            presence_timeout: settings.presence_timeout,
             store,
             instance,
             broker,
@@ -156,6 +168,7 @@ impl Application {
             engine,
             mosquitto,
             ingest: (ingest, inbound),
+            data_lock: o.data_lock,
         }
     }
 
@@ -175,7 +188,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests; the engine,
-    /// ingestion and blob collection then finish the work they have under way (at most
+    /// ingestion, blob collection and the stale-presence check then finish the work they have under way (at most
     /// [`FINISH_WITHIN`]) before the database is closed.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
         let stop = CancellationToken::new();
@@ -184,6 +197,10 @@ impl Application {
             ("rollout engine", tokio::spawn(self.engine.run(stop.clone()))),
             ("ingestion", tokio::spawn(ingest.run(inbound, stop.clone()))),
             ("blob collection", tokio::spawn(crate::gc::run(self.state.clone(), stop.clone()))),
+            (
+                "stale presence",
+                tokio::spawn(crate::presence::run(self.store.clone(), self.presence_timeout, stop.clone())),
+            ),
         ];
         let mosquitto = self.mosquitto.map(|m| tokio::spawn(m.run()));
         let served = serve::serve(self.listener, self.router, self.tls, self.http_header_timeout, shutdown).await;
@@ -199,6 +216,7 @@ impl Application {
             tracing::warn!("releasing rollout leases: {e}");
         }
         self.store.close().await;
+        drop(self.data_lock);
         tracing::info!("stopped");
         served
     }
@@ -252,11 +270,10 @@ async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupEr
     Ok((listener, local_addr))
 }
 
-/// Prepares the data directory ([`data_dir`]) and opens the database: PostgreSQL with
+/// Opens the database (the data directory prepared and locked): PostgreSQL with
 /// `--database-url`, else SQLite in the data directory, created 0600.
 async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupError> {
     let data_dir = &settings.data_dir;
-    data_dir::prepare(data_dir)?;
     Ok(match settings.database_url.as_deref() {
         Some(url) => Arc::new(PgStore::connect(url).await?),
         None => {

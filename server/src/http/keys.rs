@@ -32,6 +32,9 @@ pub(crate) struct AddKey {
     public_key_pem: String,
 }
 
+/// Registering is idempotent: the same key under the same name again answers 200 with the
+/// registered key, so a script (the demo) can be run twice. The same key under another name,
+/// or another key under the name of an active one, is a 409 `already_exists` conflict.
 async fn add(
     State(app): State<AppState>,
     admin: Admin,
@@ -42,6 +45,11 @@ async fn add(
         return Err(ApiError::bad_request("name must be 1 to 128 characters"));
     }
     let key = PublicKey::from_pem(&req.public_key_pem).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let taken = app.store.active_keys().await?.into_iter().find(|k| k.name == name && k.keyid != *key.keyid());
+    if let Some(other) = taken {
+        let detail = format!("the name {name:?} belongs to key {}: revoke it or choose another name", other.keyid);
+        return Err(ApiError::new(ErrorCode::AlreadyExists, detail));
+    }
     let record = KeyRecord {
         keyid: key.keyid().clone(),
         name: name.to_owned(),
@@ -57,13 +65,22 @@ async fn add(
         }
         Err(StoreError::Conflict) => {
             let existing = app.store.get_key(key.keyid()).await?;
-            Err(if existing.revoked_at_ms.is_some() {
-                ApiError::new(ErrorCode::KeyRevoked, format!("key {} was revoked and cannot return", key.keyid()))
-            } else {
-                ApiError::new(ErrorCode::AlreadyExists, format!("key {} is already registered", key.keyid()))
-            })
+            registered_again(existing, name).map(|k| (StatusCode::OK, Json(views::key(k))))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A key that is already registered: itself again under its own name, else why not.
+fn registered_again(existing: KeyRecord, name: &str) -> Result<KeyRecord, ApiError> {
+    let keyid = &existing.keyid;
+    if existing.revoked_at_ms.is_some() {
+        Err(ApiError::new(ErrorCode::KeyRevoked, format!("key {keyid} was revoked and cannot return")))
+    } else if existing.name != name {
+        let detail = format!("key {keyid} is already registered as {:?}", existing.name);
+        Err(ApiError::new(ErrorCode::AlreadyExists, detail))
+    } else {
+        Ok(existing)
     }
 }
 

@@ -107,8 +107,8 @@ fn openapi_json() {}
 fn keys_list() {}
 
 #[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = AddKey,
-    responses((status = 201, description = "Created", body = KeyInfo), (status = 400, description = "bad_request: malformed input", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem),
-        (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 409, description = "already_exists or key_revoked", body = Problem)))]
+    responses((status = 201, description = "Created", body = KeyInfo), (status = 200, description = "Already registered under this name: the registered key", body = KeyInfo), (status = 400, description = "bad_request: malformed input", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem),
+        (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 409, description = "already_exists (the key under another name, or the name taken by another active key) or key_revoked", body = Problem)))]
 fn keys_add() {}
 
 #[utoipa::path(get, path = "/api/v1/keys/{keyid}", tag = "keys", params(("keyid" = String, Path)),

@@ -86,7 +86,8 @@ async fn the_admin_token_is_kept_in_the_database_and_replaced_by_setting_it() {
     let file_token = std::fs::read_to_string(dir.path().join("admin.token")).expect("token file");
     let refused = with(file_token.trim()).list_keys(None).await.expect_err("file token is not the stored one");
     assert_eq!(refused.problem().map(|p| p.code), Some(ErrorCode::Unauthorized), "{refused}");
-    drop(app);
+    // Stopped, not just dropped: the data directory is locked until the server has stopped.
+    app.stop().await;
 
     // Given a new one, the old one stops working.
     let new = "rotated-admin-token-Q4n8Xb2Lm7Vt1Rk9Pz3Wc6Jh5Sd0Fy";

@@ -47,8 +47,11 @@ async fn generated_admin_token_persists_and_a_taken_port_fails_clearly() {
     let second = fleet_server::Application::build(settings.clone()).await.unwrap();
     assert_eq!(std::fs::read_to_string(&token_file).unwrap(), token);
 
-    // The embedded broker's port, when taken, fails start-up loudly too.
+    // The embedded broker's port, when taken, fails start-up loudly too (a data directory of
+    // its own: the second server's is locked).
+    let other_dir = tempfile::tempdir().unwrap();
     let mut taken = settings.clone();
+    taken.data_dir = other_dir.path().to_owned();
     taken.embedded_broker = second.broker_addr().unwrap();
     let err = fleet_server::Application::build(taken).await.unwrap_err();
     assert!(err.to_string().contains("embedded MQTT broker"), "{err}");
@@ -56,4 +59,27 @@ async fn generated_admin_token_persists_and_a_taken_port_fails_clearly() {
     settings.database_url = Some("mysql://localhost/test".into());
     let err = fleet_server::Application::build(settings).await.unwrap_err();
     assert!(err.to_string().contains("--database-url takes postgres://"), "{err}");
+}
+
+/// A second server on a data directory in use refuses to start, naming the directory and
+/// the holder's pid; once the first has stopped, the directory is free again.
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = TestApp::spawn_in(dir.path(), |_| {}).await;
+
+    let mut settings = fleet_server::Settings::for_data_dir(dir.path());
+    settings.admin_token = Some(fleet_server::settings::Secret::new(fleet_tests::ADMIN_TOKEN));
+    settings.log = "error".into();
+    let err = fleet_server::Application::build(settings.clone()).await.unwrap_err();
+    assert!(matches!(&err, fleet_server::StartupError::DataDirLocked { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&dir.path().display().to_string()), "names the directory: {message}");
+    assert!(message.contains(&format!("pid {}", std::process::id())), "names the holder: {message}");
+    // The first server is untouched by the refusal.
+    first.client.health().await.expect("the first server still serves");
+
+    first.stop().await;
+    let again = fleet_server::Application::build(settings).await.expect("free once the first has stopped");
+    drop(again);
 }

@@ -225,6 +225,16 @@ async fn story(store: Arc<dyn Store>) {
     // Presence in one batch: the last word of each device counts.
     store.set_presence(&[(dev1.clone(), true), (dev1.clone(), false)], 60).await.unwrap();
     assert!(!store.get_device(&dev1).await.unwrap().online);
+    // Silence: `online` last heard at 61 stays until a bound after it, then is offline.
+    // dev-0 reported last at 30.
+    store.set_presence(&[(dev1.clone(), true)], 61).await.unwrap();
+    assert!(store.get_device(&dev0).await.unwrap().online);
+    assert!(store.expire_presence(61).await.unwrap() >= 1);
+    assert!(!store.get_device(&dev0).await.unwrap().online, "silent since 30");
+    assert!(store.get_device(&dev1).await.unwrap().online, "heard at 61 is not before 61");
+    assert_eq!(store.expire_presence(62).await.unwrap(), 1, "dev-1 alone");
+    let silent = store.get_device(&dev1).await.unwrap();
+    assert_eq!((silent.online, silent.last_seen_ms), (false, Some(61)), "offline; last seen kept");
 
     // A connect report naming no rollout, after the device's success earlier in the same
     // batch: nothing is outstanding any more, so nothing is re-sent.

@@ -114,4 +114,9 @@ impl<DB: Db> ReportStore for SqlStore<DB> {
         tx.commit().await?;
         Ok(())
     }
+
+    async fn expire_presence(&self, silent_since: i64) -> StoreResult<u64> {
+        let sql = "UPDATE devices SET online = FALSE WHERE online = TRUE AND (last_seen IS NULL OR last_seen < $1)";
+        Ok(Sql::<DB>::new(sql).arg(silent_since).execute(self.writer()).await?)
+    }
 }
