@@ -83,9 +83,8 @@ pub fn summary(r: &Rollout, reasons: &Reasons) -> String {
     ]);
     let mut waves = Table::new(["WAVE", "PERCENT", "SIZE", "STATE", "COUNTS"]);
     for (i, w) in r.waves.iter().enumerate() {
-        let current = if i as u64 == r.current_wave && r.state == "running" { " <" } else { "" };
         waves.row([
-            format!("{}{current}", i + 1),
+            (i + 1).to_string(),
             format!("{}%", w.percent),
             w.size.to_string(),
             w.state.as_str().to_owned(),
