@@ -11,14 +11,41 @@ use serde::de::DeserializeOwned;
 /// What went wrong talking to the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot reach the server: {0}")]
-    Transport(#[from] reqwest::Error),
+    /// The URL is named here once; the cause (connection refused, …) is the source, kept
+    /// without its own copy of the URL so that `{:#}` does not repeat it.
+    #[error("cannot reach the server{}", at(.url.as_deref()))]
+    Transport {
+        url: Option<String>,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered, but not with what was expected.
+    #[error("unreadable answer from the server{}", at(.url.as_deref()))]
+    Decode {
+        url: Option<String>,
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("{} ({}): {}", .0.title, .0.code.as_str(), .0.detail)]
     Problem(Problem),
     #[error("unexpected answer {0}: {1}")]
     Unexpected(StatusCode, String),
     #[error("CA file {0}: {1}")]
     CaFile(String, String),
+}
+
+/// ` at URL`, or nothing.
+fn at(url: Option<&str>) -> String {
+    url.map(|u| format!(" at {u}")).unwrap_or_default()
+}
+
+impl From<reqwest::Error> for ClientError {
+    fn from(e: reqwest::Error) -> Self {
+        let url = e.url().map(ToString::to_string);
+        let decode = e.is_decode();
+        let source = e.without_url();
+        if decode { Self::Decode { url, source } } else { Self::Transport { url, source } }
+    }
 }
 
 impl ClientError {
@@ -316,5 +343,22 @@ impl ApiClient {
         let limit = limit.map(|l| l.to_string());
         let query = [("limit", limit.as_deref()), ("cursor", cursor)];
         Self::decode(self.request(Method::GET, paths::AUDIT).query(&query).send().await?).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `fleetctl` prints errors with `{:#}` (the whole chain): the URL appears once.
+    #[tokio::test]
+    async fn an_unreachable_server_is_named_once() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        let err = ApiClient::new(&base, "t").list_keys(None).await.unwrap_err();
+        let shown = format!("{:#}", anyhow::Error::from(err));
+        assert!(shown.starts_with(&format!("cannot reach the server at {base}/api/v1/keys: ")), "{shown}");
+        assert_eq!(shown.matches(&base).count(), 1, "{shown}");
     }
 }

@@ -3,12 +3,16 @@
 //! - [`client`]: `ApiClient`, one typed method per REST call.
 //! - [`commands`]: one module per subcommand (keygen, sign, keys, firmware/configs, devices,
 //!   rollouts).
+//! - [`output`]: tables and summaries for people, `--output json` for scripts.
+//! - [`secret_file`]: writing token files readable by their owner only.
 //! - [`sse`]: reading a Server-Sent Events stream.
 
 #![forbid(unsafe_code)]
 
 pub mod client;
 pub mod commands;
+pub mod output;
+pub mod secret_file;
 pub mod sse;
 
 pub use client::{ApiClient, ClientError};

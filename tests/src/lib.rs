@@ -253,7 +253,7 @@ pub async fn wait_rollout(
         let body = match rollout_json(client, id).await {
             Ok(body) => body,
             // A connection cut by a replica that died (tests that kill one): ask again.
-            Err(fleet_cli::ClientError::Transport(e)) if tokio::time::Instant::now() < deadline => {
+            Err(e @ fleet_cli::ClientError::Transport { .. }) if tokio::time::Instant::now() < deadline => {
                 eprintln!("polling rollout {id}: {e}; again");
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;

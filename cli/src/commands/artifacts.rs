@@ -9,14 +9,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::AsyncWriteExt as _;
 use tokio_util::io::ReaderStream;
 
-use super::print_json;
+use super::say;
 use super::sign::{SignOptions, load_keys, make_envelope};
 use crate::ApiClient;
+use crate::output::{Format, print_json, print_list, views};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Upload FILE with its envelope (--envelope) or sign it on the fly (--key …).
     Upload {
+        /// The image or document to upload.
         file: PathBuf,
         /// A signed envelope (default when no --key is given: FILE.dsse.json).
         #[arg(long, conflicts_with = "keys")]
@@ -29,22 +31,31 @@ pub enum Command {
     },
     /// List, optionally by product name.
     List {
+        /// Only this product (the manifest's `name`).
         #[arg(long)]
         name: Option<String>,
     },
-    /// Show one, with its envelope.
-    Show { id: String },
+    /// Show one (with its signed envelope in `--output json`).
+    Show {
+        /// The artifact's id.
+        id: String,
+    },
     /// Delete one (refused while a rollout uses it).
-    Rm { id: String },
+    Rm {
+        /// The artifact's id.
+        id: String,
+    },
     /// Download the bytes to a file.
     Download {
+        /// The artifact's id.
         id: String,
-        #[arg(long, short)]
-        out: PathBuf,
+        /// The file to write.
+        #[arg(long = "out", short = 'O')]
+        file: PathBuf,
     },
 }
 
-pub async fn run(client: &ApiClient, kind: ArtifactKind, cmd: &Command) -> anyhow::Result<()> {
+pub async fn run(client: &ApiClient, out: Format, kind: ArtifactKind, cmd: &Command) -> anyhow::Result<()> {
     match cmd {
         Command::Upload { file, envelope, sign, quiet } => {
             let envelope_json = match (envelope, sign) {
@@ -61,35 +72,47 @@ pub async fn run(client: &ApiClient, kind: ArtifactKind, cmd: &Command) -> anyho
                 }
             };
             let artifact = upload(client, kind, file, envelope_json, *quiet).await?;
-            println!("uploaded {} {} {} as {}", kind, artifact.name, artifact.version, artifact.id);
+            let line = format!("uploaded {} {} {} as {}", kind, artifact.name, artifact.version, artifact.id);
+            say(out, line, &artifact)?;
         }
         Command::List { name } => {
+            let mut items = Vec::new();
             let mut cursor = None;
             loop {
                 let page = client.list_artifacts(kind, name.as_deref(), cursor.as_deref()).await?;
-                for a in &page.items {
-                    println!("{}  {} {}  {} bytes  [{}]", a.id, a.name, a.version, a.size, a.hardware.join(","));
-                }
+                items.extend(page.items);
                 match page.next_cursor {
                     Some(c) => cursor = Some(c),
                     None => break,
                 }
             }
+            let what = match kind {
+                ArtifactKind::Firmware => "firmware",
+                ArtifactKind::Config => "configs",
+            };
+            print_list(out, items, what, views::registry::artifacts_table)?;
         }
-        Command::Show { id } => print_json(&client.get_artifact(kind, id).await?)?,
+        Command::Show { id } => {
+            let artifact = client.get_artifact(kind, id).await?;
+            match out {
+                Format::Json => print_json(&artifact)?,
+                Format::Table => print!("{}", views::registry::artifact(&artifact)),
+            }
+        }
         Command::Rm { id } => {
             client.delete_artifact(kind, id).await?;
-            println!("deleted {kind} {id}");
+            say(out, format_args!("deleted {kind} {id}"), &serde_json::json!({"deleted": id}))?;
         }
-        Command::Download { id, out } => {
+        Command::Download { id, file: path } => {
             let response = client.blob(kind, id, None).await?;
-            let mut file = tokio::fs::File::create(out).await.with_context(|| format!("creating {}", out.display()))?;
+            let mut file =
+                tokio::fs::File::create(path).await.with_context(|| format!("creating {}", path.display()))?;
             let mut stream = response.bytes_stream();
             while let Some(chunk) = stream.try_next().await? {
                 file.write_all(&chunk).await?;
             }
             file.sync_all().await?;
-            println!("wrote {}", out.display());
+            say(out, format_args!("wrote {}", path.display()), &serde_json::json!({"wrote": path}))?;
         }
     }
     Ok(())

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use fleet_protocol::paths;
 
 use crate::ApiClient;
+use crate::output::Format;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -31,11 +32,15 @@ pub enum Command {
     },
 }
 
-pub async fn run(client: &ApiClient, cmd: &Command) -> anyhow::Result<()> {
+pub async fn run(client: &ApiClient, out: Format, cmd: &Command) -> anyhow::Result<()> {
     let Command::Sync { dir, reload_command, every, include_server_account } = cmd;
     loop {
         match sync(client, dir, reload_command.as_deref(), *include_server_account).await {
+            Ok(changed) if out.is_json() => {
+                println!("{}", serde_json::json!({"dir": dir, "changed": changed}));
+            }
             Ok(true) => println!("{}: files updated", dir.display()),
+            Ok(false) if every.is_none() => println!("{}: up to date", dir.display()),
             Ok(false) => {}
             Err(e) if every.is_some() => eprintln!("sync failed: {e:#}"),
             Err(e) => return Err(e),

@@ -8,6 +8,8 @@ use anyhow::Context as _;
 use fleet_protocol::PublicKey;
 use fleet_protocol::sign::{SigningKey, signing_key_to_pem};
 
+use crate::output::Format;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Base name of the files: NAME.key and NAME.pub.
@@ -17,7 +19,7 @@ pub struct Args {
     pub dir: PathBuf,
 }
 
-pub fn run(args: &Args) -> anyhow::Result<()> {
+pub fn run(out: Format, args: &Args) -> anyhow::Result<()> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     let key = SigningKey::from_bytes(&seed);
@@ -33,7 +35,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     file.sync_all()?;
     let pub_key = PublicKey::from_verifying_key(key.verifying_key());
     std::fs::write(&public, pub_key.to_pem()).with_context(|| format!("writing {}", public.display()))?;
-    println!("wrote {} and {}", private.display(), public.display());
-    println!("keyid {}", pub_key.keyid());
-    Ok(())
+    let text = format!("wrote {} and {}\nkeyid {}", private.display(), public.display(), pub_key.keyid());
+    let json = serde_json::json!({"private_key": private, "public_key": public, "keyid": pub_key.keyid().to_string()});
+    super::say(out, text, &json)
 }

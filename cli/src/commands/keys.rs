@@ -4,44 +4,52 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use super::print_json;
+use super::say;
 use crate::ApiClient;
+use crate::output::{Format, print_list, views};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Register a release key: NAME and its public key file.
-    Add { name: String, public_key: PathBuf },
+    Add {
+        /// A name for people (e.g. `release-2026`).
+        name: String,
+        /// The public key, SPKI PEM (`fleetctl keygen` writes NAME.pub).
+        public_key: PathBuf,
+    },
     /// List registered keys.
     List,
     /// Revoke a key by keyid (permanent).
-    Revoke { keyid: String },
+    Revoke {
+        /// The key's id (lowercase hex SHA-256 of the raw public key).
+        keyid: String,
+    },
 }
 
-pub async fn run(client: &ApiClient, cmd: &Command) -> anyhow::Result<()> {
+pub async fn run(client: &ApiClient, out: Format, cmd: &Command) -> anyhow::Result<()> {
     match cmd {
         Command::Add { name, public_key } => {
             let pem =
                 std::fs::read_to_string(public_key).with_context(|| format!("reading {}", public_key.display()))?;
             let key = client.add_key(name, &pem).await?;
-            println!("added key {} ({})", key.keyid, key.name);
+            say(out, format_args!("added key {} ({})", key.keyid, key.name), &key)?;
         }
         Command::List => {
+            let mut items = Vec::new();
             let mut cursor = None;
             loop {
                 let page = client.list_keys(cursor.as_deref()).await?;
-                for k in &page.items {
-                    let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
-                    println!("{}  {:8}  {}", k.keyid, state, k.name);
-                }
+                items.extend(page.items);
                 match page.next_cursor {
                     Some(c) => cursor = Some(c),
                     None => break,
                 }
             }
+            print_list(out, items, "keys", views::registry::keys_table)?;
         }
         Command::Revoke { keyid } => {
             client.revoke_key(keyid).await?;
-            print_json(&serde_json::json!({"revoked": keyid}))?;
+            say(out, format_args!("revoked key {keyid}"), &serde_json::json!({"revoked": keyid}))?;
         }
     }
     Ok(())

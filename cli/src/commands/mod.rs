@@ -8,11 +8,13 @@ pub mod keys;
 pub mod rollouts;
 pub mod sign;
 pub mod tokens;
+pub mod watch;
 
 use clap::{Parser, Subcommand};
 use fleet_protocol::ArtifactKind;
 
 use crate::ApiClient;
+use crate::output::Format;
 
 /// The file `fleet-server` writes its admin token to, read when `FLEET_TOKEN` is unset.
 pub const DEFAULT_TOKEN_FILE: &str = "fleet-data/admin.token";
@@ -30,6 +32,10 @@ pub struct Cli {
     /// system's roots).
     #[arg(long, env = "FLEET_CA_FILE", global = true)]
     pub ca_file: Option<std::path::PathBuf>,
+    /// `table` (tables and short summaries for people; also `text`) or `json` (the API's
+    /// bodies, for scripts).
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table, global = true)]
+    pub output: Format,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -79,22 +85,69 @@ impl Cli {
 
 /// Runs one command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let out = cli.output;
     match &cli.command {
-        Command::Keygen(args) => keygen::run(args),
-        Command::Sign(args) => sign::run(args).await,
-        Command::Keys(cmd) => keys::run(&cli.client()?, cmd).await,
-        Command::Firmware(cmd) => artifacts::run(&cli.client()?, ArtifactKind::Firmware, cmd).await,
-        Command::Configs(cmd) => artifacts::run(&cli.client()?, ArtifactKind::Config, cmd).await,
-        Command::Devices(cmd) => devices::run(&cli.client()?, cmd).await,
-        Command::Rollouts(cmd) => rollouts::run(&cli.client()?, cmd).await,
-        Command::Tokens(cmd) => tokens::run(&cli.client()?, cmd).await,
-        Command::Audit(args) => tokens::audit(&cli.client()?, args).await,
-        Command::Broker(cmd) => broker::run(&cli.client()?, cmd).await,
+        Command::Keygen(args) => keygen::run(out, args),
+        Command::Sign(args) => sign::run(out, args).await,
+        Command::Keys(cmd) => keys::run(&cli.client()?, out, cmd).await,
+        Command::Firmware(cmd) => artifacts::run(&cli.client()?, out, ArtifactKind::Firmware, cmd).await,
+        Command::Configs(cmd) => artifacts::run(&cli.client()?, out, ArtifactKind::Config, cmd).await,
+        Command::Devices(cmd) => devices::run(&cli.client()?, out, cmd).await,
+        Command::Rollouts(cmd) => rollouts::run(&cli.client()?, out, cmd).await,
+        Command::Tokens(cmd) => tokens::run(&cli.client()?, out, cmd).await,
+        Command::Audit(args) => tokens::audit(&cli.client()?, out, args).await,
+        Command::Broker(cmd) => broker::run(&cli.client()?, out, cmd).await,
     }
 }
 
-/// Prints a value as pretty JSON.
-pub(crate) fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+/// Prints a short line for people, or `json` for scripts.
+pub(crate) fn say(out: Format, text: impl std::fmt::Display, json: &impl serde::Serialize) -> anyhow::Result<()> {
+    if out.is_json() {
+        crate::output::print_json(json)?;
+    } else {
+        println!("{text}");
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    /// Every argument of every subcommand, flags and positionals, says what it is for in
+    /// `--help`.
+    #[test]
+    fn every_argument_has_a_description() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {} (no about)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut missing = Vec::new();
+        walk(&cmd, "fleetctl", &mut missing);
+        assert!(missing.is_empty(), "no description: {missing:#?}");
+    }
+
+    #[test]
+    fn output_is_a_global_flag_with_a_table_default() {
+        let cli = Cli::try_parse_from(["fleetctl", "devices", "list"]).unwrap();
+        assert_eq!(cli.output, Format::Table);
+        let cli = Cli::try_parse_from(["fleetctl", "devices", "list", "-o", "json"]).unwrap();
+        assert_eq!(cli.output, Format::Json);
+        let cli = Cli::try_parse_from(["fleetctl", "--output", "text", "rollouts", "list"]).unwrap();
+        assert_eq!(cli.output, Format::Table);
+        assert!(Cli::try_parse_from(["fleetctl", "-o", "yaml", "keys", "list"]).is_err());
+    }
 }

@@ -1,18 +1,12 @@
 //! `fleetctl rollouts create|list|show|devices|pause|resume|cancel|watch`.
 
-use std::collections::BTreeMap;
-
-use anyhow::{Context as _, bail};
-use fleet_protocol::api::{CreateRollout, Rollout, RolloutTarget};
+use fleet_protocol::api::{CreateRollout, RolloutTarget};
 use fleet_protocol::paths::RolloutAction;
-use fleet_protocol::state::{DeviceState, Reason};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde_json::Value;
 
 use super::devices::parse_label;
-use super::print_json;
+use super::{say, watch};
 use crate::ApiClient;
-use crate::sse::SseReader;
+use crate::output::{Format, print_json, print_list, views};
 
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
@@ -31,24 +25,33 @@ pub struct CreateArgs {
     /// Target devices with this label (key=value); repeatable.
     #[arg(long = "label", value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
-    /// Cumulative percentages, e.g. 1,10,50,100.
+    /// Cumulative percentages of the targets, e.g. 1,10,50,100 (default: 100).
     #[arg(long, value_delimiter = ',')]
     pub waves: Vec<f64>,
+    /// Seconds to wait after a wave finishes before the next starts (default: 0).
     #[arg(long)]
     pub wave_soak_s: Option<u64>,
     /// `auto` or `manual` (pause after each wave until resumed).
     #[arg(long)]
     pub wave_gate: Option<String>,
+    /// Pause when more than this share of a wave's finished devices failed, 0-1.
     #[arg(long)]
     pub max_failure_ratio: Option<f64>,
+    /// Judge the failure ratio once this many devices of the wave (or all of it) finished.
     #[arg(long)]
     pub min_finished: Option<u64>,
+    /// Send the update to at most this many devices a minute (default: no cap).
     #[arg(long)]
     pub max_per_minute: Option<u64>,
+    /// At most this many devices between sent and finished at once (default: no cap).
     #[arg(long)]
     pub max_in_flight: Option<u64>,
+    /// Attempts per device, the first included; failed and timed-out devices are retried
+    /// with backoff (default: 1).
     #[arg(long)]
     pub max_attempts: Option<u64>,
+    /// A device that has not finished this many seconds after it was sent is timed out
+    /// (default: 3600).
     #[arg(long)]
     pub device_timeout_s: Option<u64>,
     /// Show the resolved targets and waves; create nothing.
@@ -67,25 +70,36 @@ pub enum Command {
     List,
     /// Show a rollout with its counts per state and per wave.
     Show {
+        /// The rollout's id.
         id: String,
     },
     /// Devices of a rollout, optionally in one state.
     Devices {
+        /// The rollout's id.
         id: String,
+        /// Only devices in this state, e.g. `failed`.
         #[arg(long)]
         state: Option<String>,
     },
+    /// Pause: nothing new is sent; devices in flight finish.
     Pause {
+        /// The rollout's id.
         id: String,
     },
+    /// Resume a paused rollout.
     Resume {
+        /// The rollout's id.
         id: String,
     },
+    /// Cancel: pending devices are not sent anything; devices in flight are told to stop.
     Cancel {
+        /// The rollout's id.
         id: String,
     },
-    /// Live progress per wave; exits 0 when completed, non-zero when paused or cancelled.
+    /// Live progress per wave, offline devices and the reasons of failures; exits 0 when
+    /// completed, non-zero when paused or cancelled.
     Watch {
+        /// The rollout's id.
         id: String,
     },
 }
@@ -112,120 +126,81 @@ fn request(args: &CreateArgs) -> CreateRollout {
     }
 }
 
-pub async fn run(client: &ApiClient, cmd: &Command) -> anyhow::Result<()> {
+pub async fn run(client: &ApiClient, out: Format, cmd: &Command) -> anyhow::Result<()> {
     match cmd {
-        Command::Create(args) => create(client, args).await?,
+        Command::Create(args) => create(client, out, args).await?,
         Command::List => {
+            let mut items = Vec::new();
             let mut cursor = None;
             loop {
                 let page = client.list_rollouts(cursor.as_deref()).await?;
-                for r in &page.items {
-                    let version = r.artifact.as_ref().map_or("", |a| a.version.as_str());
-                    println!("{}  {:9}  {}  {}", r.id, r.state, summary(&r.counts), version);
-                }
+                items.extend(page.items);
                 match page.next_cursor {
                     Some(c) => cursor = Some(c),
                     None => break,
                 }
             }
+            print_list(out, items, "rollouts", views::rollouts::table)?;
         }
-        Command::Show { id } => print_sorted(&client.get_rollout(id).await?)?,
+        Command::Show { id } => {
+            let rollout = client.get_rollout(id).await?;
+            match out {
+                Format::Json => print_json(&rollout)?,
+                Format::Table => {
+                    let reasons = watch::failure_reasons(client, &rollout, None).await?;
+                    print!("{}", views::rollouts::summary(&rollout, &reasons));
+                }
+            }
+        }
         Command::Devices { id, state } => {
+            let mut items = Vec::new();
             let mut cursor = None;
             loop {
                 let page = client.rollout_devices(id, state.as_deref(), cursor.as_deref()).await?;
-                for e in &page.items {
-                    let reason = e.reason.map_or("-", Reason::as_str);
-                    println!("{}  {}  {}  attempts {}", e.device_id, e.state.as_str(), reason, e.attempts);
-                }
+                items.extend(page.items);
                 match page.next_cursor {
                     Some(c) => cursor = Some(c),
                     None => break,
                 }
             }
+            let what = match state {
+                Some(s) => format!("devices {s} in rollout {id}"),
+                None => format!("devices in rollout {id}"),
+            };
+            print_list(out, items, &what, views::rollouts::devices_table)?;
         }
-        Command::Pause { id } => print_state(&client.control_rollout(id, RolloutAction::Pause).await?),
-        Command::Resume { id } => print_state(&client.control_rollout(id, RolloutAction::Resume).await?),
-        Command::Cancel { id } => print_state(&client.control_rollout(id, RolloutAction::Cancel).await?),
-        Command::Watch { id } => watch(client, id).await?,
+        Command::Pause { id } => control(client, out, id, RolloutAction::Pause).await?,
+        Command::Resume { id } => control(client, out, id, RolloutAction::Resume).await?,
+        Command::Cancel { id } => control(client, out, id, RolloutAction::Cancel).await?,
+        Command::Watch { id } => watch::watch(client, out, id).await?,
     }
     Ok(())
 }
 
-async fn create(client: &ApiClient, args: &CreateArgs) -> anyhow::Result<()> {
+async fn create(client: &ApiClient, out: Format, args: &CreateArgs) -> anyhow::Result<()> {
     if args.dry_run {
-        return print_sorted(&client.plan_rollout(&request(args)).await?);
+        let plan = client.plan_rollout(&request(args)).await?;
+        match out {
+            Format::Json => print_json(&plan)?,
+            Format::Table => print!("{}", views::rollouts::plan(&plan)),
+        }
+        return Ok(());
     }
     let created = client.create_rollout(&request(args)).await?;
-    println!("created rollout {}", created.id);
+    match out {
+        // With --watch, the events are the output.
+        Format::Json if args.watch => {}
+        Format::Json => print_json(&created)?,
+        Format::Table => println!("created rollout {}", created.id),
+    }
     if args.watch {
-        return watch(client, &created.id).await;
+        return watch::watch(client, out, &created.id).await;
     }
     Ok(())
 }
 
-/// Pretty JSON with every object's keys in order, as `fleetctl` has always shown rollouts.
-fn print_sorted(body: &impl serde::Serialize) -> anyhow::Result<()> {
-    print_json(&serde_json::to_value(body)?)
-}
-
-/// The rollout's new state, quoted as JSON.
-fn print_state(r: &Rollout) {
-    println!("{}", Value::from(r.state.as_str()));
-}
-
-/// `succeeded 12, failed 1, …`.
-fn summary(counts: &BTreeMap<String, u64>) -> String {
-    counts.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
-}
-
-/// Devices in a final state.
-fn finished(counts: &BTreeMap<String, u64>) -> u64 {
-    counts
-        .iter()
-        .filter(|(state, _)| DeviceState::parse(state).is_some_and(DeviceState::is_final))
-        .map(|(_, n)| n)
-        .sum()
-}
-
-/// Progress bars per wave, fed by the SSE stream.
-async fn watch(client: &ApiClient, id: &str) -> anyhow::Result<()> {
-    let response = client.rollout_events(id).await?;
-    let mut events = SseReader::new(Box::pin(response.bytes_stream()));
-    let bars = MultiProgress::new();
-    let style = ProgressStyle::with_template("wave {prefix:>3}% {bar:30} {pos}/{len} {msg}").expect("a valid template");
-    let mut wave_bars: Vec<ProgressBar> = Vec::new();
-    while let Some(event) = events.next_event().await? {
-        let body: Rollout = serde_json::from_str(&event.data).context("a rollout event")?;
-        while wave_bars.len() < body.waves.len() {
-            let w = &body.waves[wave_bars.len()];
-            let bar = bars.add(ProgressBar::new(w.size));
-            bar.set_style(style.clone());
-            // As JSON writes it (`100.0`), as before.
-            bar.set_prefix(Value::from(w.percent).to_string());
-            wave_bars.push(bar);
-        }
-        for (bar, w) in wave_bars.iter().zip(&body.waves) {
-            bar.set_position(finished(&w.counts));
-            bar.set_message(format!("{} ({})", w.state.as_str(), summary(&w.counts)));
-        }
-        match body.state.as_str() {
-            "completed" => {
-                wave_bars.iter().for_each(ProgressBar::finish);
-                println!("completed: {}", summary(&body.counts));
-                return Ok(());
-            }
-            "paused" => {
-                wave_bars.iter().for_each(ProgressBar::abandon);
-                let reason = body.reason.as_deref().unwrap_or("operator");
-                bail!("rollout {id} paused ({reason}): {}", summary(&body.counts));
-            }
-            "cancelled" => {
-                wave_bars.iter().for_each(ProgressBar::abandon);
-                bail!("rollout {id} cancelled: {}", summary(&body.counts));
-            }
-            _ => {}
-        }
-    }
-    bail!("the event stream ended before the rollout did")
+/// Pause, resume or cancel: `rollout ID: paused`.
+async fn control(client: &ApiClient, out: Format, id: &str, action: RolloutAction) -> anyhow::Result<()> {
+    let r = client.control_rollout(id, action).await?;
+    say(out, format_args!("rollout {}: {}", r.id, r.state), &r)
 }

@@ -14,6 +14,8 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use tokio::io::AsyncReadExt as _;
 
+use crate::output::Format;
+
 /// How to describe and sign an artifact; shared with `firmware upload --key …`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SignOptions {
@@ -53,7 +55,7 @@ pub struct Args {
     #[arg(long)]
     pub cosign: Option<PathBuf>,
     /// Output path (default: FILE.dsse.json).
-    #[arg(long, short)]
+    #[arg(long)]
     pub out: Option<PathBuf>,
 }
 
@@ -61,7 +63,7 @@ pub fn parse_kind(s: &str) -> Result<ArtifactKind, String> {
     ArtifactKind::parse(s).ok_or_else(|| format!("kind is `firmware` or `config`, not `{s}`"))
 }
 
-pub async fn run(args: &Args) -> anyhow::Result<()> {
+pub async fn run(out_format: Format, args: &Args) -> anyhow::Result<()> {
     if args.options.keys.is_empty() {
         bail!("give at least one private key with --key");
     }
@@ -79,8 +81,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     };
     let out = args.out.clone().unwrap_or_else(|| envelope_path(&args.file));
     std::fs::write(&out, envelope.to_json_pretty()).with_context(|| format!("writing {}", out.display()))?;
-    println!("wrote {}", out.display());
-    Ok(())
+    super::say(out_format, format_args!("wrote {}", out.display()), &serde_json::json!({"wrote": out}))
 }
 
 /// `FILE.dsse.json`.

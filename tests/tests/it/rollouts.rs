@@ -333,7 +333,19 @@ async fn fleetctl_creates_and_watches_rollouts() {
 
     let dry = fleetctl(
         &app,
-        &["rollouts", "create", "--firmware", &fw.id, "--hardware", "sim", "--waves", "50,100", "--dry-run"],
+        &[
+            "rollouts",
+            "create",
+            "--firmware",
+            &fw.id,
+            "--hardware",
+            "sim",
+            "--waves",
+            "50,100",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
     )
     .await;
     assert!(dry.status.success());

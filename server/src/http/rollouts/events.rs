@@ -6,6 +6,9 @@
 //! ingester says so), and at least every 5 s. Fed from the database, so any replica serves
 //! any stream. Every [`TOKEN_RECHECK`] the stream asks the database whether its token
 //! still belongs to an operator and ends when it does not (revoked or replaced).
+//!
+//! A rollout in a final state (`completed`, `cancelled`) no longer changes: its body is
+//! sent once more and the stream ends, so `curl -N` and other clients return.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -34,7 +37,7 @@ pub(super) async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     super::load(&app, &id).await?;
     let changes = app.engine.as_ref().map(|e| e.changes.subscribe());
-    let watch = Watch { app, id, token_hash, changes, last: None, checked: Instant::now() };
+    let watch = Watch { app, id, token_hash, changes, last: None, checked: Instant::now(), ended: false };
     let stream = futures_util::stream::unfold(watch, |mut w| async move { w.next_event().await.map(|e| (Ok(e), w)) });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
@@ -49,11 +52,17 @@ struct Watch {
     last: Option<(Rollout, Instant)>,
     /// When the token was last found valid.
     checked: Instant,
+    /// The final body has been sent.
+    ended: bool,
 }
 
 impl Watch {
-    /// The next event, or `None` to end the stream (token gone, rollout gone).
+    /// The next event, or `None` to end the stream (token gone, rollout gone, or the
+    /// rollout's final body sent).
     async fn next_event(&mut self) -> Option<Event> {
+        if self.ended {
+            return None;
+        }
         loop {
             if self.last.is_some() {
                 let _ = tokio::time::timeout(Duration::from_secs(1), self.changed()).await;
@@ -63,6 +72,7 @@ impl Watch {
             }
             let record = self.app.store.get_rollout(&self.id).await.ok()?;
             let body = rollout_body(self.app.store.as_ref(), &self.app.artifacts, &record).await.ok()?;
+            self.ended = !record.state.is_active();
             let due =
                 self.last.as_ref().is_none_or(|(prev, at)| *prev != body || at.elapsed() >= Duration::from_secs(5));
             if due {
