@@ -129,7 +129,8 @@ struct RequestIds {
 impl RequestIds {
     /// The prefix is random (it is not a secret: without randomness, the process id).
     fn new() -> Self {
-        let prefix = crate::random::bytes::<4>().map(hex::encode).unwrap_or_else(|_| format!("{:08x}", std::process::id()));
+        let prefix =
+            crate::random::bytes::<4>().map(hex::encode).unwrap_or_else(|_| format!("{:08x}", std::process::id()));
         Self { prefix: prefix.into(), next: Arc::new(AtomicU64::new(1)) }
     }
 }
