@@ -202,3 +202,25 @@ impl Drop for Watcher {
         self.task.abort();
     }
 }
+
+/// Publishes `payload` on `topic` (QoS 1) and polls `eventloop` until the broker has
+/// acknowledged it, at most 10 s.
+pub async fn publish_acked(
+    client: &AsyncClient,
+    eventloop: &mut rumqttc::v5::EventLoop,
+    topic: String,
+    retain: bool,
+    payload: Vec<u8>,
+) {
+    client.publish(topic, QoS::AtLeastOnce, retain, payload).await.expect("queued");
+    let acked = async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => return,
+                Ok(_) => {}
+                Err(e) => panic!("MQTT: {e}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), acked).await.expect("the broker acknowledges within 10 s");
+}

@@ -34,6 +34,27 @@ pub struct SimulatorSetup<'a> {
     pub topic_root: &'a str,
 }
 
+impl<'a> SimulatorSetup<'a> {
+    /// `count` healthy devices of hardware `sim` named `sim-N` under the topic root `fleet`,
+    /// registered with the tests' admin token; change the rest with `..`.
+    pub fn new(binary: &'a str, count: usize, server: &'a str, mqtt_url: &'a str, state_dir: &'a Path) -> Self {
+        Self {
+            binary,
+            count,
+            server,
+            mqtt_url,
+            operator_token: crate::ADMIN_TOKEN,
+            state_dir,
+            hardware: "sim",
+            prefix: "sim-",
+            fail_ratio: 0.0,
+            health_fail_ratio: 0.0,
+            download_delay_ms: 0,
+            topic_root: "fleet",
+        }
+    }
+}
+
 impl Simulator {
     /// Starts it and waits until every device is online.
     pub async fn start(setup: SimulatorSetup<'_>) -> Self {

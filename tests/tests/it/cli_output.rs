@@ -238,20 +238,13 @@ async fn watch_and_show_give_the_reasons_of_failures() {
     let mut m = manifest_for(ArtifactKind::Firmware, "gateway-os", "2.0.0", &bytes);
     m.hardware = vec![fleet_protocol::HardwareModel::parse("sim").unwrap()];
     let fw = app.upload(ArtifactKind::Firmware, &sign(&m, &[&fleet_tests::other_key()]), bytes).await.unwrap();
-    let sim = fleet_tests::simulator::Simulator::start(fleet_tests::simulator::SimulatorSetup {
-        binary: env!("CARGO_BIN_EXE_fleet-agent-under-test"),
-        count: 2,
-        server: app.client.base_url(),
-        mqtt_url: &app.mqtt_url,
-        operator_token: ADMIN_TOKEN,
-        state_dir: dir.path(),
-        hardware: "sim",
-        prefix: "sim-",
-        fail_ratio: 0.0,
-        health_fail_ratio: 0.0,
-        download_delay_ms: 0,
-        topic_root: "fleet",
-    })
+    let sim = fleet_tests::simulator::Simulator::start(fleet_tests::simulator::SimulatorSetup::new(
+        env!("CARGO_BIN_EXE_fleet-agent-under-test"),
+        2,
+        app.client.base_url(),
+        &app.mqtt_url,
+        dir.path(),
+    ))
     .await;
 
     let args = ["rollouts", "create", "--firmware", &fw.id, "--hardware", "sim", "--max-failure-ratio", "1", "--watch"];

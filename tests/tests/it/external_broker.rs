@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use fleet_protocol::ArtifactKind;
 use fleet_tests::simulator::{Simulator, SimulatorSetup};
-use fleet_tests::{ADMIN_TOKEN, TestApp, manifest_for, release_key, sign, wait_rollout};
+use fleet_tests::{TestApp, manifest_for, release_key, sign, wait_rollout};
 use serde_json::json;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_fleet-agent-under-test");
@@ -27,18 +27,9 @@ async fn a_rollout_through_an_external_broker() {
     let fw = app.upload(ArtifactKind::Firmware, &sign(&m, &[&release_key()]), bytes).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulator::start(SimulatorSetup {
-        binary: AGENT,
-        count: 10,
-        server: app.client.base_url(),
-        mqtt_url: &url,
-        operator_token: ADMIN_TOKEN,
-        state_dir: dir.path(),
-        hardware: "sim",
         prefix: "ext-",
-        fail_ratio: 0.0,
-        health_fail_ratio: 0.0,
-        download_delay_ms: 0,
         topic_root: &root,
+        ..SimulatorSetup::new(AGENT, 10, app.client.base_url(), &url, dir.path())
     })
     .await;
     let body = json!({"firmware": fw.id, "target": {"hardware": "sim"}});

@@ -217,18 +217,14 @@ async fn metrics_change_as_a_rollout_runs() {
     let fw = firmware(&app.client, "1.0.0").await;
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulator::start(SimulatorSetup {
-        binary: env!("CARGO_BIN_EXE_fleet-agent-under-test"),
-        count: 5,
-        server: app.client.base_url(),
-        mqtt_url: &app.mqtt_url,
-        operator_token: fleet_tests::ADMIN_TOKEN,
-        state_dir: dir.path(),
-        hardware: "sim",
         prefix: "m-",
-        fail_ratio: 0.0,
-        health_fail_ratio: 0.0,
-        download_delay_ms: 0,
-        topic_root: "fleet",
+        ..SimulatorSetup::new(
+            env!("CARGO_BIN_EXE_fleet-agent-under-test"),
+            5,
+            app.client.base_url(),
+            &app.mqtt_url,
+            dir.path(),
+        )
     })
     .await;
     let id = app.client.create_rollout(&json!({"firmware": fw, "target": {"hardware": "sim"}})).await;

@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use fleet_protocol::DeviceId;
 use fleet_tests::agent::{AgentProcess, AgentSetup};
+use fleet_tests::broker::publish_acked;
 use fleet_tests::simulator::{Simulator, SimulatorSetup};
-use fleet_tests::{ADMIN_TOKEN, TestApp, samples_dir};
-use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::Packet;
-use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use fleet_tests::{TestApp, samples_dir};
+use rumqttc::v5::{AsyncClient, EventLoop, MqttOptions};
 use tokio::time::Instant;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_fleet-agent-under-test");
@@ -60,21 +59,9 @@ async fn an_agent_stopped_with_sigterm_is_offline_within_five_seconds() {
 async fn a_stopped_simulator_leaves_its_devices_offline() {
     let app = TestApp::spawn().await;
     let dir = tempfile::tempdir().unwrap();
-    let sim = Simulator::start(SimulatorSetup {
-        binary: AGENT,
-        count: 5,
-        server: app.client.base_url(),
-        mqtt_url: &app.mqtt_url,
-        operator_token: ADMIN_TOKEN,
-        state_dir: &dir.path().join("sim"),
-        hardware: "sim",
-        prefix: "sim-",
-        fail_ratio: 0.0,
-        health_fail_ratio: 0.0,
-        download_delay_ms: 0,
-        topic_root: "fleet",
-    })
-    .await;
+    let sim =
+        Simulator::start(SimulatorSetup::new(AGENT, 5, app.client.base_url(), &app.mqtt_url, &dir.path().join("sim")))
+            .await;
     for i in 0..5 {
         wait_online(&app, &format!("sim-{i}"), true, Duration::from_secs(10)).await;
     }
@@ -97,17 +84,7 @@ async fn device_client(app: &TestApp, id: &str, token: &str) -> (AsyncClient, Ev
 /// Publishes a retained presence and polls until the broker acknowledged it.
 async fn say(client: &AsyncClient, eventloop: &mut EventLoop, id: &str, presence: &str) {
     let topic = format!("fleet/devices/{id}/presence");
-    client.publish(topic, QoS::AtLeastOnce, true, presence.as_bytes().to_vec()).await.unwrap();
-    let acked = async {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::PubAck(_))) => return,
-                Ok(_) => {}
-                Err(e) => panic!("MQTT: {e}"),
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), acked).await.expect("the broker acknowledges");
+    publish_acked(client, eventloop, topic, true, presence.as_bytes().to_vec()).await;
 }
 
 #[tokio::test]

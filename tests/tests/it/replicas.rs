@@ -129,18 +129,10 @@ async fn two_replicas_complete_a_rollout_exactly_even_when_one_dies() {
     assert_eq!(gone.problem().map(|p| p.status), Some(404), "{gone}");
 
     let sim = Simulator::start(SimulatorSetup {
-        binary: AGENT,
-        count: DEVICES,
-        server: &public,
-        mqtt_url: &mqtt,
-        operator_token: ADMIN_TOKEN,
-        state_dir: &dir.path().join("sim"),
-        hardware: "sim",
         prefix: "rep-",
-        fail_ratio: 0.0,
-        health_fail_ratio: 0.0,
         download_delay_ms: 10,
         topic_root: &root,
+        ..SimulatorSetup::new(AGENT, DEVICES, &public, &mqtt, &dir.path().join("sim"))
     })
     .await;
     let body = json!({"firmware": fw.id, "target": {"hardware": "sim"}, "max_in_flight": MAX_IN_FLIGHT});

@@ -13,20 +13,7 @@ const AGENT: &str = env!("CARGO_BIN_EXE_fleet-agent-under-test");
 const FLEETCTL: &str = env!("CARGO_BIN_EXE_fleetctl-under-test");
 
 fn setup<'a>(app: &'a TestApp, state_dir: &'a std::path::Path) -> SimulatorSetup<'a> {
-    SimulatorSetup {
-        binary: AGENT,
-        count: 4,
-        server: app.client.base_url(),
-        mqtt_url: &app.mqtt_url,
-        operator_token: ADMIN_TOKEN,
-        state_dir,
-        hardware: "sim",
-        prefix: "sim-",
-        fail_ratio: 0.0,
-        health_fail_ratio: 0.0,
-        download_delay_ms: 0,
-        topic_root: "fleet",
-    }
+    SimulatorSetup::new(AGENT, 4, app.client.base_url(), &app.mqtt_url, state_dir)
 }
 
 #[tokio::test]

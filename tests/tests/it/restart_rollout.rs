@@ -63,18 +63,14 @@ async fn kill_9_mid_rollout_then_restart_completes_exactly() {
         .await
         .unwrap();
     let sim = Simulator::start(SimulatorSetup {
-        binary: AGENT,
-        count: 30,
-        server: client.base_url(),
-        mqtt_url: &format!("mqtt://127.0.0.1:{mqtt}"),
-        operator_token: ADMIN_TOKEN,
-        state_dir: &dir.path().join("sim"),
-        hardware: "sim",
-        prefix: "sim-",
-        fail_ratio: 0.0,
-        health_fail_ratio: 0.0,
         download_delay_ms: 30,
-        topic_root: "fleet",
+        ..SimulatorSetup::new(
+            AGENT,
+            30,
+            client.base_url(),
+            &format!("mqtt://127.0.0.1:{mqtt}"),
+            &dir.path().join("sim"),
+        )
     })
     .await;
     let body = json!({"firmware": fw.id, "target": {"hardware": "sim"}, "max_in_flight": 6});

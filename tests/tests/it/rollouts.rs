@@ -58,18 +58,10 @@ async fn simulate_with(
     download_delay_ms: u64,
 ) -> Simulator {
     Simulator::start(SimulatorSetup {
-        binary: AGENT,
-        count,
-        server: app.client.base_url(),
-        mqtt_url: &app.mqtt_url,
-        operator_token: ADMIN_TOKEN,
-        state_dir: dir,
-        hardware: "sim",
         prefix,
         fail_ratio,
-        health_fail_ratio: 0.0,
         download_delay_ms,
-        topic_root: "fleet",
+        ..SimulatorSetup::new(AGENT, count, app.client.base_url(), &app.mqtt_url, dir)
     })
     .await
 }

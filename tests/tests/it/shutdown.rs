@@ -7,9 +7,8 @@ use fleet_protocol::message::{Installed, StatusReport};
 use fleet_protocol::state::DeviceState;
 use fleet_protocol::{HardwareModel, ProductName, Sha256Digest};
 use fleet_tests::TestApp;
-use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::Packet;
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use fleet_tests::broker::publish_acked;
+use rumqttc::v5::{AsyncClient, MqttOptions};
 
 /// The longest a stop may take: the tasks' bound (10 s) and some room.
 const STOP_WITHIN: Duration = Duration::from_secs(12);
@@ -22,17 +21,7 @@ async fn send_report(mqtt_url: &str, device: &str, token: &str, report: &StatusR
     options.set_credentials(device, token).set_clean_start(true);
     let (client, mut eventloop) = AsyncClient::new(options, 16);
     let topic = format!("fleet/devices/{device}/status");
-    client.publish(topic, QoS::AtLeastOnce, false, serde_json::to_vec(report).unwrap()).await.unwrap();
-    let acked = async {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::PubAck(_))) => return,
-                Ok(_) => {}
-                Err(e) => panic!("MQTT: {e}"),
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), acked).await.expect("the broker acknowledges the report");
+    publish_acked(&client, &mut eventloop, topic, false, serde_json::to_vec(report).unwrap()).await;
 }
 
 #[tokio::test]
