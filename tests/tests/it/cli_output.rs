@@ -47,6 +47,13 @@ async fn api(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> 
     response.json().await.unwrap()
 }
 
+/// Uploads a 4 KiB `edge-os` 1.1.0 signed with the release key (trusted by the caller).
+async fn edge_os(app: &TestApp) -> fleet_protocol::api::ArtifactInfo {
+    let bytes = vec![7u8; 4096];
+    let manifest = manifest_for(ArtifactKind::Firmware, "edge-os", "1.1.0", &bytes);
+    app.upload(ArtifactKind::Firmware, &sign(&manifest, &[&release_key()]), bytes).await.unwrap()
+}
+
 #[tokio::test]
 async fn tables_for_people_and_the_api_bodies_for_scripts() {
     let app = TestApp::spawn().await;
@@ -84,15 +91,7 @@ async fn tables_for_people_and_the_api_bodies_for_scripts() {
 
     app.trust_release_key().await;
     assert_eq!(json_of(&app, cwd, &["keys", "list"]).await, api(&app, Method::GET, "/keys", None).await);
-    let bytes = vec![7u8; 4096];
-    let fw = app
-        .upload(
-            ArtifactKind::Firmware,
-            &sign(&manifest_for(ArtifactKind::Firmware, "edge-os", "1.1.0", &bytes), &[&release_key()]),
-            bytes,
-        )
-        .await
-        .unwrap();
+    let fw = edge_os(&app).await;
     let path = format!("/firmware/{}", fw.id);
     assert_eq!(json_of(&app, cwd, &["firmware", "show", &fw.id]).await, api(&app, Method::GET, &path, None).await);
     let listed = ok(&app, cwd, &["firmware", "list", "--name", "edge-os"]).await;
@@ -137,15 +136,7 @@ async fn watch_says_when_nothing_can_progress_because_the_devices_are_offline() 
     app.trust_release_key().await;
     app.client.add_device("gw-berlin-1", "rpi4", &Default::default()).await.unwrap();
     app.client.add_device("gw-2", "rpi4", &Default::default()).await.unwrap();
-    let bytes = vec![9u8; 4096];
-    let fw = app
-        .upload(
-            ArtifactKind::Firmware,
-            &sign(&manifest_for(ArtifactKind::Firmware, "edge-os", "1.1.0", &bytes), &[&release_key()]),
-            bytes,
-        )
-        .await
-        .unwrap();
+    let fw = edge_os(&app).await;
 
     let mut child = command(
         &app,
