@@ -1,4 +1,5 @@
-//! `fleetctl rollouts create|list|show|devices|pause|resume|cancel|watch`.
+//! `fleetctl rollouts create|list|show|devices|pause|resume|cancel|watch`, and `device`
+//! for one device of a rollout ([`super::rollout_devices`]).
 
 use fleet_protocol::api::{CreateRollout, RolloutTarget};
 use fleet_protocol::paths::RolloutAction;
@@ -96,6 +97,9 @@ pub enum Command {
         /// The rollout's id.
         id: String,
     },
+    /// Cancel, retry or skip one device of a rollout.
+    #[command(subcommand)]
+    Device(super::rollout_devices::Command),
     /// Live progress per wave, offline devices and the reasons of failures; exits 0 when
     /// completed, non-zero when paused or cancelled.
     Watch {
@@ -172,6 +176,7 @@ pub async fn run(client: &ApiClient, out: Format, cmd: &Command) -> anyhow::Resu
         Command::Pause { id } => control(client, out, id, RolloutAction::Pause).await?,
         Command::Resume { id } => control(client, out, id, RolloutAction::Resume).await?,
         Command::Cancel { id } => control(client, out, id, RolloutAction::Cancel).await?,
+        Command::Device(cmd) => super::rollout_devices::run(client, out, cmd).await?,
         Command::Watch { id } => watch::watch(client, out, id).await?,
     }
     Ok(())

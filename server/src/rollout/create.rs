@@ -198,5 +198,6 @@ fn new_rollout(
         wave_done_at: None,
         created_at: now,
         updated_at: now,
+        version: 0,
     })
 }

@@ -128,6 +128,10 @@ pub struct RolloutRecord {
     pub wave_done_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Raised by every write of the record: a write applies only to the version it read
+    /// (see `RolloutStore::update_rollout`), so the engine never overwrites an operator's
+    /// pause or cancel that landed during its step.
+    pub version: i64,
 }
 
 /// One device in one rollout.

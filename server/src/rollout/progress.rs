@@ -113,6 +113,7 @@ mod tests {
             wave_done_at: None,
             created_at: 0,
             updated_at: 0,
+            version: 0,
         }
     }
 

@@ -15,7 +15,8 @@ pub enum Verdict {
     Ignore(&'static str),
 }
 
-fn change(entry: &EntryRecord, state: DeviceState, reason: Option<Reason>) -> EntryChange {
+/// A compare-and-set change of `entry` to `state` with `reason`, the rest kept.
+pub(super) fn change(entry: &EntryRecord, state: DeviceState, reason: Option<Reason>) -> EntryChange {
     EntryChange {
         rollout_id: entry.rollout_id.clone(),
         device_id: entry.device_id.clone(),

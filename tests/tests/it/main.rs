@@ -24,6 +24,8 @@ mod replicas;
 mod rerun;
 mod restart;
 mod restart_rollout;
+mod rollout_devices;
+mod rollout_pause;
 mod rollouts;
 mod shutdown;
 mod simulate;

@@ -11,7 +11,7 @@ use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, PublicKey, RolloutId
 use fleet_server::artifact_cache::ArtifactCache;
 use fleet_server::rollout::plan::WaveGate;
 use fleet_server::store::rollouts::{
-    EntryRecord, EntrySelect, IncomingReport, ReportOutcome, RolloutRecord, RolloutState,
+    EntryRecord, EntrySelect, IncomingReport, PauseReason, ReportOutcome, RolloutRecord, RolloutState,
 };
 use fleet_server::store::{
     DeviceFilter, KeyRecord, NewArtifact, NewDevice, OperatorTokenRecord, PageRequest, Store, StoreError, TokenOwner,
@@ -130,6 +130,7 @@ async fn story(store: Arc<dyn Store>) {
         wave_done_at: None,
         created_at: 4,
         updated_at: 4,
+        version: 0,
     };
     let entries: Vec<EntryRecord> = (0..3)
         .map(|i| EntryRecord {
@@ -294,8 +295,30 @@ async fn story(store: Arc<dyn Store>) {
         "one token, one name"
     );
 
+    // Writes of a rollout are a compare-and-set on the version read: an operator's pause
+    // committed during an engine step wins over the step's write and stops its claims.
+    let read = store.get_rollout("r1").await.unwrap();
+    let paused = RolloutRecord { state: RolloutState::Paused, reason: Some(PauseReason::Operator), ..read.clone() };
+    assert!(store.update_rollout(&paused).await.unwrap());
+    let stale = RolloutRecord { current_wave: 1, updated_at: 90, ..read.clone() };
+    assert!(!store.update_rollout(&stale).await.unwrap(), "the engine's write of what it read loses");
+    let now = store.get_rollout("r1").await.unwrap();
+    assert_eq!((now.state, now.reason, now.current_wave), (RolloutState::Paused, Some(PauseReason::Operator), 0));
+    assert_eq!(now.version, read.version + 1);
+    let e0 = store.entries("r1").await.unwrap().remove(0);
+    assert_eq!(e0.state, DeviceState::Pending);
+    let claim = fleet_server::rollout::rules::dispatch(&e0, 90);
+    let claims = std::slice::from_ref(&claim);
+    assert!(store.claim_entries(&read, claims, 90).await.unwrap().is_empty(), "read before the pause");
+    assert!(store.claim_entries(&now, claims, 90).await.unwrap().is_empty(), "paused");
+    assert_eq!(store.entries("r1").await.unwrap()[0].state, DeviceState::Pending, "nothing claimed");
+    assert!(store.update_rollout(&RolloutRecord { state: RolloutState::Running, reason: None, ..now }).await.unwrap());
+    let running = store.get_rollout("r1").await.unwrap();
+    assert_eq!(store.claim_entries(&running, claims, 90).await.unwrap().len(), 1, "resumed: claimed");
+
     // Cancel: the rollout stays live while entries are pending; decommissioning leaves it.
-    store.update_rollout(&RolloutRecord { state: RolloutState::Cancelled, ..rollout.clone() }).await.unwrap();
+    let cancelled = RolloutRecord { state: RolloutState::Cancelled, ..store.get_rollout("r1").await.unwrap() };
+    assert!(store.update_rollout(&cancelled).await.unwrap());
     assert_eq!(store.live_rollouts().await.unwrap().len(), 1);
     store.delete_device(&DeviceId::parse("dev-2").unwrap()).await.unwrap();
     let left = store.list_entries("r1", Some(DeviceState::Cancelled), &page()).await.unwrap();

@@ -82,6 +82,7 @@ pub fn rollout_from_row<DB: Db>(row: &DB::Row) -> StoreResult<RolloutRecord> {
         wave_done_at: row.col("wave_done_at")?,
         created_at: row.col("created_at")?,
         updated_at: row.col("updated_at")?,
+        version: row.col("version")?,
     })
 }
 
