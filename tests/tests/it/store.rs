@@ -9,6 +9,7 @@ use fleet_protocol::message::StatusReport;
 use fleet_protocol::state::{DeviceState, Reason};
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, PublicKey, RolloutId};
 use fleet_server::artifact_cache::ArtifactCache;
+use fleet_server::rollout::device_control::{self, DeviceAction};
 use fleet_server::rollout::plan::WaveGate;
 use fleet_server::store::rollouts::{
     EntryRecord, EntrySelect, IncomingReport, PauseReason, ReportOutcome, RolloutRecord, RolloutState,
@@ -316,13 +317,34 @@ async fn story(store: Arc<dyn Store>) {
     let running = store.get_rollout("r1").await.unwrap();
     assert_eq!(store.claim_entries(&running, claims, 90).await.unwrap().len(), 1, "resumed: claimed");
 
+    // One device: a compare-and-set on the entry that raises the rollout's version; a device
+    // cancelled in flight is due its `cancel` until the engine clears the mark.
+    let before = store.get_rollout("r1").await.unwrap();
+    let e0 = store.entry("r1", &dev0).await.unwrap();
+    assert_eq!(e0.state, DeviceState::Sent);
+    let cancel = device_control::apply(before.state, &e0, DeviceAction::Cancel).unwrap();
+    assert!(cancel.cancel_due);
+    assert!(store.control_entry(&cancel.change, true, 95).await.unwrap());
+    assert!(!store.control_entry(&cancel.change, true, 96).await.unwrap(), "the entry changed meanwhile");
+    assert_eq!(store.get_rollout("r1").await.unwrap().version, before.version + 1, "raised once");
+    assert_eq!(store.entry("r1", &dev0).await.unwrap().state, DeviceState::Cancelled);
+    assert_eq!(select(EntrySelect::CancelDue).await, ["dev-0"]);
+    store.clear_cancel_due("r1", "dev-0").await.unwrap();
+    assert!(select(EntrySelect::CancelDue).await.is_empty());
+    let absent = store.entry("r1", &DeviceId::parse("dev-9").unwrap()).await;
+    assert!(matches!(absent, Err(StoreError::NotFound)), "{absent:?}");
+
     // Cancel: the rollout stays live while entries are pending; decommissioning leaves it.
     let cancelled = RolloutRecord { state: RolloutState::Cancelled, ..store.get_rollout("r1").await.unwrap() };
     assert!(store.update_rollout(&cancelled).await.unwrap());
+    let dev2 = store.entry("r1", &DeviceId::parse("dev-2").unwrap()).await.unwrap();
+    let skip = device_control::apply(RolloutState::Running, &dev2, DeviceAction::Skip).unwrap();
+    assert!(!store.control_entry(&skip.change, false, 97).await.unwrap(), "a cancelled rollout's devices stay");
     assert_eq!(store.live_rollouts().await.unwrap().len(), 1);
     store.delete_device(&DeviceId::parse("dev-2").unwrap()).await.unwrap();
     let left = store.list_entries("r1", Some(DeviceState::Cancelled), &page()).await.unwrap();
-    assert_eq!(left.items.len(), 1);
+    let ids: Vec<&str> = left.items.iter().map(|e| e.device_id.as_str()).collect();
+    assert_eq!(ids, ["dev-0", "dev-2"], "by the operator, by decommissioning");
     assert!(store.rollouts_using("a1").await.unwrap().is_empty(), "a cancelled rollout holds nothing");
 }
 
