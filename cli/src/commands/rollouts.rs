@@ -55,6 +55,10 @@ pub struct CreateArgs {
     /// (default: 3600).
     #[arg(long)]
     pub device_timeout_s: Option<u64>,
+    /// Retries across the whole rollout; once used up, failures are final (default: no
+    /// limit beyond --max-attempts per device).
+    #[arg(long)]
+    pub max_retries_total: Option<u64>,
     /// Show the resolved targets and waves; create nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -127,6 +131,7 @@ fn request(args: &CreateArgs) -> CreateRollout {
         max_in_flight: args.max_in_flight,
         max_attempts: args.max_attempts,
         device_timeout_s: args.device_timeout_s,
+        max_retries_total: args.max_retries_total,
     }
 }
 

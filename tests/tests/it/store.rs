@@ -127,6 +127,8 @@ async fn story(store: Arc<dyn Store>) {
         max_in_flight: None,
         max_attempts: 2,
         device_timeout_s: 60,
+        max_retries_total: None,
+        retries_used: 0,
         gate_since: 0,
         wave_done_at: None,
         created_at: 4,
@@ -346,6 +348,35 @@ async fn story(store: Arc<dyn Store>) {
     let ids: Vec<&str> = left.items.iter().map(|e| e.device_id.as_str()).collect();
     assert_eq!(ids, ["dev-0", "dev-2"], "by the operator, by decommissioning");
     assert!(store.rollouts_using("a1").await.unwrap().is_empty(), "a cancelled rollout holds nothing");
+
+    // The retry budget: retries across the rollout, granted as they are written, whether
+    // a report or a timeout asks; once used up, failures are final.
+    let budget = RolloutRecord { id: "r3".into(), max_attempts: 3, max_retries_total: Some(1), ..rollout.clone() };
+    let r3: Vec<EntryRecord> =
+        entries[..2].iter().map(|e| EntryRecord { rollout_id: "r3".into(), ..e.clone() }).collect();
+    store.create_rollout(&budget, &r3).await.unwrap();
+    let claims: Vec<_> = r3.iter().map(|e| fleet_server::rollout::rules::dispatch(e, 100)).collect();
+    assert_eq!(store.change_entries(&claims, 100).await.unwrap().len(), 2);
+    let failed = |device: &DeviceId| {
+        let mut r = report(Some("r3"), DeviceState::Failed, 100, false);
+        r.reason = Some(Reason::InstallFailed);
+        IncomingReport { device: device.clone(), report: r }
+    };
+    store.apply_reports(&[failed(&dev0), failed(&dev1)], 110).await.unwrap();
+    let states: Vec<(String, DeviceState)> =
+        store.entries("r3").await.unwrap().into_iter().map(|e| (e.device_id, e.state)).collect();
+    let expected = [("dev-0".to_owned(), DeviceState::Pending), ("dev-1".to_owned(), DeviceState::Failed)];
+    assert_eq!(states, expected, "the first retried, the second final");
+    assert_eq!(store.get_rollout("r3").await.unwrap().retries_used, 1);
+    let e0 = store.entry("r3", &dev0).await.unwrap();
+    store.change_entries(&[fleet_server::rollout::rules::dispatch(&e0, 2000)], 2000).await.unwrap();
+    let sent = store.entry("r3", &dev0).await.unwrap();
+    let timeout = fleet_server::rollout::rules::on_tick_timeout(&sent, 1000, 3, 3000).unwrap();
+    assert_eq!((timeout.state, timeout.retry_of), (DeviceState::Pending, Some(DeviceState::TimedOut)), "attempts left");
+    assert_eq!(store.change_entries(&[timeout], 3000).await.unwrap().len(), 1);
+    let e0 = store.entry("r3", &dev0).await.unwrap();
+    assert_eq!((e0.state, e0.retry_at), (DeviceState::TimedOut, None), "no budget left: final");
+    assert_eq!(store.get_rollout("r3").await.unwrap().retries_used, 1);
 }
 
 #[tokio::test]

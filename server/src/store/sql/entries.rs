@@ -51,6 +51,40 @@ pub(super) async fn apply_changes<DB: Db>(
     Ok(applied)
 }
 
+/// Grants the retries among `applied` changes from their rollouts' budgets, in order; a
+/// retry the budget no longer covers is written as the failure it replaced (final). One
+/// conditional `UPDATE` of the rollout row per retry: on PostgreSQL it waits for a
+/// concurrent writer of the same budget and re-checks after it, so the budget holds
+/// across the engine, ingestion and replicas. Retries are rare, so one statement each is
+/// cheap.
+pub(super) async fn grant_retries<DB: Db>(
+    conn: &mut DB::Connection,
+    changes: &[EntryChange],
+    applied: &HashSet<(String, String)>,
+) -> StoreResult<()> {
+    let retries = changes.iter().filter(|c| c.retry_of.is_some());
+    for c in retries.filter(|c| applied.contains(&(c.rollout_id.clone(), c.device_id.clone()))) {
+        let granted = Sql::<DB>::new(
+            "UPDATE rollouts SET retries_used = retries_used + 1 WHERE id = $1 \
+             AND (max_retries_total IS NULL OR retries_used < max_retries_total)",
+        )
+        .arg(&c.rollout_id)
+        .execute(DB::on(&mut *conn))
+        .await?;
+        if let (0, Some(failure)) = (granted, c.retry_of) {
+            Sql::<DB>::new(
+                "UPDATE rollout_devices SET state = $1, retry_at = NULL WHERE rollout_id = $2 AND device_id = $3",
+            )
+            .arg(failure.as_str())
+            .arg(&c.rollout_id)
+            .arg(&c.device_id)
+            .execute(DB::on(&mut *conn))
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 /// The statement behind [`EntryStore::select_entries`].
 fn select<DB: Db>(rollout_id: &str, select: EntrySelect) -> Sql<DB> {
     let mut q = Sql::<DB>::new("SELECT * FROM rollout_devices WHERE rollout_id = ");
@@ -223,6 +257,7 @@ impl<DB: Db> EntryStore for SqlStore<DB> {
     async fn change_entries(&self, changes: &[EntryChange], now: i64) -> StoreResult<Vec<EntryChange>> {
         let mut tx = self.write.begin().await?;
         let applied = apply_changes::<DB>(&mut tx, changes, now, false).await?;
+        grant_retries::<DB>(&mut tx, changes, &applied).await?;
         tx.commit().await?;
         Ok(changes.iter().filter(|c| applied.contains(&(c.rollout_id.clone(), c.device_id.clone()))).cloned().collect())
     }

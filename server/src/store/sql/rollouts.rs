@@ -47,8 +47,8 @@ fn insert_rollout<DB: Db>(r: &RolloutRecord) -> StoreResult<Sql<DB>> {
     Ok(Sql::<DB>::new(
         "INSERT INTO rollouts (id, artifact_id, kind, state, reason, target, waves, current_wave, wave_soak_s, \
          wave_gate, max_failure_ratio, min_finished, max_per_minute, max_in_flight, max_attempts, \
-         device_timeout_s, gate_since, wave_done_at, created_at, updated_at, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+         device_timeout_s, gate_since, wave_done_at, created_at, updated_at, version, max_retries_total, retries_used) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
     )
     .arg(&r.id)
     .arg(&r.artifact_id)
@@ -70,7 +70,9 @@ fn insert_rollout<DB: Db>(r: &RolloutRecord) -> StoreResult<Sql<DB>> {
     .arg(r.wave_done_at)
     .arg(r.created_at)
     .arg(r.updated_at)
-    .arg(r.version))
+    .arg(r.version)
+    .arg(r.max_retries_total)
+    .arg(r.retries_used))
 }
 
 #[async_trait]
