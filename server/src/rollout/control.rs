@@ -68,7 +68,7 @@ pub fn apply(r: &RolloutRecord, action: Action, now: i64) -> Result<RolloutRecor
 /// How often [`control`] reads again when the engine wrote the rollout between its read
 /// and its write. The engine writes a rollout at most once per step, so one more read
 /// almost always wins; the bound only keeps a pathological case from looping.
-const CONTROL_TRIES: usize = 8;
+pub const CONTROL_TRIES: usize = 8;
 
 /// Applies `action` to rollout `id` and stores it; a resume first checks that the artifact
 /// still has enough non-revoked signers. The write is a compare-and-set on the version

@@ -7,6 +7,7 @@
 use fleet_protocol::DeviceId;
 use fleet_protocol::state::{DeviceState, Reason};
 
+use super::control::CONTROL_TRIES;
 use super::error::RolloutError;
 use super::model::{EntryChange, EntryRecord, RolloutRecord, RolloutState};
 use super::rules::change;
@@ -93,11 +94,9 @@ pub fn apply(rollout: RolloutState, e: &EntryRecord, action: DeviceAction) -> Re
     }
 }
 
-/// How often [`control_device`] reads again when a report or the engine changed the entry
-/// or the rollout between its read and its write.
-const TRIES: usize = 8;
-
-/// Applies `action` to `device` of rollout `id`; returns the entry as stored. The write is a
+/// Applies `action` to `device` of rollout `id`; returns the entry as stored. It reads
+/// again (up to [`CONTROL_TRIES`] times) when a report or the engine changed the entry or
+/// the rollout between its read and its write. The write is a
 /// compare-and-set on the entry and the rollout's state, and raises the rollout's version,
 /// so an engine step judging the rollout meanwhile judges again (a retried device must not
 /// be left pending in a rollout the step completes).
@@ -107,7 +106,7 @@ pub async fn control_device(
     device: &DeviceId,
     action: DeviceAction,
 ) -> Result<EntryRecord, RolloutError> {
-    for _ in 0..TRIES {
+    for _ in 0..CONTROL_TRIES {
         let r: RolloutRecord = app.store.get_rollout(id).await.map_err(|e| match e {
             StoreError::NotFound => RolloutError::UnknownRollout(id.to_owned()),
             e => e.into(),

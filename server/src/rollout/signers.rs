@@ -4,6 +4,7 @@
 
 use fleet_protocol::ArtifactKind;
 
+use super::control::CONTROL_TRIES;
 use super::error::RolloutError;
 use super::model::{PauseReason, RolloutState};
 use crate::state::AppState;
@@ -30,12 +31,13 @@ pub async fn check_signers(
 }
 
 /// Pauses running rollouts whose artifact no longer has enough non-revoked signers. A
-/// rollout the engine wrote meanwhile (compare-and-set lost) is read again once more and
-/// judged again; a rollout that stopped running is left alone.
+/// rollout the engine wrote meanwhile (compare-and-set lost) is read and judged again (up
+/// to [`CONTROL_TRIES`] times, as an operator's control); one that stopped running is left
+/// alone.
 pub async fn pause_unsigned(app: &AppState) -> Result<(), RolloutError> {
     for r in app.store.live_rollouts().await? {
         let mut r = r;
-        for _ in 0..2 {
+        for _ in 0..CONTROL_TRIES {
             if r.state != RolloutState::Running {
                 break;
             }

@@ -19,7 +19,17 @@ fn sample(text: &str, series: &str) -> u64 {
 
 #[tokio::test]
 async fn no_command_is_published_while_paused() {
-    let app = TestApp::spawn().await;
+    pause_stops_dispatch(TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL at FLEET_TEST_DATABASE_URL (CI starts it)"]
+async fn on_postgres_no_command_is_published_while_paused() {
+    let url = fleet_tests::fresh_postgres().await;
+    pause_stops_dispatch(TestApp::spawn_with(|s| s.database_url = Some(url.clone())).await).await;
+}
+
+async fn pause_stops_dispatch(app: TestApp) {
     app.trust_release_key().await;
     let viewer = app.client.create_operator_token("prometheus", TokenScope::ReadOnly).await.unwrap();
     let url = format!("{}/metrics", app.client.base_url());

@@ -9,7 +9,17 @@ use fleet_tests::TestApp;
 
 #[tokio::test]
 async fn the_retry_budget_is_shared_by_the_devices_and_then_failures_are_final() {
-    let app = TestApp::spawn().await;
+    budget_is_shared(TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL at FLEET_TEST_DATABASE_URL (CI starts it)"]
+async fn on_postgres_the_retry_budget_is_shared_by_the_devices() {
+    let url = fleet_tests::fresh_postgres().await;
+    budget_is_shared(TestApp::spawn_with(|s| s.database_url = Some(url.clone())).await).await;
+}
+
+async fn budget_is_shared(app: TestApp) {
     app.trust_release_key().await;
     let fw = firmware(&app, "gateway-os", "1.0.0", "sim").await;
     let dir = tempfile::tempdir().unwrap();
