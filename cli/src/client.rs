@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use fleet_protocol::paths::{self, RolloutAction};
+use fleet_protocol::paths::{self, RolloutAction, RolloutDeviceAction};
 use fleet_protocol::{ArtifactKind, Problem};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Serialize;
@@ -311,6 +311,17 @@ impl ApiClient {
     /// `pause`, `resume` or `cancel`.
     pub async fn control_rollout(&self, id: &str, action: RolloutAction) -> ClientResult<Rollout> {
         Self::decode(self.request(Method::POST, &paths::rollout_action(id, action)).send().await?).await
+    }
+
+    /// `POST /rollouts/{id}/devices/{device_id}/cancel|retry|skip`: the device's entry after.
+    pub async fn control_rollout_device(
+        &self,
+        id: &str,
+        device_id: &str,
+        action: RolloutDeviceAction,
+    ) -> ClientResult<RolloutDevice> {
+        let path = paths::rollout_device_action(id, device_id, action);
+        Self::decode(self.request(Method::POST, &path).send().await?).await
     }
 
     /// The rollout's Server-Sent Events; read bodies with [`crate::sse::next_event`].

@@ -111,6 +111,29 @@ pub fn rollout_action(id: &str, action: RolloutAction) -> String {
     format!("{}/{}", rollout(id), action.as_str())
 }
 
+/// What an operator can do to one device of a running or paused rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RolloutDeviceAction {
+    Cancel,
+    Retry,
+    Skip,
+}
+
+impl RolloutDeviceAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cancel => "cancel",
+            Self::Retry => "retry",
+            Self::Skip => "skip",
+        }
+    }
+}
+
+/// `/rollouts/{id}/devices/{device_id}/cancel`, `/retry` or `/skip`.
+pub fn rollout_device_action(id: &str, device_id: &str, action: RolloutDeviceAction) -> String {
+    format!("{}/{device_id}/{}", rollout_devices(id), action.as_str())
+}
+
 /// `/tokens/{name}`.
 pub fn token(name: &str) -> String {
     format!("{TOKENS}/{name}")
@@ -155,6 +178,10 @@ mod tests {
         assert_eq!(rollout_action("r1", RolloutAction::Pause), "/rollouts/r1/pause");
         assert_eq!(rollout_action("r1", RolloutAction::Resume), "/rollouts/r1/resume");
         assert_eq!(rollout_action("r1", RolloutAction::Cancel), "/rollouts/r1/cancel");
+        let device = |action| rollout_device_action("r1", "d1", action);
+        assert_eq!(device(RolloutDeviceAction::Cancel), "/rollouts/r1/devices/d1/cancel");
+        assert_eq!(device(RolloutDeviceAction::Retry), "/rollouts/r1/devices/d1/retry");
+        assert_eq!(device(RolloutDeviceAction::Skip), "/rollouts/r1/devices/d1/skip");
     }
 
     #[test]

@@ -175,10 +175,12 @@ pub enum Reason {
     AlreadyInstalled,
     // timed_out
     Unreachable,
+    // cancelled: an operator skipped the device before it was sent anything
+    Skipped,
 }
 
 /// Every reason code.
-pub const ALL_REASONS: [Reason; 19] = [
+pub const ALL_REASONS: [Reason; 20] = [
     Reason::SignatureInvalid,
     Reason::UntrustedKey,
     Reason::KindMismatch,
@@ -198,6 +200,7 @@ pub const ALL_REASONS: [Reason; 19] = [
     Reason::HealthCheckFailed,
     Reason::AlreadyInstalled,
     Reason::Unreachable,
+    Reason::Skipped,
 ];
 
 impl Reason {
@@ -223,6 +226,7 @@ impl Reason {
             HealthCheckFailed => "health_check_failed",
             AlreadyInstalled => "already_installed",
             Unreachable => "unreachable",
+            Skipped => "skipped",
         }
     }
 
@@ -240,6 +244,7 @@ impl Reason {
             BootFailed | HealthCheckFailed => DeviceState::RolledBack,
             AlreadyInstalled => DeviceState::Succeeded,
             Unreachable => DeviceState::TimedOut,
+            Skipped => DeviceState::Cancelled,
         }
     }
 }
@@ -304,9 +309,14 @@ mod tests {
 
     #[test]
     fn every_reason_has_a_final_state() {
-        for r in
-            [Reason::Busy, Reason::InstallFailed, Reason::BootFailed, Reason::AlreadyInstalled, Reason::Unreachable]
-        {
+        for r in [
+            Reason::Busy,
+            Reason::InstallFailed,
+            Reason::BootFailed,
+            Reason::AlreadyInstalled,
+            Reason::Unreachable,
+            Reason::Skipped,
+        ] {
             assert!(r.state().is_final());
         }
     }

@@ -5,6 +5,7 @@ pub mod broker;
 pub mod devices;
 pub mod keygen;
 pub mod keys;
+pub mod rollout_devices;
 pub mod rollouts;
 pub mod sign;
 pub mod tokens;

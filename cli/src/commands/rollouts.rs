@@ -1,4 +1,5 @@
-//! `fleetctl rollouts create|list|show|devices|pause|resume|cancel|watch`.
+//! `fleetctl rollouts create|list|show|devices|pause|resume|cancel|watch`, and `device`
+//! for one device of a rollout ([`super::rollout_devices`]).
 
 use fleet_protocol::api::{CreateRollout, RolloutTarget};
 use fleet_protocol::paths::RolloutAction;
@@ -54,6 +55,10 @@ pub struct CreateArgs {
     /// (default: 3600).
     #[arg(long)]
     pub device_timeout_s: Option<u64>,
+    /// Retries across the whole rollout; once used up, failures are final (default: no
+    /// limit beyond --max-attempts per device).
+    #[arg(long)]
+    pub max_retries_total: Option<u64>,
     /// Show the resolved targets and waves; create nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -96,6 +101,9 @@ pub enum Command {
         /// The rollout's id.
         id: String,
     },
+    /// Cancel, retry or skip one device of a rollout.
+    #[command(subcommand)]
+    Device(super::rollout_devices::Command),
     /// Live progress per wave, offline devices and the reasons of failures; exits 0 when
     /// completed, non-zero when paused or cancelled.
     Watch {
@@ -123,6 +131,7 @@ fn request(args: &CreateArgs) -> CreateRollout {
         max_in_flight: args.max_in_flight,
         max_attempts: args.max_attempts,
         device_timeout_s: args.device_timeout_s,
+        max_retries_total: args.max_retries_total,
     }
 }
 
@@ -172,6 +181,7 @@ pub async fn run(client: &ApiClient, out: Format, cmd: &Command) -> anyhow::Resu
         Command::Pause { id } => control(client, out, id, RolloutAction::Pause).await?,
         Command::Resume { id } => control(client, out, id, RolloutAction::Resume).await?,
         Command::Cancel { id } => control(client, out, id, RolloutAction::Cancel).await?,
+        Command::Device(cmd) => super::rollout_devices::run(client, out, cmd).await?,
         Command::Watch { id } => watch::watch(client, out, id).await?,
     }
     Ok(())

@@ -52,6 +52,9 @@ pub struct CreateRollout {
     pub max_attempts: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_timeout_s: Option<u64>,
+    /// Retries across the whole rollout; once used up, failures are final (none: unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries_total: Option<u64>,
 }
 
 /// `POST /rollouts?dry_run=true`: what the rollout would do; nothing is created.
@@ -94,6 +97,9 @@ pub struct Rollout {
     /// The index of the wave being dispatched.
     pub current_wave: u64,
     pub options: RolloutOptions,
+    /// Retries granted so far, across all its devices (see `max_retries_total`).
+    #[serde(default)]
+    pub retries_used: u64,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -159,6 +165,9 @@ pub struct RolloutOptions {
     pub max_in_flight: Option<u64>,
     pub max_attempts: u64,
     pub device_timeout_s: u64,
+    /// Retries across the whole rollout; `null`: unlimited.
+    #[serde(default)]
+    pub max_retries_total: Option<u64>,
 }
 
 /// One device of a rollout (`GET /rollouts/{id}/devices`).
@@ -209,6 +218,7 @@ mod tests {
             "config": "c1", "target": {"hardware": "rpi4", "labels": {}}, "waves": [10.0, 100.0],
             "wave_soak_s": 5, "wave_gate": "manual", "max_failure_ratio": 0.2, "min_finished": 3,
             "max_per_minute": 60, "max_in_flight": 10, "max_attempts": 2, "device_timeout_s": 600,
+            "max_retries_total": 5,
         }));
     }
 
@@ -231,7 +241,8 @@ mod tests {
             "current_wave": 0,
             "options": {"waves": [100.0], "wave_soak_s": 0, "wave_gate": "auto", "max_failure_ratio": 0.1,
                 "min_finished": 10, "max_per_minute": null, "max_in_flight": 4, "max_attempts": 1,
-                "device_timeout_s": 3600},
+                "device_timeout_s": 3600, "max_retries_total": null},
+            "retries_used": 0,
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:01Z",
         }));
         assert_eq!(rollout.waves[0].state, WaveState::Paused);
@@ -240,7 +251,8 @@ mod tests {
             "counts": {}, "waves": [], "current_wave": 0,
             "options": {"waves": [100.0], "wave_soak_s": 0, "wave_gate": "manual", "max_failure_ratio": 0.0,
                 "min_finished": 1, "max_per_minute": 5, "max_in_flight": null, "max_attempts": 3,
-                "device_timeout_s": 1},
+                "device_timeout_s": 1, "max_retries_total": 2},
+            "retries_used": 2,
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
         }));
     }

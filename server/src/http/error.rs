@@ -157,9 +157,9 @@ impl From<RolloutError> for ApiError {
             E::NoId(_) | E::Encode(_) => return Self::Internal(InternalError::caused_by("creating a rollout", e)),
             E::Invalid(_) | E::UnknownDevices(_) => ErrorCode::BadRequest,
             E::InvalidDeviceId(_) | E::InvalidHardware(_) => ErrorCode::InvalidId,
-            E::UnknownArtifact { .. } | E::UnknownRollout(_) => ErrorCode::NotFound,
+            E::UnknownArtifact { .. } | E::UnknownRollout(_) | E::UnknownEntry { .. } => ErrorCode::NotFound,
             E::KeyRevoked { .. } => ErrorCode::KeyRevoked,
-            E::NotAllowed { .. } => ErrorCode::InvalidState,
+            E::NotAllowed { .. } | E::DeviceNotAllowed { .. } | E::Contended(_) => ErrorCode::InvalidState,
         };
         Self::new(code, e.to_string())
     }

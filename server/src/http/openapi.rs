@@ -40,7 +40,7 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
         configs_list, configs_upload, configs_show, configs_delete, configs_blob,
         devices_list, devices_register, devices_show, devices_remove, devices_rotate_token, devices_command,
         rollouts_list, rollouts_create, rollouts_show, rollouts_devices, rollouts_pause, rollouts_resume,
-        rollouts_cancel, rollouts_events,
+        rollouts_cancel, rollouts_events, rollouts_device_cancel, rollouts_device_retry, rollouts_device_skip,
         tokens_list, tokens_create, tokens_revoke, audit_list,
         broker_passwords, broker_acl, emqx_authenticate, emqx_authorize,
     ),
@@ -261,6 +261,38 @@ macro_rules! control_docs {
 control_docs!("/api/v1/rollouts/{id}/pause", rollouts_pause, "Paused");
 control_docs!("/api/v1/rollouts/{id}/resume", rollouts_resume, "Running again");
 control_docs!("/api/v1/rollouts/{id}/cancel", rollouts_cancel, "Cancelled");
+
+macro_rules! device_control_docs {
+    ($path:literal, $name:ident, $what:literal, $refused:literal) => {
+        #[utoipa::path(post, path = $path, tag = "rollouts", params(("id" = String, Path), ("device_id" = String, Path)),
+            responses((status = 200, description = $what, body = RolloutDevice),
+                (status = 400, description = "invalid_id: the device id breaks the rule", body = Problem),
+                (status = 401, description = "unauthorized: no or an unknown token", body = Problem),
+                (status = 403, description = "forbidden: not an admin token", body = Problem),
+                (status = 404, description = "not_found: no such rollout, or the device is not in it", body = Problem),
+                (status = 409, description = $refused, body = Problem)))]
+        fn $name() {}
+    };
+}
+
+device_control_docs!(
+    "/api/v1/rollouts/{id}/devices/{device_id}/cancel",
+    rollouts_device_cancel,
+    "Cancelled: a pending device at once; a device in flight is also sent `cancel`",
+    "invalid_state: the device is final, or the rollout is completed or cancelled"
+);
+device_control_docs!(
+    "/api/v1/rollouts/{id}/devices/{device_id}/retry",
+    rollouts_device_retry,
+    "Pending again for one more attempt, even with no attempts left",
+    "invalid_state: the device is not failed or timed_out, or the rollout is completed or cancelled"
+);
+device_control_docs!(
+    "/api/v1/rollouts/{id}/devices/{device_id}/skip",
+    rollouts_device_skip,
+    "Cancelled with reason `skipped`",
+    "invalid_state: the device is not pending, or the rollout is completed or cancelled"
+);
 
 #[utoipa::path(get, path = "/api/v1/rollouts/{id}/events", tag = "rollouts", params(("id" = String, Path)),
     responses((status = 200, description = "Server-Sent Events `rollout` with the body", content_type = "text/event-stream"),

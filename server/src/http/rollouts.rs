@@ -1,6 +1,8 @@
 //! `/rollouts`: create (with `?dry_run=true`), list, show, per-device state, pause, resume,
-//! cancel, and a Server-Sent Events stream of the rollout body ([`events`]).
+//! cancel, a Server-Sent Events stream of the rollout body ([`events`]), and cancel, retry
+//! or skip one device ([`device_control`]).
 
+mod device_control;
 mod events;
 
 use axum::Json;
@@ -35,6 +37,9 @@ pub fn router() -> ApiRouter {
         .post("/rollouts/{id}/resume", post(resume))
         .post("/rollouts/{id}/cancel", post(cancel))
         .get("/rollouts/{id}/events", get(events::events))
+        .post("/rollouts/{id}/devices/{device_id}/cancel", post(device_control::cancel))
+        .post("/rollouts/{id}/devices/{device_id}/retry", post(device_control::retry))
+        .post("/rollouts/{id}/devices/{device_id}/skip", post(device_control::skip))
 }
 
 #[derive(Debug, Deserialize)]

@@ -65,24 +65,37 @@ pub fn apply(r: &RolloutRecord, action: Action, now: i64) -> Result<RolloutRecor
     Ok(next)
 }
 
+/// How often [`control`] reads again when the engine wrote the rollout between its read
+/// and its write. The engine writes a rollout at most once per step, so one more read
+/// almost always wins; the bound only keeps a pathological case from looping.
+pub const CONTROL_TRIES: usize = 8;
+
 /// Applies `action` to rollout `id` and stores it; a resume first checks that the artifact
-/// still has enough non-revoked signers. Wakes the engine and tells SSE streams.
+/// still has enough non-revoked signers. The write is a compare-and-set on the version
+/// read: when the engine wrote in between, the rule is applied again to what it wrote.
+/// Wakes the engine and tells SSE streams.
 pub async fn control(app: &AppState, id: &str, action: Action) -> Result<RolloutRecord, RolloutError> {
-    let r = app.store.get_rollout(id).await.map_err(|e| match e {
-        StoreError::NotFound => RolloutError::UnknownRollout(id.to_owned()),
-        e => e.into(),
-    })?;
-    let now = app.store.now_ms().await?;
-    let next = apply(&r, action, now)?;
-    if action == Action::Resume {
-        check_signers(app, r.kind, &r.artifact_id).await?;
+    for _ in 0..CONTROL_TRIES {
+        let r = app.store.get_rollout(id).await.map_err(|e| match e {
+            StoreError::NotFound => RolloutError::UnknownRollout(id.to_owned()),
+            e => e.into(),
+        })?;
+        let now = app.store.now_ms().await?;
+        let mut next = apply(&r, action, now)?;
+        if action == Action::Resume {
+            check_signers(app, r.kind, &r.artifact_id).await?;
+        }
+        if !app.store.update_rollout(&next).await? {
+            continue;
+        }
+        next.version += 1;
+        app.wake_engine();
+        if let Some(engine) = &app.engine {
+            let _ = engine.changes.send(next.id.clone());
+        }
+        return Ok(next);
     }
-    app.store.update_rollout(&next).await?;
-    app.wake_engine();
-    if let Some(engine) = &app.engine {
-        let _ = engine.changes.send(next.id.clone());
-    }
-    Ok(next)
+    Err(RolloutError::Contended(id.to_owned()))
 }
 
 #[cfg(test)]
@@ -110,10 +123,13 @@ mod tests {
             max_in_flight: None,
             max_attempts: 1,
             device_timeout_s: 60,
+            max_retries_total: None,
+            retries_used: 0,
             gate_since: 1,
             wave_done_at: None,
             created_at: 1,
             updated_at: 1,
+            version: 0,
         }
     }
 

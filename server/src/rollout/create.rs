@@ -194,9 +194,12 @@ fn new_rollout(
         max_in_flight: req.max_in_flight.map(|v| v as i64),
         max_attempts: req.max_attempts as i64,
         device_timeout_s: req.device_timeout_s as i64,
+        max_retries_total: req.max_retries_total.map(|v| v as i64),
+        retries_used: 0,
         gate_since: now,
         wave_done_at: None,
         created_at: now,
         updated_at: now,
+        version: 0,
     })
 }

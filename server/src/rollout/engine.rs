@@ -209,6 +209,7 @@ impl Engine {
     async fn advance(&mut self, r: &RolloutRecord, now: i64) -> StoreResult<bool> {
         let artifact = self.artifact(r).await?;
         let timed_out = self.time_out_overdue(r, now).await?;
+        self.send_device_cancels(r, &artifact, now).await?;
         let changed = match r.state {
             RolloutState::Cancelled => self.wind_down(r, &artifact, now).await?,
             RolloutState::Paused | RolloutState::Completed => {
@@ -226,6 +227,17 @@ impl Engine {
         let overdue = self.store.select_entries(&r.id, EntrySelect::InFlightSentBy(now - timeout_ms)).await?;
         let timeouts = overdue.iter().filter_map(|e| on_tick_timeout(e, timeout_ms, r.max_attempts, now)).collect();
         Ok(!self.change(timeouts, now).await?.is_empty())
+    }
+
+    /// Devices an operator cancelled in flight get `cancel` once (their entries are
+    /// already `cancelled`): before the step judges the wave, so it is sent even if that
+    /// cancel was what the rollout waited for.
+    async fn send_device_cancels(&mut self, r: &RolloutRecord, artifact: &ArtifactRecord, now: i64) -> StoreResult<()> {
+        for e in self.store.select_entries(&r.id, EntrySelect::CancelDue).await? {
+            self.publish(r, artifact, &e.device_id, true, now).await;
+            self.store.clear_cancel_due(&r.id, &e.device_id).await?;
+        }
+        Ok(())
     }
 
     /// A cancelled rollout: pending devices are cancelled, devices in flight get `cancel` once.
@@ -252,9 +264,16 @@ impl Engine {
             WaveProgress::Completed => tracing::info!(rollout = %r.id, "rollout completed"),
             _ => {}
         }
-        let next = progress.apply(r, now);
-        if let Some(next) = &next {
-            self.store.update_rollout(next).await?;
+        let mut next = progress.apply(r, now);
+        if let Some(next) = &mut next {
+            // A compare-and-set on the version read at the start of this step: an
+            // operator's pause or cancel committed since then wins, and this step ends
+            // (the next one reads what the operator wrote).
+            if !self.store.update_rollout(next).await? {
+                tracing::debug!(rollout = %r.id, "changed during the step: judged again at the next");
+                return Ok(false);
+            }
+            next.version += 1;
         }
         // Starting a soak changes no part of the rollout's body.
         let mut changed = next.is_some() && !matches!(progress, WaveProgress::Soaking { .. });
@@ -295,8 +314,14 @@ impl Engine {
             return Ok(false);
         }
         let due = EntrySelect::Due { wave: r.current_wave, now, limit: budget };
-        let claims = self.store.select_entries(&r.id, due).await?.iter().map(|e| dispatch(e, now)).collect();
-        let applied = self.change(claims, now).await?;
+        let claims: Vec<EntryChange> =
+            self.store.select_entries(&r.id, due).await?.iter().map(|e| dispatch(e, now)).collect();
+        if claims.is_empty() {
+            return Ok(false);
+        }
+        // Claimed only while the rollout is still running at the version this step read:
+        // a pause committed during the step stops the claims, so nothing is published.
+        let applied = self.store.claim_entries(r, &claims, now).await?;
         self.metrics.commands_dispatched.inc_by(applied.len() as u64);
         for c in &applied {
             self.publish(r, artifact, &c.device_id, false, now).await;

@@ -32,6 +32,14 @@ pub enum RolloutError {
     DevicesBusy(Vec<(String, String)>),
     #[error("rollout {id} is {}; it cannot become {}", .from.as_str(), .to.as_str())]
     NotAllowed { id: String, from: RolloutState, to: RolloutState },
+    #[error("device {device} is not in rollout {id}")]
+    UnknownEntry { id: String, device: String },
+    /// A per-device action the device's (or the rollout's) state does not allow.
+    #[error("cannot {action} device {device} of rollout {id}: {why}")]
+    DeviceNotAllowed { id: String, device: String, action: &'static str, why: String },
+    /// Other writes to the rollout kept coming first (see `control::control`).
+    #[error("rollout {0} kept changing while being updated; try again")]
+    Contended(String),
     /// No id could be made for a new rollout.
     #[error("no id for the rollout: {0}")]
     NoId(#[from] RandomnessError),

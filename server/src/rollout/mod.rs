@@ -3,7 +3,8 @@
 //!
 //! - [`model`]: the domain types: a rollout, its states and pause reasons, its entries.
 //! - [`create`]: checking and recording a new rollout; [`signers`]: whether its artifact
-//!   may still ship; [`control`]: pause, resume, cancel; [`error`]: why these fail.
+//!   may still ship; [`control`]: pause, resume, cancel; [`device_control`]: cancel,
+//!   retry or skip one device; [`error`]: why these fail.
 //! - [`plan`]: the request, wave sizes, the failure gate, retry backoff (pure).
 //! - [`progress`]: where a running rollout's wave stands at one step (pure).
 //! - [`rules`]: what a report or a timeout does to one device's entry (pure).
@@ -14,6 +15,7 @@
 
 pub mod control;
 pub mod create;
+pub mod device_control;
 pub mod engine;
 pub mod error;
 pub mod ingest;

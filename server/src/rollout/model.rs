@@ -123,11 +123,19 @@ pub struct RolloutRecord {
     pub max_in_flight: Option<i64>,
     pub max_attempts: i64,
     pub device_timeout_s: i64,
+    /// Retries across the whole rollout (`None`: unlimited); once used up, failures are final.
+    pub max_retries_total: Option<i64>,
+    /// Retries granted so far (the store counts them as it writes them).
+    pub retries_used: i64,
     /// Only results updated at or after this count for the failure gate (resume re-arms).
     pub gate_since: i64,
     pub wave_done_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Raised by every write of the record: a write applies only to the version it read
+    /// (see `RolloutStore::update_rollout`), so the engine never overwrites an operator's
+    /// pause or cancel that landed during its step.
+    pub version: i64,
 }
 
 /// One device in one rollout.
@@ -163,6 +171,10 @@ pub struct EntryChange {
     pub reported: bool,
     pub sent_at: Option<i64>,
     pub retry_at: Option<i64>,
+    /// Set when this change retries a failure: the final state it replaced (`failed` or
+    /// `timed_out`). The store grants the retry from the rollout's budget, or writes that
+    /// state instead when the budget is used up.
+    pub retry_of: Option<DeviceState>,
 }
 
 /// Per-wave, per-state counts of a rollout's entries.

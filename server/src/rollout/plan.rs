@@ -37,7 +37,14 @@ pub struct RolloutRequest {
     pub max_attempts: u64,
     #[serde(default = "default_timeout")]
     pub device_timeout_s: u64,
+    /// Retries across the whole rollout; once used up, failures are final. `null` (the
+    /// default): unlimited, only `max_attempts` per device bounds them.
+    #[serde(default)]
+    pub max_retries_total: Option<u64>,
 }
+
+/// The largest `max_retries_total`: a hundred retries for each of ten thousand devices.
+pub const MAX_RETRIES_TOTAL: u64 = 1_000_000;
 
 fn default_waves() -> Vec<f64> {
     vec![100.0]
@@ -68,6 +75,8 @@ pub enum PlanError {
     Attempts,
     #[error("device_timeout_s must be between 1 and 604800")]
     Timeout,
+    #[error("max_retries_total must be between 0 and {MAX_RETRIES_TOTAL}")]
+    RetryBudget,
     #[error("max_per_minute and max_in_flight must be at least 1")]
     Limits,
     #[error("the target selects no devices")]
@@ -96,6 +105,9 @@ impl RolloutRequest {
         }
         if !(1..=100).contains(&self.max_attempts) {
             return Err(PlanError::Attempts);
+        }
+        if self.max_retries_total.is_some_and(|n| n > MAX_RETRIES_TOTAL) {
+            return Err(PlanError::RetryBudget);
         }
         if !(1..=604_800).contains(&self.device_timeout_s) {
             return Err(PlanError::Timeout);
@@ -206,5 +218,9 @@ mod tests {
             Err(PlanError::Limits)
         );
         assert!(serde_json::from_str::<RolloutRequest>(r#"{"firmware": "f", "target": {}, "colour": 1}"#).is_err());
+        let budget = |n: u64| format!(r#"{{"firmware": "f", "target": {{"devices": []}}, "max_retries_total": {n}}}"#);
+        assert_eq!(parse(&budget(0)), Ok(()), "no retries at all");
+        assert_eq!(parse(&budget(MAX_RETRIES_TOTAL)), Ok(()));
+        assert_eq!(parse(&budget(MAX_RETRIES_TOTAL + 1)), Err(PlanError::RetryBudget));
     }
 }

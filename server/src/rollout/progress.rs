@@ -109,10 +109,13 @@ mod tests {
             max_in_flight: None,
             max_attempts: 1,
             device_timeout_s: 60,
+            max_retries_total: None,
+            retries_used: 0,
             gate_since: 0,
             wave_done_at: None,
             created_at: 0,
             updated_at: 0,
+            version: 0,
         }
     }
 

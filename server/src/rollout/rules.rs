@@ -15,7 +15,8 @@ pub enum Verdict {
     Ignore(&'static str),
 }
 
-fn change(entry: &EntryRecord, state: DeviceState, reason: Option<Reason>) -> EntryChange {
+/// A compare-and-set change of `entry` to `state` with `reason`, the rest kept.
+pub(super) fn change(entry: &EntryRecord, state: DeviceState, reason: Option<Reason>) -> EntryChange {
     EntryChange {
         rollout_id: entry.rollout_id.clone(),
         device_id: entry.device_id.clone(),
@@ -27,12 +28,15 @@ fn change(entry: &EntryRecord, state: DeviceState, reason: Option<Reason>) -> En
         reported: entry.reported,
         sent_at: entry.sent_at,
         retry_at: entry.retry_at,
+        retry_of: None,
     }
 }
 
-/// A final `failed` or `timed_out` with attempts left goes back to `pending` after a backoff.
+/// A final `failed` or `timed_out` with attempts left goes back to `pending` after a backoff
+/// (if the rollout's retry budget allows: the store decides that as it writes).
 fn with_retry(mut c: EntryChange, max_attempts: i64, now: i64) -> EntryChange {
     if matches!(c.state, DeviceState::Failed | DeviceState::TimedOut) && c.attempts < max_attempts {
+        c.retry_of = Some(c.state);
         c.state = DeviceState::Pending;
         c.retry_at = Some(now + retry_backoff_ms(c.attempts as u64));
     }
@@ -139,8 +143,9 @@ mod tests {
         );
         let Verdict::Change(c) = v else { panic!("{v:?}") };
         assert_eq!((c.state, c.reason, c.retry_at), (DeviceState::Pending, Some(Reason::DigestMismatch), Some(6000)));
+        assert_eq!(c.retry_of, Some(DeviceState::Failed), "the store grants it from the budget, or writes failed");
         let last = on_report(&entry(DeviceState::Sent), RolloutState::Running, 1, DeviceState::Failed, None, false, 5);
-        assert!(matches!(last, Verdict::Change(c) if c.state == DeviceState::Failed));
+        assert!(matches!(last, Verdict::Change(c) if c.state == DeviceState::Failed && c.retry_of.is_none()));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use fleet_protocol::ArtifactKind;
 
+use super::control::CONTROL_TRIES;
 use super::error::RolloutError;
 use super::model::{PauseReason, RolloutState};
 use crate::state::AppState;
@@ -29,18 +30,29 @@ pub async fn check_signers(
     Ok(artifact)
 }
 
-/// Pauses running rollouts whose artifact no longer has enough non-revoked signers.
+/// Pauses running rollouts whose artifact no longer has enough non-revoked signers. A
+/// rollout the engine wrote meanwhile (compare-and-set lost) is read and judged again (up
+/// to [`CONTROL_TRIES`] times, as an operator's control); one that stopped running is left
+/// alone.
 pub async fn pause_unsigned(app: &AppState) -> Result<(), RolloutError> {
-    for mut r in app.store.live_rollouts().await? {
-        if r.state != RolloutState::Running {
-            continue;
-        }
-        if let Err(RolloutError::KeyRevoked { .. }) = check_signers(app, r.kind, &r.artifact_id).await {
-            r.state = RolloutState::Paused;
-            r.reason = Some(PauseReason::KeyRevoked);
-            r.updated_at = app.store.now_ms().await?;
-            app.store.update_rollout(&r).await?;
-            tracing::warn!(rollout = %r.id, "paused: its artifact's signing keys were revoked");
+    for r in app.store.live_rollouts().await? {
+        let mut r = r;
+        for _ in 0..CONTROL_TRIES {
+            if r.state != RolloutState::Running {
+                break;
+            }
+            let Err(RolloutError::KeyRevoked { .. }) = check_signers(app, r.kind, &r.artifact_id).await else {
+                break;
+            };
+            let mut next = r.clone();
+            next.state = RolloutState::Paused;
+            next.reason = Some(PauseReason::KeyRevoked);
+            next.updated_at = app.store.now_ms().await?;
+            if app.store.update_rollout(&next).await? {
+                tracing::warn!(rollout = %r.id, "paused: its artifact's signing keys were revoked");
+                break;
+            }
+            r = app.store.get_rollout(&r.id).await?;
         }
     }
     app.wake_engine();

@@ -37,6 +37,7 @@ pub async fn rollout_body(store: &dyn Store, artifacts: &ArtifactCache, r: &Roll
         waves,
         current_wave: r.current_wave as u64,
         options: options(r),
+        retries_used: r.retries_used as u64,
         created_at: rfc3339(r.created_at),
         updated_at: rfc3339(r.updated_at),
     })
@@ -110,6 +111,7 @@ fn options(r: &RolloutRecord) -> RolloutOptions {
         max_in_flight: r.max_in_flight.map(|v| v as u64),
         max_attempts: r.max_attempts as u64,
         device_timeout_s: r.device_timeout_s as u64,
+        max_retries_total: r.max_retries_total.map(|v| v as u64),
     }
 }
 

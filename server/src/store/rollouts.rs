@@ -32,6 +32,8 @@ pub enum EntrySelect {
     InFlightQuietSince(i64),
     /// Every pending entry.
     Pending,
+    /// Entries an operator cancelled in flight whose device has not been sent `cancel` yet.
+    CancelDue,
     /// Pending entries of waves up to `wave` whose retry is due by `now`, in position
     /// order, at most `limit`.
     Due { wave: i64, now: i64, limit: i64 },
@@ -48,7 +50,10 @@ pub trait RolloutStore: Send + Sync {
     /// Rollouts the engine must look at: running, paused, or cancelled with devices pending
     /// or in flight.
     async fn live_rollouts(&self) -> StoreResult<Vec<RolloutRecord>>;
-    async fn update_rollout(&self, rollout: &RolloutRecord) -> StoreResult<()>;
+    /// Writes the rollout's state, reason, wave, gate and times only if the stored record
+    /// is still at `rollout.version` (compare-and-set), raising the version by one; false
+    /// when another write came first (the caller reads again and decides again).
+    async fn update_rollout(&self, rollout: &RolloutRecord) -> StoreResult<bool>;
     /// Running or paused rollouts that use the artifact.
     async fn rollouts_using(&self, artifact_id: &str) -> StoreResult<Vec<String>>;
     /// Takes or renews the lease on driving a rollout for `owner` until `until` (ms, the
@@ -74,6 +79,16 @@ pub trait EntryStore: Send + Sync {
         self.tallies(id, i64::MAX, i64::MAX).await
     }
     async fn entries(&self, rollout_id: &str) -> StoreResult<Vec<EntryRecord>>;
+    /// One device's entry in a rollout; `NotFound` if the device is not in it.
+    async fn entry(&self, rollout_id: &str, device: &DeviceId) -> StoreResult<EntryRecord>;
+    /// An operator's change to one entry (`crate::rollout::device_control`), in one
+    /// transaction: applied only while the rollout is running or paused and the entry is
+    /// still as read (compare-and-set); it raises the rollout's version, so an engine step
+    /// judging the rollout meanwhile judges again. `cancel_due` marks that the device must
+    /// be sent `cancel`. False when either check failed (nothing written).
+    async fn control_entry(&self, change: &EntryChange, cancel_due: bool, now: i64) -> StoreResult<bool>;
+    /// The device was sent its `cancel` ([`EntrySelect::CancelDue`]).
+    async fn clear_cancel_due(&self, rollout_id: &str, device_id: &str) -> StoreResult<()>;
     /// The entries the engine acts on at one step (see [`EntrySelect`]).
     async fn select_entries(&self, rollout_id: &str, select: EntrySelect) -> StoreResult<Vec<EntryRecord>>;
     async fn list_entries(
@@ -84,6 +99,15 @@ pub trait EntryStore: Send + Sync {
     ) -> StoreResult<Page<EntryRecord>>;
     /// Applies compare-and-set changes in one transaction; returns those applied.
     async fn change_entries(&self, changes: &[EntryChange], now: i64) -> StoreResult<Vec<EntryChange>>;
+    /// Claims for dispatch: [`Self::change_entries`], but only while `rollout` is stored
+    /// running at the version the caller read, checked in the same transaction; else
+    /// nothing is applied. A pause or cancel committed first stops every later claim.
+    async fn claim_entries(
+        &self,
+        rollout: &RolloutRecord,
+        changes: &[EntryChange],
+        now: i64,
+    ) -> StoreResult<Vec<EntryChange>>;
     async fn current_command(&self, device: &DeviceId) -> StoreResult<Option<CurrentCommand>>;
     /// Whether `device` was ever sent a command of a rollout of the `kind` artifact
     /// `artifact_id` (the artifacts a device token may download).

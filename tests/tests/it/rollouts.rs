@@ -13,35 +13,35 @@ use serde_json::{Value, json};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_fleet-agent-under-test");
 
-async fn firmware(app: &TestApp, name: &str, version: &str, hardware: &str) -> Artifact {
+pub(crate) async fn firmware(app: &TestApp, name: &str, version: &str, hardware: &str) -> Artifact {
     let bytes: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 241) as u8 ^ version.len() as u8).collect();
     let mut m = manifest_for(ArtifactKind::Firmware, name, version, &bytes);
     m.hardware = vec![fleet_protocol::HardwareModel::parse(hardware).unwrap()];
     app.upload(ArtifactKind::Firmware, &sign(&m, &[&release_key()]), bytes).await.unwrap()
 }
 
-async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
     let r = app.client.request(Method::POST, path).json(&body).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn get(app: &TestApp, path: &str) -> Value {
+pub(crate) async fn get(app: &TestApp, path: &str) -> Value {
     app.client.request(Method::GET, path).send().await.unwrap().json().await.unwrap()
 }
 
-async fn create(app: &TestApp, body: Value) -> String {
+pub(crate) async fn create(app: &TestApp, body: Value) -> String {
     let (status, created) = post(app, "/rollouts", body).await;
     assert_eq!(status, 201, "{created}");
     created["id"].as_str().unwrap().to_owned()
 }
 
 /// Polls the rollout until `pred` holds.
-async fn wait_for(app: &TestApp, id: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn wait_for(app: &TestApp, id: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
     fleet_tests::wait_rollout(&app.client, id, timeout, pred).await
 }
 
-fn count(body: &Value, state: &str) -> i64 {
+pub(crate) fn count(body: &Value, state: &str) -> i64 {
     body["counts"][state].as_i64().unwrap_or(0)
 }
 
@@ -49,7 +49,7 @@ async fn simulate(app: &TestApp, dir: &std::path::Path, count: usize, fail_ratio
     simulate_with(app, dir, count, fail_ratio, "sim-", 0).await
 }
 
-async fn simulate_with(
+pub(crate) async fn simulate_with(
     app: &TestApp,
     dir: &std::path::Path,
     count: usize,
@@ -305,7 +305,7 @@ async fn a_config_rollout_applies_where_the_firmware_fits() {
 
 const FLEETCTL: &str = env!("CARGO_BIN_EXE_fleetctl-under-test");
 
-async fn fleetctl(app: &TestApp, args: &[&str]) -> std::process::Output {
+pub(crate) async fn fleetctl(app: &TestApp, args: &[&str]) -> std::process::Output {
     tokio::process::Command::new(FLEETCTL)
         .args(args)
         .env("FLEET_URL", app.client.base_url())

@@ -9,9 +9,10 @@ use fleet_protocol::message::StatusReport;
 use fleet_protocol::state::{DeviceState, Reason};
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, PublicKey, RolloutId};
 use fleet_server::artifact_cache::ArtifactCache;
+use fleet_server::rollout::device_control::{self, DeviceAction};
 use fleet_server::rollout::plan::WaveGate;
 use fleet_server::store::rollouts::{
-    EntryRecord, EntrySelect, IncomingReport, ReportOutcome, RolloutRecord, RolloutState,
+    EntryRecord, EntrySelect, IncomingReport, PauseReason, ReportOutcome, RolloutRecord, RolloutState,
 };
 use fleet_server::store::{
     DeviceFilter, KeyRecord, NewArtifact, NewDevice, OperatorTokenRecord, PageRequest, Store, StoreError, TokenOwner,
@@ -126,10 +127,13 @@ async fn story(store: Arc<dyn Store>) {
         max_in_flight: None,
         max_attempts: 2,
         device_timeout_s: 60,
+        max_retries_total: None,
+        retries_used: 0,
         gate_since: 0,
         wave_done_at: None,
         created_at: 4,
         updated_at: 4,
+        version: 0,
     };
     let entries: Vec<EntryRecord> = (0..3)
         .map(|i| EntryRecord {
@@ -294,13 +298,85 @@ async fn story(store: Arc<dyn Store>) {
         "one token, one name"
     );
 
+    // Writes of a rollout are a compare-and-set on the version read: an operator's pause
+    // committed during an engine step wins over the step's write and stops its claims.
+    let read = store.get_rollout("r1").await.unwrap();
+    let paused = RolloutRecord { state: RolloutState::Paused, reason: Some(PauseReason::Operator), ..read.clone() };
+    assert!(store.update_rollout(&paused).await.unwrap());
+    let stale = RolloutRecord { current_wave: 1, updated_at: 90, ..read.clone() };
+    assert!(!store.update_rollout(&stale).await.unwrap(), "the engine's write of what it read loses");
+    let now = store.get_rollout("r1").await.unwrap();
+    assert_eq!((now.state, now.reason, now.current_wave), (RolloutState::Paused, Some(PauseReason::Operator), 0));
+    assert_eq!(now.version, read.version + 1);
+    let e0 = store.entries("r1").await.unwrap().remove(0);
+    assert_eq!(e0.state, DeviceState::Pending);
+    let claim = fleet_server::rollout::rules::dispatch(&e0, 90);
+    let claims = std::slice::from_ref(&claim);
+    assert!(store.claim_entries(&read, claims, 90).await.unwrap().is_empty(), "read before the pause");
+    assert!(store.claim_entries(&now, claims, 90).await.unwrap().is_empty(), "paused");
+    assert_eq!(store.entries("r1").await.unwrap()[0].state, DeviceState::Pending, "nothing claimed");
+    assert!(store.update_rollout(&RolloutRecord { state: RolloutState::Running, reason: None, ..now }).await.unwrap());
+    let running = store.get_rollout("r1").await.unwrap();
+    assert_eq!(store.claim_entries(&running, claims, 90).await.unwrap().len(), 1, "resumed: claimed");
+
+    // One device: a compare-and-set on the entry that raises the rollout's version; a device
+    // cancelled in flight is due its `cancel` until the engine clears the mark.
+    let before = store.get_rollout("r1").await.unwrap();
+    let e0 = store.entry("r1", &dev0).await.unwrap();
+    assert_eq!(e0.state, DeviceState::Sent);
+    let cancel = device_control::apply(before.state, &e0, DeviceAction::Cancel).unwrap();
+    assert!(cancel.cancel_due);
+    assert!(store.control_entry(&cancel.change, true, 95).await.unwrap());
+    assert!(!store.control_entry(&cancel.change, true, 96).await.unwrap(), "the entry changed meanwhile");
+    assert_eq!(store.get_rollout("r1").await.unwrap().version, before.version + 1, "raised once");
+    assert_eq!(store.entry("r1", &dev0).await.unwrap().state, DeviceState::Cancelled);
+    assert_eq!(select(EntrySelect::CancelDue).await, ["dev-0"]);
+    store.clear_cancel_due("r1", "dev-0").await.unwrap();
+    assert!(select(EntrySelect::CancelDue).await.is_empty());
+    let absent = store.entry("r1", &DeviceId::parse("dev-9").unwrap()).await;
+    assert!(matches!(absent, Err(StoreError::NotFound)), "{absent:?}");
+
     // Cancel: the rollout stays live while entries are pending; decommissioning leaves it.
-    store.update_rollout(&RolloutRecord { state: RolloutState::Cancelled, ..rollout.clone() }).await.unwrap();
+    let cancelled = RolloutRecord { state: RolloutState::Cancelled, ..store.get_rollout("r1").await.unwrap() };
+    assert!(store.update_rollout(&cancelled).await.unwrap());
+    let dev2 = store.entry("r1", &DeviceId::parse("dev-2").unwrap()).await.unwrap();
+    let skip = device_control::apply(RolloutState::Running, &dev2, DeviceAction::Skip).unwrap();
+    assert!(!store.control_entry(&skip.change, false, 97).await.unwrap(), "a cancelled rollout's devices stay");
     assert_eq!(store.live_rollouts().await.unwrap().len(), 1);
     store.delete_device(&DeviceId::parse("dev-2").unwrap()).await.unwrap();
     let left = store.list_entries("r1", Some(DeviceState::Cancelled), &page()).await.unwrap();
-    assert_eq!(left.items.len(), 1);
+    let ids: Vec<&str> = left.items.iter().map(|e| e.device_id.as_str()).collect();
+    assert_eq!(ids, ["dev-0", "dev-2"], "by the operator, by decommissioning");
     assert!(store.rollouts_using("a1").await.unwrap().is_empty(), "a cancelled rollout holds nothing");
+
+    // The retry budget: retries across the rollout, granted as they are written, whether
+    // a report or a timeout asks; once used up, failures are final.
+    let budget = RolloutRecord { id: "r3".into(), max_attempts: 3, max_retries_total: Some(1), ..rollout.clone() };
+    let r3: Vec<EntryRecord> =
+        entries[..2].iter().map(|e| EntryRecord { rollout_id: "r3".into(), ..e.clone() }).collect();
+    store.create_rollout(&budget, &r3).await.unwrap();
+    let claims: Vec<_> = r3.iter().map(|e| fleet_server::rollout::rules::dispatch(e, 100)).collect();
+    assert_eq!(store.change_entries(&claims, 100).await.unwrap().len(), 2);
+    let failed = |device: &DeviceId| {
+        let mut r = report(Some("r3"), DeviceState::Failed, 100, false);
+        r.reason = Some(Reason::InstallFailed);
+        IncomingReport { device: device.clone(), report: r }
+    };
+    store.apply_reports(&[failed(&dev0), failed(&dev1)], 110).await.unwrap();
+    let states: Vec<(String, DeviceState)> =
+        store.entries("r3").await.unwrap().into_iter().map(|e| (e.device_id, e.state)).collect();
+    let expected = [("dev-0".to_owned(), DeviceState::Pending), ("dev-1".to_owned(), DeviceState::Failed)];
+    assert_eq!(states, expected, "the first retried, the second final");
+    assert_eq!(store.get_rollout("r3").await.unwrap().retries_used, 1);
+    let e0 = store.entry("r3", &dev0).await.unwrap();
+    store.change_entries(&[fleet_server::rollout::rules::dispatch(&e0, 2000)], 2000).await.unwrap();
+    let sent = store.entry("r3", &dev0).await.unwrap();
+    let timeout = fleet_server::rollout::rules::on_tick_timeout(&sent, 1000, 3, 3000).unwrap();
+    assert_eq!((timeout.state, timeout.retry_of), (DeviceState::Pending, Some(DeviceState::TimedOut)), "attempts left");
+    assert_eq!(store.change_entries(&[timeout], 3000).await.unwrap().len(), 1);
+    let e0 = store.entry("r3", &dev0).await.unwrap();
+    assert_eq!((e0.state, e0.retry_at), (DeviceState::TimedOut, None), "no budget left: final");
+    assert_eq!(store.get_rollout("r3").await.unwrap().retries_used, 1);
 }
 
 #[tokio::test]

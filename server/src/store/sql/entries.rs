@@ -9,7 +9,7 @@ use fleet_protocol::{ArtifactKind, DeviceId};
 use super::SqlStore;
 use super::db::{Db, RowExt as _, Sql};
 use super::rows::{ACTIVE_ROLLOUT, IN_FLIGHT, entry_from_row, kind_of, state_of};
-use crate::rollout::model::{Count, EntryChange, EntryRecord, RolloutState};
+use crate::rollout::model::{Count, EntryChange, EntryRecord, RolloutRecord, RolloutState};
 use crate::store::rollouts::{CurrentCommand, EntrySelect, EntryStore};
 use crate::store::{Page, PageRequest, StoreResult};
 
@@ -51,6 +51,40 @@ pub(super) async fn apply_changes<DB: Db>(
     Ok(applied)
 }
 
+/// Grants the retries among `applied` changes from their rollouts' budgets, in order; a
+/// retry the budget no longer covers is written as the failure it replaced (final). One
+/// conditional `UPDATE` of the rollout row per retry: on PostgreSQL it waits for a
+/// concurrent writer of the same budget and re-checks after it, so the budget holds
+/// across the engine, ingestion and replicas. Retries are rare, so one statement each is
+/// cheap.
+pub(super) async fn grant_retries<DB: Db>(
+    conn: &mut DB::Connection,
+    changes: &[EntryChange],
+    applied: &HashSet<(String, String)>,
+) -> StoreResult<()> {
+    let retries = changes.iter().filter(|c| c.retry_of.is_some());
+    for c in retries.filter(|c| applied.contains(&(c.rollout_id.clone(), c.device_id.clone()))) {
+        let granted = Sql::<DB>::new(
+            "UPDATE rollouts SET retries_used = retries_used + 1 WHERE id = $1 \
+             AND (max_retries_total IS NULL OR retries_used < max_retries_total)",
+        )
+        .arg(&c.rollout_id)
+        .execute(DB::on(&mut *conn))
+        .await?;
+        if let (0, Some(failure)) = (granted, c.retry_of) {
+            Sql::<DB>::new(
+                "UPDATE rollout_devices SET state = $1, retry_at = NULL WHERE rollout_id = $2 AND device_id = $3",
+            )
+            .arg(failure.as_str())
+            .arg(&c.rollout_id)
+            .arg(&c.device_id)
+            .execute(DB::on(&mut *conn))
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 /// The statement behind [`EntryStore::select_entries`].
 fn select<DB: Db>(rollout_id: &str, select: EntrySelect) -> Sql<DB> {
     let mut q = Sql::<DB>::new("SELECT * FROM rollout_devices WHERE rollout_id = ");
@@ -69,6 +103,10 @@ fn select<DB: Db>(rollout_id: &str, select: EntrySelect) -> Sql<DB> {
         }
         EntrySelect::Pending => {
             q.push(" AND state = ").bind(DeviceState::Pending.as_str());
+        }
+        EntrySelect::CancelDue => {
+            // The state narrows the index (rollout, state) to cancelled entries.
+            q.push(" AND state = ").bind(DeviceState::Cancelled.as_str()).push(" AND cancel_due = ").bind(true);
         }
         EntrySelect::Due { wave, now, .. } => {
             q.push(" AND state = ").bind(DeviceState::Pending.as_str()).push(" AND wave <= ").bind(wave);
@@ -134,6 +172,63 @@ impl<DB: Db> EntryStore for SqlStore<DB> {
         rows.iter().map(entry_from_row::<DB>).collect()
     }
 
+    async fn entry(&self, rollout_id: &str, device: &DeviceId) -> StoreResult<EntryRecord> {
+        let row = Sql::<DB>::new("SELECT * FROM rollout_devices WHERE rollout_id = $1 AND device_id = $2")
+            .arg(rollout_id)
+            .arg(device.as_str())
+            .fetch_one(self.reader())
+            .await?;
+        entry_from_row::<DB>(&row)
+    }
+
+    async fn control_entry(&self, c: &EntryChange, cancel_due: bool, now: i64) -> StoreResult<bool> {
+        let mut tx = self.write.begin().await?;
+        let active = Sql::<DB>::new(format!(
+            "UPDATE rollouts SET version = version + 1 WHERE id = $1 AND state IN {}",
+            ACTIVE_ROLLOUT.as_str()
+        ))
+        .arg(&c.rollout_id)
+        .execute(DB::on(&mut *tx))
+        .await?;
+        if active != 1 {
+            return Ok(false);
+        }
+        let changed = Sql::<DB>::new(
+            "UPDATE rollout_devices SET state = $1, reason = $2, attempts = $3, reported = $4, sent_at = $5, \
+             retry_at = $6, cancel_due = $7, updated_at = $8 \
+             WHERE rollout_id = $9 AND device_id = $10 AND state = $11 AND attempts = $12",
+        )
+        .arg(c.state.as_str())
+        .arg(c.reason.map(Reason::as_str))
+        .arg(c.attempts)
+        .arg(c.reported)
+        .arg(c.sent_at)
+        .arg(c.retry_at)
+        .arg(cancel_due)
+        .arg(now)
+        .arg(&c.rollout_id)
+        .arg(&c.device_id)
+        .arg(c.expect_state.as_str())
+        .arg(c.expect_attempts)
+        .execute(DB::on(&mut *tx))
+        .await?;
+        if changed != 1 {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn clear_cancel_due(&self, rollout_id: &str, device_id: &str) -> StoreResult<()> {
+        Sql::<DB>::new("UPDATE rollout_devices SET cancel_due = $1 WHERE rollout_id = $2 AND device_id = $3")
+            .arg(false)
+            .arg(rollout_id)
+            .arg(device_id)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
     async fn select_entries(&self, rollout_id: &str, which: EntrySelect) -> StoreResult<Vec<EntryRecord>> {
         let rows = select::<DB>(rollout_id, which).fetch_all(self.reader()).await?;
         rows.iter().map(entry_from_row::<DB>).collect()
@@ -161,6 +256,31 @@ impl<DB: Db> EntryStore for SqlStore<DB> {
 
     async fn change_entries(&self, changes: &[EntryChange], now: i64) -> StoreResult<Vec<EntryChange>> {
         let mut tx = self.write.begin().await?;
+        let applied = apply_changes::<DB>(&mut tx, changes, now, false).await?;
+        grant_retries::<DB>(&mut tx, changes, &applied).await?;
+        tx.commit().await?;
+        Ok(changes.iter().filter(|c| applied.contains(&(c.rollout_id.clone(), c.device_id.clone()))).cloned().collect())
+    }
+
+    async fn claim_entries(
+        &self,
+        rollout: &RolloutRecord,
+        changes: &[EntryChange],
+        now: i64,
+    ) -> StoreResult<Vec<EntryChange>> {
+        let mut tx = self.write.begin().await?;
+        // An UPDATE rather than a SELECT: on PostgreSQL it locks the row until the claims
+        // commit and re-reads it after a concurrent write, on both it counts the match.
+        let current =
+            Sql::<DB>::new("UPDATE rollouts SET version = version WHERE id = $1 AND version = $2 AND state = $3")
+                .arg(&rollout.id)
+                .arg(rollout.version)
+                .arg(RolloutState::Running.as_str())
+                .execute(DB::on(&mut *tx))
+                .await?;
+        if current != 1 {
+            return Ok(vec![]);
+        }
         let applied = apply_changes::<DB>(&mut tx, changes, now, false).await?;
         tx.commit().await?;
         Ok(changes.iter().filter(|c| applied.contains(&(c.rollout_id.clone(), c.device_id.clone()))).cloned().collect())

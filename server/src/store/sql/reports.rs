@@ -9,7 +9,7 @@ use fleet_protocol::DeviceId;
 
 use super::SqlStore;
 use super::db::{Db, RowExt as _, Sql};
-use super::entries::apply_changes;
+use super::entries::{apply_changes, grant_retries};
 use super::rows::{IN_FLIGHT, entry_from_row, rollout_state_of};
 use crate::rollout::model::{IncomingReport, ReportOutcome};
 use crate::rollout::reports::{self, DeviceUpdate, Loaded, LoadedEntry, named_entries, reporting_devices};
@@ -94,6 +94,7 @@ impl<DB: Db> ReportStore for SqlStore<DB> {
         let mut judged = reports::judge(loaded, reports, now);
         write_devices::<DB>(&mut tx, &judged.devices, now).await?;
         let applied = apply_changes::<DB>(&mut tx, &judged.changes, now, true).await?;
+        grant_retries::<DB>(&mut tx, &judged.changes, &applied).await?;
         tx.commit().await?;
         reports::mark_raced(&mut judged.outcomes, reports, &applied);
         Ok(judged.outcomes)

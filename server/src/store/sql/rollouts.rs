@@ -47,8 +47,8 @@ fn insert_rollout<DB: Db>(r: &RolloutRecord) -> StoreResult<Sql<DB>> {
     Ok(Sql::<DB>::new(
         "INSERT INTO rollouts (id, artifact_id, kind, state, reason, target, waves, current_wave, wave_soak_s, \
          wave_gate, max_failure_ratio, min_finished, max_per_minute, max_in_flight, max_attempts, \
-         device_timeout_s, gate_since, wave_done_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+         device_timeout_s, gate_since, wave_done_at, created_at, updated_at, version, max_retries_total, retries_used) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
     )
     .arg(&r.id)
     .arg(&r.artifact_id)
@@ -69,7 +69,10 @@ fn insert_rollout<DB: Db>(r: &RolloutRecord) -> StoreResult<Sql<DB>> {
     .arg(r.gate_since)
     .arg(r.wave_done_at)
     .arg(r.created_at)
-    .arg(r.updated_at))
+    .arg(r.updated_at)
+    .arg(r.version)
+    .arg(r.max_retries_total)
+    .arg(r.retries_used))
 }
 
 #[async_trait]
@@ -109,10 +112,10 @@ impl<DB: Db> RolloutStore for SqlStore<DB> {
         rows.iter().map(rollout_from_row::<DB>).collect()
     }
 
-    async fn update_rollout(&self, r: &RolloutRecord) -> StoreResult<()> {
-        Sql::<DB>::new(
+    async fn update_rollout(&self, r: &RolloutRecord) -> StoreResult<bool> {
+        let done = Sql::<DB>::new(
             "UPDATE rollouts SET state = $1, reason = $2, current_wave = $3, gate_since = $4, wave_done_at = $5, \
-             updated_at = $6 WHERE id = $7",
+             updated_at = $6, version = version + 1 WHERE id = $7 AND version = $8",
         )
         .arg(r.state.as_str())
         .arg(r.reason.map(PauseReason::as_str))
@@ -121,9 +124,10 @@ impl<DB: Db> RolloutStore for SqlStore<DB> {
         .arg(r.wave_done_at)
         .arg(r.updated_at)
         .arg(&r.id)
+        .arg(r.version)
         .execute(self.writer())
         .await?;
-        Ok(())
+        Ok(done == 1)
     }
 
     async fn rollouts_using(&self, artifact_id: &str) -> StoreResult<Vec<String>> {

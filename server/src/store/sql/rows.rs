@@ -78,10 +78,13 @@ pub fn rollout_from_row<DB: Db>(row: &DB::Row) -> StoreResult<RolloutRecord> {
         max_in_flight: row.col("max_in_flight")?,
         max_attempts: row.col("max_attempts")?,
         device_timeout_s: row.col("device_timeout_s")?,
+        max_retries_total: row.col("max_retries_total")?,
+        retries_used: row.col("retries_used")?,
         gate_since: row.col("gate_since")?,
         wave_done_at: row.col("wave_done_at")?,
         created_at: row.col("created_at")?,
         updated_at: row.col("updated_at")?,
+        version: row.col("version")?,
     })
 }
 
