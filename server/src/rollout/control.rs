@@ -3,7 +3,7 @@
 //! loads, applies, checks signers on resume, stores and wakes the engine.
 
 use super::error::RolloutError;
-use super::model::{PauseReason, RolloutRecord, RolloutState};
+use super::model::{CONTROL_TRIES, PauseReason, RolloutRecord, RolloutState};
 use super::signers::check_signers;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -64,11 +64,6 @@ pub fn apply(r: &RolloutRecord, action: Action, now: i64) -> Result<RolloutRecor
     next.updated_at = now;
     Ok(next)
 }
-
-/// How often [`control`] reads again when the engine wrote the rollout between its read
-/// and its write. The engine writes a rollout at most once per step, so one more read
-/// almost always wins; the bound only keeps a pathological case from looping.
-pub const CONTROL_TRIES: usize = 8;
 
 /// Applies `action` to rollout `id` and stores it; a resume first checks that the artifact
 /// still has enough non-revoked signers. The write is a compare-and-set on the version

@@ -7,8 +7,8 @@
 use fleet_protocol::DeviceId;
 use fleet_protocol::state::{DeviceState, Reason};
 
-use super::control::CONTROL_TRIES;
 use super::error::RolloutError;
+use super::model::CONTROL_TRIES;
 use super::model::{EntryChange, EntryRecord, RolloutRecord, RolloutState};
 use super::rules::change;
 use crate::state::AppState;

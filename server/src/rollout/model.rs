@@ -211,6 +211,12 @@ pub enum ReportOutcome {
     },
 }
 
+/// How often an operator's control (or a key's revocation) reads the rollout again when
+/// the engine wrote it between the read and the compare-and-set write. The engine writes a
+/// rollout at most once per step, so one more read almost always wins; the bound only
+/// keeps a pathological case from looping.
+pub const CONTROL_TRIES: usize = 8;
+
 #[cfg(test)]
 mod tests {
     use super::*;

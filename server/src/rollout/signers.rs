@@ -4,8 +4,8 @@
 
 use fleet_protocol::ArtifactKind;
 
-use super::control::CONTROL_TRIES;
 use super::error::RolloutError;
+use super::model::CONTROL_TRIES;
 use super::model::{PauseReason, RolloutState};
 use crate::state::AppState;
 use crate::store::{ArtifactRecord, StoreError};
