@@ -9,8 +9,8 @@
 use std::io;
 use std::time::Duration;
 
-use fleet_protocol::open_files::{self, show};
 pub use fleet_protocol::open_files::OpenFiles;
+use fleet_protocol::open_files::{self, show};
 use rustix::io::Errno;
 
 /// How long an accept loop waits when the process is out of file descriptors (or kernel

@@ -27,6 +27,7 @@ mod restart_rollout;
 mod rollouts;
 mod shutdown;
 mod simulate;
+mod simulate_limits;
 mod smaller;
 mod store;
 mod tls;
