@@ -63,7 +63,7 @@ mod tests {
                 let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await;
             }
         });
-        let http = Http::gated(reqwest::Client::new(), 1);
+        let http = Http::gated(crate::update::download::http_client(None).unwrap(), 1);
         let busy = http.turn().await;
         let release = async {
             tokio::time::sleep(Duration::from_millis(600)).await;

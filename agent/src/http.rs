@@ -79,7 +79,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_gate_lets_so_many_through_and_queues_the_rest() {
-        let http = Http::gated(reqwest::Client::new(), 2);
+        let http = Http::gated(crate::update::download::http_client(None).unwrap(), 2);
         let (a, b) = (http.turn().await, http.turn().await);
         let third = tokio::time::timeout(std::time::Duration::from_millis(50), http.turn()).await;
         assert!(third.is_err(), "a third request waits while two are under way");
@@ -87,7 +87,7 @@ mod tests {
         let third = tokio::time::timeout(std::time::Duration::from_secs(1), http.turn()).await;
         assert!(third.is_ok(), "and goes once one is done");
         drop(b);
-        let ungated = Http::new(reqwest::Client::new());
+        let ungated = Http::new(crate::update::download::http_client(None).unwrap());
         let turns: Vec<Turn> = futures_util::future::join_all((0..100).map(|_| ungated.turn())).await;
         assert_eq!(turns.len(), 100);
     }

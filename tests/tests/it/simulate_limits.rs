@@ -30,7 +30,6 @@ async fn the_simulator_refuses_at_start_a_count_its_open_files_limit_cannot_hold
     std::fs::write(&operator, ADMIN_TOKEN).unwrap();
     // Nothing listens there: the refusal comes before any connection.
     let nobody = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    drop(std::net::TcpListener::bind(nobody));
     let output = limited(1024, AGENT)
         .arg("simulate")
         .args(["--count", "2000", "--server", &format!("http://{nobody}"), "--mqtt-url", &format!("mqtt://{nobody}")])
