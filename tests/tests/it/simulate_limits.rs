@@ -4,7 +4,6 @@
 //! registered fleet.
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use fleet_agent::simulate::budget::Needs;
