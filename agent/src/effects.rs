@@ -8,6 +8,7 @@ use sha2::Digest as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::device::HealthCheck;
+use crate::http::LocalError;
 use crate::install::{Installer, run_hook};
 use crate::runner::{LOCAL_PAUSE, Runner};
 use crate::update::Job;
@@ -129,7 +130,7 @@ impl<I: Installer> Runner<I> {
                 tracing::warn!("install failed: {} does not hold the signed image", image.display());
                 return Some(Event::InstallFailed);
             }
-            match installer.install(&image).await {
+            match past_local_shortage("install", || installer.install(&image)).await {
                 Ok(()) => Some(Event::Installed),
                 Err(e) => {
                     tracing::warn!("install failed: {e}");
@@ -195,9 +196,26 @@ impl<I: Installer> Runner<I> {
     }
 }
 
+/// Runs `op` again after a pause while it fails for want of this process's descriptors (a
+/// simulator's shortage is not the device's failure); any other outcome is returned.
+async fn past_local_shortage<T, F>(what: &str, mut op: impl FnMut() -> F) -> std::io::Result<T>
+where
+    F: std::future::Future<Output = std::io::Result<T>>,
+{
+    loop {
+        match op().await {
+            Err(e) if LocalError::of_io(&e).is_some() => {
+                tracing::warn!("{what} paused: {e}; trying again in {LOCAL_PAUSE:?}");
+                tokio::time::sleep(LOCAL_PAUSE).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 /// Whether `path` holds exactly `job`'s signed bytes (size and SHA-256).
 async fn holds(path: &std::path::Path, job: &Job) -> bool {
-    match hash_file(path).await {
+    match past_local_shortage("reading the slot back", || hash_file(path)).await {
         Ok((hasher, len)) => {
             len == job.manifest.size && <[u8; 32]>::from(hasher.finalize()) == *job.manifest.sha256.as_bytes()
         }

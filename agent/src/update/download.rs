@@ -416,3 +416,16 @@ fn hash_file_now(path: &Path) -> io::Result<(Sha256, u64)> {
         len += n as u64;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_error_out_of_descriptors_is_local_and_others_fail_the_download() {
+        let emfile = io::Error::from_raw_os_error(24);
+        assert!(matches!(file_error(emfile), DownloadError::Local(LocalError::OutOfFiles(_))));
+        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+        assert_eq!(file_error(denied), DownloadError::Failed(Reason::DownloadFailed));
+    }
+}
