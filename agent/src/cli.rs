@@ -83,7 +83,7 @@ pub async fn main_with(cli: Cli) -> anyhow::Result<()> {
         CliCommand::Run(args) => {
             let args = args.with_file()?;
             let device = args.device()?;
-            let http = crate::update::download::http_client(args.ca_file.as_deref())?;
+            let http = crate::http::Http::new(crate::update::download::http_client(args.ca_file.as_deref())?);
             match args.installer.unwrap_or_default() {
                 InstallerKind::AbSlots => {
                     let slots = AbSlots::new(device.state_dir.join("slots"), true)?;

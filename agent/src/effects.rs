@@ -8,8 +8,9 @@ use sha2::Digest as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::device::HealthCheck;
+use crate::http::LocalError;
 use crate::install::{Installer, run_hook};
-use crate::runner::Runner;
+use crate::runner::{LOCAL_PAUSE, Runner};
 use crate::update::Job;
 use crate::update::download::{DownloadError, hash_file};
 use crate::update::journal::Final;
@@ -69,12 +70,23 @@ impl<I: Installer> Runner<I> {
         let (downloader, job, cancel) = (self.downloader.clone(), job.clone(), self.download_cancel.clone());
         let into = self.stream_target(&job);
         self.download_target = into.clone();
-        let progress = self.progress_reporter();
+        let mut progress = self.progress_reporter();
         self.task = Some(Box::pin(async move {
-            match downloader.fetch(&job, into.as_deref(), progress, &cancel).await {
-                Ok(_) => Some(Event::Downloaded),
-                Err(DownloadError::Failed(reason)) => Some(Event::DownloadFailed(reason)),
-                Err(DownloadError::Cancelled) => None,
+            loop {
+                match downloader.fetch(&job, into.as_deref(), &mut progress, &cancel).await {
+                    Ok(_) => return Some(Event::Downloaded),
+                    Err(DownloadError::Failed(reason)) => return Some(Event::DownloadFailed(reason)),
+                    Err(DownloadError::Cancelled) => return None,
+                    // This process's own shortage (a simulator's open-files limit) is no
+                    // failure of the device: wait, then resume where it stopped.
+                    Err(DownloadError::Local(local)) => {
+                        tracing::warn!("download paused: {local}; resuming in {LOCAL_PAUSE:?}");
+                        tokio::select! {
+                            () = cancel.cancelled() => return None,
+                            () = tokio::time::sleep(LOCAL_PAUSE) => {}
+                        }
+                    }
+                }
             }
         }));
     }
@@ -118,7 +130,7 @@ impl<I: Installer> Runner<I> {
                 tracing::warn!("install failed: {} does not hold the signed image", image.display());
                 return Some(Event::InstallFailed);
             }
-            match installer.install(&image).await {
+            match past_local_shortage("install", || installer.install(&image)).await {
                 Ok(()) => Some(Event::Installed),
                 Err(e) => {
                     tracing::warn!("install failed: {e}");
@@ -162,15 +174,7 @@ impl<I: Installer> Runner<I> {
                 },
                 HealthCheck::Reconnect { timeout } => {
                     let url = format!("{}/healthz", device.server.as_str().trim_end_matches('/'));
-                    let reached = async {
-                        if let Some(mut up) = up {
-                            let _ = up.wait_for(|u| *u).await;
-                        }
-                        while !http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
-                            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                        }
-                    };
-                    tokio::time::timeout(*timeout, reached).await.is_ok()
+                    crate::health::reconnected(up, &http, &url, *timeout).await
                 }
             };
             Some(if healthy { Event::HealthPassed } else { Event::HealthFailed })
@@ -192,9 +196,26 @@ impl<I: Installer> Runner<I> {
     }
 }
 
+/// Runs `op` again after a pause while it fails for want of this process's descriptors (a
+/// simulator's shortage is not the device's failure); any other outcome is returned.
+async fn past_local_shortage<T, F>(what: &str, mut op: impl FnMut() -> F) -> std::io::Result<T>
+where
+    F: std::future::Future<Output = std::io::Result<T>>,
+{
+    loop {
+        match op().await {
+            Err(e) if LocalError::of_io(&e).is_some() => {
+                tracing::warn!("{what} paused: {e}; trying again in {LOCAL_PAUSE:?}");
+                tokio::time::sleep(LOCAL_PAUSE).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 /// Whether `path` holds exactly `job`'s signed bytes (size and SHA-256).
 async fn holds(path: &std::path::Path, job: &Job) -> bool {
-    match hash_file(path).await {
+    match past_local_shortage("reading the slot back", || hash_file(path)).await {
         Ok((hasher, len)) => {
             len == job.manifest.size && <[u8; 32]>::from(hasher.finalize()) == *job.manifest.sha256.as_bytes()
         }

@@ -5,6 +5,8 @@
 //! - [`cli`]: `fleet-agent run` and `fleet-agent simulate`.
 //! - [`config`]: flags, `FLEET_AGENT_*` environment and `agent.toml`.
 //! - [`device`]: who the device is and what it trusts.
+//! - [`health`]: the reconnect health check after an update.
+//! - [`http`]: the shared HTTP client, the simulator's gate, and errors of local resources.
 //! - [`mqtt`]: the MQTT link (the only code touching the MQTT client).
 //! - [`runner`]: feeds events to the state machine; [`effects`] performs what it asks.
 //! - [`update`]: the pure checks and state machine, the journal, the download.
@@ -18,6 +20,8 @@ pub mod cli;
 pub mod config;
 pub mod device;
 mod effects;
+pub mod health;
+pub mod http;
 pub mod install;
 pub mod mqtt;
 pub mod runner;

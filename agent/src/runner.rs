@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::device::Device;
+use crate::http::LocalError;
 use crate::install::Installer;
 use crate::mqtt::{Link, LinkEvent};
 use crate::update::admission::{self, Decision, Screened};
@@ -28,6 +29,10 @@ use crate::update::{Job, checks};
 
 /// Progress reports at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+/// After a failure of this process's own resources (out of descriptors), the pause before
+/// trying again, and how often a confirmation is tried so.
+pub(crate) const LOCAL_PAUSE: Duration = Duration::from_secs(1);
+const LOCAL_RETRIES: u32 = 30;
 
 type Task = Pin<Box<dyn Future<Output = Option<Event>> + Send>>;
 
@@ -63,7 +68,7 @@ pub struct Runner<I: Installer> {
     pub(crate) progress_tx: mpsc::UnboundedSender<Event>,
     pub(crate) progress_rx: mpsc::UnboundedReceiver<Event>,
     pub(crate) queue: VecDeque<Event>,
-    pub(crate) http: reqwest::Client,
+    pub(crate) http: crate::http::Http,
     /// Told once, the first time the link is up (simulate counts devices online).
     pub(crate) online_signal: Option<mpsc::UnboundedSender<fleet_protocol::DeviceId>>,
 }
@@ -80,7 +85,7 @@ fn now_ms() -> u64 {
 
 impl<I: Installer> Runner<I> {
     /// Loads (or starts) the journal; does not connect yet.
-    pub fn new(device: Device, installer: I, http: reqwest::Client) -> anyhow::Result<Self> {
+    pub fn new(device: Device, installer: I, http: crate::http::Http) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&device.state_dir)?;
         let journal_file = JournalFile::new(&device.state_dir, device.durable);
         let journal = journal_file.load()?.unwrap_or_else(|| Journal::new(now_ms()));
@@ -353,21 +358,20 @@ impl<I: Installer> Runner<I> {
         self.report(Some(rollout), state, Some(reason), None, false).await
     }
 
-    /// `GET /devices/{id}/command` must return this very command.
+    /// `GET /devices/{id}/command` must return this very command. When this process is
+    /// out of descriptors (a simulator's own limit), it asks again after a pause, up to
+    /// [`LOCAL_RETRIES`] times: that is not the server refusing.
     async fn confirm(&mut self, command: &Command) -> bool {
-        let url = self.device.api(&fleet_protocol::paths::device_command(self.device.id.as_str()));
-        let response = self.http.get(url).bearer_auth(&self.device.token).send().await;
-        match response {
-            Ok(r) if r.status() == reqwest::StatusCode::OK => r.json::<Command>().await.is_ok_and(|c| &c == command),
-            Ok(r) => {
-                tracing::debug!(status = %r.status(), "confirmation refused");
-                false
-            }
-            Err(e) => {
-                tracing::warn!("confirmation failed: {}", crate::update::download::with_causes(&e));
-                false
+        for _ in 0..LOCAL_RETRIES {
+            match ask_confirmation(&self.device, &self.http, command).await {
+                Ok(confirmed) => return confirmed,
+                Err(local) => {
+                    tracing::warn!("confirmation not sent: {local}; trying again in {LOCAL_PAUSE:?}");
+                    tokio::time::sleep(LOCAL_PAUSE).await;
+                }
             }
         }
+        false
     }
 
     pub(crate) fn progress_reporter(&self) -> impl FnMut(u64, u64) + Send + 'static {
@@ -388,5 +392,27 @@ impl<I: Installer> Runner<I> {
             version: job.manifest.version.clone(),
             sha256: job.manifest.sha256,
         }
+    }
+}
+
+/// One confirmation request, at the HTTP gate's turn: whether the server returned this very
+/// command, or `Err` when this process could not send it for want of descriptors.
+async fn ask_confirmation(device: &Device, http: &crate::http::Http, command: &Command) -> Result<bool, LocalError> {
+    let url = device.api(&fleet_protocol::paths::device_command(device.id.as_str()));
+    let _turn = http.turn().await;
+    let response = http.client().get(url).bearer_auth(&device.token).send().await;
+    match response {
+        Ok(r) if r.status() == reqwest::StatusCode::OK => Ok(r.json::<Command>().await.is_ok_and(|c| &c == command)),
+        Ok(r) => {
+            tracing::debug!(status = %r.status(), "confirmation refused");
+            Ok(false)
+        }
+        Err(e) => match LocalError::of(&e) {
+            Some(local) => Err(local),
+            None => {
+                tracing::warn!("confirmation failed: {}", crate::update::download::with_causes(&e));
+                Ok(false)
+            }
+        },
     }
 }

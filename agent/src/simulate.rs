@@ -4,10 +4,15 @@
 //!
 //! - [`tokens`]: each device's token, kept in the state dir and checked before use.
 //! - [`progress`]: counting devices online, printing progress, giving up when stuck.
+//! - [`budget`]: the open-files limit raised, and a count that cannot fit refused at start.
+//!
+//! All devices share one HTTP client and pool, and at most `--http-connections` of their
+//! requests are under way at once ([`crate::http`]); the rest wait their turn.
 //!
 //! Injected failures pick devices by a documented function of the device id, so the same
 //! devices fail every run and tests can compute which: see [`picked`].
 
+pub mod budget;
 mod progress;
 pub mod tokens;
 
@@ -72,6 +77,10 @@ pub struct SimulateArgs {
     /// Give up when no further device has come online for this many seconds.
     #[arg(long, default_value_t = 60)]
     pub connect_timeout: u64,
+    /// HTTP requests under way at once, shared by all devices (one pool; the rest wait
+    /// their turn). Each is an open file beside the devices' MQTT connections.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    pub http_connections: u16,
     /// TEST ONLY: pause after each downloaded chunk.
     #[arg(long, env = "FLEET_AGENT_TEST_DOWNLOAD_DELAY_MS", hide = true, default_value_t = 0)]
     pub test_download_delay_ms: u64,
@@ -89,11 +98,14 @@ pub fn picked(salt: &str, device_id: &str, ratio: f64) -> bool {
 /// Runs the simulation until `shutdown`; fails when a device cannot be used or the devices
 /// do not all come online (see [`progress`]).
 pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let needs = budget::Needs::of(args.count, args.http_connections.into());
+    budget::reserve(needs)?;
     let server = server_url(&args.server)?;
     let verifier = verifier(&args.trust, args.threshold)?;
     let operator = read_token(&args.operator_token_file)?;
     let hardware = HardwareModel::parse(args.hardware.as_str()).context("--hardware")?;
-    let http = crate::update::download::http_client(args.ca_file.as_deref())?;
+    let client = crate::update::download::http_client(args.ca_file.as_deref())?;
+    let http = crate::http::Http::gated(client, args.http_connections.into());
     let broker = broker(&args.mqtt_url, args.ca_file.as_deref())?;
     warn_if_cleartext(&server, &broker.url);
 

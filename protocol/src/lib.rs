@@ -17,6 +17,8 @@
 //! - [`paths`]: the `/api/v1` prefix and the path of every REST resource.
 //! - [`presence`]: the keep-alive, the `online` refresh and the silence bound of presence.
 //! - `tls`: TLS client settings shared by every client (feature `tls`).
+//! - `open_files`: raising the open-files limit, telling out-of-files errors (feature
+//!   `open-files`; the server and the simulator both need it, neither may depend on the other).
 
 #![forbid(unsafe_code)]
 
@@ -27,6 +29,8 @@ pub mod id;
 pub mod keys;
 pub mod manifest;
 pub mod message;
+#[cfg(feature = "open-files")]
+pub mod open_files;
 pub mod paths;
 pub mod presence;
 pub mod problem;

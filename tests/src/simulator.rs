@@ -58,11 +58,25 @@ impl<'a> SimulatorSetup<'a> {
 impl Simulator {
     /// Starts it and waits until every device is online.
     pub async fn start(setup: SimulatorSetup<'_>) -> Self {
+        Self::start_limited(setup, None).await
+    }
+
+    /// [`Simulator::start`] with its open-files limit, soft and hard, set to `open_files`
+    /// (`ulimit -n`) when given.
+    pub async fn start_limited(setup: SimulatorSetup<'_>, open_files: Option<u64>) -> Self {
         std::fs::create_dir_all(setup.state_dir).expect("state dir");
         let token_file = setup.state_dir.join("operator.token");
         std::fs::write(&token_file, setup.operator_token).expect("token file");
         let log = std::fs::File::create(setup.state_dir.join("simulate.log")).expect("log");
-        let mut child = Command::new(setup.binary)
+        let mut command = match open_files {
+            None => Command::new(setup.binary),
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!(r#"ulimit -n {n} && exec "$0" "$@""#), setup.binary]);
+                sh
+            }
+        };
+        let mut child = command
             .arg("simulate")
             .args(["--count", &setup.count.to_string(), "--server", setup.server, "--mqtt-url", setup.mqtt_url])
             .args(["--trust", crate::samples_dir().join("test-only-release.pub").to_str().expect("utf-8")])

@@ -47,7 +47,7 @@ pub enum TokenError {
 /// Where a device's server is and who registers devices there.
 #[derive(Debug, Clone, Copy)]
 pub struct Registrar<'a> {
-    pub http: &'a reqwest::Client,
+    pub http: &'a crate::http::Http,
     pub server: &'a reqwest::Url,
     pub operator: &'a str,
     pub hardware: &'a str,
@@ -73,7 +73,8 @@ impl Registrar<'_> {
     /// Whether the server accepts `token` as device `id`.
     async fn accepted(&self, id: &str, token: &str) -> Result<bool, TokenError> {
         let url = paths::api_url(self.server.as_str(), &paths::device_command(id));
-        let response = self.http.get(url).bearer_auth(token).send().await.map_err(transport(id))?;
+        let _turn = self.http.turn().await;
+        let response = self.http.client().get(url).bearer_auth(token).send().await.map_err(transport(id))?;
         match response.status() {
             StatusCode::OK | StatusCode::NO_CONTENT => Ok(true),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Ok(false),
@@ -86,7 +87,8 @@ impl Registrar<'_> {
     async fn register(&self, id: &str) -> Result<String, TokenError> {
         let base = self.server.as_str();
         let body = serde_json::json!({"id": id, "hardware": self.hardware, "labels": {"simulated": "true"}});
-        let post = |path: String| self.http.post(paths::api_url(base, &path)).bearer_auth(self.operator);
+        let post = |path: String| self.http.client().post(paths::api_url(base, &path)).bearer_auth(self.operator);
+        let _turn = self.http.turn().await;
         let mut response = post(paths::DEVICES.to_owned()).json(&body).send().await.map_err(transport(id))?;
         if response.status() == StatusCode::CONFLICT {
             response = post(paths::device_token(id)).send().await.map_err(transport(id))?;

@@ -29,27 +29,38 @@ use tokio_util::sync::CancellationToken;
 
 use super::Job;
 use super::hashed_file::{HashedFile, WriteLock, spawn_locked};
+use crate::http::{Http, LocalError};
 
 /// Attempts per download before `download_failed`.
 const ATTEMPTS: u32 = 5;
 /// How long an idle HTTP connection is kept for the next request.
 const IDLE_CONNECTION: Duration = Duration::from_secs(5);
 /// Idle HTTP connections kept at most (one device needs one; a simulator shares its client).
-const MAX_IDLE_CONNECTIONS: usize = 64;
+pub const MAX_IDLE_CONNECTIONS: usize = 64;
 /// Space kept free beyond the artifact.
 const SPACE_RESERVE: u64 = 1024 * 1024;
 
 /// Why a download ended without a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DownloadError {
+    /// The device's update failed, for this reason (reported).
     Failed(Reason),
     Cancelled,
+    /// This process ran out of its own resources: try again later, report nothing (what
+    /// was downloaded so far is kept for the resume).
+    Local(LocalError),
+}
+
+/// A file operation's error: local when the process is out of descriptors, else the
+/// download failed.
+fn file_error(e: io::Error) -> DownloadError {
+    LocalError::of_io(&e).map_or(DownloadError::Failed(Reason::DownloadFailed), DownloadError::Local)
 }
 
 /// An HTTP client bound to one server origin and device token.
 #[derive(Debug, Clone)]
 pub struct Downloader {
-    pub http: reqwest::Client,
+    pub http: Http,
     pub server: reqwest::Url,
     pub token: String,
     pub dir: PathBuf,
@@ -159,7 +170,7 @@ impl Downloader {
         mut progress: impl FnMut(u64, u64),
         cancel: &CancellationToken,
     ) -> Result<PathBuf, DownloadError> {
-        let failed = |_| DownloadError::Failed(Reason::DownloadFailed);
+        let failed = file_error;
         let done = self.done_path(job);
         if into.is_none() && done.exists() {
             return Ok(done);
@@ -232,27 +243,31 @@ impl Downloader {
             match outcome {
                 Ok(Attempt::Complete) => return Ok(()),
                 Ok(Attempt::Retry) => {}
-                Err(reason) => {
+                // Kept for the resume: nothing is wrong with what was downloaded.
+                Err(local @ DownloadError::Local(_)) => return Err(local),
+                Err(e) => {
                     let _ = std::fs::remove_file(leftover);
-                    return Err(DownloadError::Failed(reason));
+                    return Err(e);
                 }
             }
         }
         Err(DownloadError::Failed(Reason::DownloadFailed))
     }
 
-    /// One request. `Ok(Retry)` keeps the part for the next attempt; `Err` is final.
+    /// One request, holding a turn at the HTTP gate until its answer is read.
+    /// `Ok(Retry)` keeps the part for the next attempt; `Err` is final (`Local`: for now).
     async fn attempt(
         &self,
         job: &Job,
         part: &Path,
         hashed: &mut Hashed,
         progress: &mut impl FnMut(u64, u64),
-    ) -> Result<Attempt, Reason> {
+    ) -> Result<Attempt, DownloadError> {
         if hashed.have == job.manifest.size && part.exists() {
             return Ok(Attempt::Complete);
         }
-        let Some(response) = self.request(job, hashed.have).await else {
+        let _turn = self.http.turn().await;
+        let Some(response) = self.request(job, hashed.have).await? else {
             return Ok(Attempt::Retry);
         };
         match self.open_part(response.status(), part, hashed).await? {
@@ -262,16 +277,26 @@ impl Downloader {
     }
 
     /// Sends the request for the bytes from `from` on (the token only to the server's
-    /// origin); `None` when it could not be sent.
-    async fn request(&self, job: &Job, from: u64) -> Option<reqwest::Response> {
-        let mut req = self.http.get(&job.url);
+    /// origin); `None` when it could not be sent, `Local` when this process is out of
+    /// descriptors.
+    async fn request(&self, job: &Job, from: u64) -> Result<Option<reqwest::Response>, DownloadError> {
+        let mut req = self.http.client().get(&job.url);
         if super::checks::same_origin(&self.server, &job.url) {
             req = req.header(AUTHORIZATION, format!("Bearer {}", self.token));
         }
         if from > 0 {
             req = req.header(RANGE, format!("bytes={from}-"));
         }
-        req.send().await.inspect_err(|e| tracing::warn!("download: {}", with_causes(e))).ok()
+        match req.send().await {
+            Ok(response) => Ok(Some(response)),
+            Err(e) => match LocalError::of(&e) {
+                Some(local) => Err(DownloadError::Local(local)),
+                None => {
+                    tracing::warn!("download: {}", with_causes(&e));
+                    Ok(None)
+                }
+            },
+        }
     }
 
     /// The part opened for what the answer brings: appended to after a 206, started over
@@ -281,8 +306,8 @@ impl Downloader {
         status: StatusCode,
         part: &Path,
         hashed: &mut Hashed,
-    ) -> Result<Option<std::fs::File>, Reason> {
-        let failed = |_| Reason::DownloadFailed;
+    ) -> Result<Option<std::fs::File>, DownloadError> {
+        let failed = file_error;
         let (part, from) = (part.to_owned(), hashed.have);
         let file = match status {
             StatusCode::PARTIAL_CONTENT if from > 0 => self
@@ -301,7 +326,7 @@ impl Downloader {
             s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => return Ok(None),
             s => {
                 tracing::warn!(status = %s, "download refused");
-                return Err(Reason::DownloadFailed);
+                return Err(DownloadError::Failed(Reason::DownloadFailed));
             }
         };
         Ok(Some(file))
@@ -316,8 +341,8 @@ impl Downloader {
         size: u64,
         hashed: &mut Hashed,
         progress: &mut impl FnMut(u64, u64),
-    ) -> Result<Attempt, Reason> {
-        let failed = |_| Reason::DownloadFailed;
+    ) -> Result<Attempt, DownloadError> {
+        let failed = file_error;
         let mut out = HashedFile::new(file, std::mem::take(&mut hashed.hasher), self.writes.clone());
         let mut stream = response.bytes_stream();
         let mut interrupted = false;
@@ -331,7 +356,7 @@ impl Downloader {
                 }
             };
             if hashed.have + chunk.len() as u64 > size {
-                return Err(Reason::SizeExceeded);
+                return Err(DownloadError::Failed(Reason::SizeExceeded));
             }
             out.write(&chunk).await.map_err(failed)?;
             hashed.have += chunk.len() as u64;
@@ -389,5 +414,18 @@ fn hash_file_now(path: &Path) -> io::Result<(Sha256, u64)> {
         }
         hasher.update(&buf[..n]);
         len += n as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_error_out_of_descriptors_is_local_and_others_fail_the_download() {
+        let emfile = io::Error::from_raw_os_error(24);
+        assert!(matches!(file_error(emfile), DownloadError::Local(LocalError::OutOfFiles(_))));
+        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+        assert_eq!(file_error(denied), DownloadError::Failed(Reason::DownloadFailed));
     }
 }

@@ -99,11 +99,12 @@ struct Opened {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         checks::refuse_unbuilt(&settings)?;
-        crate::limits::raise_open_files_limit();
+        let open_files = crate::limits::raise_open_files_limit();
         let (listener, local_addr) = bind(settings.listen).await?;
         data_dir::prepare(&settings.data_dir)?;
         let data_lock = data_lock::acquire(&settings.data_dir)?;
         let store = open_store(&settings).await?;
+        crate::limits::warn_about_fleet(open_files, store.as_ref(), settings.mqtt_url.is_none()).await;
         let blob_dir = settings.blob_dir.clone().unwrap_or_else(|| settings.data_dir.join("blobs"));
         let blobs = BlobStore::open(blob_dir).await.map_err(|e| StartupError::DataDir(settings.data_dir.clone(), e))?;
         admin_token::set_admin_token(&settings, store.as_ref()).await?;

@@ -30,6 +30,7 @@ mod rollout_retry_budget;
 mod rollouts;
 mod shutdown;
 mod simulate;
+mod simulate_limits;
 mod smaller;
 mod store;
 mod tls;

@@ -10,7 +10,7 @@ use crate::broker::Baseline;
 use crate::server::{Backends, Server, count, cpu_seconds, memory_mib, percentile, sample_value, scratch_dir, sibling};
 
 /// `devices` simulated devices spread over simulator processes of at most `per_simulator`
-/// devices each (one process holds about 10,000 connections with 20,000 open files).
+/// devices each (10,000 devices need 10,704 open files in one process).
 pub async fn rollout(devices: usize, size: usize, per_simulator: usize, backends: Backends) -> anyhow::Result<()> {
     let server = Server::start(&backends).await?;
     let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
