@@ -8,9 +8,10 @@ use sha2::Digest as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::device::HealthCheck;
+use crate::http::LOCAL_PAUSE;
 use crate::http::LocalError;
 use crate::install::{Installer, run_hook};
-use crate::runner::{LOCAL_PAUSE, Runner};
+use crate::runner::Runner;
 use crate::update::Job;
 use crate::update::download::{DownloadError, hash_file};
 use crate::update::journal::Final;

@@ -24,8 +24,7 @@ pub enum LocalError {
 impl LocalError {
     /// `Some` when `e` (or any of its causes) says the process ran out of descriptors.
     pub fn of(e: &(dyn std::error::Error + 'static)) -> Option<Self> {
-        fleet_protocol::open_files::caused_by_out_of_files(e)
-            .then(|| Self::OutOfFiles(crate::update::download::with_causes(e)))
+        fleet_protocol::open_files::caused_by_out_of_files(e).then(|| Self::OutOfFiles(with_causes(e)))
     }
 
     /// [`LocalError::of`] for a file operation's error.
@@ -71,6 +70,23 @@ impl Http {
             None => Turn { _permit: None },
         }
     }
+}
+
+/// After a failure of this process's own resources (out of descriptors), the pause before
+/// trying again.
+pub const LOCAL_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// An error with its causes, e.g. `error sending request: … invalid peer certificate:
+/// UnknownIssuer` (reqwest's own message stops at the first line).
+pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 #[cfg(test)]

@@ -18,21 +18,16 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::device::Device;
-use crate::http::LocalError;
 use crate::install::Installer;
 use crate::mqtt::{Link, LinkEvent};
 use crate::update::admission::{self, Decision, Screened};
 use crate::update::download::Downloader;
 use crate::update::journal::{Final, Journal, JournalFile};
 use crate::update::machine::{Effect, Event, Phase, State, step};
-use crate::update::{Job, checks};
+use crate::update::{Job, checks, confirmation};
 
 /// Progress reports at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
-/// After a failure of this process's own resources (out of descriptors), the pause before
-/// trying again, and how often a confirmation is tried so.
-pub(crate) const LOCAL_PAUSE: Duration = Duration::from_secs(1);
-const LOCAL_RETRIES: u32 = 30;
 
 type Task = Pin<Box<dyn Future<Output = Option<Event>> + Send>>;
 
@@ -325,7 +320,7 @@ impl<I: Installer> Runner<I> {
             return Ok(());
         };
         // Step 2: the server must confirm it over HTTP.
-        if !self.confirm(&command).await {
+        if !confirmation::confirm(&self.device, &self.http, &command).await {
             tracing::warn!(%rollout, "dropping a command the server does not confirm");
             return Ok(());
         }
@@ -358,22 +353,6 @@ impl<I: Installer> Runner<I> {
         self.report(Some(rollout), state, Some(reason), None, false).await
     }
 
-    /// `GET /devices/{id}/command` must return this very command. When this process is
-    /// out of descriptors (a simulator's own limit), it asks again after a pause, up to
-    /// [`LOCAL_RETRIES`] times: that is not the server refusing.
-    async fn confirm(&mut self, command: &Command) -> bool {
-        for _ in 0..LOCAL_RETRIES {
-            match ask_confirmation(&self.device, &self.http, command).await {
-                Ok(confirmed) => return confirmed,
-                Err(local) => {
-                    tracing::warn!("confirmation not sent: {local}; trying again in {LOCAL_PAUSE:?}");
-                    tokio::time::sleep(LOCAL_PAUSE).await;
-                }
-            }
-        }
-        false
-    }
-
     pub(crate) fn progress_reporter(&self) -> impl FnMut(u64, u64) + Send + 'static {
         let tx = self.progress_tx.clone();
         let mut last = Instant::now();
@@ -392,27 +371,5 @@ impl<I: Installer> Runner<I> {
             version: job.manifest.version.clone(),
             sha256: job.manifest.sha256,
         }
-    }
-}
-
-/// One confirmation request, at the HTTP gate's turn: whether the server returned this very
-/// command, or `Err` when this process could not send it for want of descriptors.
-async fn ask_confirmation(device: &Device, http: &crate::http::Http, command: &Command) -> Result<bool, LocalError> {
-    let url = device.api(&fleet_protocol::paths::device_command(device.id.as_str()));
-    let _turn = http.turn().await;
-    let response = http.client().get(url).bearer_auth(&device.token).send().await;
-    match response {
-        Ok(r) if r.status() == reqwest::StatusCode::OK => Ok(r.json::<Command>().await.is_ok_and(|c| &c == command)),
-        Ok(r) => {
-            tracing::debug!(status = %r.status(), "confirmation refused");
-            Ok(false)
-        }
-        Err(e) => match LocalError::of(&e) {
-            Some(local) => Err(local),
-            None => {
-                tracing::warn!("confirmation failed: {}", crate::update::download::with_causes(&e));
-                Ok(false)
-            }
-        },
     }
 }

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Job;
 use super::hashed_file::{HashedFile, WriteLock, spawn_locked};
-use crate::http::{Http, LocalError};
+use crate::http::{Http, LocalError, with_causes};
 
 /// Attempts per download before `download_failed`.
 const ATTEMPTS: u32 = 5;
@@ -68,19 +68,6 @@ pub struct Downloader {
     pub chunk_delay: Duration,
     /// Held by every change to a download's file, on the blocking pool, until it is done.
     pub writes: WriteLock,
-}
-
-/// An error with its causes, e.g. `error sending request: … invalid peer certificate:
-/// UnknownIssuer` (reqwest's own message stops at the first line).
-pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }
 
 /// An HTTP client that follows redirects only within one origin and, with a CA file,

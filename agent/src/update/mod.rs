@@ -1,6 +1,7 @@
 //! One update, from accepted command to final state.
 //!
 //! - [`admission`]: whether a command starts an update, in CONTRACT §6's order (pure).
+//! - [`confirmation`]: the command confirmed over HTTP before anything is done.
 //! - [`checks`]: the pure rules of CONTRACT §6 step 3–4 (signature, kind, name, hardware,
 //!   version, expiry, URL origin).
 //! - [`machine`]: the pure state machine `step(state, event) -> (state, effects)`.
@@ -10,6 +11,7 @@
 
 pub mod admission;
 pub mod checks;
+pub mod confirmation;
 pub mod download;
 pub mod hashed_file;
 pub mod journal;
