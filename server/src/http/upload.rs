@@ -25,7 +25,7 @@ use fleet_protocol::{ArtifactKind, Envelope, ErrorCode, Manifest, PublicKey, Ver
 
 use super::error::{ApiError, InternalError};
 use super::upload_budget::{BEFORE_FILE, UploadBudget};
-use crate::blobs::BlobUpload;
+use crate::blobs::{BlobUpload, FinishedUpload};
 use crate::state::AppState;
 use crate::store::{ArtifactRecord, NewArtifact, StoreError};
 
@@ -178,6 +178,13 @@ async fn receive_metered(
         return Err(ApiError::bad_request(format!("unexpected part `{}` after `file`", extra.name().unwrap_or(""))));
     }
     let finished = upload.finish().await?;
+    store(app, &new, finished).await
+}
+
+/// Checks the received file against the manifest, then moves its blob into place and
+/// stores the record; a blob this upload created is removed again if the record is not.
+async fn store(app: &AppState, new: &NewArtifact, finished: FinishedUpload) -> Result<ArtifactRecord, ApiError> {
+    let manifest = &new.manifest;
     if finished.len != manifest.size {
         return Err(ApiError::new(
             ErrorCode::SizeMismatch,
@@ -193,7 +200,7 @@ async fn receive_metered(
 
     let _lifecycle = app.blobs.lock().await?;
     let created = app.blobs.commit(finished).await?;
-    match app.store.insert_artifact(&new).await {
+    match app.store.insert_artifact(new).await {
         Ok(record) => Ok(record),
         Err(e) => {
             if created && !app.store.blob_referenced(&manifest.sha256.to_hex()).await.unwrap_or(true) {
