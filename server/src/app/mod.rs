@@ -189,12 +189,13 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests; the engine,
-    /// ingestion, blob collection and the stale-presence check then finish the work they have under way (at most
-    /// [`FINISH_WITHIN`]) before the database is closed.
+    /// ingestion, blob collection, the stale-presence check and the Mosquitto file sync
+    /// then finish the work they have under way (at most [`FINISH_WITHIN`]) before the
+    /// database is closed.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
         let stop = CancellationToken::new();
         let (ingest, inbound) = self.ingest;
-        let tasks = [
+        let mut tasks = vec![
             ("rollout engine", tokio::spawn(self.engine.run(stop.clone()))),
             ("ingestion", tokio::spawn(ingest.run(inbound, stop.clone()))),
             ("blob collection", tokio::spawn(crate::gc::run(self.state.clone(), stop.clone()))),
@@ -203,13 +204,12 @@ impl Application {
                 tokio::spawn(crate::presence::run(self.store.clone(), self.presence_timeout, stop.clone())),
             ),
         ];
-        let mosquitto = self.mosquitto.map(|m| tokio::spawn(m.run()));
+        if let Some(m) = self.mosquitto {
+            tasks.push(("Mosquitto file sync", tokio::spawn(m.run(stop.clone()))));
+        }
         let served = serve::serve(self.listener, self.router, self.tls, self.http_header_timeout, shutdown).await;
         stop.cancel();
         finish(tasks, FINISH_WITHIN).await;
-        if let Some(m) = mosquitto {
-            m.abort();
-        }
         drop(self.mqtt);
         drop(self.broker);
         // Another replica (or the next start) drives our rollouts at once.

@@ -14,6 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use fleet_protocol::topic::{Channel, Topics};
 use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
 
 use crate::random::{self, RandomnessError};
 use crate::store::{Store, StoreError};
@@ -140,8 +141,9 @@ impl MosquittoSync {
         (Self { dir: dir.to_owned(), reload_command, server, topics, store, nudge, requested, synced }, handle)
     }
 
-    /// Writes the files at start, then whenever nudged or the credentials changed.
-    pub async fn run(self) {
+    /// Writes the files at start, then whenever nudged or the credentials changed, until
+    /// `stop`; a write under way is finished first.
+    pub async fn run(self, stop: CancellationToken) {
         let mut written: Option<(String, String)> = None;
         loop {
             let covers = self.requested.load(Ordering::SeqCst);
@@ -153,6 +155,7 @@ impl MosquittoSync {
             tokio::select! {
                 () = self.nudge.notified() => {}
                 () = tokio::time::sleep(POLL) => {}
+                () = stop.cancelled() => return,
             }
         }
     }
