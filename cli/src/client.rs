@@ -298,6 +298,12 @@ impl ApiClient {
         Self::decode(self.request(Method::GET, &paths::rollout(id)).send().await?).await
     }
 
+    /// `DELETE /rollouts/{id}`: only a finished rollout.
+    pub async fn delete_rollout(&self, id: &str) -> ClientResult<()> {
+        Self::check(self.request(Method::DELETE, &paths::rollout(id)).send().await?).await?;
+        Ok(())
+    }
+
     pub async fn rollout_devices(
         &self,
         id: &str,

@@ -26,6 +26,7 @@ mod rerun;
 mod restart;
 mod restart_rollout;
 mod rollout_devices;
+mod rollout_lifecycle;
 mod rollout_pause;
 mod rollout_retry_budget;
 mod rollouts;
