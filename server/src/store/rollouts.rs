@@ -66,6 +66,9 @@ pub trait RolloutStore: Send + Sync {
     /// Deletes the rollout and its entries, only if it is finished (`completed` or
     /// `cancelled`), in one statement; `NotFound` if there is no such rollout.
     async fn delete_finished_rollout(&self, id: &str) -> StoreResult<RolloutDeletion>;
+    /// Deletes finished rollouts last changed before `finished_before` (ms, the database's
+    /// clock), with their entries, except cancelled ones still winding down; their ids.
+    async fn delete_expired_rollouts(&self, finished_before: i64) -> StoreResult<Vec<String>>;
     /// Rollouts that keep the artifact: running, paused, or cancelled while cancels are
     /// still being delivered (the engine still drives those).
     async fn rollouts_using(&self, artifact_id: &str) -> StoreResult<Vec<String>>;

@@ -28,6 +28,7 @@ mod restart_rollout;
 mod rollout_devices;
 mod rollout_lifecycle;
 mod rollout_pause;
+mod rollout_retention;
 mod rollout_retry_budget;
 mod rollouts;
 mod shutdown;

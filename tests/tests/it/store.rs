@@ -393,6 +393,11 @@ async fn story(store: Arc<dyn Store>) {
     assert!(store.entries("r1").await.unwrap().is_empty(), "its entries went with it");
     assert!(matches!(store.delete_finished_rollout("r1").await, Err(StoreError::NotFound)));
     assert_eq!(store.entries("r3").await.unwrap().len(), 2, "another rollout's entries stay");
+    // Retention: finished before the cut-off (strictly) expires, with its entries.
+    let done = store.get_rollout("r3").await.unwrap();
+    assert!(store.delete_expired_rollouts(done.updated_at).await.unwrap().is_empty());
+    assert_eq!(store.delete_expired_rollouts(done.updated_at + 1).await.unwrap(), ["r3"]);
+    assert!(store.entries("r3").await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -147,6 +147,19 @@ impl<DB: Db> RolloutStore for SqlStore<DB> {
         Ok(RolloutDeletion::Unfinished(state))
     }
 
+    async fn delete_expired_rollouts(&self, finished_before: i64) -> StoreResult<Vec<String>> {
+        let rows = Sql::<DB>::new(format!(
+            "DELETE FROM rollouts AS r WHERE r.state IN ($1, $2) AND r.updated_at < $3 AND NOT {} RETURNING id",
+            HOLDS_ARTIFACT.as_str()
+        ))
+        .arg(RolloutState::Completed.as_str())
+        .arg(RolloutState::Cancelled.as_str())
+        .arg(finished_before)
+        .fetch_all(self.writer())
+        .await?;
+        rows.iter().map(|r| Ok(r.col("id")?)).collect()
+    }
+
     async fn rollouts_using(&self, artifact_id: &str) -> StoreResult<Vec<String>> {
         let rows = Sql::<DB>::new(format!(
             "SELECT r.id FROM rollouts r WHERE r.artifact_id = $1 AND {} ORDER BY r.id",
