@@ -1,6 +1,8 @@
 //! `DELETE /rollouts/{id}` and `fleetctl rollouts rm`: only finished rollouts go, with their
-//! entries; an artifact is kept only by running or paused rollouts, and a finished
-//! rollout whose artifact was deleted still shows the artifact's id.
+//! entries; an artifact is kept only by rollouts still running, paused or winding down,
+//! and a finished rollout whose artifact was deleted still shows the artifact's id.
+
+use std::time::Duration;
 
 use fleet_cli::client::TokenScope;
 use fleet_protocol::paths::RolloutAction;
@@ -8,8 +10,6 @@ use fleet_protocol::{ArtifactKind, ErrorCode};
 use fleet_tests::{ADMIN_TOKEN, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-
-use std::time::Duration;
 
 use crate::rollouts::{count, firmware, wait_for};
 
