@@ -264,6 +264,12 @@ impl ApiClient {
         Self::decode(self.request(Method::GET, &paths::device(id)).send().await?).await
     }
 
+    /// `PATCH /devices/{id}`: replaces all of the device's labels with `labels`.
+    pub async fn set_device_labels(&self, id: &str, labels: &BTreeMap<String, String>) -> ClientResult<Device> {
+        let body = serde_json::json!({"labels": labels});
+        Self::decode(self.request(Method::PATCH, &paths::device(id)).json(&body).send().await?).await
+    }
+
     pub async fn delete_device(&self, id: &str) -> ClientResult<()> {
         Self::check(self.request(Method::DELETE, &paths::device(id)).send().await?).await?;
         Ok(())
@@ -290,6 +296,12 @@ impl ApiClient {
 
     pub async fn get_rollout(&self, id: &str) -> ClientResult<Rollout> {
         Self::decode(self.request(Method::GET, &paths::rollout(id)).send().await?).await
+    }
+
+    /// `DELETE /rollouts/{id}`: only a finished rollout.
+    pub async fn delete_rollout(&self, id: &str) -> ClientResult<()> {
+        Self::check(self.request(Method::DELETE, &paths::rollout(id)).send().await?).await?;
+        Ok(())
     }
 
     pub async fn rollout_devices(

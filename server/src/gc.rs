@@ -2,7 +2,8 @@
 //! artifact removes its blob at once; this pass catches what a crash or a replica left
 //! behind. It holds the blob lifecycle lock (shared by replicas through a file lock), so an
 //! upload of the same digest either commits before the pass looks (and is referenced) or
-//! after it (and finds no blob, so writes its own).
+//! after it (and finds no blob, so writes its own). The same task expires finished
+//! rollouts ([`crate::retention`]) before each pass.
 
 use std::time::Duration;
 
@@ -39,9 +40,13 @@ pub async fn collect(app: &AppState) -> Result<usize, GcError> {
 }
 
 /// Runs a pass at start and then every hour, until `stop` is cancelled; a pass under way
-/// finishes first.
-pub async fn run(app: AppState, stop: CancellationToken) {
+/// finishes first. Each pass first deletes rollouts finished longer than `retention` ago
+/// (zero: never).
+pub async fn run(app: AppState, retention: Duration, stop: CancellationToken) {
     while !stop.is_cancelled() {
+        if let Err(e) = crate::retention::expire_rollouts(&app, retention).await {
+            tracing::error!("rollout retention: {e}");
+        }
         if let Err(e) = collect(&app).await {
             tracing::error!("blob garbage collection: {e}");
         }

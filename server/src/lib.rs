@@ -8,7 +8,8 @@
 //!   [`blobs`], the content-addressed blob store.
 //! - Domain: [`rollout`] (planning, the engine task and report ingestion);
 //!   [`credentials`] (device tokens issued, rotated and revoked); [`audit`] (the trail of
-//!   operator actions); [`gc`] (unreferenced blobs); [`presence`] (devices silent too long
+//!   operator actions); [`gc`] (unreferenced blobs); [`retention`] (finished rollouts
+//!   expiring); [`presence`] (devices silent too long
 //!   marked offline); [`backup`] (online backups);
 //!   [`artifact_cache`] and [`device_tokens`] (records and tokens remembered a moment, by
 //!   the rule of [`remembered`]); [`metrics`]; [`state`], what handlers share.
@@ -41,6 +42,7 @@ pub mod mqtt;
 pub mod presence;
 pub mod random;
 pub mod remembered;
+pub mod retention;
 pub mod rollout;
 pub mod settings;
 pub mod state;

@@ -74,6 +74,12 @@ pub struct Settings {
     #[arg(long, env = "FLEET_PRESENCE_TIMEOUT", default_value = "285", value_parser = parse_seconds)]
     pub presence_timeout: Duration,
 
+    /// Seconds after which a finished (completed or cancelled) rollout is deleted with its
+    /// per-device entries, by the clean-up pass at start and every hour; 0 keeps them
+    /// forever.
+    #[arg(long, env = "FLEET_ROLLOUT_RETENTION", default_value = "0", value_parser = parse_retention)]
+    pub rollout_retention: Duration,
+
     /// Most connections to the embedded broker waiting to be let in at once; beyond it a new
     /// connection is closed at once.
     #[arg(long, env = "FLEET_MQTT_MAX_PENDING", default_value_t = 1024,
@@ -201,6 +207,14 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
     match s.parse::<u64>() {
         Ok(n @ 1..=3600) => Ok(Duration::from_secs(n)),
         _ => Err("whole seconds, 1-3600".into()),
+    }
+}
+
+/// Whole seconds, 0 (keep forever) up to ten years.
+fn parse_retention(s: &str) -> Result<Duration, String> {
+    match s.parse::<u64>() {
+        Ok(n @ 0..=315_360_000) => Ok(Duration::from_secs(n)),
+        _ => Err("whole seconds, 0 (keep forever) to 315360000".into()),
     }
 }
 

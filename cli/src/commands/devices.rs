@@ -1,4 +1,4 @@
-//! `fleetctl devices add|list|show|rm|rotate-token|import`.
+//! `fleetctl devices add|list|show|label|rm|rotate-token|import`.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -42,6 +42,17 @@ pub enum Command {
     Show {
         /// The device id.
         id: String,
+    },
+    /// Replace ALL of a device's labels with the ones given: labels not named are removed.
+    Label {
+        /// The device id.
+        id: String,
+        /// The device's complete new label set, key=value pairs.
+        #[arg(value_parser = parse_label, required_unless_present = "clear")]
+        labels: Vec<(String, String)>,
+        /// Remove every label instead.
+        #[arg(long, conflicts_with = "labels")]
+        clear: bool,
     },
     /// Decommission a device: its token stops working.
     Rm {
@@ -99,6 +110,19 @@ pub async fn run(client: &ApiClient, out: Format, cmd: &Command) -> anyhow::Resu
         }
         Command::Show { id } => {
             let device = client.get_device(id).await?;
+            match out {
+                Format::Json => print_json(&device)?,
+                Format::Table => print!("{}", views::devices::summary(&device, now)),
+            }
+        }
+        Command::Label { id, labels, clear: _ } => {
+            let mut set = BTreeMap::new();
+            for (k, v) in labels {
+                if set.insert(k.clone(), v.clone()).is_some() {
+                    bail!("label `{k}` is given twice");
+                }
+            }
+            let device = client.set_device_labels(id, &set).await?;
             match out {
                 Format::Json => print_json(&device)?,
                 Format::Table => print!("{}", views::devices::summary(&device, now)),

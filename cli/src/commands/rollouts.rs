@@ -78,6 +78,11 @@ pub enum Command {
         /// The rollout's id.
         id: String,
     },
+    /// Delete a finished (completed or cancelled) rollout and its per-device history.
+    Rm {
+        /// The rollout's id.
+        id: String,
+    },
     /// Devices of a rollout, optionally in one state.
     Devices {
         /// The rollout's id.
@@ -160,6 +165,10 @@ pub async fn run(client: &ApiClient, out: Format, cmd: &Command) -> anyhow::Resu
                     print!("{}", views::rollouts::summary(&rollout, &reasons));
                 }
             }
+        }
+        Command::Rm { id } => {
+            client.delete_rollout(id).await?;
+            say(out, format_args!("deleted rollout {id}"), &serde_json::json!({"deleted": id}))?;
         }
         Command::Devices { id, state } => {
             let mut items = Vec::new();

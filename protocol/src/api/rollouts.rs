@@ -85,8 +85,11 @@ pub struct Rollout {
     pub state: String,
     /// Why it is paused: `operator`, `failure_threshold`, `wave_gate`, `key_revoked`.
     pub reason: Option<String>,
-    /// Null when the artifact can no longer be read.
+    /// Null when the artifact can no longer be read (e.g. deleted after the rollout finished).
     pub artifact: Option<RolloutArtifact>,
+    /// The id of the artifact it installs (or installed), also once that artifact is deleted.
+    #[serde(default)]
+    pub artifact_id: String,
     /// The request's target, as given.
     pub target: Option<RolloutTarget>,
     /// Devices in the rollout.

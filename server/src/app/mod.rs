@@ -64,6 +64,8 @@ pub struct Application {
     http_header_timeout: Duration,
     /// How long a silent device stays `online` (`--presence-timeout`, [`crate::presence`]).
     presence_timeout: Duration,
+    /// How long finished rollouts are kept (`--rollout-retention`, [`crate::retention`]).
+    rollout_retention: Duration,
     store: Arc<dyn Store>,
     /// This replica's name (MQTT client id, rollout leases).
     instance: String,
@@ -162,6 +164,7 @@ impl Application {
             tls,
             http_header_timeout: settings.http_header_timeout,
             presence_timeout: settings.presence_timeout,
+            rollout_retention: settings.rollout_retention,
             store,
             instance,
             broker,
@@ -198,7 +201,7 @@ impl Application {
         let mut tasks = vec![
             ("rollout engine", tokio::spawn(self.engine.run(stop.clone()))),
             ("ingestion", tokio::spawn(ingest.run(inbound, stop.clone()))),
-            ("blob collection", tokio::spawn(crate::gc::run(self.state.clone(), stop.clone()))),
+            ("blob collection", tokio::spawn(crate::gc::run(self.state.clone(), self.rollout_retention, stop.clone()))),
             (
                 "stale presence",
                 tokio::spawn(crate::presence::run(self.store.clone(), self.presence_timeout, stop.clone())),

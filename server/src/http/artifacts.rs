@@ -108,14 +108,14 @@ async fn remove(
     if !using.is_empty() {
         return Err(ApiError::new(
             fleet_protocol::ErrorCode::InUse,
-            format!("{kind} {id} is used by running or paused rollouts: {}", using.join(", ")),
+            format!("{kind} {id} is used by rollouts still running, paused or winding down: {}", using.join(", ")),
         ));
     }
     let _lifecycle = app.blobs.lock().await?;
     let record = match app.store.delete_artifact(kind, &id).await {
         Err(StoreError::Referenced) => Err(ApiError::new(
             fleet_protocol::ErrorCode::InUse,
-            format!("{kind} {id} is kept: earlier rollouts' history refers to it"),
+            format!("{kind} {id} is used by a rollout still running, paused or winding down"),
         )),
         deleted => deleted.or_not_found(|| format!("{kind} {id}")),
     }?;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 
 use super::routes::ApiRouter;
 use fleet_protocol::HardwareModel;
@@ -25,6 +25,7 @@ pub fn router(device_gate: &super::DeviceGate) -> ApiRouter {
         .get("/devices", get(list))
         .post("/devices", post(register))
         .get("/devices/{id}", get(show))
+        .patch("/devices/{id}", patch(relabel))
         .delete("/devices/{id}", delete(decommission))
         .post("/devices/{id}/token", post(rotate_token))
         .get("/devices/{id}/command", get(command).route_layer(device_gate.clone()))
@@ -37,6 +38,13 @@ pub(crate) struct Register {
     id: String,
     hardware: String,
     #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+/// `PATCH /devices/{id}`: the device's new labels, replacing all it had.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Relabel {
     labels: BTreeMap<String, String>,
 }
 
@@ -120,6 +128,19 @@ async fn show(State(app): State<AppState>, _: Operator, Path(raw): Path<String>)
         body.rollout = Some(serde_json::json!({"id": rollout, "state": state.as_str()}));
     }
     Ok(Json(body))
+}
+
+async fn relabel(
+    State(app): State<AppState>,
+    admin: Admin,
+    Path(raw): Path<String>,
+    ApiJson(req): ApiJson<Relabel>,
+) -> Result<Json<DeviceInfo>, ApiError> {
+    let id = device_id(raw)?;
+    check_labels(&req.labels)?;
+    let device = app.store.set_device_labels(&id, &req.labels).await.or_not_found(|| format!("device {id}"))?;
+    app.audit(admin.actor(), "device.relabelled", id.as_str(), serde_json::json!({"labels": device.labels})).await;
+    Ok(Json(views::device(device)))
 }
 
 async fn decommission(

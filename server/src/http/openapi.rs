@@ -20,7 +20,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::broker::{EmqxAuthenticate, EmqxAuthorize};
-use super::devices::Register;
+use super::devices::{Register, Relabel};
 use super::keys::AddKey;
 use super::tokens::CreateToken;
 use crate::rollout::plan::{RolloutRequest, WaveGate};
@@ -38,15 +38,15 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
         keys_list, keys_add, keys_show, keys_revoke,
         firmware_list, firmware_upload, firmware_show, firmware_delete, firmware_blob,
         configs_list, configs_upload, configs_show, configs_delete, configs_blob,
-        devices_list, devices_register, devices_show, devices_remove, devices_rotate_token, devices_command,
-        rollouts_list, rollouts_create, rollouts_show, rollouts_devices, rollouts_pause, rollouts_resume,
+        devices_list, devices_register, devices_show, devices_relabel, devices_remove, devices_rotate_token, devices_command,
+        rollouts_list, rollouts_create, rollouts_show, rollouts_delete, rollouts_devices, rollouts_pause, rollouts_resume,
         rollouts_cancel, rollouts_events, rollouts_device_cancel, rollouts_device_retry, rollouts_device_skip,
         tokens_list, tokens_create, tokens_revoke, audit_list,
         broker_passwords, broker_acl, emqx_authenticate, emqx_authorize,
     ),
     components(schemas(
         Problem, ErrorCode, KeyInfo, ArtifactInfo, DeviceInfo, DeviceWithToken, Installed, Envelope, EnvelopeSignature,
-        TokenInfo, TokenScope, TokenWithSecret, AuditEntry, AddKey, Register, CreateToken, RolloutRequest,
+        TokenInfo, TokenScope, TokenWithSecret, AuditEntry, AddKey, Register, Relabel, CreateToken, RolloutRequest,
         WaveGate, EmqxAuthenticate, EmqxAuthorize, Upload, Rollout, RolloutDevice, RolloutArtifact, RolloutTarget,
         RolloutOptions, WaveProgress, WaveState, RolloutPlan, PlannedWave, DeviceState, Reason, ArtifactKind,
     )),
@@ -149,7 +149,7 @@ macro_rules! artifact_docs {
         #[utoipa::path(delete, path = $item, tag = $tag, params(("id" = String, Path)),
             responses((status = 204, description = "Deleted (and its blob, unless shared)"),
                 (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 404, description = "not_found", body = Problem),
-                (status = 409, description = "in_use: a rollout refers to it", body = Problem)))]
+                (status = 409, description = "in_use: a rollout still running, paused or winding down (cancelled, devices not yet stopped) refers to it", body = Problem)))]
         fn $delete() {}
 
         #[utoipa::path(get, path = $blob, tag = $tag, params(("id" = String, Path)),
@@ -204,6 +204,13 @@ fn devices_register() {}
         (status = 404, description = "not_found", body = Problem)))]
 fn devices_show() {}
 
+#[utoipa::path(patch, path = "/api/v1/devices/{id}", tag = "devices", params(("id" = String, Path)), request_body = Relabel,
+    responses((status = 200, description = "The device with its new labels (all earlier ones replaced)", body = DeviceInfo),
+        (status = 400, description = "invalid_id: the device id breaks the rule; bad_request: bad labels, more than 32, or an unknown field", body = Problem),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: not an admin token", body = Problem),
+        (status = 404, description = "not_found", body = Problem)))]
+fn devices_relabel() {}
+
 #[utoipa::path(delete, path = "/api/v1/devices/{id}", tag = "devices", params(("id" = String, Path)),
     responses((status = 204, description = "Decommissioned: its token and broker session end now"),
         (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 404, description = "not_found", body = Problem)))]
@@ -240,6 +247,14 @@ fn rollouts_create() {}
     responses((status = 200, description = "OK", body = Rollout), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
         (status = 404, description = "not_found", body = Problem)))]
 fn rollouts_show() {}
+
+#[utoipa::path(delete, path = "/api/v1/rollouts/{id}", tag = "rollouts", params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted with its per-device entries"),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem),
+        (status = 403, description = "forbidden: not an admin token", body = Problem),
+        (status = 404, description = "not_found", body = Problem),
+        (status = 409, description = "invalid_state: the rollout is running or paused", body = Problem)))]
+fn rollouts_delete() {}
 
 #[utoipa::path(get, path = "/api/v1/rollouts/{id}/devices", tag = "rollouts",
     params(("id" = String, Path), ("state" = Option<String>, Query), ("limit" = Option<u32>, Query),

@@ -1,4 +1,4 @@
-//! `/rollouts`: create (with `?dry_run=true`), list, show, per-device state, pause, resume,
+//! `/rollouts`: create (with `?dry_run=true`), list, show, delete (a finished one), per-device state, pause, resume,
 //! cancel, a Server-Sent Events stream of the rollout body ([`events`]), and cancel, retry
 //! or skip one device ([`device_control`]).
 
@@ -9,7 +9,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
+use fleet_protocol::ErrorCode;
 use fleet_protocol::api::{List, Rollout, RolloutDevice};
 use fleet_protocol::state::DeviceState;
 use serde::Deserialize;
@@ -26,12 +27,14 @@ use crate::rollout::model::RolloutRecord;
 use crate::rollout::plan::RolloutRequest;
 use crate::rollout::view::{entry_body, rollout_body};
 use crate::state::AppState;
+use crate::store::rollouts::RolloutDeletion;
 
 pub fn router() -> ApiRouter {
     ApiRouter::new()
         .get("/rollouts", get(list))
         .post("/rollouts", post(create_rollout))
         .get("/rollouts/{id}", get(show))
+        .delete("/rollouts/{id}", delete(remove))
         .get("/rollouts/{id}/devices", get(devices))
         .post("/rollouts/{id}/pause", post(pause))
         .post("/rollouts/{id}/resume", post(resume))
@@ -93,6 +96,20 @@ async fn load(app: &AppState, id: &str) -> Result<RolloutRecord, ApiError> {
 async fn show(State(app): State<AppState>, _: Operator, Path(id): Path<String>) -> Result<Json<Rollout>, ApiError> {
     let r = load(&app, &id).await?;
     Ok(Json(rollout_body(app.store.as_ref(), &app.artifacts, &r).await?))
+}
+
+/// Deletes a finished rollout and its entries; any other is 409 `invalid_state`.
+async fn remove(State(app): State<AppState>, admin: Admin, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    match app.store.delete_finished_rollout(&id).await.or_not_found(|| format!("rollout {id}"))? {
+        RolloutDeletion::Deleted => {
+            app.audit(&admin, "rollout.deleted", &id, json!({})).await;
+            Ok(StatusCode::NO_CONTENT)
+        }
+        RolloutDeletion::Unfinished(state) => Err(ApiError::new(
+            ErrorCode::InvalidState,
+            format!("rollout {id} is {}; only a completed or cancelled rollout can be deleted", state.as_str()),
+        )),
+    }
 }
 
 #[derive(Debug, Deserialize)]

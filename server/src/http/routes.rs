@@ -35,6 +35,10 @@ impl ApiRouter {
         self.route(Method::POST, path, handler)
     }
 
+    pub fn patch(self, path: &str, handler: MethodRouter<AppState>) -> Self {
+        self.route(Method::PATCH, path, handler)
+    }
+
     pub fn delete(self, path: &str, handler: MethodRouter<AppState>) -> Self {
         self.route(Method::DELETE, path, handler)
     }

@@ -31,6 +31,7 @@ pub async fn rollout_body(store: &dyn Store, artifacts: &ArtifactCache, r: &Roll
         state: r.state.as_str().to_owned(),
         reason: r.reason.map(|p| p.as_str().to_owned()),
         artifact: artifact.map(|a| artifact_body(&a)),
+        artifact_id: r.artifact_id.clone(),
         target: serde_json::from_str(&r.target).ok(),
         total: tally.sizes.iter().sum(),
         counts: tally.total,

@@ -13,6 +13,8 @@ pub mod rollouts;
 pub mod sql;
 pub mod sqlite;
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, KeyId, ProductName};
 pub use rollouts::{EntryStore, ReportStore, RolloutStore};
@@ -134,6 +136,8 @@ pub trait DeviceStore: Send + Sync {
     async fn list_devices(&self, filter: &DeviceFilter, page: &PageRequest) -> StoreResult<Page<DeviceRecord>>;
     /// Removes the device; it leaves the rollouts it is in (cancelled there).
     async fn delete_device(&self, id: &DeviceId) -> StoreResult<()>;
+    /// Replaces all of the device's labels with `labels`, in one transaction.
+    async fn set_device_labels(&self, id: &DeviceId, labels: &BTreeMap<String, String>) -> StoreResult<DeviceRecord>;
     /// Replaces the token's hashes and forgets the last applied `seq`.
     async fn rotate_device_token(&self, id: &DeviceId, token_hash: &str, broker_password_hash: &str)
     -> StoreResult<()>;

@@ -39,6 +39,15 @@ pub enum EntrySelect {
     Due { wave: i64, now: i64, limit: i64 },
 }
 
+/// What deleting a rollout did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RolloutDeletion {
+    /// It was finished; it and its entries are gone.
+    Deleted,
+    /// It is still in this (unfinished) state; nothing was deleted.
+    Unfinished(RolloutState),
+}
+
 /// Rollouts, their leases and the database's clock.
 #[async_trait]
 pub trait RolloutStore: Send + Sync {
@@ -54,7 +63,14 @@ pub trait RolloutStore: Send + Sync {
     /// is still at `rollout.version` (compare-and-set), raising the version by one; false
     /// when another write came first (the caller reads again and decides again).
     async fn update_rollout(&self, rollout: &RolloutRecord) -> StoreResult<bool>;
-    /// Running or paused rollouts that use the artifact.
+    /// Deletes the rollout and its entries, only if it is finished (`completed` or
+    /// `cancelled`), in one statement; `NotFound` if there is no such rollout.
+    async fn delete_finished_rollout(&self, id: &str) -> StoreResult<RolloutDeletion>;
+    /// Deletes finished rollouts last changed before `finished_before` (ms, the database's
+    /// clock), with their entries, except cancelled ones still winding down; their ids.
+    async fn delete_expired_rollouts(&self, finished_before: i64) -> StoreResult<Vec<String>>;
+    /// Rollouts that keep the artifact: running, paused, or cancelled while cancels are
+    /// still being delivered (the engine still drives those).
     async fn rollouts_using(&self, artifact_id: &str) -> StoreResult<Vec<String>>;
     /// Takes or renews the lease on driving a rollout for `owner` until `until` (ms, the
     /// database's clock); false while another owner's lease runs.

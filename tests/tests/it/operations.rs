@@ -103,9 +103,11 @@ async fn every_operator_action_is_in_the_audit_trail_with_its_actor() {
         ops.control_rollout(&rollout, action).await.unwrap();
     }
     ops.delete_device("dev-1").await.unwrap();
-    // The rollout's history keeps its firmware: 409, and no audit entry for a refusal.
-    let kept = ops.delete_artifact(ArtifactKind::Firmware, &fw).await.unwrap_err();
-    assert_eq!(kept.problem().map(|p| p.code), Some(ErrorCode::InUse), "{kept}");
+    // A refusal is not audited: a cancelled rollout cannot be resumed.
+    let refused = ops.control_rollout(&rollout, RolloutAction::Resume).await.unwrap_err();
+    assert_eq!(refused.problem().map(|p| p.code), Some(ErrorCode::InvalidState), "{refused}");
+    ops.delete_rollout(&rollout).await.unwrap();
+    ops.delete_artifact(ArtifactKind::Firmware, &fw).await.unwrap();
     let spare = firmware(&ops, "1.0.1").await;
     ops.delete_artifact(ArtifactKind::Firmware, &spare).await.unwrap();
     ops.revoke_key(&key.keyid).await.unwrap();
@@ -138,6 +140,8 @@ async fn every_operator_action_is_in_the_audit_trail_with_its_actor() {
         ("ops", "rollout.resumed", &rollout),
         ("ops", "rollout.cancelled", &rollout),
         ("ops", "device.removed", "dev-1"),
+        ("ops", "rollout.deleted", &rollout),
+        ("ops", "artifact.deleted", &fw),
         ("ops", "artifact.uploaded", &spare),
         ("ops", "artifact.deleted", &spare),
         ("ops", "key.revoked", &key.keyid),
@@ -152,7 +156,7 @@ async fn every_operator_action_is_in_the_audit_trail_with_its_actor() {
     assert_eq!(uploaded.details["name"], "gateway-os");
     assert!(entries.iter().all(|e| !e.at.is_empty()));
     let actions: BTreeSet<&str> = entries.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions.len(), 13);
+    assert_eq!(actions.len(), 14);
     // Secrets never enter the trail.
     let text = serde_json::to_string(&entries).unwrap();
     assert!(!text.contains("fleet_op_") && !text.contains("fleet_dev_"), "{text}");

@@ -12,7 +12,7 @@ use fleet_server::artifact_cache::ArtifactCache;
 use fleet_server::rollout::device_control::{self, DeviceAction};
 use fleet_server::rollout::plan::WaveGate;
 use fleet_server::store::rollouts::{
-    EntryRecord, EntrySelect, IncomingReport, PauseReason, ReportOutcome, RolloutRecord, RolloutState,
+    EntryRecord, EntrySelect, IncomingReport, PauseReason, ReportOutcome, RolloutDeletion, RolloutRecord, RolloutState,
 };
 use fleet_server::store::{
     DeviceFilter, KeyRecord, NewArtifact, NewDevice, OperatorTokenRecord, PageRequest, Store, StoreError, TokenOwner,
@@ -377,6 +377,27 @@ async fn story(store: Arc<dyn Store>) {
     let e0 = store.entry("r3", &dev0).await.unwrap();
     assert_eq!((e0.state, e0.retry_at), (DeviceState::TimedOut, None), "no budget left: final");
     assert_eq!(store.get_rollout("r3").await.unwrap().retries_used, 1);
+
+    // Lifecycle: only a finished rollout is deleted, its entries with it; only running or
+    // paused rollouts keep an artifact, and a finished one still names it.
+    let running = store.delete_finished_rollout("r3").await.unwrap();
+    assert_eq!(running, RolloutDeletion::Unfinished(RolloutState::Running));
+    assert!(matches!(store.delete_artifact(ArtifactKind::Firmware, "a1").await, Err(StoreError::Referenced)));
+    let done = RolloutRecord { state: RolloutState::Completed, ..store.get_rollout("r3").await.unwrap() };
+    assert!(store.update_rollout(&done).await.unwrap());
+    store.delete_artifact(ArtifactKind::Firmware, "a1").await.unwrap();
+    assert!(!store.blob_referenced(&manifest.sha256.to_hex()).await.unwrap());
+    assert_eq!(store.get_rollout("r1").await.unwrap().artifact_id, "a1", "history keeps the id");
+    assert_eq!(store.delete_finished_rollout("r1").await.unwrap(), RolloutDeletion::Deleted);
+    assert!(matches!(store.get_rollout("r1").await, Err(StoreError::NotFound)));
+    assert!(store.entries("r1").await.unwrap().is_empty(), "its entries went with it");
+    assert!(matches!(store.delete_finished_rollout("r1").await, Err(StoreError::NotFound)));
+    assert_eq!(store.entries("r3").await.unwrap().len(), 2, "another rollout's entries stay");
+    // Retention: finished before the cut-off (strictly) expires, with its entries.
+    let done = store.get_rollout("r3").await.unwrap();
+    assert!(store.delete_expired_rollouts(done.updated_at).await.unwrap().is_empty());
+    assert_eq!(store.delete_expired_rollouts(done.updated_at + 1).await.unwrap(), ["r3"]);
+    assert!(store.entries("r3").await.unwrap().is_empty());
 }
 
 #[tokio::test]

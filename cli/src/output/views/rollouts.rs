@@ -67,7 +67,15 @@ fn target(t: Option<&RolloutTarget>) -> String {
 }
 
 fn artifact(r: &Rollout) -> String {
-    r.artifact.as_ref().map(|a| format!("{} {} {} ({})", a.kind, a.name, a.version, a.id)).unwrap_or_default()
+    match &r.artifact {
+        Some(a) => format!("{} {} {} ({})", a.kind, a.name, a.version, a.id),
+        None => deleted_artifact(r),
+    }
+}
+
+/// A finished rollout whose artifact was deleted still names it.
+fn deleted_artifact(r: &Rollout) -> String {
+    if r.artifact_id.is_empty() { String::new() } else { format!("{} (deleted)", r.artifact_id) }
 }
 
 /// `rollouts show`: the rollout, its counts and a table of its waves.
@@ -100,7 +108,10 @@ pub fn summary(r: &Rollout, reasons: &Reasons) -> String {
 pub fn table(rollouts: &[Rollout]) -> Table {
     let mut t = Table::new(["ID", "STATE", "ARTIFACT", "DONE", "COUNTS", "CREATED"]);
     for r in rollouts {
-        let artifact = r.artifact.as_ref().map(|a| format!("{} {}", a.name, a.version)).unwrap_or_default();
+        let artifact = match &r.artifact {
+            Some(a) => format!("{} {}", a.name, a.version),
+            None => deleted_artifact(r),
+        };
         t.row([
             r.id.clone(),
             state(r),

@@ -7,7 +7,7 @@ use fleet_protocol::{ArtifactKind, KeyId, Manifest, ProductName};
 
 use super::SqlStore;
 use super::db::{Db, RowExt as _, Sql};
-use super::rows::{corrupt, kind_of};
+use super::rows::{HOLDS_ARTIFACT, corrupt, kind_of};
 use crate::store::{ArtifactRecord, ArtifactStore, NewArtifact, Page, PageRequest, StoreError, StoreResult};
 
 const ARTIFACT_COLUMNS: &str = "id, kind, manifest, envelope, created_at";
@@ -132,13 +132,26 @@ impl<DB: Db> ArtifactStore for SqlStore<DB> {
 
     async fn delete_artifact(&self, kind: ArtifactKind, id: &str) -> StoreResult<ArtifactRecord> {
         let record = self.get_artifact(kind, id).await?;
-        let done = Sql::<DB>::new("DELETE FROM artifacts WHERE kind = $1 AND id = $2")
-            .arg(kind.as_str())
-            .arg(id)
-            .execute(self.writer())
-            .await?;
+        // Finished rollouts keep only the id as history; one the engine still drives keeps
+        // the artifact (checked in the same statement, so no check-then-delete gap).
+        let done = Sql::<DB>::new(format!(
+            "DELETE FROM artifacts WHERE kind = $1 AND id = $2 \
+             AND NOT EXISTS (SELECT 1 FROM rollouts r WHERE r.artifact_id = $2 AND {})",
+            HOLDS_ARTIFACT.as_str()
+        ))
+        .arg(kind.as_str())
+        .arg(id)
+        .execute(self.writer())
+        .await?;
         if done == 0 {
-            return Err(StoreError::NotFound);
+            let used = Sql::<DB>::new(format!(
+                "SELECT 1 FROM rollouts r WHERE r.artifact_id = $1 AND {} LIMIT 1",
+                HOLDS_ARTIFACT.as_str()
+            ))
+            .arg(id)
+            .fetch_optional(self.writer())
+            .await?;
+            return Err(if used.is_some() { StoreError::Referenced } else { StoreError::NotFound });
         }
         Ok(record)
     }

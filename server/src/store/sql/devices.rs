@@ -150,6 +150,32 @@ impl<DB: Db> DeviceStore for SqlStore<DB> {
         Ok(())
     }
 
+    async fn set_device_labels(&self, id: &DeviceId, labels: &BTreeMap<String, String>) -> StoreResult<DeviceRecord> {
+        let mut tx = self.write.begin().await?;
+        // Touching the device row first both proves it exists and orders concurrent relabels.
+        let found = Sql::<DB>::new("UPDATE devices SET id = id WHERE id = $1")
+            .arg(id.as_str())
+            .execute(DB::on(&mut *tx))
+            .await?;
+        if found == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Sql::<DB>::new("DELETE FROM device_labels WHERE device_id = $1")
+            .arg(id.as_str())
+            .execute(DB::on(&mut *tx))
+            .await?;
+        for (key, value) in labels {
+            Sql::<DB>::new("INSERT INTO device_labels (device_id, key, value) VALUES ($1, $2, $3)")
+                .arg(id.as_str())
+                .arg(key)
+                .arg(value)
+                .execute(DB::on(&mut *tx))
+                .await?;
+        }
+        tx.commit().await?;
+        self.get_device(id).await
+    }
+
     async fn rotate_device_token(
         &self,
         id: &DeviceId,

@@ -4,9 +4,9 @@ use async_trait::async_trait;
 
 use super::SqlStore;
 use super::db::{Db, RowExt as _, Sql};
-use super::rows::{ACTIVE_ROLLOUT, UNFINISHED, corrupt, rollout_from_row};
+use super::rows::{ACTIVE_ROLLOUT, HOLDS_ARTIFACT, UNFINISHED, corrupt, rollout_from_row};
 use crate::rollout::model::{EntryRecord, PauseReason, RolloutRecord, RolloutState};
-use crate::store::rollouts::RolloutStore;
+use crate::store::rollouts::{RolloutDeletion, RolloutStore};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
 impl<DB: Db> SqlStore<DB> {
@@ -130,10 +130,40 @@ impl<DB: Db> RolloutStore for SqlStore<DB> {
         Ok(done == 1)
     }
 
+    async fn delete_finished_rollout(&self, id: &str) -> StoreResult<RolloutDeletion> {
+        // Entries go with it (`ON DELETE CASCADE` in both dialects).
+        let done = Sql::<DB>::new("DELETE FROM rollouts WHERE id = $1 AND state IN ($2, $3)")
+            .arg(id)
+            .arg(RolloutState::Completed.as_str())
+            .arg(RolloutState::Cancelled.as_str())
+            .execute(self.writer())
+            .await?;
+        if done == 1 {
+            return Ok(RolloutDeletion::Deleted);
+        }
+        let row = Sql::<DB>::new("SELECT state FROM rollouts WHERE id = $1").arg(id).fetch_one(self.writer()).await?;
+        let state: String = row.col("state")?;
+        let state = RolloutState::parse(&state).ok_or_else(|| corrupt("rollout state", &state))?;
+        Ok(RolloutDeletion::Unfinished(state))
+    }
+
+    async fn delete_expired_rollouts(&self, finished_before: i64) -> StoreResult<Vec<String>> {
+        let rows = Sql::<DB>::new(format!(
+            "DELETE FROM rollouts AS r WHERE r.state IN ($1, $2) AND r.updated_at < $3 AND NOT {} RETURNING id",
+            HOLDS_ARTIFACT.as_str()
+        ))
+        .arg(RolloutState::Completed.as_str())
+        .arg(RolloutState::Cancelled.as_str())
+        .arg(finished_before)
+        .fetch_all(self.writer())
+        .await?;
+        rows.iter().map(|r| Ok(r.col("id")?)).collect()
+    }
+
     async fn rollouts_using(&self, artifact_id: &str) -> StoreResult<Vec<String>> {
         let rows = Sql::<DB>::new(format!(
-            "SELECT id FROM rollouts WHERE artifact_id = $1 AND state IN {}",
-            ACTIVE_ROLLOUT.as_str()
+            "SELECT r.id FROM rollouts r WHERE r.artifact_id = $1 AND {} ORDER BY r.id",
+            HOLDS_ARTIFACT.as_str()
         ))
         .arg(artifact_id)
         .fetch_all(self.reader())

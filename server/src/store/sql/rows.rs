@@ -27,6 +27,18 @@ pub static UNFINISHED: LazyLock<String> = LazyLock::new(|| {
 pub static ACTIVE_ROLLOUT: LazyLock<String> =
     LazyLock::new(|| sql_list(RolloutState::ALL.into_iter().filter(|s| s.is_active()).map(RolloutState::as_str)));
 
+/// A condition on rollouts `r`: the engine still drives it, so it keeps its artifact —
+/// running, paused, or cancelled while cancels are still being delivered to its devices.
+pub static HOLDS_ARTIFACT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "(r.state IN {} OR (r.state = '{}' AND EXISTS (SELECT 1 FROM rollout_devices rd \
+         WHERE rd.rollout_id = r.id AND rd.state IN {})))",
+        ACTIVE_ROLLOUT.as_str(),
+        RolloutState::Cancelled.as_str(),
+        UNFINISHED.as_str()
+    )
+});
+
 /// `('a', 'b')` from names that are ours (state names: no quotes to escape).
 fn sql_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
     let quoted: Vec<String> = names.map(|n| format!("'{n}'")).collect();
