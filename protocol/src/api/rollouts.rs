@@ -238,7 +238,7 @@ mod tests {
     fn a_rollout_round_trips_with_its_nulls() {
         let rollout: Rollout = round_trips(json!({
             "id": "r1", "state": "paused", "reason": "operator",
-            "artifact": {"id": "f1", "kind": "firmware", "name": "gw", "version": "1.0.0"},
+            "artifact": {"id": "f1", "kind": "firmware", "name": "gw", "version": "1.0.0"}, "artifact_id": "f1",
             "target": {"devices": ["dev-1"]}, "total": 1, "counts": {"pending": 1},
             "waves": [{"percent": 100.0, "size": 1, "state": "paused", "counts": {"pending": 1}}],
             "current_wave": 0,
@@ -250,7 +250,8 @@ mod tests {
         }));
         assert_eq!(rollout.waves[0].state, WaveState::Paused);
         round_trips::<Rollout>(json!({
-            "id": "r2", "state": "running", "reason": null, "artifact": null, "target": null, "total": 0,
+            "id": "r2", "state": "running", "reason": null, "artifact": null, "artifact_id": "f9", "target": null,
+            "total": 0,
             "counts": {}, "waves": [], "current_wave": 0,
             "options": {"waves": [100.0], "wave_soak_s": 0, "wave_gate": "manual", "max_failure_ratio": 0.0,
                 "min_finished": 1, "max_per_minute": 5, "max_in_flight": null, "max_attempts": 3,

@@ -154,20 +154,18 @@ impl Application {
             mqtt: mqtt.clone(),
             broker_account: o.mqtt.account,
         });
-        let router = crate::http::router(state.clone());
-        let (listener, local_addr, tls, broker) = (o.listener, o.local_addr, o.tls, o.mqtt.broker);
         Self {
-            listener,
-            local_addr,
-            router,
+            listener: o.listener,
+            local_addr: o.local_addr,
+            router: crate::http::router(state.clone()),
             state,
-            tls,
+            tls: o.tls,
             http_header_timeout: settings.http_header_timeout,
             presence_timeout: settings.presence_timeout,
             rollout_retention: settings.rollout_retention,
             store,
             instance,
-            broker,
+            broker: o.mqtt.broker,
             mqtt,
             engine,
             mosquitto,
