@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::rollouts::fleetctl;
 use fleet_cli::client::{DeviceQuery, TokenScope};
 use fleet_protocol::ErrorCode;
 use fleet_protocol::api::MAX_LABELS;
-use fleet_tests::{ADMIN_TOKEN, TestApp};
+use fleet_tests::TestApp;
 use reqwest::{Method, StatusCode};
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -81,16 +82,6 @@ async fn bad_relabels_are_refused_and_change_nothing() {
     let refused = app.client.with_token(viewer.token).set_device_labels("gw-1", &before).await.unwrap_err();
     assert_eq!(refused.problem().unwrap().code, ErrorCode::Forbidden);
     assert_eq!(app.client.get_device("gw-1").await.unwrap().labels.len(), MAX_LABELS);
-}
-
-async fn fleetctl(app: &TestApp, args: &[&str]) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetctl-under-test"))
-        .args(args)
-        .env("FLEET_URL", app.client.base_url())
-        .env("FLEET_TOKEN", ADMIN_TOKEN)
-        .output()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

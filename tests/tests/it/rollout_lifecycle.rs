@@ -7,21 +7,11 @@ use std::time::Duration;
 use fleet_cli::client::TokenScope;
 use fleet_protocol::paths::RolloutAction;
 use fleet_protocol::{ArtifactKind, ErrorCode};
-use fleet_tests::{ADMIN_TOKEN, TestApp};
+use fleet_tests::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::rollouts::{count, firmware, wait_for};
-
-async fn fleetctl(app: &TestApp, args: &[&str]) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetctl-under-test"))
-        .args(args)
-        .env("FLEET_URL", app.client.base_url())
-        .env("FLEET_TOKEN", ADMIN_TOKEN)
-        .output()
-        .await
-        .unwrap()
-}
+use crate::rollouts::{count, firmware, fleetctl, wait_for};
 
 async fn status_of(app: &TestApp, method: Method, path: &str) -> StatusCode {
     app.client.request(method, path).send().await.unwrap().status()
