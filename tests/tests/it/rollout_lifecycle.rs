@@ -17,14 +17,21 @@ async fn status_of(app: &TestApp, method: Method, path: &str) -> StatusCode {
     app.client.request(method, path).send().await.unwrap().status()
 }
 
-#[tokio::test]
-async fn only_finished_rollouts_are_deleted_and_their_artifact_can_go_first() {
+/// A server with firmware `gateway-os` 1.0.0 and a rollout of it to its one device `gw-1`
+/// (no agent runs): the server, the firmware and the rollout's id.
+async fn one_device_rollout() -> (TestApp, fleet_protocol::api::ArtifactInfo, String) {
     let app = TestApp::spawn().await;
     app.trust_release_key().await;
     let fw = firmware(&app, "gateway-os", "1.0.0", "rpi4").await;
     app.client.add_device("gw-1", "rpi4", &Default::default()).await.unwrap();
     let rollout = app.client.create_rollout(&json!({"firmware": fw.id, "target": {"devices": ["gw-1"]}})).await;
     let id = rollout.unwrap().id;
+    (app, fw, id)
+}
+
+#[tokio::test]
+async fn only_finished_rollouts_are_deleted_and_their_artifact_can_go_first() {
+    let (app, fw, id) = one_device_rollout().await;
 
     // Running (its device sent the update), then paused: neither the rollout nor its
     // artifact can be deleted.
@@ -70,12 +77,7 @@ async fn only_finished_rollouts_are_deleted_and_their_artifact_can_go_first() {
 
 #[tokio::test]
 async fn fleetctl_rollouts_rm_refuses_a_running_rollout_and_deletes_a_cancelled_one() {
-    let app = TestApp::spawn().await;
-    app.trust_release_key().await;
-    let fw = firmware(&app, "gateway-os", "1.0.0", "rpi4").await;
-    app.client.add_device("gw-1", "rpi4", &Default::default()).await.unwrap();
-    let rollout = app.client.create_rollout(&json!({"firmware": fw.id, "target": {"devices": ["gw-1"]}})).await;
-    let id = rollout.unwrap().id;
+    let (app, fw, id) = one_device_rollout().await;
 
     let refused = fleetctl(&app, &["rollouts", "rm", &id]).await;
     assert!(!refused.status.success());

@@ -66,20 +66,7 @@ async fn a_simulator_at_its_open_files_limit_completes_a_rollout_with_no_failed_
     let dir = tempfile::tempdir().unwrap();
     // Exactly what the simulator says it needs: it must start, and hold.
     let limit = Needs::of(COUNT, 64).total();
-    let setup = SimulatorSetup {
-        binary: AGENT,
-        count: COUNT,
-        server: app.client.base_url(),
-        mqtt_url: &app.mqtt_url,
-        operator_token: ADMIN_TOKEN,
-        state_dir: dir.path(),
-        hardware: "sim",
-        prefix: "sim-",
-        fail_ratio: 0.0,
-        health_fail_ratio: 0.0,
-        download_delay_ms: 0,
-        topic_root: "fleet",
-    };
+    let setup = SimulatorSetup::new(AGENT, COUNT, app.client.base_url(), &app.mqtt_url, dir.path());
     let sim = Simulator::start_limited(setup, Some(limit)).await;
 
     let body = json!({"firmware": fw, "target": {"hardware": "sim"}});
