@@ -38,6 +38,11 @@ impl RolloutState {
     pub fn is_active(self) -> bool {
         matches!(self, Self::Running | Self::Paused)
     }
+
+    /// Completed or cancelled: it may be deleted (by an operator, or after the retention).
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Completed | Self::Cancelled)
+    }
 }
 
 /// Why a rollout is paused (CONTRACT §3). The names are stored in the database and sent as

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::SqlStore;
 use super::db::{Db, RowExt as _, Sql};
-use super::rows::{ACTIVE_ROLLOUT, HOLDS_ARTIFACT, UNFINISHED, corrupt, rollout_from_row};
+use super::rows::{ACTIVE_ROLLOUT, FINISHED_ROLLOUT, HOLDS_ARTIFACT, UNFINISHED, corrupt, rollout_from_row};
 use crate::rollout::model::{EntryRecord, PauseReason, RolloutRecord, RolloutState};
 use crate::store::rollouts::{RolloutDeletion, RolloutStore};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
@@ -132,12 +132,11 @@ impl<DB: Db> RolloutStore for SqlStore<DB> {
 
     async fn delete_finished_rollout(&self, id: &str) -> StoreResult<RolloutDeletion> {
         // Entries go with it (`ON DELETE CASCADE` in both dialects).
-        let done = Sql::<DB>::new("DELETE FROM rollouts WHERE id = $1 AND state IN ($2, $3)")
-            .arg(id)
-            .arg(RolloutState::Completed.as_str())
-            .arg(RolloutState::Cancelled.as_str())
-            .execute(self.writer())
-            .await?;
+        let done =
+            Sql::<DB>::new(format!("DELETE FROM rollouts WHERE id = $1 AND state IN {}", FINISHED_ROLLOUT.as_str()))
+                .arg(id)
+                .execute(self.writer())
+                .await?;
         if done == 1 {
             return Ok(RolloutDeletion::Deleted);
         }
@@ -149,11 +148,10 @@ impl<DB: Db> RolloutStore for SqlStore<DB> {
 
     async fn delete_expired_rollouts(&self, finished_before: i64) -> StoreResult<Vec<String>> {
         let rows = Sql::<DB>::new(format!(
-            "DELETE FROM rollouts AS r WHERE r.state IN ($1, $2) AND r.updated_at < $3 AND NOT {} RETURNING id",
+            "DELETE FROM rollouts AS r WHERE r.state IN {} AND r.updated_at < $1 AND NOT {} RETURNING id",
+            FINISHED_ROLLOUT.as_str(),
             HOLDS_ARTIFACT.as_str()
         ))
-        .arg(RolloutState::Completed.as_str())
-        .arg(RolloutState::Cancelled.as_str())
         .arg(finished_before)
         .fetch_all(self.writer())
         .await?;

@@ -27,6 +27,10 @@ pub static UNFINISHED: LazyLock<String> = LazyLock::new(|| {
 pub static ACTIVE_ROLLOUT: LazyLock<String> =
     LazyLock::new(|| sql_list(RolloutState::ALL.into_iter().filter(|s| s.is_active()).map(RolloutState::as_str)));
 
+/// The finished rollout states (completed, cancelled): such a rollout may be deleted.
+pub static FINISHED_ROLLOUT: LazyLock<String> =
+    LazyLock::new(|| sql_list(RolloutState::ALL.into_iter().filter(|s| s.is_finished()).map(RolloutState::as_str)));
+
 /// A condition on rollouts `r`: the engine still drives it, so it keeps its artifact —
 /// running, paused, or cancelled while cancels are still being delivered to its devices.
 pub static HOLDS_ARTIFACT: LazyLock<String> = LazyLock::new(|| {
@@ -127,6 +131,7 @@ mod tests {
         assert_eq!(*FINAL, "('succeeded', 'failed', 'rejected', 'rolled_back', 'timed_out', 'cancelled')");
         assert_eq!(*UNFINISHED, "('pending', 'sent', 'downloading', 'verifying', 'installing', 'rebooting')");
         assert_eq!(*ACTIVE_ROLLOUT, "('running', 'paused')");
+        assert_eq!(*FINISHED_ROLLOUT, "('completed', 'cancelled')");
     }
 
     #[test]
