@@ -40,6 +40,34 @@ pub const ALL_STATES: [DeviceState; 13] = [
     DeviceState::Cancelled,
 ];
 
+/// How a device fares after `succeeded` while a rollout watches it (`health_window_s`,
+/// CONTRACT §7): `watching` until the window has passed, then `healthy`; `unhealthy` when
+/// it rolled back, failed or went offline meanwhile (a failure for the rollout's gate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    Watching,
+    Healthy,
+    Unhealthy,
+}
+
+impl Health {
+    pub const ALL: [Self; 3] = [Self::Watching, Self::Healthy, Self::Unhealthy];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Watching => "watching",
+            Self::Healthy => "healthy",
+            Self::Unhealthy => "unhealthy",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|h| h.as_str() == s)
+    }
+}
+
 /// Who causes a transition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {

@@ -59,6 +59,14 @@ pub struct CreateArgs {
     /// limit beyond --max-attempts per device).
     #[arg(long)]
     pub max_retries_total: Option<u64>,
+    /// Watch each device this many seconds after it succeeded: one that rolls back, fails
+    /// or goes offline meanwhile is unhealthy, a failure for the gate (default: 0, off).
+    #[arg(long)]
+    pub health_window_s: Option<u64>,
+    /// Of a wave's succeeded devices, the share that may be offline while watched, 0-1
+    /// (default: none may).
+    #[arg(long)]
+    pub max_offline_ratio: Option<f64>,
     /// Show the resolved targets and waves; create nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -137,6 +145,8 @@ fn request(args: &CreateArgs) -> CreateRollout {
         max_attempts: args.max_attempts,
         device_timeout_s: args.device_timeout_s,
         max_retries_total: args.max_retries_total,
+        health_window_s: args.health_window_s,
+        max_offline_ratio: args.max_offline_ratio,
     }
 }
 

@@ -57,7 +57,8 @@ pub async fn watch(client: &ApiClient, out: Format, id: &str) -> anyhow::Result<
             "paused" => {
                 bars.end(ProgressBar::abandon);
                 let reason = body.reason.as_deref().unwrap_or("operator");
-                bail!("rollout {id} paused ({reason}): {summary}");
+                let why = body.pause_detail.as_deref().map(|d| format!("\n{d}")).unwrap_or_default();
+                bail!("rollout {id} paused ({reason}): {summary}{why}");
             }
             "cancelled" => {
                 bars.end(ProgressBar::abandon);

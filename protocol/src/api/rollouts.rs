@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::ArtifactKind;
-use crate::state::{DeviceState, Reason};
+use crate::state::{DeviceState, Health, Reason};
 
 /// How a rollout chooses its devices: a list, or every device of a hardware model and labels.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +55,12 @@ pub struct CreateRollout {
     /// Retries across the whole rollout; once used up, failures are final (none: unlimited).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries_total: Option<u64>,
+    /// Watch each succeeded device this long before it counts as healthy (0: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_window_s: Option<u64>,
+    /// Of the current wave's succeeded devices, the share that may be offline in the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_offline_ratio: Option<f64>,
 }
 
 /// `POST /rollouts?dry_run=true`: what the rollout would do; nothing is created.
@@ -103,6 +109,13 @@ pub struct Rollout {
     /// Retries granted so far, across all its devices (see `max_retries_total`).
     #[serde(default)]
     pub retries_used: u64,
+    /// While paused by a rule: which rule tripped, on which numbers and which devices.
+    #[serde(default)]
+    pub pause_detail: Option<String>,
+    /// With a health window: succeeded devices by health (`watching`, `healthy`,
+    /// `unhealthy`; none are left out).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub health: BTreeMap<String, u64>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -171,6 +184,13 @@ pub struct RolloutOptions {
     /// Retries across the whole rollout; `null`: unlimited.
     #[serde(default)]
     pub max_retries_total: Option<u64>,
+    /// How long each succeeded device is watched before it counts as healthy (0: off).
+    #[serde(default)]
+    pub health_window_s: u64,
+    /// Of the current wave's succeeded devices, the share that may be offline in the
+    /// window; `null`: none may.
+    #[serde(default)]
+    pub max_offline_ratio: Option<f64>,
 }
 
 /// One device of a rollout (`GET /rollouts/{id}/devices`).
@@ -187,6 +207,9 @@ pub struct RolloutDevice {
     pub updated_at: String,
     /// When a failed device is sent its next attempt.
     pub retry_at: Option<String>,
+    /// After `succeeded`, while the rollout has a health window.
+    #[serde(default)]
+    pub health: Option<Health>,
 }
 
 #[cfg(test)]
@@ -221,7 +244,7 @@ mod tests {
             "config": "c1", "target": {"hardware": "rpi4", "labels": {}}, "waves": [10.0, 100.0],
             "wave_soak_s": 5, "wave_gate": "manual", "max_failure_ratio": 0.2, "min_finished": 3,
             "max_per_minute": 60, "max_in_flight": 10, "max_attempts": 2, "device_timeout_s": 600,
-            "max_retries_total": 5,
+            "max_retries_total": 5, "health_window_s": 300, "max_offline_ratio": 0.05,
         }));
     }
 
@@ -244,8 +267,9 @@ mod tests {
             "current_wave": 0,
             "options": {"waves": [100.0], "wave_soak_s": 0, "wave_gate": "auto", "max_failure_ratio": 0.1,
                 "min_finished": 10, "max_per_minute": null, "max_in_flight": 4, "max_attempts": 1,
-                "device_timeout_s": 3600, "max_retries_total": null},
-            "retries_used": 0,
+                "device_timeout_s": 3600, "max_retries_total": null, "health_window_s": 0,
+                "max_offline_ratio": null},
+            "retries_used": 0, "pause_detail": null,
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:01Z",
         }));
         assert_eq!(rollout.waves[0].state, WaveState::Paused);
@@ -255,8 +279,10 @@ mod tests {
             "counts": {}, "waves": [], "current_wave": 0,
             "options": {"waves": [100.0], "wave_soak_s": 0, "wave_gate": "manual", "max_failure_ratio": 0.0,
                 "min_finished": 1, "max_per_minute": 5, "max_in_flight": null, "max_attempts": 3,
-                "device_timeout_s": 1, "max_retries_total": 2},
-            "retries_used": 2,
+                "device_timeout_s": 1, "max_retries_total": 2, "health_window_s": 600,
+                "max_offline_ratio": 0.1},
+            "retries_used": 2, "pause_detail": "health gate: 1 of 1 unhealthy (dev-1: rolled_back)",
+            "health": {"unhealthy": 1},
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
         }));
     }
@@ -274,12 +300,18 @@ mod tests {
         let entry: RolloutDevice = round_trips(json!({
             "device_id": "dev-1", "state": "failed", "reason": "digest_mismatch", "attempts": 1, "wave": 0,
             "sent_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:02Z",
-            "retry_at": "2026-01-01T00:00:03Z",
+            "retry_at": "2026-01-01T00:00:03Z", "health": null,
         }));
         assert_eq!((entry.state, entry.reason), (DeviceState::Failed, Some(Reason::DigestMismatch)));
         round_trips::<RolloutDevice>(json!({
             "device_id": "dev-2", "state": "pending", "reason": null, "attempts": 0, "wave": 1,
-            "sent_at": null, "updated_at": "2026-01-01T00:00:00Z", "retry_at": null,
+            "sent_at": null, "updated_at": "2026-01-01T00:00:00Z", "retry_at": null, "health": null,
         }));
+        let watched: RolloutDevice = round_trips(json!({
+            "device_id": "dev-3", "state": "succeeded", "reason": null, "attempts": 1, "wave": 0,
+            "sent_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:09Z", "retry_at": null,
+            "health": "watching",
+        }));
+        assert_eq!(watched.health, Some(Health::Watching));
     }
 }

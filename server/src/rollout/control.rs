@@ -58,6 +58,7 @@ pub fn apply(r: &RolloutRecord, action: Action, now: i64) -> Result<RolloutRecor
     let mut next = r.clone();
     next.state = to;
     next.reason = (action == Action::Pause).then_some(PauseReason::Operator);
+    next.pause_detail = None;
     if action == Action::Resume {
         next.gate_since = now;
     }
@@ -120,6 +121,9 @@ mod tests {
             device_timeout_s: 60,
             max_retries_total: None,
             retries_used: 0,
+            health_window_s: 0,
+            max_offline_ratio: None,
+            pause_detail: None,
             gate_since: 1,
             wave_done_at: None,
             created_at: 1,

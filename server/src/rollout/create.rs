@@ -149,6 +149,8 @@ fn entries(
                 retry_at: None,
                 last_heard_at: None,
                 updated_at: now,
+                health: None,
+                watch_until: None,
             }
         })
         .collect()
@@ -196,6 +198,9 @@ fn new_rollout(
         device_timeout_s: req.device_timeout_s as i64,
         max_retries_total: req.max_retries_total.map(|v| v as i64),
         retries_used: 0,
+        health_window_s: req.health_window_s as i64,
+        max_offline_ratio: req.max_offline_ratio,
+        pause_detail: None,
         gate_since: now,
         wave_done_at: None,
         created_at: now,

@@ -84,7 +84,8 @@ pub fn apply(rollout: RolloutState, e: &EntryRecord, action: DeviceAction) -> Re
         }
         (DeviceAction::Retry, DeviceState::Failed | DeviceState::TimedOut) => {
             let mut c = to(DeviceState::Pending, None);
-            c.retry_at = None;
+            // A device found unhealthy in its health window starts afresh.
+            (c.retry_at, c.health, c.watch_until) = (None, None, None);
             Ok(DeviceChange { change: c, cancel_due: false })
         }
         (DeviceAction::Skip, DeviceState::Pending) => {
@@ -148,6 +149,8 @@ mod tests {
             retry_at: Some(9),
             last_heard_at: None,
             updated_at: 5,
+            health: None,
+            watch_until: None,
         }
     }
 

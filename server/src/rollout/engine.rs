@@ -14,10 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fleet_protocol::DeviceId;
+use fleet_protocol::state::DeviceState;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::health::judge_watches;
 use super::model::{Count, EntryChange, RolloutRecord, RolloutState};
 use super::progress::{WaveProgress, wave_progress};
 use super::rules::{cancel_pending, dispatch, on_tick_timeout};
@@ -44,6 +46,8 @@ pub const RESEND_THROTTLE: Duration = Duration::from_secs(5);
 /// tick that stalls for seconds on a loaded machine does not lose it.
 pub const LEASE_MS: i64 = 10_000;
 const RENEW_MS: i64 = 2_500;
+/// How many unhealthy devices a health gate's pause detail names.
+const UNHEALTHY_NAMED: i64 = 10;
 
 /// Handles shared with HTTP and ingestion.
 #[derive(Debug, Clone)]
@@ -209,6 +213,7 @@ impl Engine {
     async fn advance(&mut self, r: &RolloutRecord, now: i64) -> StoreResult<bool> {
         let artifact = self.artifact(r).await?;
         let timed_out = self.time_out_overdue(r, now).await?;
+        let watched = self.watch_health(r, now).await?;
         self.send_device_cancels(r, &artifact, now).await?;
         let changed = match r.state {
             RolloutState::Cancelled => self.wind_down(r, &artifact, now).await?,
@@ -218,7 +223,41 @@ impl Engine {
             }
             RolloutState::Running => self.run_wave(r, &artifact, now).await?,
         };
-        Ok(timed_out || changed)
+        Ok(timed_out || watched || changed)
+    }
+
+    /// Judges the devices watched in their health window ([`judge_watches`]).
+    async fn watch_health(&self, r: &RolloutRecord, now: i64) -> StoreResult<bool> {
+        if r.health_window_s == 0 {
+            return Ok(false);
+        }
+        let watched = self.store.watched_entries(&r.id).await?;
+        if watched.is_empty() {
+            return Ok(false);
+        }
+        let counts = self.store.rollout_counts(&r.id).await?;
+        Ok(!self.change(judge_watches(r, &watched, &counts, now), now).await?.is_empty())
+    }
+
+    /// A health gate's pause names (some of) the unhealthy devices that tripped it.
+    async fn name_unhealthy(&self, r: &RolloutRecord, next: &mut RolloutRecord) -> StoreResult<()> {
+        let select = EntrySelect::Unhealthy { wave: r.current_wave, since: r.gate_since, limit: UNHEALTHY_NAMED };
+        let named: Vec<String> = self
+            .store
+            .select_entries(&r.id, select)
+            .await?
+            .iter()
+            .map(|e| match (e.state, e.reason) {
+                (DeviceState::Succeeded, _) => format!("{} (offline)", e.device_id),
+                (state, Some(reason)) => format!("{} ({}: {})", e.device_id, state.as_str(), reason.as_str()),
+                (state, None) => format!("{} ({})", e.device_id, state.as_str()),
+            })
+            .collect();
+        if let Some(detail) = &mut next.pause_detail {
+            detail.push_str("; unhealthy: ");
+            detail.push_str(&named.join(", "));
+        }
+        Ok(())
     }
 
     /// Devices in flight past `device_timeout_s` time out (and retry while attempts remain).
@@ -258,13 +297,16 @@ impl Engine {
         let tallies = self.store.tallies(&r.id, r.gate_since, now - 60_000).await?;
         let progress = wave_progress(r, &tallies, now);
         match progress {
-            WaveProgress::GateTripped { finished, failures } => {
-                tracing::warn!(rollout = %r.id, finished, failures, "failure threshold reached: pausing");
+            WaveProgress::GateTripped { finished, failures, unhealthy } => {
+                tracing::warn!(rollout = %r.id, finished, failures, unhealthy, "failure threshold reached: pausing");
             }
             WaveProgress::Completed => tracing::info!(rollout = %r.id, "rollout completed"),
             _ => {}
         }
         let mut next = progress.apply(r, now);
+        if let (Some(next), WaveProgress::GateTripped { unhealthy: 1.., .. }) = (&mut next, progress) {
+            self.name_unhealthy(r, next).await?;
+        }
         if let Some(next) = &mut next {
             // A compare-and-set on the version read at the start of this step: an
             // operator's pause or cancel committed since then wins, and this step ends

@@ -18,6 +18,7 @@ pub mod create;
 pub mod device_control;
 pub mod engine;
 pub mod error;
+pub mod health;
 pub mod ingest;
 pub mod model;
 pub mod plan;

@@ -4,7 +4,7 @@
 //! report did. The store persists these; the planning, rules and engine reason about them.
 
 use fleet_protocol::message::StatusReport;
-use fleet_protocol::state::{DeviceState, Reason};
+use fleet_protocol::state::{DeviceState, Health, Reason};
 use fleet_protocol::{ArtifactKind, DeviceId};
 use serde::{Deserialize, Serialize};
 
@@ -58,11 +58,15 @@ pub enum PauseReason {
     FailureThreshold,
     /// Its artifact no longer has enough non-revoked signers.
     KeyRevoked,
+    /// The failure gate tripped on devices found unhealthy in the health window, or too
+    /// many of a wave's succeeded devices went offline in it (`max_offline_ratio`).
+    HealthGate,
 }
 
 impl PauseReason {
     /// Every pause reason.
-    pub const ALL: [Self; 4] = [Self::Operator, Self::WaveGate, Self::FailureThreshold, Self::KeyRevoked];
+    pub const ALL: [Self; 5] =
+        [Self::Operator, Self::WaveGate, Self::FailureThreshold, Self::KeyRevoked, Self::HealthGate];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -70,6 +74,7 @@ impl PauseReason {
             Self::WaveGate => "wave_gate",
             Self::FailureThreshold => "failure_threshold",
             Self::KeyRevoked => "key_revoked",
+            Self::HealthGate => "health_gate",
         }
     }
 
@@ -132,6 +137,13 @@ pub struct RolloutRecord {
     pub max_retries_total: Option<i64>,
     /// Retries granted so far (the store counts them as it writes them).
     pub retries_used: i64,
+    /// How long a succeeded device is watched before it is final (0: not watched).
+    pub health_window_s: i64,
+    /// Of the current wave's succeeded devices, the share that may be offline while
+    /// watched (`None`: none may).
+    pub max_offline_ratio: Option<f64>,
+    /// Set with a rule's pause: which rule tripped, on which numbers and devices.
+    pub pause_detail: Option<String>,
     /// Only results updated at or after this count for the failure gate (resume re-arms).
     pub gate_since: i64,
     pub wave_done_at: Option<i64>,
@@ -159,6 +171,25 @@ pub struct EntryRecord {
     pub retry_at: Option<i64>,
     pub last_heard_at: Option<i64>,
     pub updated_at: i64,
+    /// After `succeeded` in a rollout with a health window (see [`Health`]).
+    pub health: Option<Health>,
+    /// When a watched device's window ends.
+    pub watch_until: Option<i64>,
+}
+
+impl EntryRecord {
+    /// The entry after `c` applied at `now`.
+    pub fn apply(&mut self, c: &EntryChange, now: i64) {
+        self.state = c.state;
+        self.reason = c.reason;
+        self.attempts = c.attempts;
+        self.reported = c.reported;
+        self.sent_at = c.sent_at;
+        self.retry_at = c.retry_at;
+        self.health = c.health;
+        self.watch_until = c.watch_until;
+        self.updated_at = now;
+    }
 }
 
 /// A compare-and-set change to an entry: applied only if the entry is still in
@@ -180,6 +211,8 @@ pub struct EntryChange {
     /// `timed_out`). The store grants the retry from the rollout's budget, or writes that
     /// state instead when the budget is used up.
     pub retry_of: Option<DeviceState>,
+    pub health: Option<Health>,
+    pub watch_until: Option<i64>,
 }
 
 /// Per-wave, per-state counts of a rollout's entries.
@@ -188,11 +221,24 @@ pub struct Count {
     pub wave: i64,
     pub state: DeviceState,
     pub reason: Option<Reason>,
+    pub health: Option<Health>,
     pub n: i64,
     /// Of those, changed at or after the `since` given to the store's `tallies`.
     pub since: i64,
     /// Of those, sent after the `sent_after` given to the store's `tallies`.
     pub sent_recently: i64,
+}
+
+impl Count {
+    /// Whether these entries are done with: final, and not still watched.
+    pub fn is_settled(&self) -> bool {
+        self.state.is_final() && self.health != Some(Health::Watching)
+    }
+
+    /// Whether these entries count as failures for the gate.
+    pub fn is_failure(&self) -> bool {
+        self.health == Some(Health::Unhealthy) || super::plan::is_failure(self.state, self.reason)
+    }
 }
 
 /// A report as it arrived.
@@ -229,12 +275,12 @@ mod tests {
     #[test]
     fn pause_reasons_keep_their_stored_names() {
         let names: Vec<&str> = PauseReason::ALL.into_iter().map(PauseReason::as_str).collect();
-        assert_eq!(names, ["operator", "wave_gate", "failure_threshold", "key_revoked"]);
+        assert_eq!(names, ["operator", "wave_gate", "failure_threshold", "key_revoked", "health_gate"]);
         for reason in PauseReason::ALL {
             assert_eq!(PauseReason::parse(reason.as_str()), Some(reason));
             assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
         }
-        assert_eq!(PauseReason::parse("health_gate"), None);
+        assert_eq!(PauseReason::parse("bored"), None);
     }
 
     #[test]

@@ -41,7 +41,17 @@ pub struct RolloutRequest {
     /// default): unlimited, only `max_attempts` per device bounds them.
     #[serde(default)]
     pub max_retries_total: Option<u64>,
+    /// Watch each succeeded device this long before it counts as healthy (0: off).
+    #[serde(default)]
+    pub health_window_s: u64,
+    /// Of the current wave's succeeded devices, the share that may be offline while
+    /// watched (`null`: none may).
+    #[serde(default)]
+    pub max_offline_ratio: Option<f64>,
 }
+
+/// The longest health window: a week.
+pub const MAX_HEALTH_WINDOW_S: u64 = 604_800;
 
 /// The largest `max_retries_total`: a hundred retries for each of ten thousand devices.
 pub const MAX_RETRIES_TOTAL: u64 = 1_000_000;
@@ -77,6 +87,10 @@ pub enum PlanError {
     Timeout,
     #[error("max_retries_total must be between 0 and {MAX_RETRIES_TOTAL}")]
     RetryBudget,
+    #[error("health_window_s must be between 0 and {MAX_HEALTH_WINDOW_S}")]
+    HealthWindow,
+    #[error("max_offline_ratio must be between 0 and 1")]
+    OfflineRatio,
     #[error("max_per_minute and max_in_flight must be at least 1")]
     Limits,
     #[error("the target selects no devices")]
@@ -115,10 +129,24 @@ impl RolloutRequest {
         if self.max_per_minute == Some(0) || self.max_in_flight == Some(0) {
             return Err(PlanError::Limits);
         }
+        self.check_health()?;
         match &self.target {
             Target::Query { labels, .. } if labels.len() > MAX_LABELS => Err(PlanError::TooManyLabels(labels.len())),
             _ => Ok(()),
         }
+    }
+}
+
+impl RolloutRequest {
+    /// The health window's options.
+    fn check_health(&self) -> Result<(), PlanError> {
+        if self.health_window_s > MAX_HEALTH_WINDOW_S {
+            return Err(PlanError::HealthWindow);
+        }
+        if self.max_offline_ratio.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+            return Err(PlanError::OfflineRatio);
+        }
+        Ok(())
     }
 }
 

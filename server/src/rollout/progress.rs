@@ -4,13 +4,16 @@
 //! [`WaveProgress::apply`] changed and dispatches when [`WaveProgress::dispatches`].
 
 use super::model::{Count, PauseReason, RolloutRecord, RolloutState, WaveGate};
-use super::plan::{gate_trips, is_failure};
+use super::plan::gate_trips;
+use fleet_protocol::state::Health;
 
 /// What one step of a running rollout finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaveProgress {
-    /// Too many failures among the results since the gate was armed: pause.
-    GateTripped { finished: u64, failures: u64 },
+    /// Too many failures among the results since the gate was armed: pause. Of the
+    /// failures, `unhealthy` were found in the health window (the pause is then the
+    /// health gate's).
+    GateTripped { finished: u64, failures: u64, unhealthy: u64 },
     /// Devices of the waves reached are still pending or in flight: dispatch.
     Underway,
     /// Every wave is final: the rollout is complete.
@@ -28,13 +31,16 @@ pub fn wave_progress(r: &RolloutRecord, tallies: &[Count], now: i64) -> WaveProg
     let wave = r.current_wave;
     let current = tallies.iter().filter(|t| t.wave == wave);
     let wave_size: i64 = current.clone().map(|t| t.n).sum();
-    let (finished, failures) = current.filter(|t| t.state.is_final()).fold((0u64, 0u64), |(f, x), t| {
-        (f + t.since as u64, x + t.since as u64 * u64::from(is_failure(t.state, t.reason)))
-    });
-    if gate_trips(finished, failures, wave_size as u64, r.min_finished as u64, r.max_failure_ratio) {
-        return WaveProgress::GateTripped { finished, failures };
+    let (mut finished, mut failures, mut unhealthy) = (0u64, 0u64, 0u64);
+    for t in current.filter(|t| t.is_settled()) {
+        finished += t.since as u64;
+        failures += t.since as u64 * u64::from(t.is_failure());
+        unhealthy += t.since as u64 * u64::from(t.health == Some(Health::Unhealthy));
     }
-    if !tallies.iter().filter(|t| t.wave <= wave).all(|t| t.state.is_final()) {
+    if gate_trips(finished, failures, wave_size as u64, r.min_finished as u64, r.max_failure_ratio) {
+        return WaveProgress::GateTripped { finished, failures, unhealthy };
+    }
+    if !tallies.iter().filter(|t| t.wave <= wave).all(Count::is_settled) {
         return WaveProgress::Underway;
     }
     if wave >= r.waves.len() as i64 - 1 {
@@ -55,7 +61,15 @@ impl WaveProgress {
             Self::Underway => return None,
             Self::Soaking { since } if r.wave_done_at == Some(since) => return None,
             Self::Soaking { since } => next.wave_done_at = Some(since),
-            Self::GateTripped { .. } => pause(&mut next, PauseReason::FailureThreshold),
+            Self::GateTripped { finished, failures, unhealthy } => {
+                let reason = if unhealthy > 0 { PauseReason::HealthGate } else { PauseReason::FailureThreshold };
+                pause(&mut next, reason);
+                next.pause_detail = Some(format!(
+                    "{failures} of {finished} results in wave {} since the gate was armed are failures \
+                     ({unhealthy} unhealthy), above max_failure_ratio {}",
+                    r.current_wave, r.max_failure_ratio
+                ));
+            }
             Self::Completed => {
                 next.state = RolloutState::Completed;
                 next.reason = None;
@@ -111,6 +125,9 @@ mod tests {
             device_timeout_s: 60,
             max_retries_total: None,
             retries_used: 0,
+            health_window_s: 0,
+            max_offline_ratio: None,
+            pause_detail: None,
             gate_since: 0,
             wave_done_at: None,
             created_at: 0,
@@ -120,7 +137,7 @@ mod tests {
     }
 
     fn count(wave: i64, state: DeviceState, n: i64) -> Count {
-        Count { wave, state, reason: None, n, since: n, sent_recently: 0 }
+        Count { wave, state, reason: None, health: None, n, since: n, sent_recently: 0 }
     }
 
     #[test]
@@ -128,10 +145,43 @@ mod tests {
         let r = rollout(vec![100.0], WaveGate::Auto, 0);
         let tallies = [count(0, DeviceState::Failed, 2), count(0, DeviceState::Pending, 8)];
         let p = wave_progress(&r, &tallies, 10);
-        assert_eq!(p, WaveProgress::GateTripped { finished: 2, failures: 2 });
+        assert_eq!(p, WaveProgress::GateTripped { finished: 2, failures: 2, unhealthy: 0 });
         let next = p.apply(&r, 10).unwrap();
         assert_eq!((next.state, next.reason), (RolloutState::Paused, Some(PauseReason::FailureThreshold)));
+        assert!(next.pause_detail.unwrap().starts_with("2 of 2 results in wave 0"));
         assert!(!p.dispatches());
+    }
+
+    fn watched(wave: i64, health: Health, n: i64) -> Count {
+        Count { health: Some(health), ..count(wave, DeviceState::Succeeded, n) }
+    }
+
+    #[test]
+    fn a_wave_is_done_only_when_its_watches_are() {
+        let r = rollout(vec![50.0, 100.0], WaveGate::Auto, 0);
+        let tallies =
+            [watched(0, Health::Healthy, 3), watched(0, Health::Watching, 1), count(1, DeviceState::Pending, 4)];
+        assert_eq!(wave_progress(&r, &tallies, 10), WaveProgress::Underway);
+        let tallies = [watched(0, Health::Healthy, 4), count(1, DeviceState::Pending, 4)];
+        assert_eq!(wave_progress(&r, &tallies, 10), WaveProgress::Soaked);
+    }
+
+    #[test]
+    fn unhealthy_devices_trip_the_health_gate_before_the_next_wave() {
+        let r = rollout(vec![50.0, 100.0], WaveGate::Auto, 0);
+        let tallies = [
+            watched(0, Health::Healthy, 3),
+            Count { health: Some(Health::Unhealthy), ..count(0, DeviceState::RolledBack, 1) },
+            watched(0, Health::Unhealthy, 1),
+            count(1, DeviceState::Pending, 5),
+        ];
+        let p = wave_progress(&r, &tallies, 10);
+        assert_eq!(p, WaveProgress::GateTripped { finished: 5, failures: 2, unhealthy: 2 });
+        let next = p.apply(&r, 10).unwrap();
+        assert_eq!(
+            (next.state, next.reason, next.current_wave),
+            (RolloutState::Paused, Some(PauseReason::HealthGate), 0)
+        );
     }
 
     #[test]

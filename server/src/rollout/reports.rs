@@ -10,8 +10,8 @@ use std::collections::{HashMap, HashSet};
 
 use fleet_protocol::message::Installed;
 
-use super::model::{EntryChange, EntryRecord, IncomingReport, ReportOutcome, RolloutState};
-use super::rules::{Verdict, on_connect_elsewhere, on_report};
+use super::model::{EntryChange, EntryRecord, IncomingReport, ReportOutcome};
+use super::rules::{RolloutRules, Verdict, on_connect_elsewhere, on_report};
 
 /// (rollout id, device id).
 pub type EntryKey = (String, String);
@@ -20,8 +20,7 @@ pub type EntryKey = (String, String);
 #[derive(Debug, Clone)]
 pub struct LoadedEntry {
     pub entry: EntryRecord,
-    pub rollout: RolloutState,
-    pub max_attempts: i64,
+    pub rules: RolloutRules,
 }
 
 /// What the store loads for a batch.
@@ -149,15 +148,9 @@ impl Batch {
             return Some(ReportOutcome::Ignored(if r.rollout_id.is_some() { "unknown_rollout" } else { "idle" }));
         };
         let entry = &mut loaded.entry;
-        Some(match on_report(entry, loaded.rollout, loaded.max_attempts, r.state, r.reason, r.connect, now) {
+        Some(match on_report(entry, loaded.rules, r.state, r.reason, r.connect, now) {
             Verdict::Change(c) => {
-                entry.state = c.state;
-                entry.reason = c.reason;
-                entry.attempts = c.attempts;
-                entry.reported = c.reported;
-                entry.sent_at = c.sent_at;
-                entry.retry_at = c.retry_at;
-                entry.updated_at = now;
+                entry.apply(&c, now);
                 let rollout_id = Some(c.rollout_id.clone());
                 self.merge(c);
                 ReportOutcome::Applied { rollout_id }
@@ -203,6 +196,7 @@ mod tests {
     use fleet_protocol::state::DeviceState;
 
     use super::*;
+    use crate::rollout::model::RolloutState;
 
     fn report(device: &str, rollout: Option<&str>, state: DeviceState, seq: u64, connect: bool) -> IncomingReport {
         let json = serde_json::json!({"rollout_id": rollout, "state": state, "seq": seq, "connect": connect});
@@ -224,11 +218,14 @@ mod tests {
             retry_at: None,
             last_heard_at: None,
             updated_at: 0,
+            health: None,
+            watch_until: None,
         };
         let key = ("r1".to_owned(), "d1".to_owned());
+        let rules = RolloutRules { state: RolloutState::Running, max_attempts: 1, health_window_ms: 0 };
         Loaded {
             last_seq: HashMap::from([("d1".to_owned(), Some(5))]),
-            entries: HashMap::from([(key, LoadedEntry { entry, rollout: RolloutState::Running, max_attempts: 1 })]),
+            entries: HashMap::from([(key, LoadedEntry { entry, rules })]),
             outstanding: HashMap::new(),
         }
     }

@@ -39,14 +39,18 @@ pub async fn rollout_body(store: &dyn Store, artifacts: &ArtifactCache, r: &Roll
         current_wave: r.current_wave as u64,
         options: options(r),
         retries_used: r.retries_used as u64,
+        pause_detail: r.pause_detail.clone(),
+        health: tally.health,
         created_at: rfc3339(r.created_at),
         updated_at: rfc3339(r.updated_at),
     })
 }
 
-/// Devices by state, overall and per wave, and how many of each wave are not final.
+/// Devices by state, overall and per wave, by health, and how many of each wave are not
+/// settled (final and not watched).
 struct Tally {
     total: BTreeMap<String, u64>,
+    health: BTreeMap<String, u64>,
     per_wave: Vec<BTreeMap<String, u64>>,
     sizes: Vec<u64>,
     unfinished: Vec<u64>,
@@ -57,6 +61,7 @@ impl Tally {
         let waves = r.waves.len();
         let mut tally = Self {
             total: BTreeMap::new(),
+            health: BTreeMap::new(),
             per_wave: vec![BTreeMap::new(); waves],
             sizes: vec![0; waves],
             unfinished: vec![0; waves],
@@ -67,8 +72,11 @@ impl Tally {
             let w = (c.wave as usize).min(waves.saturating_sub(1));
             *tally.per_wave[w].entry(c.state.as_str().to_owned()).or_default() += n;
             tally.sizes[w] += n;
-            if !c.state.is_final() {
+            if !c.is_settled() {
                 tally.unfinished[w] += n;
+            }
+            if let Some(health) = c.health {
+                *tally.health.entry(health.as_str().to_owned()).or_default() += n;
             }
         }
         tally
@@ -113,6 +121,8 @@ fn options(r: &RolloutRecord) -> RolloutOptions {
         max_attempts: r.max_attempts as u64,
         device_timeout_s: r.device_timeout_s as u64,
         max_retries_total: r.max_retries_total.map(|v| v as u64),
+        health_window_s: r.health_window_s as u64,
+        max_offline_ratio: r.max_offline_ratio,
     }
 }
 
@@ -127,5 +137,6 @@ pub fn entry_body(e: &EntryRecord) -> RolloutDevice {
         sent_at: e.sent_at.map(rfc3339),
         updated_at: rfc3339(e.updated_at),
         retry_at: e.retry_at.map(rfc3339),
+        health: e.health,
     }
 }

@@ -37,6 +37,9 @@ pub enum EntrySelect {
     /// Pending entries of waves up to `wave` whose retry is due by `now`, in position
     /// order, at most `limit`.
     Due { wave: i64, now: i64, limit: i64 },
+    /// Entries of `wave` found unhealthy at or after `since`, at most `limit` (the devices
+    /// a health gate's pause names).
+    Unhealthy { wave: i64, since: i64, limit: i64 },
 }
 
 /// What deleting a rollout did.
@@ -105,6 +108,9 @@ pub trait EntryStore: Send + Sync {
     async fn control_entry(&self, change: &EntryChange, cancel_due: bool, now: i64) -> StoreResult<bool>;
     /// The device was sent its `cancel` ([`EntrySelect::CancelDue`]).
     async fn clear_cancel_due(&self, rollout_id: &str, device_id: &str) -> StoreResult<()>;
+    /// The entries still watched in their health window, each with whether its device is
+    /// online now.
+    async fn watched_entries(&self, rollout_id: &str) -> StoreResult<Vec<(EntryRecord, bool)>>;
     /// The entries the engine acts on at one step (see [`EntrySelect`]).
     async fn select_entries(&self, rollout_id: &str, select: EntrySelect) -> StoreResult<Vec<EntryRecord>>;
     async fn list_entries(

@@ -6,9 +6,12 @@ use std::time::Duration;
 use fleet_agent::simulate::picked;
 use fleet_cli::client::Artifact;
 use fleet_protocol::ArtifactKind;
+use fleet_protocol::message::StatusReport;
+use fleet_tests::broker::publish_acked;
 use fleet_tests::simulator::{Simulator, SimulatorSetup};
 use fleet_tests::{ADMIN_TOKEN, TestApp, manifest_for, release_key, sign};
 use reqwest::Method;
+use rumqttc::v5::{AsyncClient, MqttOptions};
 use serde_json::{Value, json};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_fleet-agent-under-test");
@@ -43,6 +46,22 @@ pub(crate) async fn wait_for(app: &TestApp, id: &str, timeout: Duration, pred: i
 
 pub(crate) fn count(body: &Value, state: &str) -> i64 {
     body["counts"][state].as_i64().unwrap_or(0)
+}
+
+/// Connects as `device` and publishes `payload` on its `channel` topic (`status`,
+/// `presence`); returns once the broker acknowledged it (QoS 1).
+pub(crate) async fn publish_as(mqtt_url: &str, device: &str, token: &str, channel: &str, payload: Vec<u8>) {
+    let (host, port) = mqtt_url.trim_start_matches("mqtt://").rsplit_once(':').unwrap();
+    let mut options = MqttOptions::new(device, host, port.parse().unwrap());
+    options.set_credentials(device, token).set_clean_start(true);
+    let (client, mut eventloop) = AsyncClient::new(options, 16);
+    let topic = format!("fleet/devices/{device}/{channel}");
+    publish_acked(&client, &mut eventloop, topic, channel == "presence", payload).await;
+}
+
+/// [`publish_as`] a status report.
+pub(crate) async fn send_report(mqtt_url: &str, device: &str, token: &str, report: &StatusReport) {
+    publish_as(mqtt_url, device, token, "status", serde_json::to_vec(report).unwrap()).await;
 }
 
 async fn simulate(app: &TestApp, dir: &std::path::Path, count: usize, fail_ratio: f64) -> Simulator {

@@ -7,22 +7,11 @@ use fleet_protocol::message::{Installed, StatusReport};
 use fleet_protocol::state::DeviceState;
 use fleet_protocol::{HardwareModel, ProductName, Sha256Digest};
 use fleet_tests::TestApp;
-use fleet_tests::broker::publish_acked;
-use rumqttc::v5::{AsyncClient, MqttOptions};
+
+use crate::rollouts::send_report;
 
 /// The longest a stop may take: the tasks' bound (10 s) and some room.
 const STOP_WITHIN: Duration = Duration::from_secs(12);
-
-/// Connects as `device` and publishes `report` on its status topic; returns once the broker
-/// acknowledged it (QoS 1).
-async fn send_report(mqtt_url: &str, device: &str, token: &str, report: &StatusReport) {
-    let (host, port) = mqtt_url.trim_start_matches("mqtt://").rsplit_once(':').unwrap();
-    let mut options = MqttOptions::new(device, host, port.parse().unwrap());
-    options.set_credentials(device, token).set_clean_start(true);
-    let (client, mut eventloop) = AsyncClient::new(options, 16);
-    let topic = format!("fleet/devices/{device}/status");
-    publish_acked(&client, &mut eventloop, topic, false, serde_json::to_vec(report).unwrap()).await;
-}
 
 #[tokio::test]
 async fn stops_promptly_and_keeps_a_report_sent_just_before() {

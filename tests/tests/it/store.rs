@@ -129,6 +129,9 @@ async fn story(store: Arc<dyn Store>) {
         device_timeout_s: 60,
         max_retries_total: None,
         retries_used: 0,
+        health_window_s: 0,
+        max_offline_ratio: None,
+        pause_detail: None,
         gate_since: 0,
         wave_done_at: None,
         created_at: 4,
@@ -149,6 +152,8 @@ async fn story(store: Arc<dyn Store>) {
             retry_at: None,
             last_heard_at: None,
             updated_at: 4,
+            health: None,
+            watch_until: None,
         })
         .collect();
     store.create_rollout(&rollout, &entries).await.unwrap();

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use fleet_protocol::api::{Rollout, RolloutDevice, RolloutPlan, RolloutTarget};
-use fleet_protocol::state::{DeviceState, Reason};
+use fleet_protocol::state::{DeviceState, Health, Reason};
 
 use super::{detail, plural};
 use crate::output::Table;
@@ -80,15 +80,21 @@ fn deleted_artifact(r: &Rollout) -> String {
 
 /// `rollouts show`: the rollout, its counts and a table of its waves.
 pub fn summary(r: &Rollout, reasons: &Reasons) -> String {
-    let mut text = detail(&[
+    let mut rows = vec![
         ("rollout", r.id.clone()),
         ("state", state(r)),
         ("artifact", artifact(r)),
         ("target", target(r.target.as_ref())),
         ("devices", format!("{} finished of {}: {}", finished(&r.counts), r.total, counts(&r.counts, reasons))),
-        ("created", r.created_at.clone()),
-        ("updated", r.updated_at.clone()),
-    ]);
+    ];
+    if !r.health.is_empty() {
+        rows.push(("health", counts(&r.health, &Reasons::new())));
+    }
+    if let Some(why) = &r.pause_detail {
+        rows.push(("paused by", why.clone()));
+    }
+    rows.extend([("created", r.created_at.clone()), ("updated", r.updated_at.clone())]);
+    let mut text = detail(&rows);
     let mut waves = Table::new(["WAVE", "PERCENT", "SIZE", "STATE", "COUNTS"]);
     for (i, w) in r.waves.iter().enumerate() {
         waves.row([
@@ -126,12 +132,13 @@ pub fn table(rollouts: &[Rollout]) -> Table {
 
 /// `rollouts devices`.
 pub fn devices_table(entries: &[RolloutDevice]) -> Table {
-    let mut t = Table::new(["DEVICE", "STATE", "REASON", "ATTEMPTS", "WAVE", "UPDATED"]);
+    let mut t = Table::new(["DEVICE", "STATE", "REASON", "HEALTH", "ATTEMPTS", "WAVE", "UPDATED"]);
     for e in entries {
         t.row([
             e.device_id.clone(),
             e.state.as_str().to_owned(),
             e.reason.map_or("", Reason::as_str).to_owned(),
+            e.health.map_or("", Health::as_str).to_owned(),
             e.attempts.to_string(),
             (e.wave + 1).to_string(),
             e.updated_at.clone(),

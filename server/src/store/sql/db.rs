@@ -17,7 +17,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 #[derive(Debug, Clone, Copy)]
 pub enum Arg<'a> {
     Int(Option<i64>),
-    Float(f64),
+    Float(Option<f64>),
     Bool(bool),
     Text(Option<&'a str>),
 }
@@ -40,6 +40,12 @@ impl IntoArg for Option<i64> {
 }
 
 impl IntoArg for f64 {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Float(Some(*self))
+    }
+}
+
+impl IntoArg for Option<f64> {
     fn arg(&self) -> Arg<'_> {
         Arg::Float(*self)
     }
@@ -108,7 +114,7 @@ pub trait Db: Database<Arguments: IntoArguments<Self>, QueryResult: RowsAffected
     /// A connection (or a transaction's) as an executor.
     fn on(conn: &mut Self::Connection) -> impl Executor<'_, Database = Self>;
     fn int(row: &Self::Row, column: &str) -> sqlx::Result<Option<i64>>;
-    fn float(row: &Self::Row, column: &str) -> sqlx::Result<f64>;
+    fn float(row: &Self::Row, column: &str) -> sqlx::Result<Option<f64>>;
     fn boolean(row: &Self::Row, column: &str) -> sqlx::Result<bool>;
     fn text(row: &Self::Row, column: &str) -> sqlx::Result<Option<String>>;
 }
@@ -123,6 +129,7 @@ where
     for<'a> &'a str: Encode<'a, DB> + Type<DB> + ColumnIndex<DB::Row>,
     for<'a> String: Decode<'a, DB> + Type<DB>,
     for<'a> Option<i64>: Encode<'a, DB>,
+    for<'a> Option<f64>: Encode<'a, DB>,
     for<'a> Option<&'a str>: Encode<'a, DB>,
 {
     fn add(args: &mut Self::Arguments, arg: Arg<'_>) -> Result<(), BoxDynError> {
@@ -146,7 +153,7 @@ where
         row.try_get(column)
     }
 
-    fn float(row: &Self::Row, column: &str) -> sqlx::Result<f64> {
+    fn float(row: &Self::Row, column: &str) -> sqlx::Result<Option<f64>> {
         row.try_get(column)
     }
 
@@ -182,6 +189,12 @@ impl Column for Option<i64> {
 }
 
 impl Column for f64 {
+    fn read<DB: Db>(row: &DB::Row, column: &str) -> sqlx::Result<Self> {
+        DB::float(row, column)?.ok_or_else(|| null(column))
+    }
+}
+
+impl Column for Option<f64> {
     fn read<DB: Db>(row: &DB::Row, column: &str) -> sqlx::Result<Self> {
         DB::float(row, column)
     }

@@ -3,12 +3,12 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use fleet_protocol::state::{DeviceState, Reason};
+use fleet_protocol::state::{DeviceState, Health, Reason};
 use fleet_protocol::{ArtifactKind, DeviceId};
 
 use super::SqlStore;
 use super::db::{Db, RowExt as _, Sql};
-use super::rows::{ACTIVE_ROLLOUT, IN_FLIGHT, entry_from_row, kind_of, state_of};
+use super::rows::{ACTIVE_ROLLOUT, IN_FLIGHT, entry_from_row, health_of, kind_of, state_of};
 use crate::rollout::model::{Count, EntryChange, EntryRecord, RolloutRecord, RolloutState};
 use crate::store::rollouts::{CurrentCommand, EntrySelect, EntryStore};
 use crate::store::{Page, PageRequest, StoreResult};
@@ -27,7 +27,8 @@ pub(super) async fn apply_changes<DB: Db>(
     for chunk in changes.chunks(500) {
         let mut q = Sql::<DB>::new(
             "UPDATE rollout_devices SET state = v.column3, reason = v.column4, attempts = v.column5, \
-             reported = v.column6, sent_at = v.column7, retry_at = v.column8, updated_at = ",
+             reported = v.column6, sent_at = v.column7, retry_at = v.column8, health = v.column11, \
+             watch_until = v.column12, updated_at = ",
         );
         q.bind(now);
         if heard {
@@ -38,6 +39,7 @@ pub(super) async fn apply_changes<DB: Db>(
             t.bind(&c.rollout_id).bind(&c.device_id).bind(c.state.as_str()).bind(c.reason.map(Reason::as_str));
             t.bind(c.attempts).bind(c.reported).bind(c.sent_at).bind(c.retry_at);
             t.bind(c.expect_state.as_str()).bind(c.expect_attempts);
+            t.bind(c.health.map(Health::as_str)).bind(c.watch_until);
         });
         q.push(
             ") AS v WHERE rollout_devices.rollout_id = v.column1 AND rollout_devices.device_id = v.column2 \
@@ -112,9 +114,13 @@ fn select<DB: Db>(rollout_id: &str, select: EntrySelect) -> Sql<DB> {
             q.push(" AND state = ").bind(DeviceState::Pending.as_str()).push(" AND wave <= ").bind(wave);
             q.push(" AND (retry_at IS NULL OR retry_at <= ").bind(now).push(")");
         }
+        EntrySelect::Unhealthy { wave, since, .. } => {
+            q.push(" AND health = ").bind(Health::Unhealthy.as_str()).push(" AND wave = ").bind(wave);
+            q.push(" AND updated_at >= ").bind(since);
+        }
     }
     q.push(" ORDER BY position");
-    if let EntrySelect::Due { limit, .. } = select {
+    if let EntrySelect::Due { limit, .. } | EntrySelect::Unhealthy { limit, .. } = select {
         q.push(" LIMIT ").bind(limit);
     }
     q
@@ -125,6 +131,7 @@ fn count_from_row<DB: Db>(row: &DB::Row) -> StoreResult<Count> {
         wave: row.col("wave")?,
         state: state_of(&row.col::<String>("state")?)?,
         reason: row.col::<Option<String>>("reason")?.as_deref().and_then(Reason::parse),
+        health: health_of(row.col("health")?)?,
         n: row.col("n")?,
         since: row.col("since")?,
         sent_recently: row.col("sent_recently")?,
@@ -151,10 +158,10 @@ impl<DB: Db> EntryStore for SqlStore<DB> {
 
     async fn tallies(&self, id: &str, since: i64, sent_after: i64) -> StoreResult<Vec<Count>> {
         let rows = Sql::<DB>::new(
-            "SELECT wave, state, reason, COUNT(*) AS n, \
+            "SELECT wave, state, reason, health, COUNT(*) AS n, \
              SUM(CASE WHEN updated_at >= $2 THEN 1 ELSE 0 END) AS since, \
              SUM(CASE WHEN sent_at > $3 THEN 1 ELSE 0 END) AS sent_recently \
-             FROM rollout_devices WHERE rollout_id = $1 GROUP BY wave, state, reason ORDER BY wave",
+             FROM rollout_devices WHERE rollout_id = $1 GROUP BY wave, state, reason, health ORDER BY wave",
         )
         .arg(id)
         .arg(since)
@@ -195,7 +202,7 @@ impl<DB: Db> EntryStore for SqlStore<DB> {
         }
         let changed = Sql::<DB>::new(
             "UPDATE rollout_devices SET state = $1, reason = $2, attempts = $3, reported = $4, sent_at = $5, \
-             retry_at = $6, cancel_due = $7, updated_at = $8 \
+             retry_at = $6, cancel_due = $7, updated_at = $8, health = $13, watch_until = $14 \
              WHERE rollout_id = $9 AND device_id = $10 AND state = $11 AND attempts = $12",
         )
         .arg(c.state.as_str())
@@ -210,6 +217,8 @@ impl<DB: Db> EntryStore for SqlStore<DB> {
         .arg(&c.device_id)
         .arg(c.expect_state.as_str())
         .arg(c.expect_attempts)
+        .arg(c.health.map(Health::as_str))
+        .arg(c.watch_until)
         .execute(DB::on(&mut *tx))
         .await?;
         if changed != 1 {
@@ -217,6 +226,18 @@ impl<DB: Db> EntryStore for SqlStore<DB> {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn watched_entries(&self, rollout_id: &str) -> StoreResult<Vec<(EntryRecord, bool)>> {
+        let rows = Sql::<DB>::new(
+            "SELECT rd.*, d.online AS device_online FROM rollout_devices rd JOIN devices d ON d.id = rd.device_id \
+             WHERE rd.rollout_id = $1 AND rd.health = $2 ORDER BY rd.position",
+        )
+        .arg(rollout_id)
+        .arg(Health::Watching.as_str())
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(|row| Ok((entry_from_row::<DB>(row)?, row.col("device_online")?))).collect()
     }
 
     async fn clear_cancel_due(&self, rollout_id: &str, device_id: &str) -> StoreResult<()> {

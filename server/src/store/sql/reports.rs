@@ -13,6 +13,7 @@ use super::entries::{apply_changes, grant_retries};
 use super::rows::{IN_FLIGHT, entry_from_row, rollout_state_of};
 use crate::rollout::model::{IncomingReport, ReportOutcome};
 use crate::rollout::reports::{self, DeviceUpdate, Loaded, LoadedEntry, named_entries, reporting_devices};
+use crate::rollout::rules::RolloutRules;
 use crate::store::StoreResult;
 use crate::store::rollouts::ReportStore;
 
@@ -27,7 +28,7 @@ async fn load<DB: Db>(conn: &mut DB::Connection, reports: &[IncomingReport]) -> 
             loaded.last_seq.insert(row.col("id")?, row.col("last_seq")?);
         }
     }
-    let entry_query = "SELECT rd.*, r.state AS rollout_state, r.max_attempts FROM rollout_devices rd \
+    let entry_query = "SELECT rd.*, r.state AS rollout_state, r.max_attempts, r.health_window_s FROM rollout_devices rd \
                        JOIN rollouts r ON r.id = rd.rollout_id WHERE ";
     for chunk in named_entries(reports).chunks(500) {
         let mut q = Sql::<DB>::new(entry_query);
@@ -57,8 +58,11 @@ async fn load<DB: Db>(conn: &mut DB::Connection, reports: &[IncomingReport]) -> 
 fn loaded_entry<DB: Db>(row: &DB::Row) -> StoreResult<LoadedEntry> {
     Ok(LoadedEntry {
         entry: entry_from_row::<DB>(row)?,
-        rollout: rollout_state_of(&row.col::<String>("rollout_state")?)?,
-        max_attempts: row.col("max_attempts")?,
+        rules: RolloutRules {
+            state: rollout_state_of(&row.col::<String>("rollout_state")?)?,
+            max_attempts: row.col("max_attempts")?,
+            health_window_ms: row.col::<i64>("health_window_s")?.saturating_mul(1000),
+        },
     })
 }
 

@@ -1,6 +1,7 @@
 //! Rollouts, the leases replicas drive them under, and the database's clock.
 
 use async_trait::async_trait;
+use fleet_protocol::state::Health;
 
 use super::SqlStore;
 use super::db::{Db, RowExt as _, Sql};
@@ -47,8 +48,10 @@ fn insert_rollout<DB: Db>(r: &RolloutRecord) -> StoreResult<Sql<DB>> {
     Ok(Sql::<DB>::new(
         "INSERT INTO rollouts (id, artifact_id, kind, state, reason, target, waves, current_wave, wave_soak_s, \
          wave_gate, max_failure_ratio, min_finished, max_per_minute, max_in_flight, max_attempts, \
-         device_timeout_s, gate_since, wave_done_at, created_at, updated_at, version, max_retries_total, retries_used) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+         device_timeout_s, gate_since, wave_done_at, created_at, updated_at, version, max_retries_total, retries_used, \
+         health_window_s, max_offline_ratio) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, \
+         $24, $25)",
     )
     .arg(&r.id)
     .arg(&r.artifact_id)
@@ -72,7 +75,9 @@ fn insert_rollout<DB: Db>(r: &RolloutRecord) -> StoreResult<Sql<DB>> {
     .arg(r.updated_at)
     .arg(r.version)
     .arg(r.max_retries_total)
-    .arg(r.retries_used))
+    .arg(r.retries_used)
+    .arg(r.health_window_s)
+    .arg(r.max_offline_ratio))
 }
 
 #[async_trait]
@@ -102,11 +107,13 @@ impl<DB: Db> RolloutStore for SqlStore<DB> {
     async fn live_rollouts(&self) -> StoreResult<Vec<RolloutRecord>> {
         let rows = Sql::<DB>::new(format!(
             "SELECT * FROM rollouts r WHERE r.state IN {} OR (r.state = $1 AND EXISTS \
-             (SELECT 1 FROM rollout_devices rd WHERE rd.rollout_id = r.id AND rd.state IN {})) ORDER BY id",
+             (SELECT 1 FROM rollout_devices rd WHERE rd.rollout_id = r.id AND (rd.state IN {} OR rd.health = $2))) \
+             ORDER BY id",
             ACTIVE_ROLLOUT.as_str(),
             UNFINISHED.as_str()
         ))
         .arg(RolloutState::Cancelled.as_str())
+        .arg(Health::Watching.as_str())
         .fetch_all(self.reader())
         .await?;
         rows.iter().map(rollout_from_row::<DB>).collect()
@@ -115,7 +122,7 @@ impl<DB: Db> RolloutStore for SqlStore<DB> {
     async fn update_rollout(&self, r: &RolloutRecord) -> StoreResult<bool> {
         let done = Sql::<DB>::new(
             "UPDATE rollouts SET state = $1, reason = $2, current_wave = $3, gate_since = $4, wave_done_at = $5, \
-             updated_at = $6, version = version + 1 WHERE id = $7 AND version = $8",
+             updated_at = $6, version = version + 1, pause_detail = $9 WHERE id = $7 AND version = $8",
         )
         .arg(r.state.as_str())
         .arg(r.reason.map(PauseReason::as_str))
@@ -125,6 +132,7 @@ impl<DB: Db> RolloutStore for SqlStore<DB> {
         .arg(r.updated_at)
         .arg(&r.id)
         .arg(r.version)
+        .arg(r.pause_detail.as_deref())
         .execute(self.writer())
         .await?;
         Ok(done == 1)

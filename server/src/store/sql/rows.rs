@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use fleet_protocol::ArtifactKind;
-use fleet_protocol::state::{ALL_STATES, DeviceState, Reason};
+use fleet_protocol::state::{ALL_STATES, DeviceState, Health, Reason};
 
 use super::db::{Db, RowExt as _};
 use crate::rollout::model::{EntryRecord, PauseReason, RolloutRecord, RolloutState, WaveGate};
@@ -70,6 +70,11 @@ pub fn pause_reason_of(s: Option<String>) -> StoreResult<Option<PauseReason>> {
     s.map(|s| PauseReason::parse(&s).ok_or_else(|| corrupt("pause reason", s))).transpose()
 }
 
+/// A stored health; an unknown name is corrupt data.
+pub fn health_of(s: Option<String>) -> StoreResult<Option<Health>> {
+    s.map(|s| Health::parse(&s).ok_or_else(|| corrupt("health", s))).transpose()
+}
+
 fn reason_of(s: Option<String>) -> Option<Reason> {
     s.as_deref().and_then(Reason::parse)
 }
@@ -96,6 +101,9 @@ pub fn rollout_from_row<DB: Db>(row: &DB::Row) -> StoreResult<RolloutRecord> {
         device_timeout_s: row.col("device_timeout_s")?,
         max_retries_total: row.col("max_retries_total")?,
         retries_used: row.col("retries_used")?,
+        health_window_s: row.col("health_window_s")?,
+        max_offline_ratio: row.col("max_offline_ratio")?,
+        pause_detail: row.col("pause_detail")?,
         gate_since: row.col("gate_since")?,
         wave_done_at: row.col("wave_done_at")?,
         created_at: row.col("created_at")?,
@@ -118,6 +126,8 @@ pub fn entry_from_row<DB: Db>(row: &DB::Row) -> StoreResult<EntryRecord> {
         retry_at: row.col("retry_at")?,
         last_heard_at: row.col("last_heard_at")?,
         updated_at: row.col("updated_at")?,
+        health: health_of(row.col("health")?)?,
+        watch_until: row.col("watch_until")?,
     })
 }
 
