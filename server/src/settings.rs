@@ -122,6 +122,26 @@ pub struct Settings {
     #[arg(long, env = "FLEET_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
+    /// Serve HTTPS and mqtts:// with a certificate of a CA of our own, made in the data
+    /// directory on first start (`tls/ca.crt`: give it to devices and fleetctl as --ca-file).
+    #[arg(long, env = "FLEET_TLS_SELF_SIGNED", conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: bool,
+
+    /// A further name (DNS name or IP address) of this server for --tls-self-signed's
+    /// certificate; repeatable. The listen address and --public-url's host are included.
+    #[arg(long = "tls-san", env = "FLEET_TLS_SAN", value_delimiter = ',')]
+    pub tls_san: Vec<String>,
+
+    /// With TLS (--tls-cert or --tls-self-signed), the embedded broker's mqtts:// address,
+    /// served with the same certificate; port 0 picks one.
+    #[arg(long, env = "FLEET_EMBEDDED_BROKER_TLS", default_value = "127.0.0.1:8883")]
+    pub embedded_broker_tls: SocketAddr,
+
+    /// Refuse cleartext HTTP and MQTT from every peer that is not loopback (TLS is served to
+    /// all; cleartext stays open to local clients).
+    #[arg(long, env = "FLEET_REQUIRE_TLS")]
+    pub require_tls: bool,
+
     /// Topic root of every device topic.
     #[arg(long, env = "FLEET_TOPIC_ROOT", default_value = "fleet")]
     pub topic_root: String,
@@ -224,6 +244,7 @@ impl Settings {
         let mut s = Self::parse_from(["fleet-server"]);
         s.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         s.embedded_broker = SocketAddr::from(([127, 0, 0, 1], 0));
+        s.embedded_broker_tls = SocketAddr::from(([127, 0, 0, 1], 0));
         s.data_dir = data_dir.into();
         s
     }

@@ -36,6 +36,14 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsCo
     Ok(Arc::new(config))
 }
 
+/// The HTTPS configuration for the embedded broker's mqtts:// listener: the same
+/// certificate, without HTTP's ALPN (MQTT clients offer none, or `mqtt`).
+pub fn for_mqtt(https: &Arc<ServerConfig>) -> Arc<ServerConfig> {
+    let mut config = ServerConfig::clone(https);
+    config.alpn_protocols.clear();
+    Arc::new(config)
+}
+
 /// Completes a client's TLS handshake within `deadline`; `None` (logged at debug) when it
 /// fails or takes longer, so a silent client holds its connection no longer than that.
 pub async fn handshake(acceptor: &TlsAcceptor, stream: TcpStream, deadline: Duration) -> Option<TlsStream<TcpStream>> {

@@ -74,6 +74,8 @@ pub struct TestApp {
     pub client: ApiClient,
     /// `mqtt://` URL of the server's embedded broker.
     pub mqtt_url: String,
+    /// The embedded broker's `mqtts://` URL, when the server runs with TLS.
+    pub mqtts_url: Option<String>,
     pub data_dir: PathBuf,
     /// The test's own Mosquitto, when the server uses one instead of its embedded broker.
     pub mosquitto: Option<mosquitto::Mosquitto>,
@@ -139,6 +141,7 @@ impl TestApp {
         // once the server is connected to it. Other brokers may be absent on purpose.
         // (Over HTTPS the test's own client, trusting its CA, does the waiting.)
         let wait_until_ready = settings.tls_cert.is_none()
+            && !settings.tls_self_signed
             && match (&settings.mqtt_url, &broker) {
                 (None, _) => true,
                 (Some(url), Some(broker)) => broker.serves(url),
@@ -151,6 +154,7 @@ impl TestApp {
             Some(broker) => broker.url(),
             None => app.broker_addr().map(|a| format!("mqtt://{a}")).unwrap_or_default(),
         };
+        let mqtts_url = app.broker_tls_addr().map(|a| format!("mqtts://{a}"));
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
@@ -158,6 +162,7 @@ impl TestApp {
         let app = Self {
             client: ApiClient::new(base, ADMIN_TOKEN),
             mqtt_url,
+            mqtts_url,
             data_dir: data_dir.to_owned(),
             mosquitto: broker,
             _dir: None,

@@ -32,6 +32,8 @@ pub struct SimulatorSetup<'a> {
     pub download_delay_ms: u64,
     /// MQTT topic root (default `fleet`).
     pub topic_root: &'a str,
+    /// The CA to trust for https:// and mqtts:// (`--ca-file`), if any.
+    pub ca_file: Option<&'a Path>,
 }
 
 impl<'a> SimulatorSetup<'a> {
@@ -51,6 +53,7 @@ impl<'a> SimulatorSetup<'a> {
             health_fail_ratio: 0.0,
             download_delay_ms: 0,
             topic_root: "fleet",
+            ca_file: None,
         }
     }
 }
@@ -86,6 +89,7 @@ impl Simulator {
             .args(["--fail-ratio", &setup.fail_ratio.to_string()])
             .args(["--health-fail-ratio", &setup.health_fail_ratio.to_string()])
             .args(["--topic-root", setup.topic_root])
+            .args(setup.ca_file.iter().flat_map(|ca| ["--ca-file".as_ref(), ca.as_os_str()]))
             .env("FLEET_AGENT_LOG", "warn")
             .env("FLEET_AGENT_TEST_DOWNLOAD_DELAY_MS", setup.download_delay_ms.to_string())
             .stdout(Stdio::piped())

@@ -58,6 +58,8 @@ pub enum StartupError {
     AdminTokenTwice,
     #[error(transparent)]
     Tls(#[from] TlsConfigError),
+    #[error("--tls-self-signed: {0}")]
+    SelfSigned(#[from] super::self_signed::SelfSignedError),
     /// Secrets (the broker password, the admin token) and this replica's name need it.
     #[error(transparent)]
     Randomness(#[from] RandomnessError),

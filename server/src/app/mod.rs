@@ -18,6 +18,7 @@ mod data_dir;
 pub(crate) mod data_lock;
 mod error;
 mod mqtt_wiring;
+mod self_signed;
 mod serve;
 
 use std::future::Future;
@@ -62,6 +63,8 @@ pub struct Application {
     tls: Option<Arc<rustls::ServerConfig>>,
     /// How long a client has to send a request's headers (`--http-header-timeout`).
     http_header_timeout: Duration,
+    /// Cleartext HTTP to loopback peers only (`--require-tls`).
+    require_tls: bool,
     /// How long a silent device stays `online` (`--presence-timeout`, [`crate::presence`]).
     presence_timeout: Duration,
     /// How long finished rollouts are kept (`--rollout-retention`, [`crate::retention`]).
@@ -110,10 +113,7 @@ impl Application {
         let blob_dir = settings.blob_dir.clone().unwrap_or_else(|| settings.data_dir.join("blobs"));
         let blobs = BlobStore::open(blob_dir).await.map_err(|e| StartupError::DataDir(settings.data_dir.clone(), e))?;
         admin_token::set_admin_token(&settings, store.as_ref()).await?;
-        let tls = match (&settings.tls_cert, &settings.tls_key) {
-            (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key)?),
-            _ => None,
-        };
+        let tls = server_tls(&settings, local_addr)?;
         let public_url = public_url(&settings, local_addr, tls.is_some());
         checks::warn_about_cleartext(&settings, local_addr, tls.is_some(), &public_url);
         let instance = match &settings.replica_name {
@@ -122,7 +122,7 @@ impl Application {
         };
         let device_tokens = Arc::new(DeviceTokens::default());
         let topics = Topics::new(settings.topic_root.clone());
-        let mqtt = mqtt_wiring::wire_mqtt(&settings, &store, &device_tokens, topics, &instance).await?;
+        let mqtt = mqtt_wiring::wire_mqtt(&settings, &store, &device_tokens, topics, &instance, tls.as_ref()).await?;
         let opened =
             Opened { data_lock, listener, local_addr, store, blobs, tls, public_url, instance, device_tokens, mqtt };
         Ok(Self::assemble(&settings, opened))
@@ -161,6 +161,7 @@ impl Application {
             state,
             tls: o.tls,
             http_header_timeout: settings.http_header_timeout,
+            require_tls: settings.require_tls,
             presence_timeout: settings.presence_timeout,
             rollout_retention: settings.rollout_retention,
             store,
@@ -177,6 +178,11 @@ impl Application {
     /// The embedded broker's address, when it runs.
     pub fn broker_addr(&self) -> Option<SocketAddr> {
         self.broker.as_ref().map(|b| b.addr)
+    }
+
+    /// The embedded broker's mqtts:// address, when it runs with TLS.
+    pub fn broker_tls_addr(&self) -> Option<SocketAddr> {
+        self.broker.as_ref().and_then(|b| b.tls_addr)
     }
 
     /// The bound address (with the real port when port 0 was asked for).
@@ -208,7 +214,9 @@ impl Application {
         if let Some(m) = self.mosquitto {
             tasks.push(("Mosquitto file sync", tokio::spawn(m.run(stop.clone()))));
         }
-        let served = serve::serve(self.listener, self.router, self.tls, self.http_header_timeout, shutdown).await;
+        let served =
+            serve::serve(self.listener, self.router, self.tls, self.require_tls, self.http_header_timeout, shutdown)
+                .await;
         stop.cancel();
         finish(tasks, FINISH_WITHIN).await;
         drop(self.mqtt);
@@ -287,6 +295,27 @@ async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupError>
 }
 
 /// The base URL devices download from, without a trailing slash.
+/// The HTTPS (and mqtts) configuration: `--tls-cert/--tls-key`, or `--tls-self-signed`'s
+/// certificate for the names the server answers to; none for cleartext.
+fn server_tls(settings: &Settings, local_addr: SocketAddr) -> Result<Option<Arc<rustls::ServerConfig>>, StartupError> {
+    if let (Some(cert), Some(key)) = (&settings.tls_cert, &settings.tls_key) {
+        return Ok(Some(crate::tls::server_config(cert, key)?));
+    }
+    if !settings.tls_self_signed {
+        return Ok(None);
+    }
+    let mut names = settings.tls_san.clone();
+    if !local_addr.ip().is_unspecified() {
+        names.push(local_addr.ip().to_string());
+    }
+    let host =
+        settings.public_url.as_deref().and_then(|u| u.parse::<axum::http::Uri>().ok()?.host().map(str::to_owned));
+    names.extend(host.map(|h| h.trim_matches(['[', ']']).to_owned()));
+    let made = self_signed::ensure(&settings.data_dir, &names)?;
+    tracing::info!(ca = %made.ca.display(), sha256 = %made.ca_fingerprint, "TLS with the server's own CA: give devices and fleetctl this CA file (--ca-file)");
+    Ok(Some(crate::tls::server_config(&made.cert, &made.key)?))
+}
+
 fn public_url(settings: &Settings, local_addr: SocketAddr, https: bool) -> String {
     let scheme = if https { "https" } else { "http" };
     settings.public_url.clone().unwrap_or_else(|| format!("{scheme}://{local_addr}")).trim_end_matches('/').to_owned()

@@ -9,7 +9,7 @@ use fleet_protocol::topic::Topics;
 
 use super::StartupError;
 use crate::broker::mosquitto::{MosquittoHandle, MosquittoSync, ServerAccount};
-use crate::broker::{ConnectLimits, EmbeddedBroker};
+use crate::broker::{Access, ConnectLimits, EmbeddedBroker, Listen};
 use crate::device_tokens::DeviceTokens;
 use crate::mqtt::MqttConfig;
 use crate::settings::Settings;
@@ -41,12 +41,18 @@ pub async fn wire_mqtt(
     device_tokens: &Arc<DeviceTokens>,
     topics: Topics,
     instance: &str,
+    tls: Option<&Arc<rustls::ServerConfig>>,
 ) -> Result<MqttWiring, StartupError> {
     if settings.mqtt_url.is_none() {
         if settings.mosquitto_dir.is_some() {
             return Err(StartupError::MosquittoDirWithoutBroker);
         }
-        let (broker, config) = embedded(settings, store, device_tokens, topics, instance).await?;
+        let listen = Listen {
+            plain: settings.embedded_broker,
+            tls: tls.map(|config| (settings.embedded_broker_tls, crate::tls::for_mqtt(config))),
+            require_tls: settings.require_tls,
+        };
+        let (broker, config) = embedded(settings, listen, store, device_tokens, topics, instance).await?;
         return Ok(MqttWiring { broker: Some(broker), config, account: None, mosquitto: None });
     }
     let config = external(settings, topics, instance)?;
@@ -82,20 +88,24 @@ fn external(settings: &Settings, topics: Topics, instance: &str) -> Result<MqttC
 /// Starts the embedded broker with a password for the server's own client made now.
 async fn embedded(
     settings: &Settings,
+    listen: Listen,
     store: &Arc<dyn Store>,
     device_tokens: &Arc<DeviceTokens>,
     topics: Topics,
     instance: &str,
 ) -> Result<(Arc<EmbeddedBroker>, MqttConfig), StartupError> {
-    let addr = settings.embedded_broker;
     let password = generate_token("")?;
-    let tokens = device_tokens.clone();
     let limits =
         ConnectLimits { deadline: settings.mqtt_connect_timeout, max_pending: settings.mqtt_max_pending as usize };
-    let (user, pass) = (SERVER_MQTT_USER.to_owned(), password.clone());
-    let broker = EmbeddedBroker::start(addr, store, tokens, topics.clone(), user, pass, limits)
-        .await
-        .map_err(|e| StartupError::Broker(addr, e))?;
+    let access = Access {
+        store: Arc::downgrade(store),
+        tokens: device_tokens.clone(),
+        topics: topics.clone(),
+        server_username: SERVER_MQTT_USER.to_owned(),
+        server_password: password.clone(),
+    };
+    let broker =
+        EmbeddedBroker::start(listen, access, limits).await.map_err(|(addr, e)| StartupError::Broker(addr, e))?;
     let config = MqttConfig {
         host: broker.internal_addr.ip().to_string(),
         port: broker.internal_addr.port(),

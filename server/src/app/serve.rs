@@ -28,13 +28,16 @@ struct Connections {
 }
 
 /// Serves HTTP (or HTTPS with `tls`) until `shutdown`, then lets requests in flight finish.
+/// With `require_tls` cleartext HTTP is served to loopback peers only.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
+    require_tls: bool,
     header_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    let loopback_only = require_tls && tls.is_none();
     let connections = Arc::new(Connections { router, tls: tls.map(TlsAcceptor::from), header_timeout });
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -45,9 +48,13 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
                 if std::mem::take(&mut starved) {
                     tracing::info!("accepting connections again");
+                }
+                if loopback_only && !peer.ip().is_loopback() {
+                    tracing::info!(%peer, "cleartext HTTP from beyond loopback refused (--require-tls)");
+                    continue;
                 }
                 tokio::spawn(serve_connection(stream, connections.clone(), graceful.watcher()));
             }

@@ -7,15 +7,23 @@
 //!
 //! The price: a relayed device holds three descriptors instead of one (its socket, ours to
 //! rmqtt, rmqtt's) and two small buffers.
+//!
+//! The gate is also where TLS ends for mqtts:// (tokio-rustls with the HTTPS certificate,
+//! ring like every other TLS in the server): the handshake is part of the CONNECT deadline,
+//! and rmqtt sees cleartext on loopback. rmqtt's own TLS listener would bring a second
+//! rustls setup of its own; see docs/decisions.md. With `--require-tls` the cleartext
+//! listener lets in loopback peers only.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 
 /// Relay buffer per direction: MQTT packets of devices are small; larger ones pass in pieces.
 const RELAY_BUFFER: usize = 4096;
@@ -35,8 +43,26 @@ impl Default for ConnectLimits {
     }
 }
 
+/// How clients come in through one listener.
+#[derive(Clone)]
+pub enum Entry {
+    /// Cleartext; with `loopback_only`, other peers are closed at once.
+    Plain { loopback_only: bool },
+    /// TLS, ended here.
+    Tls(TlsAcceptor),
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Plain { loopback_only } => f.debug_struct("Plain").field("loopback_only", loopback_only).finish(),
+            Self::Tls(_) => f.write_str("Tls"),
+        }
+    }
+}
+
 /// Accepts on `listener` and relays to the broker at `upstream`, until aborted.
-pub async fn run(listener: TcpListener, upstream: SocketAddr, limits: ConnectLimits) {
+pub async fn run(listener: TcpListener, upstream: SocketAddr, limits: ConnectLimits, entry: Entry) {
     let pending = Arc::new(Semaphore::new(limits.max_pending));
     let mut starved = false;
     loop {
@@ -45,11 +71,15 @@ pub async fn run(listener: TcpListener, upstream: SocketAddr, limits: ConnectLim
                 if std::mem::take(&mut starved) {
                     tracing::info!("accepting MQTT connections again");
                 }
+                if matches!(entry, Entry::Plain { loopback_only: true }) && !peer.ip().is_loopback() {
+                    tracing::info!(%peer, "cleartext MQTT from beyond loopback refused (--require-tls)");
+                    continue;
+                }
                 let Ok(permit) = pending.clone().try_acquire_owned() else {
                     tracing::debug!(%peer, "{} MQTT connections wait for CONNECT already: closed", limits.max_pending);
                     continue;
                 };
-                tokio::spawn(relay(client, upstream, limits.deadline, permit));
+                tokio::spawn(admit(client, entry.clone(), upstream, limits.deadline, permit));
             }
             Err(e) => starved = crate::limits::accept_failed("MQTT", &e, starved).await,
         }
@@ -65,18 +95,39 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// One accepted client: its TLS handshake first when `entry` says so (within `deadline`,
+/// still holding `permit`), then [`relay`].
+async fn admit(
+    client: TcpStream,
+    entry: Entry,
+    upstream: SocketAddr,
+    deadline: Duration,
+    permit: OwnedSemaphorePermit,
+) {
+    let started = Instant::now();
+    let _ = client.set_nodelay(true);
+    match entry {
+        Entry::Plain { .. } => relay(client, upstream, started + deadline, permit).await,
+        Entry::Tls(acceptor) => {
+            if let Some(client) = crate::tls::handshake(&acceptor, client, deadline).await {
+                relay(client, upstream, started + deadline, permit).await;
+            }
+        }
+    }
+}
+
 /// Relays one client: pending (holding `permit`) until the broker's first bytes arrive
-/// within `deadline`, else closed; then both ways until either side closes.
-async fn relay(client: TcpStream, upstream: SocketAddr, deadline: Duration, permit: OwnedSemaphorePermit) {
-    let started = tokio::time::Instant::now();
-    let Ok(Ok(broker)) = tokio::time::timeout(deadline, TcpStream::connect(upstream)).await else {
+/// by `deadline`, else closed; then both ways until either side closes.
+async fn relay<C>(client: C, upstream: SocketAddr, deadline: Instant, permit: OwnedSemaphorePermit)
+where
+    C: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let Ok(Ok(broker)) = tokio::time::timeout_at(deadline, TcpStream::connect(upstream)).await else {
         tracing::warn!("the embedded broker does not answer on {upstream}");
         return;
     };
-    for stream in [&client, &broker] {
-        let _ = stream.set_nodelay(true);
-    }
-    let (client_read, mut client_write) = client.into_split();
+    let _ = broker.set_nodelay(true);
+    let (client_read, mut client_write) = tokio::io::split(client);
     let (mut broker_read, mut broker_write) = broker.into_split();
     let inbound = tokio::spawn(async move {
         let _ = tokio::io::copy_buf(&mut BufReader::with_capacity(RELAY_BUFFER, client_read), &mut broker_write).await;
@@ -84,11 +135,11 @@ async fn relay(client: TcpStream, upstream: SocketAddr, deadline: Duration, perm
     });
     let _inbound = AbortOnDrop(inbound.abort_handle());
     let mut first = [0u8; 256];
-    let n = match tokio::time::timeout_at(started + deadline, broker_read.read(&mut first)).await {
+    let n = match tokio::time::timeout_at(deadline, broker_read.read(&mut first)).await {
         Ok(Ok(n)) if n > 0 => n,
         Ok(_) => return,
         Err(_) => {
-            tracing::debug!("an MQTT client sent no CONNECT within {deadline:?}: closed");
+            tracing::debug!("an MQTT client was not let in by its CONNECT deadline: closed");
             return;
         }
     };

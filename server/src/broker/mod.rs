@@ -5,7 +5,7 @@
 //! messages and shared subscriptions switched on ([`storage`]), per-device isolation
 //! ([`hooks`]), and clean sessions with small queues for devices ([`sessions`]). Clients
 //! reach it through [`gate`], which enforces the CONNECT deadline and the cap on
-//! connections not yet let in.
+//! connections not yet let in, and terminates TLS for the mqtts:// listener.
 
 pub mod gate;
 mod hooks;
@@ -19,19 +19,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fleet_protocol::DeviceId;
-use fleet_protocol::topic::Topics;
 use rmqtt::context::ServerContext;
 use rmqtt::hook::Type;
 use rmqtt::types::{ClientId, Id};
+use tokio_rustls::TlsAcceptor;
 
-use crate::device_tokens::DeviceTokens;
-use crate::store::Store;
 pub use gate::ConnectLimits;
 pub use hooks::Access;
 
 /// A running embedded broker.
 pub struct EmbeddedBroker {
     pub addr: SocketAddr,
+    /// The mqtts:// listener's address, with TLS.
+    pub tls_addr: Option<SocketAddr>,
     /// rmqtt's own loopback listener behind the gate: the server's own client connects here,
     /// so its stream of every report is not copied through the relay.
     pub internal_addr: SocketAddr,
@@ -43,46 +43,76 @@ impl std::fmt::Debug for EmbeddedBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EmbeddedBroker")
             .field("addr", &self.addr)
+            .field("tls_addr", &self.tls_addr)
             .field("internal_addr", &self.internal_addr)
             .finish_non_exhaustive()
     }
 }
 
+/// Where the embedded broker listens.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    /// Cleartext MQTT.
+    pub plain: SocketAddr,
+    /// mqtts://, with this TLS configuration.
+    pub tls: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
+    /// Cleartext only from loopback peers (`--require-tls`).
+    pub require_tls: bool,
+}
+
+impl Listen {
+    /// Cleartext only, on `addr`.
+    pub fn cleartext(addr: SocketAddr) -> Self {
+        Self { plain: addr, tls: None, require_tls: false }
+    }
+}
+
+/// Binds `addr`, failing loudly (with the address) if it is taken.
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, (SocketAddr, std::io::Error)> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| (addr, e))?;
+    Ok(listener)
+}
+
 impl EmbeddedBroker {
-    /// Binds `addr` (failing loudly if it is taken) and starts serving behind the CONNECT
-    /// gate with `limits`. The broker only borrows `store`: the caller keeps it alive.
+    /// Binds the listeners of `listen` and starts serving behind the CONNECT gate with
+    /// `limits`. The broker only borrows the store of `access`: the caller keeps it alive.
     pub async fn start(
-        addr: SocketAddr,
-        store: &Arc<dyn Store>,
-        tokens: Arc<DeviceTokens>,
-        topics: Topics,
-        server_username: String,
-        server_password: String,
+        listen: Listen,
+        access: Access,
         limits: ConnectLimits,
-    ) -> std::io::Result<Self> {
-        let store = Arc::downgrade(store);
-        let access = Access { store, tokens, topics, server_username, server_password };
+    ) -> Result<Self, (SocketAddr, std::io::Error)> {
         let scx = context(access).await;
-        let gate = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{addr}: {e}")))?;
-        let addr = gate.local_addr()?;
-        if !addr.ip().is_loopback() {
-            tracing::warn!(%addr, "the embedded broker listens beyond loopback without TLS: device tokens travel in cleartext");
+        let gate = bind(listen.plain).await?;
+        let addr = gate.local_addr().map_err(|e| (listen.plain, e))?;
+        let tls_gate = match &listen.tls {
+            Some((tls_addr, config)) => Some((bind(*tls_addr).await?, TlsAcceptor::from(config.clone()))),
+            None => None,
+        };
+        let tls_addr = tls_gate.as_ref().and_then(|(l, _)| l.local_addr().ok());
+        if !addr.ip().is_loopback() && !listen.require_tls {
+            tracing::warn!(%addr, "the embedded broker takes cleartext MQTT beyond loopback: device tokens travel in cleartext (--require-tls refuses it)");
         }
-        let listener = loopback_listener(&limits)?;
-        let upstream = listener.local_addr().map_err(std::io::Error::other)?;
+        let listener = loopback_listener(&limits).map_err(|e| (addr, e))?;
+        let upstream = listener.local_addr().map_err(|e| (addr, std::io::Error::other(e)))?;
         let server = rmqtt::server::MqttServer::new(scx.clone()).listener_by_id(listener, 1).build();
+        let plain = gate::Entry::Plain { loopback_only: listen.require_tls };
         let task = tokio::spawn(async move {
+            let tls = async {
+                match tls_gate {
+                    Some((l, acceptor)) => gate::run(l, upstream, limits, gate::Entry::Tls(acceptor)).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 result = server.run() => if let Err(e) = result {
                     tracing::error!("embedded broker stopped: {e}");
                 },
-                () = gate::run(gate, upstream, limits) => {}
+                () = gate::run(gate, upstream, limits, plain) => {}
+                () = tls => {}
             }
         });
-        tracing::info!(%addr, "embedded MQTT broker listening");
-        Ok(Self { addr, internal_addr: upstream, scx, task })
+        tracing::info!(%addr, ?tls_addr, "embedded MQTT broker listening");
+        Ok(Self { addr, tls_addr, internal_addr: upstream, scx, task })
     }
 
     /// Closes a device's session (its token was rotated or the device removed).

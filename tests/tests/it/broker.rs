@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fleet_protocol::topic::{Channel, Topics};
 use fleet_protocol::{DeviceId, HardwareModel};
-use fleet_server::broker::EmbeddedBroker;
+use fleet_server::broker::{Access, EmbeddedBroker, Listen};
 use fleet_server::store::sqlite::SqliteStore;
 use fleet_server::store::{DeviceStore as _, NewDevice, Store};
 use fleet_server::token::hash_token;
@@ -45,17 +45,15 @@ async fn setup(devices: usize) -> Setup {
         tokens.push((id, token));
     }
     let store: Arc<dyn Store> = Arc::new(store);
-    let broker = EmbeddedBroker::start(
-        "127.0.0.1:0".parse().unwrap(),
-        &store,
-        Default::default(),
-        Topics::default(),
-        SERVER_USER.into(),
-        SERVER_PASSWORD.into(),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let access = Access {
+        store: Arc::downgrade(&store),
+        tokens: Default::default(),
+        topics: Topics::default(),
+        server_username: SERVER_USER.into(),
+        server_password: SERVER_PASSWORD.into(),
+    };
+    let listen = Listen::cleartext("127.0.0.1:0".parse().unwrap());
+    let broker = EmbeddedBroker::start(listen, access, Default::default()).await.unwrap();
     Setup { broker, _store: store, tokens, _dir: dir }
 }
 

@@ -7,6 +7,7 @@ mod amplification;
 mod auth;
 mod backup;
 mod broker;
+mod broker_tls;
 mod cli;
 mod cli_output;
 mod devices;

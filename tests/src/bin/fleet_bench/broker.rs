@@ -39,16 +39,17 @@ impl Baseline {
         let dir = tempfile::tempdir()?;
         let store: Arc<dyn fleet_server::store::Store> =
             Arc::new(fleet_server::store::sqlite::SqliteStore::open(&dir.path().join("db")).await?);
-        let broker = fleet_server::broker::EmbeddedBroker::start(
-            "127.0.0.1:0".parse()?,
-            &store,
-            Default::default(),
-            fleet_protocol::topic::Topics::new(root.clone()),
-            USER.into(),
-            PASSWORD.into(),
-            Default::default(),
-        )
-        .await?;
+        let access = fleet_server::broker::Access {
+            store: Arc::downgrade(&store),
+            tokens: Default::default(),
+            topics: fleet_protocol::topic::Topics::new(root.clone()),
+            server_username: USER.into(),
+            server_password: PASSWORD.into(),
+        };
+        let listen = fleet_server::broker::Listen::cleartext("127.0.0.1:0".parse()?);
+        let broker = fleet_server::broker::EmbeddedBroker::start(listen, access, Default::default())
+            .await
+            .map_err(|(addr, e)| anyhow::anyhow!("{addr}: {e}"))?;
         let (host, port) = (broker.addr.ip().to_string(), broker.addr.port());
         Ok(Self { host, port, credentials: true, root, _embedded: Some((broker, store, dir)), _mosquitto: None })
     }

@@ -140,6 +140,7 @@ pub async fn start_simulators(
             health_fail_ratio: 0.0,
             download_delay_ms: 0,
             topic_root: &root,
+            ca_file: None,
         })
     });
     futures_util::future::join_all(starts).await
