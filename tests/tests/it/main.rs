@@ -10,6 +10,7 @@ mod broker;
 mod cli;
 mod cli_output;
 mod devices;
+mod downgrade;
 mod events;
 mod exhaustion;
 mod external_broker;
