@@ -119,7 +119,8 @@ impl Known {
         Self { ids, read_only, device }
     }
 
-    /// `path` with every parameter replaced by a known id, except `bad`, which gets `value`.
+    /// `path` with every parameter replaced by a known id, except the one `bad` names,
+    /// which gets the value `bad` gives.
     fn fill(&self, path: &str, bad: Option<(&str, &str)>) -> String {
         let segments: Vec<&str> = path.split('/').collect();
         let mut out = Vec::with_capacity(segments.len());
