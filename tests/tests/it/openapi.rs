@@ -187,7 +187,7 @@ fn probes(path: &str, op: &Value, known: &Known) -> Vec<Probe> {
         }
     }
     let content = op["requestBody"]["content"].as_object().cloned().unwrap_or_default();
-    let large = format!("\"{}\"", "a".repeat(1_100_000)).into_bytes();
+    let large = format!("\"{}\"", "a".repeat(1_050_000)).into_bytes();
     let mut bodies: Vec<(&'static str, Vec<u8>)> = vec![("text/plain", b"{}".to_vec())];
     if content.contains_key("application/json") {
         bodies.extend([("application/json", b"{".to_vec()), ("application/json", b"{\"no_such_field\":1}".to_vec())]);
