@@ -49,6 +49,10 @@ pub struct ArtifactInfo {
     pub manifest_created_at: String,
     pub expires_at: Option<String>,
     pub requires_firmware: Option<String>,
+    /// The manifest's signed permission to go back to this version from the installed
+    /// versions it matches; null when it refuses downgrades (the usual case).
+    #[serde(default)]
+    pub allow_downgrade_from: Option<String>,
     /// Keyids whose signatures verified at upload.
     pub signers: Vec<String>,
     pub blob_url: String,

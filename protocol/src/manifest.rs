@@ -64,6 +64,11 @@ pub struct Manifest {
     /// Configs only: the firmware versions this configuration works with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requires_firmware: Option<VersionReq>,
+    /// The installed versions that may go back to this (lower) version. Without it a device
+    /// refuses any downgrade; being signed, it is a release key holder's explicit
+    /// permission (docs/rollouts.md, "Going back to an older version").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_downgrade_from: Option<VersionReq>,
 }
 
 /// Why bytes are not a valid manifest.
@@ -105,6 +110,12 @@ impl Manifest {
             return Err(ManifestError::DuplicateHardware(dup.to_string()));
         }
         Ok(())
+    }
+
+    /// Whether a device running `installed`, a higher version than this one, may go back
+    /// to it: only when `allow_downgrade_from` is present and matches `installed`.
+    pub fn allows_downgrade_from(&self, installed: &Version) -> bool {
+        self.allow_downgrade_from.as_ref().is_some_and(|req| req.matches(installed))
     }
 
     /// Whether this artifact may be installed on `model` (an empty list means any).
@@ -178,6 +189,51 @@ mod tests {
         ] {
             assert!(Manifest::from_slice(with(field, value).as_bytes()).is_err(), "{field}={value}");
         }
+    }
+
+    #[test]
+    fn a_downgrade_is_allowed_only_from_matching_versions() {
+        let m = Manifest::from_slice(with("allow_downgrade_from", "\">=1.2.0, <2.0.0\"").as_bytes()).unwrap();
+        assert!(m.allows_downgrade_from(&Version::new(1, 2, 0)));
+        assert!(m.allows_downgrade_from(&Version::new(1, 9, 3)));
+        assert!(!m.allows_downgrade_from(&Version::new(2, 0, 0)));
+        assert!(!m.allows_downgrade_from(&Version::new(1, 1, 9)));
+        let plain = Manifest::from_slice(GOOD.as_bytes()).unwrap();
+        assert!(!plain.allows_downgrade_from(&Version::new(1, 5, 0)), "no field, no downgrade");
+    }
+
+    #[test]
+    fn the_downgrade_permission_is_a_semver_requirement() {
+        for bad in ["\"yes\"", "true", "\">= one\"", "\"1.2.3.4\""] {
+            let e = Manifest::from_slice(with("allow_downgrade_from", bad).as_bytes()).unwrap_err();
+            assert!(matches!(e, ManifestError::Malformed(_)), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_manifest_without_the_permission_serialises_as_before() {
+        let m = Manifest::from_slice(GOOD.as_bytes()).unwrap();
+        let bytes = String::from_utf8(m.to_bytes()).unwrap();
+        assert!(!bytes.contains("allow_downgrade_from"), "{bytes}");
+        let mut allowed = m.clone();
+        allowed.allow_downgrade_from = Some(VersionReq::parse(">=1.5.0, <1.6.0").unwrap());
+        let again = Manifest::from_slice(&allowed.to_bytes()).unwrap();
+        assert_eq!(again, allowed);
+    }
+
+    /// The field is inside the signed payload: adding it to a signed manifest breaks the
+    /// signature, so nobody but a release key holder can turn a downgrade on.
+    #[test]
+    fn adding_the_permission_after_signing_breaks_the_signature() {
+        use crate::sign::{SigningKey, sign_payload};
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let verifier = crate::Verifier::new([crate::PublicKey::from_verifying_key(key.verifying_key())], 1);
+        let mut envelope = sign_payload(GOOD.as_bytes(), &[&key]);
+        assert!(verifier.verify(&envelope).is_ok());
+        let widened = with("allow_downgrade_from", "\">=0.0.0\"");
+        envelope.payload = crate::envelope::encode_base64(widened.as_bytes());
+        let e = verifier.verify(&envelope).unwrap_err();
+        assert!(matches!(e, crate::VerifyError::SignatureInvalid { .. }), "{e}");
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub fn manifest_for(kind: ArtifactKind, name: &str, version: &str, bytes: &[u8])
         created_at: time::OffsetDateTime::now_utc().replace_nanosecond(0).expect("time"),
         expires_at: None,
         requires_firmware: None,
+        allow_downgrade_from: None,
     }
 }
 

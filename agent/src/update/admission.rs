@@ -126,6 +126,7 @@ mod tests {
             created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
             expires_at: None,
             requires_firmware: None,
+            allow_downgrade_from: None,
         }
     }
 
@@ -229,5 +230,20 @@ mod tests {
         same.sha256 = f.firmware.sha256;
         let installed = Decision::Refuse { state: DeviceState::Succeeded, reason: Reason::AlreadyInstalled };
         assert_eq!(f.decide(false, &same), installed);
+    }
+
+    #[test]
+    fn decide_a_downgrade_by_its_signed_permission() {
+        let f = Fixture::new();
+        let refused = Decision::Refuse { state: DeviceState::Rejected, reason: Reason::Downgrade };
+        assert_eq!(f.decide(false, &manifest("0.9.0")), refused, "no permission: refused");
+        let permitted = |req: &str| Manifest {
+            allow_downgrade_from: Some(semver::VersionReq::parse(req).unwrap()),
+            ..manifest("0.9.0")
+        };
+        let allowed = permitted(">=1.0.0, <2.0.0");
+        let accepted = Decision::Accept(Job { manifest: allowed.clone(), ..job("r1") });
+        assert_eq!(f.decide(false, &allowed), accepted, "installed 1.0.0 matches: admitted");
+        assert_eq!(f.decide(false, &permitted(">=1.2.0, <2.0.0")), refused, "installed 1.0.0 does not match");
     }
 }

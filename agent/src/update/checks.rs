@@ -62,7 +62,8 @@ pub fn judge(ctx: &Context<'_>, kind: ArtifactKind, envelope: &Envelope, url: &s
                 Verdict::Reject(Reason::Downgrade)
             };
         }
-        if manifest.version < i.version {
+        // Lower only with the signed permission, and only from the versions it names.
+        if manifest.version < i.version && !manifest.allows_downgrade_from(&i.version) {
             return Verdict::Reject(Reason::Downgrade);
         }
     }
@@ -112,6 +113,7 @@ mod tests {
             created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
             expires_at: None,
             requires_firmware: None,
+            allow_downgrade_from: None,
         }
     }
 
@@ -193,6 +195,23 @@ mod tests {
         for foreign in ["http://evil.example/blob", "https://127.0.0.1:8080/x", "http://127.0.0.1:8081/x", "nonsense"] {
             assert_eq!(f.judge(&good, &key(1), foreign), Verdict::Reject(Reason::UntrustedUrl), "{foreign}");
         }
+    }
+
+    #[test]
+    fn a_lower_version_needs_a_permission_matching_the_installed_version() {
+        let f = Fixture::new();
+        let allow = |req: &str| {
+            let mut m = manifest(ArtifactKind::Firmware, "0.9.0");
+            m.allow_downgrade_from = Some(semver::VersionReq::parse(req).unwrap());
+            m
+        };
+        let matching = allow(">=1.0.0, <2.0.0");
+        assert_eq!(f.judge(&matching, &key(1), URL), Verdict::Accept(matching.clone()));
+        assert_eq!(f.judge(&allow(">=1.1.0"), &key(1), URL), Verdict::Reject(Reason::Downgrade));
+        // The same version with another digest stays a downgrade, permission or not.
+        let mut same = manifest(ArtifactKind::Firmware, "1.0.0");
+        same.allow_downgrade_from = Some(semver::VersionReq::parse("*").unwrap());
+        assert_eq!(f.judge(&same, &key(1), URL), Verdict::Reject(Reason::Downgrade));
     }
 
     #[test]

@@ -167,6 +167,7 @@ mod tests {
                 created_at: time::OffsetDateTime::UNIX_EPOCH,
                 expires_at: None,
                 requires_firmware: None,
+                allow_downgrade_from: None,
             },
         }
     }

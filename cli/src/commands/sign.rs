@@ -40,6 +40,10 @@ pub struct SignOptions {
     /// Configs only: the firmware versions required, e.g. `>=1.4, <2`.
     #[arg(long)]
     pub requires_firmware: Option<String>,
+    /// Let devices whose installed version matches REQ go back to this lower version, e.g.
+    /// `>=1.2.0, <1.3.0`; without it devices refuse downgrades. Keep the range narrow.
+    #[arg(long, value_name = "REQ")]
+    pub allow_downgrade_from: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -143,14 +147,16 @@ pub async fn make_envelope(
         sha256,
         created_at: now,
         expires_at: opts.expires_in.map(|d| now + *d),
-        requires_firmware: opts
-            .requires_firmware
-            .as_deref()
-            .map(semver::VersionReq::parse)
-            .transpose()
-            .context("--requires-firmware")?,
+        requires_firmware: version_req(opts.requires_firmware.as_deref(), "--requires-firmware")?,
+        allow_downgrade_from: version_req(opts.allow_downgrade_from.as_deref(), "--allow-downgrade-from")?,
     };
     manifest.check()?;
     let refs: Vec<&SigningKey> = keys.iter().collect();
     Ok(sign_payload(&manifest.to_bytes(), &refs))
+}
+
+/// A flag's SemVer requirement, if given; the error names the flag.
+fn version_req(raw: Option<&str>, flag: &str) -> anyhow::Result<Option<semver::VersionReq>> {
+    raw.map(|r| semver::VersionReq::parse(r).with_context(|| format!("{flag} {r:?} is not a SemVer requirement")))
+        .transpose()
 }

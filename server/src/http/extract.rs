@@ -2,14 +2,16 @@
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use fleet_protocol::DeviceId;
+use fleet_protocol::{DeviceId, ErrorCode};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use crate::store::PageRequest;
 
-/// `axum::Json` with a `bad_request` problem on rejection.
+/// `axum::Json` with a problem on rejection: `too_large` for a body over the limit, else
+/// `bad_request` (not JSON, another content type, a missing or unknown field).
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -19,7 +21,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::bad_request(e.body_text())),
+            Err(e @ JsonRejection::BytesRejection(_)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::new(ErrorCode::TooLarge, e.body_text()))
+            }
             Err(e) => Err(ApiError::bad_request(e.body_text())),
         }
     }

@@ -25,6 +25,9 @@ use super::keys::AddKey;
 use super::tokens::CreateToken;
 use crate::rollout::plan::{RolloutRequest, WaveGate};
 
+mod shared;
+use shared::SharedResponses;
+
 /// `GET /api/v1/openapi.json`.
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
@@ -50,7 +53,7 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
         WaveGate, EmqxAuthenticate, EmqxAuthorize, Upload, Rollout, RolloutDevice, RolloutArtifact, RolloutTarget,
         RolloutOptions, WaveProgress, WaveState, RolloutPlan, PlannedWave, DeviceState, Reason, ArtifactKind,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &SharedResponses),
     security(("bearer" = [])),
 )]
 #[derive(Debug)]
@@ -103,7 +106,7 @@ fn openapi_json() {}
 
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
     params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, description = "OK", body = List<KeyInfo>), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
+    responses((status = 200, description = "OK", body = List<KeyInfo>), (status = 400, description = "bad_request: limit outside 1 to 1000", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
 fn keys_list() {}
 
 #[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = AddKey,
@@ -112,12 +115,12 @@ fn keys_list() {}
 fn keys_add() {}
 
 #[utoipa::path(get, path = "/api/v1/keys/{keyid}", tag = "keys", params(("keyid" = String, Path)),
-    responses((status = 200, description = "OK", body = KeyInfo), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
+    responses((status = 200, description = "OK", body = KeyInfo), (status = 400, description = "invalid_id: a keyid is 64 lowercase hex characters", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
         (status = 404, description = "not_found", body = Problem)))]
 fn keys_show() {}
 
 #[utoipa::path(delete, path = "/api/v1/keys/{keyid}", tag = "keys", params(("keyid" = String, Path)),
-    responses((status = 204, description = "Revoked; rollouts it alone signed pause"),
+    responses((status = 204, description = "Revoked; rollouts it alone signed pause"), (status = 400, description = "invalid_id: a keyid is 64 lowercase hex characters", body = Problem),
         (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 404, description = "not_found", body = Problem)))]
 fn keys_revoke() {}
 
@@ -127,7 +130,8 @@ macro_rules! artifact_docs {
     ($tag:literal, $base:literal, $item:literal, $blob:literal, $list:ident, $upload:ident, $show:ident, $delete:ident, $get_blob:ident) => {
         #[utoipa::path(get, path = $base, tag = $tag,
             params(("name" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
-            responses((status = 200, description = "OK", body = List<ArtifactInfo>), (status = 401, description = "unauthorized: no or an unknown token", body = Problem),
+            responses((status = 200, description = "OK", body = List<ArtifactInfo>),
+                (status = 400, description = "bad_request: limit outside 1 to 1000; invalid_id: a name that breaks the id rule", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem),
                 (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
         fn $list() {}
 
@@ -156,7 +160,10 @@ macro_rules! artifact_docs {
             responses((status = 200, description = "The bytes", content_type = "application/octet-stream"),
                 (status = 206, description = "A Range", content_type = "application/octet-stream"),
                 (status = 304, description = "If-None-Match matched the ETag"),
-                (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 404, description = "not_found", body = Problem)))]
+                (status = 401, description = "unauthorized: no or an unknown token", body = Problem),
+                (status = 403, description = "forbidden: a device token, for an artifact no command sent to the device named", body = Problem),
+                (status = 404, description = "not_found", body = Problem),
+                (status = 416, description = "range_not_satisfiable: a Range past the end", body = Problem)))]
         fn $get_blob() {}
     };
 }
@@ -200,7 +207,7 @@ fn devices_list() {}
 fn devices_register() {}
 
 #[utoipa::path(get, path = "/api/v1/devices/{id}", tag = "devices", params(("id" = String, Path)),
-    responses((status = 200, description = "OK", body = DeviceInfo), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
+    responses((status = 200, description = "OK", body = DeviceInfo), (status = 400, description = "invalid_id: the device id breaks the rule", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
         (status = 404, description = "not_found", body = Problem)))]
 fn devices_show() {}
 
@@ -212,18 +219,18 @@ fn devices_show() {}
 fn devices_relabel() {}
 
 #[utoipa::path(delete, path = "/api/v1/devices/{id}", tag = "devices", params(("id" = String, Path)),
-    responses((status = 204, description = "Decommissioned: its token and broker session end now"),
+    responses((status = 204, description = "Decommissioned: its token and broker session end now"), (status = 400, description = "invalid_id: the device id breaks the rule", body = Problem),
         (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 404, description = "not_found", body = Problem)))]
 fn devices_remove() {}
 
 #[utoipa::path(post, path = "/api/v1/devices/{id}/token", tag = "devices", params(("id" = String, Path)),
-    responses((status = 200, description = "The new token, shown only now", body = DeviceWithToken),
+    responses((status = 200, description = "The new token, shown only now", body = DeviceWithToken), (status = 400, description = "invalid_id: the device id breaks the rule", body = Problem),
         (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 404, description = "not_found", body = Problem)))]
 fn devices_rotate_token() {}
 
 #[utoipa::path(get, path = "/api/v1/devices/{id}/command", tag = "devices", params(("id" = String, Path)),
     responses((status = 200, description = "The device's current command, as on MQTT"),
-        (status = 204, description = "No command"), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
+        (status = 204, description = "No command"), (status = 400, description = "invalid_id: the device id breaks the rule", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
         (status = 404, description = "not_found", body = Problem)))]
 fn devices_command() {}
 
@@ -231,16 +238,15 @@ fn devices_command() {}
 
 #[utoipa::path(get, path = "/api/v1/rollouts", tag = "rollouts",
     params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, description = "OK", body = List<Rollout>), (status = 401, description = "unauthorized: no or an unknown token", body = Problem),
+    responses((status = 200, description = "OK", body = List<Rollout>), (status = 400, description = "bad_request: limit outside 1 to 1000", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem),
         (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
 fn rollouts_list() {}
 
 #[utoipa::path(post, path = "/api/v1/rollouts", tag = "rollouts", request_body = RolloutRequest,
     params(("dry_run" = Option<bool>, Query, description = "Only plan the waves")),
     responses((status = 201, description = "Created", body = Rollout), (status = 200, description = "The plan (dry run)", body = RolloutPlan),
-        (status = 400, description = "bad_request: malformed input", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
-        (status = 404, description = "not_found", body = Problem), (status = 409, description = "device_busy (with the rollouts)", body = Problem),
-        (status = 422, description = "no_targets, incompatible or unsigned", body = Problem)))]
+        (status = 400, description = "bad_request: a field out of range, unknown devices, an unknown field; invalid_id: a device id or hardware that breaks the rule", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
+        (status = 404, description = "not_found: the firmware or config", body = Problem), (status = 409, description = "device_busy (with the rollouts), or key_revoked: too few of the artifact's signers are still registered", body = Problem)))]
 fn rollouts_create() {}
 
 #[utoipa::path(get, path = "/api/v1/rollouts/{id}", tag = "rollouts", params(("id" = String, Path)),
@@ -268,7 +274,7 @@ macro_rules! control_docs {
         #[utoipa::path(post, path = $path, tag = "rollouts", params(("id" = String, Path)),
             responses((status = 200, description = $what, body = Rollout), (status = 401, description = "unauthorized: no or an unknown token", body = Problem),
                 (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 404, description = "not_found", body = Problem),
-                (status = 409, description = "invalid_state", body = Problem)))]
+                (status = 409, description = "invalid_state: a move its state does not allow; key_revoked (resume): too few of the artifact's signers are still registered", body = Problem)))]
         fn $name() {}
     };
 }
@@ -318,7 +324,7 @@ fn rollouts_events() {}
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
     params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, description = "OK", body = List<TokenInfo>), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
+    responses((status = 200, description = "OK", body = List<TokenInfo>), (status = 400, description = "bad_request: limit outside 1 to 1000", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
 fn tokens_list() {}
 
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,

@@ -1,5 +1,6 @@
 //! Refusals that come from the routing and serving layers rather than a handler — 405 from
-//! axum's method router, 416 from tower-http's file service — answered as problem+json
+//! axum's method router, 416 from tower-http's file service, 400 from axum's `Path`
+//! extractor (a segment that is not UTF-8 once percent-decoded) — answered as problem+json
 //! like every other error, their headers (`Allow`, `Content-Range`) kept. Request lines and
 //! headers larger than the API ever needs are refused here as 414 and 431 problem+json,
 //! well below the limits at which hyper itself answers with a bare status (a 64 KiB
@@ -27,6 +28,7 @@ pub async fn as_problems(request: Request, next: Next) -> Response {
     }
     let response = next.run(request).await;
     let code = match response.status() {
+        StatusCode::BAD_REQUEST => ErrorCode::BadRequest,
         StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
         StatusCode::RANGE_NOT_SATISFIABLE => ErrorCode::RangeNotSatisfiable,
         StatusCode::URI_TOO_LONG => ErrorCode::UriTooLong,
@@ -36,10 +38,19 @@ pub async fn as_problems(request: Request, next: Next) -> Response {
     if response.headers().get(CONTENT_TYPE).is_some_and(|t| t == PROBLEM_JSON) {
         return response;
     }
-    let (parts, _) = response.into_parts();
-    let mut problem = ApiError::new(code, code.title()).into_response();
+    let (parts, body) = response.into_parts();
+    let detail = bare_detail(body).await.unwrap_or_else(|| code.title().to_owned());
+    let mut problem = ApiError::new(code, detail).into_response();
     keep_headers(parts.headers, problem.headers_mut());
     problem
+}
+
+/// The text of a bare refusal (axum's rejections say what was wrong), if short and present.
+async fn bare_detail(body: axum::body::Body) -> Option<String> {
+    let bytes = axum::body::to_bytes(body, 4096).await.ok()?;
+    let text = String::from_utf8(bytes.to_vec()).ok()?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
 }
 
 /// 414 or 431 for a request head larger than the API needs.

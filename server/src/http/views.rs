@@ -54,6 +54,7 @@ pub fn artifact(a: ArtifactRecord) -> ArtifactInfo {
         manifest_created_at: fmt(m.created_at),
         expires_at: m.expires_at.map(fmt),
         requires_firmware: m.requires_firmware.map(|r| r.to_string()),
+        allow_downgrade_from: m.allow_downgrade_from.map(|r| r.to_string()),
         signers: a.signers.iter().map(|k| k.as_hex()).collect(),
         envelope: serde_json::from_str(&a.envelope_json).ok(),
         created_at: rfc3339(a.created_at_ms),

@@ -11,6 +11,7 @@ mod broker_tls;
 mod cli;
 mod cli_output;
 mod devices;
+mod downgrade;
 mod events;
 mod exhaustion;
 mod external_broker;

@@ -33,6 +33,7 @@ pub fn artifact(a: &ArtifactInfo) -> String {
         ("signed", a.manifest_created_at.clone()),
         ("expires", a.expires_at.clone().unwrap_or_else(|| "never".into())),
         ("requires firmware", a.requires_firmware.clone().unwrap_or_default()),
+        ("downgrade from", a.allow_downgrade_from.clone().unwrap_or_default()),
         ("signers", a.signers.join(", ")),
         ("uploaded", a.created_at.clone()),
     ])
@@ -94,6 +95,7 @@ mod tests {
         let text = artifact(&artifact_info(&["rpi4"]));
         assert!(text.contains("expires            never\n"), "{text}");
         assert!(text.contains("requires firmware  -\n"), "{text}");
+        assert!(text.contains("downgrade from     -\n"), "{text}");
         assert!(text.contains("size               1024 bytes\n"), "{text}");
     }
 
