@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::schedule::{MaintenanceWindow, WindowState};
 use crate::ArtifactKind;
 use crate::state::{DeviceState, Reason};
 
@@ -55,6 +56,17 @@ pub struct CreateRollout {
     /// Retries across the whole rollout; once used up, failures are final (none: unlimited).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries_total: Option<u64>,
+    // Scheduling and dynamic targets (CONTRACT §7).
+    /// RFC 3339: the rollout waits in state `scheduled` until then (none: it starts now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+    /// Outside this weekly window no new device is dispatched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<MaintenanceWindow>,
+    /// Devices registered or relabelled later that match the hardware/labels target join
+    /// the last wave.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dynamic: bool,
 }
 
 /// `POST /rollouts?dry_run=true`: what the rollout would do; nothing is created.
@@ -81,7 +93,7 @@ pub struct PlannedWave {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rollout {
     pub id: String,
-    /// `running`, `paused`, `completed` or `cancelled`.
+    /// `scheduled` (waiting for `start_at`), `running`, `paused`, `completed` or `cancelled`.
     pub state: String,
     /// Why it is paused: `operator`, `failure_threshold`, `wave_gate`, `key_revoked`.
     pub reason: Option<String>,
@@ -103,6 +115,10 @@ pub struct Rollout {
     /// Retries granted so far, across all its devices (see `max_retries_total`).
     #[serde(default)]
     pub retries_used: u64,
+    /// With a maintenance window: whether it is open now (a running rollout dispatches no
+    /// new device while it is `closed`); null without one.
+    #[serde(default)]
+    pub window: Option<WindowState>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -171,6 +187,14 @@ pub struct RolloutOptions {
     /// Retries across the whole rollout; `null`: unlimited.
     #[serde(default)]
     pub max_retries_total: Option<u64>,
+    // Scheduling and dynamic targets (CONTRACT §7).
+    /// RFC 3339 UTC, as recorded; `null`: started at creation.
+    #[serde(default)]
+    pub start_at: Option<String>,
+    #[serde(default)]
+    pub maintenance_window: Option<MaintenanceWindow>,
+    #[serde(default)]
+    pub dynamic: bool,
 }
 
 /// One device of a rollout (`GET /rollouts/{id}/devices`).
@@ -223,6 +247,13 @@ mod tests {
             "max_per_minute": 60, "max_in_flight": 10, "max_attempts": 2, "device_timeout_s": 600,
             "max_retries_total": 5,
         }));
+        let scheduled: CreateRollout = round_trips(json!({
+            "firmware": "f1", "target": {"hardware": "rpi4", "labels": {"site": "berlin"}},
+            "start_at": "2026-01-01T02:00:00Z",
+            "maintenance_window": {"days": "Mon-Fri", "start": "01:00", "end": "04:00", "time_zone": "Europe/Berlin"},
+            "dynamic": true,
+        }));
+        assert!(scheduled.dynamic && scheduled.maintenance_window.is_some());
     }
 
     #[test]
@@ -244,8 +275,9 @@ mod tests {
             "current_wave": 0,
             "options": {"waves": [100.0], "wave_soak_s": 0, "wave_gate": "auto", "max_failure_ratio": 0.1,
                 "min_finished": 10, "max_per_minute": null, "max_in_flight": 4, "max_attempts": 1,
-                "device_timeout_s": 3600, "max_retries_total": null},
-            "retries_used": 0,
+                "device_timeout_s": 3600, "max_retries_total": null,
+                "start_at": null, "maintenance_window": null, "dynamic": false},
+            "retries_used": 0, "window": null,
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:01Z",
         }));
         assert_eq!(rollout.waves[0].state, WaveState::Paused);
@@ -255,10 +287,24 @@ mod tests {
             "counts": {}, "waves": [], "current_wave": 0,
             "options": {"waves": [100.0], "wave_soak_s": 0, "wave_gate": "manual", "max_failure_ratio": 0.0,
                 "min_finished": 1, "max_per_minute": 5, "max_in_flight": null, "max_attempts": 3,
-                "device_timeout_s": 1, "max_retries_total": 2},
-            "retries_used": 2,
+                "device_timeout_s": 1, "max_retries_total": 2,
+                "start_at": null, "maintenance_window": null, "dynamic": false},
+            "retries_used": 2, "window": null,
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
         }));
+        let scheduled: Rollout = round_trips(json!({
+            "id": "r3", "state": "scheduled", "reason": null, "artifact": null, "artifact_id": "f9",
+            "target": {"hardware": "rpi4", "labels": {}}, "total": 1, "counts": {"pending": 1},
+            "waves": [{"percent": 100.0, "size": 1, "state": "pending", "counts": {"pending": 1}}], "current_wave": 0,
+            "options": {"waves": [100.0], "wave_soak_s": 0, "wave_gate": "auto", "max_failure_ratio": 0.1,
+                "min_finished": 10, "max_per_minute": null, "max_in_flight": null, "max_attempts": 1,
+                "device_timeout_s": 3600, "max_retries_total": null, "start_at": "2026-01-01T02:00:00Z",
+                "maintenance_window": {"days": "Sat,Sun", "start": "22:00", "end": "02:00", "time_zone": "UTC"},
+                "dynamic": true},
+            "retries_used": 0, "window": "closed",
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+        }));
+        assert_eq!(scheduled.window, Some(WindowState::Closed));
     }
 
     #[test]

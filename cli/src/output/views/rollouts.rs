@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use fleet_protocol::api::{Rollout, RolloutDevice, RolloutPlan, RolloutTarget};
+use fleet_protocol::api::{Rollout, RolloutDevice, RolloutPlan, RolloutTarget, WindowState};
 use fleet_protocol::state::{DeviceState, Reason};
 
 use super::{detail, plural};
@@ -46,11 +46,13 @@ pub fn is_failure(state: &str) -> bool {
     matches!(state, "failed" | "rejected" | "rolled_back" | "timed_out")
 }
 
-/// `paused (wave_gate)` or `running`.
+/// `paused (wave_gate)`, `running`, or `running (window closed)` outside its maintenance
+/// window.
 pub fn state(r: &Rollout) -> String {
-    match &r.reason {
-        Some(reason) => format!("{} ({reason})", r.state),
-        None => r.state.clone(),
+    match (&r.reason, r.window) {
+        (Some(reason), _) => format!("{} ({reason})", r.state),
+        (None, Some(WindowState::Closed)) if r.state == "running" => format!("{} (window closed)", r.state),
+        (None, _) => r.state.clone(),
     }
 }
 
@@ -222,6 +224,17 @@ mod tests {
         assert!(text.contains("WAVE  PERCENT  SIZE  STATE      COUNTS\n"), "{text}");
         assert!(text.contains("1     50%      2     completed  succeeded 2\n"), "{text}");
         assert!(text.contains("2     100%     2     paused     pending 1, rejected 1\n"), "{text}");
+    }
+
+    #[test]
+    fn a_running_rollout_outside_its_window_says_so() {
+        let mut r = rollout();
+        (r.state, r.reason, r.window) = ("running".into(), None, Some(WindowState::Closed));
+        assert_eq!(state(&r), "running (window closed)");
+        r.window = Some(WindowState::Open);
+        assert_eq!(state(&r), "running");
+        (r.state, r.window) = ("scheduled".into(), Some(WindowState::Closed));
+        assert_eq!(state(&r), "scheduled");
     }
 
     #[test]
