@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::model::{Count, EntryChange, RolloutRecord, RolloutState};
 use super::progress::{WaveProgress, wave_progress};
 use super::rules::{cancel_pending, dispatch, on_tick_timeout};
+use super::schedule::start_due;
 use crate::artifact_cache::ArtifactCache;
 use crate::metrics::Metrics;
 use crate::mqtt::MqttLink;
@@ -211,6 +212,7 @@ impl Engine {
         let timed_out = self.time_out_overdue(r, now).await?;
         self.send_device_cancels(r, &artifact, now).await?;
         let changed = match r.state {
+            RolloutState::Scheduled => self.start_if_due(r, now).await?,
             RolloutState::Cancelled => self.wind_down(r, &artifact, now).await?,
             RolloutState::Paused | RolloutState::Completed => {
                 self.resend_silent(r, &artifact, now).await?;
@@ -252,8 +254,22 @@ impl Engine {
         Ok(changed)
     }
 
+    /// A scheduled rollout whose `start_at` has come starts running ([`start_due`]); it
+    /// dispatches from the next step on. A compare-and-set, like every write here.
+    async fn start_if_due(&self, r: &RolloutRecord, now: i64) -> StoreResult<bool> {
+        let Some(next) = start_due(r, now) else {
+            return Ok(false);
+        };
+        let started = self.store.update_rollout(&next).await?;
+        if started {
+            tracing::info!(rollout = %r.id, "start_at reached: running");
+        }
+        Ok(started)
+    }
+
     /// A running rollout: judges its wave ([`wave_progress`]), stores what that changed,
-    /// then dispatches and re-sends unless it paused, completed or soaks.
+    /// then dispatches (while its maintenance window, if any, is open) and re-sends
+    /// unless it paused, completed or soaks.
     async fn run_wave(&mut self, r: &RolloutRecord, artifact: &ArtifactRecord, now: i64) -> StoreResult<bool> {
         let tallies = self.store.tallies(&r.id, r.gate_since, now - 60_000).await?;
         let progress = wave_progress(r, &tallies, now);
@@ -279,7 +295,9 @@ impl Engine {
         let mut changed = next.is_some() && !matches!(progress, WaveProgress::Soaking { .. });
         if progress.dispatches() {
             let r = next.as_ref().unwrap_or(r);
-            changed |= self.dispatch(r, artifact, &tallies, now).await?;
+            if r.schedule.may_dispatch(now) {
+                changed |= self.dispatch(r, artifact, &tallies, now).await?;
+            }
             self.resend_silent(r, artifact, now).await?;
         }
         Ok(changed)

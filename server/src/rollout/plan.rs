@@ -1,11 +1,12 @@
 //! Pure rollout rules (CONTRACT §3, §5): the request, wave sizes, failure counting, the
 //! failure gate and retry backoff. No I/O here.
 
-use fleet_protocol::api::MAX_LABELS;
+use fleet_protocol::api::{MAX_LABELS, MaintenanceWindow};
 use fleet_protocol::state::{DeviceState, Reason};
 use serde::Deserialize;
 
 pub use super::model::WaveGate;
+use super::schedule::ScheduleError;
 
 /// How devices are chosen: the wire type, also what the rollout records.
 pub use fleet_protocol::api::RolloutTarget as Target;
@@ -41,6 +42,17 @@ pub struct RolloutRequest {
     /// default): unlimited, only `max_attempts` per device bounds them.
     #[serde(default)]
     pub max_retries_total: Option<u64>,
+    // Scheduling and dynamic targets (CONTRACT §7; `rollout::schedule`, `rollout::dynamic`).
+    /// RFC 3339: the rollout waits in state `scheduled` until then; a time past starts now.
+    #[serde(default)]
+    pub start_at: Option<String>,
+    /// Outside this weekly window no new device is dispatched; devices in flight finish.
+    #[serde(default)]
+    pub maintenance_window: Option<MaintenanceWindow>,
+    /// With a hardware/labels target: devices registered or relabelled later that match
+    /// join the last wave while the rollout is scheduled, running or paused.
+    #[serde(default)]
+    pub dynamic: bool,
 }
 
 /// The largest `max_retries_total`: a hundred retries for each of ten thousand devices.
@@ -85,6 +97,10 @@ pub enum PlanError {
     Duplicate(String),
     #[error("target.labels has {0} labels; at most {MAX_LABELS}")]
     TooManyLabels(usize),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    #[error("dynamic needs a hardware/labels target, not a list of devices")]
+    DynamicList,
 }
 
 impl RolloutRequest {
@@ -114,6 +130,9 @@ impl RolloutRequest {
         }
         if self.max_per_minute == Some(0) || self.max_in_flight == Some(0) {
             return Err(PlanError::Limits);
+        }
+        if self.dynamic && matches!(self.target, Target::Devices { .. }) {
+            return Err(PlanError::DynamicList);
         }
         match &self.target {
             Target::Query { labels, .. } if labels.len() > MAX_LABELS => Err(PlanError::TooManyLabels(labels.len())),
@@ -222,5 +241,10 @@ mod tests {
         assert_eq!(parse(&budget(0)), Ok(()), "no retries at all");
         assert_eq!(parse(&budget(MAX_RETRIES_TOTAL)), Ok(()));
         assert_eq!(parse(&budget(MAX_RETRIES_TOTAL + 1)), Err(PlanError::RetryBudget));
+        assert_eq!(parse(r#"{"firmware": "f", "target": {"hardware": "rpi4"}, "dynamic": true}"#), Ok(()));
+        assert_eq!(
+            parse(r#"{"firmware": "f", "target": {"devices": ["a"]}, "dynamic": true}"#),
+            Err(PlanError::DynamicList)
+        );
     }
 }

@@ -116,6 +116,8 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             version: 0,
+            schedule: Default::default(),
+            dynamic: false,
         }
     }
 

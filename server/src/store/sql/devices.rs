@@ -10,6 +10,7 @@ use fleet_protocol::{DeviceId, HardwareModel, ProductName};
 use super::SqlStore;
 use super::db::{Db, RowExt as _, Sql};
 use super::rows::{FINAL, corrupt};
+use super::schedule::join_dynamic;
 use crate::store::rollouts::RolloutStore as _;
 use crate::store::{DeviceFilter, DeviceRecord, DeviceStore, NewDevice, Page, PageRequest, StoreError, StoreResult};
 
@@ -70,6 +71,7 @@ impl<DB: Db> SqlStore<DB> {
 #[async_trait]
 impl<DB: Db> DeviceStore for SqlStore<DB> {
     async fn insert_device(&self, d: &NewDevice) -> StoreResult<DeviceRecord> {
+        let now = self.now_ms().await?;
         let mut tx = self.write.begin().await?;
         Sql::<DB>::new(
             "INSERT INTO devices (id, hardware, token_hash, broker_password_hash, created_at) \
@@ -90,6 +92,7 @@ impl<DB: Db> DeviceStore for SqlStore<DB> {
                 .execute(DB::on(&mut *tx))
                 .await?;
         }
+        join_dynamic::<DB>(&mut tx, &d.id, &d.hardware, &d.labels, now).await?;
         tx.commit().await?;
         Ok(DeviceRecord {
             id: d.id.clone(),
@@ -151,15 +154,18 @@ impl<DB: Db> DeviceStore for SqlStore<DB> {
     }
 
     async fn set_device_labels(&self, id: &DeviceId, labels: &BTreeMap<String, String>) -> StoreResult<DeviceRecord> {
+        let now = self.now_ms().await?;
         let mut tx = self.write.begin().await?;
         // Touching the device row first both proves it exists and orders concurrent relabels.
-        let found = Sql::<DB>::new("UPDATE devices SET id = id WHERE id = $1")
+        let found = Sql::<DB>::new("UPDATE devices SET id = id WHERE id = $1 RETURNING hardware")
             .arg(id.as_str())
-            .execute(DB::on(&mut *tx))
+            .fetch_optional(DB::on(&mut *tx))
             .await?;
-        if found == 0 {
+        let Some(found) = found else {
             return Err(StoreError::NotFound);
-        }
+        };
+        let hardware: String = found.col("hardware")?;
+        let hardware = HardwareModel::parse(hardware).map_err(|e| corrupt("hardware", e))?;
         Sql::<DB>::new("DELETE FROM device_labels WHERE device_id = $1")
             .arg(id.as_str())
             .execute(DB::on(&mut *tx))
@@ -172,6 +178,8 @@ impl<DB: Db> DeviceStore for SqlStore<DB> {
                 .execute(DB::on(&mut *tx))
                 .await?;
         }
+        // Devices relabelled into the target of a dynamic rollout join it.
+        join_dynamic::<DB>(&mut tx, id, &hardware, labels, now).await?;
         tx.commit().await?;
         self.get_device(id).await
     }
