@@ -1,6 +1,7 @@
-//! The engine task: for every live rollout, times out silent devices, judges the failure
-//! gate, moves through waves, claims `pending` devices under the wave, rate and in-flight
-//! limits (marked `sent` in one transaction, then published), re-sends commands after
+//! The engine task: for every live rollout, starts a scheduled one at its `start_at`, times
+//! out silent devices, judges the failure gate, moves through waves, claims `pending`
+//! devices under the wave, rate and in-flight limits while the maintenance window (if any)
+//! is open (marked `sent` in one transaction, then published), re-sends commands after
 //! 60 s of silence, and sends `cancel` to devices in flight of a cancelled rollout.
 //! All state lives in the database, so a restarted server continues where it was.
 //!
