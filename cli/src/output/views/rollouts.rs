@@ -80,17 +80,36 @@ fn deleted_artifact(r: &Rollout) -> String {
     if r.artifact_id.is_empty() { String::new() } else { format!("{} (deleted)", r.artifact_id) }
 }
 
+/// `starts 2026-01-05T01:00:00Z, window Mon-Fri 01:00-04:00 Europe/Berlin (closed),
+/// dynamic`; `None` for a rollout with none of these.
+fn schedule(r: &Rollout) -> Option<String> {
+    let o = &r.options;
+    let mut parts: Vec<String> = o.start_at.iter().map(|t| format!("starts {t}")).collect();
+    if let Some(w) = &o.maintenance_window {
+        let open = r.window.map(|s| format!(" ({})", s.as_str())).unwrap_or_default();
+        parts.push(format!("window {} {}-{} {}{open}", w.days, w.start, w.end, w.time_zone));
+    }
+    if o.dynamic {
+        parts.push("dynamic".to_owned());
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 /// `rollouts show`: the rollout, its counts and a table of its waves.
 pub fn summary(r: &Rollout, reasons: &Reasons) -> String {
-    let mut text = detail(&[
+    let mut rows = vec![
         ("rollout", r.id.clone()),
         ("state", state(r)),
         ("artifact", artifact(r)),
         ("target", target(r.target.as_ref())),
+    ];
+    rows.extend(schedule(r).map(|s| ("schedule", s)));
+    rows.extend([
         ("devices", format!("{} finished of {}: {}", finished(&r.counts), r.total, counts(&r.counts, reasons))),
         ("created", r.created_at.clone()),
         ("updated", r.updated_at.clone()),
     ]);
+    let mut text = detail(&rows);
     let mut waves = Table::new(["WAVE", "PERCENT", "SIZE", "STATE", "COUNTS"]);
     for (i, w) in r.waves.iter().enumerate() {
         waves.row([
@@ -235,6 +254,24 @@ mod tests {
         assert_eq!(state(&r), "running");
         (r.state, r.window) = ("scheduled".into(), Some(WindowState::Closed));
         assert_eq!(state(&r), "scheduled");
+    }
+
+    #[test]
+    fn show_names_the_schedule_only_when_there_is_one() {
+        let mut r = rollout();
+        assert!(!summary(&r, &Reasons::new()).contains("schedule"));
+        r.options.start_at = Some("2026-01-05T00:00:00Z".into());
+        r.options.maintenance_window = Some(fleet_protocol::api::MaintenanceWindow {
+            days: "Mon-Fri".into(),
+            start: "01:00".into(),
+            end: "04:00".into(),
+            time_zone: "Europe/Berlin".into(),
+        });
+        (r.window, r.options.dynamic) = (Some(WindowState::Closed), true);
+        let text = summary(&r, &Reasons::new());
+        let line =
+            "schedule  starts 2026-01-05T00:00:00Z, window Mon-Fri 01:00-04:00 Europe/Berlin (closed), dynamic\n";
+        assert!(text.contains(line), "{text}");
     }
 
     #[test]
