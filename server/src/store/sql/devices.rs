@@ -71,7 +71,6 @@ impl<DB: Db> SqlStore<DB> {
 #[async_trait]
 impl<DB: Db> DeviceStore for SqlStore<DB> {
     async fn insert_device(&self, d: &NewDevice) -> StoreResult<DeviceRecord> {
-        let now = self.now_ms().await?;
         let mut tx = self.write.begin().await?;
         Sql::<DB>::new(
             "INSERT INTO devices (id, hardware, token_hash, broker_password_hash, created_at) \
@@ -92,7 +91,7 @@ impl<DB: Db> DeviceStore for SqlStore<DB> {
                 .execute(DB::on(&mut *tx))
                 .await?;
         }
-        join_dynamic::<DB>(&mut tx, &d.id, &d.hardware, &d.labels, now).await?;
+        join_dynamic::<DB>(&mut tx, self.now_sql, &d.id, &d.hardware, &d.labels).await?;
         tx.commit().await?;
         Ok(DeviceRecord {
             id: d.id.clone(),
@@ -154,7 +153,6 @@ impl<DB: Db> DeviceStore for SqlStore<DB> {
     }
 
     async fn set_device_labels(&self, id: &DeviceId, labels: &BTreeMap<String, String>) -> StoreResult<DeviceRecord> {
-        let now = self.now_ms().await?;
         let mut tx = self.write.begin().await?;
         // Touching the device row first both proves it exists and orders concurrent relabels.
         let found = Sql::<DB>::new("UPDATE devices SET id = id WHERE id = $1 RETURNING hardware")
@@ -179,7 +177,7 @@ impl<DB: Db> DeviceStore for SqlStore<DB> {
                 .await?;
         }
         // Devices relabelled into the target of a dynamic rollout join it.
-        join_dynamic::<DB>(&mut tx, id, &hardware, labels, now).await?;
+        join_dynamic::<DB>(&mut tx, self.now_sql, id, &hardware, labels).await?;
         tx.commit().await?;
         self.get_device(id).await
     }

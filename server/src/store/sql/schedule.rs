@@ -44,26 +44,16 @@ pub(super) async fn write_schedule<DB: Db>(conn: &mut DB::Connection, r: &Rollou
 /// target selects it, unless it is already in an active rollout; inside the caller's
 /// transaction. The insert is idempotent (`ON CONFLICT DO NOTHING`), and it raises the
 /// rollout's version only while the rollout is still active, so an engine step that judged
-/// the rollout complete without the newcomer writes nothing and judges again. Returns the
-/// rollout joined.
+/// the rollout complete without the newcomer writes nothing and judges again. `now_sql`
+/// reads the database's clock (only when a device joins). Returns the rollout joined.
 pub(super) async fn join_dynamic<DB: Db>(
     conn: &mut DB::Connection,
+    now_sql: &'static str,
     device: &DeviceId,
     hardware: &HardwareModel,
     labels: &BTreeMap<String, String>,
-    now: i64,
 ) -> StoreResult<Option<String>> {
-    let busy = Sql::<DB>::new(format!(
-        "SELECT 1 AS busy FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
-         WHERE rd.device_id = $1 AND r.state IN {} LIMIT 1",
-        ACTIVE_ROLLOUT.as_str()
-    ))
-    .arg(device.as_str())
-    .fetch_optional(DB::on(&mut *conn))
-    .await?;
-    if busy.is_some() {
-        return Ok(None);
-    }
+    // Usually there is no dynamic rollout at all: one query, and done.
     let rows = Sql::<DB>::new(format!(
         "SELECT * FROM rollouts WHERE dynamic = $1 AND state IN {} ORDER BY created_at, id",
         ACTIVE_ROLLOUT.as_str()
@@ -75,6 +65,9 @@ pub(super) async fn join_dynamic<DB: Db>(
     let Some(r) = rollout_to_join(&rollouts, Candidate { hardware, labels }) else {
         return Ok(None);
     };
+    if in_active_rollout::<DB>(conn, device).await? {
+        return Ok(None);
+    }
     let active = Sql::<DB>::new(format!(
         "UPDATE rollouts SET version = version + 1 WHERE id = $1 AND state IN {}",
         ACTIVE_ROLLOUT.as_str()
@@ -85,7 +78,21 @@ pub(super) async fn join_dynamic<DB: Db>(
     if active != 1 {
         return Ok(None);
     }
+    let now = Sql::<DB>::new(now_sql).fetch_one(DB::on(&mut *conn)).await?.col("now_ms")?;
     insert_newcomer::<DB>(conn, r, device, now).await
+}
+
+/// Whether the device is in an active rollout already (a device is in at most one).
+async fn in_active_rollout<DB: Db>(conn: &mut DB::Connection, device: &DeviceId) -> StoreResult<bool> {
+    let busy = Sql::<DB>::new(format!(
+        "SELECT 1 AS busy FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
+         WHERE rd.device_id = $1 AND r.state IN {} LIMIT 1",
+        ACTIVE_ROLLOUT.as_str()
+    ))
+    .arg(device.as_str())
+    .fetch_optional(DB::on(&mut *conn))
+    .await?;
+    Ok(busy.is_some())
 }
 
 /// The device's entry after every entry of `r`; `None` if it was already there.
