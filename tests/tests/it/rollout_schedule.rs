@@ -120,7 +120,7 @@ async fn bad_schedules_are_bad_requests() {
 }
 
 #[tokio::test]
-async fn a_scheduled_rollout_pauses_resumes_to_scheduled_and_cancels() {
+async fn a_scheduled_rollout_pauses_resumes_to_scheduled_cancels_and_pauses_on_revocation() {
     let app = TestApp::spawn().await;
     app.trust_release_key().await;
     let fw = firmware(&app, "gateway-os", "1.0.0", "sim").await;
@@ -141,6 +141,15 @@ async fn a_scheduled_rollout_pauses_resumes_to_scheduled_and_cancels() {
     assert_eq!((status, cancelled["state"].as_str()), (200, Some("cancelled")), "{cancelled}");
     let done = wait_for(&app, &id, Duration::from_secs(10), |b| count(b, "cancelled") == 2).await;
     assert_eq!(done["total"], 2, "{done:#}");
+
+    // Revoking the signing key pauses a scheduled rollout too; it cannot resume then.
+    let id = create(&app, json!({"firmware": fw.id, "target": {"devices": ["c-0"]}, "start_at": later})).await;
+    let keyid = app.client.list_keys(None).await.unwrap().items[0].keyid.clone();
+    app.client.revoke_key(&keyid).await.unwrap();
+    let paused = get(&app, &format!("/rollouts/{id}")).await;
+    assert_eq!((paused["state"].as_str(), paused["reason"].as_str()), (Some("paused"), Some("key_revoked")));
+    let (status, refused) = post(&app, &format!("/rollouts/{id}/resume"), json!({})).await;
+    assert_eq!((status, refused["code"].as_str()), (409, Some("key_revoked")), "{refused}");
 }
 
 #[tokio::test]
