@@ -1,5 +1,6 @@
 //! REST bodies (CONTRACT §3), shared by the server that writes them and the clients that
-//! read them. The rollout bodies live in [`rollouts`].
+//! read them. The rollout bodies live in [`rollouts`], a rollout's maintenance window in
+//! [`schedule`].
 
 use std::collections::BTreeMap;
 
@@ -9,11 +10,13 @@ use crate::Envelope;
 use crate::message::Installed;
 
 pub mod rollouts;
+pub mod schedule;
 
 pub use rollouts::{
     CreateRollout, PlannedWave, Rollout, RolloutArtifact, RolloutDevice, RolloutOptions, RolloutPlan, RolloutTarget,
     WaveProgress, WaveState,
 };
+pub use schedule::{MaintenanceWindow, WindowState};
 
 /// `{"items": […], "next_cursor": …}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -90,7 +90,11 @@ impl Metrics {
         let m = &*self;
         let mut r = Registry::with_prefix("fleet");
         r.register("rollouts", "Rollouts by state", m.rollouts.clone());
-        r.register("rollout_devices", "Devices of running or paused rollouts, by state", m.rollout_devices.clone());
+        r.register(
+            "rollout_devices",
+            "Devices of scheduled, running or paused rollouts, by state",
+            m.rollout_devices.clone(),
+        );
         r.register("devices", "Registered devices", m.devices.clone());
         r.register("devices_online", "Devices whose presence is online", m.devices_online.clone());
         r.register("commands_dispatched", "Devices claimed and sent their command", m.commands_dispatched.clone());

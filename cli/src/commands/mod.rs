@@ -10,6 +10,7 @@ pub mod rollouts;
 pub mod sign;
 pub mod tokens;
 pub mod watch;
+pub mod window;
 
 use clap::{Parser, Subcommand};
 use fleet_protocol::ArtifactKind;

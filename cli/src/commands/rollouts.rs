@@ -1,10 +1,11 @@
 //! `fleetctl rollouts create|list|show|devices|pause|resume|cancel|watch`, and `device`
 //! for one device of a rollout ([`super::rollout_devices`]).
 
-use fleet_protocol::api::{CreateRollout, RolloutTarget};
+use fleet_protocol::api::{CreateRollout, MaintenanceWindow, RolloutTarget};
 use fleet_protocol::paths::RolloutAction;
 
 use super::devices::parse_label;
+use super::window::parse_window;
 use super::{say, watch};
 use crate::ApiClient;
 use crate::output::{Format, print_json, print_list, views};
@@ -67,6 +68,19 @@ pub struct CreateArgs {
     /// (default: none may).
     #[arg(long)]
     pub max_offline_ratio: Option<f64>,
+    /// Start at this time (RFC 3339, e.g. 2026-01-01T02:00:00Z); until then the rollout is
+    /// `scheduled`. A time past starts it at once.
+    #[arg(long)]
+    pub start_at: Option<String>,
+    /// Dispatch new devices only in this weekly window: DAYS START-END ZONE, e.g.
+    /// 'Mon-Fri 01:00-04:00 Europe/Berlin' (days: Mon..Sun, ranges and lists such as
+    /// Sat,Sun; an END at or before START ends the next day).
+    #[arg(long, value_parser = parse_window)]
+    pub window: Option<MaintenanceWindow>,
+    /// With --hardware/--label: devices registered or relabelled later that match join
+    /// the last wave until the rollout is finished.
+    #[arg(long, conflicts_with = "devices")]
+    pub dynamic: bool,
     /// Show the resolved targets and waves; create nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -147,6 +161,9 @@ fn request(args: &CreateArgs) -> CreateRollout {
         max_retries_total: args.max_retries_total,
         health_window_s: args.health_window_s,
         max_offline_ratio: args.max_offline_ratio,
+        start_at: args.start_at.clone(),
+        maintenance_window: args.window.clone(),
+        dynamic: args.dynamic,
     }
 }
 

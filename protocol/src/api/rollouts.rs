@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::schedule::{MaintenanceWindow, WindowState};
 use crate::ArtifactKind;
 use crate::state::{DeviceState, Health, Reason};
 
@@ -61,6 +62,17 @@ pub struct CreateRollout {
     /// Of the current wave's succeeded devices, the share that may be offline in the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_offline_ratio: Option<f64>,
+    // Scheduling and dynamic targets (CONTRACT §7).
+    /// RFC 3339: the rollout waits in state `scheduled` until then (none: it starts now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+    /// Outside this weekly window no new device is dispatched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<MaintenanceWindow>,
+    /// Devices registered or relabelled later that match the hardware/labels target join
+    /// the last wave.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dynamic: bool,
 }
 
 /// `POST /rollouts?dry_run=true`: what the rollout would do; nothing is created.
@@ -87,7 +99,7 @@ pub struct PlannedWave {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rollout {
     pub id: String,
-    /// `running`, `paused`, `completed` or `cancelled`.
+    /// `scheduled` (waiting for `start_at`), `running`, `paused`, `completed` or `cancelled`.
     pub state: String,
     /// Why it is paused: `operator`, `failure_threshold`, `wave_gate`, `key_revoked`.
     pub reason: Option<String>,
@@ -116,6 +128,10 @@ pub struct Rollout {
     /// `unhealthy`; none are left out).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub health: BTreeMap<String, u64>,
+    /// With a maintenance window: whether it is open now (a running rollout dispatches no
+    /// new device while it is `closed`); null without one.
+    #[serde(default)]
+    pub window: Option<WindowState>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -191,6 +207,14 @@ pub struct RolloutOptions {
     /// window; `null`: none may.
     #[serde(default)]
     pub max_offline_ratio: Option<f64>,
+    // Scheduling and dynamic targets (CONTRACT §7).
+    /// RFC 3339 UTC, as recorded; `null`: started at creation.
+    #[serde(default)]
+    pub start_at: Option<String>,
+    #[serde(default)]
+    pub maintenance_window: Option<MaintenanceWindow>,
+    #[serde(default)]
+    pub dynamic: bool,
 }
 
 /// One device of a rollout (`GET /rollouts/{id}/devices`).
@@ -246,6 +270,13 @@ mod tests {
             "max_per_minute": 60, "max_in_flight": 10, "max_attempts": 2, "device_timeout_s": 600,
             "max_retries_total": 5, "health_window_s": 300, "max_offline_ratio": 0.05,
         }));
+        let scheduled: CreateRollout = round_trips(json!({
+            "firmware": "f1", "target": {"hardware": "rpi4", "labels": {"site": "berlin"}},
+            "start_at": "2026-01-01T02:00:00Z",
+            "maintenance_window": {"days": "Mon-Fri", "start": "01:00", "end": "04:00", "time_zone": "Europe/Berlin"},
+            "dynamic": true,
+        }));
+        assert!(scheduled.dynamic && scheduled.maintenance_window.is_some());
     }
 
     #[test]
@@ -268,8 +299,8 @@ mod tests {
             "options": {"waves": [100.0], "wave_soak_s": 0, "wave_gate": "auto", "max_failure_ratio": 0.1,
                 "min_finished": 10, "max_per_minute": null, "max_in_flight": 4, "max_attempts": 1,
                 "device_timeout_s": 3600, "max_retries_total": null, "health_window_s": 0,
-                "max_offline_ratio": null},
-            "retries_used": 0, "pause_detail": null,
+                "max_offline_ratio": null, "start_at": null, "maintenance_window": null, "dynamic": false},
+            "retries_used": 0, "pause_detail": null, "window": null,
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:01Z",
         }));
         assert_eq!(rollout.waves[0].state, WaveState::Paused);
@@ -280,11 +311,24 @@ mod tests {
             "options": {"waves": [100.0], "wave_soak_s": 0, "wave_gate": "manual", "max_failure_ratio": 0.0,
                 "min_finished": 1, "max_per_minute": 5, "max_in_flight": null, "max_attempts": 3,
                 "device_timeout_s": 1, "max_retries_total": 2, "health_window_s": 600,
-                "max_offline_ratio": 0.1},
+                "max_offline_ratio": 0.1, "start_at": null, "maintenance_window": null, "dynamic": false},
             "retries_used": 2, "pause_detail": "health gate: 1 of 1 unhealthy (dev-1: rolled_back)",
-            "health": {"unhealthy": 1},
+            "health": {"unhealthy": 1}, "window": null,
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
         }));
+        let scheduled: Rollout = round_trips(json!({
+            "id": "r3", "state": "scheduled", "reason": null, "artifact": null, "artifact_id": "f9",
+            "target": {"hardware": "rpi4", "labels": {}}, "total": 1, "counts": {"pending": 1},
+            "waves": [{"percent": 100.0, "size": 1, "state": "pending", "counts": {"pending": 1}}], "current_wave": 0,
+            "options": {"waves": [100.0], "wave_soak_s": 0, "wave_gate": "auto", "max_failure_ratio": 0.1,
+                "min_finished": 10, "max_per_minute": null, "max_in_flight": null, "max_attempts": 1,
+                "device_timeout_s": 3600, "max_retries_total": null, "start_at": "2026-01-01T02:00:00Z",
+                "maintenance_window": {"days": "Sat,Sun", "start": "22:00", "end": "02:00", "time_zone": "UTC"},
+                "dynamic": true},
+            "retries_used": 0, "window": "closed",
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+        }));
+        assert_eq!(scheduled.window, Some(WindowState::Closed));
     }
 
     #[test]

@@ -101,7 +101,8 @@ impl ApiError {
         rollouts.sort();
         rollouts.dedup();
         let devices: Vec<&str> = busy.iter().map(|(d, _)| d.as_str()).take(20).collect();
-        let detail = format!("{} devices are in a running or paused rollout: {}", busy.len(), devices.join(", "));
+        let detail =
+            format!("{} devices are in a scheduled, running or paused rollout: {}", busy.len(), devices.join(", "));
         Self::Busy { detail, rollouts }
     }
 

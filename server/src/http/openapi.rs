@@ -11,6 +11,7 @@ use fleet_protocol::api::{
     RolloutDevice, RolloutOptions, RolloutPlan, RolloutTarget, TokenInfo, TokenScope, TokenWithSecret, WaveProgress,
     WaveState,
 };
+use fleet_protocol::api::{MaintenanceWindow, WindowState};
 use fleet_protocol::envelope::EnvelopeSignature;
 use fleet_protocol::message::Installed;
 use fleet_protocol::problem::{ErrorCode, Problem};
@@ -52,6 +53,7 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
         TokenInfo, TokenScope, TokenWithSecret, AuditEntry, AddKey, Register, Relabel, CreateToken, RolloutRequest,
         WaveGate, EmqxAuthenticate, EmqxAuthorize, Upload, Rollout, RolloutDevice, RolloutArtifact, RolloutTarget,
         RolloutOptions, WaveProgress, WaveState, RolloutPlan, PlannedWave, DeviceState, Reason, ArtifactKind,
+        MaintenanceWindow, WindowState,
     )),
     modifiers(&BearerAuth, &SharedResponses),
     security(("bearer" = [])),
@@ -259,7 +261,7 @@ fn rollouts_show() {}
         (status = 401, description = "unauthorized: no or an unknown token", body = Problem),
         (status = 403, description = "forbidden: not an admin token", body = Problem),
         (status = 404, description = "not_found", body = Problem),
-        (status = 409, description = "invalid_state: the rollout is running or paused", body = Problem)))]
+        (status = 409, description = "invalid_state: the rollout is scheduled, running or paused", body = Problem)))]
 fn rollouts_delete() {}
 
 #[utoipa::path(get, path = "/api/v1/rollouts/{id}/devices", tag = "rollouts",

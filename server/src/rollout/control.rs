@@ -1,5 +1,6 @@
-//! What an operator may do to a rollout: pause a running one, resume a paused one, cancel
-//! an active one. [`apply`] is the rule (pure, one test per state and action); [`control`]
+//! What an operator may do to a rollout: pause a running or scheduled one, resume a paused
+//! one (running again, or scheduled while its `start_at` is still ahead), cancel an active
+//! one. [`apply`] is the rule (pure, one test per state and action); [`control`]
 //! loads, applies, checks signers on resume, stores and wakes the engine.
 
 use super::error::RolloutError;
@@ -40,7 +41,7 @@ impl Action {
 
     fn allowed_from(self, state: RolloutState) -> bool {
         match self {
-            Self::Pause => state == RolloutState::Running,
+            Self::Pause => matches!(state, RolloutState::Running | RolloutState::Scheduled),
             Self::Resume => state == RolloutState::Paused,
             Self::Cancel => state.is_active(),
         }
@@ -49,14 +50,15 @@ impl Action {
 
 /// The rollout after `action` at `now` (the database's clock): paused by the operator,
 /// resumed with the failure gate re-armed (only results after `now` count), or cancelled.
-/// Any other move is [`RolloutError::NotAllowed`].
+/// A resume before the rollout's `start_at` makes it scheduled again. Any other move is
+/// [`RolloutError::NotAllowed`].
 pub fn apply(r: &RolloutRecord, action: Action, now: i64) -> Result<RolloutRecord, RolloutError> {
     let to = action.target();
     if !action.allowed_from(r.state) {
         return Err(RolloutError::NotAllowed { id: r.id.clone(), from: r.state, to });
     }
     let mut next = r.clone();
-    next.state = to;
+    next.state = if action == Action::Resume { r.schedule.initial_state(now) } else { to };
     next.reason = (action == Action::Pause).then_some(PauseReason::Operator);
     next.pause_detail = None;
     if action == Action::Resume {
@@ -129,13 +131,15 @@ mod tests {
             created_at: 1,
             updated_at: 1,
             version: 0,
+            schedule: Default::default(),
+            dynamic: false,
         }
     }
 
     /// (from, action) -> the state reached, or None when refused.
     fn outcome(from: RolloutState, action: Action) -> Option<RolloutState> {
         match (from, action) {
-            (RolloutState::Running, Action::Pause | Action::Cancel) => Some(action.target()),
+            (RolloutState::Running | RolloutState::Scheduled, Action::Pause | Action::Cancel) => Some(action.target()),
             (RolloutState::Paused, Action::Resume | Action::Cancel) => Some(action.target()),
             _ => None,
         }
@@ -176,6 +180,16 @@ mod tests {
         let paused = rollout(RolloutState::Paused, Some(PauseReason::WaveGate));
         let cancelled = apply(&paused, Action::Cancel, 50).unwrap();
         assert_eq!((cancelled.state, cancelled.reason, cancelled.gate_since), (RolloutState::Cancelled, None, 1));
+    }
+
+    #[test]
+    fn a_scheduled_rollout_pauses_and_resumes_to_scheduled_until_its_start() {
+        let mut r = rollout(RolloutState::Scheduled, None);
+        r.schedule.start_at = Some(100);
+        let paused = apply(&r, Action::Pause, 50).unwrap();
+        assert_eq!((paused.state, paused.reason), (RolloutState::Paused, Some(PauseReason::Operator)));
+        assert_eq!(apply(&paused, Action::Resume, 60).unwrap().state, RolloutState::Scheduled);
+        assert_eq!(apply(&paused, Action::Resume, 100).unwrap().state, RolloutState::Running, "its time has come");
     }
 
     #[test]

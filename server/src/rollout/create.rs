@@ -7,8 +7,9 @@ use fleet_protocol::state::{DeviceState, Reason};
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel};
 
 use super::error::RolloutError;
-use super::model::{EntryRecord, RolloutRecord, RolloutState};
+use super::model::{EntryRecord, RolloutRecord};
 use super::plan::{PlanError, RolloutRequest, Target, wave_ends, wave_of};
+use super::schedule::Schedule;
 use super::signers::check_signers;
 use crate::state::AppState;
 use crate::store::{ArtifactRecord, DeviceFilter, DeviceRecord, PageRequest, StoreError};
@@ -23,6 +24,8 @@ pub enum Created {
 /// Checks and records a rollout (or, for a dry run, only says what it would do).
 pub async fn create(app: &AppState, req: RolloutRequest, dry_run: bool) -> Result<Created, RolloutError> {
     req.check()?;
+    let schedule =
+        Schedule::parse(req.start_at.as_deref(), req.maintenance_window.as_ref()).map_err(PlanError::from)?;
     let (kind, artifact_id) = artifact_of(&req)?;
     let artifact = check_signers(app, kind, artifact_id).await?;
     let devices = resolve(app, &req.target).await?;
@@ -41,7 +44,7 @@ pub async fn create(app: &AppState, req: RolloutRequest, dry_run: bool) -> Resul
     if dry_run {
         return Ok(Created::DryRun(dry_run_plan(&req.waves, &ends, &ids, &entries)));
     }
-    let record = new_rollout(id, &artifact, &req, now)?;
+    let record = new_rollout(id, &artifact, &req, schedule, now)?;
     match app.store.create_rollout(&record, &entries).await {
         Ok(()) => Ok(Created::Rollout(Box::new(record))),
         // Another rollout claimed some of these devices meanwhile.
@@ -172,18 +175,20 @@ fn dry_run_plan(waves: &[f64], ends: &[usize], ids: &[String], entries: &[EntryR
     RolloutPlan { targets: ids.to_vec(), waves, already_installed }
 }
 
-/// A new running rollout of `artifact` with the request's options, at its first wave.
+/// A new rollout of `artifact` with the request's options, at its first wave: running, or
+/// scheduled until its `start_at`.
 fn new_rollout(
     id: String,
     artifact: &ArtifactRecord,
     req: &RolloutRequest,
+    schedule: Schedule,
     now: i64,
 ) -> Result<RolloutRecord, RolloutError> {
     Ok(RolloutRecord {
         id,
         artifact_id: artifact.id.clone(),
         kind: artifact.kind,
-        state: RolloutState::Running,
+        state: schedule.initial_state(now),
         reason: None,
         target: serde_json::to_string(&req.target)?,
         waves: req.waves.clone(),
@@ -206,5 +211,7 @@ fn new_rollout(
         created_at: now,
         updated_at: now,
         version: 0,
+        schedule,
+        dynamic: req.dynamic,
     })
 }

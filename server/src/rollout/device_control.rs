@@ -57,9 +57,10 @@ pub struct DeviceChange {
     pub cancel_due: bool,
 }
 
-/// The change `action` makes to entry `e` of a rollout in state `rollout`. Only a running
-/// or paused rollout's devices can be steered (a completed one is over; a cancelled one
-/// cancels them all); any other move is [`RolloutError::DeviceNotAllowed`].
+/// The change `action` makes to entry `e` of a rollout in state `rollout`. Only an active
+/// (scheduled, running or paused) rollout's devices can be steered (a completed one is
+/// over; a cancelled one cancels them all); any other move is
+/// [`RolloutError::DeviceNotAllowed`].
 pub fn apply(rollout: RolloutState, e: &EntryRecord, action: DeviceAction) -> Result<DeviceChange, RolloutError> {
     let refused = || RolloutError::DeviceNotAllowed {
         id: e.rollout_id.clone(),

@@ -1,6 +1,7 @@
-//! The engine task: for every live rollout, times out silent devices, judges the failure
-//! gate, moves through waves, claims `pending` devices under the wave, rate and in-flight
-//! limits (marked `sent` in one transaction, then published), re-sends commands after
+//! The engine task: for every live rollout, starts a scheduled one at its `start_at`, times
+//! out silent devices, judges the failure gate, moves through waves, claims `pending`
+//! devices under the wave, rate and in-flight limits while the maintenance window (if any)
+//! is open (marked `sent` in one transaction, then published), re-sends commands after
 //! 60 s of silence, and sends `cancel` to devices in flight of a cancelled rollout.
 //! All state lives in the database, so a restarted server continues where it was.
 //!
@@ -23,6 +24,7 @@ use super::health::judge_watches;
 use super::model::{Count, EntryChange, RolloutRecord, RolloutState};
 use super::progress::{WaveProgress, wave_progress};
 use super::rules::{cancel_pending, dispatch, on_tick_timeout};
+use super::schedule::start_due;
 use crate::artifact_cache::ArtifactCache;
 use crate::metrics::Metrics;
 use crate::mqtt::MqttLink;
@@ -216,6 +218,7 @@ impl Engine {
         let watched = self.watch_health(r, now).await?;
         self.send_device_cancels(r, &artifact, now).await?;
         let changed = match r.state {
+            RolloutState::Scheduled => self.start_if_due(r, now).await?,
             RolloutState::Cancelled => self.wind_down(r, &artifact, now).await?,
             RolloutState::Paused | RolloutState::Completed => {
                 self.resend_silent(r, &artifact, now).await?;
@@ -291,8 +294,22 @@ impl Engine {
         Ok(changed)
     }
 
+    /// A scheduled rollout whose `start_at` has come starts running ([`start_due`]); it
+    /// dispatches from the next step on. A compare-and-set, like every write here.
+    async fn start_if_due(&self, r: &RolloutRecord, now: i64) -> StoreResult<bool> {
+        let Some(next) = start_due(r, now) else {
+            return Ok(false);
+        };
+        let started = self.store.update_rollout(&next).await?;
+        if started {
+            tracing::info!(rollout = %r.id, "start_at reached: running");
+        }
+        Ok(started)
+    }
+
     /// A running rollout: judges its wave ([`wave_progress`]), stores what that changed,
-    /// then dispatches and re-sends unless it paused, completed or soaks.
+    /// then dispatches (while its maintenance window, if any, is open) and re-sends
+    /// unless it paused, completed or soaks.
     async fn run_wave(&mut self, r: &RolloutRecord, artifact: &ArtifactRecord, now: i64) -> StoreResult<bool> {
         let tallies = self.store.tallies(&r.id, r.gate_since, now - 60_000).await?;
         let progress = wave_progress(r, &tallies, now);
@@ -321,7 +338,9 @@ impl Engine {
         let mut changed = next.is_some() && !matches!(progress, WaveProgress::Soaking { .. });
         if progress.dispatches() {
             let r = next.as_ref().unwrap_or(r);
-            changed |= self.dispatch(r, artifact, &tallies, now).await?;
+            if r.schedule.may_dispatch(now) {
+                changed |= self.dispatch(r, artifact, &tallies, now).await?;
+            }
             self.resend_silent(r, artifact, now).await?;
         }
         Ok(changed)

@@ -27,8 +27,8 @@ pub enum RolloutError {
     /// Too few of the artifact's signers are registered and not revoked.
     #[error("{kind} {id} has {valid} non-revoked signers; {needed} needed")]
     KeyRevoked { kind: ArtifactKind, id: String, valid: usize, needed: usize },
-    /// These (device, rollout) pairs: the devices are in a running or paused rollout.
-    #[error("{} devices are in a running or paused rollout", .0.len())]
+    /// These (device, rollout) pairs: the devices are in a scheduled, running or paused rollout.
+    #[error("{} devices are in a scheduled, running or paused rollout", .0.len())]
     DevicesBusy(Vec<(String, String)>),
     #[error("rollout {id} is {}; it cannot become {}", .from.as_str(), .to.as_str())]
     NotAllowed { id: String, from: RolloutState, to: RolloutState },

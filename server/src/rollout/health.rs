@@ -65,40 +65,12 @@ fn waves_over_offline_ratio(
 
 #[cfg(test)]
 mod tests {
-    use fleet_protocol::ArtifactKind;
-
     use super::*;
-    use crate::rollout::model::{RolloutState, WaveGate};
+    use crate::rollout::model::RolloutState;
+    use crate::rollout::model::tests::record;
 
     fn rollout(max_offline_ratio: Option<f64>) -> RolloutRecord {
-        RolloutRecord {
-            id: "r".into(),
-            artifact_id: "a".into(),
-            kind: ArtifactKind::Firmware,
-            state: RolloutState::Running,
-            reason: None,
-            target: "{}".into(),
-            waves: vec![100.0],
-            current_wave: 0,
-            wave_soak_s: 0,
-            wave_gate: WaveGate::Auto,
-            max_failure_ratio: 0.0,
-            min_finished: 1,
-            max_per_minute: None,
-            max_in_flight: None,
-            max_attempts: 1,
-            device_timeout_s: 60,
-            max_retries_total: None,
-            retries_used: 0,
-            health_window_s: 10,
-            max_offline_ratio,
-            pause_detail: None,
-            gate_since: 0,
-            wave_done_at: None,
-            created_at: 0,
-            updated_at: 0,
-            version: 0,
-        }
+        RolloutRecord { health_window_s: 10, max_offline_ratio, ..record(RolloutState::Running) }
     }
 
     fn watched(id: &str, until: i64, online: bool) -> (EntryRecord, bool) {

@@ -12,10 +12,14 @@
 //! - [`reports`]: what a batch of status reports does (pure); [`ingest`]: the task that
 //!   applies them in batched transactions.
 //! - [`view`]: the rollout body served over HTTP and SSE.
+//! - [`schedule`]: `start_at` and whether the maintenance window lets it dispatch (pure);
+//!   [`window`]: the weekly window in a time zone (pure); [`dynamic`]: which devices
+//!   registered or relabelled later join a dynamic rollout (pure).
 
 pub mod control;
 pub mod create;
 pub mod device_control;
+pub mod dynamic;
 pub mod engine;
 pub mod error;
 pub mod health;
@@ -25,8 +29,10 @@ pub mod plan;
 pub mod progress;
 pub mod reports;
 pub mod rules;
+pub mod schedule;
 pub mod signers;
 pub mod view;
+pub mod window;
 
 use fleet_protocol::message::Command;
 use fleet_protocol::{DeviceId, Envelope, RolloutId};

@@ -8,9 +8,13 @@ use fleet_protocol::state::{DeviceState, Health, Reason};
 use fleet_protocol::{ArtifactKind, DeviceId};
 use serde::{Deserialize, Serialize};
 
+use super::schedule::Schedule;
+
 /// A rollout's own state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RolloutState {
+    /// Waiting for its `start_at` (see `rollout::schedule`).
+    Scheduled,
     Running,
     Paused,
     Completed,
@@ -19,10 +23,11 @@ pub enum RolloutState {
 
 impl RolloutState {
     /// Every rollout state.
-    pub const ALL: [Self; 4] = [Self::Running, Self::Paused, Self::Completed, Self::Cancelled];
+    pub const ALL: [Self; 5] = [Self::Scheduled, Self::Running, Self::Paused, Self::Completed, Self::Cancelled];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Scheduled => "scheduled",
             Self::Running => "running",
             Self::Paused => "paused",
             Self::Completed => "completed",
@@ -34,9 +39,10 @@ impl RolloutState {
         Self::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
-    /// Running or paused: its devices can't join another rollout.
+    /// Scheduled, running or paused: its devices can't join another rollout, and it may
+    /// still dispatch.
     pub fn is_active(self) -> bool {
-        matches!(self, Self::Running | Self::Paused)
+        matches!(self, Self::Scheduled | Self::Running | Self::Paused)
     }
 
     /// Completed or cancelled: it may be deleted (by an operator, or after the retention).
@@ -153,6 +159,11 @@ pub struct RolloutRecord {
     /// (see `RolloutStore::update_rollout`), so the engine never overwrites an operator's
     /// pause or cancel that landed during its step.
     pub version: i64,
+    // Scheduling and dynamic targets (CONTRACT §7); fixed at creation.
+    /// `start_at` and the maintenance window.
+    pub schedule: Schedule,
+    /// Devices that match the (hardware/labels) target later join its last wave.
+    pub dynamic: bool,
 }
 
 /// One device in one rollout.
@@ -269,8 +280,42 @@ pub enum ReportOutcome {
 pub const CONTROL_TRIES: usize = 8;
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A rollout in `state` with the defaults of a request, for the rules' tests.
+    pub(crate) fn record(state: RolloutState) -> RolloutRecord {
+        RolloutRecord {
+            id: "r".into(),
+            artifact_id: "a".into(),
+            kind: ArtifactKind::Firmware,
+            state,
+            reason: None,
+            target: "{}".into(),
+            waves: vec![100.0],
+            current_wave: 0,
+            wave_soak_s: 0,
+            wave_gate: WaveGate::Auto,
+            max_failure_ratio: 0.1,
+            min_finished: 10,
+            max_per_minute: None,
+            max_in_flight: None,
+            max_attempts: 1,
+            device_timeout_s: 60,
+            max_retries_total: None,
+            retries_used: 0,
+            health_window_s: 0,
+            max_offline_ratio: None,
+            pause_detail: None,
+            gate_since: 1,
+            wave_done_at: None,
+            created_at: 1,
+            updated_at: 1,
+            version: 0,
+            schedule: Schedule::default(),
+            dynamic: false,
+        }
+    }
 
     #[test]
     fn pause_reasons_keep_their_stored_names() {
@@ -289,5 +334,7 @@ mod tests {
             assert_eq!(RolloutState::parse(state.as_str()), Some(state));
         }
         assert!(RolloutState::Paused.is_active() && !RolloutState::Cancelled.is_active());
+        assert!(RolloutState::Scheduled.is_active() && !RolloutState::Scheduled.is_finished());
+        assert_eq!(RolloutState::parse("scheduled"), Some(RolloutState::Scheduled));
     }
 }

@@ -1,11 +1,12 @@
 //! Pure rollout rules (CONTRACT §3, §5): the request, wave sizes, failure counting, the
 //! failure gate and retry backoff. No I/O here.
 
-use fleet_protocol::api::MAX_LABELS;
+use fleet_protocol::api::{MAX_LABELS, MaintenanceWindow};
 use fleet_protocol::state::{DeviceState, Reason};
 use serde::Deserialize;
 
 pub use super::model::WaveGate;
+use super::schedule::ScheduleError;
 
 /// How devices are chosen: the wire type, also what the rollout records.
 pub use fleet_protocol::api::RolloutTarget as Target;
@@ -48,6 +49,17 @@ pub struct RolloutRequest {
     /// watched (`null`: none may).
     #[serde(default)]
     pub max_offline_ratio: Option<f64>,
+    // Scheduling and dynamic targets (CONTRACT §7; `rollout::schedule`, `rollout::dynamic`).
+    /// RFC 3339: the rollout waits in state `scheduled` until then; a time past starts now.
+    #[serde(default)]
+    pub start_at: Option<String>,
+    /// Outside this weekly window no new device is dispatched; devices in flight finish.
+    #[serde(default)]
+    pub maintenance_window: Option<MaintenanceWindow>,
+    /// With a hardware/labels target: devices registered or relabelled later that match
+    /// join the last wave while the rollout is scheduled, running or paused.
+    #[serde(default)]
+    pub dynamic: bool,
 }
 
 /// The longest health window: a week.
@@ -99,6 +111,10 @@ pub enum PlanError {
     Duplicate(String),
     #[error("target.labels has {0} labels; at most {MAX_LABELS}")]
     TooManyLabels(usize),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    #[error("dynamic needs a hardware/labels target, not a list of devices")]
+    DynamicList,
 }
 
 impl RolloutRequest {
@@ -130,6 +146,9 @@ impl RolloutRequest {
             return Err(PlanError::Limits);
         }
         self.check_health()?;
+        if self.dynamic && matches!(self.target, Target::Devices { .. }) {
+            return Err(PlanError::DynamicList);
+        }
         match &self.target {
             Target::Query { labels, .. } if labels.len() > MAX_LABELS => Err(PlanError::TooManyLabels(labels.len())),
             _ => Ok(()),
@@ -250,5 +269,10 @@ mod tests {
         assert_eq!(parse(&budget(0)), Ok(()), "no retries at all");
         assert_eq!(parse(&budget(MAX_RETRIES_TOTAL)), Ok(()));
         assert_eq!(parse(&budget(MAX_RETRIES_TOTAL + 1)), Err(PlanError::RetryBudget));
+        assert_eq!(parse(r#"{"firmware": "f", "target": {"hardware": "rpi4"}, "dynamic": true}"#), Ok(()));
+        assert_eq!(
+            parse(r#"{"firmware": "f", "target": {"devices": ["a"]}, "dynamic": true}"#),
+            Err(PlanError::DynamicList)
+        );
     }
 }

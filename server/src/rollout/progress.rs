@@ -133,6 +133,8 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             version: 0,
+            schedule: Default::default(),
+            dynamic: false,
         }
     }
 

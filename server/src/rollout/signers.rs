@@ -30,7 +30,7 @@ pub async fn check_signers(
     Ok(artifact)
 }
 
-/// Pauses running rollouts whose artifact no longer has enough non-revoked signers. A
+/// Pauses running (and scheduled) rollouts whose artifact no longer has enough non-revoked signers. A
 /// rollout the engine wrote meanwhile (compare-and-set lost) is read and judged again (up
 /// to [`CONTROL_TRIES`] times, as an operator's control); one that stopped running is left
 /// alone.
@@ -38,7 +38,7 @@ pub async fn pause_unsigned(app: &AppState) -> Result<(), RolloutError> {
     for r in app.store.live_rollouts().await? {
         let mut r = r;
         for _ in 0..CONTROL_TRIES {
-            if r.state != RolloutState::Running {
+            if !matches!(r.state, RolloutState::Running | RolloutState::Scheduled) {
                 break;
             }
             let Err(RolloutError::KeyRevoked { .. }) = check_signers(app, r.kind, &r.artifact_id).await else {

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use fleet_protocol::api::{Rollout, RolloutArtifact, RolloutDevice, RolloutOptions, WaveProgress, WaveState};
+use fleet_protocol::api::{
+    Rollout, RolloutArtifact, RolloutDevice, RolloutOptions, WaveProgress, WaveState, WindowState,
+};
 
 use super::model::{EntryRecord, RolloutRecord, RolloutState};
 use crate::artifact_cache::ArtifactCache;
@@ -41,6 +43,7 @@ pub async fn rollout_body(store: &dyn Store, artifacts: &ArtifactCache, r: &Roll
         retries_used: r.retries_used as u64,
         pause_detail: r.pause_detail.clone(),
         health: tally.health,
+        window: window_state(store, r).await?,
         created_at: rfc3339(r.created_at),
         updated_at: rfc3339(r.updated_at),
     })
@@ -90,7 +93,7 @@ fn wave_state(r: &RolloutRecord, i: usize, unfinished: u64) -> WaveState {
         WaveState::Completed
     } else if r.state == RolloutState::Cancelled {
         WaveState::Cancelled
-    } else if !started {
+    } else if !started || r.state == RolloutState::Scheduled {
         WaveState::Pending
     } else if r.state == RolloutState::Paused {
         WaveState::Paused
@@ -123,7 +126,19 @@ fn options(r: &RolloutRecord) -> RolloutOptions {
         max_retries_total: r.max_retries_total.map(|v| v as u64),
         health_window_s: r.health_window_s as u64,
         max_offline_ratio: r.max_offline_ratio,
+        start_at: r.schedule.start_at.map(rfc3339),
+        maintenance_window: r.schedule.window.as_ref().map(|w| w.spec().clone()),
+        dynamic: r.dynamic,
     }
+}
+
+/// Whether the rollout's maintenance window is open by the database's clock (the one the
+/// engine judges by); `None` without a window (and then the clock is not read).
+async fn window_state(store: &dyn Store, r: &RolloutRecord) -> StoreResult<Option<WindowState>> {
+    if r.schedule.window.is_none() {
+        return Ok(None);
+    }
+    Ok(r.schedule.window_state(store.now_ms().await?))
 }
 
 /// One entry of `GET /rollouts/{id}/devices`.

@@ -131,12 +131,15 @@ pub trait ArtifactStore: Send + Sync {
 /// The device registry.
 #[async_trait]
 pub trait DeviceStore: Send + Sync {
+    /// Registers the device; in the same transaction it joins the oldest active dynamic
+    /// rollout whose target selects it (`rollout::dynamic`), unless it is in an active one.
     async fn insert_device(&self, device: &NewDevice) -> StoreResult<DeviceRecord>;
     async fn get_device(&self, id: &DeviceId) -> StoreResult<DeviceRecord>;
     async fn list_devices(&self, filter: &DeviceFilter, page: &PageRequest) -> StoreResult<Page<DeviceRecord>>;
     /// Removes the device; it leaves the rollouts it is in (cancelled there).
     async fn delete_device(&self, id: &DeviceId) -> StoreResult<()>;
-    /// Replaces all of the device's labels with `labels`, in one transaction.
+    /// Replaces all of the device's labels with `labels`, in one transaction; as at
+    /// registration, the device then joins a dynamic rollout whose target selects it.
     async fn set_device_labels(&self, id: &DeviceId, labels: &BTreeMap<String, String>) -> StoreResult<DeviceRecord>;
     /// Replaces the token's hashes and forgets the last applied `seq`.
     async fn rotate_device_token(&self, id: &DeviceId, token_hash: &str, broker_password_hash: &str)

@@ -55,7 +55,7 @@ pub enum RolloutDeletion {
 #[async_trait]
 pub trait RolloutStore: Send + Sync {
     /// Inserts the rollout and its entries in one transaction; `Conflict` if one of its
-    /// devices joined another running or paused rollout meanwhile.
+    /// devices joined another active (scheduled, running or paused) rollout meanwhile.
     async fn create_rollout(&self, rollout: &RolloutRecord, entries: &[EntryRecord]) -> StoreResult<()>;
     async fn get_rollout(&self, id: &str) -> StoreResult<RolloutRecord>;
     async fn list_rollouts(&self, page: &PageRequest) -> StoreResult<Page<RolloutRecord>>;
@@ -87,7 +87,8 @@ pub trait RolloutStore: Send + Sync {
 /// The devices of rollouts (entries).
 #[async_trait]
 pub trait EntryStore: Send + Sync {
-    /// Devices among `ids` already in a running or paused rollout, with that rollout.
+    /// Devices among `ids` already in an active (scheduled, running or paused) rollout,
+    /// with that rollout.
     async fn busy_devices(&self, ids: &[String]) -> StoreResult<Vec<(String, String)>>;
     /// Counts by wave, state and reason; each also counts entries changed at or after
     /// `since` and entries sent after `sent_after`. One aggregate query: the engine's view of
@@ -101,10 +102,10 @@ pub trait EntryStore: Send + Sync {
     /// One device's entry in a rollout; `NotFound` if the device is not in it.
     async fn entry(&self, rollout_id: &str, device: &DeviceId) -> StoreResult<EntryRecord>;
     /// An operator's change to one entry (`crate::rollout::device_control`), in one
-    /// transaction: applied only while the rollout is running or paused and the entry is
-    /// still as read (compare-and-set); it raises the rollout's version, so an engine step
-    /// judging the rollout meanwhile judges again. `cancel_due` marks that the device must
-    /// be sent `cancel`. False when either check failed (nothing written).
+    /// transaction: applied only while the rollout is active (scheduled, running, paused)
+    /// and the entry is still as read (compare-and-set); it raises the rollout's version,
+    /// so an engine step judging the rollout meanwhile judges again. `cancel_due` marks
+    /// that the device must be sent `cancel`. False when either check failed (nothing written).
     async fn control_entry(&self, change: &EntryChange, cancel_due: bool, now: i64) -> StoreResult<bool>;
     /// The device was sent its `cancel` ([`EntrySelect::CancelDue`]).
     async fn clear_cancel_due(&self, rollout_id: &str, device_id: &str) -> StoreResult<()>;

@@ -137,6 +137,8 @@ async fn story(store: Arc<dyn Store>) {
         created_at: 4,
         updated_at: 4,
         version: 0,
+        schedule: Default::default(),
+        dynamic: false,
     };
     let entries: Vec<EntryRecord> = (0..3)
         .map(|i| EntryRecord {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use fleet_protocol::api::{Rollout, RolloutDevice, RolloutPlan, RolloutTarget};
+use fleet_protocol::api::{Rollout, RolloutDevice, RolloutPlan, RolloutTarget, WindowState};
 use fleet_protocol::state::{DeviceState, Health, Reason};
 
 use super::{detail, plural};
@@ -46,11 +46,13 @@ pub fn is_failure(state: &str) -> bool {
     matches!(state, "failed" | "rejected" | "rolled_back" | "timed_out")
 }
 
-/// `paused (wave_gate)` or `running`.
+/// `paused (wave_gate)`, `running`, or `running (window closed)` outside its maintenance
+/// window.
 pub fn state(r: &Rollout) -> String {
-    match &r.reason {
-        Some(reason) => format!("{} ({reason})", r.state),
-        None => r.state.clone(),
+    match (&r.reason, r.window) {
+        (Some(reason), _) => format!("{} ({reason})", r.state),
+        (None, Some(WindowState::Closed)) if r.state == "running" => format!("{} (window closed)", r.state),
+        (None, _) => r.state.clone(),
     }
 }
 
@@ -78,6 +80,21 @@ fn deleted_artifact(r: &Rollout) -> String {
     if r.artifact_id.is_empty() { String::new() } else { format!("{} (deleted)", r.artifact_id) }
 }
 
+/// `starts 2026-01-05T01:00:00Z, window Mon-Fri 01:00-04:00 Europe/Berlin (closed),
+/// dynamic`; `None` for a rollout with none of these.
+fn schedule(r: &Rollout) -> Option<String> {
+    let o = &r.options;
+    let mut parts: Vec<String> = o.start_at.iter().map(|t| format!("starts {t}")).collect();
+    if let Some(w) = &o.maintenance_window {
+        let open = r.window.map(|s| format!(" ({})", s.as_str())).unwrap_or_default();
+        parts.push(format!("window {} {}-{} {}{open}", w.days, w.start, w.end, w.time_zone));
+    }
+    if o.dynamic {
+        parts.push("dynamic".to_owned());
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 /// `rollouts show`: the rollout, its counts and a table of its waves.
 pub fn summary(r: &Rollout, reasons: &Reasons) -> String {
     let mut rows = vec![
@@ -85,8 +102,12 @@ pub fn summary(r: &Rollout, reasons: &Reasons) -> String {
         ("state", state(r)),
         ("artifact", artifact(r)),
         ("target", target(r.target.as_ref())),
-        ("devices", format!("{} finished of {}: {}", finished(&r.counts), r.total, counts(&r.counts, reasons))),
     ];
+    rows.extend(schedule(r).map(|s| ("schedule", s)));
+    rows.extend([(
+        "devices",
+        format!("{} finished of {}: {}", finished(&r.counts), r.total, counts(&r.counts, reasons)),
+    )]);
     if !r.health.is_empty() {
         rows.push(("health", counts(&r.health, &Reasons::new())));
     }
@@ -229,6 +250,35 @@ mod tests {
         assert!(text.contains("WAVE  PERCENT  SIZE  STATE      COUNTS\n"), "{text}");
         assert!(text.contains("1     50%      2     completed  succeeded 2\n"), "{text}");
         assert!(text.contains("2     100%     2     paused     pending 1, rejected 1\n"), "{text}");
+    }
+
+    #[test]
+    fn a_running_rollout_outside_its_window_says_so() {
+        let mut r = rollout();
+        (r.state, r.reason, r.window) = ("running".into(), None, Some(WindowState::Closed));
+        assert_eq!(state(&r), "running (window closed)");
+        r.window = Some(WindowState::Open);
+        assert_eq!(state(&r), "running");
+        (r.state, r.window) = ("scheduled".into(), Some(WindowState::Closed));
+        assert_eq!(state(&r), "scheduled");
+    }
+
+    #[test]
+    fn show_names_the_schedule_only_when_there_is_one() {
+        let mut r = rollout();
+        assert!(!summary(&r, &Reasons::new()).contains("schedule"));
+        r.options.start_at = Some("2026-01-05T00:00:00Z".into());
+        r.options.maintenance_window = Some(fleet_protocol::api::MaintenanceWindow {
+            days: "Mon-Fri".into(),
+            start: "01:00".into(),
+            end: "04:00".into(),
+            time_zone: "Europe/Berlin".into(),
+        });
+        (r.window, r.options.dynamic) = (Some(WindowState::Closed), true);
+        let text = summary(&r, &Reasons::new());
+        let line =
+            "schedule  starts 2026-01-05T00:00:00Z, window Mon-Fri 01:00-04:00 Europe/Berlin (closed), dynamic\n";
+        assert!(text.contains(line), "{text}");
     }
 
     #[test]

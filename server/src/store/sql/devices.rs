@@ -10,6 +10,7 @@ use fleet_protocol::{DeviceId, HardwareModel, ProductName};
 use super::SqlStore;
 use super::db::{Db, RowExt as _, Sql};
 use super::rows::{FINAL, corrupt};
+use super::schedule::join_dynamic;
 use crate::store::rollouts::RolloutStore as _;
 use crate::store::{DeviceFilter, DeviceRecord, DeviceStore, NewDevice, Page, PageRequest, StoreError, StoreResult};
 
@@ -90,6 +91,7 @@ impl<DB: Db> DeviceStore for SqlStore<DB> {
                 .execute(DB::on(&mut *tx))
                 .await?;
         }
+        join_dynamic::<DB>(&mut tx, self.now_sql, &d.id, &d.hardware, &d.labels).await?;
         tx.commit().await?;
         Ok(DeviceRecord {
             id: d.id.clone(),
@@ -153,13 +155,15 @@ impl<DB: Db> DeviceStore for SqlStore<DB> {
     async fn set_device_labels(&self, id: &DeviceId, labels: &BTreeMap<String, String>) -> StoreResult<DeviceRecord> {
         let mut tx = self.write.begin().await?;
         // Touching the device row first both proves it exists and orders concurrent relabels.
-        let found = Sql::<DB>::new("UPDATE devices SET id = id WHERE id = $1")
+        let found = Sql::<DB>::new("UPDATE devices SET id = id WHERE id = $1 RETURNING hardware")
             .arg(id.as_str())
-            .execute(DB::on(&mut *tx))
+            .fetch_optional(DB::on(&mut *tx))
             .await?;
-        if found == 0 {
+        let Some(found) = found else {
             return Err(StoreError::NotFound);
-        }
+        };
+        let hardware: String = found.col("hardware")?;
+        let hardware = HardwareModel::parse(hardware).map_err(|e| corrupt("hardware", e))?;
         Sql::<DB>::new("DELETE FROM device_labels WHERE device_id = $1")
             .arg(id.as_str())
             .execute(DB::on(&mut *tx))
@@ -172,6 +176,8 @@ impl<DB: Db> DeviceStore for SqlStore<DB> {
                 .execute(DB::on(&mut *tx))
                 .await?;
         }
+        // Devices relabelled into the target of a dynamic rollout join it.
+        join_dynamic::<DB>(&mut tx, self.now_sql, id, &hardware, labels).await?;
         tx.commit().await?;
         self.get_device(id).await
     }

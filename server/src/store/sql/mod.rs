@@ -6,7 +6,9 @@
 //! - [`rows`]: rows to records, and the state lists SQL filters by.
 //! - [`keys`], [`artifacts`], [`devices`], [`tokens`], [`audit`]: one resource each.
 //! - [`rollouts`] (rollouts and their leases), [`entries`] (devices in rollouts),
-//!   [`reports`] (ingesting status reports and presence): the rollout engine's storage.
+//!   [`reports`] (ingesting status reports and presence): the rollout engine's storage;
+//!   [`schedule`]: a rollout's schedule and dynamic flag, and dynamic rollouts taking in
+//!   devices as they are registered or relabelled.
 
 mod artifacts;
 mod audit;
@@ -17,6 +19,7 @@ mod keys;
 mod reports;
 mod rollouts;
 mod rows;
+mod schedule;
 mod tokens;
 
 use async_trait::async_trait;

@@ -85,6 +85,7 @@ impl<DB: Db> RolloutStore for SqlStore<DB> {
     async fn create_rollout(&self, r: &RolloutRecord, entries: &[EntryRecord]) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
         insert_rollout::<DB>(r)?.execute(DB::on(&mut *tx)).await?;
+        super::schedule::write_schedule::<DB>(&mut tx, r).await?;
         // Checked again inside the transaction: another rollout may have claimed a device
         // since the caller looked.
         if Self::any_busy(&mut tx, entries).await? {

@@ -23,7 +23,8 @@ pub static UNFINISHED: LazyLock<String> = LazyLock::new(|| {
     sql_list(ALL_STATES.into_iter().filter(|s| *s == DeviceState::Pending || s.is_in_flight()).map(DeviceState::as_str))
 });
 
-/// The active rollout states (running, paused): their devices can't join another rollout.
+/// The active rollout states (scheduled, running, paused): their devices can't join
+/// another rollout.
 pub static ACTIVE_ROLLOUT: LazyLock<String> =
     LazyLock::new(|| sql_list(RolloutState::ALL.into_iter().filter(|s| s.is_active()).map(RolloutState::as_str)));
 
@@ -32,7 +33,8 @@ pub static FINISHED_ROLLOUT: LazyLock<String> =
     LazyLock::new(|| sql_list(RolloutState::ALL.into_iter().filter(|s| s.is_finished()).map(RolloutState::as_str)));
 
 /// A condition on rollouts `r`: the engine still drives it, so it keeps its artifact —
-/// running, paused, or cancelled while cancels are still being delivered to its devices.
+/// scheduled, running, paused, or cancelled while cancels are still being delivered to its
+/// devices.
 pub static HOLDS_ARTIFACT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "(r.state IN {} OR (r.state = '{}' AND EXISTS (SELECT 1 FROM rollout_devices rd \
@@ -109,6 +111,8 @@ pub fn rollout_from_row<DB: Db>(row: &DB::Row) -> StoreResult<RolloutRecord> {
         created_at: row.col("created_at")?,
         updated_at: row.col("updated_at")?,
         version: row.col("version")?,
+        schedule: super::schedule::schedule_from_row::<DB>(row)?,
+        dynamic: row.col("dynamic")?,
     })
 }
 
@@ -140,7 +144,7 @@ mod tests {
         assert_eq!(*IN_FLIGHT, "('sent', 'downloading', 'verifying', 'installing', 'rebooting')");
         assert_eq!(*FINAL, "('succeeded', 'failed', 'rejected', 'rolled_back', 'timed_out', 'cancelled')");
         assert_eq!(*UNFINISHED, "('pending', 'sent', 'downloading', 'verifying', 'installing', 'rebooting')");
-        assert_eq!(*ACTIVE_ROLLOUT, "('running', 'paused')");
+        assert_eq!(*ACTIVE_ROLLOUT, "('scheduled', 'running', 'paused')");
         assert_eq!(*FINISHED_ROLLOUT, "('completed', 'cancelled')");
     }
 
