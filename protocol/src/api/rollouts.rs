@@ -322,10 +322,11 @@ mod tests {
             "waves": [{"percent": 100.0, "size": 1, "state": "pending", "counts": {"pending": 1}}], "current_wave": 0,
             "options": {"waves": [100.0], "wave_soak_s": 0, "wave_gate": "auto", "max_failure_ratio": 0.1,
                 "min_finished": 10, "max_per_minute": null, "max_in_flight": null, "max_attempts": 1,
-                "device_timeout_s": 3600, "max_retries_total": null, "start_at": "2026-01-01T02:00:00Z",
+                "device_timeout_s": 3600, "max_retries_total": null, "health_window_s": 0,
+                "max_offline_ratio": null, "start_at": "2026-01-01T02:00:00Z",
                 "maintenance_window": {"days": "Sat,Sun", "start": "22:00", "end": "02:00", "time_zone": "UTC"},
                 "dynamic": true},
-            "retries_used": 0, "window": "closed",
+            "retries_used": 0, "pause_detail": null, "window": "closed",
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
         }));
         assert_eq!(scheduled.window, Some(WindowState::Closed));
