@@ -38,7 +38,14 @@ async fn finished_rollouts_expire_after_the_retention_and_running_ones_stay() {
         }
     }
     assert_eq!(app.client.get_rollout(&running).await.unwrap().state, "running");
-    let audit = app.client.audit(Some(100), None).await.unwrap().items;
+    // The pass writes the audit entry just after the deletion a poll may already see.
+    let audit = loop {
+        let audit = app.client.audit(Some(100), None).await.unwrap().items;
+        if audit.iter().any(|e| e.action == "rollout.expired") || tokio::time::Instant::now() > deadline {
+            break audit;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let expired: Vec<_> = audit.iter().filter(|e| e.action == "rollout.expired").collect();
     assert_eq!(expired.len(), 1, "{audit:?}");
     assert_eq!((expired[0].target.as_str(), expired[0].actor.as_str()), (finished.as_str(), "server"));

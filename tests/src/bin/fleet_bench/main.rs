@@ -12,6 +12,7 @@
 
 mod agent;
 mod broker;
+mod connect;
 mod ingest;
 mod rollout;
 mod server;
@@ -73,6 +74,15 @@ enum Bench {
         #[command(flatten)]
         backends: BackendArgs,
     },
+    /// Devices connecting over mqtts:// (TLS ended in the embedded broker's gate);
+    /// baseline: the same devices over cleartext mqtt://, same server, same run.
+    Connect {
+        #[arg(long, default_value_t = 2_000)]
+        devices: usize,
+        /// Connections in progress at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// One blob, many concurrent clients; baseline: nginx serving the same file.
     Download {
         #[arg(long, default_value_t = 64 << 20)]
@@ -114,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
             rollout::rollout(devices, size, per_simulator, backends.into()).await
         }
         Bench::Ingest { devices, reports, backends } => ingest::ingest(devices, reports, backends.into()).await,
+        Bench::Connect { devices, concurrency } => connect::connect(devices, concurrency).await,
         Bench::Download { size, clients } => transfer::download(size, clients).await,
         Bench::Upload { size } => transfer::upload(size).await,
         Bench::Agent { size, simulated, agent_binary } => agent::agent(size, simulated, agent_binary).await,

@@ -99,14 +99,26 @@ pub struct Server {
     pub client: ApiClient,
     pub base: String,
     pub mqtt_url: String,
+    /// With TLS (`--tls-self-signed`): the embedded broker's mqtts:// URL and the CA file.
+    pub mqtts: Option<(String, PathBuf)>,
+    http: reqwest::Client,
     _mosquitto: Option<fleet_tests::mosquitto::Mosquitto>,
     _dir: tempfile::TempDir,
 }
 
 impl Server {
     pub async fn start(backends: &Backends) -> anyhow::Result<Self> {
+        Self::start_with(backends, false).await
+    }
+
+    /// With `tls`: `--tls-self-signed`, HTTPS and mqtts:// (embedded broker only).
+    pub async fn start_with(backends: &Backends, tls: bool) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            !tls || backends.mqtt_url.is_none() && !backends.mosquitto,
+            "TLS is measured on the embedded broker"
+        );
         let dir = tempfile::tempdir()?;
-        let (http, mqtt) = (free_port(), free_port());
+        let (http, mqtt, mqtts) = (free_port(), free_port(), free_port());
         let mut cmd = tokio::process::Command::new(sibling("fleet-server-under-test"));
         // FLEET_BENCH_SERVER_LOG (e.g. `warn,sqlx::query=debug`) to look inside while
         // profiling; the log then goes to fleet-bench-server.log in the working directory.
@@ -123,6 +135,9 @@ impl Server {
             .kill_on_drop(true);
         if let Some(url) = &backends.database_url {
             cmd.args(["--database-url", url]);
+        }
+        if tls {
+            cmd.args(["--tls-self-signed", "--embedded-broker-tls", &format!("127.0.0.1:{mqtts}")]);
         }
         if let Some(url) = &backends.mqtt_url {
             cmd.args(["--mqtt-url", url, "--topic-root", &backends.topic_root()]);
@@ -142,9 +157,21 @@ impl Server {
                 ]);
         }
         let child = cmd.spawn()?;
-        let base = format!("http://127.0.0.1:{http}");
-        let client = ApiClient::new(&base, ADMIN_TOKEN);
-        let http_client = reqwest::Client::new();
+        let ca = dir.path().join("tls/ca.crt");
+        fleet_protocol::tls::install_default_provider();
+        let (base, http_client) = if tls {
+            for _ in 0..400 {
+                if ca.exists() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            let root = reqwest::Certificate::from_pem(&std::fs::read(&ca)?)?;
+            (format!("https://127.0.0.1:{http}"), reqwest::Client::builder().add_root_certificate(root).build()?)
+        } else {
+            (format!("http://127.0.0.1:{http}"), reqwest::Client::new())
+        };
+        let client = ApiClient::trusting(&base, ADMIN_TOKEN, tls.then_some(ca.as_path()))?;
         // Ready = database answers and the MQTT client is connected.
         for _ in 0..400 {
             let ready = http_client.get(format!("{base}/readyz")).send().await;
@@ -159,7 +186,8 @@ impl Server {
             (None, Some(url)) => url.clone(),
             (None, None) => format!("mqtt://127.0.0.1:{mqtt}"),
         };
-        Ok(Self { child, client, base, mqtt_url, _mosquitto: mosquitto, _dir: dir })
+        let mqtts = tls.then(|| (format!("mqtts://127.0.0.1:{mqtts}"), ca));
+        Ok(Self { child, client, base, mqtt_url, mqtts, http: http_client, _mosquitto: mosquitto, _dir: dir })
     }
 
     pub fn pid(&self) -> u32 {
@@ -167,7 +195,7 @@ impl Server {
     }
 
     pub async fn metrics(&self) -> anyhow::Result<String> {
-        let r = reqwest::Client::new().get(format!("{}/metrics", self.base)).bearer_auth(ADMIN_TOKEN).send().await?;
+        let r = self.http.get(format!("{}/metrics", self.base)).bearer_auth(ADMIN_TOKEN).send().await?;
         Ok(r.text().await?)
     }
 
