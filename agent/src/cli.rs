@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{InstallerKind, RunArgs};
 use crate::install::ab::AbSlots;
 use crate::install::command::CommandInstaller;
+use crate::install::uboot::UbootInstaller;
 use crate::runner::Runner;
 use crate::simulate::{SimulateArgs, simulate};
 
@@ -91,6 +92,10 @@ pub async fn main_with(cli: Cli) -> anyhow::Result<()> {
                 }
                 InstallerKind::Command => {
                     let installer = CommandInstaller::new(args.commands()?);
+                    Runner::new(device, installer, http)?.run(shutdown).await
+                }
+                InstallerKind::Uboot => {
+                    let installer = UbootInstaller::new(args.uboot(&device.state_dir)?);
                     Runner::new(device, installer, http)?.run(shutdown).await
                 }
             }

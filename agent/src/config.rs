@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::device::{Device, HealthCheck, Injected};
 use crate::install::command::Commands;
 use crate::install::config_file::ConfigTarget;
+use crate::install::uboot::UbootSetup;
 
 /// The firmware back end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
@@ -24,6 +25,8 @@ pub enum InstallerKind {
     AbSlots,
     /// External commands (RAUC, SWUpdate, …).
     Command,
+    /// Two slots (--slot-a, --slot-b) and U-Boot's boot counting in its environment.
+    Uboot,
 }
 
 /// The flags of `fleet-agent run`.
@@ -81,6 +84,15 @@ pub struct RunArgs {
     /// `command` installer: goes back to the previous slot after a failed trial.
     #[arg(long, env = "FLEET_AGENT_ROLLBACK_COMMAND")]
     pub rollback_command: Option<String>,
+    /// `uboot` installer: slot A's block device or file.
+    #[arg(long, env = "FLEET_AGENT_SLOT_A")]
+    pub slot_a: Option<PathBuf>,
+    /// `uboot` installer: slot B's block device or file.
+    #[arg(long, env = "FLEET_AGENT_SLOT_B")]
+    pub slot_b: Option<PathBuf>,
+    /// `uboot` installer: libubootenv's configuration (default /etc/fw_env.config).
+    #[arg(long, env = "FLEET_AGENT_UBOOT_ENV_CONFIG")]
+    pub uboot_env_config: Option<PathBuf>,
     /// Timeout of each hook, in seconds (default 60; installs get ten times this).
     #[arg(long, env = "FLEET_AGENT_HOOK_TIMEOUT_S")]
     pub hook_timeout_s: Option<u64>,
@@ -142,6 +154,9 @@ impl RunArgs {
             reboot_command,
             commit_command,
             rollback_command,
+            slot_a,
+            slot_b,
+            uboot_env_config,
             hook_timeout_s,
             health_command,
             health_timeout_s,
@@ -169,6 +184,20 @@ impl RunArgs {
             commit: need(&self.commit_command, "commit-command")?,
             rollback: need(&self.rollback_command, "rollback-command")?,
             timeout_s: self.hook_timeout_s.unwrap_or(60),
+        })
+    }
+
+    /// The `uboot` installer's slots and environment; `state_dir` keeps its scripts.
+    pub fn uboot(&self, state_dir: &Path) -> anyhow::Result<UbootSetup> {
+        let need =
+            |v: &Option<PathBuf>, flag: &str| v.clone().with_context(|| format!("--installer uboot needs --{flag}"));
+        Ok(UbootSetup {
+            slot_a: need(&self.slot_a, "slot-a")?,
+            slot_b: need(&self.slot_b, "slot-b")?,
+            env_config: self.uboot_env_config.clone().unwrap_or_else(|| "/etc/fw_env.config".into()),
+            reboot: self.reboot_command.clone().unwrap_or_else(|| "reboot".into()),
+            script: state_dir.join("uboot-env.script"),
+            timeout: Duration::from_secs(self.hook_timeout_s.unwrap_or(60)),
         })
     }
 

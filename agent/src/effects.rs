@@ -112,7 +112,17 @@ impl<I: Installer> Runner<I> {
     /// Records the slot booted now (to roll back to), then installs `image`, reading it back
     /// first when `read_back`.
     async fn start_firmware_install(&mut self, job: &Job, image: PathBuf, read_back: bool) -> anyhow::Result<()> {
-        let from = self.installer.booted_slot().await?;
+        // A boot system that cannot say which slot runs (an unreadable U-Boot environment,
+        // a failing booted-slot command) fails this install, reported; it does not stop
+        // the agent, and nothing is written.
+        let from = match self.installer.booted_slot().await {
+            Ok(from) => from,
+            Err(e) => {
+                tracing::warn!("install failed: the booted slot is unknown: {e}");
+                self.task = Some(Box::pin(async { Some(Event::InstallFailed) }));
+                return Ok(());
+            }
+        };
         if let Some(current) = self.journal.current.as_mut() {
             current.from_slot = Some(from);
         }

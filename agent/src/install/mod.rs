@@ -4,10 +4,12 @@
 //! - [`ab`]: two slot files in the state directory and a boot-state file playing the
 //!   bootloader (A/B with a trial boot and a boot counter).
 //! - [`command`]: configured commands, e.g. `rauc install {file}` or `swupdate -i {file}`.
+//! - [`uboot`]: two slot devices or files and U-Boot's boot counting in its environment.
 
 pub mod ab;
 pub mod command;
 pub mod config_file;
+pub mod uboot;
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,170 @@
+//! The agent's `uboot` back end (CONTRACT §9) with the real server, the real agent and
+//! the real libubootenv tools on a real U-Boot environment image made by `mkenvimage`;
+//! slots are files. What stands in: the reboot runs `tests/uboot/bootloader.sh`, the
+//! boot-count decision of U-Boot's boot script (docs/agent.md) on that environment, and
+//! the agent goes on in-process instead of a kernel booting.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use fleet_protocol::DeviceId;
+use fleet_tests::agent::{AgentProcess, AgentSetup};
+use fleet_tests::{TestApp, samples_dir};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use crate::rollouts::{firmware, wait_for};
+
+const AGENT: &str = env!("CARGO_BIN_EXE_fleet-agent-under-test");
+const ENV_SIZE: &str = "0x4000";
+
+/// A device's slots and U-Boot environment, in a directory of the test.
+struct Board {
+    dir: PathBuf,
+    config: PathBuf,
+}
+
+impl Board {
+    /// Slot a holds the old image and boots; `bootlimit` trial boots are allowed.
+    fn new(dir: &Path, bootlimit: u32) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("a.img"), b"old image").unwrap();
+        std::fs::write(dir.join("b.img"), b"").unwrap();
+        let text = format!("boot_slot=a\nupgrade_available=0\nbootcount=0\nbootlimit={bootlimit}\n");
+        std::fs::write(dir.join("env.txt"), text).unwrap();
+        let env = dir.join("uboot.env");
+        run("mkenvimage", &["-s", ENV_SIZE, "-o", env.to_str().unwrap(), dir.join("env.txt").to_str().unwrap()]);
+        let config = dir.join("fw_env.config");
+        std::fs::write(&config, format!("{} 0x0000 {ENV_SIZE}\n", env.display())).unwrap();
+        Self { dir: dir.to_owned(), config }
+    }
+
+    fn env(&self) -> HashMap<String, String> {
+        let out = run("fw_printenv", &["-c", self.config.to_str().unwrap()]);
+        out.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+    }
+
+    fn flags(&self) -> Vec<String> {
+        let bootloader = Path::new(env!("CARGO_MANIFEST_DIR")).join("uboot/bootloader.sh");
+        let (config, slot) = (self.config.to_str().unwrap(), |s: &str| self.dir.join(s).to_str().unwrap().to_owned());
+        vec![
+            "--installer".into(),
+            "uboot".into(),
+            "--slot-a".into(),
+            slot("a.img"),
+            "--slot-b".into(),
+            slot("b.img"),
+            "--uboot-env-config".into(),
+            config.into(),
+            "--reboot-command".into(),
+            format!("sh {} {config}", bootloader.display()),
+        ]
+    }
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A device on `board` with the real agent; returns the final entry of a rollout of a
+/// new firmware to it.
+async fn update(app: &TestApp, board: &Board, id: &str, extra: &[&str]) -> (Value, AgentProcess, String) {
+    let token = app.client.add_device(id, "rpi4", &Default::default()).await.unwrap().token;
+    let mut flags = board.flags();
+    flags.extend(["--health-timeout-s", "20"].iter().chain(extra).map(|s| (*s).to_owned()));
+    let agent = AgentProcess::spawn(
+        AGENT,
+        &AgentSetup {
+            id: DeviceId::parse(id).unwrap(),
+            token,
+            hardware: "rpi4".into(),
+            server: app.client.base_url().to_owned(),
+            mqtt_url: app.mqtt_url.clone(),
+            trust: samples_dir().join("test-only-release.pub"),
+            state_dir: board.dir.join("state"),
+            extra: flags,
+            env: vec![],
+        },
+    );
+    let fw = firmware(app, "gateway-os", "2.0.0", "rpi4").await;
+    let rollout = app.client.create_rollout(&json!({"firmware": fw.id, "target": {"devices": [id]}})).await.unwrap();
+    let done = wait_for(app, &rollout.id, Duration::from_secs(60), |b| {
+        b["counts"]["pending"].is_null() && {
+            let finals = ["succeeded", "rolled_back", "failed", "rejected", "timed_out"];
+            finals.iter().any(|s| b["counts"][*s].as_u64() == Some(1))
+        }
+    })
+    .await;
+    (done, agent, fw.sha256)
+}
+
+#[tokio::test]
+#[ignore = "needs libubootenv-tool and u-boot-tools (fw_printenv, mkenvimage; CI installs them)"]
+async fn an_update_writes_the_inactive_slot_switches_in_one_write_and_commits() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let dir = tempfile::tempdir().unwrap();
+    let board = Board::new(dir.path(), 3);
+    let (done, agent, sha256) = update(&app, &board, "ub-1", &[]).await;
+    assert_eq!(done["counts"]["succeeded"], 1, "{done:#}\n{}", agent.log());
+    let written = std::fs::read(board.dir.join("b.img")).unwrap();
+    assert_eq!(hex(&Sha256::digest(&written)), sha256, "slot b holds the verified image");
+    assert_eq!(std::fs::read(board.dir.join("a.img")).unwrap(), b"old image", "the running slot is untouched");
+    let env = board.env();
+    assert_eq!((env["boot_slot"].as_str(), env["upgrade_available"].as_str()), ("b", "0"), "{env:?}");
+    assert_eq!((env["bootcount"].as_str(), env.get("ustate").map(String::as_str)), ("0", Some("0")));
+}
+
+#[tokio::test]
+#[ignore = "needs libubootenv-tool and u-boot-tools (fw_printenv, mkenvimage; CI installs them)"]
+async fn a_failed_health_check_goes_back_to_the_old_slot() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let dir = tempfile::tempdir().unwrap();
+    let board = Board::new(dir.path(), 3);
+    let (done, agent, _) = update(&app, &board, "ub-2", &["--health-command", "false"]).await;
+    assert_eq!(done["counts"]["rolled_back"], 1, "{done:#}\n{}", agent.log());
+    let env = board.env();
+    assert_eq!((env["boot_slot"].as_str(), env["upgrade_available"].as_str()), ("a", "0"), "{env:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs libubootenv-tool and u-boot-tools (fw_printenv, mkenvimage; CI installs them)"]
+async fn when_the_boot_limit_is_reached_u_boot_falls_back_and_the_agent_reports_it() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let dir = tempfile::tempdir().unwrap();
+    // No trial boot allowed: the stand-in bootloader falls back at the first boot.
+    let board = Board::new(dir.path(), 0);
+    let (done, agent, _) = update(&app, &board, "ub-3", &[]).await;
+    assert_eq!(done["counts"]["rolled_back"], 1, "{done:#}\n{}", agent.log());
+    let env = board.env();
+    assert_eq!((env["boot_slot"].as_str(), env["upgrade_available"].as_str()), ("a", "0"), "{env:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs libubootenv-tool and u-boot-tools (fw_printenv, mkenvimage; CI installs them)"]
+async fn an_unreadable_environment_fails_the_update_and_is_left_alone() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let dir = tempfile::tempdir().unwrap();
+    let board = Board::new(dir.path(), 3);
+    // A flipped byte in the environment's CRC: libubootenv refuses to read it.
+    let env = board.dir.join("uboot.env");
+    let mut corrupt = std::fs::read(&env).unwrap();
+    corrupt[0] ^= 0xff;
+    std::fs::write(&env, &corrupt).unwrap();
+    let (done, agent, _) = update(&app, &board, "ub-4", &[]).await;
+    assert_eq!(done["counts"]["failed"], 1, "{done:#}\n{}", agent.log());
+    assert!(agent.log().contains("fw_printenv"), "the error names the tool:\n{}", agent.log());
+    assert_eq!(std::fs::read(&env).unwrap(), corrupt, "the environment is not rewritten by guessing");
+    assert_eq!(std::fs::read(board.dir.join("b.img")).unwrap(), b"", "no slot is written");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
