@@ -227,13 +227,33 @@ impl<I: Installer> Runner<I> {
         }
         let (after, effects) = step(before, event);
         if let Some(job) = job {
+            // A job that ends by committing or rolling back changes the boot system before
+            // the journal says it is over: a power cut in between repeats the step (both
+            // are idempotent) instead of leaving a trial that nobody ends.
+            let ends = after == State::Idle;
+            let (boot, rest): (Vec<Effect>, Vec<Effect>) =
+                effects.into_iter().partition(|e| ends && matches!(e, Effect::Commit | Effect::Rollback));
+            for effect in boot {
+                self.perform(&job, effect).await?;
+            }
             let from_slot = self.journal.current.as_ref().and_then(|c| c.from_slot.clone());
             self.journal.set_state(&after);
             if let Some(c) = self.journal.current.as_mut() {
                 c.from_slot = from_slot;
             }
+            // ...and its final goes into the same journal write as its end, so a cut before
+            // the report still reports it (at the next connect).
+            for effect in &rest {
+                if let Effect::Finish { state, reason } = effect {
+                    self.journal.record_final(Final {
+                        rollout_id: job.rollout_id.clone(),
+                        state: *state,
+                        reason: *reason,
+                    });
+                }
+            }
             self.save()?;
-            for effect in effects {
+            for effect in rest {
                 self.perform(&job, effect).await?;
             }
         }

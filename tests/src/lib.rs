@@ -10,6 +10,7 @@ pub mod broker;
 pub mod certs;
 pub mod device_server;
 pub mod mosquitto;
+pub mod power_loss;
 pub mod simulator;
 
 use std::path::{Path, PathBuf};

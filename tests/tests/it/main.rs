@@ -20,6 +20,7 @@ mod memory;
 mod openapi;
 mod openssl;
 mod operations;
+mod power_loss;
 mod presence;
 mod refusals;
 mod relabel;

@@ -14,6 +14,7 @@ mod agent;
 mod broker;
 mod connect;
 mod ingest;
+mod power_loss;
 mod rollout;
 mod server;
 mod transfer;
@@ -83,6 +84,15 @@ enum Bench {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// Updates cut by SIGKILL at moments spread over their duration: how many devices end
+    /// bootable with a complete image and a truthful report (the goal: all).
+    PowerLoss {
+        #[arg(long, default_value_t = 1_000)]
+        runs: usize,
+        /// The U-Boot back end (needs fw_printenv, fw_setenv, mkenvimage) instead of slot files.
+        #[arg(long)]
+        uboot: bool,
+    },
     /// One blob, many concurrent clients; baseline: nginx serving the same file.
     Download {
         #[arg(long, default_value_t = 64 << 20)]
@@ -124,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
             rollout::rollout(devices, size, per_simulator, backends.into()).await
         }
         Bench::Ingest { devices, reports, backends } => ingest::ingest(devices, reports, backends.into()).await,
+        Bench::PowerLoss { runs, uboot } => power_loss::power_loss(runs, uboot).await,
         Bench::Connect { devices, concurrency } => connect::connect(devices, concurrency).await,
         Bench::Download { size, clients } => transfer::download(size, clients).await,
         Bench::Upload { size } => transfer::upload(size).await,

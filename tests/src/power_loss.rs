@@ -1,0 +1,229 @@
+//! Power cuts during an update (issue 20, item 4), shared by the `it` tests (a few dozen
+//! cuts) and `fleet-bench power-loss` (a thousand): a fresh device gets an update, its
+//! agent is killed with SIGKILL at a chosen moment after the command, the board "boots"
+//! (for `uboot`: the stand-in bootloader's boot-count decision, `tests/uboot/bootloader.sh`)
+//! and the agent starts again. Then:
+//! - the journal is readable;
+//! - exactly one slot boots and it holds a complete image: the new one if the device
+//!   reported `succeeded`, the old one otherwise; no trial is left pending;
+//! - the final report is that truth (`succeeded`, or `rolled_back`/`failed`).
+//!
+//! What stands in for a real power cut: SIGKILL loses what the process had not written,
+//! not what the kernel had not flushed (the page cache survives); the agent's own
+//! durability (`fsync` before every rename and after every slot write) is reviewed in
+//! `agent/src/atomic_file.rs` and the back ends rather than provoked here.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use fleet_protocol::message::StatusReport;
+use fleet_protocol::state::DeviceState;
+use fleet_protocol::{ArtifactKind, DeviceId};
+use tempfile::TempDir;
+
+use crate::agent::{AgentProcess, AgentSetup, active_slot_bytes, journal, update};
+use crate::broker::{TestBroker, Watcher};
+use crate::device_server::DeviceServer;
+use crate::{manifest_for, release_key, samples_dir, sign};
+
+/// The image a device runs before the update, in the `uboot` back end's slot a (the
+/// `ab-slots` back end starts from an empty slot a).
+const OLD_IMAGE: &[u8] = b"old image";
+const NEW_SIZE: usize = 256 * 1024;
+/// Served 16 KiB at a time with this pause: the download takes about a quarter second.
+const CHUNK_PAUSE: Duration = Duration::from_millis(15);
+const FINAL: Duration = Duration::from_secs(60);
+
+/// The firmware back end under the cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    AbSlots,
+    Uboot,
+}
+
+/// How one update ended.
+#[derive(Debug)]
+pub struct Cut {
+    pub state: DeviceState,
+    /// From the command to the final report (the clean run's figure spaces the cuts).
+    pub took: Duration,
+    /// `Err` names what was broken: no bootable slot, a pending trial, a lie.
+    pub bootable: Result<(), String>,
+}
+
+/// A broker, a device server and a directory for many devices.
+#[allow(missing_debug_implementations)]
+pub struct Harness {
+    agent_binary: String,
+    watcher: Watcher,
+    server: DeviceServer,
+    dir: TempDir,
+    _broker: TestBroker,
+}
+
+fn image(seed: usize) -> Vec<u8> {
+    (0..NEW_SIZE).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed as u8) | 1).collect()
+}
+
+fn run(program: &str, args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new(program).args(args).output().map_err(|e| format!("{program}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The stand-in bootloader of the `uboot` tests.
+pub fn uboot_bootloader() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("uboot/bootloader.sh")
+}
+
+impl Harness {
+    pub async fn start(agent_binary: &str) -> anyhow::Result<Self> {
+        let broker = TestBroker::start().await;
+        let watcher = Watcher::connect(&broker).await;
+        let server = DeviceServer::start().await;
+        Ok(Self { agent_binary: agent_binary.into(), watcher, server, dir: tempfile::tempdir()?, _broker: broker })
+    }
+
+    /// Device `n` on `backend` updates; its agent is killed `cut_after` the command (if
+    /// given), the board boots and the agent starts again.
+    pub async fn cut(&mut self, n: usize, backend: Backend, cut_after: Option<Duration>) -> anyhow::Result<Cut> {
+        let id = DeviceId::parse(format!("pl-{n}"))?;
+        let setup = self.setup(&id, backend)?;
+        let mut agent = self.spawn(&setup).await?;
+        let bytes = image(n);
+        let m = manifest_for(ArtifactKind::Firmware, "gateway-os", "2.0.0", &bytes);
+        let url = self.server.put_blob(&format!("fw-{n}"), bytes.clone(), Some(CHUNK_PAUSE));
+        let command = update(&id, &format!("r{n}"), ArtifactKind::Firmware, &url, &sign(&m, &[&release_key()]));
+        self.server.set_command(id.as_str(), Some(command.clone()));
+        let started = Instant::now();
+        self.watcher.send(&id, &command).await;
+        if let Some(after) = cut_after {
+            tokio::time::sleep(after).await;
+            agent.kill9();
+            if backend == Backend::Uboot {
+                let (script, config) = (uboot_bootloader(), setup.state_dir.join("board/fw_env.config"));
+                run("sh", &[script.to_str().expect("utf-8"), config.to_str().expect("utf-8")])
+                    .map_err(anyhow::Error::msg)?;
+            }
+            agent = self.spawn(&setup).await?;
+            // As the server does on a connect report (CONTRACT §4): the outstanding command
+            // again; an agent that already has it carries on with its journal.
+            self.watcher.send(&id, &command).await;
+        }
+        let rollout = format!("r{n}");
+        // After a restart the final state may come in the connect report itself.
+        let is_final =
+            |r: &StatusReport| r.state.is_final() && r.rollout_id.as_ref().is_some_and(|x| x.as_str() == rollout);
+        let Some(last) = self.watcher.try_wait_for(&id, FINAL, is_final).await else {
+            let journal = std::fs::read_to_string(setup.state_dir.join("journal.json")).unwrap_or_default();
+            let config = setup.state_dir.join("board/fw_env.config");
+            let env = run("fw_printenv", &["-c", config.to_str().expect("utf-8")]).unwrap_or_default();
+            let reports = self.watcher.reports_of(&id);
+            anyhow::bail!(
+                "{id}: no final report; journal {journal}\nenv {env}\nreports {reports:?}\nlog:\n{}",
+                agent.log()
+            );
+        };
+        let took = started.elapsed();
+        let bootable = check(&setup.state_dir, backend, last.state, &bytes);
+        agent.kill9();
+        Ok(Cut { state: last.state, took, bootable })
+    }
+
+    fn setup(&self, id: &DeviceId, backend: Backend) -> anyhow::Result<AgentSetup> {
+        let token = format!("token-{id}");
+        self.server.add_device(id.as_str(), &token);
+        let state_dir = self.dir.path().join(id.as_str());
+        let mut extra = vec!["--health-timeout-s".to_owned(), "20".to_owned()];
+        if backend == Backend::Uboot {
+            extra.extend(uboot_board(&state_dir.join("board"))?);
+        }
+        Ok(AgentSetup {
+            id: id.clone(),
+            token,
+            hardware: "rpi4".into(),
+            server: self.server.url.clone(),
+            mqtt_url: self._broker.url(),
+            trust: samples_dir().join("test-only-release.pub"),
+            state_dir,
+            extra,
+            env: vec![],
+        })
+    }
+
+    /// Starts the agent and waits for its connect report.
+    async fn spawn(&mut self, setup: &AgentSetup) -> anyhow::Result<AgentProcess> {
+        let agent = AgentProcess::spawn(&self.agent_binary, setup);
+        self.watcher.seen.retain(|(d, r)| !(d == &setup.id && r.connect));
+        let connected = self.watcher.try_wait_for(&setup.id, Duration::from_secs(30), |r| r.connect).await;
+        anyhow::ensure!(connected.is_some(), "{} never connected:\n{}", setup.id, agent.log());
+        Ok(agent)
+    }
+}
+
+/// Slot files and a U-Boot environment image in `dir`; the agent's flags for them.
+fn uboot_board(dir: &Path) -> anyhow::Result<Vec<String>> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("a.img"), OLD_IMAGE)?;
+    std::fs::write(dir.join("b.img"), b"")?;
+    std::fs::write(dir.join("env.txt"), "boot_slot=a\nupgrade_available=0\nbootcount=0\nbootlimit=3\n")?;
+    let (env, text) = (dir.join("uboot.env"), dir.join("env.txt"));
+    run("mkenvimage", &["-s", "0x4000", "-o", env.to_str().expect("utf-8"), text.to_str().expect("utf-8")])
+        .map_err(anyhow::Error::msg)?;
+    let config = dir.join("fw_env.config");
+    std::fs::write(&config, format!("{} 0x0000 0x4000\n", env.display()))?;
+    let path = |p: PathBuf| p.to_str().expect("utf-8").to_owned();
+    let reboot = format!("sh {} {}", uboot_bootloader().display(), config.display());
+    Ok([
+        "--installer",
+        "uboot",
+        "--slot-a",
+        &path(dir.join("a.img")),
+        "--slot-b",
+        &path(dir.join("b.img")),
+        "--uboot-env-config",
+        &path(config),
+        "--reboot-command",
+        &reboot,
+    ]
+    .map(str::to_owned)
+    .to_vec())
+}
+
+/// The device's state after its final report: see the module's invariants.
+fn check(state_dir: &Path, backend: Backend, state: DeviceState, new: &[u8]) -> Result<(), String> {
+    if !matches!(state, DeviceState::Succeeded | DeviceState::RolledBack | DeviceState::Failed) {
+        return Err(format!("final state {state:?}"));
+    }
+    std::panic::catch_unwind(|| journal(state_dir)).map_err(|_| "the journal is unreadable".to_owned())?;
+    let (booting, old) = match backend {
+        Backend::AbSlots => {
+            let boot: serde_json::Value = std::fs::read(state_dir.join("slots/boot.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_else(|| serde_json::json!({"active": "a", "trial": null}));
+            if !boot["trial"].is_null() {
+                return Err(format!("a trial is still pending: {boot}"));
+            }
+            (active_slot_bytes(state_dir), Vec::new())
+        }
+        Backend::Uboot => {
+            let config = state_dir.join("board/fw_env.config");
+            let env = run("fw_printenv", &["-c", config.to_str().expect("utf-8")])?;
+            let get = |k: &str| env.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap_or("").to_owned();
+            if get("upgrade_available") != "0" {
+                return Err(format!("a trial is still pending:\n{env}"));
+            }
+            let slot = get("boot_slot");
+            let bytes = std::fs::read(state_dir.join(format!("board/{slot}.img"))).map_err(|e| e.to_string())?;
+            (bytes, OLD_IMAGE.to_vec())
+        }
+    };
+    let want = if state == DeviceState::Succeeded { new } else { &old[..] };
+    if booting != want {
+        return Err(format!("reported {state:?} but the booting slot holds {} other bytes", booting.len()));
+    }
+    Ok(())
+}
