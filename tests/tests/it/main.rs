@@ -44,4 +44,6 @@ mod smaller;
 mod store;
 mod store_labels;
 mod tls;
+mod ui;
+mod ui_browser;
 mod upload;
