@@ -124,6 +124,7 @@ def main():
         expect(page.locator(".status")).to_contain_text("paused: operator")
         paused_at = int(overall.get_attribute("aria-valuenow"))
         assert paused_at < 100, f"the rollout finished before the pause landed ({paused_at} %)"
+        page.wait_for_timeout(600)
         shot(page, "05-rollout-paused")
 
         step("a read-only token sees the same rollout with no control buttons")
@@ -156,7 +157,11 @@ def main():
         assert page.evaluate("window.__sameDocument === true"), "the page was reloaded"
         expect(controls(page)).to_have_count(0)
         expect(page.get_by_role("cell", name="succeeded", exact=True).first).to_be_visible()
+        page.wait_for_timeout(600)  # the bars' width transition
         shot(page, "07-rollout-completed")
+        # The top of that page, small, for the README (docs/dashboard.png).
+        page.screenshot(path=os.path.join(SHOTS, "readme-rollout.png"),
+                        clip={"x": 0, "y": 0, "width": 1280, "height": 690})
 
         step("the rollouts list shows it complete")
         page.goto(URL + "/ui/rollouts")
