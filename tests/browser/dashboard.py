@@ -72,6 +72,7 @@ def main():
         page.goto(URL + "/")
         expect(page).to_have_url(URL + "/ui/")
         expect(page.locator('#sign-in-form input[name="token"]')).to_be_visible()
+        expect(page.locator("#nav")).to_be_hidden()
         shot(page, "01-sign-in")
 
         step("a wrong token is refused")
@@ -107,7 +108,8 @@ def main():
         form = page.locator("#create-rollout")
         form.locator("#artifact").select_option(label="gateway-os 2.0.0 (sim)")
         form.locator('input[name="hardware"]').fill("sim")
-        form.locator('input[name="waves"]').fill("25, 50, 100")
+        form.locator('input[name="waves"]').fill("25, 100")
+        form.locator('select[name="wave_gate"]').select_option("manual")
         form.get_by_role("button", name="Preview targets").click()
         expect(form.locator(".plan-summary")).to_contain_text(f"{DEVICES} target devices")
         shot(page, "04-rollouts-form")
@@ -145,14 +147,23 @@ def main():
         expect(reader.locator("#page h1")).to_have_text("Artifacts")
         expect(reader.locator("#upload")).to_have_count(0)
 
-        step("resume: the bars follow the event stream to 100 % without a reload")
+        step("resume: the first wave finishes and the manual gate holds the second")
         page.get_by_role("button", name="Resume", exact=True).click()
-        expect(page.get_by_role("button", name="Pause", exact=True)).to_be_visible()
+        next_wave = page.get_by_role("button", name="Next wave (2 of 2)")
+        expect(next_wave).to_be_visible(timeout=120_000)
+        expect(page.locator(".status")).to_contain_text("paused: wave_gate")
+        expect(page.locator('[role="progressbar"][aria-label="wave 1 progress"]')).to_have_attribute(
+            "aria-valuenow", "100")
+        page.wait_for_timeout(600)
+        shot(page, "06b-rollout-wave-gate")
+
+        step("next wave: the bars follow the event stream to 100 % without a reload")
+        next_wave.click()
         expect(overall).to_have_attribute("aria-valuenow", "100", timeout=180_000)
         expect(page.locator(".status")).to_contain_text("completed")
         waves = page.locator('[role="progressbar"][aria-label^="wave "]')
-        expect(waves).to_have_count(3)
-        for i in range(3):
+        expect(waves).to_have_count(2)
+        for i in range(2):
             expect(waves.nth(i)).to_have_attribute("aria-valuenow", "100")
         assert page.evaluate("window.__sameDocument === true"), "the page was reloaded"
         expect(controls(page)).to_have_count(0)

@@ -1,8 +1,9 @@
 //! The dashboard in a real headless browser (Debian's `chromium` driven by Python
 //! Playwright, `tests/browser/dashboard.py`): the real server and simulated devices; the
 //! script signs in, uploads a signed artifact through the form, creates a rollout from the
-//! form after a dry run, watches the bars reach 100 % without a reload, pauses and resumes,
-//! and checks that a read-only token sees no control buttons. Screenshots of every page go
+//! form after a dry run (two waves, manual gate), pauses and resumes it, starts the second
+//! wave at the gate, watches the bars reach 100 % without a reload, and checks that a
+//! read-only token sees no control buttons. Screenshots of every page go
 //! to `target/ui-screenshots/` (or `FLEET_TEST_SCREENSHOTS`).
 //!
 //! Needs `FLEET_TEST_PYTHON` (a Python with `playwright`; default `python3`) and
@@ -35,7 +36,7 @@ async fn the_dashboard_drives_a_rollout_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     // Each device downloads slowly enough that the rollout is still running when the
     // script presses Pause.
-    let sim = simulate_with(&app, &dir.path().join("sim"), DEVICES, 0.0, "sim-", 40).await;
+    let sim = simulate_with(&app, &dir.path().join("sim"), DEVICES, 0.0, "sim-", 100).await;
 
     // A second signed release for the upload form: the envelope and the file, as an
     // operator would have them from `fleetctl sign`.

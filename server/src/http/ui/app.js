@@ -522,7 +522,12 @@ async function rolloutPage(id, signal) {
       }
       if (r.state === 'paused') {
         controls.append(h('button', { type: 'button', onclick: () => control('resume') }, 'Resume'));
-        if (r.reason === 'wave_gate') controls.append(h('span', { class: 'muted' }, ' Resume starts the next wave.'));
+        // A manual wave gate: resuming is what starts the next wave (current_wave already
+        // names it); say so on a button of its own.
+        if (r.reason === 'wave_gate') {
+          controls.append(h('button', { type: 'button', class: 'secondary', title: 'Resume: starts the next wave',
+            onclick: () => control('resume') }, `Next wave (${r.current_wave + 1} of ${r.waves.length})`));
+        }
       }
       controls.append(h('button', { type: 'button', class: 'danger', onclick: () => {
         if (window.confirm(`Cancel rollout ${id}?`)) control('cancel');
