@@ -1,6 +1,7 @@
 //! The HTTP API (CONTRACT §3): one module per resource, each owning its `router()`;
 //! [`error`] maps every failure to problem+json once; [`refusals`] dresses the routing and
-//! serving layers' own refusals (405, 414, 416, 431) the same way.
+//! serving layers' own refusals (405, 414, 416, 431) the same way; [`ui`] serves the
+//! operator dashboard (CONTRACT §8) beside the API, outside its list of routes.
 
 pub mod artifacts;
 pub mod broker;
