@@ -419,17 +419,21 @@ async function createForm() {
   const minFinished = h('input', { name: 'min_finished', type: 'number', min: 0, step: 1, value: 10 });
   const out = h('div', { class: 'preview', 'aria-live': 'polite' });
   const request = () => {
+    if (!artifact.value) throw new Error('upload a signed artifact first (Artifacts)');
     const [kind, id] = artifact.value.split(':');
     const list = (s) => s.split(/[\s,]+/).filter(Boolean);
     const target = devices.value.trim() ? { devices: list(devices.value) } : {
       ...(hardware.value.trim() ? { hardware: hardware.value.trim() } : {}),
-      labels: Object.fromEntries(list(labelsIn.value).map((kv) => kv.split('=', 2))) };
+      labels: Object.fromEntries(list(labelsIn.value).map((kv) => {
+        const at = kv.indexOf('=');
+        return at < 0 ? [kv, ''] : [kv.slice(0, at), kv.slice(at + 1)];
+      })) };
     return { [kind]: id, target, waves: list(waves.value).map(Number), wave_gate: gate.value,
       max_failure_ratio: Number(ratio.value), min_finished: Number(minFinished.value) };
   };
   const preview = async () => {
-    out.replaceChildren(h('p', { class: 'muted' }, 'Resolving targets…'));
     try {
+      out.replaceChildren(h('p', { class: 'muted' }, 'Resolving targets…'));
       const plan = await api('/rollouts?dry_run=true', { method: 'POST', body: request() });
       out.replaceChildren(
         h('p', { class: 'plan-summary' }, `${plan.targets.length} target devices, ${plan.already_installed.length} already on it; waves: `,
@@ -571,6 +575,7 @@ async function rolloutPage(id, signal) {
         }, signal);
       } catch (e) {
         if (signal.aborted || e.status === 401) return;
+        if (e.status === 404) { live.textContent = 'this rollout no longer exists'; return; }
       }
       live.textContent = finishedState(rollout.state) ? 'finished' : 'reconnecting…';
       if (finishedState(rollout.state)) return;
