@@ -133,6 +133,15 @@ pub struct TokenInfo {
     pub created_at: String,
 }
 
+/// `GET /whoami`: the operator token making the request, so a client (the dashboard) can
+/// show only the controls it may use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WhoAmI {
+    pub name: String,
+    pub scope: TokenScope,
+}
+
 /// A token just created, with its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -14,7 +14,8 @@
 //!   [`artifact_cache`] and [`device_tokens`] (records and tokens remembered a moment, by
 //!   the rule of [`remembered`]); [`metrics`]; [`state`], what handlers share.
 //! - HTTP: [`http`], the REST API, one module per resource, `http::error` mapping every
-//!   error once; [`auth`], who is calling (its extractors); [`tls`], HTTPS.
+//!   error once, and `http::ui`, the operator dashboard under `/ui/`; [`auth`], who is
+//!   calling (its extractors); [`tls`], HTTPS.
 //! - MQTT: [`broker`], the embedded broker with per-device isolation and the files of an
 //!   external Mosquitto; [`mqtt`], the server's own client (the only code touching it).
 //! - Application: [`app`], `Application::build` does every fallible start-up step and

@@ -1,6 +1,7 @@
 //! The HTTP API (CONTRACT §3): one module per resource, each owning its `router()`;
 //! [`error`] maps every failure to problem+json once; [`refusals`] dresses the routing and
-//! serving layers' own refusals (405, 414, 416, 431) the same way.
+//! serving layers' own refusals (405, 414, 416, 431) the same way; [`ui`] serves the
+//! operator dashboard (CONTRACT §8) beside the API, outside its list of routes.
 
 pub mod artifacts;
 pub mod broker;
@@ -13,6 +14,7 @@ mod refusals;
 pub mod rollouts;
 pub mod routes;
 pub mod tokens;
+pub mod ui;
 mod upload;
 mod upload_budget;
 pub mod views;
@@ -74,12 +76,13 @@ pub fn routes() -> Vec<(axum::http::Method, String)> {
     api().into_parts().1
 }
 
-/// The whole API, and the Swagger UI at `/api/docs`.
+/// The whole API, the Swagger UI at `/api/docs` and the dashboard under `/ui/`.
 pub fn router(state: AppState) -> Router {
     let (api, _) = api().into_parts();
     let docs = utoipa_swagger_ui::SwaggerUi::new("/api/docs")
         .config(utoipa_swagger_ui::Config::new([paths::api_path(paths::OPENAPI)]));
     api.merge(Router::from(docs))
+        .merge(ui::router())
         .layer(middleware::from_fn_with_state(state.clone(), track_latency))
         .fallback(|| async { ApiError::not_found("route") })
         .layer(middleware::from_fn(refusals::as_problems))

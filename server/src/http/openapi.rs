@@ -11,7 +11,7 @@ use fleet_protocol::api::{
     RolloutDevice, RolloutOptions, RolloutPlan, RolloutTarget, TokenInfo, TokenScope, TokenWithSecret, WaveProgress,
     WaveState,
 };
-use fleet_protocol::api::{MaintenanceWindow, WindowState};
+use fleet_protocol::api::{MaintenanceWindow, WhoAmI, WindowState};
 use fleet_protocol::envelope::EnvelopeSignature;
 use fleet_protocol::message::Installed;
 use fleet_protocol::problem::{ErrorCode, Problem};
@@ -45,12 +45,12 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
         devices_list, devices_register, devices_show, devices_relabel, devices_remove, devices_rotate_token, devices_command,
         rollouts_list, rollouts_create, rollouts_show, rollouts_delete, rollouts_devices, rollouts_pause, rollouts_resume,
         rollouts_cancel, rollouts_events, rollouts_device_cancel, rollouts_device_retry, rollouts_device_skip,
-        tokens_list, tokens_create, tokens_revoke, audit_list,
+        tokens_list, tokens_create, tokens_revoke, whoami, audit_list,
         broker_passwords, broker_acl, emqx_authenticate, emqx_authorize,
     ),
     components(schemas(
         Problem, ErrorCode, KeyInfo, ArtifactInfo, DeviceInfo, DeviceWithToken, Installed, Envelope, EnvelopeSignature,
-        TokenInfo, TokenScope, TokenWithSecret, AuditEntry, AddKey, Register, Relabel, CreateToken, RolloutRequest,
+        TokenInfo, TokenScope, TokenWithSecret, WhoAmI, AuditEntry, AddKey, Register, Relabel, CreateToken, RolloutRequest,
         WaveGate, EmqxAuthenticate, EmqxAuthorize, Upload, Rollout, RolloutDevice, RolloutArtifact, RolloutTarget,
         RolloutOptions, WaveProgress, WaveState, RolloutPlan, PlannedWave, DeviceState, Reason, ArtifactKind,
         MaintenanceWindow, WindowState,
@@ -339,6 +339,11 @@ fn tokens_create() {}
     responses((status = 204, description = "Revoked"), (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
         (status = 404, description = "not_found", body = Problem), (status = 409, description = "the admin token", body = Problem)))]
 fn tokens_revoke() {}
+
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "tokens",
+    responses((status = 200, description = "The calling operator token's name and scope", body = WhoAmI),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]
+fn whoami() {}
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "tokens",
     params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),

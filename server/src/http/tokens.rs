@@ -1,12 +1,13 @@
 //! `/tokens`: named operator tokens with a scope (`admin` or `read-only`), stored as
-//! hashes and shown once; and `/audit`, the trail of every operator action.
+//! hashes and shown once; `/whoami`, the caller's own name and scope; and `/audit`, the
+//! trail of every operator action.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use fleet_protocol::ErrorCode;
-use fleet_protocol::api::{AuditEntry, List, TokenInfo, TokenScope, TokenWithSecret};
+use fleet_protocol::api::{AuditEntry, List, TokenInfo, TokenScope, TokenWithSecret, WhoAmI};
 use serde::Deserialize;
 
 use super::error::{ApiError, OrNotFound as _};
@@ -23,6 +24,7 @@ pub fn router() -> ApiRouter {
         .get("/tokens", get(list))
         .post("/tokens", post(create))
         .delete("/tokens/{name}", delete(revoke))
+        .get("/whoami", get(whoami))
         .get("/audit", get(audit))
 }
 
@@ -89,6 +91,11 @@ async fn revoke(State(app): State<AppState>, admin: Admin, Path(name): Path<Stri
     app.store.delete_operator_token(&name).await.or_not_found(|| format!("token {name:?}"))?;
     app.audit(&admin, "token.revoked", &name, serde_json::json!({})).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The calling operator token's name and scope (any operator token may ask).
+async fn whoami(caller: Operator) -> Json<WhoAmI> {
+    Json(WhoAmI { name: caller.name, scope: caller.scope })
 }
 
 async fn audit(

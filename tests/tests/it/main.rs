@@ -46,4 +46,6 @@ mod store;
 mod store_labels;
 mod tls;
 mod uboot;
+mod ui;
+mod ui_browser;
 mod upload;
