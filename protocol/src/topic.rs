@@ -77,6 +77,12 @@ impl Topics {
         self.device(id, Channel::Presence)
     }
 
+    /// `{root}/trust`: the latest trust document, retained; devices read it, only the
+    /// server writes it (CONTRACT §11).
+    pub fn trust(&self) -> String {
+        format!("{}/trust", self.root)
+    }
+
     /// The filter matching one channel of every device.
     pub fn all(&self, channel: Channel) -> String {
         format!("{}/devices/+/{}", self.root, channel.as_str())
@@ -88,9 +94,9 @@ impl Topics {
     }
 
     /// The isolation rule every broker enforces: a device subscribes only to its own
-    /// commands (the exact topic, no wildcards).
+    /// commands and to the trust announcement (the exact topics, no wildcards).
     pub fn device_may_subscribe(&self, device: &DeviceId, filter: &str) -> bool {
-        filter == self.device(device, Channel::Commands)
+        filter == self.device(device, Channel::Commands) || filter == self.trust()
     }
 
     /// The isolation rule every broker enforces: a device publishes only its own status and
