@@ -13,6 +13,7 @@ mod refusals;
 pub mod rollouts;
 pub mod routes;
 pub mod tokens;
+pub mod trust;
 mod upload;
 mod upload_budget;
 pub mod views;
@@ -61,6 +62,7 @@ fn api() -> ApiRouter {
         .merge(rollouts::router())
         .merge(broker::router())
         .merge(tokens::router())
+        .merge(trust::router())
         .get(paths::OPENAPI, get(openapi::document));
     ApiRouter::new()
         .get(paths::HEALTHZ, get(healthz))
