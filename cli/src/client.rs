@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use fleet_protocol::paths::{self, RolloutAction, RolloutDeviceAction};
-use fleet_protocol::{ArtifactKind, Problem};
+use fleet_protocol::{ArtifactKind, Envelope, Problem};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -169,6 +169,19 @@ impl ApiClient {
     pub async fn revoke_key(&self, keyid: &str) -> ClientResult<()> {
         Self::check(self.request(Method::DELETE, &paths::key(keyid)).send().await?).await?;
         Ok(())
+    }
+
+    // Trust documents.
+
+    /// `POST /trust`: stores the next trust document.
+    pub async fn push_trust(&self, envelope: &Envelope) -> ClientResult<Envelope> {
+        Self::decode(self.request(Method::POST, paths::TRUST).json(envelope).send().await?).await
+    }
+
+    /// `GET /trust` (the latest) or `GET /trust/{version}`.
+    pub async fn get_trust(&self, version: Option<u64>) -> ClientResult<Envelope> {
+        let path = version.map_or_else(|| paths::TRUST.to_owned(), paths::trust_version);
+        Self::decode(self.request(Method::GET, &path).send().await?).await
     }
 
     // Artifacts.
