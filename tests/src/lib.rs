@@ -11,6 +11,7 @@ pub mod certs;
 pub mod device_server;
 pub mod mosquitto;
 pub mod simulator;
+pub mod trust;
 
 use std::path::{Path, PathBuf};
 

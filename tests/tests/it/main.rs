@@ -44,4 +44,5 @@ mod smaller;
 mod store;
 mod store_labels;
 mod tls;
+mod trust_agent;
 mod upload;
