@@ -72,6 +72,8 @@ pub struct DeviceQuery {
     pub labels: Vec<(String, String)>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
+    /// Only devices below the latest trust version (or reporting none).
+    pub trust_behind: bool,
 }
 
 /// The API client: a base URL and a bearer token.
@@ -269,6 +271,9 @@ impl ApiClient {
         }
         if let Some(c) = &query.cursor {
             q.push(("cursor", c.clone()));
+        }
+        if query.trust_behind {
+            q.push(("trust_behind", "true".into()));
         }
         Self::decode(self.request(Method::GET, paths::DEVICES).query(&q).send().await?).await
     }

@@ -107,12 +107,12 @@ pub struct NextArgs {
 /// `trust add-key`.
 #[derive(Debug, clap::Args)]
 pub struct AddKeyArgs {
-    /// The role the key joins.
-    #[arg(long, value_enum)]
-    pub role: RoleArg,
+    /// The roles the key joins, comma-separated or repeated (e.g. `firmware,config`).
+    #[arg(long, value_enum, value_delimiter = ',', required = true)]
+    pub role: Vec<RoleArg>,
     /// The public key (PEM).
     pub public_key: PathBuf,
-    /// The role's new threshold (default: unchanged).
+    /// The roles' new threshold (default: unchanged).
     #[arg(long)]
     pub threshold: Option<usize>,
     #[command(flatten)]
@@ -134,11 +134,13 @@ pub async fn run(client: Option<&ApiClient>, out: Format, cmd: &Command) -> anyh
         Command::AddKey(args) => {
             let mut doc = next_of(client, &args.next).await?;
             let key = read_public(&args.public_key)?;
-            let role = role_mut(&mut doc.roles, args.role);
-            if !role.keyids.contains(key.keyid()) {
-                role.keyids.push(key.keyid().clone());
+            for name in &args.role {
+                let role = role_mut(&mut doc.roles, *name);
+                if !role.keyids.contains(key.keyid()) {
+                    role.keyids.push(key.keyid().clone());
+                }
+                role.threshold = args.threshold.unwrap_or(role.threshold);
             }
-            role.threshold = args.threshold.unwrap_or(role.threshold);
             doc.keys.insert(key.keyid().clone(), TrustKey { public_key_pem: key.to_pem() });
             finish(out, &args.next.out, doc)
         }

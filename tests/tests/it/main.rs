@@ -43,6 +43,8 @@ mod simulate_limits;
 mod smaller;
 mod store;
 mod store_labels;
+mod store_trust;
 mod tls;
+mod trust;
 mod trust_agent;
 mod upload;
