@@ -1,6 +1,7 @@
 //! MQTT topics (CONTRACT §4). The only place a topic string is formatted or parsed.
 //!
-//! `{root}/devices/{device_id}/commands|status|presence`, root `fleet` by default.
+//! `{root}/devices/{device_id}/commands|status|presence` and `{root}/trust` (CONTRACT §11),
+//! root `fleet` by default.
 
 use crate::DeviceId;
 
@@ -203,13 +204,22 @@ mod tests {
         let t = Topics::default();
         let (a, b) = (DeviceId::parse("a").unwrap(), DeviceId::parse("b").unwrap());
         assert!(t.device_may_subscribe(&a, "fleet/devices/a/commands"));
-        for filter in ["fleet/devices/b/commands", "fleet/devices/+/commands", "fleet/#", "#", "fleet/devices/a/status"]
-        {
+        assert!(t.device_may_subscribe(&a, "fleet/trust"), "every device reads the trust announcement");
+        for filter in [
+            "fleet/devices/b/commands",
+            "fleet/devices/+/commands",
+            "fleet/#",
+            "#",
+            "fleet/devices/a/status",
+            "fleet/+",
+        ] {
             assert!(!t.device_may_subscribe(&a, filter), "{filter}");
         }
         assert!(t.device_may_publish(&a, "fleet/devices/a/status"));
         assert!(t.device_may_publish(&a, "fleet/devices/a/presence"));
-        for topic in ["fleet/devices/b/status", "fleet/devices/a/commands", "fleet/devices/+/status", "other"] {
+        for topic in
+            ["fleet/devices/b/status", "fleet/devices/a/commands", "fleet/devices/+/status", "other", "fleet/trust"]
+        {
             assert!(!t.device_may_publish(&a, topic), "{topic}");
         }
         assert!(!t.device_may_publish(&b, "fleet/devices/a/presence"));
