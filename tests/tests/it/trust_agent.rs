@@ -21,7 +21,7 @@ const AGENT: &str = env!("CARGO_BIN_EXE_fleet-agent-under-test");
 const WITHIN: Duration = Duration::from_secs(60);
 
 struct Fleet {
-    _broker: TestBroker,
+    broker: TestBroker,
     server: DeviceServer,
     watcher: Watcher,
     dir: TempDir,
@@ -31,7 +31,7 @@ impl Fleet {
     async fn start() -> Self {
         let broker = TestBroker::start().await;
         let watcher = Watcher::connect(&broker).await;
-        Self { server: DeviceServer::start().await, watcher, _broker: broker, dir: tempfile::tempdir().unwrap() }
+        Self { server: DeviceServer::start().await, watcher, broker, dir: tempfile::tempdir().unwrap() }
     }
 
     /// Starts an agent pinned to `root` (its `--trust-root`) and waits for its connect
@@ -45,7 +45,7 @@ impl Fleet {
             token,
             hardware: "rpi4".into(),
             server: self.server.url.clone(),
-            mqtt_url: self._broker.url(),
+            mqtt_url: self.broker.url(),
             trust: samples_dir().join("test-only-release.pub"),
             state_dir: self.dir.path().join(id),
             extra: vec![
@@ -222,4 +222,35 @@ async fn replayed_expired_and_under_signed_documents_are_refused() {
 
     // And the device still installs what version 2 trusts.
     assert_eq!(fleet.install(&id, &agent, "3.0.0", &release).await, (DeviceState::Succeeded, None), "{}", agent.log());
+}
+
+#[tokio::test]
+async fn simulated_devices_start_from_a_trust_root_and_follow_it() {
+    let mut fleet = Fleet::start().await;
+    let root = key(151);
+    let v1 = signed(&document(1, &[&root], 1, &[&release_key()]), &[&root]);
+    let pinned = write(fleet.dir.path(), "root.json", &v1);
+    let operator = fleet.dir.path().join("operator.token");
+    std::fs::write(&operator, &fleet.server.operator_token).unwrap();
+    let _child = tokio::process::Command::new(AGENT)
+        .arg("simulate")
+        .args(["--count", "3", "--server", &fleet.server.url, "--mqtt-url", &fleet.broker.url()])
+        .args(["--trust-root", pinned.to_str().unwrap()])
+        .args(["--operator-token-file", operator.to_str().unwrap()])
+        .args(["--state-dir", fleet.dir.path().join("sim").to_str().unwrap()])
+        .env("FLEET_AGENT_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let ids: Vec<DeviceId> = (0..3).map(|i| DeviceId::parse(format!("sim-{i}")).unwrap()).collect();
+    for id in &ids {
+        let connect = fleet.watcher.wait_for(id, WITHIN, |r| r.connect).await;
+        assert_eq!(connect.trust_version, Some(1));
+    }
+    let v2 = signed(&document(2, &[&root], 1, &[&key(152)]), &[&root]);
+    fleet.publish(&[(2, &v2)]).await;
+    for id in &ids {
+        fleet.watcher.wait_for(id, WITHIN, at_version(2)).await;
+    }
 }
