@@ -27,27 +27,14 @@ fn envelope_response(status: StatusCode, record: &TrustRecord) -> Response {
     (status, [(CONTENT_TYPE, "application/json")], record.envelope_json.clone()).into_response()
 }
 
-/// `POST /trust`: version N+1 signed by the root thresholds of N and N+1, or the first
-/// document signed by its own root. A version other than N+1 is refused before any
-/// signature is checked (its claim is read, not trusted: it can only lead to a refusal).
+/// `POST /trust`: stores the document [`judge`] accepts and has it announced.
 async fn add(
     State(app): State<AppState>,
     admin: Admin,
     ApiJson(envelope): ApiJson<Envelope>,
 ) -> Result<Response, ApiError> {
-    let now = time::OffsetDateTime::now_utc();
-    let doc = match app.store.latest_trust().await? {
-        None => trust::accept_initial(&envelope, now)?,
-        Some(latest) => {
-            let current = stored_document(&latest)?;
-            let claimed = trust::claimed_version(&envelope)
-                .ok_or_else(|| ApiError::from(TrustError::Malformed("the payload has no version".into())))?;
-            if claimed != current.version + 1 {
-                return Err(TrustError::Version { expected: current.version + 1, got: claimed }.into());
-            }
-            trust::accept_next(&current, &envelope, now)?
-        }
-    };
+    let latest = app.store.latest_trust().await?;
+    let doc = judge(latest.as_ref(), &envelope, time::OffsetDateTime::now_utc())?;
     let record = TrustRecord {
         version: doc.version,
         envelope_json: serde_json::to_string(&envelope).expect("an envelope always serialises"),
@@ -66,6 +53,26 @@ async fn add(
     app.audit(&admin, "trust.added", &doc.version.to_string(), serde_json::json!({})).await;
     app.announce_trust();
     Ok(envelope_response(StatusCode::CREATED, &record))
+}
+
+/// Version N+1 signed by the root thresholds of N and N+1, or the first document signed by
+/// its own root. A version other than N+1 is refused before any signature is checked (its
+/// claim is read, not trusted: it can only lead to a refusal).
+fn judge(
+    latest: Option<&TrustRecord>,
+    envelope: &Envelope,
+    now: time::OffsetDateTime,
+) -> Result<TrustDocument, ApiError> {
+    let Some(latest) = latest else {
+        return Ok(trust::accept_initial(envelope, now)?);
+    };
+    let current = stored_document(latest)?;
+    let claimed = trust::claimed_version(envelope)
+        .ok_or_else(|| ApiError::from(TrustError::Malformed("the payload has no version".into())))?;
+    if claimed != current.version + 1 {
+        return Err(TrustError::Version { expected: current.version + 1, got: claimed }.into());
+    }
+    Ok(trust::accept_next(&current, envelope, now)?)
 }
 
 /// The document of a stored version (it was checked when stored).
