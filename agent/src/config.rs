@@ -56,6 +56,11 @@ pub struct RunArgs {
     #[arg(long, env = "FLEET_AGENT_TRUST", value_delimiter = ',')]
     #[serde(default)]
     pub trust: Vec<PathBuf>,
+    /// The pinned trust document (CONTRACT §11): with it, artifacts are verified by its
+    /// `firmware` and `config` roles, and newer versions are taken by TUF's rule; `--trust`
+    /// is then not needed.
+    #[arg(long, env = "FLEET_AGENT_TRUST_ROOT")]
+    pub trust_root: Option<PathBuf>,
     /// Signatures by this many trusted keys are required.
     #[arg(long, env = "FLEET_AGENT_THRESHOLD")]
     pub threshold: Option<usize>,
@@ -145,6 +150,7 @@ impl RunArgs {
             hardware,
             server,
             mqtt_url,
+            trust_root,
             threshold,
             state_dir,
             ca_file,
@@ -217,7 +223,11 @@ impl RunArgs {
             token,
             hardware: HardwareModel::parse(need(&self.hardware, "hardware")?).context("--hardware")?,
             server,
-            verifier: verifier(&self.trust, self.threshold.unwrap_or(1))?,
+            verifier: match &self.trust_root {
+                Some(_) if self.trust.is_empty() => Verifier::new([], 1),
+                _ => verifier(&self.trust, self.threshold.unwrap_or(1))?,
+            },
+            trust_root: self.trust_root.clone(),
             topics: Topics::new(self.topic_root.clone().unwrap_or_else(|| "fleet".into())),
             mqtt_host: String::new(),
             mqtt_port: 0,
@@ -300,7 +310,7 @@ pub fn server_url(s: &str) -> anyhow::Result<reqwest::Url> {
 /// Pinned keys and the threshold.
 pub fn verifier(trust: &[PathBuf], threshold: usize) -> anyhow::Result<Verifier> {
     if trust.is_empty() {
-        bail!("at least one --trust KEY.pub is required");
+        bail!("at least one --trust KEY.pub (or a --trust-root) is required");
     }
     let keys = trust
         .iter()

@@ -33,7 +33,11 @@ pub struct Device {
     pub hardware: HardwareModel,
     /// The `--server` base URL; the only origin that sees the token.
     pub server: reqwest::Url,
+    /// The `--trust` keys; unused when a trust root is given.
     pub verifier: Verifier,
+    /// `--trust-root`: the pinned trust document (CONTRACT §11); with it, artifacts are
+    /// verified by the roles of the trust document in force.
+    pub trust_root: Option<PathBuf>,
     pub topics: Topics,
     pub mqtt_host: String,
     pub mqtt_port: u16,
@@ -61,6 +65,7 @@ impl Device {
             tls: self.mqtt_tls.clone(),
             topics: self.topics.clone(),
             keep_alive: fleet_protocol::presence::KEEP_ALIVE,
+            trust: self.trust_root.is_some(),
         }
     }
 

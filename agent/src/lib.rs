@@ -12,6 +12,8 @@
 //! - [`update`]: the pure checks and state machine, the journal, the download.
 //! - [`install`]: the `Installer` trait (A/B slot files, external commands) and config files.
 //! - [`simulate`]: many virtual devices on the same code path.
+//! - [`trust`]: the trust document in force (pinned, then accepted by TUF's rule, kept in
+//!   the state directory); `trust_sync` fetches and applies newer versions.
 
 #![forbid(unsafe_code)]
 
@@ -26,4 +28,6 @@ pub mod install;
 pub mod mqtt;
 pub mod runner;
 pub mod simulate;
+pub mod trust;
+mod trust_sync;
 pub mod update;

@@ -2,7 +2,7 @@
 //!
 //! Clean start; username = client id = device id, password = token; last will `offline` on
 //! the device's retained `presence`. On every CONNACK the poll task subscribes to the
-//! device's `commands` (without awaiting: it never awaits a publish or subscribe); on the
+//! device's `commands` and, with a trust root, to `{root}/trust` (without awaiting: it never awaits a publish or subscribe); on the
 //! SUBACK it tells the runner the link is up, and the runner sends `online` and its connect
 //! report. After an error the poll task backs off exponentially with jitter, capped,
 //! before polling (and so reconnecting) again — rumqttc has no backoff of its own.
@@ -45,6 +45,8 @@ pub struct LinkConfig {
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     pub topics: Topics,
     pub keep_alive: Duration,
+    /// Also subscribe to the trust announcement (a device with a trust root).
+    pub trust: bool,
 }
 
 /// A running link: publish through it, receive commands from `commands`.
@@ -101,6 +103,8 @@ pub enum LinkEvent {
     /// Connected and subscribed: send presence and the connect report.
     Up,
     Command(Bytes),
+    /// The trust announcement (the latest trust document, retained).
+    Trust(Bytes),
 }
 
 fn jittered(d: Duration) -> Duration {
@@ -132,6 +136,8 @@ fn client_options(config: &LinkConfig) -> MqttOptions {
 struct PollTask {
     subscriber: AsyncClient,
     commands: String,
+    /// `{root}/trust`, when subscribed to.
+    trust: Option<String>,
     tx: mpsc::UnboundedSender<LinkEvent>,
     up_tx: watch::Sender<bool>,
     flight_tx: watch::Sender<Flight>,
@@ -141,7 +147,7 @@ struct PollTask {
 /// publishes and their acknowledgements, backs off after an error. Ends when nobody receives
 /// its events any more.
 async fn poll(mut eventloop: EventLoop, task: PollTask) {
-    let PollTask { subscriber, commands, tx, up_tx, flight_tx } = task;
+    let PollTask { subscriber, commands, trust, tx, up_tx, flight_tx } = task;
     let mut backoff = BACKOFF_START;
     loop {
         let event = eventloop.poll().await;
@@ -151,7 +157,9 @@ async fn poll(mut eventloop: EventLoop, task: PollTask) {
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 backoff = BACKOFF_START;
-                if let Err(e) = subscriber.try_subscribe(&commands, QoS::AtLeastOnce) {
+                let filters = std::iter::once(&commands).chain(&trust);
+                let filters = filters.map(|f| rumqttc::v5::mqttbytes::v5::Filter::new(f, QoS::AtLeastOnce));
+                if let Err(e) = subscriber.try_subscribe_many(filters) {
                     tracing::warn!("subscribe: {e}");
                 }
             }
@@ -163,6 +171,11 @@ async fn poll(mut eventloop: EventLoop, task: PollTask) {
             }
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == commands.as_bytes() => {
                 if tx.send(LinkEvent::Command(p.payload)).is_err() {
+                    return;
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if trust.as_ref().is_some_and(|t| p.topic == t.as_bytes()) => {
+                if tx.send(LinkEvent::Trust(p.payload)).is_err() {
                     return;
                 }
             }
@@ -191,7 +204,8 @@ impl Link {
         let (up_tx, up) = watch::channel(false);
         let (flight_tx, flight) = watch::channel(Flight::default());
         let commands = config.topics.commands(&config.device_id);
-        let task = PollTask { subscriber: client.clone(), commands, tx, up_tx, flight_tx };
+        let trust = config.trust.then(|| config.topics.trust());
+        let task = PollTask { subscriber: client.clone(), commands, trust, tx, up_tx, flight_tx };
         let task = tokio::spawn(poll(eventloop, task));
         let link = Self {
             client,

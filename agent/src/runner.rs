@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::device::Device;
 use crate::install::Installer;
 use crate::mqtt::{Link, LinkEvent};
+use crate::trust::Trust;
 use crate::update::admission::{self, Decision, Screened};
 use crate::update::download::Downloader;
 use crate::update::journal::{Final, Journal, JournalFile};
@@ -66,6 +67,8 @@ pub struct Runner<I: Installer> {
     pub(crate) http: crate::http::Http,
     /// Told once, the first time the link is up (simulate counts devices online).
     pub(crate) online_signal: Option<mpsc::UnboundedSender<fleet_protocol::DeviceId>>,
+    /// The trust document in force, with `--trust-root` (see [`crate::trust`]).
+    pub(crate) trust: Option<Trust>,
 }
 
 impl<I: Installer> std::fmt::Debug for Runner<I> {
@@ -84,6 +87,10 @@ impl<I: Installer> Runner<I> {
         std::fs::create_dir_all(&device.state_dir)?;
         let journal_file = JournalFile::new(&device.state_dir, device.durable);
         let journal = journal_file.load()?.unwrap_or_else(|| Journal::new(now_ms()));
+        let trust = match &device.trust_root {
+            Some(pinned) => Some(Trust::load(pinned, &device.state_dir, device.durable)?),
+            None => None,
+        };
         let downloader = Downloader {
             http: http.clone(),
             server: device.server.clone(),
@@ -111,6 +118,7 @@ impl<I: Installer> Runner<I> {
             queue: VecDeque::new(),
             http,
             online_signal: None,
+            trust,
         })
     }
 
@@ -158,6 +166,7 @@ impl<I: Installer> Runner<I> {
                 Wake::Progress(event) => self.queue.push_back(event),
                 Wake::Link(Some(LinkEvent::Up)) => self.on_link_up().await?,
                 Wake::Link(Some(LinkEvent::Command(bytes))) => self.on_command(&bytes).await?,
+                Wake::Link(Some(LinkEvent::Trust(bytes))) => self.on_trust_announced(&bytes).await?,
                 Wake::Link(None) => self.connect(),
                 Wake::RefreshPresence => self.refresh_presence().await,
             }
@@ -288,6 +297,7 @@ impl<I: Installer> Runner<I> {
             hardware: Some(self.device.hardware.clone()),
             firmware: self.journal.firmware.clone(),
             config: self.journal.config.clone(),
+            trust_version: self.trust.as_ref().map(Trust::version),
         };
         tracing::info!(state = %state, ?reason, seq, "report");
         if let Some(link) = &self.link {
@@ -304,12 +314,17 @@ impl<I: Installer> Runner<I> {
         if let Some(tx) = self.online_signal.take() {
             let _ = tx.send(self.device.id.clone());
         }
+        self.report_journal(true).await
+    }
+
+    /// The journal's state: the update in progress, or the last final state, or `idle`.
+    pub(crate) async fn report_journal(&mut self, connect: bool) -> anyhow::Result<()> {
         let (rollout, state, reason) = match (&self.journal.current, self.journal.last_final()) {
             (Some(c), _) => (Some(c.job.rollout_id.clone()), c.phase.reported(), None),
             (None, Some(f)) => (Some(f.rollout_id.clone()), f.state, f.reason),
             (None, None) => (None, DeviceState::Idle, None),
         };
-        self.report(rollout, state, reason, None, true).await
+        self.report(rollout, state, reason, None, connect).await
     }
 
     /// An MQTT command, in the order of CONTRACT §6.
@@ -344,13 +359,23 @@ impl<I: Installer> Runner<I> {
             tracing::warn!(%rollout, "dropping a command the server does not confirm");
             return Ok(());
         }
+        // A newer trust document (a revoked key) counts before the update is judged.
+        self.catch_up_with_server().await?;
         let floor = self.journal.time_floor.max(self.device.now());
+        let time_floor = time::OffsetDateTime::from_unix_timestamp(floor).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        if let Some(reason) = self.trust.as_ref().and_then(|t| t.refusal(time_floor)) {
+            return self.refuse(rollout, DeviceState::Rejected, reason).await;
+        }
+        let verifier = match &self.trust {
+            Some(trust) => trust.verifier(*kind),
+            None => self.device.verifier.clone(),
+        };
         let ctx = checks::Context {
-            verifier: &self.device.verifier,
+            verifier: &verifier,
             hardware: &self.device.hardware,
             firmware: self.journal.firmware.as_ref(),
             config: self.journal.config.as_ref(),
-            time_floor: time::OffsetDateTime::from_unix_timestamp(floor).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            time_floor,
             server: &self.device.server,
         };
         let busy = self.journal.current.is_some();
@@ -365,7 +390,12 @@ impl<I: Installer> Runner<I> {
     }
 
     /// A final answer without an update in progress (refusals, already installed, busy).
-    async fn refuse(&mut self, rollout: RolloutId, state: DeviceState, reason: Reason) -> anyhow::Result<()> {
+    pub(crate) async fn refuse(
+        &mut self,
+        rollout: RolloutId,
+        state: DeviceState,
+        reason: Reason,
+    ) -> anyhow::Result<()> {
         tracing::info!(%rollout, ?reason, "refused");
         if reason != Reason::Busy {
             self.journal.record_final(Final { rollout_id: rollout.clone(), state, reason: Some(reason) });

@@ -48,8 +48,11 @@ pub struct SimulateArgs {
     #[arg(long, env = "FLEET_AGENT_CA_FILE")]
     pub ca_file: Option<PathBuf>,
     /// A trusted release key (PEM public key); repeatable.
-    #[arg(long, required = true)]
+    #[arg(long, required_unless_present = "trust_root")]
     pub trust: Vec<PathBuf>,
+    /// The pinned trust document (as `run --trust-root`); every virtual device starts from it.
+    #[arg(long)]
+    pub trust_root: Option<PathBuf>,
     /// Signatures by this many trusted keys are required.
     #[arg(long, default_value_t = 1)]
     pub threshold: usize,
@@ -101,7 +104,10 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
     let needs = budget::Needs::of(args.count, args.http_connections.into());
     budget::reserve(needs)?;
     let server = server_url(&args.server)?;
-    let verifier = verifier(&args.trust, args.threshold)?;
+    let verifier = match &args.trust_root {
+        Some(_) if args.trust.is_empty() => fleet_protocol::Verifier::new([], 1),
+        _ => verifier(&args.trust, args.threshold)?,
+    };
     let operator = read_token(&args.operator_token_file)?;
     let hardware = HardwareModel::parse(args.hardware.as_str()).context("--hardware")?;
     let client = crate::update::download::http_client(args.ca_file.as_deref())?;
@@ -132,6 +138,7 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
             hardware: hardware.clone(),
             server: server.clone(),
             verifier: verifier.clone(),
+            trust_root: args.trust_root.clone(),
             topics: Topics::new(args.topic_root.clone()),
             mqtt_host: String::new(),
             mqtt_port: 0,

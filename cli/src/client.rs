@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use fleet_protocol::paths::{self, RolloutAction, RolloutDeviceAction};
-use fleet_protocol::{ArtifactKind, Problem};
+use fleet_protocol::{ArtifactKind, Envelope, Problem};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -72,6 +72,8 @@ pub struct DeviceQuery {
     pub labels: Vec<(String, String)>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
+    /// Only devices below the latest trust version (or reporting none).
+    pub trust_behind: bool,
 }
 
 /// The API client: a base URL and a bearer token.
@@ -171,6 +173,19 @@ impl ApiClient {
         Ok(())
     }
 
+    // Trust documents.
+
+    /// `POST /trust`: stores the next trust document.
+    pub async fn push_trust(&self, envelope: &Envelope) -> ClientResult<Envelope> {
+        Self::decode(self.request(Method::POST, paths::TRUST).json(envelope).send().await?).await
+    }
+
+    /// `GET /trust` (the latest) or `GET /trust/{version}`.
+    pub async fn get_trust(&self, version: Option<u64>) -> ClientResult<Envelope> {
+        let path = version.map_or_else(|| paths::TRUST.to_owned(), paths::trust_version);
+        Self::decode(self.request(Method::GET, &path).send().await?).await
+    }
+
     // Artifacts.
 
     /// Uploads `envelope` then the file body (streamed; `len` bytes).
@@ -256,6 +271,9 @@ impl ApiClient {
         }
         if let Some(c) = &query.cursor {
             q.push(("cursor", c.clone()));
+        }
+        if query.trust_behind {
+            q.push(("trust_behind", "true".into()));
         }
         Self::decode(self.request(Method::GET, paths::DEVICES).query(&q).send().await?).await
     }

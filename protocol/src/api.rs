@@ -85,6 +85,9 @@ pub struct DeviceInfo {
     /// The rollout the device is in, `{"id", "state"}`, or null.
     pub rollout: Option<serde_json::Value>,
     pub created_at: String,
+    /// The trust document version the device last reported (CONTRACT §11).
+    #[serde(default)]
+    pub trust_version: Option<u64>,
 }
 
 /// A device just registered or whose token was rotated: the only time the token is shown.

@@ -50,7 +50,7 @@ pub enum EnvelopeError {
     TooLarge,
     #[error("envelope is not valid JSON: {0}")]
     Json(String),
-    #[error("payloadType is {0:?}; expected {PAYLOAD_TYPE:?}")]
+    #[error("payloadType {0:?} is not the one expected here")]
     PayloadType(String),
     #[error("payload is not valid base64")]
     PayloadBase64,
@@ -107,9 +107,14 @@ impl Envelope {
         serde_json::to_string_pretty(self).expect("an envelope always serialises")
     }
 
-    /// Checks the payload type and decodes payload and signatures.
+    /// Checks the payload type (a manifest's) and decodes payload and signatures.
     pub fn decode(&self) -> Result<DecodedEnvelope, EnvelopeError> {
-        if self.payload_type != PAYLOAD_TYPE {
+        self.decode_as(PAYLOAD_TYPE)
+    }
+
+    /// Checks that the payload type is `payload_type` and decodes payload and signatures.
+    pub fn decode_as(&self, payload_type: &str) -> Result<DecodedEnvelope, EnvelopeError> {
+        if self.payload_type != payload_type {
             return Err(EnvelopeError::PayloadType(self.payload_type.clone()));
         }
         let payload = decode_base64(&self.payload).ok_or(EnvelopeError::PayloadBase64)?;

@@ -9,6 +9,8 @@
 //! - [`keys`]: Ed25519 public keys, key ids and PEM loading (openssl-compatible).
 //! - [`verify`]: strict signature verification against trusted keys with a threshold.
 //! - [`sign`]: creating envelopes (feature `sign`; only operator tools hold private keys).
+//! - [`trust`]: trust documents (root, firmware and config roles) and TUF's rule for
+//!   accepting the next one.
 //! - [`topic`]: MQTT topic builders and parsers.
 //! - [`message`]: commands (server → device) and status reports (device → server).
 //! - [`state`]: per-device rollout states, reason codes and the table of legal transitions.
@@ -40,6 +42,7 @@ pub mod state;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod topic;
+pub mod trust;
 pub mod verify;
 
 pub use digest::Sha256Digest;

@@ -60,6 +60,10 @@ pub struct StatusReport {
     pub firmware: Option<Installed>,
     #[serde(default)]
     pub config: Option<Installed>,
+    /// The version of the trust document the device applies (CONTRACT §11); `None` for a
+    /// device pinned to plain keys.
+    #[serde(default)]
+    pub trust_version: Option<u64>,
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ pub const KEYS: &str = "/keys";
 pub const DEVICES: &str = "/devices";
 /// `/rollouts`.
 pub const ROLLOUTS: &str = "/rollouts";
+/// `/trust`: trust documents (the latest on GET).
+pub const TRUST: &str = "/trust";
 /// `/tokens`: operator tokens.
 pub const TOKENS: &str = "/tokens";
 /// `/audit`: the audit trail.
@@ -56,6 +58,11 @@ pub fn artifact_blob(kind: ArtifactKind, id: &str) -> String {
 /// `/keys/{keyid}`.
 pub fn key(keyid: &str) -> String {
     format!("{KEYS}/{keyid}")
+}
+
+/// `/trust/{version}`: one trust document.
+pub fn trust_version(version: u64) -> String {
+    format!("{TRUST}/{version}")
 }
 
 /// `/devices/{id}`.

@@ -20,7 +20,12 @@ pub fn signing_key_to_pem(key: &SigningKey) -> String {
 
 /// Signs `payload` (exact manifest bytes) with each key.
 pub fn sign_payload(payload: &[u8], keys: &[&SigningKey]) -> Envelope {
-    let message = pae(PAYLOAD_TYPE, payload);
+    sign_payload_as(PAYLOAD_TYPE, payload, keys)
+}
+
+/// Signs `payload` of `payload_type` (a manifest's, a trust document's) with each key.
+pub fn sign_payload_as(payload_type: &str, payload: &[u8], keys: &[&SigningKey]) -> Envelope {
+    let message = pae(payload_type, payload);
     let signatures = keys
         .iter()
         .map(|k| EnvelopeSignature {
@@ -28,13 +33,13 @@ pub fn sign_payload(payload: &[u8], keys: &[&SigningKey]) -> Envelope {
             sig: encode_base64(&k.sign(&message).to_bytes()),
         })
         .collect();
-    Envelope { payload_type: PAYLOAD_TYPE.into(), payload: encode_base64(payload), signatures }
+    Envelope { payload_type: payload_type.into(), payload: encode_base64(payload), signatures }
 }
 
 /// Adds one more signature to an existing envelope (threshold signing, one key at a time).
 pub fn add_signature(envelope: &mut Envelope, key: &SigningKey) -> Result<(), EnvelopeError> {
     let payload = crate::envelope::decode_base64(&envelope.payload).ok_or(EnvelopeError::PayloadBase64)?;
-    let signed = sign_payload(&payload, &[key]);
+    let signed = sign_payload_as(&envelope.payload_type, &payload, &[key]);
     envelope.signatures.extend(signed.signatures);
     Ok(())
 }

@@ -190,6 +190,10 @@ pub enum Reason {
     UntrustedUrl,
     IncompatibleFirmware,
     Busy,
+    // rejected, for trust documents (CONTRACT §11)
+    TrustExpired,
+    TrustRollback,
+    TrustSignatureInvalid,
     // failed
     DigestMismatch,
     SizeExceeded,
@@ -208,7 +212,7 @@ pub enum Reason {
 }
 
 /// Every reason code.
-pub const ALL_REASONS: [Reason; 20] = [
+pub const ALL_REASONS: [Reason; 23] = [
     Reason::SignatureInvalid,
     Reason::UntrustedKey,
     Reason::KindMismatch,
@@ -219,6 +223,9 @@ pub const ALL_REASONS: [Reason; 20] = [
     Reason::UntrustedUrl,
     Reason::IncompatibleFirmware,
     Reason::Busy,
+    Reason::TrustExpired,
+    Reason::TrustRollback,
+    Reason::TrustSignatureInvalid,
     Reason::DigestMismatch,
     Reason::SizeExceeded,
     Reason::DownloadFailed,
@@ -245,6 +252,9 @@ impl Reason {
             UntrustedUrl => "untrusted_url",
             IncompatibleFirmware => "incompatible_firmware",
             Busy => "busy",
+            TrustExpired => "trust_expired",
+            TrustRollback => "trust_rollback",
+            TrustSignatureInvalid => "trust_signature_invalid",
             DigestMismatch => "digest_mismatch",
             SizeExceeded => "size_exceeded",
             DownloadFailed => "download_failed",
@@ -266,8 +276,19 @@ impl Reason {
     pub fn state(self) -> DeviceState {
         use Reason::*;
         match self {
-            SignatureInvalid | UntrustedKey | KindMismatch | NameMismatch | HardwareMismatch | Downgrade | Expired
-            | UntrustedUrl | IncompatibleFirmware | Busy => DeviceState::Rejected,
+            SignatureInvalid
+            | UntrustedKey
+            | KindMismatch
+            | NameMismatch
+            | HardwareMismatch
+            | Downgrade
+            | Expired
+            | UntrustedUrl
+            | IncompatibleFirmware
+            | Busy
+            | TrustExpired
+            | TrustRollback
+            | TrustSignatureInvalid => DeviceState::Rejected,
             DigestMismatch | SizeExceeded | DownloadFailed | InsufficientSpace | InstallFailed => DeviceState::Failed,
             BootFailed | HealthCheckFailed => DeviceState::RolledBack,
             AlreadyInstalled => DeviceState::Succeeded,

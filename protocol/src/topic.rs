@@ -1,6 +1,7 @@
 //! MQTT topics (CONTRACT §4). The only place a topic string is formatted or parsed.
 //!
-//! `{root}/devices/{device_id}/commands|status|presence`, root `fleet` by default.
+//! `{root}/devices/{device_id}/commands|status|presence` and `{root}/trust` (CONTRACT §11),
+//! root `fleet` by default.
 
 use crate::DeviceId;
 
@@ -77,6 +78,12 @@ impl Topics {
         self.device(id, Channel::Presence)
     }
 
+    /// `{root}/trust`: the latest trust document, retained; devices read it, only the
+    /// server writes it (CONTRACT §11).
+    pub fn trust(&self) -> String {
+        format!("{}/trust", self.root)
+    }
+
     /// The filter matching one channel of every device.
     pub fn all(&self, channel: Channel) -> String {
         format!("{}/devices/+/{}", self.root, channel.as_str())
@@ -88,9 +95,9 @@ impl Topics {
     }
 
     /// The isolation rule every broker enforces: a device subscribes only to its own
-    /// commands (the exact topic, no wildcards).
+    /// commands and to the trust announcement (the exact topics, no wildcards).
     pub fn device_may_subscribe(&self, device: &DeviceId, filter: &str) -> bool {
-        filter == self.device(device, Channel::Commands)
+        filter == self.device(device, Channel::Commands) || filter == self.trust()
     }
 
     /// The isolation rule every broker enforces: a device publishes only its own status and
@@ -197,13 +204,22 @@ mod tests {
         let t = Topics::default();
         let (a, b) = (DeviceId::parse("a").unwrap(), DeviceId::parse("b").unwrap());
         assert!(t.device_may_subscribe(&a, "fleet/devices/a/commands"));
-        for filter in ["fleet/devices/b/commands", "fleet/devices/+/commands", "fleet/#", "#", "fleet/devices/a/status"]
-        {
+        assert!(t.device_may_subscribe(&a, "fleet/trust"), "every device reads the trust announcement");
+        for filter in [
+            "fleet/devices/b/commands",
+            "fleet/devices/+/commands",
+            "fleet/#",
+            "#",
+            "fleet/devices/a/status",
+            "fleet/+",
+        ] {
             assert!(!t.device_may_subscribe(&a, filter), "{filter}");
         }
         assert!(t.device_may_publish(&a, "fleet/devices/a/status"));
         assert!(t.device_may_publish(&a, "fleet/devices/a/presence"));
-        for topic in ["fleet/devices/b/status", "fleet/devices/a/commands", "fleet/devices/+/status", "other"] {
+        for topic in
+            ["fleet/devices/b/status", "fleet/devices/a/commands", "fleet/devices/+/status", "other", "fleet/trust"]
+        {
             assert!(!t.device_may_publish(&a, topic), "{topic}");
         }
         assert!(!t.device_may_publish(&b, "fleet/devices/a/presence"));

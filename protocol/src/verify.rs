@@ -48,9 +48,15 @@ impl Verifier {
         self.threshold
     }
 
-    /// Verifies signatures over the exact payload bytes; parse the payload only afterwards.
+    /// Verifies a manifest envelope's signatures over the exact payload bytes; parse the
+    /// payload only afterwards.
     pub fn verify(&self, envelope: &Envelope) -> Result<Verified, VerifyError> {
-        let decoded = envelope.decode()?;
+        self.verify_as(envelope, crate::envelope::PAYLOAD_TYPE)
+    }
+
+    /// [`Verifier::verify`] for an envelope of another payload type (a trust document).
+    pub fn verify_as(&self, envelope: &Envelope, payload_type: &str) -> Result<Verified, VerifyError> {
+        let decoded = envelope.decode_as(payload_type)?;
         let message = pae(&envelope.payload_type, &decoded.payload);
         let mut trusted_signed = false;
         let mut signers = BTreeSet::new();

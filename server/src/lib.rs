@@ -10,7 +10,8 @@
 //!   [`credentials`] (device tokens issued, rotated and revoked); [`audit`] (the trail of
 //!   operator actions); [`gc`] (unreferenced blobs); [`retention`] (finished rollouts
 //!   expiring); [`presence`] (devices silent too long
-//!   marked offline); [`backup`] (online backups);
+//!   marked offline); [`backup`] (online backups); [`trust_announce`] (the latest trust
+//!   document, retained on `{root}/trust`);
 //!   [`artifact_cache`] and [`device_tokens`] (records and tokens remembered a moment, by
 //!   the rule of [`remembered`]); [`metrics`]; [`state`], what handlers share.
 //! - HTTP: [`http`], the REST API, one module per resource, `http::error` mapping every
@@ -51,6 +52,7 @@ pub mod store;
 pub mod timestamp;
 pub mod tls;
 pub mod token;
+pub mod trust_announce;
 
 pub use app::{Application, StartupError};
 pub use clock::now_ms;

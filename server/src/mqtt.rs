@@ -89,6 +89,13 @@ impl MqttLink {
         }
     }
 
+    /// Publishes the latest trust document, retained, on `{root}/trust` (QoS 1).
+    pub async fn publish_trust(&self, envelope_json: Vec<u8>) {
+        if let Err(e) = self.client.publish(self.topics.trust(), QoS::AtLeastOnce, true, envelope_json).await {
+            tracing::error!("publishing the trust document: {e}");
+        }
+    }
+
     /// Whether the client is connected to the broker now.
     pub fn is_connected(&self) -> bool {
         self.metrics.mqtt_connected.get() == 1

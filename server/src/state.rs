@@ -40,6 +40,8 @@ pub struct Shared {
     pub broker_account: Option<crate::broker::mosquitto::ServerAccount>,
     /// Mosquitto's files, rewritten when credentials change (`--mosquitto-dir`).
     pub mosquitto: Option<MosquittoHandle>,
+    /// Wakes [`crate::trust_announce`] when a trust document was stored.
+    pub trust_stored: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -50,6 +52,11 @@ impl AppState {
     /// Records an operator action in the audit trail (see [`crate::audit`]).
     pub async fn audit(&self, actor: impl Into<Actor>, action: &str, target: &str, details: serde_json::Value) {
         crate::audit::record(self.store.as_ref(), &actor.into(), action, target, details).await;
+    }
+
+    /// Has the latest trust document announced now rather than at the next look.
+    pub fn announce_trust(&self) {
+        self.trust_stored.notify_one();
     }
 
     /// Lets the engine look at rollouts now rather than at its next tick.

@@ -139,6 +139,12 @@ impl Watcher {
         self.client.publish(self.topics.commands(device), QoS::AtLeastOnce, false, payload).await.expect("publish");
     }
 
+    /// Announces a trust document, retained, on `fleet/trust`, as the server does.
+    pub async fn announce_trust(&self, envelope: &fleet_protocol::Envelope) {
+        let payload = serde_json::to_vec(envelope).expect("json");
+        self.client.publish(self.topics.trust(), QoS::AtLeastOnce, true, payload).await.expect("publish");
+    }
+
     pub async fn send(&self, device: &DeviceId, command: &Command) {
         self.send_raw(device, serde_json::to_vec(command).expect("json")).await;
     }

@@ -30,6 +30,8 @@ struct Inner {
     blobs: HashMap<String, (Vec<u8>, Option<Duration>)>,
     tokens: HashMap<String, String>,
     seen: Vec<Seen>,
+    /// Trust documents by the version they are served under (whatever they say).
+    trust: std::collections::BTreeMap<u64, fleet_protocol::Envelope>,
 }
 
 /// The stand-in server.
@@ -49,6 +51,8 @@ impl DeviceServer {
             .route("/api/v1/devices", post(register))
             .route("/api/v1/devices/{id}/token", post(rotate))
             .route("/api/v1/devices/{id}/command", get(command))
+            .route("/api/v1/trust", get(trust_latest))
+            .route("/api/v1/trust/{version}", get(trust_version))
             .route("/blobs/{name}", get(blob))
             .with_state(state);
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind");
@@ -92,6 +96,12 @@ impl DeviceServer {
         if let Some(b) = self.lock().blobs.get_mut(name) {
             b.1 = pause;
         }
+    }
+
+    /// Serves `envelope` at `GET /trust/{version}` (and as the latest when it is the highest),
+    /// unchecked: a test plays a server that lies.
+    pub fn put_trust(&self, version: u64, envelope: fleet_protocol::Envelope) {
+        self.lock().trust.insert(version, envelope);
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -145,6 +155,22 @@ async fn command(State(state): State<Shared>, Path(id): Path<String>, headers: H
     match inner.commands.get(&id) {
         Some(c) => axum::Json(c.clone()).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+async fn trust_latest(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    record(&state, "/api/v1/trust".into(), &headers);
+    match state.lock().expect("lock").trust.last_key_value() {
+        Some((_, envelope)) => axum::Json(envelope.clone()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn trust_version(State(state): State<Shared>, Path(version): Path<u64>, headers: HeaderMap) -> Response {
+    record(&state, format!("/api/v1/trust/{version}"), &headers);
+    match state.lock().expect("lock").trust.get(&version) {
+        Some(envelope) => axum::Json(envelope.clone()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 

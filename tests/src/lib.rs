@@ -12,6 +12,7 @@ pub mod device_server;
 pub mod mosquitto;
 pub mod power_loss;
 pub mod simulator;
+pub mod trust;
 
 use std::path::{Path, PathBuf};
 

@@ -37,6 +37,9 @@ pub enum Command {
         /// Only devices with this label, key=value; repeatable (all must match).
         #[arg(long = "label", value_parser = parse_label)]
         labels: Vec<(String, String)>,
+        /// Only devices below the latest trust document version (or reporting none).
+        #[arg(long)]
+        trust_behind: bool,
     },
     /// Show one device.
     Show {
@@ -90,8 +93,13 @@ pub async fn run(client: &ApiClient, out: Format, cmd: &Command) -> anyhow::Resu
             let d = client.add_device(id, hardware, &labels).await?;
             print_token(out, &format!("registered {}", d.device.id), &d, token_file.as_deref())?;
         }
-        Command::List { hardware, labels } => {
-            let mut query = DeviceQuery { hardware: hardware.clone(), labels: labels.clone(), ..Default::default() };
+        Command::List { hardware, labels, trust_behind } => {
+            let mut query = DeviceQuery {
+                hardware: hardware.clone(),
+                labels: labels.clone(),
+                trust_behind: *trust_behind,
+                ..Default::default()
+            };
             let mut items = Vec::new();
             loop {
                 let page = client.list_devices(&query).await?;

@@ -49,7 +49,15 @@ pub async fn run(client: &ApiClient, out: Format, cmd: &Command) -> anyhow::Resu
         }
         Command::Revoke { keyid } => {
             client.revoke_key(keyid).await?;
-            say(out, format_args!("revoked key {keyid}"), &serde_json::json!({"revoked": keyid}))?;
+            // The server no longer accepts uploads signed by it; devices learn of it from
+            // the next trust document, which is offered here when the latest names it.
+            let named = super::trust::latest_names(client, keyid).await;
+            let offer = named.map(|v| format!("fleetctl trust revoke-key {keyid} (trust version {})", v + 1));
+            let mut text = format!("revoked key {keyid}");
+            if let Some(offer) = &offer {
+                text.push_str(&format!("\ndevices still trust it: make the trust update with `{offer}`"));
+            }
+            say(out, text, &serde_json::json!({"revoked": keyid, "trust_update": offer}))?;
         }
     }
     Ok(())

@@ -9,6 +9,7 @@ pub mod rollout_devices;
 pub mod rollouts;
 pub mod sign;
 pub mod tokens;
+pub mod trust;
 pub mod watch;
 pub mod window;
 
@@ -71,6 +72,9 @@ pub enum Command {
     /// External brokers: keep a Mosquitto's password and ACL files in step.
     #[command(subcommand)]
     Broker(broker::Command),
+    /// Trust documents: the root, firmware and config keys devices trust (signed offline).
+    #[command(subcommand)]
+    Trust(trust::Command),
 }
 
 impl Cli {
@@ -99,6 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokens(cmd) => tokens::run(&cli.client()?, out, cmd).await,
         Command::Audit(args) => tokens::audit(&cli.client()?, out, args).await,
         Command::Broker(cmd) => broker::run(&cli.client()?, out, cmd).await,
+        Command::Trust(cmd) => trust::run(cli.client().ok().as_ref(), out, cmd).await,
     }
 }
 

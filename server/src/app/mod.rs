@@ -153,6 +153,7 @@ impl Application {
             metrics,
             mqtt: mqtt.clone(),
             broker_account: o.mqtt.account,
+            trust_stored: Arc::new(tokio::sync::Notify::new()),
         });
         Self {
             listener: o.listener,
@@ -211,6 +212,13 @@ impl Application {
                 tokio::spawn(crate::presence::run(self.store.clone(), self.presence_timeout, stop.clone())),
             ),
         ];
+        let announce = crate::trust_announce::run(
+            self.store.clone(),
+            self.mqtt.clone(),
+            self.state.trust_stored.clone(),
+            stop.clone(),
+        );
+        tasks.push(("trust announcement", tokio::spawn(announce)));
         if let Some(m) = self.mosquitto {
             tasks.push(("Mosquitto file sync", tokio::spawn(m.run(stop.clone()))));
         }

@@ -1,7 +1,8 @@
 //! Per-device isolation for the embedded broker (CONTRACT §4), as in-process rmqtt hooks:
 //! devices log in with username = client id = device id and password = token (checked
 //! against the registry); a last will only on the device's own `presence`; a device may
-//! subscribe only to its own `commands` and publish only its own `status` and `presence`.
+//! subscribe only to its own `commands` and the trust announcement (`{root}/trust`) and
+//! publish only its own `status` and `presence`.
 //! The server's own client logs in with a credential generated at start and may do
 //! everything (rmqtt skips the ACL hooks for superusers).
 

@@ -66,7 +66,8 @@ pub fn password_file(server: Option<&ServerAccount>, devices: &[(String, String)
 }
 
 /// The `acl_file`: the server's account may do everything; every other user only its own
-/// commands (read) and its own status and presence (write), the rule of
+/// commands and the trust announcement (read) and its own status and presence (write), the
+/// rule of
 /// [`Topics::device_may_subscribe`] and [`Topics::device_may_publish`].
 pub fn acl_file(server: Option<&ServerAccount>, topics: &Topics) -> String {
     let mut out = String::from("# Written by fleet-server; edits are overwritten.\n");
@@ -77,6 +78,7 @@ pub fn acl_file(server: Option<&ServerAccount>, topics: &Topics) -> String {
     out.push_str(&format!("pattern read {}\n", pattern(Channel::Commands)));
     out.push_str(&format!("pattern write {}\n", pattern(Channel::Status)));
     out.push_str(&format!("pattern write {}\n", pattern(Channel::Presence)));
+    out.push_str(&format!("pattern read {}\n", topics.trust()));
     out
 }
 
@@ -222,6 +224,7 @@ mod tests {
                 "pattern read acme/devices/%u/commands",
                 "pattern write acme/devices/%u/status",
                 "pattern write acme/devices/%u/presence",
+                "pattern read acme/trust",
             ]
         );
         let pw = password_file(Some(&server), &[("dev-1".into(), "$7$h".into())]);

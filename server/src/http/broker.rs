@@ -131,7 +131,8 @@ pub(crate) struct EmqxAuthorize {
     action: String,
 }
 
-/// Devices: subscribe to their own commands, publish their own status and presence.
+/// Devices: subscribe to their own commands and the trust announcement, publish their own
+/// status and presence.
 async fn emqx_authorize(
     State(app): State<AppState>,
     _: Admin,

@@ -82,10 +82,19 @@ async fn register(
     Ok((StatusCode::CREATED, Json(DeviceWithToken { device: views::device(issued.device), token: issued.token })))
 }
 
-/// Parses `hardware=`, repeatable `label=key=value`, `limit=`, `cursor=`.
-fn parse_list_query(raw: Option<&str>) -> Result<(DeviceFilter, Option<u32>, Option<String>), ApiError> {
+/// `GET /devices`'s query.
+struct ListQuery {
+    filter: DeviceFilter,
+    limit: Option<u32>,
+    cursor: Option<String>,
+    /// `trust_behind=true`: only devices below the latest trust version (CONTRACT §11).
+    trust_behind: bool,
+}
+
+/// Parses `hardware=`, repeatable `label=key=value`, `trust_behind=`, `limit=`, `cursor=`.
+fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, ApiError> {
     let mut filter = DeviceFilter::default();
-    let (mut limit, mut cursor) = (None, None);
+    let (mut limit, mut cursor, mut trust_behind) = (None, None, false);
     for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
         match &*k {
             "hardware" => {
@@ -102,12 +111,15 @@ fn parse_list_query(raw: Option<&str>) -> Result<(DeviceFilter, Option<u32>, Opt
             }
             "limit" => limit = Some(v.parse().map_err(|_| ApiError::bad_request("limit must be a number"))?),
             "cursor" => cursor = Some(v.into_owned()),
+            "trust_behind" => {
+                trust_behind = v.parse().map_err(|_| ApiError::bad_request("trust_behind must be true or false"))?
+            }
             other => {
                 return Err(ApiError::bad_request(format!("unknown query parameter `{other}`")));
             }
         }
     }
-    Ok((filter, limit, cursor))
+    Ok(ListQuery { filter, limit, cursor, trust_behind })
 }
 
 async fn list(
@@ -115,8 +127,17 @@ async fn list(
     _: Operator,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<List<DeviceInfo>>, ApiError> {
-    let (filter, limit, cursor) = parse_list_query(raw.as_deref())?;
-    let page = app.store.list_devices(&filter, &page_request(limit, cursor)?).await?;
+    let ListQuery { mut filter, limit, cursor, trust_behind } = parse_list_query(raw.as_deref())?;
+    let page = page_request(limit, cursor)?;
+    if trust_behind {
+        // Behind the latest: a lower version, or none reported. Without any trust
+        // document, nobody is behind.
+        match app.store.latest_trust().await? {
+            Some(latest) => filter.trust_below = Some(latest.version),
+            None => return Ok(Json(List { items: vec![], next_cursor: None })),
+        }
+    }
+    let page = app.store.list_devices(&filter, &page).await?;
     Ok(Json(views::list(page, views::device)))
 }
 

@@ -7,6 +7,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fleet_protocol::problem::PROBLEM_JSON;
+use fleet_protocol::trust::TrustError;
 use fleet_protocol::verify::VerifyError;
 use fleet_protocol::{ErrorCode, IdError, ManifestError, Problem};
 
@@ -208,6 +209,18 @@ impl From<VerifyError> for ApiError {
             VerifyError::Malformed(_) => ErrorCode::BadEnvelope,
             VerifyError::UntrustedKey => ErrorCode::UntrustedKey,
             VerifyError::SignatureInvalid { .. } => ErrorCode::SignatureInvalid,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+impl From<TrustError> for ApiError {
+    fn from(e: TrustError) -> Self {
+        let code = match e {
+            TrustError::Malformed(_) => ErrorCode::BadManifest,
+            TrustError::SignatureInvalid { .. } => ErrorCode::SignatureInvalid,
+            TrustError::Version { .. } => ErrorCode::TrustVersion,
+            TrustError::Expired { .. } => ErrorCode::TrustExpired,
         };
         Self::new(code, e.to_string())
     }

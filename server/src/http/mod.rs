@@ -14,6 +14,7 @@ mod refusals;
 pub mod rollouts;
 pub mod routes;
 pub mod tokens;
+pub mod trust;
 pub mod ui;
 mod upload;
 mod upload_budget;
@@ -63,6 +64,7 @@ fn api() -> ApiRouter {
         .merge(rollouts::router())
         .merge(broker::router())
         .merge(tokens::router())
+        .merge(trust::router())
         .get(paths::OPENAPI, get(openapi::document));
     ApiRouter::new()
         .get(paths::HEALTHZ, get(healthz))

@@ -45,7 +45,7 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
         devices_list, devices_register, devices_show, devices_relabel, devices_remove, devices_rotate_token, devices_command,
         rollouts_list, rollouts_create, rollouts_show, rollouts_delete, rollouts_devices, rollouts_pause, rollouts_resume,
         rollouts_cancel, rollouts_events, rollouts_device_cancel, rollouts_device_retry, rollouts_device_skip,
-        tokens_list, tokens_create, tokens_revoke, whoami, audit_list,
+        tokens_list, tokens_create, tokens_revoke, whoami, audit_list, trust_latest, trust_add, trust_show,
         broker_passwords, broker_acl, emqx_authenticate, emqx_authorize,
     ),
     components(schemas(
@@ -126,6 +126,28 @@ fn keys_show() {}
         (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 404, description = "not_found", body = Problem)))]
 fn keys_revoke() {}
 
+// ---- trust documents ----
+
+#[utoipa::path(get, path = "/api/v1/trust", tag = "trust",
+    responses((status = 200, description = "The latest trust document (DSSE envelope), for operators and devices", body = Envelope),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 404, description = "not_found: no trust document yet", body = Problem)))]
+fn trust_latest() {}
+
+#[utoipa::path(post, path = "/api/v1/trust", tag = "trust", request_body = Envelope,
+    responses((status = 201, description = "Stored and announced on `{root}/trust`", body = Envelope),
+        (status = 400, description = "bad_request: not an envelope; bad_manifest: a malformed trust payload", body = Problem),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem),
+        (status = 409, description = "trust_version: not the latest version plus one", body = Problem),
+        (status = 413, description = "too_large", body = Problem),
+        (status = 422, description = "signature_invalid: too few valid signatures by the current or the new root; trust_expired", body = Problem)))]
+fn trust_add() {}
+
+#[utoipa::path(get, path = "/api/v1/trust/{version}", tag = "trust", params(("version" = u64, Path)),
+    responses((status = 200, description = "That version's trust document (DSSE envelope), for operators and devices", body = Envelope),
+        (status = 400, description = "bad_request: a version is a positive integer", body = Problem),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 404, description = "not_found", body = Problem)))]
+fn trust_show() {}
+
 // ---- firmware and configs ----
 
 macro_rules! artifact_docs {
@@ -197,6 +219,7 @@ artifact_docs!(
 
 #[utoipa::path(get, path = "/api/v1/devices", tag = "devices",
     params(("hardware" = Option<String>, Query), ("label" = Option<String>, Query, description = "key=value; repeatable"),
+        ("trust_behind" = Option<bool>, Query, description = "true: only devices below the latest trust version (or reporting none)"),
         ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, description = "OK", body = List<DeviceInfo>), (status = 400, description = "bad_request: malformed input", body = Problem), (status = 401, description = "unauthorized: no or an unknown token", body = Problem),
         (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem)))]

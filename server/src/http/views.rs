@@ -73,5 +73,6 @@ pub fn device(d: DeviceRecord) -> DeviceInfo {
         // Rollouts arrive in a later release.
         rollout: None,
         created_at: rfc3339(d.created_at_ms),
+        trust_version: d.trust_version,
     }
 }

@@ -74,6 +74,7 @@ async fn resolve(app: &AppState, target: &Target) -> Result<Vec<DeviceRecord>, R
                     .transpose()
                     .map_err(RolloutError::InvalidHardware)?,
                 labels: labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                trust_below: None,
             };
             matching_devices(app, &filter).await?
         }

@@ -41,6 +41,7 @@ pub struct DeviceUpdate {
     pub seq: i64,
     pub firmware: Option<Installed>,
     pub config: Option<Installed>,
+    pub trust_version: Option<i64>,
 }
 
 /// What a batch decided.
@@ -123,8 +124,13 @@ impl Batch {
         }
         *last = Some(seq);
         let report = &incoming.report;
-        let row =
-            DeviceUpdate { id: id.to_owned(), seq, firmware: report.firmware.clone(), config: report.config.clone() };
+        let row = DeviceUpdate {
+            id: id.to_owned(),
+            seq,
+            firmware: report.firmware.clone(),
+            config: report.config.clone(),
+            trust_version: report.trust_version.and_then(|v| i64::try_from(v).ok()),
+        };
         match self.device_index.get(id) {
             Some(&i) => self.judged.devices[i] = row,
             None => {

@@ -21,7 +21,7 @@ pub use rollouts::{EntryStore, ReportStore, RolloutStore};
 
 pub use records::{
     ArtifactRecord, AuditRecord, DeviceRecord, KeyRecord, NewArtifact, NewDevice, OperatorTokenRecord, Page,
-    PageRequest, TokenOwner,
+    PageRequest, TokenOwner, TrustRecord,
 };
 
 /// What can go wrong in storage.
@@ -68,6 +68,8 @@ pub struct FleetCounts {
 pub struct DeviceFilter {
     pub hardware: Option<HardwareModel>,
     pub labels: Vec<(String, String)>,
+    /// Only devices that report a trust version below this one, or none at all.
+    pub trust_below: Option<u64>,
 }
 
 /// Everything the server keeps, behind one interface: one trait per resource.
@@ -81,6 +83,7 @@ pub trait Store:
     + RolloutStore
     + EntryStore
     + ReportStore
+    + TrustStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -102,6 +105,16 @@ pub trait KeyStore: Send + Sync {
     /// Every key that is not revoked.
     async fn active_keys(&self) -> StoreResult<Vec<KeyRecord>>;
     async fn revoke_key(&self, keyid: &KeyId, at_ms: i64) -> StoreResult<()>;
+}
+
+/// Trust documents (CONTRACT §11), by version.
+#[async_trait]
+pub trait TrustStore: Send + Sync {
+    /// Stores a document; `Conflict` if its version is taken.
+    async fn insert_trust(&self, doc: &TrustRecord) -> StoreResult<()>;
+    /// The highest version, if any.
+    async fn latest_trust(&self) -> StoreResult<Option<TrustRecord>>;
+    async fn get_trust(&self, version: u64) -> StoreResult<TrustRecord>;
 }
 
 /// Artifacts (firmware and configs).

@@ -94,6 +94,18 @@ pub struct DeviceRecord {
     pub last_seen_ms: Option<i64>,
     pub firmware: Option<Installed>,
     pub config: Option<Installed>,
+    /// The trust document version the device last reported.
+    pub trust_version: Option<u64>,
+}
+
+/// A stored trust document: its version, the envelope JSON exactly as posted, and when it
+/// expires and was stored (ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustRecord {
+    pub version: u64,
+    pub envelope_json: String,
+    pub expires_at_ms: i64,
+    pub created_at_ms: i64,
 }
 
 /// Keyset pagination: items after `cursor` in id order.

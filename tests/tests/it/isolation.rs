@@ -154,6 +154,12 @@ async fn confined(app: TestApp) {
     assert!(String::from_utf8_lossy(&got).contains("\"dev-b\""));
     assert_eq!(dev_a.next_publish(Duration::from_secs(1)).await, Ok(None), "A gets nothing");
 
+    // Devices read the trust announcement; only the server writes it.
+    dev_b.client.subscribe("fleet/trust", QoS::AtLeastOnce).await.unwrap();
+    assert!(dev_b.suback_ok().await, "a device may read fleet/trust");
+    dev_a.client.publish("fleet/trust", QoS::AtLeastOnce, true, FORGED).await.unwrap();
+    assert_eq!(dev_b.next_publish(Duration::from_secs(1)).await, Ok(None), "A cannot announce trust");
+
     // Rotating A's token and deleting B close their sessions at once.
     app.client.rotate_token("dev-a").await.unwrap();
     assert!(dev_a.next_publish(Duration::from_secs(5)).await.is_err(), "A's session closed");
@@ -270,6 +276,8 @@ async fn emqx_hooks_apply_the_same_rules() {
     assert_eq!(authz("dev-a", "publish", "fleet/devices/dev-a/presence").await.0, "allow");
     assert_eq!(authz("dev-a", "publish", "fleet/devices/dev-b/status").await.0, "deny");
     assert_eq!(authz("dev-a", "publish", "fleet/devices/dev-a/commands").await.0, "deny");
+    assert_eq!(authz("dev-a", "subscribe", "fleet/trust").await.0, "allow");
+    assert_eq!(authz("dev-a", "publish", "fleet/trust").await.0, "deny");
     assert_eq!(authz("fleet-server", "subscribe", "$share/g/fleet/devices/+/status").await.0, "allow");
 
     // Only admins may ask (EMQX sends an admin token in its request headers).
@@ -290,4 +298,5 @@ async fn emqx_hooks_apply_the_same_rules() {
     assert!(!passwords.contains(&a), "no token in the clear");
     let acl = app.client.get_text("/broker/mosquitto/acl").await.unwrap();
     assert!(acl.contains("pattern read fleet/devices/%u/commands"), "{acl}");
+    assert!(acl.contains("pattern read fleet/trust"), "{acl}");
 }

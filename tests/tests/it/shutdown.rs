@@ -33,6 +33,7 @@ async fn stops_promptly_and_keeps_a_report_sent_just_before() {
         hardware: Some(HardwareModel::parse("rpi4").unwrap()),
         firmware: Some(installed.clone()),
         config: None,
+        trust_version: None,
     };
     send_report(&app.mqtt_url, "dev-1", &token, &report).await;
 

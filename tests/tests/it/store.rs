@@ -34,6 +34,7 @@ fn report(rollout: Option<&str>, state: DeviceState, seq: u64, connect: bool) ->
         hardware: None,
         firmware: None,
         config: None,
+        trust_version: None,
     }
 }
 
@@ -96,7 +97,7 @@ async fn story(store: Arc<dyn Store>) {
         };
         store.insert_device(&d).await.unwrap();
     }
-    let berlin = DeviceFilter { hardware: None, labels: vec![("site".into(), "berlin".into())] };
+    let berlin = DeviceFilter { hardware: None, labels: vec![("site".into(), "berlin".into())], trust_below: None };
     assert_eq!(store.list_devices(&berlin, &page()).await.unwrap().items.len(), 2);
     let dev0 = DeviceId::parse("dev-0").unwrap();
     assert_eq!(store.token_owner("hash-0").await.unwrap(), Some(TokenOwner::Device(dev0.clone())));

@@ -27,7 +27,7 @@ async fn relabel_story(store: Arc<dyn Store>) {
     assert_eq!(store.set_device_labels(&id, &new).await.unwrap().labels, new);
     assert_eq!(store.get_device(&id).await.unwrap().labels, new);
     let page = PageRequest { limit: 10, cursor: None };
-    let by = |k: &str, v: &str| DeviceFilter { hardware: None, labels: vec![(k.into(), v.into())] };
+    let by = |k: &str, v: &str| DeviceFilter { hardware: None, labels: vec![(k.into(), v.into())], trust_below: None };
     assert_eq!(store.list_devices(&by("site", "paris"), &page).await.unwrap().items.len(), 1);
     assert!(store.list_devices(&by("ring", "canary"), &page).await.unwrap().items.is_empty());
 

@@ -15,7 +15,7 @@ use crate::store::rollouts::RolloutStore as _;
 use crate::store::{DeviceFilter, DeviceRecord, DeviceStore, NewDevice, Page, PageRequest, StoreError, StoreResult};
 
 const DEVICE_COLUMNS: &str = "id, hardware, created_at, online, last_seen, firmware_name, firmware_version, \
-     firmware_sha256, config_name, config_version, config_sha256";
+     firmware_sha256, config_name, config_version, config_sha256, trust_version";
 
 /// The firmware or config (`prefix`) a device last reported, if any.
 fn installed<DB: Db>(row: &DB::Row, prefix: &str) -> StoreResult<Option<Installed>> {
@@ -62,6 +62,10 @@ impl<DB: Db> SqlStore<DB> {
                     last_seen_ms: row.col("last_seen")?,
                     firmware: installed::<DB>(row, "firmware")?,
                     config: installed::<DB>(row, "config")?,
+                    trust_version: row
+                        .col::<Option<i64>>("trust_version")?
+                        .map(|v| u64::try_from(v).map_err(|e| corrupt("trust_version", e)))
+                        .transpose()?,
                 })
             })
             .collect()
@@ -102,6 +106,7 @@ impl<DB: Db> DeviceStore for SqlStore<DB> {
             last_seen_ms: None,
             firmware: None,
             config: None,
+            trust_version: None,
         })
     }
 
@@ -118,6 +123,10 @@ impl<DB: Db> DeviceStore for SqlStore<DB> {
         q.bind(page.cursor.as_deref().unwrap_or(""));
         if let Some(hw) = &filter.hardware {
             q.push(" AND d.hardware = ").bind(hw.as_str());
+        }
+        if let Some(below) = filter.trust_below {
+            let below = i64::try_from(below).unwrap_or(i64::MAX);
+            q.push(" AND (d.trust_version IS NULL OR d.trust_version < ").bind(below).push(")");
         }
         for (key, value) in &filter.labels {
             q.push(" AND EXISTS (SELECT 1 FROM device_labels l WHERE l.device_id = d.id AND l.key = ").bind(key);

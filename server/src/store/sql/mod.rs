@@ -4,7 +4,7 @@
 //!
 //! - [`db`]: what the SQL needs of a database, and the statement builder.
 //! - [`rows`]: rows to records, and the state lists SQL filters by.
-//! - [`keys`], [`artifacts`], [`devices`], [`tokens`], [`audit`]: one resource each.
+//! - [`keys`], [`artifacts`], [`devices`], [`tokens`], [`audit`], [`trust`]: one resource each.
 //! - [`rollouts`] (rollouts and their leases), [`entries`] (devices in rollouts),
 //!   [`reports`] (ingesting status reports and presence): the rollout engine's storage;
 //!   [`schedule`]: a rollout's schedule and dynamic flag, and dynamic rollouts taking in
@@ -21,6 +21,7 @@ mod rollouts;
 mod rows;
 mod schedule;
 mod tokens;
+mod trust;
 
 use async_trait::async_trait;
 use sqlx::{Executor, Pool};

@@ -74,7 +74,7 @@ async fn write_devices<DB: Db>(conn: &mut DB::Connection, devices: &[DeviceUpdat
         q.push(
             ", online = TRUE, last_seq = v.column2, firmware_name = v.column3, firmware_version = v.column4, \
              firmware_sha256 = v.column5, config_name = v.column6, config_version = v.column7, \
-             config_sha256 = v.column8 FROM (VALUES ",
+             config_sha256 = v.column8, trust_version = v.column9 FROM (VALUES ",
         );
         q.tuples(chunk, |t, d| {
             t.bind(&d.id).bind(d.seq);
@@ -83,6 +83,7 @@ async fn write_devices<DB: Db>(conn: &mut DB::Connection, devices: &[DeviceUpdat
                 t.bind(installed.as_ref().map(|i| i.version.to_string()));
                 t.bind(installed.as_ref().map(|i| i.sha256.to_hex()));
             }
+            t.bind(d.trust_version);
         });
         q.push(") AS v WHERE devices.id = v.column1");
         q.execute(DB::on(&mut *conn)).await?;

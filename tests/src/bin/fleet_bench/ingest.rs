@@ -62,6 +62,7 @@ pub async fn ingest(devices: usize, reports: usize, backends: Backends) -> anyho
                     hardware: None,
                     firmware: None,
                     config: None,
+                    trust_version: None,
                 };
                 let payload = serde_json::to_vec(&report).expect("serialises");
                 client.publish(topic.clone(), QoS::AtLeastOnce, false, payload).await?;
