@@ -98,42 +98,11 @@ pub async fn control(app: &AppState, id: &str, action: Action) -> Result<Rollout
 
 #[cfg(test)]
 mod tests {
-    use fleet_protocol::ArtifactKind;
-
     use super::*;
-    use crate::rollout::model::WaveGate;
+    use crate::rollout::model::tests::record;
 
     fn rollout(state: RolloutState, reason: Option<PauseReason>) -> RolloutRecord {
-        RolloutRecord {
-            id: "r".into(),
-            artifact_id: "a".into(),
-            kind: ArtifactKind::Firmware,
-            state,
-            reason,
-            target: "{}".into(),
-            waves: vec![100.0],
-            current_wave: 0,
-            wave_soak_s: 0,
-            wave_gate: WaveGate::Auto,
-            max_failure_ratio: 0.1,
-            min_finished: 10,
-            max_per_minute: None,
-            max_in_flight: None,
-            max_attempts: 1,
-            device_timeout_s: 60,
-            max_retries_total: None,
-            retries_used: 0,
-            health_window_s: 0,
-            max_offline_ratio: None,
-            pause_detail: None,
-            gate_since: 1,
-            wave_done_at: None,
-            created_at: 1,
-            updated_at: 1,
-            version: 0,
-            schedule: Default::default(),
-            dynamic: false,
-        }
+        RolloutRecord { reason, ..record(state) }
     }
 
     /// (from, action) -> the state reached, or None when refused.

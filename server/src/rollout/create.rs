@@ -140,21 +140,10 @@ fn entries(
         .enumerate()
         .map(|(i, d)| {
             let done = already_installed(d, artifact);
-            EntryRecord {
-                rollout_id: id.to_owned(),
-                device_id: d.id.to_string(),
-                position: i as i64,
-                wave: wave_of(ends, i) as i64,
-                state: if done { DeviceState::Succeeded } else { DeviceState::Pending },
-                reason: done.then_some(Reason::AlreadyInstalled),
-                attempts: 0,
-                reported: false,
-                sent_at: None,
-                retry_at: None,
-                last_heard_at: None,
-                updated_at: now,
-                health: None,
-                watch_until: None,
+            let entry = EntryRecord::pending(id, d.id.as_str(), i as i64, wave_of(ends, i) as i64, now);
+            match done {
+                true => EntryRecord { state: DeviceState::Succeeded, reason: Some(Reason::AlreadyInstalled), ..entry },
+                false => entry,
             }
         })
         .collect()

@@ -11,7 +11,6 @@
 use std::collections::BTreeMap;
 
 use fleet_protocol::HardwareModel;
-use fleet_protocol::state::DeviceState;
 
 use super::model::{EntryRecord, RolloutRecord};
 use super::plan::Target;
@@ -49,26 +48,13 @@ pub fn rollout_to_join<'r>(rollouts: &'r [RolloutRecord], device: Candidate<'_>)
 /// (`position`). Its inventory is not compared with the artifact: a device already on it
 /// answers `succeeded`/`already_installed` itself when it is sent the update.
 pub fn joining_entry(r: &RolloutRecord, device_id: &str, position: i64, now: i64) -> EntryRecord {
-    EntryRecord {
-        rollout_id: r.id.clone(),
-        device_id: device_id.to_owned(),
-        position,
-        wave: r.waves.len().saturating_sub(1) as i64,
-        state: DeviceState::Pending,
-        reason: None,
-        attempts: 0,
-        reported: false,
-        sent_at: None,
-        retry_at: None,
-        last_heard_at: None,
-        updated_at: now,
-        health: None,
-        watch_until: None,
-    }
+    EntryRecord::pending(&r.id, device_id, position, r.waves.len().saturating_sub(1) as i64, now)
 }
 
 #[cfg(test)]
 mod tests {
+    use fleet_protocol::state::DeviceState;
+
     use super::*;
     use crate::rollout::model::RolloutState;
     use crate::rollout::model::tests::record;

@@ -189,6 +189,26 @@ pub struct EntryRecord {
 }
 
 impl EntryRecord {
+    /// A device's new entry: pending, nothing sent yet.
+    pub fn pending(rollout_id: &str, device_id: &str, position: i64, wave: i64, now: i64) -> Self {
+        Self {
+            rollout_id: rollout_id.to_owned(),
+            device_id: device_id.to_owned(),
+            position,
+            wave,
+            state: DeviceState::Pending,
+            reason: None,
+            attempts: 0,
+            reported: false,
+            sent_at: None,
+            retry_at: None,
+            last_heard_at: None,
+            updated_at: now,
+            health: None,
+            watch_until: None,
+        }
+    }
+
     /// The entry after `c` applied at `now`.
     pub fn apply(&mut self, c: &EntryChange, now: i64) {
         self.state = c.state;

@@ -3,9 +3,10 @@
 //! rollout. The engine reads the counts, asks [`wave_progress`], stores what
 //! [`WaveProgress::apply`] changed and dispatches when [`WaveProgress::dispatches`].
 
+use fleet_protocol::state::Health;
+
 use super::model::{Count, PauseReason, RolloutRecord, RolloutState, WaveGate};
 use super::plan::gate_trips;
-use fleet_protocol::state::Health;
 
 /// What one step of a running rollout finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,41 +101,22 @@ fn pause(r: &mut RolloutRecord, reason: PauseReason) {
 
 #[cfg(test)]
 mod tests {
-    use fleet_protocol::ArtifactKind;
     use fleet_protocol::state::DeviceState;
 
     use super::*;
+    use crate::rollout::model::tests::record;
 
     fn rollout(waves: Vec<f64>, gate: WaveGate, soak_s: i64) -> RolloutRecord {
         RolloutRecord {
-            id: "r".into(),
-            artifact_id: "a".into(),
-            kind: ArtifactKind::Firmware,
-            state: RolloutState::Running,
-            reason: None,
-            target: "{}".into(),
             waves,
-            current_wave: 0,
             wave_soak_s: soak_s,
             wave_gate: gate,
             max_failure_ratio: 0.2,
             min_finished: 2,
-            max_per_minute: None,
-            max_in_flight: None,
-            max_attempts: 1,
-            device_timeout_s: 60,
-            max_retries_total: None,
-            retries_used: 0,
-            health_window_s: 0,
-            max_offline_ratio: None,
-            pause_detail: None,
             gate_since: 0,
-            wave_done_at: None,
             created_at: 0,
             updated_at: 0,
-            version: 0,
-            schedule: Default::default(),
-            dynamic: false,
+            ..record(RolloutState::Running)
         }
     }
 

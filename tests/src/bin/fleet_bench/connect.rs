@@ -23,19 +23,7 @@ struct Pass {
 pub async fn connect(devices: usize, concurrency: usize) -> anyhow::Result<()> {
     let server = Server::start_with(&Backends::default(), true).await?;
     let (mqtts, ca) = server.mqtts.clone().expect("a TLS server");
-    let registered: Vec<_> = futures_util::stream::iter(0..devices)
-        .map(|i| {
-            let client = server.client.clone();
-            async move { client.add_device(&format!("c-{i}"), "sim", &Default::default()).await }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    let mut credentials = Vec::with_capacity(devices);
-    for device in registered {
-        let device = device?;
-        credentials.push((device.device.id.to_string(), device.token));
-    }
+    let credentials = server.register("c-", devices).await?;
     eprintln!("connect: {devices} devices registered");
     let plain = pass(&server, &server.mqtt_url, None, &credentials, concurrency).await?;
     let tls = pass(&server, &mqtts, Some(&ca), &credentials, concurrency).await?;

@@ -10,7 +10,6 @@ use fleet_protocol::message::StatusReport;
 use fleet_protocol::state::DeviceState;
 use fleet_protocol::topic::Topics;
 use fleet_protocol::{DeviceId, RolloutId};
-use futures_util::StreamExt as _;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, MqttOptions};
 
@@ -21,17 +20,7 @@ pub async fn ingest(devices: usize, reports: usize, backends: Backends) -> anyho
     anyhow::ensure!(reports >= 2, "--reports must be at least 2 (progress, then success)");
     let server = Server::start(&backends).await?;
     let fw = server.firmware(vec![7u8; 4096]).await?;
-    let ids: Vec<String> = (0..devices).map(|i| format!("i-{i}")).collect();
-    let registered: Vec<_> = futures_util::stream::iter(&ids)
-        .map(|id| async { server.client.add_device(id, "sim", &Default::default()).await })
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    let mut credentials = Vec::with_capacity(devices);
-    for device in registered {
-        let device = device?;
-        credentials.push((device.device.id, device.token));
-    }
+    let credentials = server.register("i-", devices).await?;
     eprintln!("ingest: {devices} devices registered");
     let rollout = server.rollout(&fw).await?;
     server.poll_rollout(&rollout, Duration::from_secs(300), |_, _| {}, |b| count(b, "pending") == 0).await?;

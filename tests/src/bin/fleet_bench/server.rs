@@ -199,6 +199,26 @@ impl Server {
         Ok(r.text().await?)
     }
 
+    /// Registers `count` devices of hardware `sim` named `{prefix}{i}` (16 at a time);
+    /// returns each one's id and token.
+    pub async fn register(&self, prefix: &str, count: usize) -> anyhow::Result<Vec<(String, String)>> {
+        use futures_util::StreamExt as _;
+        let registered: Vec<_> = futures_util::stream::iter(0..count)
+            .map(|i| {
+                let client = self.client.clone();
+                async move { client.add_device(&format!("{prefix}{i}"), "sim", &Default::default()).await }
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        let mut credentials = Vec::with_capacity(count);
+        for device in registered {
+            let device = device?;
+            credentials.push((device.device.id.to_string(), device.token));
+        }
+        Ok(credentials)
+    }
+
     /// Registers the release key (once) and signs a firmware manifest for hardware `sim` of
     /// `size` bytes with `digest`.
     pub async fn envelope(&self, size: u64, digest: Sha256Digest) -> anyhow::Result<Vec<u8>> {
