@@ -4,12 +4,18 @@
 //! - [`ab`]: two slot files in the state directory and a boot-state file playing the
 //!   bootloader (A/B with a trial boot and a boot counter).
 //! - [`command`]: configured commands, e.g. `rauc install {file}` or `swupdate -i {file}`.
+//! - [`rauc`]: RAUC bundles, RAUC's slot states (`rauc install`, `rauc status`).
+//! - [`swupdate`]: `.swu` files written by SWUpdate, slots switched in U-Boot's environment.
 //! - [`uboot`]: two slot devices or files and U-Boot's boot counting in its environment.
+//! - [`ubootenv`]: that environment (`fw_printenv`/`fw_setenv`), shared with `swupdate`.
 
 pub mod ab;
 pub mod command;
 pub mod config_file;
+pub mod rauc;
+pub mod swupdate;
 pub mod uboot;
+pub mod ubootenv;
 
 use std::io;
 use std::path::{Path, PathBuf};
