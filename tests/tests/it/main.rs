@@ -22,6 +22,7 @@ mod openssl;
 mod operations;
 mod power_loss;
 mod presence;
+mod rauc;
 mod refusals;
 mod relabel;
 mod replicas;
