@@ -379,3 +379,36 @@ pub fn read_token(path: &Path) -> anyhow::Result<String> {
     }
     Ok(token)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_swupdate_and_rauc_back_ends_come_from_agent_toml() {
+        let text = r#"
+            installer = "swupdate"
+            swupdate-select = "stable,copy-a,copy-b"
+            swupdate-ca = "/etc/swupdate/ca.pem"
+            swupdate-hardware = "rpi4:1.0"
+            uboot-env-config = "/etc/fw_env.config"
+        "#;
+        let args: RunArgs = toml::from_str(text).unwrap();
+        assert_eq!(args.installer, Some(InstallerKind::Swupdate));
+        let setup = args.swupdate(Path::new("/state")).unwrap();
+        assert_eq!(setup.select.for_slot("b"), "stable,copy-b");
+        assert_eq!(
+            (setup.ca.as_deref(), setup.hardware.as_deref()),
+            (Some(Path::new("/etc/swupdate/ca.pem")), Some("rpi4:1.0"))
+        );
+        assert_eq!(setup.env.script, Path::new("/state/uboot-env.script"));
+        assert_eq!(setup.reboot, "reboot");
+
+        let rauc: RunArgs = toml::from_str("installer = \"rauc\"").unwrap();
+        assert_eq!(rauc.installer, Some(InstallerKind::Rauc));
+        let missing = rauc.swupdate(Path::new("/state")).unwrap_err();
+        assert!(missing.to_string().contains("--swupdate-select"), "{missing}");
+        let bad = RunArgs { swupdate_select: Some("stable".into()), ..RunArgs::default() };
+        assert!(bad.swupdate(Path::new("/state")).is_err());
+    }
+}
