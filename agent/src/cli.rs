@@ -6,6 +6,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{InstallerKind, RunArgs};
 use crate::install::ab::AbSlots;
 use crate::install::command::CommandInstaller;
+use crate::install::rauc::RaucInstaller;
+use crate::install::swupdate::SwupdateInstaller;
 use crate::install::uboot::UbootInstaller;
 use crate::runner::Runner;
 use crate::simulate::{SimulateArgs, simulate};
@@ -92,6 +94,14 @@ pub async fn main_with(cli: Cli) -> anyhow::Result<()> {
                 }
                 InstallerKind::Command => {
                     let installer = CommandInstaller::new(args.commands()?);
+                    Runner::new(device, installer, http)?.run(shutdown).await
+                }
+                InstallerKind::Rauc => {
+                    let installer = RaucInstaller::new(args.rauc());
+                    Runner::new(device, installer, http)?.run(shutdown).await
+                }
+                InstallerKind::Swupdate => {
+                    let installer = SwupdateInstaller::new(args.swupdate(&device.state_dir)?);
                     Runner::new(device, installer, http)?.run(shutdown).await
                 }
                 InstallerKind::Uboot => {

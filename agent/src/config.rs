@@ -14,7 +14,10 @@ use serde::Deserialize;
 use crate::device::{Device, HealthCheck, Injected};
 use crate::install::command::Commands;
 use crate::install::config_file::ConfigTarget;
+use crate::install::rauc::RaucSetup;
+use crate::install::swupdate::{Selection, SwupdateSetup};
 use crate::install::uboot::UbootSetup;
+use crate::install::ubootenv::UbootEnv;
 
 /// The firmware back end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
@@ -27,6 +30,10 @@ pub enum InstallerKind {
     Command,
     /// Two slots (--slot-a, --slot-b) and U-Boot's boot counting in its environment.
     Uboot,
+    /// RAUC bundles through RAUC's D-Bus service (`rauc install`, `rauc status`).
+    Rauc,
+    /// `.swu` files through SWUpdate (--swupdate-select), slots in U-Boot's environment.
+    Swupdate,
 }
 
 /// The flags of `fleet-agent run`.
@@ -80,7 +87,8 @@ pub struct RunArgs {
     /// `command` installer: prints the booted slot's name.
     #[arg(long, env = "FLEET_AGENT_BOOTED_SLOT_COMMAND")]
     pub booted_slot_command: Option<String>,
-    /// `command` installer: reboots into the newly installed slot.
+    /// Reboots into the newly installed slot: required by the `command` installer; for
+    /// `uboot`, `rauc` and `swupdate` the default is `reboot`.
     #[arg(long, env = "FLEET_AGENT_REBOOT_COMMAND")]
     pub reboot_command: Option<String>,
     /// `command` installer: marks the booted slot good after a passed health check.
@@ -95,7 +103,18 @@ pub struct RunArgs {
     /// `uboot` installer: slot B's block device or file.
     #[arg(long, env = "FLEET_AGENT_SLOT_B")]
     pub slot_b: Option<PathBuf>,
-    /// `uboot` installer: libubootenv's configuration (default /etc/fw_env.config).
+    /// `swupdate` installer: SET,MODE_A,MODE_B — the software set of `sw-description` and
+    /// its modes that write slot a and slot b (`swupdate -e SET,MODE` of the inactive slot).
+    #[arg(long, env = "FLEET_AGENT_SWUPDATE_SELECT")]
+    pub swupdate_select: Option<String>,
+    /// `swupdate` installer: CA certificate SWUpdate checks the image's signature with (`-k`).
+    #[arg(long, env = "FLEET_AGENT_SWUPDATE_CA")]
+    pub swupdate_ca: Option<PathBuf>,
+    /// `swupdate` installer: BOARD:REV for SWUpdate's hardware-compatibility check (`-H`).
+    #[arg(long, env = "FLEET_AGENT_SWUPDATE_HARDWARE")]
+    pub swupdate_hardware: Option<String>,
+    /// `uboot` and `swupdate` installers: libubootenv's configuration (default
+    /// /etc/fw_env.config).
     #[arg(long, env = "FLEET_AGENT_UBOOT_ENV_CONFIG")]
     pub uboot_env_config: Option<PathBuf>,
     /// Timeout of each hook, in seconds (default 60; installs get ten times this).
@@ -163,6 +182,9 @@ impl RunArgs {
             slot_a,
             slot_b,
             uboot_env_config,
+            swupdate_select,
+            swupdate_ca,
+            swupdate_hardware,
             hook_timeout_s,
             health_command,
             health_timeout_s,
@@ -200,11 +222,38 @@ impl RunArgs {
         Ok(UbootSetup {
             slot_a: need(&self.slot_a, "slot-a")?,
             slot_b: need(&self.slot_b, "slot-b")?,
-            env_config: self.uboot_env_config.clone().unwrap_or_else(|| "/etc/fw_env.config".into()),
+            env: self.uboot_env(state_dir),
             reboot: self.reboot_command.clone().unwrap_or_else(|| "reboot".into()),
+        })
+    }
+
+    /// The `rauc` installer.
+    pub fn rauc(&self) -> RaucSetup {
+        RaucSetup {
+            reboot: self.reboot_command.clone().unwrap_or_else(|| "reboot".into()),
+            timeout: Duration::from_secs(self.hook_timeout_s.unwrap_or(60)),
+        }
+    }
+
+    /// The `swupdate` installer; `state_dir` keeps its environment scripts.
+    pub fn swupdate(&self, state_dir: &Path) -> anyhow::Result<SwupdateSetup> {
+        let select = self.swupdate_select.as_deref().context("--installer swupdate needs --swupdate-select")?;
+        Ok(SwupdateSetup {
+            select: Selection::parse(select).map_err(anyhow::Error::msg)?,
+            ca: self.swupdate_ca.clone(),
+            hardware: self.swupdate_hardware.clone(),
+            env: self.uboot_env(state_dir),
+            reboot: self.reboot_command.clone().unwrap_or_else(|| "reboot".into()),
+        })
+    }
+
+    /// The U-Boot environment of the `uboot` and `swupdate` installers.
+    fn uboot_env(&self, state_dir: &Path) -> UbootEnv {
+        UbootEnv {
+            config: self.uboot_env_config.clone().unwrap_or_else(|| "/etc/fw_env.config".into()),
             script: state_dir.join("uboot-env.script"),
             timeout: Duration::from_secs(self.hook_timeout_s.unwrap_or(60)),
-        })
+        }
     }
 
     /// Checks every setting and builds the device.
@@ -329,4 +378,37 @@ pub fn read_token(path: &Path) -> anyhow::Result<String> {
         bail!("{} is empty", path.display());
     }
     Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_swupdate_and_rauc_back_ends_come_from_agent_toml() {
+        let text = r#"
+            installer = "swupdate"
+            swupdate-select = "stable,copy-a,copy-b"
+            swupdate-ca = "/etc/swupdate/ca.pem"
+            swupdate-hardware = "rpi4:1.0"
+            uboot-env-config = "/etc/fw_env.config"
+        "#;
+        let args: RunArgs = toml::from_str(text).unwrap();
+        assert_eq!(args.installer, Some(InstallerKind::Swupdate));
+        let setup = args.swupdate(Path::new("/state")).unwrap();
+        assert_eq!(setup.select.for_slot("b"), "stable,copy-b");
+        assert_eq!(
+            (setup.ca.as_deref(), setup.hardware.as_deref()),
+            (Some(Path::new("/etc/swupdate/ca.pem")), Some("rpi4:1.0"))
+        );
+        assert_eq!(setup.env.script, Path::new("/state/uboot-env.script"));
+        assert_eq!(setup.reboot, "reboot");
+
+        let rauc: RunArgs = toml::from_str("installer = \"rauc\"").unwrap();
+        assert_eq!(rauc.installer, Some(InstallerKind::Rauc));
+        let missing = rauc.swupdate(Path::new("/state")).unwrap_err();
+        assert!(missing.to_string().contains("--swupdate-select"), "{missing}");
+        let bad = RunArgs { swupdate_select: Some("stable".into()), ..RunArgs::default() };
+        assert!(bad.swupdate(Path::new("/state")).is_err());
+    }
 }

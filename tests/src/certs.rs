@@ -40,3 +40,63 @@ impl TestCerts {
         }
     }
 }
+
+/// A test CA `NAME.cert.pem` and a signer under it (`NAME.signer.{cert,key}.pem`) in `dir`,
+/// made with the `openssl` command-line tool as RAUC's and SWUpdate's documentation do.
+pub fn openssl_ca(dir: &Path, name: &str) -> anyhow::Result<()> {
+    let p = |suffix: &str| dir.join(format!("{name}.{suffix}")).display().to_string();
+    let subject = format!("/CN=fleet test {name}");
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &p("key.pem"),
+        "-out",
+        &p("cert.pem"),
+        "-days",
+        "3650",
+        "-subj",
+        &subject,
+    ])?;
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &p("signer.key.pem"),
+        "-out",
+        &p("signer.csr.pem"),
+        "-subj",
+        &format!("{subject} signer"),
+    ])?;
+    std::fs::write(p("leaf.ext"), "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n")?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("signer.csr.pem"),
+        "-CA",
+        &p("cert.pem"),
+        "-CAkey",
+        &p("key.pem"),
+        "-CAcreateserial",
+        "-out",
+        &p("signer.cert.pem"),
+        "-days",
+        "3650",
+        "-extfile",
+        &p("leaf.ext"),
+    ])?;
+    Ok(())
+}
+
+fn openssl(args: &[&str]) -> anyhow::Result<()> {
+    let out = std::process::Command::new("openssl").args(args).output()?;
+    anyhow::ensure!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}

@@ -11,6 +11,7 @@ pub mod certs;
 pub mod device_server;
 pub mod mosquitto;
 pub mod power_loss;
+pub mod rauc;
 pub mod simulator;
 pub mod trust;
 

@@ -1,8 +1,9 @@
 //! Power cuts during an update (issue 20, item 4), shared by the `it` tests (a few dozen
 //! cuts) and `fleet-bench power-loss` (a thousand): a fresh device gets an update, its
 //! agent is killed with SIGKILL at a chosen moment after the command, the board "boots"
-//! (for `uboot`: the stand-in bootloader's boot-count decision, `tests/uboot/bootloader.sh`)
-//! and the agent starts again. Then:
+//! (for `uboot`: the stand-in bootloader's boot-count decision, `tests/uboot/bootloader.sh`;
+//! for `rauc`: RAUC's service restarted with the slot the stand-in bootloader picks,
+//! `tests/rauc/reboot.sh`) and the agent starts again. Then:
 //! - the journal is readable;
 //! - exactly one slot boots and it holds a complete image: the new one if the device
 //!   reported `succeeded`, the old one otherwise; no trial is left pending;
@@ -24,6 +25,7 @@ use tempfile::TempDir;
 use crate::agent::{AgentProcess, AgentSetup, active_slot_bytes, journal, update};
 use crate::broker::{TestBroker, Watcher};
 use crate::device_server::DeviceServer;
+use crate::rauc::RaucBoard;
 use crate::{manifest_for, release_key, samples_dir, sign};
 
 /// The image a device runs before the update, in the `uboot` back end's slot a (the
@@ -39,6 +41,8 @@ const FINAL: Duration = Duration::from_secs(60);
 pub enum Backend {
     AbSlots,
     Uboot,
+    /// Debian's `rauc` on a private system bus ([`RaucBoard`]); the update is a bundle.
+    Rauc,
 }
 
 /// How one update ended.
@@ -90,11 +94,22 @@ impl Harness {
     /// given), the board boots and the agent starts again.
     pub async fn cut(&mut self, n: usize, backend: Backend, cut_after: Option<Duration>) -> anyhow::Result<Cut> {
         let id = DeviceId::parse(format!("pl-{n}"))?;
-        let setup = self.setup(&id, backend)?;
-        let mut agent = self.spawn(&setup).await?;
+        let mut setup = self.setup(&id, backend)?;
         let bytes = image(n);
-        let m = manifest_for(ArtifactKind::Firmware, "gateway-os", "2.0.0", &bytes);
-        let url = self.server.put_blob(&format!("fw-{n}"), bytes.clone(), Some(CHUNK_PAUSE));
+        // RAUC's board lives (its bus and service run) until this update is judged.
+        let (rauc, artifact) = match backend {
+            Backend::Rauc => {
+                let board = RaucBoard::new(&setup.state_dir.join("board"))?;
+                let bundle = board.bundle(&bytes, "2.0.0", "ca")?;
+                setup.extra.extend(board.flags());
+                setup.env.extend(board.env());
+                (Some(board), bundle)
+            }
+            _ => (None, bytes.clone()),
+        };
+        let mut agent = self.spawn(&setup).await?;
+        let m = manifest_for(ArtifactKind::Firmware, "gateway-os", "2.0.0", &artifact);
+        let url = self.server.put_blob(&format!("fw-{n}"), artifact, Some(CHUNK_PAUSE));
         let command = update(&id, &format!("r{n}"), ArtifactKind::Firmware, &url, &sign(&m, &[&release_key()]));
         self.server.set_command(id.as_str(), Some(command.clone()));
         let started = Instant::now();
@@ -106,6 +121,9 @@ impl Harness {
                 let (script, config) = (uboot_bootloader(), setup.state_dir.join("board/fw_env.config"));
                 run("sh", &[script.to_str().expect("utf-8"), config.to_str().expect("utf-8")])
                     .map_err(anyhow::Error::msg)?;
+            }
+            if let Some(board) = &rauc {
+                board.reboot()?;
             }
             agent = self.spawn(&setup).await?;
             // As the server does on a connect report (CONTRACT §4): the outstanding command
@@ -127,7 +145,10 @@ impl Harness {
             );
         };
         let took = started.elapsed();
-        let bootable = check(&setup.state_dir, backend, last.state, &bytes);
+        let bootable = match &rauc {
+            Some(board) => check_rauc(&setup.state_dir, board, last.state, &bytes),
+            None => check(&setup.state_dir, backend, last.state, &bytes),
+        };
         agent.kill9();
         Ok(Cut { state: last.state, took, bootable })
     }
@@ -220,10 +241,39 @@ fn check(state_dir: &Path, backend: Backend, state: DeviceState, new: &[u8]) -> 
             let bytes = std::fs::read(state_dir.join(format!("board/{slot}.img"))).map_err(|e| e.to_string())?;
             (bytes, OLD_IMAGE.to_vec())
         }
+        Backend::Rauc => unreachable!("judged by check_rauc"),
     };
     let want = if state == DeviceState::Succeeded { new } else { &old[..] };
     if booting != want {
         return Err(format!("reported {state:?} but the booting slot holds {} other bytes", booting.len()));
+    }
+    Ok(())
+}
+
+/// [`check`] for RAUC: the slot the bootloader boots next is the booted one and good (no
+/// trial left), and it holds the new image if the device said `succeeded`, else the old.
+fn check_rauc(state_dir: &Path, board: &RaucBoard, state: DeviceState, new: &[u8]) -> Result<(), String> {
+    if !matches!(state, DeviceState::Succeeded | DeviceState::RolledBack | DeviceState::Failed) {
+        return Err(format!("final state {state:?}"));
+    }
+    std::panic::catch_unwind(|| journal(state_dir)).map_err(|_| "the journal is unreadable".to_owned())?;
+    let status = board.status().map_err(|e| e.to_string())?;
+    let boot_state = board.boot_state();
+    let get = |k: &str| boot_state.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap_or("").to_owned();
+    let primary = get("primary");
+    let next = match get(&format!("state_{primary}")).as_str() {
+        "good" => primary,
+        _ if primary == "A" => "B".to_owned(),
+        _ => "A".to_owned(),
+    };
+    if next != status.booted || status.boot_status(&status.booted) != Some("good") {
+        return Err(format!("booted {} but the bootloader would boot {next}: {boot_state}", status.booted));
+    }
+    let file = if status.booted == "A" { "slot0.img" } else { "slot1.img" };
+    let bytes = std::fs::read(board.dir.join(file)).map_err(|e| e.to_string())?;
+    let want = if state == DeviceState::Succeeded { new } else { crate::rauc::OLD_IMAGE };
+    if !bytes.starts_with(want) {
+        return Err(format!("reported {state:?} but the booted slot {} holds other bytes", status.booted));
     }
     Ok(())
 }

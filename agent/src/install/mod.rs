@@ -4,12 +4,18 @@
 //! - [`ab`]: two slot files in the state directory and a boot-state file playing the
 //!   bootloader (A/B with a trial boot and a boot counter).
 //! - [`command`]: configured commands, e.g. `rauc install {file}` or `swupdate -i {file}`.
+//! - [`rauc`]: RAUC bundles, RAUC's slot states (`rauc install`, `rauc status`).
+//! - [`swupdate`]: `.swu` files written by SWUpdate, slots switched in U-Boot's environment.
 //! - [`uboot`]: two slot devices or files and U-Boot's boot counting in its environment.
+//! - [`ubootenv`]: that environment (`fw_printenv`/`fw_setenv`), shared with `swupdate`.
 
 pub mod ab;
 pub mod command;
 pub mod config_file;
+pub mod rauc;
+pub mod swupdate;
 pub mod uboot;
+pub mod ubootenv;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -43,6 +49,15 @@ pub trait Installer: Send + Sync + 'static {
 
 /// Runs a shell command with a timeout; `Ok(stdout)` when it exits 0.
 pub async fn run_hook(command: &str, timeout: Duration) -> io::Result<String> {
+    let output = run_command(command, timeout).await?;
+    if !output.status.success() {
+        return Err(failed(command, &output));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// Runs a shell command with a timeout and returns how it ended, whatever its exit status.
+pub async fn run_command(command: &str, timeout: Duration) -> io::Result<std::process::Output> {
     let child = tokio::process::Command::new("sh")
         .arg("-c")
         .arg(command)
@@ -51,14 +66,25 @@ pub async fn run_hook(command: &str, timeout: Duration) -> io::Result<String> {
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
-    let output = tokio::time::timeout(timeout, child.wait_with_output())
+    tokio::time::timeout(timeout, child.wait_with_output())
         .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("`{command}` timed out after {timeout:?}")))??;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(io::Error::other(format!("`{command}` failed ({}): {}", output.status, stderr.trim())));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, format!("`{command}` timed out after {timeout:?}")))?
+}
+
+/// The error of a command that exited non-zero: its status and what it said.
+pub fn failed(command: &str, output: &std::process::Output) -> io::Error {
+    // Some tools say why on stdout only.
+    let said = match String::from_utf8_lossy(&output.stderr).trim() {
+        "" => last_lines(&String::from_utf8_lossy(&output.stdout), 5),
+        stderr => stderr.to_owned(),
+    };
+    io::Error::other(format!("`{command}` failed ({}): {said}", output.status))
+}
+
+/// The last `n` lines of `text`, trimmed.
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.trim().lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Single-quotes a path for `sh -c`.

@@ -1,5 +1,5 @@
 //! Power cuts at moments spread over a whole update (download, slot write, switch,
-//! trial boot, health check, commit, report), for the slot-file and the U-Boot back
+//! trial boot, health check, commit, report), for the slot-file, U-Boot and RAUC back
 //! ends: every device ends with one bootable slot holding a complete image, a readable
 //! journal, and a final report that tells the truth. See `fleet_tests::power_loss`.
 
@@ -37,4 +37,10 @@ async fn power_cuts_during_an_ab_slots_update_leave_a_bootable_device() {
 #[ignore = "needs libubootenv-tool and u-boot-tools (fw_printenv, mkenvimage; CI installs them)"]
 async fn power_cuts_during_a_uboot_update_leave_a_bootable_device() {
     cuts_leave_a_bootable_device(Backend::Uboot).await;
+}
+
+#[tokio::test]
+#[ignore = "needs rauc and dbus (CI installs them)"]
+async fn power_cuts_during_a_rauc_update_leave_a_bootable_device() {
+    cuts_leave_a_bootable_device(Backend::Rauc).await;
 }

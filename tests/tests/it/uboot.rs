@@ -20,15 +20,16 @@ use crate::rollouts::{firmware, wait_for};
 const AGENT: &str = env!("CARGO_BIN_EXE_fleet-agent-under-test");
 const ENV_SIZE: &str = "0x4000";
 
-/// A device's slots and U-Boot environment, in a directory of the test.
-struct Board {
-    dir: PathBuf,
-    config: PathBuf,
+/// A device's slots (`a.img`, `b.img`) and U-Boot environment, in a directory of the test
+/// (also the `swupdate` tests' device).
+pub(crate) struct Board {
+    pub dir: PathBuf,
+    pub config: PathBuf,
 }
 
 impl Board {
     /// Slot a holds the old image and boots; `bootlimit` trial boots are allowed.
-    fn new(dir: &Path, bootlimit: u32) -> Self {
+    pub(crate) fn new(dir: &Path, bootlimit: u32) -> Self {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("a.img"), b"old image").unwrap();
         std::fs::write(dir.join("b.img"), b"").unwrap();
@@ -41,30 +42,30 @@ impl Board {
         Self { dir: dir.to_owned(), config }
     }
 
-    fn env(&self) -> HashMap<String, String> {
+    pub(crate) fn env(&self) -> HashMap<String, String> {
         let out = run("fw_printenv", &["-c", self.config.to_str().unwrap()]);
         out.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
     }
 
     fn flags(&self) -> Vec<String> {
+        let slot = |s: &str| self.dir.join(s).to_str().unwrap().to_owned();
+        let mut flags = ["--installer", "uboot", "--slot-a", &slot("a.img"), "--slot-b", &slot("b.img")]
+            .map(str::to_owned)
+            .to_vec();
+        flags.extend(self.env_flags());
+        flags
+    }
+
+    /// The environment's configuration, and the stand-in U-Boot as the reboot.
+    pub(crate) fn env_flags(&self) -> Vec<String> {
         let bootloader = Path::new(env!("CARGO_MANIFEST_DIR")).join("uboot/bootloader.sh");
-        let (config, slot) = (self.config.to_str().unwrap(), |s: &str| self.dir.join(s).to_str().unwrap().to_owned());
-        vec![
-            "--installer".into(),
-            "uboot".into(),
-            "--slot-a".into(),
-            slot("a.img"),
-            "--slot-b".into(),
-            slot("b.img"),
-            "--uboot-env-config".into(),
-            config.into(),
-            "--reboot-command".into(),
-            format!("sh {} {config}", bootloader.display()),
-        ]
+        let config = self.config.to_str().unwrap();
+        let reboot = format!("sh {} {config}", bootloader.display());
+        ["--uboot-env-config", config, "--reboot-command", &reboot].map(str::to_owned).to_vec()
     }
 }
 
-fn run(program: &str, args: &[&str]) -> String {
+pub(crate) fn run(program: &str, args: &[&str]) -> String {
     let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"));
     assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
@@ -165,6 +166,6 @@ async fn an_unreadable_environment_fails_the_update_and_is_left_alone() {
     assert_eq!(std::fs::read(board.dir.join("b.img")).unwrap(), b"", "no slot is written");
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

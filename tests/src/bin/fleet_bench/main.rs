@@ -90,8 +90,11 @@ enum Bench {
         #[arg(long, default_value_t = 1_000)]
         runs: usize,
         /// The U-Boot back end (needs fw_printenv, fw_setenv, mkenvimage) instead of slot files.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "rauc")]
         uboot: bool,
+        /// The RAUC back end (needs rauc, mksquashfs, dbus-daemon, openssl) instead of slot files.
+        #[arg(long)]
+        rauc: bool,
     },
     /// One blob, many concurrent clients; baseline: nginx serving the same file.
     Download {
@@ -134,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
             rollout::rollout(devices, size, per_simulator, backends.into()).await
         }
         Bench::Ingest { devices, reports, backends } => ingest::ingest(devices, reports, backends.into()).await,
-        Bench::PowerLoss { runs, uboot } => power_loss::power_loss(runs, uboot).await,
+        Bench::PowerLoss { runs, uboot, rauc } => power_loss::power_loss(runs, uboot, rauc).await,
         Bench::Connect { devices, concurrency } => connect::connect(devices, concurrency).await,
         Bench::Download { size, clients } => transfer::download(size, clients).await,
         Bench::Upload { size } => transfer::upload(size).await,

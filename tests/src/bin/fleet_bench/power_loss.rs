@@ -9,8 +9,12 @@ use fleet_tests::power_loss::{Backend, Harness};
 
 use crate::server::sibling;
 
-pub async fn power_loss(runs: usize, uboot: bool) -> anyhow::Result<()> {
-    let backend = if uboot { Backend::Uboot } else { Backend::AbSlots };
+pub async fn power_loss(runs: usize, uboot: bool, rauc: bool) -> anyhow::Result<()> {
+    let backend = match (uboot, rauc) {
+        (true, _) => Backend::Uboot,
+        (_, true) => Backend::Rauc,
+        _ => Backend::AbSlots,
+    };
     let agent = sibling("fleet-agent-under-test");
     let mut harness = Harness::start(agent.to_str().expect("utf-8")).await?;
     let clean = harness.cut(0, backend, None).await?;
