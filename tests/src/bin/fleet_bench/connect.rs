@@ -67,7 +67,11 @@ async fn pass(
     let clients: Vec<anyhow::Result<AsyncClient>> = futures_util::stream::iter(credentials)
         .map(|(id, token)| {
             let mut options = MqttOptions::new(id, &url.host, url.port);
-            options.set_credentials(id, token).set_keep_alive(Duration::from_secs(60));
+            // rumqttc keeps a slot per possible in-flight publish (65,535 by default, ~10 MiB).
+            options
+                .set_credentials(id, token)
+                .set_keep_alive(Duration::from_secs(60))
+                .set_outgoing_inflight_upper_limit(64);
             if let Some(tls) = &tls {
                 options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls.clone())));
             }
