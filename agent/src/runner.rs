@@ -86,7 +86,7 @@ impl<I: Installer> Runner<I> {
     pub fn new(device: Device, installer: I, http: crate::http::Http) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&device.state_dir)?;
         let journal_file = JournalFile::new(&device.state_dir, device.durable);
-        let journal = journal_file.load()?.unwrap_or_else(|| Journal::new(now_ms()));
+        let journal = journal_file.load_or_reset(now_ms())?;
         let trust = match &device.trust_root {
             Some(pinned) => Some(Trust::load(pinned, &device.state_dir, device.durable)?),
             None => None,

@@ -82,10 +82,26 @@ impl AbSlots {
         self.dir.join("boot.json")
     }
 
+    /// The boot state; a missing one is slot a with no trial, and so is one that cannot be
+    /// parsed (truncated, garbage) — the default a bootloader falls back to on a corrupt
+    /// environment — with the error logged and the file kept as `boot.json.corrupt`.
     fn load(&self) -> io::Result<BootState> {
+        let default = || BootState { active: "a".into(), trial: None };
         match std::fs::read(self.state_path()) {
-            Ok(b) => serde_json::from_slice(&b).map_err(io::Error::other),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BootState { active: "a".into(), trial: None }),
+            Ok(b) => match serde_json::from_slice(&b) {
+                Ok(state) => Ok(state),
+                Err(e) => {
+                    let kept = self.state_path().with_extension("json.corrupt");
+                    tracing::error!(
+                        "boot state {} is corrupt ({e}): booting slot a; kept as {}",
+                        self.state_path().display(),
+                        kept.display()
+                    );
+                    std::fs::rename(self.state_path(), &kept)?;
+                    Ok(default())
+                }
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(default()),
             Err(e) => Err(e),
         }
     }

@@ -181,6 +181,24 @@ impl JournalFile {
         serde_json::from_value(version).map(Some).map_err(|e| JournalError::Corrupt(self.path.clone(), e.to_string()))
     }
 
+    /// [`Self::load`], or a fresh journal when the file cannot be read as one (truncated by
+    /// a failing disk, garbage, another version): the error is logged and the file kept
+    /// beside it as `journal.json.corrupt`, so the agent starts instead of failing at every
+    /// start. The server re-sends a command that was in flight; an install it no longer
+    /// knows about is never switched to (the back ends keep their own boot state).
+    pub fn load_or_reset(&self, now_ms: u64) -> io::Result<Journal> {
+        match self.load() {
+            Ok(journal) => Ok(journal.unwrap_or_else(|| Journal::new(now_ms))),
+            Err(JournalError::Io(_, e)) => Err(e),
+            Err(e) => {
+                let kept = self.path.with_extension("json.corrupt");
+                tracing::error!("{e}; starting with a new journal (the old one is kept as {})", kept.display());
+                std::fs::rename(&self.path, &kept)?;
+                Ok(Journal::new(now_ms))
+            }
+        }
+    }
+
     pub fn save(&self, journal: &Journal) -> io::Result<()> {
         let bytes = serde_json::to_vec_pretty(journal).map_err(io::Error::other)?;
         write_atomically(&self.path, &bytes, WriteOptions { durable: self.durable, mode: None })
@@ -212,6 +230,10 @@ mod tests {
         // Numbering resumes above everything reserved before the restart.
         assert_eq!(loaded.next_seq(), (1001 + SEQ_BLOCK, true));
 
+        std::fs::write(dir.path().join("journal.json"), br#"{"version": 99}"#).unwrap();
+        let mut fresh = file.load_or_reset(5000).unwrap();
+        assert_eq!(fresh.next_seq().0, 5001, "a new journal");
+        assert!(dir.path().join("journal.json.corrupt").exists(), "the unreadable one is kept");
         std::fs::write(dir.path().join("journal.json"), br#"{"version": 99}"#).unwrap();
         assert!(matches!(file.load(), Err(JournalError::Version(_, 99))));
         std::fs::write(dir.path().join("journal.json"), b"{garbage").unwrap();

@@ -9,7 +9,7 @@ use fleet_tests::power_loss::{Backend, Harness};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_fleet-agent-under-test");
 /// Cuts per back end (CI runs these; `fleet-bench power-loss` runs a thousand).
-const CUTS: usize = 25;
+const CUTS: usize = 50;
 
 async fn cuts_leave_a_bootable_device(backend: Backend) {
     let mut harness = Harness::start(AGENT).await.unwrap();
@@ -43,4 +43,51 @@ async fn power_cuts_during_a_uboot_update_leave_a_bootable_device() {
 #[ignore = "needs rauc and dbus (CI installs them)"]
 async fn power_cuts_during_a_rauc_update_leave_a_bootable_device() {
     cuts_leave_a_bootable_device(Backend::Rauc).await;
+}
+
+/// A journal or boot state cut short or overwritten with garbage (a failing disk, a power
+/// cut the filesystem did not survive): the agent says so, keeps the file aside, starts
+/// from a safe default instead of failing at every start, and updates again.
+#[tokio::test]
+async fn corrupt_journal_and_boot_state_are_reported_kept_and_survived() {
+    use fleet_protocol::DeviceId;
+    use fleet_tests::agent::{AgentProcess, AgentSetup};
+    use fleet_tests::{TestApp, samples_dir};
+
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cases =
+        [("cj-truncated", "2.0.0", &b"{\"version\": 1, \"seq\": 12"[..]), ("cj-garbage", "2.0.1", &b"\x00\xff"[..])];
+    for (id, version, journal) in cases {
+        let state_dir = dir.path().join(id);
+        std::fs::create_dir_all(state_dir.join("slots")).unwrap();
+        std::fs::write(state_dir.join("journal.json"), journal).unwrap();
+        std::fs::write(state_dir.join("slots/boot.json"), b"{\"active\": ").unwrap();
+        let token = app.client.add_device(id, "rpi4", &Default::default()).await.unwrap().token;
+        let agent = AgentProcess::spawn(
+            AGENT,
+            &AgentSetup {
+                id: DeviceId::parse(id).unwrap(),
+                token,
+                hardware: "rpi4".into(),
+                server: app.client.base_url().to_owned(),
+                mqtt_url: app.mqtt_url.clone(),
+                trust: samples_dir().join("test-only-release.pub"),
+                state_dir: state_dir.clone(),
+                extra: vec!["--health-timeout-s".into(), "20".into()],
+                env: vec![],
+            },
+        );
+        let fw = crate::rollouts::firmware(&app, "gateway-os", version, "rpi4").await;
+        let body = serde_json::json!({"firmware": fw.id, "target": {"devices": [id]}});
+        let rollout = app.client.create_rollout(&body).await.unwrap().id;
+        let done =
+            crate::rollouts::wait_for(&app, &rollout, Duration::from_secs(60), |b| b["state"] == "completed").await;
+        assert_eq!(done["counts"]["succeeded"], 1, "{done:#}\n{}", agent.log());
+        let log = agent.log();
+        assert!(log.contains("starting with a new journal") && log.contains("boot state"), "{log}");
+        assert_eq!(std::fs::read(state_dir.join("journal.json.corrupt")).unwrap(), journal, "kept aside");
+        assert!(state_dir.join("slots/boot.json.corrupt").exists());
+    }
 }
