@@ -280,6 +280,8 @@ async fn story(store: Arc<dyn Store>) {
         name: name.into(),
         scope,
         token_hash: hash.into(),
+        mqtt: false,
+        broker_password_hash: None,
         created_at_ms: 1,
     };
     let admin = token("admin", "h1", TokenScope::Admin);
