@@ -34,6 +34,7 @@ pub mod clock;
 pub mod credentials;
 pub mod device_tokens;
 pub mod entry;
+pub mod events;
 pub mod gc;
 pub mod http;
 pub mod limits;

@@ -16,6 +16,7 @@ pub mod tokens;
 mod upload;
 mod upload_budget;
 pub mod views;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,6 +62,7 @@ fn api() -> ApiRouter {
         .merge(rollouts::router())
         .merge(broker::router())
         .merge(tokens::router())
+        .merge(webhooks::router())
         .get(paths::OPENAPI, get(openapi::document));
     ApiRouter::new()
         .get(paths::HEALTHZ, get(healthz))
