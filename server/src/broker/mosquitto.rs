@@ -54,13 +54,19 @@ impl ServerAccount {
 }
 
 /// The `password_file`: the server's account, then one line per device.
-pub fn password_file(server: Option<&ServerAccount>, devices: &[(String, String)]) -> String {
+///
+/// Operator accounts (`op:{name}`, CONTRACT §10) are left out: Mosquitto splits each line
+/// at its first `:` and has no escape (`mosquitto_passwd` refuses such usernames), so a
+/// line `op:ha:$7$…` would define a user `op` with a broken hash. On Mosquitto with these
+/// files operator accounts cannot log in; the ACL file still carries their sections, ready
+/// for an authentication that can name them (docs/integrations.md).
+pub fn password_file(server: Option<&ServerAccount>, users: &[(String, String)]) -> String {
     let mut out = String::from("# Written by fleet-server; edits are overwritten.\n");
     if let Some(s) = server {
         out.push_str(&format!("{}:{}\n", s.username, s.password_hash));
     }
-    for (id, hash) in devices {
-        out.push_str(&format!("{id}:{hash}\n"));
+    for (user, hash) in users.iter().filter(|(u, _)| !u.contains(':')) {
+        out.push_str(&format!("{user}:{hash}\n"));
     }
     out
 }
@@ -235,7 +241,8 @@ mod tests {
                 "pattern write acme/devices/%u/presence",
             ]
         );
-        let pw = password_file(Some(&server), &[("dev-1".into(), "$7$h".into())]);
+        let users = [("dev-1".into(), "$7$h".into()), ("op:ha".into(), "$7$o".into())];
+        let pw = password_file(Some(&server), &users);
         assert!(pw.ends_with("fleet-server:$7$x\ndev-1:$7$h\n"), "{pw}");
         let acl = acl_file(None, &Topics::new("acme"), &[("op:ha".into(), "$7$o".into())]);
         assert!(
