@@ -21,13 +21,14 @@ pub fn rollout_events(old: Option<&str>, new: &str) -> Vec<&'static str> {
 }
 
 /// The events of a device whose last announced body was `old` and is now `new`.
-/// `device.updated`: its firmware or config changed (not its first report of them).
+/// `device.updated`: its firmware or config is now another one than last announced (what
+/// it had when first announced is not an update: see [`first_seen`]).
 pub fn device_events(old: &DeviceEvent, new: &DeviceEvent) -> Vec<&'static str> {
     let mut events = Vec::new();
     if old.online != new.online {
         events.push(if new.online { "device.online" } else { "device.offline" });
     }
-    let changed = |o: &Option<_>, n: &Option<_>| o.is_some() && o != n;
+    let changed = |o: &Option<_>, n: &Option<_>| n.is_some() && o != n;
     if changed(&old.firmware, &new.firmware) || changed(&old.config, &new.config) {
         events.push("device.updated");
     }
@@ -87,6 +88,7 @@ mod tests {
         assert_eq!(device_events(&a, &dev(true, fw("1.1.0"), Some("succeeded"))), ["device.updated"]);
         assert_eq!(device_events(&a, &dev(false, fw("1.0.0"), Some("failed"))), ["device.offline", "device.failed"]);
         assert_eq!(device_events(&a, &dev(true, fw("1.0.0"), Some("rolled_back"))), ["device.rolled_back"]);
-        assert!(device_events(&dev(true, None, None), &a).is_empty());
+        assert_eq!(device_events(&dev(true, None, Some("installing")), &a), ["device.updated"]);
+        assert!(device_events(&a, &dev(true, None, Some("installing"))).is_empty());
     }
 }
