@@ -10,6 +10,7 @@ pub mod rollouts;
 pub mod sign;
 pub mod tokens;
 pub mod watch;
+pub mod webhooks;
 pub mod window;
 
 use clap::{Parser, Subcommand};
@@ -68,6 +69,9 @@ pub enum Command {
     Tokens(tokens::Command),
     /// The audit trail: every operator action, newest first.
     Audit(tokens::AuditArgs),
+    /// Webhooks: event deliveries over HTTP(S), signed, with their delivery state.
+    #[command(subcommand)]
+    Webhooks(webhooks::Command),
     /// External brokers: keep a Mosquitto's password and ACL files in step.
     #[command(subcommand)]
     Broker(broker::Command),
@@ -99,6 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokens(cmd) => tokens::run(&cli.client()?, out, cmd).await,
         Command::Audit(args) => tokens::audit(&cli.client()?, out, args).await,
         Command::Broker(cmd) => broker::run(&cli.client()?, out, cmd).await,
+        Command::Webhooks(cmd) => webhooks::run(&cli.client()?, out, cmd).await,
     }
 }
 
