@@ -234,7 +234,12 @@ impl Application {
             ("blob collection", tokio::spawn(crate::gc::run(self.state.clone(), self.rollout_retention, stop.clone()))),
             (
                 "stale presence",
-                tokio::spawn(crate::presence::run(self.store.clone(), self.presence_timeout, stop.clone())),
+                tokio::spawn(crate::presence::run(
+                    self.store.clone(),
+                    self.presence_timeout,
+                    self.events.announcer.devices.clone(),
+                    stop.clone(),
+                )),
             ),
         ];
         let changes = self.state.engine.as_ref().map(|e| e.changes.subscribe());

@@ -91,7 +91,13 @@ impl Announcer {
         self.mqtt.publish_event(self.topics.rollout_events(id), data.to_string()).await;
         let state_of =
             |mark: &str| serde_json::from_str::<serde_json::Value>(mark).ok()?["state"].as_str().map(str::to_owned);
-        self.record(&key, &data, |mark| rollout_events(mark.and_then(state_of).as_deref(), &body.state)).await
+        let wrote = self.record(&key, &data, |mark| rollout_events(mark.and_then(state_of).as_deref(), &body.state));
+        let wrote = wrote.await;
+        if matches!(body.state.as_str(), "completed" | "cancelled") {
+            // A finished rollout no longer changes: forget it (a late look finds its mark).
+            self.published.remove(&key);
+        }
+        wrote
     }
 
     /// Announces one device if its event body changed; true if deliveries were written.

@@ -98,6 +98,9 @@ pub trait EventStore: Send + Sync {
     /// `until` (compare-and-set: a row leased by another replica is not taken).
     async fn claim_deliveries(&self, owner: &str, now: i64, until: i64, limit: i64)
     -> StoreResult<Vec<DeliveryRecord>>;
+    /// Gives up `owner`'s claims at a stop, so the next start (or another replica) sends
+    /// them without waiting for their leases to end.
+    async fn release_deliveries(&self, owner: &str) -> StoreResult<()>;
     /// Records an attempt of a delivery this `owner` holds; false if its lease was lost.
     async fn finish_delivery(&self, id: &str, owner: &str, attempt: &Attempt, now: i64) -> StoreResult<bool>;
 }

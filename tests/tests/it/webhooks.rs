@@ -277,6 +277,7 @@ async fn a_dead_endpoint_does_not_slow_a_rollout() {
     });
     let (id, _) = register(&app, &format!("http://{dead_addr}/hook"), json!(["*"])).await;
     let with_dead = timed(v2.id.clone()).await;
+    eprintln!("rollout of 10: {baseline:?}; with a dead endpoint on every event: {with_dead:?}");
     assert!(
         with_dead < baseline * 2 + Duration::from_secs(3),
         "baseline {baseline:?}, with a dead endpoint {with_dead:?}"
@@ -321,4 +322,20 @@ async fn fleetctl_manages_webhooks_and_mqtt_tokens() {
     assert!(token.trim().starts_with("fleet_op_"), "{token}");
     let tokens = run(args("tokens list")).await;
     assert!(tokens.lines().any(|l| l.starts_with("ha ") && l.contains(" yes ")), "{tokens}");
+}
+
+#[tokio::test]
+async fn presence_changes_are_device_online_and_offline_events() {
+    let app = TestApp::spawn_with(|s| s.presence_timeout = Duration::from_secs(1)).await;
+    let token = app.client.add_device("dev-a", "sim", &Default::default()).await.unwrap().token;
+    let receiver = Receiver::start().await;
+    let (_, secret) = register(&app, &receiver.url(), json!(["device.*"])).await;
+    crate::rollouts::publish_as(&app.mqtt_url, "dev-a", &token, "presence", b"online".to_vec()).await;
+    let online = receiver.wait_for("device.online", Duration::from_secs(15)).await;
+    // Silent past --presence-timeout: marked offline by the server, announced as well.
+    let offline = receiver.wait_for("device.offline", Duration::from_secs(15)).await;
+    for r in [&online, &offline] {
+        verify(&secret, r);
+        assert_eq!(serde_json::from_str::<Value>(&r.body).unwrap()["data"]["device_id"], "dev-a");
+    }
 }

@@ -52,7 +52,16 @@ pub fn client() -> Result<reqwest::Client, reqwest::Error> {
 }
 
 impl Deliverer {
+    /// Delivers until `stop`; then gives up its claims (an attempt cut short is sent again:
+    /// at least once).
     pub async fn run(self, stop: CancellationToken) {
+        self.deliver(&stop).await;
+        if let Err(e) = self.store.release_deliveries(&self.owner).await {
+            tracing::warn!("releasing webhook deliveries: {e}");
+        }
+    }
+
+    async fn deliver(&self, stop: &CancellationToken) {
         let slots = Arc::new(Semaphore::new(PARALLEL));
         while !stop.is_cancelled() {
             let claimed = match self.claim(slots.available_permits()).await {

@@ -188,6 +188,14 @@ impl<DB: Db> EventStore for SqlStore<DB> {
         rows.iter().map(delivery_from_row::<DB>).collect()
     }
 
+    async fn release_deliveries(&self, owner: &str) -> StoreResult<()> {
+        Sql::<DB>::new("UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1")
+            .arg(owner)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
     async fn finish_delivery(&self, id: &str, owner: &str, a: &Attempt, now: i64) -> StoreResult<bool> {
         let mut tx = self.write.begin().await?;
         let row = Sql::<DB>::new(
