@@ -98,6 +98,8 @@ pub trait EventStore: Send + Sync {
     /// `until` (compare-and-set: a row leased by another replica is not taken).
     async fn claim_deliveries(&self, owner: &str, now: i64, until: i64, limit: i64)
     -> StoreResult<Vec<DeliveryRecord>>;
+    /// Removes delivered and failed deliveries created before `before`; returns how many.
+    async fn prune_deliveries(&self, before: i64) -> StoreResult<u64>;
     /// Gives up `owner`'s claims at a stop, so the next start (or another replica) sends
     /// them without waiting for their leases to end.
     async fn release_deliveries(&self, owner: &str) -> StoreResult<()>;

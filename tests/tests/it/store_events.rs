@@ -66,6 +66,15 @@ async fn story(store: Arc<dyn Store>) {
     assert_eq!((tally.pending, tally.delivered, tally.failed), (0, 1, 1));
     let listed = store.list_deliveries("wh_a", &page).await.unwrap();
     assert_eq!(listed.items.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["msg_2", "msg_1"], "newest first");
+    let first = store.list_deliveries("wh_a", &PageRequest { limit: 1, cursor: None }).await.unwrap();
+    assert_eq!(first.next_cursor.as_deref(), Some("msg_2"));
+    let next = PageRequest { limit: 1, cursor: first.next_cursor };
+    assert_eq!(store.list_deliveries("wh_a", &next).await.unwrap().items[0].id, "msg_1");
+
+    // Pruning removes finished deliveries created before the cut-off, never pending ones.
+    assert_eq!(store.prune_deliveries(now - 60_000).await.unwrap(), 0, "all are younger");
+    assert_eq!(store.prune_deliveries(now + 60_000).await.unwrap(), 2, "msg_1 delivered, msg_2 failed");
+    assert_eq!(store.delivery_tally("wh_b").await.unwrap().pending, 1, "msg_3 is still pending");
 
     store.delete_webhook("wh_b").await.unwrap();
     assert!(matches!(store.get_webhook("wh_b").await, Err(StoreError::NotFound)));

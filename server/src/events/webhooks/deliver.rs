@@ -3,7 +3,7 @@
 //! how it went: 2xx delivered; 410 disables the webhook; anything else (or no answer) is
 //! tried again after the next step of [`BACKOFF`], and given up after its last step.
 //! Nothing here is on the path of a rollout: a slow or dead endpoint only holds its own
-//! deliveries.
+//! deliveries. Finished deliveries are kept [`KEEP_FINISHED`], then removed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +33,10 @@ const LEASE: Duration = Duration::from_secs(30);
 /// Attempts under way at once.
 const PARALLEL: usize = 32;
 const POLL: Duration = Duration::from_secs(1);
+/// Finished deliveries are kept this long (to be shown), then removed.
+pub const KEEP_FINISHED: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How often finished deliveries are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// The delivery task's state.
 #[derive(Debug, Clone)]
@@ -63,7 +67,12 @@ impl Deliverer {
 
     async fn deliver(&self, stop: &CancellationToken) {
         let slots = Arc::new(Semaphore::new(PARALLEL));
+        let mut pruned: Option<tokio::time::Instant> = None;
         while !stop.is_cancelled() {
+            if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                pruned = Some(tokio::time::Instant::now());
+                self.prune().await;
+            }
             let claimed = match self.claim(slots.available_permits()).await {
                 Ok(n) => n,
                 Err(e) => {
@@ -87,6 +96,15 @@ impl Deliverer {
                     () = tokio::time::sleep(POLL) => {}
                 }
             }
+        }
+    }
+
+    async fn prune(&self) {
+        let before = crate::clock::now_ms() - KEEP_FINISHED.as_millis() as i64;
+        match self.store.prune_deliveries(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deliveries = n, "finished webhook deliveries older than 7 days removed"),
+            Err(e) => tracing::warn!("pruning webhook deliveries: {e}"),
         }
     }
 

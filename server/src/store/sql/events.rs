@@ -188,6 +188,11 @@ impl<DB: Db> EventStore for SqlStore<DB> {
         rows.iter().map(delivery_from_row::<DB>).collect()
     }
 
+    async fn prune_deliveries(&self, before: i64) -> StoreResult<u64> {
+        let sql = "DELETE FROM webhook_deliveries WHERE state IN ('delivered', 'failed') AND created_at < $1";
+        Ok(Sql::<DB>::new(sql).arg(before).execute(self.writer()).await?)
+    }
+
     async fn release_deliveries(&self, owner: &str) -> StoreResult<()> {
         Sql::<DB>::new("UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1")
             .arg(owner)
