@@ -339,3 +339,39 @@ async fn presence_changes_are_device_online_and_offline_events() {
         assert_eq!(serde_json::from_str::<Value>(&r.body).unwrap()["data"]["device_id"], "dev-a");
     }
 }
+
+/// Two replicas on one PostgreSQL: each event is recorded once and each delivery sent by
+/// one replica at a time (one request per `webhook-id` when the endpoint answers 2xx).
+#[tokio::test]
+#[ignore = "needs PostgreSQL at FLEET_TEST_DATABASE_URL (CI starts it)"]
+async fn two_replicas_send_each_event_once() {
+    let url = fleet_tests::fresh_postgres().await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let on_db = |s: &mut fleet_server::Settings| s.database_url = Some(url.clone());
+    let a = TestApp::spawn_full(dir_a.path(), None, on_db).await;
+    let b = TestApp::spawn_full(dir_b.path(), None, |s| s.database_url = Some(url.clone())).await;
+    a.trust_release_key().await;
+    let fw = firmware(&a, "gateway-os", "1.0.0", "sim").await;
+    for i in 0..5 {
+        a.client.add_device(&format!("dev-{i}"), "sim", &Default::default()).await.unwrap();
+    }
+    let receiver = Receiver::start().await;
+    register(&a, &receiver.url(), json!(["rollout.created", "rollout.paused", "rollout.resumed"])).await;
+    let id = create(&a, json!({"firmware": fw.id, "target": {"hardware": "sim"}})).await;
+    for (app, action) in [(&b, "pause"), (&a, "resume"), (&b, "pause"), (&a, "resume")] {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let (status, body) = post(app, &format!("/rollouts/{id}/{action}"), json!({})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let got = receiver.got();
+    let kinds: Vec<_> = got.iter().map(Received::kind).collect();
+    let count = |k: &str| kinds.iter().filter(|x| *x == k).count();
+    assert_eq!((count("rollout.created"), count("rollout.paused"), count("rollout.resumed")), (1, 2, 2), "{kinds:?}");
+    let mut ids: Vec<_> = got.iter().map(|r| r.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), got.len(), "one request per webhook-id");
+    a.stop().await;
+    b.stop().await;
+}
