@@ -11,6 +11,7 @@
 //!   operator actions); [`gc`] (unreferenced blobs); [`retention`] (finished rollouts
 //!   expiring); [`presence`] (devices silent too long
 //!   marked offline); [`backup`] (online backups);
+//!   [`events`] (the retained event topics and webhooks, from one announcer);
 //!   [`artifact_cache`] and [`device_tokens`] (records and tokens remembered a moment, by
 //!   the rule of [`remembered`]); [`metrics`]; [`state`], what handlers share.
 //! - HTTP: [`http`], the REST API, one module per resource, `http::error` mapping every

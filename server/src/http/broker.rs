@@ -153,5 +153,18 @@ async fn emqx_authorize(
             "publish" => account.may_publish(&app.topics, &req.topic),
             _ => false,
         };
-    Ok(verdict(allow))
+    Ok(verdict(allow && still_an_account(&app, &account).await?))
+}
+
+/// An operator account's token may have been revoked since it logged in (EMQX keeps the
+/// session): it is looked up again. Devices are checked at login only, as before.
+async fn still_an_account(app: &AppState, account: &Account) -> Result<bool, ApiError> {
+    let Account::Operator(name) = account else {
+        return Ok(true);
+    };
+    match app.store.get_operator_token(name).await {
+        Ok(token) => Ok(token.mqtt),
+        Err(crate::store::StoreError::NotFound) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -165,6 +165,7 @@ pub trait TokenStore: Send + Sync {
     /// Inserts a new token; `Conflict` if the name or the hash is taken.
     async fn insert_operator_token(&self, token: &OperatorTokenRecord) -> StoreResult<()>;
     async fn list_operator_tokens(&self, page: &PageRequest) -> StoreResult<Page<OperatorTokenRecord>>;
+    async fn get_operator_token(&self, name: &str) -> StoreResult<OperatorTokenRecord>;
     async fn delete_operator_token(&self, name: &str) -> StoreResult<()>;
 }
 

@@ -162,6 +162,8 @@ async fn emqx_hooks_know_operator_accounts() {
     assert_eq!(r.status(), 204);
     let (_, revoked) = post(&app, "/broker/emqx/authenticate", login("op:ha", &token)).await;
     assert_eq!(revoked["result"], "deny", "a revoked token");
+    let (_, after) = post(&app, "/broker/emqx/authorize", authorize("fleet/events/#", "subscribe")).await;
+    assert_eq!(after["result"], "deny", "its session may subscribe no more");
 }
 
 #[tokio::test]

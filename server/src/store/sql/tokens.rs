@@ -81,6 +81,11 @@ impl<DB: Db> TokenStore for SqlStore<DB> {
         self.page_of("operator_tokens", "name", page, operator_token_from_row::<DB>, |t| t.name.clone()).await
     }
 
+    async fn get_operator_token(&self, name: &str) -> StoreResult<OperatorTokenRecord> {
+        let row = Sql::<DB>::new("SELECT * FROM operator_tokens WHERE name = $1").arg(name).fetch_one(self.reader());
+        operator_token_from_row::<DB>(&row.await?)
+    }
+
     async fn delete_operator_token(&self, name: &str) -> StoreResult<()> {
         let done =
             Sql::<DB>::new("DELETE FROM operator_tokens WHERE name = $1").arg(name).execute(self.writer()).await?;
