@@ -129,7 +129,7 @@ impl ApiClient {
         self.http.request(method, self.api_url(path)).bearer_auth(&self.token)
     }
 
-    async fn decode<T: DeserializeOwned>(response: Response) -> ClientResult<T> {
+    pub(crate) async fn decode<T: DeserializeOwned>(response: Response) -> ClientResult<T> {
         let response = Self::check(response).await?;
         Ok(response.json().await?)
     }
@@ -367,7 +367,12 @@ impl ApiClient {
     // Operator tokens and the audit trail.
 
     pub async fn create_operator_token(&self, name: &str, scope: TokenScope) -> ClientResult<TokenWithSecret> {
-        let body = serde_json::json!({"name": name, "scope": scope});
+        self.create_token(name, scope, false).await
+    }
+
+    /// `POST /tokens`; with `mqtt`, the token also logs in to the broker as `op:{name}`.
+    pub async fn create_token(&self, name: &str, scope: TokenScope, mqtt: bool) -> ClientResult<TokenWithSecret> {
+        let body = serde_json::json!({"name": name, "scope": scope, "mqtt": mqtt});
         Self::decode(self.request(Method::POST, paths::TOKENS).json(&body).send().await?).await
     }
 

@@ -1,6 +1,7 @@
 //! `fleetctl`, the operator's CLI, and the typed API client the tests reuse.
 //!
-//! - [`client`]: `ApiClient`, one typed method per REST call.
+//! - [`client`]: `ApiClient`, one typed method per REST call ([`webhooks_api`]: those of
+//!   `/webhooks`).
 //! - [`commands`]: one module per subcommand (keygen, sign, keys, firmware/configs, devices,
 //!   rollouts).
 //! - [`output`]: tables and summaries for people, `--output json` for scripts.
@@ -14,6 +15,7 @@ pub mod commands;
 pub mod output;
 pub mod secret_file;
 pub mod sse;
+pub mod webhooks_api;
 
 pub use client::{ApiClient, ClientError};
 pub use commands::{Cli, run};

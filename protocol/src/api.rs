@@ -133,6 +133,9 @@ impl std::fmt::Display for TokenScope {
 pub struct TokenInfo {
     pub name: String,
     pub scope: TokenScope,
+    /// Whether the token also logs in to the broker as `op:{name}` (CONTRACT §10).
+    #[serde(default)]
+    pub mqtt: bool,
     pub created_at: String,
 }
 

@@ -16,6 +16,7 @@
 //! - [`state`]: per-device rollout states, reason codes and the table of legal transitions.
 //! - [`problem`]: the RFC 9457 error body and its stable error codes.
 //! - [`api`]: the REST request and response bodies.
+//! - [`events`]: event types and patterns, the device event and webhook bodies (§10).
 //! - [`paths`]: the `/api/v1` prefix and the path of every REST resource.
 //! - [`presence`]: the keep-alive, the `online` refresh and the silence bound of presence.
 //! - `tls`: TLS client settings shared by every client (feature `tls`).
@@ -27,6 +28,7 @@
 pub mod api;
 pub mod digest;
 pub mod envelope;
+pub mod events;
 pub mod id;
 pub mod keys;
 pub mod manifest;

@@ -23,6 +23,8 @@ pub const ROLLOUTS: &str = "/rollouts";
 pub const TRUST: &str = "/trust";
 /// `/tokens`: operator tokens.
 pub const TOKENS: &str = "/tokens";
+/// `/webhooks`: event deliveries over HTTP (CONTRACT §10).
+pub const WEBHOOKS: &str = "/webhooks";
 /// `/audit`: the audit trail.
 pub const AUDIT: &str = "/audit";
 /// `/openapi.json`: the OpenAPI document.
@@ -144,6 +146,16 @@ pub fn rollout_device_action(id: &str, device_id: &str, action: RolloutDeviceAct
 /// `/tokens/{name}`.
 pub fn token(name: &str) -> String {
     format!("{TOKENS}/{name}")
+}
+
+/// `/webhooks/{id}`.
+pub fn webhook(id: &str) -> String {
+    format!("{WEBHOOKS}/{id}")
+}
+
+/// `/webhooks/{id}/deliveries`.
+pub fn webhook_deliveries(id: &str) -> String {
+    format!("{}/deliveries", webhook(id))
 }
 
 /// `/api/v1{path}`: a path as the server serves it.

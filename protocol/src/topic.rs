@@ -1,7 +1,8 @@
 //! MQTT topics (CONTRACT §4). The only place a topic string is formatted or parsed.
 //!
-//! `{root}/devices/{device_id}/commands|status|presence` and `{root}/trust` (CONTRACT §11),
-//! root `fleet` by default.
+//! `{root}/devices/{device_id}/commands|status|presence`, root `fleet` by default;
+//! `{root}/trust` (CONTRACT §11); the event topics `{root}/events/rollouts/{id}` and
+//! `{root}/events/devices/{id}` and what an operator account may reach (CONTRACT §10).
 
 use crate::DeviceId;
 
@@ -114,6 +115,64 @@ impl Topics {
     }
 }
 
+/// The username prefix of operator MQTT accounts: `op:{token name}` (CONTRACT §10).
+pub const OPERATOR_USER_PREFIX: &str = "op:";
+
+/// The event topics and the operator account's rules (CONTRACT §10).
+impl Topics {
+    /// `{root}/events/rollouts/{id}`: the rollout's body, retained.
+    pub fn rollout_events(&self, rollout_id: &str) -> String {
+        format!("{}/events/rollouts/{rollout_id}", self.root)
+    }
+
+    /// `{root}/events/devices/{id}`: the device's event body, retained.
+    pub fn device_events(&self, id: &DeviceId) -> String {
+        format!("{}/events/devices/{id}", self.root)
+    }
+
+    /// `{root}/ha/{id}/install`: Home Assistant's install command for one device.
+    pub fn ha_install(&self, id: &str) -> String {
+        format!("{}/ha/{id}/install", self.root)
+    }
+
+    /// The filters an operator account may subscribe within: every event, every device's
+    /// presence, the Home Assistant topics and, when given, the discovery prefix.
+    pub fn operator_filters(&self, ha_prefix: Option<&str>) -> Vec<String> {
+        let mut filters =
+            vec![format!("{}/events/#", self.root), self.all(Channel::Presence), format!("{}/ha/#", self.root)];
+        filters.extend(ha_prefix.map(|p| format!("{p}/#")));
+        filters
+    }
+
+    /// Whether an operator account may subscribe to `filter`: it must lie within one of
+    /// [`Topics::operator_filters`] (a narrower filter is fine, a wider one is not).
+    pub fn operator_may_subscribe(&self, filter: &str, ha_prefix: Option<&str>) -> bool {
+        self.operator_filters(ha_prefix).iter().any(|allowed| filter_within(filter, allowed))
+    }
+
+    /// Whether an operator account may publish to `topic`: only `{root}/ha/{device}/install`.
+    pub fn operator_may_publish(&self, topic: &str) -> bool {
+        let Some(rest) = topic.strip_prefix(&self.root).and_then(|r| r.strip_prefix("/ha/")) else {
+            return false;
+        };
+        rest.strip_suffix("/install").is_some_and(|id| DeviceId::parse(id).is_ok())
+    }
+}
+
+/// Whether every topic `filter` matches is also matched by `allowed` (both MQTT filters).
+pub fn filter_within(filter: &str, allowed: &str) -> bool {
+    let (mut f, mut a) = (filter.split('/'), allowed.split('/'));
+    loop {
+        match (f.next(), a.next()) {
+            (_, Some("#")) => return true,
+            (None, None) => return true,
+            (Some(fl), Some("+")) if fl != "#" => {}
+            (Some(fl), Some(al)) if fl == al && fl != "+" && fl != "#" => {}
+            _ => return false,
+        }
+    }
+}
+
 /// Why a broker URL is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BrokerUrlError {
@@ -171,6 +230,38 @@ pub fn parse_broker_url(url: &str) -> Result<BrokerUrl, BrokerUrlError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn operator_accounts_reach_events_presence_and_ha_only() {
+        let t = Topics::default();
+        for ok in [
+            "fleet/events/#",
+            "fleet/events/rollouts/+",
+            "fleet/events/devices/d1",
+            "fleet/devices/+/presence",
+            "fleet/devices/d1/presence",
+            "fleet/ha/#",
+            "homeassistant/update/x/config",
+        ] {
+            assert!(t.operator_may_subscribe(ok, Some("homeassistant")), "{ok}");
+        }
+        for no in [
+            "#",
+            "fleet/#",
+            "fleet/+/rollouts/x",
+            "fleet/devices/+/commands",
+            "fleet/devices/#",
+            "fleet/devices/d1/status",
+            "homeassistant/#",
+            "$SYS/#",
+        ] {
+            assert!(!t.operator_may_subscribe(no, None), "{no}");
+        }
+        assert!(t.operator_may_publish("fleet/ha/dev-1/install"));
+        assert!(!t.operator_may_publish("fleet/ha/+/install"));
+        assert!(!t.operator_may_publish("fleet/devices/dev-1/commands"));
+        assert!(!t.device_may_subscribe(&DeviceId::parse("d1").unwrap(), "fleet/events/#"));
+    }
 
     #[test]
     fn broker_urls() {

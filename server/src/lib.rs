@@ -12,6 +12,7 @@
 //!   expiring); [`presence`] (devices silent too long
 //!   marked offline); [`backup`] (online backups); [`trust_announce`] (the latest trust
 //!   document, retained on `{root}/trust`);
+//!   [`events`] (the retained event topics and webhooks, from one announcer);
 //!   [`artifact_cache`] and [`device_tokens`] (records and tokens remembered a moment, by
 //!   the rule of [`remembered`]); [`metrics`]; [`state`], what handlers share.
 //! - HTTP: [`http`], the REST API, one module per resource, `http::error` mapping every
@@ -36,6 +37,7 @@ pub mod clock;
 pub mod credentials;
 pub mod device_tokens;
 pub mod entry;
+pub mod events;
 pub mod gc;
 pub mod http;
 pub mod limits;

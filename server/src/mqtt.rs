@@ -18,6 +18,9 @@ use tokio::sync::mpsc;
 use crate::metrics::Metrics;
 use tokio::task::JoinHandle;
 
+/// Message expiry of event topics: one day.
+const EVENT_EXPIRY_S: u32 = 24 * 3600;
+
 /// Where the server's client connects, and as whom.
 #[derive(Debug, Clone)]
 pub struct MqttConfig {
@@ -93,6 +96,14 @@ impl MqttLink {
     pub async fn publish_trust(&self, envelope_json: Vec<u8>) {
         if let Err(e) = self.client.publish(self.topics.trust(), QoS::AtLeastOnce, true, envelope_json).await {
             tracing::error!("publishing the trust document: {e}");
+        }
+    }
+
+    /// Publishes an event body (CONTRACT §10): QoS 1, retained, expiring after a day.
+    pub async fn publish_event(&self, topic: String, payload: String) {
+        let properties = PublishProperties { message_expiry_interval: Some(EVENT_EXPIRY_S), ..Default::default() };
+        if let Err(e) = self.client.publish_with_properties(topic, QoS::AtLeastOnce, true, payload, properties).await {
+            tracing::error!("publishing an event: {e}");
         }
     }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::events::DeviceChanges;
 use crate::store::{Store, StoreError};
 
 /// How often the bound is checked: a quarter of it, between 250 ms and 30 s.
@@ -19,23 +20,25 @@ pub fn check_every(bound: Duration) -> Duration {
     (bound / 4).clamp(Duration::from_millis(250), Duration::from_secs(30))
 }
 
-/// One pass: marks offline the devices silent for longer than `bound`; returns how many.
-pub async fn expire(store: &dyn Store, bound: Duration) -> Result<u64, StoreError> {
+/// One pass: marks offline the devices silent for longer than `bound`; returns them.
+pub async fn expire(store: &dyn Store, bound: Duration) -> Result<Vec<fleet_protocol::DeviceId>, StoreError> {
     let now = store.now_ms().await?;
     let bound_ms = i64::try_from(bound.as_millis()).unwrap_or(i64::MAX);
     let expired = store.expire_presence(now.saturating_sub(bound_ms)).await?;
-    if expired > 0 {
-        tracing::info!(devices = expired, ?bound, "silent devices marked offline");
+    if !expired.is_empty() {
+        tracing::info!(devices = expired.len(), ?bound, "silent devices marked offline");
     }
     Ok(expired)
 }
 
-/// Runs a pass every [`check_every`] until `stop` is cancelled.
-pub async fn run(store: Arc<dyn Store>, bound: Duration, stop: CancellationToken) {
+/// Runs a pass every [`check_every`] until `stop` is cancelled; the devices it marks
+/// offline go to the event announcer (`device.offline`).
+pub async fn run(store: Arc<dyn Store>, bound: Duration, changes: Arc<DeviceChanges>, stop: CancellationToken) {
     let every = check_every(bound);
     while !stop.is_cancelled() {
-        if let Err(e) = expire(store.as_ref(), bound).await {
-            tracing::warn!("stale presence: {e}");
+        match expire(store.as_ref(), bound).await {
+            Ok(expired) => changes.touch(expired),
+            Err(e) => tracing::warn!("stale presence: {e}"),
         }
         tokio::select! {
             () = stop.cancelled() => {}

@@ -11,6 +11,7 @@ pub mod sign;
 pub mod tokens;
 pub mod trust;
 pub mod watch;
+pub mod webhooks;
 pub mod window;
 
 use clap::{Parser, Subcommand};
@@ -69,6 +70,9 @@ pub enum Command {
     Tokens(tokens::Command),
     /// The audit trail: every operator action, newest first.
     Audit(tokens::AuditArgs),
+    /// Webhooks: event deliveries over HTTP(S), signed, with their delivery state.
+    #[command(subcommand)]
+    Webhooks(webhooks::Command),
     /// External brokers: keep a Mosquitto's password and ACL files in step.
     #[command(subcommand)]
     Broker(broker::Command),
@@ -104,6 +108,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(args) => tokens::audit(&cli.client()?, out, args).await,
         Command::Broker(cmd) => broker::run(&cli.client()?, out, cmd).await,
         Command::Trust(cmd) => trust::run(cli.client().ok().as_ref(), out, cmd).await,
+        Command::Webhooks(cmd) => webhooks::run(&cli.client()?, out, cmd).await,
     }
 }
 

@@ -14,6 +14,10 @@ pub enum Command {
         /// `admin` (everything) or `read-only` (every read, no write).
         #[arg(long, value_parser = parse_scope, default_value = "read-only")]
         scope: TokenScope,
+        /// Also log in to the MQTT broker as `op:NAME` with this token (event topics,
+        /// presence).
+        #[arg(long)]
+        mqtt: bool,
     },
     /// List operator tokens (names and scopes, never the secrets).
     List,
@@ -30,12 +34,14 @@ fn parse_scope(s: &str) -> Result<TokenScope, String> {
 
 pub async fn run(client: &ApiClient, out: Format, cmd: &Command) -> anyhow::Result<()> {
     match cmd {
-        Command::Create { name, scope } => {
-            let created = client.create_operator_token(name, *scope).await?;
+        Command::Create { name, scope, mqtt } => {
+            let created = client.create_token(name, *scope, *mqtt).await?;
             if out.is_json() {
                 print_json(&created)?;
             } else {
-                eprintln!("token {} ({}) — shown only once:", created.info.name, created.info.scope);
+                let broker =
+                    if created.info.mqtt { format!(", MQTT user op:{}", created.info.name) } else { String::new() };
+                eprintln!("token {} ({}{broker}) — shown only once:", created.info.name, created.info.scope);
                 println!("{}", created.token);
             }
         }

@@ -53,6 +53,8 @@ pub async fn set_admin_token(settings: &Settings, store: &dyn Store) -> Result<(
         name: ADMIN_TOKEN_NAME.into(),
         scope: TokenScope::Admin,
         token_hash: hash_token(token),
+        mqtt: false,
+        broker_password_hash: None,
         created_at_ms: now,
     };
     match operator_token(settings)? {

@@ -43,6 +43,8 @@ pub enum StartupError {
     MqttCaFileWithoutTls,
     #[error("password file {0}: {1}")]
     PasswordFile(PathBuf, io::Error),
+    #[error("webhook HTTP client: {0}")]
+    WebhookClient(#[from] reqwest::Error),
     #[error("--mosquitto-dir needs --mqtt-url (the Mosquitto it is for)")]
     MosquittoDirWithoutBroker,
     #[error("admin token file {0}: {1}")]

@@ -77,6 +77,8 @@ pub struct Application {
     engine: Engine,
     ingest: (Ingest, tokio::sync::mpsc::UnboundedReceiver<Inbound>),
     mosquitto: Option<MosquittoSync>,
+    /// Event topics and webhook deliveries (CONTRACT §10).
+    events: crate::events::EventTasks,
     /// Held until the server has stopped: no second server opens this data directory.
     data_lock: DataDirLock,
 }
@@ -99,6 +101,8 @@ struct Opened {
     instance: String,
     device_tokens: Arc<DeviceTokens>,
     mqtt: MqttWiring,
+    /// The client webhooks are delivered with.
+    webhook_http: reqwest::Client,
 }
 
 impl Application {
@@ -123,8 +127,20 @@ impl Application {
         let device_tokens = Arc::new(DeviceTokens::default());
         let topics = Topics::new(settings.topic_root.clone());
         let mqtt = mqtt_wiring::wire_mqtt(&settings, &store, &device_tokens, topics, &instance, tls.as_ref()).await?;
-        let opened =
-            Opened { data_lock, listener, local_addr, store, blobs, tls, public_url, instance, device_tokens, mqtt };
+        let webhook_http = crate::events::webhooks::deliver::client()?;
+        let opened = Opened {
+            data_lock,
+            listener,
+            local_addr,
+            store,
+            blobs,
+            tls,
+            public_url,
+            instance,
+            device_tokens,
+            mqtt,
+            webhook_http,
+        };
         Ok(Self::assemble(&settings, opened))
     }
 
@@ -136,6 +152,15 @@ impl Application {
         let mqtt = Arc::new(mqtt);
         let artifacts = Arc::new(ArtifactCache::default());
         let (engine, ingest, handle) = rollout_tasks(&o.store, &o.public_url, &o.instance, &mqtt, &artifacts, &metrics);
+        let events = crate::events::EventTasks::new(
+            &o.store,
+            &artifacts,
+            &mqtt,
+            mqtt_topics.clone(),
+            ingest.devices.clone(),
+            o.webhook_http,
+            &o.instance,
+        );
         let (store, instance) = (o.store, o.instance);
         let (mosquitto, mosquitto_handle) = o.mqtt.mosquitto.unzip();
         let state = AppState::new(Shared {
@@ -171,6 +196,7 @@ impl Application {
             mqtt,
             engine,
             mosquitto,
+            events,
             ingest: (ingest, inbound),
             data_lock: o.data_lock,
         }
@@ -209,7 +235,12 @@ impl Application {
             ("blob collection", tokio::spawn(crate::gc::run(self.state.clone(), self.rollout_retention, stop.clone()))),
             (
                 "stale presence",
-                tokio::spawn(crate::presence::run(self.store.clone(), self.presence_timeout, stop.clone())),
+                tokio::spawn(crate::presence::run(
+                    self.store.clone(),
+                    self.presence_timeout,
+                    self.events.announcer.devices.clone(),
+                    stop.clone(),
+                )),
             ),
         ];
         let announce = crate::trust_announce::run(
@@ -219,6 +250,11 @@ impl Application {
             stop.clone(),
         );
         tasks.push(("trust announcement", tokio::spawn(announce)));
+        let changes = self.state.engine.as_ref().map(|e| e.changes.subscribe());
+        if let Some(changes) = changes {
+            tasks.push(("event announcer", tokio::spawn(self.events.announcer.run(changes, stop.clone()))));
+        }
+        tasks.push(("webhook delivery", tokio::spawn(self.events.deliverer.run(stop.clone()))));
         if let Some(m) = self.mosquitto {
             tasks.push(("Mosquitto file sync", tokio::spawn(m.run(stop.clone()))));
         }
@@ -273,7 +309,13 @@ fn rollout_tasks(
         instance.to_owned(),
         metrics.clone(),
     );
-    let ingest = Ingest { store: store.clone(), mqtt: mqtt.clone(), engine: handle.clone(), metrics: metrics.clone() };
+    let ingest = Ingest {
+        store: store.clone(),
+        mqtt: mqtt.clone(),
+        engine: handle.clone(),
+        metrics: metrics.clone(),
+        devices: Arc::default(),
+    };
     (engine, ingest, handle)
 }
 

@@ -2,20 +2,20 @@
 //! devices log in with username = client id = device id and password = token (checked
 //! against the registry); a last will only on the device's own `presence`; a device may
 //! subscribe only to its own `commands` and the trust announcement (`{root}/trust`) and
-//! publish only its own `status` and `presence`.
-//! The server's own client logs in with a credential generated at start and may do
-//! everything (rmqtt skips the ACL hooks for superusers).
+//! publish only its own `status` and `presence`. Operator accounts (`op:{name}`, CONTRACT
+//! §10) follow [`Account`]'s rules. The server's own client logs in with a credential
+//! generated at start and may do everything (rmqtt skips the ACL hooks for superusers).
 
 use std::sync::{Arc, Weak};
 
-use fleet_protocol::DeviceId;
 use fleet_protocol::topic::Topics;
 use rmqtt::codec::v5::SubscribeAckReason;
 use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType};
 use rmqtt::types::{AuthResult, ConnectInfo, LastWill, PublishAclResult, SubscribeAclResult};
 
+use super::account::Account;
 use crate::device_tokens::DeviceTokens;
-use crate::store::{Store, TokenOwner};
+use crate::store::Store;
 use crate::token::hash_token;
 
 /// Who may use the broker.
@@ -32,13 +32,14 @@ pub struct Access {
 }
 
 impl Access {
-    fn will_allowed(&self, device: &DeviceId, connect: &ConnectInfo) -> bool {
+    /// A device's last will only on its own presence; an operator account has none.
+    fn will_allowed(&self, account: &Account, connect: &ConnectInfo) -> bool {
         let topic = match connect.last_will() {
             None => return true,
             Some(LastWill::V3(w)) => w.topic.to_string(),
             Some(LastWill::V5(w)) => w.topic.to_string(),
         };
-        topic == self.topics.presence(device)
+        matches!(account, Account::Device(device) if topic == self.topics.presence(device))
     }
 
     async fn authenticate(&self, connect: &ConnectInfo) -> AuthResult {
@@ -53,17 +54,17 @@ impl Access {
                 AuthResult::BadUsernameOrPassword
             };
         }
-        let Ok(device) = DeviceId::parse(username.to_string()) else {
+        let Some(account) = Account::parse(username) else {
             return AuthResult::BadUsernameOrPassword;
         };
-        if &**connect.client_id() != device.as_str() || !self.will_allowed(&device, connect) {
+        if **connect.client_id() != *account.client_id() || !self.will_allowed(&account, connect) {
             return AuthResult::NotAuthorized;
         }
         let Some(store) = self.store.upgrade() else {
             return AuthResult::NotAuthorized;
         };
         match self.tokens.owner(store.as_ref(), &hash_token(&password)).await {
-            Ok(Some(TokenOwner::Device(owner))) if owner == device => AuthResult::Allow(false, None),
+            Ok(owner) if account.owns(owner.as_ref()) => AuthResult::Allow(false, None),
             Ok(_) => AuthResult::BadUsernameOrPassword,
             Err(e) => {
                 tracing::error!("broker authentication: {e}");
@@ -72,9 +73,9 @@ impl Access {
         }
     }
 
-    /// The device a non-superuser session belongs to.
-    fn device_of(username: Option<&rmqtt::types::UserName>) -> Option<DeviceId> {
-        DeviceId::parse(username?.to_string()).ok()
+    /// The account a non-superuser session belongs to.
+    fn account_of(username: Option<&rmqtt::types::UserName>) -> Option<Account> {
+        Account::parse(username?)
     }
 }
 
@@ -94,8 +95,8 @@ impl Handler for Hooks {
                 (false, Some(HookResult::AuthResult(result)))
             }
             Parameter::ClientSubscribeCheckAcl(session, subscribe) => {
-                let allowed = Access::device_of(session.id.username.as_ref())
-                    .is_some_and(|d| self.0.topics.device_may_subscribe(&d, &subscribe.topic_filter));
+                let allowed = Access::account_of(session.id.username.as_ref())
+                    .is_some_and(|a| a.may_subscribe(&self.0.topics, &subscribe.topic_filter));
                 if allowed {
                     (true, acc)
                 } else {
@@ -104,8 +105,8 @@ impl Handler for Hooks {
                 }
             }
             Parameter::MessagePublishCheckAcl(session, publish) => {
-                let allowed = Access::device_of(session.id.username.as_ref())
-                    .is_some_and(|d| self.0.topics.device_may_publish(&d, &publish.inner.topic));
+                let allowed = Access::account_of(session.id.username.as_ref())
+                    .is_some_and(|a| a.may_publish(&self.0.topics, &publish.inner.topic));
                 if allowed {
                     (true, acc)
                 } else {

@@ -7,6 +7,7 @@
 //! reach it through [`gate`], which enforces the CONNECT deadline and the cap on
 //! connections not yet let in, and terminates TLS for the mqtts:// listener.
 
+pub mod account;
 pub mod gate;
 mod hooks;
 pub mod mosquitto;
@@ -117,7 +118,12 @@ impl EmbeddedBroker {
 
     /// Closes a device's session (its token was rotated or the device removed).
     pub async fn kick(&self, device: &DeviceId) {
-        let id = Id::from(self.scx.node.id(), ClientId::from(device.as_str()));
+        self.kick_client(device.as_str()).await;
+    }
+
+    /// Closes the session of a client id (a device, or an operator account `op:{name}`).
+    pub async fn kick_client(&self, device: &str) {
+        let id = Id::from(self.scx.node.id(), ClientId::from(device));
         let mut entry = self.scx.extends.shared().await.entry(id);
         if entry.exist() {
             if let Err(e) = entry.kick(true, true, true).await {

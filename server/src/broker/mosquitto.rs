@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use fleet_protocol::topic::{Channel, Topics};
+use fleet_protocol::topic::{Channel, OPERATOR_USER_PREFIX, Topics};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -54,25 +54,40 @@ impl ServerAccount {
 }
 
 /// The `password_file`: the server's account, then one line per device.
-pub fn password_file(server: Option<&ServerAccount>, devices: &[(String, String)]) -> String {
+///
+/// Operator accounts (`op:{name}`, CONTRACT §10) are left out: Mosquitto splits each line
+/// at its first `:` and has no escape (`mosquitto_passwd` refuses such usernames), so a
+/// line `op:ha:$7$…` would define a user `op` with a broken hash. On Mosquitto with these
+/// files operator accounts cannot log in; the ACL file still carries their sections, ready
+/// for an authentication that can name them (docs/integrations.md).
+pub fn password_file(server: Option<&ServerAccount>, users: &[(String, String)]) -> String {
     let mut out = String::from("# Written by fleet-server; edits are overwritten.\n");
     if let Some(s) = server {
         out.push_str(&format!("{}:{}\n", s.username, s.password_hash));
     }
-    for (id, hash) in devices {
-        out.push_str(&format!("{id}:{hash}\n"));
+    for (user, hash) in users.iter().filter(|(u, _)| !u.contains(':')) {
+        out.push_str(&format!("{user}:{hash}\n"));
     }
     out
 }
 
-/// The `acl_file`: the server's account may do everything; every other user only its own
-/// commands and the trust announcement (read) and its own status and presence (write), the
-/// rule of
+/// The `acl_file`: the server's account may do everything; each operator account
+/// (`op:{name}` among `users`) reads [`Topics::operator_filters`] and writes Home Assistant
+/// install commands; every other user only its own commands and the trust announcement
+/// (read) and its own status and presence (write), the rule of
 /// [`Topics::device_may_subscribe`] and [`Topics::device_may_publish`].
-pub fn acl_file(server: Option<&ServerAccount>, topics: &Topics) -> String {
+pub fn acl_file(server: Option<&ServerAccount>, topics: &Topics, users: &[(String, String)]) -> String {
     let mut out = String::from("# Written by fleet-server; edits are overwritten.\n");
     if let Some(s) = server {
         out.push_str(&format!("user {}\ntopic readwrite #\n\n", s.username));
+    }
+    for (user, _) in users.iter().filter(|(u, _)| u.starts_with(OPERATOR_USER_PREFIX)) {
+        out.push_str(&format!("user {user}\n"));
+        // The Home Assistant prefix joins these once `--ha-prefix` exists (operator_filters).
+        for filter in topics.operator_filters(None) {
+            out.push_str(&format!("topic read {filter}\n"));
+        }
+        out.push_str(&format!("topic write {}\n\n", topics.ha_install("+")));
     }
     let pattern = |channel| topics.device_pattern("%u", channel);
     out.push_str(&format!("pattern read {}\n", pattern(Channel::Commands)));
@@ -164,7 +179,8 @@ impl MosquittoSync {
 
     async fn write_if_changed(&self, written: Option<&(String, String)>) -> Result<(String, String), SyncError> {
         let devices = self.store.broker_credentials().await?;
-        let files = (password_file(self.server.as_ref(), &devices), acl_file(self.server.as_ref(), &self.topics));
+        let files =
+            (password_file(self.server.as_ref(), &devices), acl_file(self.server.as_ref(), &self.topics, &devices));
         if written == Some(&files) {
             return Ok(files);
         }
@@ -214,7 +230,7 @@ mod tests {
             password: crate::settings::Secret::new("secret"),
             password_hash: "$7$x".into(),
         };
-        let acl = acl_file(Some(&server), &Topics::new("acme"));
+        let acl = acl_file(Some(&server), &Topics::new("acme"), &[]);
         assert_eq!(
             acl.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>(),
             [
@@ -227,7 +243,16 @@ mod tests {
                 "pattern read acme/trust",
             ]
         );
-        let pw = password_file(Some(&server), &[("dev-1".into(), "$7$h".into())]);
+        let users = [("dev-1".into(), "$7$h".into()), ("op:ha".into(), "$7$o".into())];
+        let pw = password_file(Some(&server), &users);
         assert!(pw.ends_with("fleet-server:$7$x\ndev-1:$7$h\n"), "{pw}");
+        let acl = acl_file(None, &Topics::new("acme"), &[("op:ha".into(), "$7$o".into())]);
+        assert!(
+            acl.contains(
+                "user op:ha\ntopic read acme/events/#\ntopic read acme/devices/+/presence\ntopic read acme/ha/#\n\
+                 topic write acme/ha/+/install\n"
+            ),
+            "{acl}"
+        );
     }
 }

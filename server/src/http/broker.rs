@@ -21,7 +21,7 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use fleet_protocol::{DeviceId, ErrorCode};
+use fleet_protocol::ErrorCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -29,9 +29,9 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::routes::ApiRouter;
 use crate::auth::Admin;
+use crate::broker::account::Account;
 use crate::broker::mosquitto;
 use crate::state::AppState;
-use crate::store::TokenOwner;
 use crate::token::hash_token;
 use guesses::LoginGuesses;
 
@@ -68,7 +68,8 @@ async fn mosquitto_passwords(
 }
 
 async fn mosquitto_acl(State(app): State<AppState>, _: Admin) -> Result<impl IntoResponse, ApiError> {
-    Ok(text(mosquitto::acl_file(app.broker_account.as_ref(), &app.topics)))
+    let users = app.store.broker_credentials().await?;
+    Ok(text(mosquitto::acl_file(app.broker_account.as_ref(), &app.topics, &users)))
 }
 
 /// EMQX's authentication request.
@@ -83,7 +84,8 @@ fn verdict(allow: bool) -> Json<Value> {
     Json(json!({"result": if allow { "allow" } else { "deny" }, "is_superuser": false}))
 }
 
-/// A device connects with its id as both client id and username and its token as password;
+/// A device connects with its id as both client id and username and its token as password
+/// (an operator account with `op:{name}` and its MQTT-enabled operator token);
 /// the server's own account (`--mqtt-username`) is the only superuser. A username that
 /// failed too often lately is refused with 429 before its password is looked at.
 async fn emqx_authenticate(
@@ -112,14 +114,14 @@ async fn check_login(app: &AppState, clientid: &str, username: &str, password: &
         let ok = hash_token(password) == hash_token(server.password.expose());
         return Ok((ok, ok));
     }
-    let Ok(device) = DeviceId::parse(username) else {
+    let Some(account) = Account::parse(username) else {
         return Ok((false, false));
     };
-    if clientid != device.as_str() {
+    if clientid != account.client_id() {
         return Ok((false, false));
     }
     let owner = app.device_tokens.owner(app.store.as_ref(), &hash_token(password)).await?;
-    Ok((matches!(owner, Some(TokenOwner::Device(owner)) if owner == device), false))
+    Ok((account.owns(owner.as_ref()), false))
 }
 
 /// EMQX's authorization request.
@@ -132,7 +134,7 @@ pub(crate) struct EmqxAuthorize {
 }
 
 /// Devices: subscribe to their own commands and the trust announcement, publish their own
-/// status and presence.
+/// status and presence; operator accounts: [`Account`]'s rules.
 async fn emqx_authorize(
     State(app): State<AppState>,
     _: Admin,
@@ -142,14 +144,27 @@ async fn emqx_authorize(
     if app.broker_account.as_ref().is_some_and(|a| a.username == username) {
         return Ok(verdict(true));
     }
-    let Ok(device) = DeviceId::parse(username) else {
+    let Some(account) = Account::parse(&username) else {
         return Ok(verdict(false));
     };
-    let allow = req.clientid == device.as_str()
+    let allow = req.clientid == account.client_id()
         && match req.action.as_str() {
-            "subscribe" => app.topics.device_may_subscribe(&device, &req.topic),
-            "publish" => app.topics.device_may_publish(&device, &req.topic),
+            "subscribe" => account.may_subscribe(&app.topics, &req.topic),
+            "publish" => account.may_publish(&app.topics, &req.topic),
             _ => false,
         };
-    Ok(verdict(allow))
+    Ok(verdict(allow && still_an_account(&app, &account).await?))
+}
+
+/// An operator account's token may have been revoked since it logged in (EMQX keeps the
+/// session): it is looked up again. Devices are checked at login only, as before.
+async fn still_an_account(app: &AppState, account: &Account) -> Result<bool, ApiError> {
+    let Account::Operator(name) = account else {
+        return Ok(true);
+    };
+    match app.store.get_operator_token(name).await {
+        Ok(token) => Ok(token.mqtt),
+        Err(crate::store::StoreError::NotFound) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -19,6 +19,7 @@ pub mod ui;
 mod upload;
 mod upload_budget;
 pub mod views;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,6 +66,7 @@ fn api() -> ApiRouter {
         .merge(broker::router())
         .merge(tokens::router())
         .merge(trust::router())
+        .merge(webhooks::router())
         .get(paths::OPENAPI, get(openapi::document));
     ApiRouter::new()
         .get(paths::HEALTHZ, get(healthz))

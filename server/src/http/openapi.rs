@@ -13,6 +13,7 @@ use fleet_protocol::api::{
 };
 use fleet_protocol::api::{MaintenanceWindow, WhoAmI, WindowState};
 use fleet_protocol::envelope::EnvelopeSignature;
+use fleet_protocol::events::{DeliveryCounts, NewWebhook, WebhookCreated, WebhookDelivery, WebhookInfo};
 use fleet_protocol::message::Installed;
 use fleet_protocol::problem::{ErrorCode, Problem};
 use fleet_protocol::state::{DeviceState, Reason};
@@ -27,6 +28,7 @@ use super::tokens::CreateToken;
 use crate::rollout::plan::{RolloutRequest, WaveGate};
 
 mod shared;
+mod webhooks;
 use shared::SharedResponses;
 
 /// `GET /api/v1/openapi.json`.
@@ -47,13 +49,15 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
         rollouts_cancel, rollouts_events, rollouts_device_cancel, rollouts_device_retry, rollouts_device_skip,
         tokens_list, tokens_create, tokens_revoke, whoami, audit_list, trust_latest, trust_add, trust_show,
         broker_passwords, broker_acl, emqx_authenticate, emqx_authorize,
+        webhooks::webhooks_list, webhooks::webhooks_create, webhooks::webhooks_show, webhooks::webhooks_remove,
+        webhooks::webhooks_deliveries,
     ),
     components(schemas(
         Problem, ErrorCode, KeyInfo, ArtifactInfo, DeviceInfo, DeviceWithToken, Installed, Envelope, EnvelopeSignature,
         TokenInfo, TokenScope, TokenWithSecret, WhoAmI, AuditEntry, AddKey, Register, Relabel, CreateToken, RolloutRequest,
         WaveGate, EmqxAuthenticate, EmqxAuthorize, Upload, Rollout, RolloutDevice, RolloutArtifact, RolloutTarget,
         RolloutOptions, WaveProgress, WaveState, RolloutPlan, PlannedWave, DeviceState, Reason, ArtifactKind,
-        MaintenanceWindow, WindowState,
+        MaintenanceWindow, WindowState, NewWebhook, WebhookCreated, WebhookInfo, WebhookDelivery, DeliveryCounts,
     )),
     modifiers(&BearerAuth, &SharedResponses),
     security(("bearer" = [])),

@@ -1,6 +1,7 @@
 //! `/tokens`: named operator tokens with a scope (`admin` or `read-only`), stored as
-//! hashes and shown once; `/whoami`, the caller's own name and scope; and `/audit`, the
-//! trail of every operator action.
+//! hashes and shown once, optionally also a broker account `op:{name}` (`"mqtt": true`,
+//! CONTRACT §10); `/whoami`, the caller's own name and scope; and `/audit`, the trail of
+//! every operator action.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -34,6 +35,9 @@ pub fn router() -> ApiRouter {
 pub(crate) struct CreateToken {
     name: String,
     scope: TokenScope,
+    /// Also log in to the broker as `op:{name}` with this token (events, presence).
+    #[serde(default)]
+    mqtt: bool,
 }
 
 /// Token names: 1–64 characters of `[A-Za-z0-9._-]` (they appear in the audit trail).
@@ -50,17 +54,27 @@ async fn create(
         return Err(ApiError::bad_request("a token name is 1 to 64 characters of A-Z a-z 0-9 . _ -"));
     }
     let token = generate_token(OPERATOR_TOKEN_PREFIX)?;
+    let broker_password_hash = match req.mqtt {
+        true => Some(crate::broker::mosquitto::password_hash(&token)?),
+        false => None,
+    };
     let record = OperatorTokenRecord {
         name: req.name.clone(),
         scope: req.scope,
         token_hash: hash_token(&token),
+        mqtt: req.mqtt,
+        broker_password_hash,
         created_at_ms: crate::now_ms(),
     };
     app.store.insert_operator_token(&record).await.map_err(|e| match e {
         StoreError::Conflict => ApiError::new(ErrorCode::AlreadyExists, format!("token {:?} exists", req.name)),
         e => e.into(),
     })?;
-    app.audit(&admin, "token.created", &record.name, serde_json::json!({"scope": record.scope})).await;
+    if record.mqtt {
+        broker_in_step(&app, None).await;
+    }
+    app.audit(&admin, "token.created", &record.name, serde_json::json!({"scope": record.scope, "mqtt": record.mqtt}))
+        .await;
     Ok((StatusCode::CREATED, Json(TokenWithSecret { info: views::token(record), token })))
 }
 
@@ -89,6 +103,7 @@ async fn revoke(State(app): State<AppState>, admin: Admin, Path(name): Path<Stri
         ));
     }
     app.store.delete_operator_token(&name).await.or_not_found(|| format!("token {name:?}"))?;
+    broker_in_step(&app, Some(&name)).await;
     app.audit(&admin, "token.revoked", &name, serde_json::json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -96,6 +111,18 @@ async fn revoke(State(app): State<AppState>, admin: Admin, Path(name): Path<Stri
 /// The calling operator token's name and scope (any operator token may ask).
 async fn whoami(caller: Operator) -> Json<WhoAmI> {
     Json(WhoAmI { name: caller.name, scope: caller.scope })
+}
+
+/// After an operator MQTT account was created or (`Some`) revoked: Mosquitto's files are
+/// rewritten (its reload closes sessions whose credentials are gone) and the embedded
+/// broker closes the account's session.
+async fn broker_in_step(app: &AppState, revoked: Option<&str>) {
+    if let Some(m) = &app.mosquitto {
+        m.sync_now().await;
+    }
+    if let (Some(b), Some(name)) = (&app.broker, revoked) {
+        b.kick_client(&crate::broker::account::Account::Operator(name.to_owned()).client_id()).await;
+    }
 }
 
 async fn audit(

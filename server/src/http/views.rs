@@ -25,7 +25,7 @@ pub fn key(k: KeyRecord) -> KeyInfo {
 }
 
 pub fn token(t: OperatorTokenRecord) -> TokenInfo {
-    TokenInfo { name: t.name, scope: t.scope, created_at: rfc3339(t.created_at_ms) }
+    TokenInfo { name: t.name, scope: t.scope, mqtt: t.mqtt, created_at: rfc3339(t.created_at_ms) }
 }
 
 pub fn audit(e: AuditRecord) -> AuditEntry {

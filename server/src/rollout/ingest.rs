@@ -32,6 +32,9 @@ pub struct Ingest {
     pub mqtt: Arc<MqttLink>,
     pub engine: EngineHandle,
     pub metrics: Arc<Metrics>,
+    /// Devices whose presence or reports were applied, for the event announcer (a set
+    /// insert per message: events cost ingestion nothing else).
+    pub devices: Arc<crate::events::DeviceChanges>,
 }
 
 impl Ingest {
@@ -65,6 +68,7 @@ impl Ingest {
         let (reports, presence) = self.sort(batch);
         if !presence.is_empty() {
             self.store.set_presence(&presence, now).await?;
+            self.devices.touch(presence.iter().map(|(d, _)| d.clone()));
         }
         if reports.is_empty() {
             return Ok(());
@@ -106,6 +110,7 @@ impl Ingest {
             match outcome {
                 ReportOutcome::Applied { rollout_id } => {
                     self.metrics.reports_applied.inc();
+                    self.devices.touch([incoming.device.clone()]);
                     changed.extend(rollout_id);
                 }
                 ReportOutcome::Resend { rollout_id } => {

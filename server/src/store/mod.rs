@@ -1,5 +1,6 @@
 //! Persistence: one [`Store`] trait, made of one trait per resource (keys, artifacts,
-//! devices, tokens, audit, and in [`rollouts`] rollouts, their entries and reports),
+//! devices, tokens, audit, in [`rollouts`] rollouts, their entries and reports, and in
+//! [`events`] event marks, webhooks and their outbox),
 //! implemented for SQLite ([`sqlite`]) and PostgreSQL ([`postgres`]) by the same SQL
 //! ([`sql`]). [`records`](self) holds the rows as the rest of the server sees them.
 //!
@@ -7,6 +8,7 @@
 //! becomes a [`StoreError`] through one `From`, so a missing row is always
 //! [`StoreError::NotFound`] and a unique violation always [`StoreError::Conflict`].
 
+pub mod events;
 pub mod postgres;
 mod records;
 pub mod rollouts;
@@ -16,6 +18,7 @@ pub mod sqlite;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+pub use events::EventStore;
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, KeyId, ProductName};
 pub use rollouts::{EntryStore, ReportStore, RolloutStore};
 
@@ -84,6 +87,7 @@ pub trait Store:
     + EntryStore
     + ReportStore
     + TrustStore
+    + EventStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -157,7 +161,8 @@ pub trait DeviceStore: Send + Sync {
     /// Replaces the token's hashes and forgets the last applied `seq`.
     async fn rotate_device_token(&self, id: &DeviceId, token_hash: &str, broker_password_hash: &str)
     -> StoreResult<()>;
-    /// (device id, broker password hash) of every device that has one, by id.
+    /// (username, broker password hash) of every device that has one and of every operator
+    /// MQTT account (`op:{name}`), by username.
     async fn broker_credentials(&self) -> StoreResult<Vec<(String, String)>>;
 }
 
@@ -173,6 +178,7 @@ pub trait TokenStore: Send + Sync {
     /// Inserts a new token; `Conflict` if the name or the hash is taken.
     async fn insert_operator_token(&self, token: &OperatorTokenRecord) -> StoreResult<()>;
     async fn list_operator_tokens(&self, page: &PageRequest) -> StoreResult<Page<OperatorTokenRecord>>;
+    async fn get_operator_token(&self, name: &str) -> StoreResult<OperatorTokenRecord>;
     async fn delete_operator_token(&self, name: &str) -> StoreResult<()>;
 }
 

@@ -22,6 +22,10 @@ pub struct OperatorTokenRecord {
     pub name: String,
     pub scope: TokenScope,
     pub token_hash: String,
+    /// Also a broker account `op:{name}` (CONTRACT §10).
+    pub mqtt: bool,
+    /// The token in Mosquitto's `$7$` format, for its password file (only with `mqtt`).
+    pub broker_password_hash: Option<String>,
     pub created_at_ms: i64,
 }
 

@@ -148,6 +148,6 @@ pub trait ReportStore: Send + Sync {
     /// Presence changes, in arrival order (the last of a device wins), in one transaction.
     async fn set_presence(&self, changes: &[(DeviceId, bool)], now: i64) -> StoreResult<()>;
     /// Marks offline every device still `online` that was last heard from before
-    /// `silent_since` (`crate::presence`); returns how many.
-    async fn expire_presence(&self, silent_since: i64) -> StoreResult<u64>;
+    /// `silent_since` (`crate::presence`); returns them.
+    async fn expire_presence(&self, silent_since: i64) -> StoreResult<Vec<DeviceId>>;
 }

@@ -11,13 +11,13 @@ use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use tokio::sync::mpsc;
 
 /// A bare MQTT client; `events` carries what it receives, `Err` once the connection ends.
-struct Raw {
-    client: AsyncClient,
+pub(crate) struct Raw {
+    pub(crate) client: AsyncClient,
     events: mpsc::UnboundedReceiver<Result<Packet, String>>,
     poll: tokio::task::JoinHandle<()>,
 }
 
-async fn connect(
+pub(crate) async fn connect(
     app: &TestApp,
     client_id: &str,
     user: &str,
@@ -64,7 +64,7 @@ impl Raw {
     }
 
     /// The next publish within `window`, if any; `Err` if the connection closed.
-    async fn next_publish(&mut self, window: Duration) -> Result<Option<Vec<u8>>, String> {
+    pub(crate) async fn next_publish(&mut self, window: Duration) -> Result<Option<Vec<u8>>, String> {
         let deadline = tokio::time::Instant::now() + window;
         loop {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
@@ -77,7 +77,24 @@ impl Raw {
         }
     }
 
-    async fn suback_ok(&mut self) -> bool {
+    /// The next publish within `window` with its topic, if any; `Err` if the connection
+    /// closed.
+    pub(crate) async fn next_message(&mut self, window: Duration) -> Result<Option<(String, Vec<u8>)>, String> {
+        let deadline = tokio::time::Instant::now() + window;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Err(_) => return Ok(None),
+                Ok(None) => return Err("closed".into()),
+                Ok(Some(Err(e))) => return Err(e),
+                Ok(Some(Ok(Packet::Publish(p)))) => {
+                    return Ok(Some((String::from_utf8_lossy(&p.topic).into_owned(), p.payload.to_vec())));
+                }
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    pub(crate) async fn suback_ok(&mut self) -> bool {
         loop {
             match tokio::time::timeout(Duration::from_secs(5), self.events.recv()).await {
                 Ok(Some(Ok(Packet::SubAck(ack)))) => {

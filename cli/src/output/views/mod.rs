@@ -3,10 +3,12 @@
 //! - [`rollouts`]: rollouts, their plans, devices and counts (with failure reasons).
 //! - [`devices`]: the inventory.
 //! - [`registry`]: artifacts, release keys, operator tokens, the audit trail.
+//! - [`webhooks`]: webhooks and their deliveries.
 
 pub mod devices;
 pub mod registry;
 pub mod rollouts;
+pub mod webhooks;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

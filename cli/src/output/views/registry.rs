@@ -51,9 +51,10 @@ pub fn keys_table(items: &[KeyInfo]) -> Table {
 
 /// `tokens list`.
 pub fn tokens_table(items: &[TokenInfo]) -> Table {
-    let mut t = Table::new(["NAME", "SCOPE", "CREATED"]);
+    let mut t = Table::new(["NAME", "SCOPE", "MQTT", "CREATED"]);
     for tok in items {
-        t.row([tok.name.clone(), tok.scope.as_str().to_owned(), tok.created_at.clone()]);
+        let mqtt = if tok.mqtt { "yes" } else { "no" };
+        t.row([tok.name.clone(), tok.scope.as_str().to_owned(), mqtt.to_owned(), tok.created_at.clone()]);
     }
     t
 }

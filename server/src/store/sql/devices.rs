@@ -213,8 +213,11 @@ impl<DB: Db> DeviceStore for SqlStore<DB> {
 
     async fn broker_credentials(&self) -> StoreResult<Vec<(String, String)>> {
         let rows = Sql::<DB>::new(
-            "SELECT id, broker_password_hash FROM devices WHERE broker_password_hash IS NOT NULL ORDER BY id",
+            "SELECT id, broker_password_hash FROM devices WHERE broker_password_hash IS NOT NULL \
+             UNION ALL SELECT $1 || name, broker_password_hash FROM operator_tokens \
+             WHERE mqtt AND broker_password_hash IS NOT NULL ORDER BY 1",
         )
+        .arg(fleet_protocol::topic::OPERATOR_USER_PREFIX)
         .fetch_all(self.reader())
         .await?;
         rows.iter().map(|r| Ok((r.col("id")?, r.col("broker_password_hash")?))).collect()

@@ -8,13 +8,15 @@
 //! - [`rollouts`] (rollouts and their leases), [`entries`] (devices in rollouts),
 //!   [`reports`] (ingesting status reports and presence): the rollout engine's storage;
 //!   [`schedule`]: a rollout's schedule and dynamic flag, and dynamic rollouts taking in
-//!   devices as they are registered or relabelled.
+//!   devices as they are registered or relabelled; [`events`]: event marks, webhooks and
+//!   their delivery outbox.
 
 mod artifacts;
 mod audit;
 pub mod db;
 mod devices;
 mod entries;
+mod events;
 mod keys;
 mod reports;
 mod rollouts;

@@ -10,7 +10,7 @@ use fleet_protocol::DeviceId;
 use super::SqlStore;
 use super::db::{Db, RowExt as _, Sql};
 use super::entries::{apply_changes, grant_retries};
-use super::rows::{IN_FLIGHT, entry_from_row, rollout_state_of};
+use super::rows::{IN_FLIGHT, corrupt, entry_from_row, rollout_state_of};
 use crate::rollout::model::{IncomingReport, ReportOutcome};
 use crate::rollout::reports::{self, DeviceUpdate, Loaded, LoadedEntry, named_entries, reporting_devices};
 use crate::rollout::rules::RolloutRules;
@@ -121,8 +121,10 @@ impl<DB: Db> ReportStore for SqlStore<DB> {
         Ok(())
     }
 
-    async fn expire_presence(&self, silent_since: i64) -> StoreResult<u64> {
-        let sql = "UPDATE devices SET online = FALSE WHERE online = TRUE AND (last_seen IS NULL OR last_seen < $1)";
-        Ok(Sql::<DB>::new(sql).arg(silent_since).execute(self.writer()).await?)
+    async fn expire_presence(&self, silent_since: i64) -> StoreResult<Vec<DeviceId>> {
+        let sql = "UPDATE devices SET online = FALSE WHERE online = TRUE AND (last_seen IS NULL OR last_seen < $1) \
+                   RETURNING id";
+        let rows = Sql::<DB>::new(sql).arg(silent_since).fetch_all(self.writer()).await?;
+        rows.iter().map(|r| DeviceId::parse(r.col::<String>("id")?).map_err(|e| corrupt("device id", e))).collect()
     }
 }

@@ -15,6 +15,8 @@ fn operator_token_from_row<DB: Db>(row: &DB::Row) -> StoreResult<OperatorTokenRe
         name: row.col("name")?,
         scope: TokenScope::parse(&scope).ok_or_else(|| corrupt("token scope", scope))?,
         token_hash: row.col("token_hash")?,
+        mqtt: row.col("mqtt")?,
+        broker_password_hash: row.col("broker_password_hash")?,
         created_at_ms: row.col("created_at")?,
     })
 }
@@ -22,19 +24,23 @@ fn operator_token_from_row<DB: Db>(row: &DB::Row) -> StoreResult<OperatorTokenRe
 /// An insert of a token, with what to do when its name is taken.
 fn insert_token<DB: Db>(t: &OperatorTokenRecord, on_conflict: &str) -> Sql<DB> {
     Sql::<DB>::new(format!(
-        "INSERT INTO operator_tokens (name, scope, token_hash, created_at) VALUES ($1, $2, $3, $4) {on_conflict}"
+        "INSERT INTO operator_tokens (name, scope, token_hash, created_at, mqtt, broker_password_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6) {on_conflict}"
     ))
     .arg(&t.name)
     .arg(t.scope.as_str())
     .arg(&t.token_hash)
     .arg(t.created_at_ms)
+    .arg(t.mqtt)
+    .arg(t.broker_password_hash.as_deref())
 }
 
 #[async_trait]
 impl<DB: Db> TokenStore for SqlStore<DB> {
     async fn put_operator_token(&self, t: &OperatorTokenRecord) -> StoreResult<()> {
         let replace = "ON CONFLICT (name) DO UPDATE SET scope = excluded.scope, token_hash = excluded.token_hash, \
-                       created_at = excluded.created_at";
+                       created_at = excluded.created_at, mqtt = excluded.mqtt, \
+                       broker_password_hash = excluded.broker_password_hash";
         insert_token::<DB>(t, replace).execute(self.writer()).await?;
         Ok(())
     }
@@ -50,8 +56,9 @@ impl<DB: Db> TokenStore for SqlStore<DB> {
 
     async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>> {
         let row = Sql::<DB>::new(
-            "SELECT name, scope, token_hash, created_at, NULL AS device_id FROM operator_tokens WHERE token_hash = $1 \
-             UNION ALL SELECT NULL, NULL, NULL, NULL, id FROM devices WHERE token_hash = $1",
+            "SELECT name, scope, token_hash, created_at, mqtt, broker_password_hash, NULL AS device_id \
+             FROM operator_tokens WHERE token_hash = $1 \
+             UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, id FROM devices WHERE token_hash = $1",
         )
         .arg(token_hash)
         .fetch_optional(self.reader())
@@ -72,6 +79,11 @@ impl<DB: Db> TokenStore for SqlStore<DB> {
 
     async fn list_operator_tokens(&self, page: &PageRequest) -> StoreResult<Page<OperatorTokenRecord>> {
         self.page_of("operator_tokens", "name", page, operator_token_from_row::<DB>, |t| t.name.clone()).await
+    }
+
+    async fn get_operator_token(&self, name: &str) -> StoreResult<OperatorTokenRecord> {
+        let row = Sql::<DB>::new("SELECT * FROM operator_tokens WHERE name = $1").arg(name).fetch_one(self.reader());
+        operator_token_from_row::<DB>(&row.await?)
     }
 
     async fn delete_operator_token(&self, name: &str) -> StoreResult<()> {
