@@ -74,3 +74,26 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<ClientConfig, TlsError> {
         .with_root_certificates(roots(ca_file)?)
         .with_no_client_auth())
 }
+
+/// A client certificate (chain, PEM) and its private key (PEM): a device certificate
+/// (CONTRACT §12).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIdentity<'a> {
+    pub cert: &'a Path,
+    pub key: &'a Path,
+}
+
+/// A client configuration trusting `ca_file` (or the system's roots) that presents
+/// `identity` when the server asks for a certificate.
+pub fn client_config_with_identity(
+    ca_file: Option<&Path>,
+    identity: ClientIdentity<'_>,
+) -> Result<ClientConfig, TlsError> {
+    let chain = load_certs(identity.cert)?;
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(identity.key)
+        .map_err(|e| TlsError::CaFile(identity.key.display().to_string(), e.to_string()))?;
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(ca_file)?)
+        .with_client_auth_cert(chain, key)?)
+}

@@ -101,6 +101,7 @@ async fn embedded(
         store: Arc::downgrade(store),
         tokens: device_tokens.clone(),
         topics: topics.clone(),
+        cert_logins: Arc::default(),
         server_username: SERVER_MQTT_USER.to_owned(),
         server_password: password.clone(),
     };

@@ -7,6 +7,7 @@
 //! reach it through [`gate`], which enforces the CONNECT deadline and the cap on
 //! connections not yet let in, and terminates TLS for the mqtts:// listener.
 
+mod cert_logins;
 pub mod gate;
 mod hooks;
 pub mod mosquitto;
@@ -24,6 +25,7 @@ use rmqtt::hook::Type;
 use rmqtt::types::{ClientId, Id};
 use tokio_rustls::TlsAcceptor;
 
+pub use cert_logins::CertLogins;
 pub use gate::ConnectLimits;
 pub use hooks::Access;
 
@@ -81,6 +83,7 @@ impl EmbeddedBroker {
         access: Access,
         limits: ConnectLimits,
     ) -> Result<Self, (SocketAddr, std::io::Error)> {
+        let logins = access.cert_logins.clone();
         let scx = context(access).await;
         let gate = bind(listen.plain).await?;
         let addr = gate.local_addr().map_err(|e| (listen.plain, e))?;
@@ -99,7 +102,7 @@ impl EmbeddedBroker {
         let task = tokio::spawn(async move {
             let tls = async {
                 match tls_gate {
-                    Some((l, acceptor)) => gate::run(l, upstream, limits, gate::Entry::Tls(acceptor)).await,
+                    Some((l, acceptor)) => gate::run(l, upstream, limits, gate::Entry::Tls(acceptor, logins)).await,
                     None => std::future::pending().await,
                 }
             };

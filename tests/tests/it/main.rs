@@ -10,6 +10,7 @@ mod broker;
 mod broker_tls;
 mod cli;
 mod cli_output;
+mod device_certs;
 mod devices;
 mod downgrade;
 mod events;
