@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use fleet_protocol::DeviceId;
 use rcgen::{
@@ -25,6 +26,9 @@ use crate::store::{DeviceCertificateRecord, Store, StoreResult};
 
 /// Default lifetime of a device certificate (`--device-cert-days`).
 pub const DEFAULT_DAYS: u32 = 90;
+
+/// How far before the signing a certificate becomes valid, at most.
+const BACKDATE: Duration = Duration::from_secs(300);
 
 /// Why the device CA could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -55,12 +59,12 @@ pub struct DeviceCa {
     issuer: Issuer<'static, KeyPair>,
     /// The CA certificate, for verifying client certificates.
     roots: Arc<RootCertStore>,
-    days: u32,
+    lifetime: Duration,
 }
 
 impl std::fmt::Debug for DeviceCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeviceCa").field("days", &self.days).finish_non_exhaustive()
+        f.debug_struct("DeviceCa").field("lifetime", &self.lifetime).finish_non_exhaustive()
     }
 }
 
@@ -72,8 +76,8 @@ pub struct Signed {
 }
 
 impl DeviceCa {
-    /// Loads the CA certificate and key (PEM); certificates it signs live `days`.
-    pub fn load(cert: &Path, key: &Path, days: u32) -> Result<Self, DeviceCaError> {
+    /// Loads the CA certificate and key (PEM); certificates it signs live `lifetime`.
+    pub fn load(cert: &Path, key: &Path, lifetime: Duration) -> Result<Self, DeviceCaError> {
         let cert_pem = std::fs::read_to_string(cert).map_err(|e| DeviceCaError::Io(cert.to_owned(), e))?;
         let key_pem = std::fs::read_to_string(key).map_err(|e| DeviceCaError::Io(key.to_owned(), e))?;
         let key_pair = KeyPair::from_pem(&key_pem).map_err(|e| DeviceCaError::Certificate(key.to_owned(), e))?;
@@ -85,7 +89,7 @@ impl DeviceCa {
         for c in certs {
             roots.add(c).map_err(|e| DeviceCaError::Verifier(cert.to_owned(), e.to_string()))?;
         }
-        Ok(Self { issuer, roots: Arc::new(roots), days })
+        Ok(Self { issuer, roots: Arc::new(roots), lifetime })
     }
 
     /// A TLS client verifier that asks for a certificate chained to this CA and lets clients
@@ -109,13 +113,15 @@ impl DeviceCa {
         serial[0] &= 0x7f; // a positive serial number
         let now = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms) * 1_000_000)
             .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-        let not_after = now + time::Duration::days(i64::from(self.days));
+        let not_after = now + self.lifetime;
         let mut params = CertificateParams::default();
         params.distinguished_name.push(DnType::CommonName, device.as_str());
         params.serial_number = Some(SerialNumber::from_slice(&serial));
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.not_before = now - time::Duration::minutes(5);
+        // Back-dated a little for devices whose clock runs behind, not so much that the
+        // renewal point (two thirds into the lifetime) would already have passed.
+        params.not_before = now - (self.lifetime / 10).min(BACKDATE);
         params.not_after = not_after;
         params.use_authority_key_identifier_extension = true;
         csr.params = params;

@@ -147,6 +147,10 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub device_cert_days: u32,
 
+    /// TEST ONLY: device certificates live this many seconds instead of --device-cert-days.
+    #[arg(long, env = "FLEET_TEST_DEVICE_CERT_LIFETIME_S", hide = true)]
+    pub test_device_cert_lifetime_s: Option<u64>,
+
     /// With TLS (--tls-cert or --tls-self-signed), the embedded broker's mqtts:// address,
     /// served with the same certificate; port 0 picks one.
     #[arg(long, env = "FLEET_EMBEDDED_BROKER_TLS", default_value = "127.0.0.1:8883")]

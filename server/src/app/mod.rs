@@ -333,10 +333,13 @@ fn server_tls(settings: &Settings, local_addr: SocketAddr) -> Result<Tls, Startu
         }
         return Ok((None, None));
     };
-    let days = settings.device_cert_days;
+    let lifetime = match settings.test_device_cert_lifetime_s {
+        Some(s) => std::time::Duration::from_secs(s),
+        None => std::time::Duration::from_secs(u64::from(settings.device_cert_days) * 86_400),
+    };
     let device_ca = match (&settings.device_ca_cert, &settings.device_ca_key) {
-        (Some(c), Some(k)) => Some(DeviceCa::load(c, k, days)?),
-        _ => own_ca.map(|(c, k)| DeviceCa::load(&c, &k, days)).transpose()?,
+        (Some(c), Some(k)) => Some(DeviceCa::load(c, k, lifetime)?),
+        _ => own_ca.map(|(c, k)| DeviceCa::load(&c, &k, lifetime)).transpose()?,
     };
     let clients = match &device_ca {
         Some(ca) => Some(ca.client_verifier().map_err(|e| StartupError::DeviceCaVerifier(e.to_string()))?),

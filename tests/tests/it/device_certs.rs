@@ -259,3 +259,123 @@ async fn rotating_the_token_revokes_the_certificates_and_closes_the_session() {
     assert!(closed_within(&mut eventloop, Duration::from_secs(5)).await, "the session is closed at once");
     assert!(connect(port, &ca, &cert_d, "cert-d", "cert-d").await.is_err(), "removed");
 }
+
+const AGENT: &str = env!("CARGO_BIN_EXE_fleet-agent-under-test");
+
+/// `fleet-agent enroll` for `id` with `token`: the key and certificate in `state_dir`.
+async fn enroll_agent(https: &str, ca: &Path, id: &str, token: &str, state_dir: &Path) -> Identity {
+    std::fs::create_dir_all(state_dir).unwrap();
+    let token_file = state_dir.join("enroll-token");
+    std::fs::write(&token_file, token).unwrap();
+    let out = tokio::process::Command::new(AGENT)
+        .arg("enroll")
+        .args(["--device-id", id, "--server", https])
+        .arg("--token-file")
+        .arg(&token_file)
+        .arg("--ca-file")
+        .arg(ca)
+        .arg("--state-dir")
+        .arg(state_dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "enroll: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_file(&token_file).unwrap();
+    let key = state_dir.join("device.key");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "the key is the owner's only");
+    Identity { cert: state_dir.join("device.crt"), key }
+}
+
+/// Waits until `pred` holds for device `id` (within `within`).
+async fn wait_device(
+    client: &ApiClient,
+    id: &str,
+    within: Duration,
+    pred: impl Fn(&fleet_protocol::api::DeviceInfo) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let device = client.get_device(id).await.unwrap();
+        if pred(&device) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "device {id}: {device:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn agents_with_certificates_only_complete_a_rollout_and_renew_before_expiry() {
+    // Certificates live 30 s here: renewal is due some 19 s after each is signed.
+    let mut app = TestApp::spawn_embedded(|s| {
+        s.tls_self_signed = true;
+        s.test_device_cert_lifetime_s = Some(30);
+    })
+    .await;
+    let ca = app.data_dir.join("tls/ca.crt");
+    let https = app.client.base_url().replacen("http://", "https://", 1);
+    let admin = ApiClient::trusting(&https, ADMIN_TOKEN, Some(&ca)).unwrap();
+    admin.add_key("release", &String::from_utf8(fleet_tests::sample("test-only-release.pub")).unwrap()).await.unwrap();
+    app.client = admin.clone();
+    let mqtts = app.mqtts_url.clone().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut agents = vec![];
+    let mut setups = vec![];
+    for n in 0..3 {
+        let id = format!("cert-agent-{n}");
+        let token = admin.add_device(&id, "sim", &Default::default()).await.unwrap().token;
+        let state_dir = dir.path().join(&id);
+        let identity = enroll_agent(&https, &ca, &id, &token, &state_dir).await;
+        let setup = fleet_tests::agent::AgentSetup {
+            id: fleet_protocol::DeviceId::parse(id.clone()).unwrap(),
+            token: String::new(),
+            hardware: "sim".into(),
+            server: https.clone(),
+            mqtt_url: mqtts.clone(),
+            trust: fleet_tests::samples_dir().join("test-only-release.pub"),
+            state_dir,
+            extra: vec![
+                "--client-cert".into(),
+                identity.cert.display().to_string(),
+                "--client-key".into(),
+                identity.key.display().to_string(),
+                "--ca-file".into(),
+                ca.display().to_string(),
+                "--health-timeout-s".into(),
+                "20".into(),
+            ],
+            env: vec![],
+        };
+        agents.push(fleet_tests::agent::AgentProcess::spawn(AGENT, &setup));
+        setups.push((setup, std::fs::read(&identity.cert).unwrap()));
+    }
+    for (setup, _) in &setups {
+        wait_device(&admin, setup.id.as_str(), Duration::from_secs(15), |d| d.online).await;
+    }
+
+    let fw = crate::rollouts::firmware(&app, "gateway-os", "5.0.0", "sim").await;
+    let rollout = admin.create_rollout(&json!({"firmware": fw.id, "target": {"hardware": "sim"}})).await.unwrap();
+    let done =
+        crate::rollouts::wait_for(&app, &rollout.id, Duration::from_secs(60), |b| b["state"] == "completed").await;
+    assert_eq!(done["counts"]["succeeded"], 3, "{done:#}\n{}", agents[0].log());
+
+    // Each agent renews its certificate and stays online.
+    for ((setup, first), agent) in setups.iter().zip(&agents) {
+        let cert = setup.state_dir.join("device.crt");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+        while std::fs::read(&cert).unwrap() == *first {
+            assert!(tokio::time::Instant::now() < deadline, "no renewal: {}", agent.log());
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        wait_device(&admin, setup.id.as_str(), Duration::from_secs(5), |d| d.online).await;
+    }
+    // Once the first certificates have expired, a restarted agent logs in with its renewed one.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let (setup, _) = &setups[0];
+    agents[0].terminate().await;
+    wait_device(&admin, setup.id.as_str(), Duration::from_secs(10), |d| !d.online).await;
+    agents[0] = fleet_tests::agent::AgentProcess::spawn(AGENT, setup);
+    wait_device(&admin, setup.id.as_str(), Duration::from_secs(15), |d| d.online).await;
+}
