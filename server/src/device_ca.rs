@@ -148,6 +148,42 @@ fn dn_text(value: &DnValue) -> Option<&str> {
     }
 }
 
+impl DeviceCa {
+    /// A CRL (PEM) of the device certificates `revoked`, signed now (`now_ms`) and valid
+    /// for [`CRL_VALIDITY`]: for brokers that check certificates against a CRL file
+    /// (Mosquitto's `crlfile`).
+    pub fn crl(&self, revoked: &[DeviceCertificateRecord], now_ms: i64) -> Result<String, rcgen::Error> {
+        let at = |ms: i64| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .unwrap_or_else(|_| time::OffsetDateTime::now_utc())
+        };
+        let now = at(now_ms);
+        let revoked_certs = revoked
+            .iter()
+            .filter_map(|c| {
+                Some(rcgen::RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&hex::decode(&c.serial).ok()?),
+                    revocation_time: at(c.revoked_at_ms.unwrap_or(now_ms)),
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+            })
+            .collect();
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: now - time::Duration::minutes(5),
+            next_update: now + CRL_VALIDITY,
+            crl_number: SerialNumber::from(u64::try_from(now_ms).unwrap_or_default()),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params.signed_by(&self.issuer)?.pem()
+    }
+}
+
+/// How long a CRL written for a broker is valid; it is written again well before.
+pub const CRL_VALIDITY: Duration = Duration::from_secs(7 * 86_400);
+
 /// The SHA-256 of a certificate's DER, lowercase hex: how the store finds it.
 pub fn fingerprint(der: &[u8]) -> String {
     hex::encode(Sha256::digest(der))

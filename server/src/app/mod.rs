@@ -124,7 +124,16 @@ impl Application {
         };
         let device_tokens = Arc::new(DeviceTokens::default());
         let topics = Topics::new(settings.topic_root.clone());
-        let mqtt = mqtt_wiring::wire_mqtt(&settings, &store, &device_tokens, topics, &instance, tls.as_ref()).await?;
+        let mqtt = mqtt_wiring::wire_mqtt(
+            &settings,
+            &store,
+            &device_tokens,
+            topics,
+            &instance,
+            tls.as_ref(),
+            device_ca.as_ref(),
+        )
+        .await?;
         let opened = Opened {
             data_lock,
             listener,
