@@ -4,10 +4,14 @@
 //! presents it on mqtts:// and https:// and renews it once two thirds of its lifetime have
 //! passed ([`ClientCert::renew_at`]), only between updates (the runner decides when).
 //!
+//! A new key is written beside the old one (`device.key.next`), then the certificate, then
+//! the new key replaces the old: a power cut in between leaves either the old pair, or the
+//! new certificate with its key still in `.next`, which the next start puts in place
+//! ([`ClientCert::load`] keeps whichever key matches the certificate).
+//!
 //! The key is an ECDSA P-256 key made by rcgen with ring, the provider rustls already uses:
-//! no second crypto library. A renewal writes the new key and then the new certificate,
-//! each atomically; the running TLS clients present the new pair from their next
-//! connection on (a live connection is not dropped for it).
+//! no second crypto library. The running TLS clients present a renewed pair from their
+//! next connection on (a live connection is not dropped for it).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -90,13 +94,48 @@ async fn request(
         bail!("POST {url}: {status}: {body}");
     }
     let issued: DeviceCertificate = response.json().await.with_context(|| format!("POST {url}"))?;
+    let next = next_key(files.key);
     let private = WriteOptions { durable: files.durable, mode: Some(0o600) };
-    write_atomically(files.key, key.serialize_pem().as_bytes(), private)
-        .with_context(|| format!("writing {}", files.key.display()))?;
+    write_atomically(&next, key.serialize_pem().as_bytes(), private)
+        .with_context(|| format!("writing {}", next.display()))?;
     let public = WriteOptions { durable: files.durable, mode: Some(0o644) };
     write_atomically(files.cert, issued.certificate_pem.as_bytes(), public)
         .with_context(|| format!("writing {}", files.cert.display()))?;
+    promote(&next, files.key, files.durable)?;
     Ok(issued)
+}
+
+/// Where a new key waits until its certificate is written.
+fn next_key(key: &Path) -> PathBuf {
+    let mut name = key.as_os_str().to_owned();
+    name.push(".next");
+    PathBuf::from(name)
+}
+
+/// Renames the new key over the old one (and syncs the directory when `durable`).
+fn promote(next: &Path, key: &Path, durable: bool) -> anyhow::Result<()> {
+    std::fs::rename(next, key).with_context(|| format!("renaming {} to {}", next.display(), key.display()))?;
+    if durable {
+        let dir = key.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// After a renewal cut short: puts `key.next` in place if it is the certificate's key,
+/// else drops it (the certificate was not written, the old pair stands).
+fn settle(cert: &Path, key: &Path) -> anyhow::Result<()> {
+    let next = next_key(key);
+    if !next.exists() {
+        return Ok(());
+    }
+    let pending = ClientIdentity { cert, key: &next };
+    if pending.matches() {
+        tracing::info!(key = %key.display(), "completing a renewal that was cut short");
+        promote(&next, key, true)
+    } else {
+        std::fs::remove_file(&next).with_context(|| format!("removing {}", next.display()))
+    }
 }
 
 /// How long a renewal that failed, or waits for an update, is put off.
@@ -117,7 +156,9 @@ pub struct ClientCert {
 }
 
 impl ClientCert {
+    /// Loads `--client-cert/--client-key` (completing a renewal a power cut interrupted).
     pub fn load(cert: PathBuf, key: PathBuf) -> anyhow::Result<Self> {
+        settle(&cert, &key)?;
         let identity = ReloadableIdentity::load(ClientIdentity { cert: &cert, key: &key })
             .context("--client-cert/--client-key")?;
         Ok(Self { cert, key, identity })
@@ -218,6 +259,33 @@ fn time_of(tag: u8, text: &[u8]) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_renewal_cut_short_keeps_the_key_that_matches_the_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("device.crt"), dir.path().join("device.key"));
+        let pair = |name: &str| {
+            let k = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::default();
+            params.distinguished_name.push(DnType::CommonName, name);
+            (params.self_signed(&k).unwrap().pem(), k.serialize_pem())
+        };
+        let (old_cert, old_key) = pair("old");
+        let (new_cert, new_key) = pair("new");
+        // Cut before the certificate was written: the stray new key goes.
+        std::fs::write(&cert, &old_cert).unwrap();
+        std::fs::write(&key, &old_key).unwrap();
+        std::fs::write(next_key(&key), &new_key).unwrap();
+        ClientCert::load(cert.clone(), key.clone()).unwrap();
+        assert_eq!(std::fs::read_to_string(&key).unwrap(), old_key);
+        assert!(!next_key(&key).exists());
+        // Cut after it: the new key is put in place.
+        std::fs::write(&cert, &new_cert).unwrap();
+        std::fs::write(next_key(&key), &new_key).unwrap();
+        ClientCert::load(cert, key.clone()).unwrap();
+        assert_eq!(std::fs::read_to_string(&key).unwrap(), new_key);
+        assert!(!next_key(&key).exists());
+    }
 
     #[test]
     fn the_lifetime_is_read_from_the_certificate() {

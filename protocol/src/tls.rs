@@ -97,6 +97,13 @@ impl ClientIdentity<'_> {
     }
 }
 
+impl ClientIdentity<'_> {
+    /// Whether the key is the certificate's (false when either cannot be read).
+    pub fn matches(&self) -> bool {
+        self.load().is_ok_and(|k| k.keys_match().is_ok())
+    }
+}
+
 /// A client certificate that can be replaced while clients use it (a renewed device
 /// certificate): each new TLS connection presents the current one.
 #[derive(Debug)]
