@@ -44,6 +44,7 @@ mod simulate;
 mod simulate_limits;
 mod smaller;
 mod store;
+mod store_certs;
 mod store_labels;
 mod store_trust;
 mod tls;
