@@ -210,3 +210,45 @@ impl ClientCertificate {
         connection.peer_certificates()?.first().map(|c| Self(fingerprint(c.as_ref())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca(dir: &Path) -> DeviceCa {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::default();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+        params.distinguished_name.push(DnType::CommonName, "test device CA");
+        let cert = params.self_signed(&key).unwrap();
+        std::fs::write(dir.join("ca.crt"), cert.pem()).unwrap();
+        std::fs::write(dir.join("ca.key"), key.serialize_pem()).unwrap();
+        DeviceCa::load(&dir.join("ca.crt"), &dir.join("ca.key"), Duration::from_secs(90 * 86_400)).unwrap()
+    }
+
+    fn csr(cn: &str) -> String {
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.serialize_request(&KeyPair::generate().unwrap()).unwrap().pem().unwrap()
+    }
+
+    #[test]
+    fn only_a_csr_for_the_device_itself_is_signed_for_the_lifetime() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ca(dir.path());
+        let device = DeviceId::parse("dev-1").unwrap();
+        let signed = ca.sign(&device, &csr("dev-1"), 1_000_000).unwrap();
+        assert_eq!(signed.record.device_id, device);
+        assert_eq!(signed.record.not_after_ms, 1_000_000 + 90 * 86_400_000);
+        assert_eq!(signed.record.serial.len(), 32);
+        let der = <rustls::pki_types::CertificateDer<'_> as rustls::pki_types::pem::PemObject>::from_pem_slice(
+            signed.pem.as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(fingerprint(der.as_ref()), signed.record.sha256, "found by what a client presents");
+        assert!(matches!(ca.sign(&device, &csr("dev-2"), 0), Err(SignError::WrongName(_))));
+        assert!(matches!(ca.sign(&device, "no CSR", 0), Err(SignError::BadCsr(_))));
+        let crl = ca.crl(&[signed.record], 2_000_000).unwrap();
+        assert!(crl.starts_with("-----BEGIN X509 CRL-----"), "{crl}");
+    }
+}
