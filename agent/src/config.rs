@@ -11,6 +11,7 @@ use fleet_protocol::topic::{BrokerUrl, Topics};
 use fleet_protocol::{DeviceId, HardwareModel, PublicKey, Verifier};
 use serde::Deserialize;
 
+use crate::certificate::ClientCert;
 use crate::device::{Device, HealthCheck, Injected};
 use crate::install::command::Commands;
 use crate::install::config_file::ConfigTarget;
@@ -47,9 +48,16 @@ pub struct RunArgs {
     /// This device's id, as registered with the server (also its MQTT client id).
     #[arg(long, env = "FLEET_AGENT_DEVICE_ID")]
     pub device_id: Option<String>,
-    /// File holding the device token.
+    /// File holding the device token (not needed with --client-cert).
     #[arg(long, env = "FLEET_AGENT_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// The device certificate (PEM, from `fleet-agent enroll`), presented on mqtts:// and
+    /// https:// in place of the token, and renewed after two thirds of its lifetime.
+    #[arg(long, env = "FLEET_AGENT_CLIENT_CERT", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --client-cert.
+    #[arg(long, env = "FLEET_AGENT_CLIENT_KEY", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// This device's hardware model; updates for other hardware are rejected.
     #[arg(long, env = "FLEET_AGENT_HARDWARE")]
     pub hardware: Option<String>,
@@ -166,6 +174,8 @@ impl RunArgs {
             file,
             device_id,
             token_file,
+            client_cert,
+            client_key,
             hardware,
             server,
             mqtt_url,
@@ -260,12 +270,21 @@ impl RunArgs {
     pub fn device(&self) -> anyhow::Result<Device> {
         let need = |v: &Option<String>, flag: &str| v.clone().with_context(|| format!("--{flag} is required"));
         let id = DeviceId::parse(need(&self.device_id, "device-id")?).context("--device-id")?;
-        let token_file = self.token_file.clone().context("--token-file is required")?;
-        let token = read_token(&token_file)?;
+        let client_cert = match (&self.client_cert, &self.client_key) {
+            (Some(cert), Some(key)) => Some(Arc::new(ClientCert::load(cert.clone(), key.clone())?)),
+            (None, None) => None,
+            _ => bail!("--client-cert and --client-key go together"),
+        };
+        let token = match (&self.token_file, &client_cert) {
+            (Some(file), _) => read_token(file)?,
+            (None, Some(_)) => String::new(),
+            (None, None) => bail!("--token-file (or --client-cert) is required"),
+        };
         let state_dir = self.state_dir.clone().context("--state-dir is required")?;
         let health_timeout = Duration::from_secs(self.health_timeout_s.unwrap_or(120));
         let server = server_url(&need(&self.server, "server")?)?;
-        let broker = broker(&need(&self.mqtt_url, "mqtt-url")?, self.ca_file.as_deref())?;
+        let presented = client_cert.as_ref().map(|c| c.identity.clone());
+        let broker = broker_presenting(&need(&self.mqtt_url, "mqtt-url")?, self.ca_file.as_deref(), presented)?;
         warn_if_cleartext(&server, &broker.url);
         Ok(Device {
             id,
@@ -294,6 +313,7 @@ impl RunArgs {
             },
             state_dir,
             injected: Injected::default(),
+            client_cert,
             clock_offset_s: self.test_clock_offset_s.unwrap_or(0),
             download_delay: Duration::from_millis(self.test_download_delay_ms.unwrap_or(0)),
         }
@@ -328,10 +348,23 @@ pub struct Broker {
 
 /// Parses an `mqtt://` or `mqtts://` URL; TLS trusts `ca_file` (else the system's roots).
 pub fn broker(url: &str, ca_file: Option<&Path>) -> anyhow::Result<Broker> {
+    broker_presenting(url, ca_file, None)
+}
+
+/// [`broker`], presenting `identity` (a device certificate) over TLS.
+pub fn broker_presenting(
+    url: &str,
+    ca_file: Option<&Path>,
+    identity: Option<Arc<fleet_protocol::tls::ReloadableIdentity>>,
+) -> anyhow::Result<Broker> {
     let url = fleet_protocol::topic::parse_broker_url(url).context("--mqtt-url")?;
-    let tls = match url.tls {
-        true => Some(Arc::new(fleet_protocol::tls::client_config(ca_file).context("--ca-file")?)),
-        false => None,
+    let tls = match (url.tls, identity) {
+        (true, None) => Some(Arc::new(fleet_protocol::tls::client_config(ca_file).context("--ca-file")?)),
+        (true, Some(identity)) => {
+            Some(Arc::new(fleet_protocol::tls::client_config_with_resolver(ca_file, identity).context("--ca-file")?))
+        }
+        (false, Some(_)) => bail!("--client-cert needs an mqtts:// --mqtt-url"),
+        (false, None) => None,
     };
     Ok(Broker { url, tls })
 }

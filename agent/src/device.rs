@@ -49,6 +49,8 @@ pub struct Device {
     pub health: HealthCheck,
     pub config: ConfigTarget,
     pub injected: Injected,
+    /// `--client-cert/--client-key`: the device certificate presented and renewed.
+    pub client_cert: Option<std::sync::Arc<crate::certificate::ClientCert>>,
     /// Test-only: seconds added to the clock (negative sets it back).
     pub clock_offset_s: i64,
     /// Test-only: pause after each downloaded chunk, so a download can be interrupted.

@@ -2,7 +2,8 @@
 //! without a bootable slot.
 //!
 //! - [`atomic_file`]: replacing a file atomically, with no symlink or name to hijack.
-//! - [`cli`]: `fleet-agent run` and `fleet-agent simulate`.
+//! - [`certificate`]: `fleet-agent enroll`, and the device certificate presented and renewed.
+//! - [`cli`]: `fleet-agent run`, `fleet-agent enroll` and `fleet-agent simulate`.
 //! - [`config`]: flags, `FLEET_AGENT_*` environment and `agent.toml`.
 //! - [`device`]: who the device is and what it trusts.
 //! - [`health`]: the reconnect health check after an update.
@@ -18,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod atomic_file;
+pub mod certificate;
 pub mod cli;
 pub mod config;
 pub mod device;

@@ -40,6 +40,8 @@ enum Wake {
     Link(Option<LinkEvent>),
     /// Time to say `online` again (CONTRACT §4 presence; `fleet_protocol::presence`).
     RefreshPresence,
+    /// The device certificate is due for renewal.
+    RenewCertificate,
 }
 
 /// One device's agent.
@@ -136,6 +138,7 @@ impl<I: Installer> Runner<I> {
         let refresh = fleet_protocol::presence::REFRESH;
         let mut refresh = tokio::time::interval_at(tokio::time::Instant::now() + refresh, refresh);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut renew_at = self.device.client_cert.as_ref().map(|c| crate::certificate::instant_of(c.renew_at()));
         loop {
             while let Some(event) = self.queue.pop_front() {
                 self.handle(event).await?;
@@ -155,6 +158,12 @@ impl<I: Installer> Runner<I> {
                     Some(event) = progress.recv() => Wake::Progress(event),
                     event = link.recv() => Wake::Link(event),
                     _ = refresh.tick() => Wake::RefreshPresence,
+                    () = async {
+                        match renew_at {
+                            Some(at) => tokio::time::sleep_until(at).await,
+                            None => std::future::pending().await,
+                        }
+                    } => Wake::RenewCertificate,
                 }
             };
             match wake {
@@ -169,6 +178,7 @@ impl<I: Installer> Runner<I> {
                 Wake::Link(Some(LinkEvent::Trust(bytes))) => self.on_trust_announced(&bytes).await?,
                 Wake::Link(None) => self.connect(),
                 Wake::RefreshPresence => self.refresh_presence().await,
+                Wake::RenewCertificate => renew_at = self.renew_certificate().await,
             }
         }
         if let Some(link) = self.link.take() {
@@ -182,6 +192,25 @@ impl<I: Installer> Runner<I> {
     async fn refresh_presence(&mut self) {
         if let Some(link) = self.link.as_ref().filter(|l| *l.up.borrow()) {
             link.online().await;
+        }
+    }
+
+    /// Renews the device certificate, unless an update is in progress (then, and after a
+    /// failure, it tries again a little later); the time of the next renewal.
+    async fn renew_certificate(&mut self) -> Option<tokio::time::Instant> {
+        let cert = self.device.client_cert.clone()?;
+        let later = Some(tokio::time::Instant::now() + crate::certificate::RETRY);
+        if self.journal.current.is_some() || self.task.is_some() {
+            tracing::debug!("certificate renewal waits for the update in progress");
+            return later;
+        }
+        let d = &self.device;
+        match cert.renew(self.http.client(), &d.server, &d.id, &d.token, d.durable).await {
+            Ok(()) => Some(crate::certificate::instant_of(cert.renew_at())),
+            Err(e) => {
+                tracing::warn!("renewing the device certificate: {e:#}");
+                later
+            }
         }
     }
 

@@ -152,6 +152,7 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
                 mode: None,
             },
             state_dir: dir.clone(),
+            client_cert: None,
             injected,
             clock_offset_s: 0,
             download_delay: Duration::from_millis(args.test_download_delay_ms),

@@ -99,6 +99,25 @@ pub struct DeviceWithToken {
     pub token: String,
 }
 
+/// `POST /devices/{id}/certificate`: a PKCS#10 request whose subject CN is the device id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CertificateRequest {
+    pub csr_pem: String,
+}
+
+/// A device certificate just signed (CONTRACT §12).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceCertificate {
+    pub certificate_pem: String,
+    /// The serial number, lowercase hex.
+    pub serial: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
 /// What an operator token may do: `admin` everything, `read-only` every read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -3,10 +3,12 @@
 //! that CA is trusted (pinned); without one, the system's roots.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
+use rustls::client::ResolvesClientCert;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore};
 
 /// Why TLS settings could not be built.
@@ -73,4 +75,80 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<ClientConfig, TlsError> {
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots(ca_file)?)
         .with_no_client_auth())
+}
+
+/// A client certificate (chain, PEM) and its private key (PEM): a device certificate
+/// (CONTRACT §12).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIdentity<'a> {
+    pub cert: &'a Path,
+    pub key: &'a Path,
+}
+
+impl ClientIdentity<'_> {
+    /// The certificate and key, ready for TLS.
+    pub fn load(&self) -> Result<Arc<CertifiedKey>, TlsError> {
+        let chain = load_certs(self.cert)?;
+        let shown = || self.key.display().to_string();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(self.key)
+            .map_err(|e| TlsError::CaFile(shown(), e.to_string()))?;
+        let key = provider().key_provider.load_private_key(key)?;
+        Ok(Arc::new(CertifiedKey::new(chain, key)))
+    }
+}
+
+impl ClientIdentity<'_> {
+    /// Whether the key is the certificate's (false when either cannot be read).
+    pub fn matches(&self) -> bool {
+        self.load().is_ok_and(|k| k.keys_match().is_ok())
+    }
+}
+
+/// A client certificate that can be replaced while clients use it (a renewed device
+/// certificate): each new TLS connection presents the current one.
+#[derive(Debug)]
+pub struct ReloadableIdentity(RwLock<Arc<CertifiedKey>>);
+
+impl ReloadableIdentity {
+    pub fn load(identity: ClientIdentity<'_>) -> Result<Arc<Self>, TlsError> {
+        Ok(Arc::new(Self(RwLock::new(identity.load()?))))
+    }
+
+    /// Presents `identity` from the next connection on.
+    pub fn reload(&self, identity: ClientIdentity<'_>) -> Result<(), TlsError> {
+        let loaded = identity.load()?;
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = loaded;
+        Ok(())
+    }
+}
+
+impl ResolvesClientCert for ReloadableIdentity {
+    fn resolve(&self, _: &[&[u8]], _: &[rustls::SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// A client configuration trusting `ca_file` (or the system's roots) that presents
+/// `identity` when the server asks for a certificate.
+pub fn client_config_with_identity(
+    ca_file: Option<&Path>,
+    identity: ClientIdentity<'_>,
+) -> Result<ClientConfig, TlsError> {
+    client_config_with_resolver(ca_file, ReloadableIdentity::load(identity)?)
+}
+
+/// A client configuration trusting `ca_file` (or the system's roots) that presents the
+/// current certificate of `identity`.
+pub fn client_config_with_resolver(
+    ca_file: Option<&Path>,
+    identity: Arc<ReloadableIdentity>,
+) -> Result<ClientConfig, TlsError> {
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(ca_file)?)
+        .with_client_cert_resolver(identity))
 }

@@ -3,7 +3,7 @@
 //!
 //! An operator presents an operator token (the admin token, kept in the database so every
 //! replica knows it); a device presents its own token (made and hashed by
-//! [`crate::token`]). No or an unknown token is 401; a device token on an operator route is
+//! [`crate::token`]) or, over HTTPS, a device certificate the server signed. No or an unknown token is 401; a device token on an operator route is
 //! 403. A refusal is an [`AuthError`], which `http::error` maps to problem+json like every
 //! other error, so this module needs nothing of the HTTP layer.
 
@@ -14,6 +14,7 @@ use fleet_protocol::DeviceId;
 use fleet_protocol::api::TokenScope;
 
 use crate::audit::Actor;
+use crate::device_ca::ClientCertificate;
 use crate::state::AppState;
 use crate::store::{StoreError, TokenOwner};
 use crate::token::hash_token;
@@ -74,13 +75,25 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = AuthError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AuthError> {
-        let token = bearer(parts).ok_or(AuthError::MissingToken)?;
+        let Some(token) = bearer(parts) else {
+            return device_certificate(parts, state).await;
+        };
         let hash = hash_token(token);
         match state.device_tokens.owner(state.store.as_ref(), &hash).await? {
             Some(TokenOwner::Operator(t)) => Ok(Caller::Operator(Operator { name: t.name, scope: t.scope })),
             Some(TokenOwner::Device(id)) => Ok(Caller::Device(id)),
             None => Err(AuthError::UnknownToken),
         }
+    }
+}
+
+/// A caller with no bearer token over HTTPS with a device certificate (CONTRACT §12): the
+/// certificate stands for its device's token while it is valid and not revoked.
+async fn device_certificate(parts: &Parts, state: &AppState) -> Result<Caller, AuthError> {
+    let cert = parts.extensions.get::<ClientCertificate>().ok_or(AuthError::MissingToken)?;
+    match crate::device_ca::device_of(state.store.as_ref(), &cert.0, crate::clock::now_ms()).await? {
+        Some(device) => Ok(Caller::Device(device)),
+        None => Err(AuthError::UnknownToken),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Device credentials: registering a device (its first token), rotating its token and
-//! removing it. Each change writes the token's hash and its broker password hash, then
+//! removing it (both revoke its certificates), and signing a certificate for it. Each change writes the token's hash and its broker password hash, then
 //! brings everything that checks credentials in step — remembered tokens are forgotten,
 //! Mosquitto's files rewritten, the embedded broker's session closed — and records the
 //! action in the audit trail. HTTP handlers call these; they never touch credentials
@@ -23,6 +23,10 @@ pub enum CredentialsError {
     AlreadyRegistered(DeviceId),
     #[error("device {0} not found")]
     UnknownDevice(DeviceId),
+    #[error("device certificates need TLS with a device CA (--device-ca-cert or --tls-self-signed)")]
+    NoDeviceCa,
+    #[error(transparent)]
+    Certificate(crate::device_ca::SignError),
     #[error(transparent)]
     Randomness(#[from] RandomnessError),
     #[error("storage: {0}")]
@@ -91,23 +95,46 @@ pub async fn register(app: &AppState, actor: &Actor, new: Registration) -> Resul
     Ok(Issued { device, token: hashed.token })
 }
 
-/// Gives a device a new token; the old one stops working at once.
+/// Gives a device a new token; the old one and its certificates stop working at once.
 pub async fn rotate(app: &AppState, actor: &Actor, id: &DeviceId) -> Result<Issued, CredentialsError> {
     let hashed = new_device_token()?;
     let (store, rotated) = (app.store.clone(), id.clone());
     let (token_hash, broker_hash) = (hashed.token_hash, hashed.broker_hash);
-    let change = async move { store.rotate_device_token(&rotated, &token_hash, &broker_hash).await };
+    let change = async move {
+        store.rotate_device_token(&rotated, &token_hash, &broker_hash).await?;
+        store.revoke_device_certificates(&rotated, crate::clock::now_ms()).await
+    };
     run_to_end(app, actor, id, "device.token_rotated", change).await?;
     let device = app.store.get_device(id).await.map_err(about(id))?;
     Ok(Issued { device, token: hashed.token })
 }
 
-/// Removes a device; its token stops working at once.
+/// Removes a device; its token and certificates stop working at once.
 pub async fn remove(app: &AppState, actor: &Actor, id: &DeviceId) -> Result<(), CredentialsError> {
     let (store, removed) = (app.store.clone(), id.clone());
-    run_to_end(app, actor, id, "device.removed", async move { store.delete_device(&removed).await }).await?;
+    let change = async move {
+        store.delete_device(&removed).await?;
+        store.revoke_device_certificates(&removed, crate::clock::now_ms()).await
+    };
+    run_to_end(app, actor, id, "device.removed", change).await?;
     app.wake_engine();
     Ok(())
+}
+
+/// Signs a device certificate for `id` (which must be registered) from `csr_pem`.
+pub async fn certify(
+    app: &AppState,
+    actor: &Actor,
+    id: &DeviceId,
+    csr_pem: &str,
+) -> Result<crate::device_ca::Signed, CredentialsError> {
+    let ca = app.device_ca.as_ref().ok_or(CredentialsError::NoDeviceCa)?;
+    app.store.get_device(id).await.map_err(about(id))?;
+    let signed = ca.sign(id, csr_pem, crate::clock::now_ms()).map_err(CredentialsError::Certificate)?;
+    app.store.insert_device_certificate(&signed.record).await.map_err(about(id))?;
+    let details = serde_json::json!({"serial": signed.record.serial});
+    app.audit(actor.clone(), "device.certificate_issued", id.as_str(), details).await;
+    Ok(signed)
 }
 
 /// Runs `change` (the device's token rotated, or the device removed) to its end even if

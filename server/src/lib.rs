@@ -7,7 +7,8 @@
 //! - Store: [`store`], the `Store` trait with its SQLite and PostgreSQL implementations;
 //!   [`blobs`], the content-addressed blob store.
 //! - Domain: [`rollout`] (planning, the engine task and report ingestion);
-//!   [`credentials`] (device tokens issued, rotated and revoked); [`audit`] (the trail of
+//!   [`credentials`] (device tokens issued, rotated and revoked); [`device_ca`] (device
+//!   certificates signed, and which device a presented one stands for); [`audit`] (the trail of
 //!   operator actions); [`gc`] (unreferenced blobs); [`retention`] (finished rollouts
 //!   expiring); [`presence`] (devices silent too long
 //!   marked offline); [`backup`] (online backups); [`trust_announce`] (the latest trust
@@ -35,6 +36,7 @@ pub mod blobs;
 pub mod broker;
 pub mod clock;
 pub mod credentials;
+pub mod device_ca;
 pub mod device_tokens;
 pub mod entry;
 pub mod events;

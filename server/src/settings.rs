@@ -132,6 +132,25 @@ pub struct Settings {
     #[arg(long = "tls-san", env = "FLEET_TLS_SAN", value_delimiter = ',')]
     pub tls_san: Vec<String>,
 
+    /// The CA certificate (PEM) that signs device certificates (`POST
+    /// /devices/{id}/certificate`) and that client certificates must chain to; needs
+    /// --device-ca-key. With --tls-self-signed and without it, that CA signs them.
+    #[arg(long, env = "FLEET_DEVICE_CA_CERT", requires = "device_ca_key")]
+    pub device_ca_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --device-ca-cert.
+    #[arg(long, env = "FLEET_DEVICE_CA_KEY", requires = "device_ca_cert")]
+    pub device_ca_key: Option<PathBuf>,
+
+    /// Lifetime of a device certificate, in days.
+    #[arg(long, env = "FLEET_DEVICE_CERT_DAYS", default_value_t = crate::device_ca::DEFAULT_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub device_cert_days: u32,
+
+    /// TEST ONLY: device certificates live this many seconds instead of --device-cert-days.
+    #[arg(long, env = "FLEET_TEST_DEVICE_CERT_LIFETIME_S", hide = true)]
+    pub test_device_cert_lifetime_s: Option<u64>,
+
     /// With TLS (--tls-cert or --tls-self-signed), the embedded broker's mqtts:// address,
     /// served with the same certificate; port 0 picks one.
     #[arg(long, env = "FLEET_EMBEDDED_BROKER_TLS", default_value = "127.0.0.1:8883")]

@@ -9,6 +9,7 @@ use std::time::Duration;
 use rustls::ServerConfig;
 use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject as _;
+use rustls::server::danger::ClientCertVerifier;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -24,13 +25,22 @@ pub enum TlsConfigError {
     Rejected(PathBuf, rustls::Error),
 }
 
-/// Loads the certificate chain and key into a server configuration (HTTP/1.1).
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsConfigError> {
+/// Loads the certificate chain and key into a server configuration (HTTP/1.1). With
+/// `clients`, client certificates are asked for and verified by it (device certificates,
+/// optional: see [`crate::device_ca`]).
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    clients: Option<Arc<dyn ClientCertVerifier>>,
+) -> Result<Arc<ServerConfig>, TlsConfigError> {
     let chain = fleet_protocol::tls::load_certs(cert)?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsConfigError::Key(key.to_owned(), e))?;
     let mut config = ServerConfig::builder_with_provider(fleet_protocol::tls::provider())
         .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+        .and_then(|b| match clients {
+            Some(verifier) => b.with_client_cert_verifier(verifier).with_single_cert(chain, key),
+            None => b.with_no_client_auth().with_single_cert(chain, key),
+        })
         .map_err(|e| TlsConfigError::Rejected(cert.to_owned(), e))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))

@@ -10,6 +10,7 @@ use fleet_protocol::{ArtifactKind, DeviceId, Envelope, RolloutId};
 #[derive(Debug, Clone)]
 pub struct AgentSetup {
     pub id: DeviceId,
+    /// Empty: no `--token-file` (a device with a certificate only, in `extra`).
     pub token: String,
     pub hardware: String,
     pub server: String,
@@ -34,7 +35,11 @@ impl AgentProcess {
     pub fn spawn(binary: &str, setup: &AgentSetup) -> Self {
         std::fs::create_dir_all(&setup.state_dir).expect("state dir");
         let token_file = setup.state_dir.join("token");
-        std::fs::write(&token_file, &setup.token).expect("token file");
+        let mut token_flag = vec![];
+        if !setup.token.is_empty() {
+            std::fs::write(&token_file, &setup.token).expect("token file");
+            token_flag = vec!["--token-file".to_owned(), token_file.to_str().expect("utf-8").to_owned()];
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -43,7 +48,7 @@ impl AgentProcess {
         let child = Command::new(binary)
             .arg("run")
             .args(["--device-id", setup.id.as_str()])
-            .args(["--token-file", token_file.to_str().expect("utf-8")])
+            .args(&token_flag)
             .args(["--hardware", &setup.hardware])
             .args(["--server", &setup.server])
             .args(["--mqtt-url", &setup.mqtt_url])

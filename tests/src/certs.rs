@@ -100,3 +100,48 @@ fn openssl(args: &[&str]) -> anyhow::Result<()> {
     anyhow::ensure!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     Ok(())
 }
+
+/// A throw-away CA for device certificates (the server's `--device-ca-cert/--device-ca-key`).
+#[derive(Debug, Clone)]
+pub struct TestCa {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TestCa {
+    /// A fresh CA named `name`, in `dir`.
+    pub fn generate(dir: &Path, name: &str) -> Self {
+        let key = KeyPair::generate().expect("key");
+        let ca = Self::params(name).self_signed(&key).expect("CA");
+        std::fs::create_dir_all(dir).expect("cert dir");
+        let (cert, key_file) = (dir.join(format!("{name}-ca.pem")), dir.join(format!("{name}-ca.key")));
+        std::fs::write(&cert, ca.pem()).expect("write PEM");
+        std::fs::write(&key_file, key.serialize_pem()).expect("write PEM");
+        Self { cert, key: key_file }
+    }
+
+    fn params(name: &str) -> CertificateParams {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, format!("{name} device CA"));
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        params
+    }
+
+    /// An empty CRL of this CA (PEM), valid for a day.
+    pub fn empty_crl(&self) -> String {
+        let key = KeyPair::from_pem(&std::fs::read_to_string(&self.key).expect("CA key")).expect("CA key");
+        let stem = self.cert.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix("-ca.pem"));
+        let issuer = rcgen::Issuer::new(Self::params(stem.expect("a TestCa file name")), key);
+        let now = time::OffsetDateTime::now_utc();
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: now - time::Duration::minutes(5),
+            next_update: now + time::Duration::days(1),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: vec![],
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params.signed_by(&issuer).expect("CRL").pem().expect("PEM")
+    }
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::certs::TestCerts;
+use crate::certs::{TestCa, TestCerts};
 
 /// The reason tests that start a Mosquitto are ignored on a bare machine.
 pub const NEEDS_MOSQUITTO: &str = "needs the mosquitto binary (CI installs it)";
@@ -36,7 +36,20 @@ impl Mosquitto {
     /// Starts Mosquitto on free ports, reading its files from `dir` (empty ones are made if
     /// the server has not written them yet); with `tls`, a TLS listener too.
     pub fn start(dir: &Path, tls: Option<&TestCerts>) -> Self {
+        Self::start_with(dir, tls, None)
+    }
+
+    /// [`Mosquitto::start`]; with `device_ca` (and `tls`), the TLS listener requires a client
+    /// certificate of that CA, takes its CN as the username and checks it against the CRL
+    /// the server keeps in `dir` (`devices.crl`, an empty one of `device_ca` until then).
+    pub fn start_with(dir: &Path, tls: Option<&TestCerts>, device_ca: Option<&TestCa>) -> Self {
         std::fs::create_dir_all(dir).expect("mosquitto dir");
+        if let Some(ca) = device_ca {
+            let crl = dir.join("devices.crl");
+            if !crl.exists() {
+                std::fs::write(&crl, ca.empty_crl()).expect("placeholder CRL");
+            }
+        }
         for file in ["passwords", "acl"] {
             let path = dir.join(file);
             if !path.exists() {
@@ -59,6 +72,17 @@ impl Mosquitto {
                 certs.cert.display(),
                 certs.key.display()
             ));
+            if let Some(ca) = device_ca {
+                conf.push_str(&format!(
+                    "cafile {}
+require_certificate true
+use_identity_as_username true
+crlfile {}/devices.crl
+",
+                    ca.cert.display(),
+                    dir.display()
+                ));
+            }
         }
         let conf_path = dir.join("mosquitto.conf");
         std::fs::write(&conf_path, conf).expect("mosquitto.conf");

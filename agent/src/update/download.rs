@@ -73,21 +73,7 @@ pub struct Downloader {
 /// An HTTP client that follows redirects only within one origin and, with a CA file,
 /// trusts only that CA for https://.
 pub fn http_client(ca_file: Option<&Path>) -> anyhow::Result<reqwest::Client> {
-    fleet_protocol::tls::install_default_provider();
-    let policy = reqwest::redirect::Policy::custom(|attempt| {
-        let same = attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
-        if same && attempt.previous().len() < 5 { attempt.follow() } else { attempt.stop() }
-    });
-    let mut builder = reqwest::Client::builder()
-        .redirect(policy)
-        .connect_timeout(Duration::from_secs(10))
-        .read_timeout(Duration::from_secs(60))
-        // A device's requests come in bursts (confirm, then download): an idle connection
-        // kept for reqwest's default 90 s would cost the server a socket per device, and a
-        // simulator one per virtual device.
-        .pool_idle_timeout(IDLE_CONNECTION)
-        .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
-        .tcp_nodelay(true);
+    let mut builder = client_builder();
     if let Some(path) = ca_file {
         let pem = std::fs::read(path).with_context(|| format!("--ca-file {}", path.display()))?;
         let certs =
@@ -96,6 +82,34 @@ pub fn http_client(ca_file: Option<&Path>) -> anyhow::Result<reqwest::Client> {
         builder = builder.tls_certs_only(certs);
     }
     Ok(builder.build()?)
+}
+
+/// [`http_client`] presenting the device certificate `cert` (renewals included).
+pub fn http_client_presenting(
+    ca_file: Option<&Path>,
+    cert: &crate::certificate::ClientCert,
+) -> anyhow::Result<reqwest::Client> {
+    let config = fleet_protocol::tls::client_config_with_resolver(ca_file, cert.identity.clone())
+        .context("--ca-file/--client-cert")?;
+    Ok(client_builder().use_preconfigured_tls(config).build()?)
+}
+
+fn client_builder() -> reqwest::ClientBuilder {
+    fleet_protocol::tls::install_default_provider();
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
+        if same && attempt.previous().len() < 5 { attempt.follow() } else { attempt.stop() }
+    });
+    reqwest::Client::builder()
+        .redirect(policy)
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(60))
+        // A device's requests come in bursts (confirm, then download): an idle connection
+        // kept for reqwest's default 90 s would cost the server a socket per device, and a
+        // simulator one per virtual device.
+        .pool_idle_timeout(IDLE_CONNECTION)
+        .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
+        .tcp_nodelay(true)
 }
 
 impl Downloader {

@@ -60,6 +60,10 @@ pub enum StartupError {
     AdminTokenTwice,
     #[error(transparent)]
     Tls(#[from] TlsConfigError),
+    #[error(transparent)]
+    DeviceCa(#[from] crate::device_ca::DeviceCaError),
+    #[error("device CA: {0}")]
+    DeviceCaVerifier(String),
     #[error("--tls-self-signed: {0}")]
     SelfSigned(#[from] super::self_signed::SelfSignedError),
     /// Secrets (the broker password, the admin token) and this replica's name need it.

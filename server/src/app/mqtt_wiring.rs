@@ -42,6 +42,7 @@ pub async fn wire_mqtt(
     topics: Topics,
     instance: &str,
     tls: Option<&Arc<rustls::ServerConfig>>,
+    device_ca: Option<&Arc<crate::device_ca::DeviceCa>>,
 ) -> Result<MqttWiring, StartupError> {
     if settings.mqtt_url.is_none() {
         if settings.mosquitto_dir.is_some() {
@@ -60,7 +61,7 @@ pub async fn wire_mqtt(
         Some((user, password)) => Some(ServerAccount::new(user.clone(), password.clone())?),
         None => None,
     };
-    let mosquitto = mosquitto_sync(settings, store, &config, account.clone())?;
+    let mosquitto = mosquitto_sync(settings, store, &config, account.clone(), device_ca.cloned())?;
     Ok(MqttWiring { broker: None, config, account, mosquitto })
 }
 
@@ -101,6 +102,7 @@ async fn embedded(
         store: Arc::downgrade(store),
         tokens: device_tokens.clone(),
         topics: topics.clone(),
+        cert_logins: Arc::default(),
         server_username: SERVER_MQTT_USER.to_owned(),
         server_password: password.clone(),
     };
@@ -125,13 +127,14 @@ fn mosquitto_sync(
     store: &Arc<dyn Store>,
     mqtt: &MqttConfig,
     server: Option<ServerAccount>,
+    device_ca: Option<Arc<crate::device_ca::DeviceCa>>,
 ) -> Result<Option<(MosquittoSync, MosquittoHandle)>, StartupError> {
     let Some(dir) = &settings.mosquitto_dir else {
         return Ok(None);
     };
     std::fs::create_dir_all(dir).map_err(|e| StartupError::DataDir(dir.clone(), e))?;
     let reload = settings.mosquitto_reload_command.clone();
-    Ok(Some(MosquittoSync::new(dir, reload, server, mqtt.topics.clone(), store.clone())))
+    Ok(Some(MosquittoSync::new(dir, reload, server, mqtt.topics.clone(), store.clone(), device_ca)))
 }
 
 /// The first line of a secret file, without its line break.

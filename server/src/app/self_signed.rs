@@ -28,6 +28,8 @@ const CA_DAYS: i64 = 3650;
 #[derive(Debug, Clone)]
 pub struct SelfSigned {
     pub ca: PathBuf,
+    /// The CA's key: it signs device certificates too (CONTRACT §12).
+    pub ca_key: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
     /// SHA-256 of the CA certificate (DER), as colon-separated hex.
@@ -57,7 +59,7 @@ pub fn ensure(data_dir: &Path, names: &[String]) -> Result<SelfSigned, SelfSigne
     write_private(&key, &server_key.serialize_pem())?;
     std::fs::write(&cert, signed.pem() + &ca_pem).map_err(|e| SelfSignedError::Io(cert.clone(), e))?;
     let ca_fingerprint = fingerprint(&ca)?;
-    Ok(SelfSigned { ca, cert, key, ca_fingerprint })
+    Ok(SelfSigned { ca, ca_key, cert, key, ca_fingerprint })
 }
 
 fn ca_params() -> CertificateParams {

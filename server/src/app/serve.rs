@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::Request;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
@@ -19,6 +21,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
+
+use crate::device_ca::ClientCertificate;
 
 /// What every connection is served with.
 struct Connections {
@@ -72,26 +77,40 @@ async fn serve_connection(stream: TcpStream, connections: Arc<Connections>, watc
         tracing::debug!("TCP_NODELAY: {e}");
     }
     match &connections.tls {
-        None => serve_http(stream, &connections, watcher).await,
+        None => serve_http(stream, &connections, None, watcher).await,
         Some(acceptor) => {
             if let Some(stream) = crate::tls::handshake(acceptor, stream, connections.header_timeout).await {
-                serve_http(stream, &connections, watcher).await;
+                let cert = ClientCertificate::of(stream.get_ref().1);
+                serve_http(stream, &connections, cert, watcher).await;
             }
         }
     }
 }
 
 /// HTTP/1 with keep-alive, every request's headers within the header deadline (the wait
-/// for the next request on a kept-alive connection included).
-async fn serve_http<I>(io: I, connections: &Connections, watcher: Watcher)
+/// for the next request on a kept-alive connection included). The client's verified
+/// certificate, if it presented one, goes into every request's extensions (`auth` reads it).
+async fn serve_http<I>(io: I, connections: &Connections, cert: Option<ClientCertificate>, watcher: Watcher)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(connections.header_timeout).keep_alive(true);
-    let service = TowerToHyperService::new(connections.router.clone());
-    let connection = builder.serve_connection(TokioIo::new(io), service);
-    if let Err(e) = watcher.watch(connection).await {
+    let result = match cert {
+        None => {
+            let service = TowerToHyperService::new(connections.router.clone());
+            watcher.watch(builder.serve_connection(TokioIo::new(io), service)).await
+        }
+        Some(cert) => {
+            let router = connections.router.clone().map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(cert.clone());
+                request
+            });
+            let service = TowerToHyperService::new(router);
+            watcher.watch(builder.serve_connection(TokioIo::new(io), service)).await
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!("HTTP connection closed: {e}");
     }
 }

@@ -25,6 +25,9 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+use super::cert_logins::CertLogins;
+use crate::device_ca::ClientCertificate;
+
 /// Relay buffer per direction: MQTT packets of devices are small; larger ones pass in pieces.
 const RELAY_BUFFER: usize = 4096;
 
@@ -48,15 +51,15 @@ impl Default for ConnectLimits {
 pub enum Entry {
     /// Cleartext; with `loopback_only`, other peers are closed at once.
     Plain { loopback_only: bool },
-    /// TLS, ended here.
-    Tls(TlsAcceptor),
+    /// TLS, ended here; verified client certificates are recorded in [`CertLogins`].
+    Tls(TlsAcceptor, Arc<CertLogins>),
 }
 
 impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Plain { loopback_only } => f.debug_struct("Plain").field("loopback_only", loopback_only).finish(),
-            Self::Tls(_) => f.write_str("Tls"),
+            Self::Tls(..) => f.write_str("Tls"),
         }
     }
 }
@@ -107,19 +110,26 @@ async fn admit(
     let started = Instant::now();
     let _ = client.set_nodelay(true);
     match entry {
-        Entry::Plain { .. } => relay(client, upstream, started + deadline, permit).await,
-        Entry::Tls(acceptor) => {
+        Entry::Plain { .. } => relay(client, upstream, started + deadline, permit, None).await,
+        Entry::Tls(acceptor, logins) => {
             if let Some(client) = crate::tls::handshake(&acceptor, client, deadline).await {
-                relay(client, upstream, started + deadline, permit).await;
+                let cert = ClientCertificate::of(client.get_ref().1).map(|c| (logins, c));
+                relay(client, upstream, started + deadline, permit, cert).await;
             }
         }
     }
 }
 
 /// Relays one client: pending (holding `permit`) until the broker's first bytes arrive
-/// by `deadline`, else closed; then both ways until either side closes.
-async fn relay<C>(client: C, upstream: SocketAddr, deadline: Instant, permit: OwnedSemaphorePermit)
-where
+/// by `deadline`, else closed; then both ways until either side closes. A client
+/// certificate is recorded for the broker's authentication while the relay lasts.
+async fn relay<C>(
+    client: C,
+    upstream: SocketAddr,
+    deadline: Instant,
+    permit: OwnedSemaphorePermit,
+    cert: Option<(Arc<CertLogins>, ClientCertificate)>,
+) where
     C: AsyncRead + AsyncWrite + Send + 'static,
 {
     let Ok(Ok(broker)) = tokio::time::timeout_at(deadline, TcpStream::connect(upstream)).await else {
@@ -127,6 +137,14 @@ where
         return;
     };
     let _ = broker.set_nodelay(true);
+    let _recorded = match (cert, broker.local_addr()) {
+        (Some((logins, cert)), Ok(relay)) => Some(logins.record(relay, cert)),
+        (Some(_), Err(e)) => {
+            tracing::warn!("the relay's own address: {e}");
+            return;
+        }
+        (None, _) => None,
+    };
     let (client_read, mut client_write) = tokio::io::split(client);
     let (mut broker_read, mut broker_write) = broker.into_split();
     let inbound = tokio::spawn(async move {

@@ -3,7 +3,9 @@
 //! against the registry); a last will only on the device's own `presence`; a device may
 //! subscribe only to its own `commands` and the trust announcement (`{root}/trust`) and
 //! publish only its own `status` and `presence`. Operator accounts (`op:{name}`, CONTRACT
-//! §10) follow [`Account`]'s rules. The server's own client logs in with a credential
+//! §10) follow [`Account`]'s rules. A device that presented a certificate the server
+//! signed (see [`super::cert_logins`]) logs in with no password, with username = client id
+//! = the certificate's device. The server's own client logs in with a credential
 //! generated at start and may do everything (rmqtt skips the ACL hooks for superusers).
 
 use std::sync::{Arc, Weak};
@@ -14,6 +16,7 @@ use rmqtt::hook::{Handler, HookResult, Parameter, ReturnType};
 use rmqtt::types::{AuthResult, ConnectInfo, LastWill, PublishAclResult, SubscribeAclResult};
 
 use super::account::Account;
+use crate::device_ca::ClientCertificate;
 use crate::device_tokens::DeviceTokens;
 use crate::store::Store;
 use crate::token::hash_token;
@@ -27,6 +30,8 @@ pub struct Access {
     /// Device tokens verified a moment ago, shared with the HTTP routes.
     pub tokens: Arc<DeviceTokens>,
     pub topics: Topics,
+    /// Client certificates of relayed mqtts:// connections.
+    pub cert_logins: Arc<super::CertLogins>,
     pub server_username: String,
     pub server_password: String,
 }
@@ -43,6 +48,9 @@ impl Access {
     }
 
     async fn authenticate(&self, connect: &ConnectInfo) -> AuthResult {
+        if let Some(cert) = connect.id().remote_addr.and_then(|a| self.cert_logins.get(a)) {
+            return self.authenticate_certificate(connect, &cert).await;
+        }
         let (Some(username), Some(password)) = (connect.username(), connect.password()) else {
             return AuthResult::NotAuthorized;
         };
@@ -71,6 +79,28 @@ impl Access {
                 AuthResult::NotAuthorized
             }
         }
+    }
+
+    /// A client with a verified certificate: it must be one the server signed, not revoked
+    /// nor expired, and the username and client id must both be its device.
+    async fn authenticate_certificate(&self, connect: &ConnectInfo, cert: &ClientCertificate) -> AuthResult {
+        let Some(store) = self.store.upgrade() else {
+            return AuthResult::NotAuthorized;
+        };
+        let device = match crate::device_ca::device_of(store.as_ref(), &cert.0, crate::clock::now_ms()).await {
+            Ok(Some(device)) => device,
+            Ok(None) => return AuthResult::NotAuthorized,
+            Err(e) => {
+                tracing::error!("broker authentication: {e}");
+                return AuthResult::NotAuthorized;
+            }
+        };
+        let named = connect.username().is_some_and(|u| **u == *device.as_str());
+        let account = Account::Device(device.clone());
+        if !named || &**connect.client_id() != device.as_str() || !self.will_allowed(&account, connect) {
+            return AuthResult::NotAuthorized;
+        }
+        AuthResult::Allow(false, None)
     }
 
     /// The account a non-superuser session belongs to.

@@ -8,6 +8,7 @@
 //! connections not yet let in, and terminates TLS for the mqtts:// listener.
 
 pub mod account;
+mod cert_logins;
 pub mod gate;
 mod hooks;
 pub mod mosquitto;
@@ -25,6 +26,7 @@ use rmqtt::hook::Type;
 use rmqtt::types::{ClientId, Id};
 use tokio_rustls::TlsAcceptor;
 
+pub use cert_logins::CertLogins;
 pub use gate::ConnectLimits;
 pub use hooks::Access;
 
@@ -82,6 +84,7 @@ impl EmbeddedBroker {
         access: Access,
         limits: ConnectLimits,
     ) -> Result<Self, (SocketAddr, std::io::Error)> {
+        let logins = access.cert_logins.clone();
         let scx = context(access).await;
         let gate = bind(listen.plain).await?;
         let addr = gate.local_addr().map_err(|e| (listen.plain, e))?;
@@ -100,7 +103,7 @@ impl EmbeddedBroker {
         let task = tokio::spawn(async move {
             let tls = async {
                 match tls_gate {
-                    Some((l, acceptor)) => gate::run(l, upstream, limits, gate::Entry::Tls(acceptor)).await,
+                    Some((l, acceptor)) => gate::run(l, upstream, limits, gate::Entry::Tls(acceptor, logins)).await,
                     None => std::future::pending().await,
                 }
             };

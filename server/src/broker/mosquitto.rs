@@ -4,6 +4,11 @@
 //! its own topics. The server rewrites both when credentials change and runs the reload
 //! command; Mosquitto then also disconnects sessions whose credentials are gone, so a
 //! rotation or a decommissioning takes effect at once.
+//!
+//! With device certificates (a device CA), it also writes `devices.crl`, the CRL of the
+//! revoked ones that have not expired (signed again daily), for a TLS listener with
+//! `require_certificate true`, `use_identity_as_username true` and `crlfile`; the reload
+//! makes Mosquitto check connected clients' certificates against it again.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,8 +21,12 @@ use fleet_protocol::topic::{Channel, OPERATOR_USER_PREFIX, Topics};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::device_ca::DeviceCa;
 use crate::random::{self, RandomnessError};
 use crate::store::{Store, StoreError};
+
+/// The CRL of revoked device certificates in `--mosquitto-dir` (Mosquitto's `crlfile`).
+pub const CRL_FILE: &str = "devices.crl";
 
 /// Mosquitto's PBKDF2 iteration count (what `mosquitto_passwd` writes).
 const ITERATIONS: u32 = 101;
@@ -104,6 +113,8 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("writing the files: {0}")]
     Write(#[from] std::io::Error),
+    #[error("signing the CRL: {0}")]
+    Crl(String),
     #[error("reload command `{command}` failed: {status}")]
     Reload { command: String, status: std::process::ExitStatus },
 }
@@ -116,10 +127,16 @@ pub struct MosquittoSync {
     server: Option<ServerAccount>,
     topics: Topics,
     store: Arc<dyn Store>,
+    /// With device certificates: the CA whose CRL of revoked ones is written too.
+    device_ca: Option<Arc<DeviceCa>>,
     nudge: Arc<Notify>,
     requested: Arc<AtomicU64>,
     synced: watch::Sender<u64>,
 }
+
+/// What was last written: both files, and the revoked serials with the day the CRL was
+/// signed (it is signed again daily, long before it expires).
+type Written = (String, String, Option<(Vec<String>, i64)>);
 
 /// What request handlers hold: nudge the sync and wait until the files are written.
 #[derive(Debug, Clone)]
@@ -150,18 +167,20 @@ impl MosquittoSync {
         server: Option<ServerAccount>,
         topics: Topics,
         store: Arc<dyn Store>,
+        device_ca: Option<Arc<DeviceCa>>,
     ) -> (Self, MosquittoHandle) {
         let nudge = Arc::new(Notify::new());
         let requested = Arc::new(AtomicU64::new(0));
         let (synced, rx) = watch::channel(0);
         let handle = MosquittoHandle { nudge: nudge.clone(), requested: requested.clone(), synced: rx };
-        (Self { dir: dir.to_owned(), reload_command, server, topics, store, nudge, requested, synced }, handle)
+        let dir = dir.to_owned();
+        (Self { dir, reload_command, server, topics, store, device_ca, nudge, requested, synced }, handle)
     }
 
     /// Writes the files at start, then whenever nudged or the credentials changed, until
     /// `stop`; a write under way is finished first.
     pub async fn run(self, stop: CancellationToken) {
-        let mut written: Option<(String, String)> = None;
+        let mut written: Option<Written> = None;
         loop {
             let covers = self.requested.load(Ordering::SeqCst);
             match self.write_if_changed(written.as_ref()).await {
@@ -177,15 +196,28 @@ impl MosquittoSync {
         }
     }
 
-    async fn write_if_changed(&self, written: Option<&(String, String)>) -> Result<(String, String), SyncError> {
+    async fn write_if_changed(&self, written: Option<&Written>) -> Result<Written, SyncError> {
         let devices = self.store.broker_credentials().await?;
-        let files =
-            (password_file(self.server.as_ref(), &devices), acl_file(self.server.as_ref(), &self.topics, &devices));
+        let now_ms = crate::clock::now_ms();
+        let revoked = match &self.device_ca {
+            Some(_) => Some(self.store.revoked_device_certificates(now_ms).await?),
+            None => None,
+        };
+        let crl_key = revoked.as_ref().map(|r| (r.iter().map(|c| c.serial.clone()).collect(), now_ms / 86_400_000));
+        let files = (
+            password_file(self.server.as_ref(), &devices),
+            acl_file(self.server.as_ref(), &self.topics, &devices),
+            crl_key,
+        );
         if written == Some(&files) {
             return Ok(files);
         }
         write_atomically(&self.dir.join("passwords"), &files.0)?;
         write_atomically(&self.dir.join("acl"), &files.1)?;
+        if let (Some(ca), Some(revoked)) = (&self.device_ca, &revoked) {
+            let crl = ca.crl(revoked, now_ms).map_err(|e| SyncError::Crl(e.to_string()))?;
+            write_atomically(&self.dir.join(CRL_FILE), &crl)?;
+        }
         tracing::info!(devices = devices.len(), dir = %self.dir.display(), "Mosquitto files written");
         if let Some(command) = &self.reload_command {
             let status = tokio::process::Command::new("sh").arg("-c").arg(command).status().await?;

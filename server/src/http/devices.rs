@@ -18,7 +18,9 @@ use crate::auth::{Admin, Caller, Operator};
 use crate::credentials::{self, Registration};
 use crate::state::AppState;
 use crate::store::DeviceFilter;
-use fleet_protocol::api::{DeviceInfo, DeviceWithToken, List, MAX_LABELS};
+use fleet_protocol::api::{
+    CertificateRequest, DeviceCertificate, DeviceInfo, DeviceWithToken, List, MAX_LABELS, TokenScope,
+};
 
 pub fn router(device_gate: &super::DeviceGate) -> ApiRouter {
     ApiRouter::new()
@@ -28,6 +30,7 @@ pub fn router(device_gate: &super::DeviceGate) -> ApiRouter {
         .patch("/devices/{id}", patch(relabel))
         .delete("/devices/{id}", delete(decommission))
         .post("/devices/{id}/token", post(rotate_token))
+        .post("/devices/{id}/certificate", post(certificate))
         .get("/devices/{id}/command", get(command).route_layer(device_gate.clone()))
 }
 
@@ -182,6 +185,31 @@ async fn rotate_token(
     let id = device_id(raw)?;
     let issued = credentials::rotate(&app, &admin.actor(), &id).await?;
     Ok(Json(DeviceWithToken { device: views::device(issued.device), token: issued.token }))
+}
+
+/// `POST /devices/{id}/certificate`: signs the device's CSR (the operator, or the device
+/// itself with its token or its current certificate).
+async fn certificate(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(raw): Path<String>,
+    ApiJson(request): ApiJson<CertificateRequest>,
+) -> Result<Json<DeviceCertificate>, ApiError> {
+    let id = device_id(raw)?;
+    caller.require_device_or_operator(&id)?;
+    let actor = match &caller {
+        Caller::Operator(op) if op.scope == TokenScope::ReadOnly => {
+            return Err(crate::auth::AuthError::ReadOnly(op.name.clone()).into());
+        }
+        Caller::Operator(op) => crate::audit::Actor(op.name.clone()),
+        Caller::Device(d) => crate::audit::Actor(format!("device:{d}")),
+    };
+    let signed = credentials::certify(&app, &actor, &id, &request.csr_pem).await?;
+    Ok(Json(DeviceCertificate {
+        certificate_pem: signed.pem,
+        serial: signed.record.serial,
+        expires_at: crate::timestamp::rfc3339(signed.record.not_after_ms),
+    }))
 }
 
 /// The device's current command (the same JSON as on MQTT), or 204 when it has none.

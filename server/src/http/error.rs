@@ -192,6 +192,10 @@ impl From<CredentialsError> for ApiError {
         match e {
             CredentialsError::AlreadyRegistered(_) => Self::new(ErrorCode::AlreadyExists, e.to_string()),
             CredentialsError::UnknownDevice(id) => Self::not_found(format!("device {id}")),
+            CredentialsError::NoDeviceCa => Self::not_found("device certificates (no device CA)"),
+            CredentialsError::Certificate(
+                ref c @ (crate::device_ca::SignError::BadCsr(_) | crate::device_ca::SignError::WrongName(_)),
+            ) => Self::bad_request(c.to_string()),
             e => Self::Internal(InternalError::caused_by("changing device credentials", e)),
         }
     }

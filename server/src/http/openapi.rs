@@ -11,7 +11,7 @@ use fleet_protocol::api::{
     RolloutDevice, RolloutOptions, RolloutPlan, RolloutTarget, TokenInfo, TokenScope, TokenWithSecret, WaveProgress,
     WaveState,
 };
-use fleet_protocol::api::{MaintenanceWindow, WhoAmI, WindowState};
+use fleet_protocol::api::{CertificateRequest, DeviceCertificate, MaintenanceWindow, WhoAmI, WindowState};
 use fleet_protocol::envelope::EnvelopeSignature;
 use fleet_protocol::events::{DeliveryCounts, NewWebhook, WebhookCreated, WebhookDelivery, WebhookInfo};
 use fleet_protocol::message::Installed;
@@ -44,7 +44,8 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
         keys_list, keys_add, keys_show, keys_revoke,
         firmware_list, firmware_upload, firmware_show, firmware_delete, firmware_blob,
         configs_list, configs_upload, configs_show, configs_delete, configs_blob,
-        devices_list, devices_register, devices_show, devices_relabel, devices_remove, devices_rotate_token, devices_command,
+        devices_list, devices_register, devices_show, devices_relabel, devices_remove, devices_rotate_token, devices_certificate,
+        devices_command,
         rollouts_list, rollouts_create, rollouts_show, rollouts_delete, rollouts_devices, rollouts_pause, rollouts_resume,
         rollouts_cancel, rollouts_events, rollouts_device_cancel, rollouts_device_retry, rollouts_device_skip,
         tokens_list, tokens_create, tokens_revoke, whoami, audit_list, trust_latest, trust_add, trust_show,
@@ -57,7 +58,7 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
         TokenInfo, TokenScope, TokenWithSecret, WhoAmI, AuditEntry, AddKey, Register, Relabel, CreateToken, RolloutRequest,
         WaveGate, EmqxAuthenticate, EmqxAuthorize, Upload, Rollout, RolloutDevice, RolloutArtifact, RolloutTarget,
         RolloutOptions, WaveProgress, WaveState, RolloutPlan, PlannedWave, DeviceState, Reason, ArtifactKind,
-        MaintenanceWindow, WindowState, NewWebhook, WebhookCreated, WebhookInfo, WebhookDelivery, DeliveryCounts,
+        MaintenanceWindow, WindowState, NewWebhook, WebhookCreated, WebhookInfo, WebhookDelivery, DeliveryCounts, CertificateRequest, DeviceCertificate,
     )),
     modifiers(&BearerAuth, &SharedResponses),
     security(("bearer" = [])),
@@ -256,6 +257,11 @@ fn devices_remove() {}
     responses((status = 200, description = "The new token, shown only now", body = DeviceWithToken), (status = 400, description = "invalid_id: the device id breaks the rule", body = Problem),
         (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a device token, a read-only token on a write, or another device", body = Problem), (status = 404, description = "not_found", body = Problem)))]
 fn devices_rotate_token() {}
+
+#[utoipa::path(post, path = "/api/v1/devices/{id}/certificate", tag = "devices", params(("id" = String, Path)), request_body = CertificateRequest,
+    responses((status = 200, description = "A client certificate for the device (CONTRACT §12)", body = DeviceCertificate), (status = 400, description = "bad_request: not a valid CSR, or its CN is not the device id; invalid_id", body = Problem),
+        (status = 401, description = "unauthorized: no or an unknown token", body = Problem), (status = 403, description = "forbidden: a read-only token, or another device", body = Problem), (status = 404, description = "not_found: the device, or no device CA", body = Problem)))]
+fn devices_certificate() {}
 
 #[utoipa::path(get, path = "/api/v1/devices/{id}/command", tag = "devices", params(("id" = String, Path)),
     responses((status = 200, description = "The device's current command, as on MQTT"),

@@ -23,8 +23,8 @@ use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel, KeyId, ProductName};
 pub use rollouts::{EntryStore, ReportStore, RolloutStore};
 
 pub use records::{
-    ArtifactRecord, AuditRecord, DeviceRecord, KeyRecord, NewArtifact, NewDevice, OperatorTokenRecord, Page,
-    PageRequest, TokenOwner, TrustRecord,
+    ArtifactRecord, AuditRecord, DeviceCertificateRecord, DeviceRecord, KeyRecord, NewArtifact, NewDevice,
+    OperatorTokenRecord, Page, PageRequest, TokenOwner, TrustRecord,
 };
 
 /// What can go wrong in storage.
@@ -88,6 +88,7 @@ pub trait Store:
     + ReportStore
     + TrustStore
     + EventStore
+    + CertificateStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -119,6 +120,18 @@ pub trait TrustStore: Send + Sync {
     /// The highest version, if any.
     async fn latest_trust(&self) -> StoreResult<Option<TrustRecord>>;
     async fn get_trust(&self, version: u64) -> StoreResult<TrustRecord>;
+}
+
+/// Device certificates the server signed (CONTRACT §12).
+#[async_trait]
+pub trait CertificateStore: Send + Sync {
+    async fn insert_device_certificate(&self, cert: &DeviceCertificateRecord) -> StoreResult<()>;
+    /// The certificate whose DER has this SHA-256 (hex), if the server signed it.
+    async fn device_certificate(&self, sha256: &str) -> StoreResult<Option<DeviceCertificateRecord>>;
+    /// Revokes every certificate of `device` not revoked yet.
+    async fn revoke_device_certificates(&self, device: &DeviceId, at_ms: i64) -> StoreResult<()>;
+    /// Every revoked certificate that has not expired yet at `now_ms` (for a CRL).
+    async fn revoked_device_certificates(&self, now_ms: i64) -> StoreResult<Vec<DeviceCertificateRecord>>;
 }
 
 /// Artifacts (firmware and configs).

@@ -112,6 +112,19 @@ pub struct TrustRecord {
     pub created_at_ms: i64,
 }
 
+/// A device certificate the server signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCertificateRecord {
+    /// SHA-256 of the certificate's DER, lowercase hex: how a presented certificate is found.
+    pub sha256: String,
+    /// The serial number, lowercase hex.
+    pub serial: String,
+    pub device_id: DeviceId,
+    pub not_after_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+    pub created_at_ms: i64,
+}
+
 /// Keyset pagination: items after `cursor` in id order.
 #[derive(Debug, Clone)]
 pub struct PageRequest {

@@ -48,6 +48,7 @@ async fn setup(devices: usize) -> Setup {
     let access = Access {
         store: Arc::downgrade(&store),
         tokens: Default::default(),
+        cert_logins: Default::default(),
         topics: Topics::default(),
         server_username: SERVER_USER.into(),
         server_password: SERVER_PASSWORD.into(),

@@ -4,7 +4,8 @@
 //!
 //! - [`db`]: what the SQL needs of a database, and the statement builder.
 //! - [`rows`]: rows to records, and the state lists SQL filters by.
-//! - [`keys`], [`artifacts`], [`devices`], [`tokens`], [`audit`], [`trust`]: one resource each.
+//! - [`keys`], [`artifacts`], [`devices`], [`tokens`], [`audit`], [`trust`], [`certificates`]: one
+//!   resource each.
 //! - [`rollouts`] (rollouts and their leases), [`entries`] (devices in rollouts),
 //!   [`reports`] (ingesting status reports and presence): the rollout engine's storage;
 //!   [`schedule`]: a rollout's schedule and dynamic flag, and dynamic rollouts taking in
@@ -13,6 +14,7 @@
 
 mod artifacts;
 mod audit;
+mod certificates;
 pub mod db;
 mod devices;
 mod entries;

@@ -42,6 +42,7 @@ impl Baseline {
         let access = fleet_server::broker::Access {
             store: Arc::downgrade(&store),
             tokens: Default::default(),
+            cert_logins: Default::default(),
             topics: fleet_protocol::topic::Topics::new(root.clone()),
             server_username: USER.into(),
             server_password: PASSWORD.into(),
