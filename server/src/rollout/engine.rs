@@ -170,7 +170,9 @@ impl Engine {
         let r = self.store.get_rollout(rollout_id).await?;
         let artifact = self.artifact(&r).await?;
         let now = self.store.now_ms().await?;
-        self.publish(&r, &artifact, device.as_str(), r.state == RolloutState::Cancelled, now).await;
+        // A device an operator cancelled is sent `cancel`, whatever its rollout does.
+        let cancelled = self.store.entry(rollout_id, device).await?.state == DeviceState::Cancelled;
+        self.publish(&r, &artifact, device.as_str(), r.state == RolloutState::Cancelled || cancelled, now).await;
         Ok(())
     }
 

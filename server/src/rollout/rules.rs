@@ -88,6 +88,10 @@ pub fn on_report(
         let c = with_watch(with_retry(c, rollout.max_attempts, now), rollout.health_window_ms, now);
         return Verdict::Change(c);
     }
+    if connect && entry.state == DeviceState::Cancelled && state.is_in_flight() {
+        // Cancelled while it was away (the `cancel` went to no one): it is told again.
+        return Verdict::Resend;
+    }
     if connect && entry.state.is_in_flight() && rollout.state != RolloutState::Completed {
         return Verdict::Resend;
     }
@@ -241,6 +245,17 @@ mod tests {
         watched.health = Some(Health::Healthy);
         let v = on_report(&watched, watching, DeviceState::RolledBack, None, false, 9);
         assert_eq!(v, Verdict::Ignore("illegal_transition"), "a device judged healthy is final");
+    }
+
+    #[test]
+    fn a_device_cancelled_while_away_is_told_again_when_it_comes_back_mid_update() {
+        let cancelled = entry(DeviceState::Cancelled);
+        let v = on_report(&cancelled, rules(1), DeviceState::Downloading, None, true, 5);
+        assert_eq!(v, Verdict::Resend);
+        let v = on_report(&cancelled, rules(1), DeviceState::Downloading, None, false, 5);
+        assert_eq!(v, Verdict::Ignore("illegal_transition"), "only its connect report asks");
+        let v = on_report(&cancelled, rules(1), DeviceState::Cancelled, None, true, 5);
+        assert_eq!(v, Verdict::Ignore("duplicate"), "it has stopped");
     }
 
     #[test]

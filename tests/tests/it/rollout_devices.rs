@@ -146,3 +146,28 @@ async fn cancel_in_flight_reaches_the_device_and_fleetctl_steers_devices() {
     );
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn a_device_cancelled_while_offline_is_told_when_it_comes_back_mid_download() {
+    let app = TestApp::spawn().await;
+    app.trust_release_key().await;
+    let fw = firmware(&app, "gateway-os", "1.0.0", "sim").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = simulate_with(&app, dir.path(), 1, 0.0, "away-", 500).await;
+    let id = create(&app, json!({"firmware": fw.id, "target": {"devices": ["away-0"]}})).await;
+    wait_for(&app, &id, Duration::from_secs(30), |b| count(b, "downloading") == 1).await;
+    // It goes away mid-download; the operator cancels it meanwhile: that `cancel` reaches no one.
+    sim.stop().await;
+    let (status, body) = post(&app, &action(&id, "away-0", "cancel"), json!({})).await;
+    assert_eq!((status, body["state"].as_str()), (200, Some("cancelled")), "{body}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Back, it resumes its download and says so: it is told to cancel, and installs nothing.
+    let sim = simulate_with(&app, dir.path(), 1, 0.0, "away-", 500).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let device = app.client.get_device("away-0").await.unwrap();
+    assert!(device.online, "it came back");
+    assert!(device.firmware.is_none(), "the cancelled device installed nothing: {device:?}");
+    assert_eq!(entry(&app, &id, "away-0").await["state"], "cancelled");
+    sim.stop().await;
+}
