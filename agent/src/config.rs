@@ -13,12 +13,7 @@ use serde::Deserialize;
 
 use crate::certificate::ClientCert;
 use crate::device::{Device, HealthCheck, Injected};
-use crate::install::command::Commands;
 use crate::install::config_file::ConfigTarget;
-use crate::install::rauc::RaucSetup;
-use crate::install::swupdate::{Selection, SwupdateSetup};
-use crate::install::uboot::UbootSetup;
-use crate::install::ubootenv::UbootEnv;
 
 /// The firmware back end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
@@ -209,61 +204,6 @@ impl RunArgs {
             self.trust = file.trust;
         }
         Ok(self)
-    }
-
-    /// The `command` installer's hooks, all required.
-    pub fn commands(&self) -> anyhow::Result<Commands> {
-        let need =
-            |v: &Option<String>, flag: &str| v.clone().with_context(|| format!("--installer command needs --{flag}"));
-        Ok(Commands {
-            install: need(&self.install_command, "install-command")?,
-            booted_slot: need(&self.booted_slot_command, "booted-slot-command")?,
-            reboot: need(&self.reboot_command, "reboot-command")?,
-            commit: need(&self.commit_command, "commit-command")?,
-            rollback: need(&self.rollback_command, "rollback-command")?,
-            timeout_s: self.hook_timeout_s.unwrap_or(60),
-        })
-    }
-
-    /// The `uboot` installer's slots and environment; `state_dir` keeps its scripts.
-    pub fn uboot(&self, state_dir: &Path) -> anyhow::Result<UbootSetup> {
-        let need =
-            |v: &Option<PathBuf>, flag: &str| v.clone().with_context(|| format!("--installer uboot needs --{flag}"));
-        Ok(UbootSetup {
-            slot_a: need(&self.slot_a, "slot-a")?,
-            slot_b: need(&self.slot_b, "slot-b")?,
-            env: self.uboot_env(state_dir),
-            reboot: self.reboot_command.clone().unwrap_or_else(|| "reboot".into()),
-        })
-    }
-
-    /// The `rauc` installer.
-    pub fn rauc(&self) -> RaucSetup {
-        RaucSetup {
-            reboot: self.reboot_command.clone().unwrap_or_else(|| "reboot".into()),
-            timeout: Duration::from_secs(self.hook_timeout_s.unwrap_or(60)),
-        }
-    }
-
-    /// The `swupdate` installer; `state_dir` keeps its environment scripts.
-    pub fn swupdate(&self, state_dir: &Path) -> anyhow::Result<SwupdateSetup> {
-        let select = self.swupdate_select.as_deref().context("--installer swupdate needs --swupdate-select")?;
-        Ok(SwupdateSetup {
-            select: Selection::parse(select).map_err(anyhow::Error::msg)?,
-            ca: self.swupdate_ca.clone(),
-            hardware: self.swupdate_hardware.clone(),
-            env: self.uboot_env(state_dir),
-            reboot: self.reboot_command.clone().unwrap_or_else(|| "reboot".into()),
-        })
-    }
-
-    /// The U-Boot environment of the `uboot` and `swupdate` installers.
-    fn uboot_env(&self, state_dir: &Path) -> UbootEnv {
-        UbootEnv {
-            config: self.uboot_env_config.clone().unwrap_or_else(|| "/etc/fw_env.config".into()),
-            script: state_dir.join("uboot-env.script"),
-            timeout: Duration::from_secs(self.hook_timeout_s.unwrap_or(60)),
-        }
     }
 
     /// Checks every setting and builds the device.

@@ -21,6 +21,7 @@
 pub mod atomic_file;
 pub mod certificate;
 pub mod cli;
+mod commands;
 pub mod config;
 pub mod device;
 mod effects;

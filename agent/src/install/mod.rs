@@ -13,6 +13,7 @@ pub mod ab;
 pub mod command;
 pub mod config_file;
 pub mod rauc;
+mod settings;
 pub mod swupdate;
 pub mod uboot;
 pub mod ubootenv;

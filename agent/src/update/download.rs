@@ -19,7 +19,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use fleet_protocol::state::Reason;
 use futures_util::StreamExt as _;
 use reqwest::StatusCode;
@@ -28,15 +27,12 @@ use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::Job;
+pub use super::client::{MAX_IDLE_CONNECTIONS, http_client, http_client_presenting};
 use super::hashed_file::{HashedFile, WriteLock, spawn_locked};
 use crate::http::{Http, LocalError, with_causes};
 
 /// Attempts per download before `download_failed`.
 const ATTEMPTS: u32 = 5;
-/// How long an idle HTTP connection is kept for the next request.
-const IDLE_CONNECTION: Duration = Duration::from_secs(5);
-/// Idle HTTP connections kept at most (one device needs one; a simulator shares its client).
-pub const MAX_IDLE_CONNECTIONS: usize = 64;
 /// Space kept free beyond the artifact.
 const SPACE_RESERVE: u64 = 1024 * 1024;
 
@@ -68,48 +64,6 @@ pub struct Downloader {
     pub chunk_delay: Duration,
     /// Held by every change to a download's file, on the blocking pool, until it is done.
     pub writes: WriteLock,
-}
-
-/// An HTTP client that follows redirects only within one origin and, with a CA file,
-/// trusts only that CA for https://.
-pub fn http_client(ca_file: Option<&Path>) -> anyhow::Result<reqwest::Client> {
-    let mut builder = client_builder();
-    if let Some(path) = ca_file {
-        let pem = std::fs::read(path).with_context(|| format!("--ca-file {}", path.display()))?;
-        let certs =
-            reqwest::Certificate::from_pem_bundle(&pem).with_context(|| format!("--ca-file {}", path.display()))?;
-        anyhow::ensure!(!certs.is_empty(), "--ca-file {}: no certificate", path.display());
-        builder = builder.tls_certs_only(certs);
-    }
-    Ok(builder.build()?)
-}
-
-/// [`http_client`] presenting the device certificate `cert` (renewals included).
-pub fn http_client_presenting(
-    ca_file: Option<&Path>,
-    cert: &crate::certificate::ClientCert,
-) -> anyhow::Result<reqwest::Client> {
-    let config = fleet_protocol::tls::client_config_with_resolver(ca_file, cert.identity.clone())
-        .context("--ca-file/--client-cert")?;
-    Ok(client_builder().use_preconfigured_tls(config).build()?)
-}
-
-fn client_builder() -> reqwest::ClientBuilder {
-    fleet_protocol::tls::install_default_provider();
-    let policy = reqwest::redirect::Policy::custom(|attempt| {
-        let same = attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
-        if same && attempt.previous().len() < 5 { attempt.follow() } else { attempt.stop() }
-    });
-    reqwest::Client::builder()
-        .redirect(policy)
-        .connect_timeout(Duration::from_secs(10))
-        .read_timeout(Duration::from_secs(60))
-        // A device's requests come in bursts (confirm, then download): an idle connection
-        // kept for reqwest's default 90 s would cost the server a socket per device, and a
-        // simulator one per virtual device.
-        .pool_idle_timeout(IDLE_CONNECTION)
-        .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
-        .tcp_nodelay(true)
 }
 
 impl Downloader {

@@ -11,6 +11,7 @@
 
 pub mod admission;
 pub mod checks;
+mod client;
 pub mod confirmation;
 pub mod download;
 pub mod hashed_file;

@@ -20,6 +20,7 @@ mod error;
 mod mqtt_wiring;
 mod self_signed;
 mod serve;
+mod server_tls;
 
 use std::future::Future;
 use std::io;
@@ -119,7 +120,7 @@ impl Application {
         let blob_dir = settings.blob_dir.clone().unwrap_or_else(|| settings.data_dir.join("blobs"));
         let blobs = BlobStore::open(blob_dir).await.map_err(|e| StartupError::DataDir(settings.data_dir.clone(), e))?;
         admin_token::set_admin_token(&settings, store.as_ref()).await?;
-        let (tls, device_ca) = server_tls(&settings, local_addr)?;
+        let (tls, device_ca) = server_tls::server_tls(&settings, local_addr)?;
         let public_url = public_url(&settings, local_addr, tls.is_some());
         checks::warn_about_cleartext(&settings, local_addr, tls.is_some(), &public_url);
         let instance = match &settings.replica_name {
@@ -355,54 +356,6 @@ async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupError>
             Arc::new(SqliteStore::open(&path).await?)
         }
     })
-}
-
-/// The HTTPS (and mqtts) configuration: `--tls-cert/--tls-key`, or `--tls-self-signed`'s
-/// certificate for the names the server answers to; none for cleartext. With a device CA
-/// (`--device-ca-cert`, else `--tls-self-signed`'s CA) client certificates chained to it are
-/// asked for, optionally, and the CA comes back to sign them.
-fn server_tls(settings: &Settings, local_addr: SocketAddr) -> Result<Tls, StartupError> {
-    let (cert, key, own_ca) = if let (Some(cert), Some(key)) = (&settings.tls_cert, &settings.tls_key) {
-        (cert.clone(), key.clone(), None)
-    } else if settings.tls_self_signed {
-        let made = self_signed::ensure(&settings.data_dir, &self_signed_names(settings, local_addr))?;
-        tracing::info!(ca = %made.ca.display(), sha256 = %made.ca_fingerprint, "TLS with the server's own CA: give devices and fleetctl this CA file (--ca-file)");
-        (made.cert, made.key, Some((made.ca, made.ca_key)))
-    } else {
-        if settings.device_ca_cert.is_some() {
-            tracing::warn!("--device-ca-cert without TLS: devices cannot present certificates, none are signed");
-        }
-        return Ok((None, None));
-    };
-    let lifetime = match settings.test_device_cert_lifetime_s {
-        Some(s) => std::time::Duration::from_secs(s),
-        None => std::time::Duration::from_secs(u64::from(settings.device_cert_days) * 86_400),
-    };
-    let device_ca = match (&settings.device_ca_cert, &settings.device_ca_key) {
-        (Some(c), Some(k)) => Some(DeviceCa::load(c, k, lifetime)?),
-        _ => own_ca.map(|(c, k)| DeviceCa::load(&c, &k, lifetime)).transpose()?,
-    };
-    let clients = match &device_ca {
-        Some(ca) => Some(ca.client_verifier().map_err(|e| StartupError::DeviceCaVerifier(e.to_string()))?),
-        None => None,
-    };
-    let config = crate::tls::server_config(&cert, &key, clients)?;
-    Ok((Some(config), device_ca.map(Arc::new)))
-}
-
-/// The HTTPS configuration and the device CA, each when there is one.
-type Tls = (Option<Arc<rustls::ServerConfig>>, Option<Arc<DeviceCa>>);
-
-/// The names `--tls-self-signed`'s certificate is for, besides loopback.
-fn self_signed_names(settings: &Settings, local_addr: SocketAddr) -> Vec<String> {
-    let mut names = settings.tls_san.clone();
-    if !local_addr.ip().is_unspecified() {
-        names.push(local_addr.ip().to_string());
-    }
-    let host =
-        settings.public_url.as_deref().and_then(|u| u.parse::<axum::http::Uri>().ok()?.host().map(str::to_owned));
-    names.extend(host.map(|h| h.trim_matches(['[', ']']).to_owned()));
-    names
 }
 
 /// The base URL devices download from, without a trailing slash.
