@@ -27,7 +27,7 @@ pub enum CliCommand {
     /// Run the agent for this device.
     Run(Box<RunArgs>),
     /// Make a key and get a device certificate for it (then `run --client-cert --client-key`).
-    Enroll(Box<crate::certificate::EnrollArgs>),
+    Enroll(Box<crate::enroll::EnrollArgs>),
     /// Run N simulated devices on the same code path.
     Simulate(Box<SimulateArgs>),
 }
@@ -118,7 +118,7 @@ pub async fn main_with(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        CliCommand::Enroll(args) => crate::certificate::enroll(*args).await,
+        CliCommand::Enroll(args) => crate::enroll::enroll(*args).await,
         CliCommand::Simulate(args) => simulate(*args, shutdown).await,
     }
 }

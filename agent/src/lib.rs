@@ -25,6 +25,7 @@ mod commands;
 pub mod config;
 pub mod device;
 mod effects;
+pub mod enroll;
 pub mod health;
 pub mod http;
 pub mod install;

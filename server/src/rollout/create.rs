@@ -7,9 +7,9 @@ use fleet_protocol::state::{DeviceState, Reason};
 use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel};
 
 use super::error::RolloutError;
+use super::model::Schedule;
 use super::model::{EntryRecord, RolloutRecord};
 use super::plan::{PlanError, RolloutRequest, Target, wave_ends, wave_of};
-use super::schedule::Schedule;
 use super::signers::check_signers;
 use crate::state::AppState;
 use crate::store::{ArtifactRecord, DeviceFilter, DeviceRecord, PageRequest, StoreError};

@@ -8,7 +8,7 @@ use fleet_protocol::state::{DeviceState, Health, Reason};
 use fleet_protocol::{ArtifactKind, DeviceId};
 use serde::{Deserialize, Serialize};
 
-use super::schedule::Schedule;
+use super::window::Window;
 
 /// A rollout's own state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +115,14 @@ impl WaveGate {
     pub fn parse(s: &str) -> Self {
         if s == "manual" { Self::Manual } else { Self::Auto }
     }
+}
+
+/// A rollout's start and maintenance window, as recorded (the rules: `rollout::schedule`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Schedule {
+    /// Milliseconds since the epoch; `None`: started at creation.
+    pub start_at: Option<i64>,
+    pub window: Option<Window>,
 }
 
 /// A rollout as recorded: what it ships to whom, its options and limits, and where it
@@ -260,6 +268,16 @@ pub struct Count {
     pub sent_recently: i64,
 }
 
+/// Failures for the gate: failed, rolled_back, rejected, and timed_out unless the device
+/// never reported at all (`unreachable`).
+pub fn is_failure(state: DeviceState, reason: Option<Reason>) -> bool {
+    match state {
+        DeviceState::Failed | DeviceState::RolledBack | DeviceState::Rejected => true,
+        DeviceState::TimedOut => reason != Some(Reason::Unreachable),
+        _ => false,
+    }
+}
+
 impl Count {
     /// Whether these entries are done with: final, and not still watched.
     pub fn is_settled(&self) -> bool {
@@ -268,7 +286,7 @@ impl Count {
 
     /// Whether these entries count as failures for the gate.
     pub fn is_failure(&self) -> bool {
-        self.health == Some(Health::Unhealthy) || super::plan::is_failure(self.state, self.reason)
+        self.health == Some(Health::Unhealthy) || is_failure(self.state, self.reason)
     }
 }
 
@@ -356,5 +374,16 @@ pub(crate) mod tests {
         assert!(RolloutState::Paused.is_active() && !RolloutState::Cancelled.is_active());
         assert!(RolloutState::Scheduled.is_active() && !RolloutState::Scheduled.is_finished());
         assert_eq!(RolloutState::parse("scheduled"), Some(RolloutState::Scheduled));
+    }
+
+    #[test]
+    fn failures_exclude_unreachable_timeouts() {
+        assert!(is_failure(DeviceState::Failed, Some(Reason::DigestMismatch)));
+        assert!(is_failure(DeviceState::Rejected, Some(Reason::Downgrade)));
+        assert!(is_failure(DeviceState::RolledBack, None));
+        assert!(is_failure(DeviceState::TimedOut, None));
+        assert!(!is_failure(DeviceState::TimedOut, Some(Reason::Unreachable)));
+        assert!(!is_failure(DeviceState::Succeeded, None));
+        assert!(!is_failure(DeviceState::Cancelled, None));
     }
 }

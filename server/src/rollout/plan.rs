@@ -1,8 +1,7 @@
-//! Pure rollout rules (CONTRACT §3, §5): the request, wave sizes, failure counting, the
-//! failure gate and retry backoff. No I/O here.
+//! Pure rollout rules (CONTRACT §3, §5): the request, wave sizes, the failure gate and
+//! retry backoff. No I/O here.
 
 use fleet_protocol::api::{MAX_LABELS, MaintenanceWindow};
-use fleet_protocol::state::{DeviceState, Reason};
 use serde::Deserialize;
 
 pub use super::model::WaveGate;
@@ -180,16 +179,6 @@ pub fn wave_of(ends: &[usize], position: usize) -> usize {
     ends.iter().position(|end| position < *end).unwrap_or(ends.len().saturating_sub(1))
 }
 
-/// Failures for the gate: failed, rolled_back, rejected, and timed_out unless the device
-/// never reported at all (`unreachable`).
-pub fn is_failure(state: DeviceState, reason: Option<Reason>) -> bool {
-    match state {
-        DeviceState::Failed | DeviceState::RolledBack | DeviceState::Rejected => true,
-        DeviceState::TimedOut => reason != Some(Reason::Unreachable),
-        _ => false,
-    }
-}
-
 /// Whether the gate trips: once `min_finished` results (or the whole wave, if smaller)
 /// are in, a failure ratio above `max_ratio`.
 pub fn gate_trips(finished: u64, failures: u64, wave_size: u64, min_finished: u64, max_ratio: f64) -> bool {
@@ -217,17 +206,6 @@ mod tests {
         assert_eq!(wave_of(&ends, 9), 0);
         assert_eq!(wave_of(&ends, 10), 1);
         assert_eq!(wave_of(&ends, 49), 1);
-    }
-
-    #[test]
-    fn failures_exclude_unreachable_timeouts() {
-        assert!(is_failure(DeviceState::Failed, Some(Reason::DigestMismatch)));
-        assert!(is_failure(DeviceState::Rejected, Some(Reason::Downgrade)));
-        assert!(is_failure(DeviceState::RolledBack, None));
-        assert!(is_failure(DeviceState::TimedOut, None));
-        assert!(!is_failure(DeviceState::TimedOut, Some(Reason::Unreachable)));
-        assert!(!is_failure(DeviceState::Succeeded, None));
-        assert!(!is_failure(DeviceState::Cancelled, None));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use fleet_protocol::api::{MaintenanceWindow, WindowState};
 use jiff::Timestamp;
 
-use super::model::{RolloutRecord, RolloutState};
+use super::model::{RolloutRecord, RolloutState, Schedule};
 use super::window::{Window, WindowError};
 
 /// Why `start_at` or `maintenance_window` is not acceptable (400 `bad_request`).
@@ -17,14 +17,6 @@ pub enum ScheduleError {
     StartAt(String),
     #[error(transparent)]
     Window(#[from] WindowError),
-}
-
-/// A rollout's start and maintenance window, as recorded.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Schedule {
-    /// Milliseconds since the epoch; `None`: started at creation.
-    pub start_at: Option<i64>,
-    pub window: Option<Window>,
 }
 
 impl Schedule {

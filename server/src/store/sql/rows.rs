@@ -4,10 +4,12 @@
 use std::sync::LazyLock;
 
 use fleet_protocol::ArtifactKind;
+use fleet_protocol::api::MaintenanceWindow;
 use fleet_protocol::state::{ALL_STATES, DeviceState, Health, Reason};
 
 use super::db::{Db, RowExt as _};
-use crate::rollout::model::{EntryRecord, PauseReason, RolloutRecord, RolloutState, WaveGate};
+use crate::rollout::model::{EntryRecord, PauseReason, RolloutRecord, RolloutState, Schedule, WaveGate};
+use crate::rollout::window::Window;
 use crate::store::{StoreError, StoreResult};
 
 /// `('sent', 'downloading', …)`: the in-flight device states.
@@ -111,9 +113,22 @@ pub fn rollout_from_row<DB: Db>(row: &DB::Row) -> StoreResult<RolloutRecord> {
         created_at: row.col("created_at")?,
         updated_at: row.col("updated_at")?,
         version: row.col("version")?,
-        schedule: super::schedule::schedule_from_row::<DB>(row)?,
+        schedule: schedule_from_row::<DB>(row)?,
         dynamic: row.col("dynamic")?,
     })
+}
+
+/// The schedule stored in a rollout row: `start_at` (ms) and the window as the request's
+/// JSON, parsed again (a window that no longer parses is corrupt data).
+fn schedule_from_row<DB: Db>(row: &DB::Row) -> StoreResult<Schedule> {
+    let window: Option<String> = row.col("maintenance_window")?;
+    let window = window
+        .map(|json| {
+            let spec: MaintenanceWindow = serde_json::from_str(&json).map_err(|e| corrupt("maintenance_window", e))?;
+            Window::parse(&spec).map_err(|e| corrupt("maintenance_window", e))
+        })
+        .transpose()?;
+    Ok(Schedule { start_at: row.col("start_at")?, window })
 }
 
 pub fn entry_from_row<DB: Db>(row: &DB::Row) -> StoreResult<EntryRecord> {

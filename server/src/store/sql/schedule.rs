@@ -3,29 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use fleet_protocol::api::MaintenanceWindow;
 use fleet_protocol::{DeviceId, HardwareModel};
 
 use super::db::{Db, RowExt as _, Sql};
 use super::rows::{ACTIVE_ROLLOUT, corrupt, rollout_from_row};
 use crate::rollout::dynamic::{Candidate, joining_entry, rollout_to_join};
 use crate::rollout::model::RolloutRecord;
-use crate::rollout::schedule::Schedule;
-use crate::rollout::window::Window;
 use crate::store::StoreResult;
-
-/// The schedule stored in a rollout row: `start_at` (ms) and the window as the request's
-/// JSON, parsed again (a window that no longer parses is corrupt data).
-pub(super) fn schedule_from_row<DB: Db>(row: &DB::Row) -> StoreResult<Schedule> {
-    let window: Option<String> = row.col("maintenance_window")?;
-    let window = window
-        .map(|json| {
-            let spec: MaintenanceWindow = serde_json::from_str(&json).map_err(|e| corrupt("maintenance_window", e))?;
-            Window::parse(&spec).map_err(|e| corrupt("maintenance_window", e))
-        })
-        .transpose()?;
-    Ok(Schedule { start_at: row.col("start_at")?, window })
-}
 
 /// Writes a new rollout's schedule and dynamic flag (inside the transaction that inserts it).
 pub(super) async fn write_schedule<DB: Db>(conn: &mut DB::Connection, r: &RolloutRecord) -> StoreResult<()> {
