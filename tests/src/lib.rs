@@ -14,6 +14,7 @@ pub mod power_loss;
 pub mod rauc;
 pub mod simulator;
 pub mod trust;
+pub mod uboot;
 
 use std::path::{Path, PathBuf};
 

@@ -14,7 +14,7 @@
 //! durability (`fsync` before every rename and after every slot write) is reviewed in
 //! `agent/src/atomic_file.rs` and the back ends rather than provoked here.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fleet_protocol::message::StatusReport;
@@ -26,11 +26,9 @@ use crate::agent::{AgentProcess, AgentSetup, active_slot_bytes, journal, update}
 use crate::broker::{TestBroker, Watcher};
 use crate::device_server::DeviceServer;
 use crate::rauc::RaucBoard;
+use crate::uboot::UbootBoard;
 use crate::{manifest_for, release_key, samples_dir, sign};
 
-/// The image a device runs before the update, in the `uboot` back end's slot a (the
-/// `ab-slots` back end starts from an empty slot a).
-const OLD_IMAGE: &[u8] = b"old image";
 const NEW_SIZE: usize = 256 * 1024;
 /// Served 16 KiB at a time with this pause: the download takes about a quarter second.
 const CHUNK_PAUSE: Duration = Duration::from_millis(15);
@@ -69,19 +67,6 @@ fn image(seed: usize) -> Vec<u8> {
     (0..NEW_SIZE).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed as u8) | 1).collect()
 }
 
-fn run(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = std::process::Command::new(program).args(args).output().map_err(|e| format!("{program}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr)));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// The stand-in bootloader of the `uboot` tests.
-pub fn uboot_bootloader() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("uboot/bootloader.sh")
-}
-
 impl Harness {
     pub async fn start(agent_binary: &str) -> anyhow::Result<Self> {
         let broker = TestBroker::start().await;
@@ -118,9 +103,7 @@ impl Harness {
             tokio::time::sleep(after).await;
             agent.kill9();
             if backend == Backend::Uboot {
-                let (script, config) = (uboot_bootloader(), setup.state_dir.join("board/fw_env.config"));
-                run("sh", &[script.to_str().expect("utf-8"), config.to_str().expect("utf-8")])
-                    .map_err(anyhow::Error::msg)?;
+                UbootBoard::at(&setup.state_dir.join("board")).boot().map_err(anyhow::Error::msg)?;
             }
             if let Some(board) = &rauc {
                 board.reboot()?;
@@ -136,11 +119,10 @@ impl Harness {
             |r: &StatusReport| r.state.is_final() && r.rollout_id.as_ref().is_some_and(|x| x.as_str() == rollout);
         let Some(last) = self.watcher.try_wait_for(&id, FINAL, is_final).await else {
             let journal = std::fs::read_to_string(setup.state_dir.join("journal.json")).unwrap_or_default();
-            let config = setup.state_dir.join("board/fw_env.config");
-            let env = run("fw_printenv", &["-c", config.to_str().expect("utf-8")]).unwrap_or_default();
+            let env = UbootBoard::at(&setup.state_dir.join("board")).try_env().unwrap_or_default();
             let reports = self.watcher.reports_of(&id);
             anyhow::bail!(
-                "{id}: no final report; journal {journal}\nenv {env}\nreports {reports:?}\nlog:\n{}",
+                "{id}: no final report; journal {journal}\nenv {env:?}\nreports {reports:?}\nlog:\n{}",
                 agent.log()
             );
         };
@@ -159,7 +141,7 @@ impl Harness {
         let state_dir = self.dir.path().join(id.as_str());
         let mut extra = vec!["--health-timeout-s".to_owned(), "20".to_owned()];
         if backend == Backend::Uboot {
-            extra.extend(uboot_board(&state_dir.join("board"))?);
+            extra.extend(UbootBoard::new(&state_dir.join("board"), 3).flags());
         }
         Ok(AgentSetup {
             id: id.clone(),
@@ -184,35 +166,6 @@ impl Harness {
     }
 }
 
-/// Slot files and a U-Boot environment image in `dir`; the agent's flags for them.
-fn uboot_board(dir: &Path) -> anyhow::Result<Vec<String>> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("a.img"), OLD_IMAGE)?;
-    std::fs::write(dir.join("b.img"), b"")?;
-    std::fs::write(dir.join("env.txt"), "boot_slot=a\nupgrade_available=0\nbootcount=0\nbootlimit=3\n")?;
-    let (env, text) = (dir.join("uboot.env"), dir.join("env.txt"));
-    run("mkenvimage", &["-s", "0x4000", "-o", env.to_str().expect("utf-8"), text.to_str().expect("utf-8")])
-        .map_err(anyhow::Error::msg)?;
-    let config = dir.join("fw_env.config");
-    std::fs::write(&config, format!("{} 0x0000 0x4000\n", env.display()))?;
-    let path = |p: PathBuf| p.to_str().expect("utf-8").to_owned();
-    let reboot = format!("sh {} {}", uboot_bootloader().display(), config.display());
-    Ok([
-        "--installer",
-        "uboot",
-        "--slot-a",
-        &path(dir.join("a.img")),
-        "--slot-b",
-        &path(dir.join("b.img")),
-        "--uboot-env-config",
-        &path(config),
-        "--reboot-command",
-        &reboot,
-    ]
-    .map(str::to_owned)
-    .to_vec())
-}
-
 /// The device's state after its final report: see the module's invariants.
 fn check(state_dir: &Path, backend: Backend, state: DeviceState, new: &[u8]) -> Result<(), String> {
     if !matches!(state, DeviceState::Succeeded | DeviceState::RolledBack | DeviceState::Failed) {
@@ -231,15 +184,13 @@ fn check(state_dir: &Path, backend: Backend, state: DeviceState, new: &[u8]) -> 
             (active_slot_bytes(state_dir), Vec::new())
         }
         Backend::Uboot => {
-            let config = state_dir.join("board/fw_env.config");
-            let env = run("fw_printenv", &["-c", config.to_str().expect("utf-8")])?;
-            let get = |k: &str| env.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap_or("").to_owned();
-            if get("upgrade_available") != "0" {
-                return Err(format!("a trial is still pending:\n{env}"));
+            let env = UbootBoard::at(&state_dir.join("board")).try_env()?;
+            if env.get("upgrade_available").map(String::as_str) != Some("0") {
+                return Err(format!("a trial is still pending: {env:?}"));
             }
-            let slot = get("boot_slot");
+            let slot = env.get("boot_slot").cloned().unwrap_or_default();
             let bytes = std::fs::read(state_dir.join(format!("board/{slot}.img"))).map_err(|e| e.to_string())?;
-            (bytes, OLD_IMAGE.to_vec())
+            (bytes, crate::uboot::OLD_IMAGE.to_vec())
         }
         Backend::Rauc => unreachable!("judged by check_rauc"),
     };

@@ -15,7 +15,7 @@ use fleet_tests::certs::TestCerts;
 use fleet_tests::simulator::{Simulator, SimulatorSetup};
 use fleet_tests::{ADMIN_TOKEN, TestApp};
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet};
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
 use serde_json::json;
 
@@ -33,6 +33,12 @@ async fn connect(host: &str, port: u16, ca: Option<&Path>, id: &str, token: &str
         options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(config))));
     }
     let (_client, mut eventloop) = AsyncClient::new(options, 4);
+    let_in(&mut eventloop).await
+}
+
+/// Polls until the broker lets the client in (Ok) or refuses or drops it (Err with what
+/// happened), within 5 s.
+pub(crate) async fn let_in(eventloop: &mut EventLoop) -> Result<(), String> {
     let outcome = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             match eventloop.poll().await {

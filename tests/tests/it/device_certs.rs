@@ -15,7 +15,7 @@ use fleet_tests::certs::TestCerts;
 use fleet_tests::{ADMIN_TOKEN, TestApp};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, SubscribeReasonCode};
+use rumqttc::v5::mqttbytes::v5::{Packet, SubscribeReasonCode};
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
 use serde_json::{Value, json};
@@ -93,18 +93,7 @@ async fn connect(
     let config = fleet_protocol::tls::client_config_with_identity(Some(ca), identity.as_client()).unwrap();
     options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(config))));
     let (client, mut eventloop) = AsyncClient::new(options, 4);
-    let outcome = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => return Ok(()),
-                Ok(Event::Incoming(Packet::ConnAck(ack))) => return Err(format!("refused: {:?}", ack.code)),
-                Ok(_) => {}
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-    })
-    .await;
-    outcome.unwrap_or_else(|_| Err("no answer within 5 s".into())).map(|()| (client, eventloop))
+    crate::broker_tls::let_in(&mut eventloop).await.map(|()| (client, eventloop))
 }
 
 /// The next SUBACK's reason, or the error that ended the connection.

@@ -4,9 +4,6 @@
 //! boot-count decision of U-Boot's boot script (docs/agent.md) on that environment, and
 //! the agent goes on in-process instead of a kernel booting.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use fleet_protocol::DeviceId;
@@ -18,58 +15,8 @@ use sha2::{Digest as _, Sha256};
 use crate::rollouts::{firmware, wait_for};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_fleet-agent-under-test");
-const ENV_SIZE: &str = "0x4000";
 
-/// A device's slots (`a.img`, `b.img`) and U-Boot environment, in a directory of the test
-/// (also the `swupdate` tests' device).
-pub(crate) struct Board {
-    pub dir: PathBuf,
-    pub config: PathBuf,
-}
-
-impl Board {
-    /// Slot a holds the old image and boots; `bootlimit` trial boots are allowed.
-    pub(crate) fn new(dir: &Path, bootlimit: u32) -> Self {
-        std::fs::create_dir_all(dir).unwrap();
-        std::fs::write(dir.join("a.img"), b"old image").unwrap();
-        std::fs::write(dir.join("b.img"), b"").unwrap();
-        let text = format!("boot_slot=a\nupgrade_available=0\nbootcount=0\nbootlimit={bootlimit}\n");
-        std::fs::write(dir.join("env.txt"), text).unwrap();
-        let env = dir.join("uboot.env");
-        run("mkenvimage", &["-s", ENV_SIZE, "-o", env.to_str().unwrap(), dir.join("env.txt").to_str().unwrap()]);
-        let config = dir.join("fw_env.config");
-        std::fs::write(&config, format!("{} 0x0000 {ENV_SIZE}\n", env.display())).unwrap();
-        Self { dir: dir.to_owned(), config }
-    }
-
-    pub(crate) fn env(&self) -> HashMap<String, String> {
-        let out = run("fw_printenv", &["-c", self.config.to_str().unwrap()]);
-        out.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
-    }
-
-    fn flags(&self) -> Vec<String> {
-        let slot = |s: &str| self.dir.join(s).to_str().unwrap().to_owned();
-        let mut flags = ["--installer", "uboot", "--slot-a", &slot("a.img"), "--slot-b", &slot("b.img")]
-            .map(str::to_owned)
-            .to_vec();
-        flags.extend(self.env_flags());
-        flags
-    }
-
-    /// The environment's configuration, and the stand-in U-Boot as the reboot.
-    pub(crate) fn env_flags(&self) -> Vec<String> {
-        let bootloader = Path::new(env!("CARGO_MANIFEST_DIR")).join("uboot/bootloader.sh");
-        let config = self.config.to_str().unwrap();
-        let reboot = format!("sh {} {config}", bootloader.display());
-        ["--uboot-env-config", config, "--reboot-command", &reboot].map(str::to_owned).to_vec()
-    }
-}
-
-pub(crate) fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
+pub(crate) use fleet_tests::uboot::UbootBoard as Board;
 
 /// A device on `board` with the real agent; returns the final entry of a rollout of a
 /// new firmware to it.
