@@ -35,8 +35,11 @@ pub async fn wait_online(
 ) -> Result<(), Stuck> {
     let count = expected.len();
     let mut missing = expected;
-    let mut ticker = tokio::time::interval(PRINT_EVERY);
-    let (mut printed, mut last_news) = (None, tokio::time::Instant::now());
+    // The first line comes before any device can be counted, so a run always shows it
+    // (the ticker's first tick would race the devices that are already online).
+    println!("connecting 0/{count}");
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + PRINT_EVERY, PRINT_EVERY);
+    let (mut printed, mut last_news) = (Some(0), tokio::time::Instant::now());
     while !missing.is_empty() {
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
