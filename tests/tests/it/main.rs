@@ -50,6 +50,7 @@ mod store;
 mod store_certs;
 mod store_events;
 mod store_labels;
+mod store_tokens;
 mod store_trust;
 mod swupdate;
 mod tls;

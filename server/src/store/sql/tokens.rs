@@ -41,12 +41,18 @@ impl<DB: Db> TokenStore for SqlStore<DB> {
         let replace = "ON CONFLICT (name) DO UPDATE SET scope = excluded.scope, token_hash = excluded.token_hash, \
                        created_at = excluded.created_at, mqtt = excluded.mqtt, \
                        broker_password_hash = excluded.broker_password_hash";
-        insert_token::<DB>(t, replace).execute(self.writer()).await?;
+        // Two replicas storing the same admin token at the same instant: PostgreSQL settles
+        // the clash on `name` (the conflict target) but reports the one on the unique
+        // `token_hash` as a violation. The second try finds the row by name and updates it.
+        match insert_token::<DB>(t, replace).execute(self.writer()).await.map_err(StoreError::from) {
+            Err(StoreError::Conflict) => insert_token::<DB>(t, replace).execute(self.writer()).await?,
+            done => done?,
+        };
         Ok(())
     }
 
     async fn init_operator_token(&self, t: &OperatorTokenRecord) -> StoreResult<OperatorTokenRecord> {
-        insert_token::<DB>(t, "ON CONFLICT (name) DO NOTHING").execute(self.writer()).await?;
+        insert_token::<DB>(t, "ON CONFLICT DO NOTHING").execute(self.writer()).await?;
         let row = Sql::<DB>::new("SELECT * FROM operator_tokens WHERE name = $1")
             .arg(&t.name)
             .fetch_one(self.writer())
