@@ -20,6 +20,7 @@ mod external_broker;
 mod isolation;
 mod memory;
 mod mqtt_events;
+mod node_red;
 mod openapi;
 mod openssl;
 mod operations;
