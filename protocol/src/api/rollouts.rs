@@ -101,7 +101,8 @@ pub struct Rollout {
     pub id: String,
     /// `scheduled` (waiting for `start_at`), `running`, `paused`, `completed` or `cancelled`.
     pub state: String,
-    /// Why it is paused: `operator`, `failure_threshold`, `wave_gate`, `key_revoked`.
+    /// Why it is paused: `operator`, `wave_gate`, `failure_threshold`, `key_revoked` or `health_gate`
+    /// (with `pause_detail`).
     pub reason: Option<String>,
     /// Null when the artifact can no longer be read (e.g. deleted after the rollout finished).
     pub artifact: Option<RolloutArtifact>,
