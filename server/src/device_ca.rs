@@ -292,4 +292,21 @@ mod tests {
         let crl = ca.crl(&[signed.record], 2_000_000).unwrap();
         assert!(crl.starts_with("-----BEGIN X509 CRL-----"), "{crl}");
     }
+
+    #[test]
+    fn a_stand_in_chains_to_the_ca_for_two_minutes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ca(dir.path());
+        let stand_in = ca.stand_in(&DeviceId::parse("dev-1").unwrap()).unwrap();
+        let verifier = ca.client_verifier().unwrap();
+        let at = |from_now: Duration| {
+            rustls::pki_types::UnixTime::since_unix_epoch(
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() + from_now,
+            )
+        };
+        assert!(verifier.verify_client_cert(&stand_in.cert, &[], at(Duration::ZERO)).is_ok());
+        let later = at(STAND_IN_LIFETIME + Duration::from_secs(5));
+        assert!(verifier.verify_client_cert(&stand_in.cert, &[], later).is_err(), "expired");
+        assert!(matches!(stand_in.key, rustls::pki_types::PrivateKeyDer::Pkcs8(_)));
+    }
 }
