@@ -181,6 +181,47 @@ impl DeviceCa {
     }
 }
 
+impl DeviceCa {
+    /// A certificate for `device` with a key made here, valid for [`STAND_IN_LIFETIME`] and
+    /// recorded nowhere: the server's stand-in for the device on a broker that checks
+    /// certificates itself (Mosquitto), to take over the device's session
+    /// (`broker::takeover`). Being unknown to the store, it opens nothing of the server's
+    /// own (HTTPS, the embedded broker); its key never leaves this process.
+    pub fn stand_in(&self, device: &DeviceId) -> Result<StandIn, SignError> {
+        let key = KeyPair::generate().map_err(SignError::Signing)?;
+        let mut serial = crate::random::bytes::<16>()?.to_vec();
+        serial[0] &= 0x7f; // a positive serial number
+        let now = time::OffsetDateTime::now_utc();
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, device.as_str());
+        params.serial_number = Some(SerialNumber::from_slice(&serial));
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        // Back-dated as much as it lives, for a broker whose clock runs behind.
+        params.not_before = now - STAND_IN_LIFETIME;
+        params.not_after = now + STAND_IN_LIFETIME;
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &self.issuer).map_err(SignError::Signing)?;
+        let key = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
+        Ok(StandIn { cert: cert.der().clone(), key: key.into() })
+    }
+}
+
+/// How long a stand-in certificate ([`DeviceCa::stand_in`]) is valid.
+pub const STAND_IN_LIFETIME: Duration = Duration::from_secs(120);
+
+/// A stand-in certificate and its key, in memory only.
+pub struct StandIn {
+    pub cert: rustls::pki_types::CertificateDer<'static>,
+    pub key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+impl std::fmt::Debug for StandIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StandIn").finish_non_exhaustive()
+    }
+}
+
 /// How long a CRL written for a broker is valid; it is written again well before.
 pub const CRL_VALIDITY: Duration = Duration::from_secs(7 * 86_400);
 
@@ -250,5 +291,22 @@ mod tests {
         assert!(matches!(ca.sign(&device, "no CSR", 0), Err(SignError::BadCsr(_))));
         let crl = ca.crl(&[signed.record], 2_000_000).unwrap();
         assert!(crl.starts_with("-----BEGIN X509 CRL-----"), "{crl}");
+    }
+
+    #[test]
+    fn a_stand_in_chains_to_the_ca_for_two_minutes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ca(dir.path());
+        let stand_in = ca.stand_in(&DeviceId::parse("dev-1").unwrap()).unwrap();
+        let verifier = ca.client_verifier().unwrap();
+        let at = |from_now: Duration| {
+            rustls::pki_types::UnixTime::since_unix_epoch(
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap() + from_now,
+            )
+        };
+        assert!(verifier.verify_client_cert(&stand_in.cert, &[], at(Duration::ZERO)).is_ok());
+        let later = at(STAND_IN_LIFETIME + Duration::from_secs(5));
+        assert!(verifier.verify_client_cert(&stand_in.cert, &[], later).is_err(), "expired");
+        assert!(matches!(stand_in.key, rustls::pki_types::PrivateKeyDer::Pkcs8(_)));
     }
 }

@@ -114,6 +114,13 @@ pub struct Settings {
     #[arg(long, env = "FLEET_MOSQUITTO_RELOAD_COMMAND", requires = "mosquitto_dir")]
     pub mosquitto_reload_command: Option<String>,
 
+    /// Mosquitto's listener for devices with certificates (`mqtts://HOST:PORT`, its
+    /// certificate checked with --mqtt-ca-file). After each reload that revoked device
+    /// certificates, the server closes their sessions there by taking them over with a
+    /// short-lived stand-in certificate (Mosquitto keeps them open otherwise).
+    #[arg(long, env = "FLEET_MOSQUITTO_CERT_URL", requires = "mosquitto_reload_command")]
+    pub mosquitto_cert_url: Option<String>,
+
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, env = "FLEET_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -47,6 +47,10 @@ pub enum StartupError {
     WebhookClient(#[from] reqwest::Error),
     #[error("--mosquitto-dir needs --mqtt-url (the Mosquitto it is for)")]
     MosquittoDirWithoutBroker,
+    #[error("--mosquitto-cert-url needs a device CA (--device-ca-cert or --tls-self-signed)")]
+    MosquittoCertUrlWithoutDeviceCa,
+    #[error(transparent)]
+    Takeover(#[from] crate::broker::takeover::TakeoverError),
     #[error("admin token file {0}: {1}")]
     AdminToken(PathBuf, io::Error),
     #[error(

@@ -9,6 +9,7 @@ use fleet_protocol::topic::Topics;
 
 use super::StartupError;
 use crate::broker::mosquitto::{MosquittoHandle, MosquittoSync, ServerAccount};
+use crate::broker::takeover::Takeover;
 use crate::broker::{Access, ConnectLimits, EmbeddedBroker, Listen};
 use crate::device_tokens::DeviceTokens;
 use crate::mqtt::MqttConfig;
@@ -78,7 +79,10 @@ fn external(settings: &Settings, topics: Topics, instance: &str) -> Result<MqttC
         true => Some(Arc::new(
             fleet_protocol::tls::client_config(settings.mqtt_ca_file.as_deref()).map_err(StartupError::MqttCaFile)?,
         )),
-        false if settings.mqtt_ca_file.is_some() => return Err(StartupError::MqttCaFileWithoutTls),
+        // --mosquitto-cert-url is mqtts:// and uses --mqtt-ca-file too.
+        false if settings.mqtt_ca_file.is_some() && settings.mosquitto_cert_url.is_none() => {
+            return Err(StartupError::MqttCaFileWithoutTls);
+        }
         false => None,
     };
     let shared_group = settings.shared_subscription_group.clone();
@@ -121,7 +125,8 @@ async fn embedded(
 }
 
 /// With `--mosquitto-dir`: the task keeping Mosquitto's files, and its handle. The server's
-/// own account goes into the files when it has one (`--mqtt-username`).
+/// own account goes into the files when it has one (`--mqtt-username`); with
+/// `--mosquitto-cert-url`, it takes over sessions of revoked certificates there.
 fn mosquitto_sync(
     settings: &Settings,
     store: &Arc<dyn Store>,
@@ -134,7 +139,16 @@ fn mosquitto_sync(
     };
     std::fs::create_dir_all(dir).map_err(|e| StartupError::DataDir(dir.clone(), e))?;
     let reload = settings.mosquitto_reload_command.clone();
-    Ok(Some(MosquittoSync::new(dir, reload, server, mqtt.topics.clone(), store.clone(), device_ca)))
+    let takeover = match (&settings.mosquitto_cert_url, &device_ca) {
+        (Some(url), Some(ca)) => Some(Takeover::new(url, settings.mqtt_ca_file.as_deref(), ca.clone())?),
+        (Some(_), None) => return Err(StartupError::MosquittoCertUrlWithoutDeviceCa),
+        (None, _) => None,
+    };
+    let (mut sync, handle) = MosquittoSync::new(dir, reload, server, mqtt.topics.clone(), store.clone(), device_ca);
+    if let Some(takeover) = takeover {
+        sync = sync.with_takeover(takeover);
+    }
+    Ok(Some((sync, handle)))
 }
 
 /// The first line of a secret file, without its line break.

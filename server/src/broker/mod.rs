@@ -14,6 +14,7 @@ mod hooks;
 pub mod mosquitto;
 mod sessions;
 pub mod storage;
+pub mod takeover;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU16;

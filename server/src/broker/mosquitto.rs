@@ -7,8 +7,10 @@
 //!
 //! With device certificates (a device CA), it also writes `devices.crl`, the CRL of the
 //! revoked ones that have not expired (signed again daily), for a TLS listener with
-//! `require_certificate true`, `use_identity_as_username true` and `crlfile`; the reload
-//! makes Mosquitto check connected clients' certificates against it again.
+//! `require_certificate true`, `use_identity_as_username true` and `crlfile`; after the
+//! reload a revoked certificate is refused at the next connect. The reload does not check
+//! connected clients' certificates, so with `--mosquitto-cert-url` the server then takes
+//! over the session of each device whose certificates were just revoked ([`Takeover`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,13 +19,15 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use fleet_protocol::DeviceId;
 use fleet_protocol::topic::{Channel, OPERATOR_USER_PREFIX, Topics};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::takeover::Takeover;
 use crate::device_ca::DeviceCa;
 use crate::random::{self, RandomnessError};
-use crate::store::{Store, StoreError};
+use crate::store::{DeviceCertificateRecord, Store, StoreError};
 
 /// The CRL of revoked device certificates in `--mosquitto-dir` (Mosquitto's `crlfile`).
 pub const CRL_FILE: &str = "devices.crl";
@@ -129,6 +133,8 @@ pub struct MosquittoSync {
     store: Arc<dyn Store>,
     /// With device certificates: the CA whose CRL of revoked ones is written too.
     device_ca: Option<Arc<DeviceCa>>,
+    /// With `--mosquitto-cert-url`: where sessions of revoked certificates are taken over.
+    takeover: Option<Takeover>,
     nudge: Arc<Notify>,
     requested: Arc<AtomicU64>,
     synced: watch::Sender<u64>,
@@ -174,7 +180,14 @@ impl MosquittoSync {
         let (synced, rx) = watch::channel(0);
         let handle = MosquittoHandle { nudge: nudge.clone(), requested: requested.clone(), synced: rx };
         let dir = dir.to_owned();
-        (Self { dir, reload_command, server, topics, store, device_ca, nudge, requested, synced }, handle)
+        let takeover = None;
+        (Self { dir, reload_command, server, topics, store, device_ca, takeover, nudge, requested, synced }, handle)
+    }
+
+    /// After each reload that revoked certificates, takes over their devices' sessions there.
+    pub fn with_takeover(mut self, takeover: Takeover) -> Self {
+        self.takeover = Some(takeover);
+        self
     }
 
     /// Writes the files at start, then whenever nudged or the credentials changed, until
@@ -184,7 +197,12 @@ impl MosquittoSync {
         loop {
             let covers = self.requested.load(Ordering::SeqCst);
             match self.write_if_changed(written.as_ref()).await {
-                Ok(files) => written = Some(files),
+                Ok((files, revoked)) => {
+                    written = Some(files);
+                    if let Some(takeover) = self.takeover.as_ref().filter(|_| !revoked.is_empty()) {
+                        takeover.close_sessions(&revoked).await;
+                    }
+                }
                 Err(e) => tracing::error!(dir = %self.dir.display(), "writing Mosquitto's files: {e}"),
             }
             self.synced.send_replace(covers);
@@ -196,7 +214,9 @@ impl MosquittoSync {
         }
     }
 
-    async fn write_if_changed(&self, written: Option<&Written>) -> Result<Written, SyncError> {
+    /// Writes the files and reloads if they changed since `written`; with them, the devices
+    /// whose certificates were revoked since then, now in the CRL Mosquitto has loaded.
+    async fn write_if_changed(&self, written: Option<&Written>) -> Result<(Written, Vec<DeviceId>), SyncError> {
         let devices = self.store.broker_credentials().await?;
         let now_ms = crate::clock::now_ms();
         let revoked = match &self.device_ca {
@@ -210,7 +230,7 @@ impl MosquittoSync {
             crl_key,
         );
         if written == Some(&files) {
-            return Ok(files);
+            return Ok((files, vec![]));
         }
         write_atomically(&self.dir.join("passwords"), &files.0)?;
         write_atomically(&self.dir.join("acl"), &files.1)?;
@@ -225,8 +245,20 @@ impl MosquittoSync {
                 return Err(SyncError::Reload { command: command.clone(), status });
             }
         }
-        Ok(files)
+        let newly_revoked = newly_revoked(written, revoked.as_deref().unwrap_or_default());
+        Ok((files, newly_revoked))
     }
+}
+
+/// The devices of the certificates in `revoked` whose serials `written` did not list yet;
+/// none at the first write (a start is no revocation).
+fn newly_revoked(written: Option<&Written>, revoked: &[DeviceCertificateRecord]) -> Vec<DeviceId> {
+    let Some((_, _, Some((before, _)))) = written else {
+        return vec![];
+    };
+    let devices: std::collections::BTreeSet<_> =
+        revoked.iter().filter(|c| !before.contains(&c.serial)).map(|c| c.device_id.clone()).collect();
+    devices.into_iter().collect()
 }
 
 /// Temp file in the same directory (mode 0640: Mosquitto's group may read it), fsync,
@@ -253,6 +285,25 @@ mod tests {
         let salt = STANDARD.decode("UUUksWR1M+7SIuzb").unwrap();
         assert_eq!(password_hash_with_salt("secret-a", &salt), known);
         assert_ne!(password_hash("secret-a").unwrap(), known, "a fresh salt each time");
+    }
+
+    #[test]
+    fn only_certificates_revoked_since_the_last_write_are_taken_over() {
+        let cert = |serial: &str, device: &str| DeviceCertificateRecord {
+            sha256: String::new(),
+            serial: serial.into(),
+            device_id: DeviceId::parse(device.to_owned()).unwrap(),
+            not_after_ms: 0,
+            revoked_at_ms: Some(0),
+            created_at_ms: 0,
+        };
+        let revoked = [cert("01", "dev-a"), cert("02", "dev-b"), cert("03", "dev-b")];
+        assert!(newly_revoked(None, &revoked).is_empty(), "a start is no revocation");
+        let before: Written = (String::new(), String::new(), Some((vec!["01".into()], 0)));
+        let devices = newly_revoked(Some(&before), &revoked);
+        assert_eq!(devices.iter().map(DeviceId::as_str).collect::<Vec<_>>(), ["dev-b"]);
+        let without_ca: Written = (String::new(), String::new(), None);
+        assert!(newly_revoked(Some(&without_ca), &revoked).is_empty());
     }
 
     #[test]

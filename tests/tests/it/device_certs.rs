@@ -371,11 +371,12 @@ async fn agents_with_certificates_only_complete_a_rollout_and_renew_before_expir
 
 /// On Mosquitto (`require_certificate`, `use_identity_as_username`, `crlfile`): a device
 /// certificate logs in with no password, as its CN; rotating the token puts it in the CRL
-/// the server writes, and after the reload it is refused while other devices' certificates
-/// still work. (Mosquitto 2.0 keeps a session already open with it: see docs/brokers.md.)
+/// the server writes, and after the reload the server takes over the session still open
+/// with it (`--mosquitto-cert-url`): it is closed at once and refused when it reconnects,
+/// while another device's session stays open. Removing a device does the same.
 #[tokio::test]
 #[ignore = "needs the mosquitto binary (CI installs it)"]
-async fn on_mosquitto_a_revoked_certificate_is_in_the_crl_and_refused() {
+async fn on_mosquitto_a_revoked_certificate_is_refused_and_its_open_session_closed() {
     let dir = tempfile::tempdir().unwrap();
     let device_ca = fleet_tests::certs::TestCa::generate(&dir.path().join("ca"), "devices");
     let broker_certs = TestCerts::generate(&dir.path().join("broker-certs"), "broker");
@@ -384,11 +385,12 @@ async fn on_mosquitto_a_revoked_certificate_is_in_the_crl_and_refused() {
         Some(&broker_certs),
         Some(&device_ca),
     );
-    let tls_port = broker.tls_port.unwrap();
-    let (ca_cert, ca_key) = (device_ca.cert.clone(), device_ca.key.clone());
+    let (tls_port, cert_url) = (broker.tls_port.unwrap(), broker.tls_url());
+    let (ca_cert, ca_key, broker_ca) = (device_ca.cert.clone(), device_ca.key.clone(), broker_certs.ca.clone());
     let app = TestApp::spawn_full(dir.path(), Some(broker), |s| {
         s.tls_self_signed = true;
         (s.device_ca_cert, s.device_ca_key) = (Some(ca_cert), Some(ca_key));
+        (s.mosquitto_cert_url, s.mqtt_ca_file) = (Some(cert_url), Some(broker_ca));
     })
     .await;
     let server_ca = app.data_dir.join("tls/ca.crt");
@@ -400,14 +402,24 @@ async fn on_mosquitto_a_revoked_certificate_is_in_the_crl_and_refused() {
     let cert_k = enroll(&server_ca, &https, "cert-k", &token_k, dir.path()).await;
 
     // Its username is its CN: Mosquitto's ACL patterns confine it as for a token.
-    let session = connect(tls_port, &broker_certs.ca, &cert, "cert-m", "cert-m")
+    let (_m, mut session) = connect(tls_port, &broker_certs.ca, &cert, "cert-m", "cert-m")
         .await
         .expect("a device certificate on Mosquitto");
+    let (k, mut session_k) =
+        connect(tls_port, &broker_certs.ca, &cert_k, "cert-k", "cert-k").await.expect("another device's certificate");
 
     admin.rotate_token("cert-m").await.unwrap();
-    drop(session);
+    assert!(closed_within(&mut session, Duration::from_secs(5)).await, "the open session is closed at once");
     let crl = std::fs::read_to_string(app.mosquitto.as_ref().unwrap().dir.join("devices.crl")).unwrap();
     assert!(crl.contains("BEGIN X509 CRL"), "{crl}");
     assert!(connect(tls_port, &broker_certs.ca, &cert, "cert-m", "cert-m").await.is_err(), "revoked");
-    connect(tls_port, &broker_certs.ca, &cert_k, "cert-k", "cert-k").await.expect("another device's certificate");
+    assert!(!closed_within(&mut session_k, Duration::from_secs(1)).await, "another device's session stays open");
+    k.subscribe("fleet/devices/cert-k/commands", QoS::AtLeastOnce).await.unwrap();
+    let granted = suback(&mut session_k).await;
+    assert!(matches!(granted, Ok(SubscribeReasonCode::Success(_))), "{granted:?}");
+
+    // Removing a device closes its certificate's session the same way.
+    admin.delete_device("cert-k").await.unwrap();
+    assert!(closed_within(&mut session_k, Duration::from_secs(5)).await, "closed at once on removal");
+    assert!(connect(tls_port, &broker_certs.ca, &cert_k, "cert-k", "cert-k").await.is_err(), "removed");
 }
