@@ -49,6 +49,10 @@ pub async fn create(app: &AppState, req: RolloutRequest, dry_run: bool) -> Resul
         Ok(()) => Ok(Created::Rollout(Box::new(record))),
         // Another rollout claimed some of these devices meanwhile.
         Err(StoreError::Conflict) => Err(RolloutError::DevicesBusy(app.store.busy_devices(&ids).await?)),
+        // Its artifact was deleted meanwhile.
+        Err(StoreError::NotFound) => {
+            Err(RolloutError::UnknownArtifact { kind: record.kind, id: record.artifact_id.clone() })
+        }
         Err(e) => Err(e.into()),
     }
 }

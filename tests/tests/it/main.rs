@@ -33,6 +33,7 @@ mod replicas;
 mod rerun;
 mod restart;
 mod restart_rollout;
+mod rollout_artifact_race;
 mod rollout_devices;
 mod rollout_dynamic;
 mod rollout_health;

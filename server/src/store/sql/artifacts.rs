@@ -133,7 +133,11 @@ impl<DB: Db> ArtifactStore for SqlStore<DB> {
     async fn delete_artifact(&self, kind: ArtifactKind, id: &str) -> StoreResult<ArtifactRecord> {
         let record = self.get_artifact(kind, id).await?;
         // Finished rollouts keep only the id as history; one the engine still drives keeps
-        // the artifact (checked in the same statement, so no check-then-delete gap).
+        // the artifact. The row is locked first, as a rollout's creation does, and the check
+        // is a statement of its own after the lock: at READ COMMITTED it then sees a rollout
+        // created meanwhile (inside one statement PostgreSQL would not).
+        let mut tx = self.write.begin().await?;
+        lock_artifact::<DB>(&mut tx, kind, id).await?;
         let done = Sql::<DB>::new(format!(
             "DELETE FROM artifacts WHERE kind = $1 AND id = $2 \
              AND NOT EXISTS (SELECT 1 FROM rollouts r WHERE r.artifact_id = $2 AND {})",
@@ -141,8 +145,9 @@ impl<DB: Db> ArtifactStore for SqlStore<DB> {
         ))
         .arg(kind.as_str())
         .arg(id)
-        .execute(self.writer())
+        .execute(DB::on(&mut *tx))
         .await?;
+        tx.commit().await?;
         if done == 0 {
             let used = Sql::<DB>::new(format!(
                 "SELECT 1 FROM rollouts r WHERE r.artifact_id = $1 AND {} LIMIT 1",
@@ -163,4 +168,19 @@ impl<DB: Db> ArtifactStore for SqlStore<DB> {
             .await?;
         Ok(row.is_some())
     }
+}
+
+/// Takes the write lock on an artifact's row (an update that changes nothing, in both dialects) for
+/// the rest of `tx`; false when there is no such artifact.
+pub(super) async fn lock_artifact<DB: Db>(
+    tx: &mut sqlx::Transaction<'_, DB>,
+    kind: ArtifactKind,
+    id: &str,
+) -> StoreResult<bool> {
+    let touched = Sql::<DB>::new("UPDATE artifacts SET created_at = created_at WHERE kind = $1 AND id = $2")
+        .arg(kind.as_str())
+        .arg(id)
+        .execute(DB::on(&mut **tx))
+        .await?;
+    Ok(touched > 0)
 }

@@ -84,6 +84,12 @@ fn insert_rollout<DB: Db>(r: &RolloutRecord) -> StoreResult<Sql<DB>> {
 impl<DB: Db> RolloutStore for SqlStore<DB> {
     async fn create_rollout(&self, r: &RolloutRecord, entries: &[EntryRecord]) -> StoreResult<()> {
         let mut tx = self.write.begin().await?;
+        // The artifact is locked first, as its deletion does: a rollout and the deletion of
+        // its artifact at the same instant cannot both succeed (the caller read the
+        // artifact before this transaction began).
+        if !super::artifacts::lock_artifact::<DB>(&mut tx, r.kind, &r.artifact_id).await? {
+            return Err(StoreError::NotFound);
+        }
         insert_rollout::<DB>(r)?.execute(DB::on(&mut *tx)).await?;
         super::schedule::write_schedule::<DB>(&mut tx, r).await?;
         // Checked again inside the transaction: another rollout may have claimed a device
