@@ -128,7 +128,7 @@ impl Application {
             None => crate::random::instance_name()?,
         };
         let device_tokens = Arc::new(DeviceTokens::default());
-        let topics = Topics::new(settings.topic_root.clone());
+        let topics = Topics::new(settings.topic_root.clone()).with_ha_prefix(settings.ha_prefix());
         let mqtt = mqtt_wiring::wire_mqtt(
             &settings,
             &store,
