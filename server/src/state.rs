@@ -46,7 +46,7 @@ pub struct Shared {
     pub trust_stored: Arc<tokio::sync::Notify>,
     /// Home Assistant discovery (`--ha-discovery`), told of registrations, removals and
     /// firmware uploads.
-    pub ha: Option<crate::ha::HaHandle>,
+    pub ha: Option<crate::ha::handle::HaHandle>,
 }
 
 impl AppState {

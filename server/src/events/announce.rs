@@ -40,7 +40,7 @@ pub struct Announcer {
     pub published: HashMap<String, String>,
     /// With `--ha-discovery`: told of every device looked at, so its Home Assistant state
     /// follows the same changes as its events.
-    pub ha: Option<crate::ha::HaHandle>,
+    pub ha: Option<crate::ha::handle::HaHandle>,
 }
 
 impl Announcer {

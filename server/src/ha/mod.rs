@@ -5,6 +5,7 @@
 //! - [`newest`]: the newest firmware for a product and hardware, which the entity offers.
 //! - [`publish`]: publishing configs and states retained, only what changed; clearing the
 //!   entity of a removed device.
+//! - [`handle`]: how the rest of the server tells the task what changed.
 //! - [`install`]: the Install button, a one-device rollout with `--ha-allow-install`.
 //!
 //! Which devices to look at comes from the same change detection as the device events: the
@@ -14,57 +15,23 @@
 //! device is offered, so they ask for a sweep over all devices ([`HaHandle::sweep`]); a
 //! sweep also runs at start and every [`SWEEP_EVERY`], which covers other replicas' changes.
 
+pub mod handle;
 pub mod install;
 pub mod newest;
 pub mod payload;
 pub mod publish;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use fleet_protocol::DeviceId;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use self::handle::{HaHandle, HaInputs, channels};
 use crate::mqtt::HaCommand;
 use crate::state::AppState;
 
 /// How often every device is looked at regardless.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
-
-/// How the rest of the server tells the task what changed.
-#[derive(Debug, Clone)]
-pub struct HaHandle {
-    /// A device that may have changed (or was removed).
-    pub devices: mpsc::UnboundedSender<DeviceId>,
-    /// Firmware was uploaded or deleted: look at every device.
-    pub sweep: Arc<Notify>,
-}
-
-impl HaHandle {
-    pub fn device_changed(&self, id: &DeviceId) {
-        let _ = self.devices.send(id.clone());
-    }
-
-    pub fn firmware_changed(&self) {
-        self.sweep.notify_one();
-    }
-}
-
-/// The receiving ends, until the shared state exists to make the task.
-#[derive(Debug)]
-pub struct HaInputs {
-    devices: mpsc::UnboundedReceiver<DeviceId>,
-    sweep: Arc<Notify>,
-    allow_install: bool,
-}
-
-/// A handle and its inputs; `allow_install`: `--ha-allow-install`.
-pub fn channels(allow_install: bool) -> (HaHandle, HaInputs) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let sweep = Arc::new(Notify::new());
-    (HaHandle { devices: tx, sweep: sweep.clone() }, HaInputs { devices: rx, sweep, allow_install })
-}
 
 impl HaInputs {
     /// The task, with the server's state and the install commands from the MQTT client.
