@@ -2,7 +2,9 @@
 //!
 //! `{root}/devices/{device_id}/commands|status|presence`, root `fleet` by default;
 //! `{root}/trust` (CONTRACT §11); the event topics `{root}/events/rollouts/{id}` and
-//! `{root}/events/devices/{id}` and what an operator account may reach (CONTRACT §10).
+//! `{root}/events/devices/{id}`, the Home Assistant topics (`{root}/ha/{id}/state|install`
+//! and, with a discovery prefix, `{prefix}/update/{object_id}/config`) and what an operator
+//! account may reach (CONTRACT §10).
 
 use crate::DeviceId;
 
@@ -36,10 +38,12 @@ impl Channel {
     }
 }
 
-/// Builds and parses topics under one root.
+/// Builds and parses topics under one root (and Home Assistant's discovery prefix, when
+/// discovery is on: a second root the server writes and operator accounts read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
     root: String,
+    ha_prefix: Option<String>,
 }
 
 impl Default for Topics {
@@ -51,7 +55,17 @@ impl Default for Topics {
 impl Topics {
     /// A root made of plain topic levels (no wildcards, no leading or trailing `/`).
     pub fn new(root: impl Into<String>) -> Self {
-        Self { root: root.into() }
+        Self { root: root.into(), ha_prefix: None }
+    }
+
+    /// The same topics with Home Assistant discovery under `prefix` (`None`: off).
+    pub fn with_ha_prefix(self, prefix: Option<String>) -> Self {
+        Self { ha_prefix: prefix, ..self }
+    }
+
+    /// Home Assistant's discovery prefix, when discovery is on.
+    pub fn ha_prefix(&self) -> Option<&str> {
+        self.ha_prefix.as_deref()
     }
 
     pub fn root(&self) -> &str {
@@ -130,33 +144,55 @@ impl Topics {
         format!("{}/events/devices/{id}", self.root)
     }
 
-    /// `{root}/ha/{id}/install`: Home Assistant's install command for one device.
+    /// `{root}/ha/{id}/install`: Home Assistant's install command for one device (`+`: the
+    /// filter matching every device's).
     pub fn ha_install(&self, id: &str) -> String {
         format!("{}/ha/{id}/install", self.root)
     }
 
+    /// `{root}/ha/{id}/state`: the device's Home Assistant update state (JSON, retained).
+    pub fn ha_state(&self, id: &DeviceId) -> String {
+        format!("{}/ha/{id}/state", self.root)
+    }
+
+    /// The device an install command topic names; `None` for anything else.
+    pub fn parse_ha_install(&self, topic: &str) -> Option<DeviceId> {
+        let rest = topic.strip_prefix(&self.root)?.strip_prefix("/ha/")?;
+        DeviceId::parse(rest.strip_suffix("/install")?).ok()
+    }
+
+    /// `{prefix}/update/{object_id}/config`: a device's discovery config, when discovery is on.
+    pub fn ha_config(&self, device: &DeviceId) -> Option<String> {
+        Some(format!("{}/update/{}/config", self.ha_prefix.as_deref()?, ha_object_id(device)))
+    }
+
     /// The filters an operator account may subscribe within: every event, every device's
-    /// presence, the Home Assistant topics and, when given, the discovery prefix.
-    pub fn operator_filters(&self, ha_prefix: Option<&str>) -> Vec<String> {
+    /// presence, the Home Assistant topics and, when discovery is on, its prefix.
+    pub fn operator_filters(&self) -> Vec<String> {
         let mut filters =
             vec![format!("{}/events/#", self.root), self.all(Channel::Presence), format!("{}/ha/#", self.root)];
-        filters.extend(ha_prefix.map(|p| format!("{p}/#")));
+        filters.extend(self.ha_prefix.as_deref().map(|p| format!("{p}/#")));
         filters
     }
 
     /// Whether an operator account may subscribe to `filter`: it must lie within one of
     /// [`Topics::operator_filters`] (a narrower filter is fine, a wider one is not).
-    pub fn operator_may_subscribe(&self, filter: &str, ha_prefix: Option<&str>) -> bool {
-        self.operator_filters(ha_prefix).iter().any(|allowed| filter_within(filter, allowed))
+    pub fn operator_may_subscribe(&self, filter: &str) -> bool {
+        self.operator_filters().iter().any(|allowed| filter_within(filter, allowed))
     }
 
     /// Whether an operator account may publish to `topic`: only `{root}/ha/{device}/install`.
     pub fn operator_may_publish(&self, topic: &str) -> bool {
-        let Some(rest) = topic.strip_prefix(&self.root).and_then(|r| r.strip_prefix("/ha/")) else {
-            return false;
-        };
-        rest.strip_suffix("/install").is_some_and(|id| DeviceId::parse(id).is_ok())
+        self.parse_ha_install(topic).is_some()
     }
+}
+
+/// The Home Assistant `object_id` and `unique_id` of a device's firmware entity:
+/// `fleet_{id}_firmware`, every character of the id outside `[A-Za-z0-9_-]` replaced by `_`
+/// (Home Assistant's discovery topics allow only those).
+pub fn ha_object_id(device: &DeviceId) -> String {
+    let safe = |c: char| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' };
+    format!("fleet_{}_firmware", device.as_str().chars().map(safe).collect::<String>())
 }
 
 /// Whether every topic `filter` matches is also matched by `allowed` (both MQTT filters).
@@ -234,6 +270,7 @@ mod tests {
     #[test]
     fn operator_accounts_reach_events_presence_and_ha_only() {
         let t = Topics::default();
+        let ha = Topics::default().with_ha_prefix(Some("homeassistant".into()));
         for ok in [
             "fleet/events/#",
             "fleet/events/rollouts/+",
@@ -243,7 +280,7 @@ mod tests {
             "fleet/ha/#",
             "homeassistant/update/x/config",
         ] {
-            assert!(t.operator_may_subscribe(ok, Some("homeassistant")), "{ok}");
+            assert!(ha.operator_may_subscribe(ok), "{ok}");
         }
         for no in [
             "#",
@@ -255,12 +292,27 @@ mod tests {
             "homeassistant/#",
             "$SYS/#",
         ] {
-            assert!(!t.operator_may_subscribe(no, None), "{no}");
+            assert!(!t.operator_may_subscribe(no), "{no}");
         }
+        assert!(ha.operator_may_subscribe("homeassistant/#"), "the whole prefix once discovery is on");
         assert!(t.operator_may_publish("fleet/ha/dev-1/install"));
         assert!(!t.operator_may_publish("fleet/ha/+/install"));
         assert!(!t.operator_may_publish("fleet/devices/dev-1/commands"));
         assert!(!t.device_may_subscribe(&DeviceId::parse("d1").unwrap(), "fleet/events/#"));
+    }
+
+    #[test]
+    fn home_assistant_topics() {
+        let t = Topics::new("acme").with_ha_prefix(Some("ha".into()));
+        let id = DeviceId::parse("dev.1").unwrap();
+        assert_eq!(t.ha_state(&id), "acme/ha/dev.1/state");
+        assert_eq!(t.ha_config(&id).as_deref(), Some("ha/update/fleet_dev_1_firmware/config"));
+        assert_eq!(t.parse_ha_install("acme/ha/dev.1/install"), Some(id.clone()));
+        for not in ["acme/ha/dev.1/state", "acme/ha/+/install", "fleet/ha/dev.1/install"] {
+            assert_eq!(t.parse_ha_install(not), None, "{not}");
+        }
+        assert_eq!(Topics::new("acme").ha_config(&id), None, "discovery off");
+        assert_eq!(ha_object_id(&DeviceId::parse("Gw_1-a.b").unwrap()), "fleet_Gw_1-a_b_firmware");
     }
 
     #[test]

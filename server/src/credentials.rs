@@ -90,6 +90,7 @@ pub async fn register(app: &AppState, actor: &Actor, new: Registration) -> Resul
     };
     let device = app.store.insert_device(&record).await.map_err(about(&new.id))?;
     in_step(app, None).await;
+    app.ha_device_changed(&device.id);
     let details = serde_json::json!({"hardware": device.hardware.as_str(), "labels": device.labels});
     app.audit(actor.clone(), "device.registered", new.id.as_str(), details).await;
     Ok(Issued { device, token: hashed.token })
@@ -118,6 +119,7 @@ pub async fn remove(app: &AppState, actor: &Actor, id: &DeviceId) -> Result<(), 
     };
     run_to_end(app, actor, id, "device.removed", change).await?;
     app.wake_engine();
+    app.ha_device_changed(id);
     Ok(())
 }
 

@@ -41,6 +41,7 @@ pub mod device_tokens;
 pub mod entry;
 pub mod events;
 pub mod gc;
+pub mod ha;
 pub mod http;
 pub mod limits;
 pub mod metrics;

@@ -47,6 +47,18 @@ pub struct Inbound {
     pub received: std::time::Instant,
 }
 
+/// A Home Assistant install command (`{root}/ha/{device}/install`, with `--ha-discovery`).
+#[derive(Debug)]
+pub struct HaCommand {
+    pub device: DeviceId,
+    pub payload: Bytes,
+    /// Kept to acknowledge it once handled (and to see whether it was a retained one).
+    pub publish: Publish,
+}
+
+/// What the poll task forwards: device messages, and Home Assistant's commands.
+type Receivers = (mpsc::UnboundedReceiver<Inbound>, mpsc::UnboundedReceiver<HaCommand>);
+
 /// The running client.
 #[derive(Debug)]
 pub struct MqttLink {
@@ -57,9 +69,10 @@ pub struct MqttLink {
 }
 
 impl MqttLink {
-    pub fn start(config: MqttConfig, metrics: Arc<Metrics>) -> (Self, mpsc::UnboundedReceiver<Inbound>) {
+    pub fn start(config: MqttConfig, metrics: Arc<Metrics>) -> (Self, Receivers) {
         let (client, eventloop) = AsyncClient::new(client_options(&config), 4096);
         let (tx, rx) = mpsc::unbounded_channel();
+        let (ha_tx, ha_rx) = mpsc::unbounded_channel();
         let topics = config.topics.clone();
         let status = match &config.shared_group {
             Some(group) => topics.shared(group, Channel::Status),
@@ -67,16 +80,26 @@ impl MqttLink {
         };
         // Retained presence is not delivered to shared subscriptions: never share it.
         let presence = topics.all(Channel::Presence);
+        let mut filters = vec![status, presence];
+        if topics.ha_prefix().is_some() {
+            // One replica handles each install command: share it like status reports.
+            let install = topics.ha_install("+");
+            filters.push(match &config.shared_group {
+                Some(group) => format!("$share/{group}/{install}"),
+                None => install,
+            });
+        }
         let poll = PollLoop {
             eventloop,
             subscriber: client.clone(),
             forward: tx,
+            forward_ha: ha_tx,
             topics,
-            filters: [status, presence],
+            filters,
             metrics: metrics.clone(),
         };
         let task = tokio::spawn(poll.run());
-        (Self { client, topics: config.topics, task, metrics }, rx)
+        (Self { client, topics: config.topics, task, metrics }, (rx, ha_rx))
     }
 
     /// Publishes a command (QoS 1) that expires after `expiry_s` seconds.
@@ -104,6 +127,14 @@ impl MqttLink {
         let properties = PublishProperties { message_expiry_interval: Some(EVENT_EXPIRY_S), ..Default::default() };
         if let Err(e) = self.client.publish_with_properties(topic, QoS::AtLeastOnce, true, payload, properties).await {
             tracing::error!("publishing an event: {e}");
+        }
+    }
+
+    /// Publishes `payload` retained (QoS 1) with no expiry: Home Assistant's discovery
+    /// configs and states, which must outlive any quiet day. An empty payload clears it.
+    pub async fn publish_retained(&self, topic: String, payload: Vec<u8>) {
+        if let Err(e) = self.client.publish(topic, QoS::AtLeastOnce, true, payload).await {
+            tracing::error!("publishing a retained message: {e}");
         }
     }
 
@@ -149,9 +180,10 @@ struct PollLoop {
     eventloop: EventLoop,
     subscriber: AsyncClient,
     forward: mpsc::UnboundedSender<Inbound>,
+    forward_ha: mpsc::UnboundedSender<HaCommand>,
     topics: Topics,
-    /// Status and presence.
-    filters: [String; 2],
+    /// Status and presence (and Home Assistant's install commands with discovery on).
+    filters: Vec<String>,
     metrics: Arc<Metrics>,
 }
 
@@ -194,20 +226,28 @@ impl PollLoop {
         }
     }
 
-    /// Forwards a device's message; false once nobody receives them any more.
+    /// Forwards a device's message or a Home Assistant command; false once nobody receives
+    /// device messages any more.
     fn on_publish(&self, publish: Publish) -> bool {
         let topic = String::from_utf8_lossy(&publish.topic).into_owned();
-        match self.topics.parse(&topic) {
-            Some((device, channel)) if channel != Channel::Commands => {
+        if let Some((device, channel)) = self.topics.parse(&topic).filter(|(_, ch)| *ch != Channel::Commands) {
+            let payload = publish.payload.clone();
+            let received = std::time::Instant::now();
+            return self.forward.send(Inbound { device, channel, payload, publish, received }).is_ok();
+        }
+        match self.topics.parse_ha_install(&topic).filter(|_| self.topics.ha_prefix().is_some()) {
+            Some(device) => {
                 let payload = publish.payload.clone();
-                let received = std::time::Instant::now();
-                self.forward.send(Inbound { device, channel, payload, publish, received }).is_ok()
+                if let Err(e) = self.forward_ha.send(HaCommand { device, payload, publish }) {
+                    // Nobody handles them (the task has stopped): acknowledge and drop.
+                    let _ = self.subscriber.try_ack(&e.0.publish);
+                }
             }
-            _ => {
+            None => {
                 tracing::debug!(%topic, "ignoring a message on an unexpected topic");
                 let _ = self.subscriber.try_ack(&publish);
-                true
             }
         }
+        true
     }
 }

@@ -172,6 +172,20 @@ pub struct Settings {
     #[arg(long, env = "FLEET_TOPIC_ROOT", default_value = "fleet")]
     pub topic_root: String,
 
+    /// Home Assistant MQTT discovery: one retained `update` entity per device under
+    /// --ha-prefix, its state on `{root}/ha/{device}/state` (CONTRACT §10).
+    #[arg(long, env = "FLEET_HA_DISCOVERY")]
+    pub ha_discovery: bool,
+
+    /// Home Assistant's discovery prefix (its MQTT integration's "discovery prefix").
+    #[arg(long, env = "FLEET_HA_PREFIX", default_value = "homeassistant", value_parser = parse_topic_prefix)]
+    pub ha_prefix: String,
+
+    /// Let Home Assistant's Install button start a one-device rollout of the newest
+    /// firmware (checked like any rollout); without it the command is ignored and logged.
+    #[arg(long, env = "FLEET_HA_ALLOW_INSTALL", requires = "ha_discovery")]
+    pub ha_allow_install: bool,
+
     /// Share status ingestion with other replicas through `$share/GROUP/…`.
     #[arg(long, env = "FLEET_SHARED_SUBSCRIPTION_GROUP")]
     pub shared_subscription_group: Option<String>,
@@ -248,6 +262,12 @@ fn parse_replica_name(s: &str) -> Result<String, String> {
     if ok { Ok(s.to_owned()) } else { Err("1-64 characters of A-Z a-z 0-9 . _ -".into()) }
 }
 
+/// A topic prefix: plain topic levels, no wildcards, no empty level, no leading `$`.
+fn parse_topic_prefix(s: &str) -> Result<String, String> {
+    let ok = !s.starts_with('$') && s.split('/').all(|level| !level.is_empty() && !level.contains(['+', '#']));
+    if ok && s.len() <= 200 { Ok(s.to_owned()) } else { Err("topic levels without + # or empty levels".into()) }
+}
+
 /// A deadline in whole seconds, 1 to 3600.
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     match s.parse::<u64>() {
@@ -265,6 +285,11 @@ fn parse_retention(s: &str) -> Result<Duration, String> {
 }
 
 impl Settings {
+    /// Home Assistant's discovery prefix when --ha-discovery is on.
+    pub fn ha_prefix(&self) -> Option<String> {
+        self.ha_discovery.then(|| self.ha_prefix.clone())
+    }
+
     /// Settings for tests and embedding: loopback, port 0, everything else default.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         let mut s = Self::parse_from(["fleet-server"]);
@@ -283,5 +308,17 @@ mod tests {
     #[test]
     fn the_default_presence_timeout_is_the_protocols_silence_bound() {
         assert_eq!(Settings::for_data_dir("d").presence_timeout, fleet_protocol::presence::SILENCE_BOUND);
+    }
+
+    #[test]
+    fn home_assistant_flags() {
+        let s = Settings::for_data_dir("d");
+        assert_eq!((s.ha_prefix(), s.ha_prefix.as_str()), (None, "homeassistant"), "off by default");
+        let s = Settings::parse_from(["fleet-server", "--ha-discovery", "--ha-prefix", "ha/x"]);
+        assert_eq!(s.ha_prefix().as_deref(), Some("ha/x"));
+        for bad in ["", "ha/#", "+", "a//b", "/a", "$SYS"] {
+            assert!(parse_topic_prefix(bad).is_err(), "{bad}");
+        }
+        assert!(Settings::try_parse_from(["fleet-server", "--ha-allow-install"]).is_err(), "needs --ha-discovery");
     }
 }

@@ -44,6 +44,9 @@ pub struct Shared {
     pub mosquitto: Option<MosquittoHandle>,
     /// Wakes [`crate::trust_announce`] when a trust document was stored.
     pub trust_stored: Arc<tokio::sync::Notify>,
+    /// Home Assistant discovery (`--ha-discovery`), told of registrations, removals and
+    /// firmware uploads.
+    pub ha: Option<crate::ha::handle::HaHandle>,
 }
 
 impl AppState {
@@ -59,6 +62,20 @@ impl AppState {
     /// Has the latest trust document announced now rather than at the next look.
     pub fn announce_trust(&self) {
         self.trust_stored.notify_one();
+    }
+
+    /// Has Home Assistant's entity of `device` brought up to date (registered, removed).
+    pub fn ha_device_changed(&self, device: &fleet_protocol::DeviceId) {
+        if let Some(ha) = &self.ha {
+            ha.device_changed(device);
+        }
+    }
+
+    /// Has every Home Assistant entity look again at the newest firmware.
+    pub fn ha_firmware_changed(&self) {
+        if let Some(ha) = &self.ha {
+            ha.firmware_changed();
+        }
     }
 
     /// Lets the engine look at rollouts now rather than at its next tick.

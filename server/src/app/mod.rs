@@ -81,6 +81,8 @@ pub struct Application {
     mosquitto: Option<MosquittoSync>,
     /// Event topics and webhook deliveries (CONTRACT §10).
     events: crate::events::EventTasks,
+    /// Home Assistant discovery (`--ha-discovery`).
+    ha: Option<crate::ha::HaTask>,
     /// Held until the server has stopped: no second server opens this data directory.
     data_lock: DataDirLock,
 }
@@ -128,7 +130,7 @@ impl Application {
             None => crate::random::instance_name()?,
         };
         let device_tokens = Arc::new(DeviceTokens::default());
-        let topics = Topics::new(settings.topic_root.clone());
+        let topics = Topics::new(settings.topic_root.clone()).with_ha_prefix(settings.ha_prefix());
         let mqtt = mqtt_wiring::wire_mqtt(
             &settings,
             &store,
@@ -161,11 +163,12 @@ impl Application {
     fn assemble(settings: &Settings, o: Opened) -> Self {
         let metrics = Metrics::new();
         let mqtt_topics = o.mqtt.config.topics.clone();
-        let (mqtt, inbound) = MqttLink::start(o.mqtt.config, metrics.clone());
+        let (mqtt, (inbound, ha_commands)) = MqttLink::start(o.mqtt.config, metrics.clone());
         let mqtt = Arc::new(mqtt);
         let artifacts = Arc::new(ArtifactCache::default());
         let (engine, ingest, handle) = rollout_tasks(&o.store, &o.public_url, &o.instance, &mqtt, &artifacts, &metrics);
-        let events = crate::events::EventTasks::new(
+        let (ha, ha_inputs) = settings.ha_discovery.then(|| crate::ha::channels(settings.ha_allow_install)).unzip();
+        let mut events = crate::events::EventTasks::new(
             &o.store,
             &artifacts,
             &mqtt,
@@ -174,6 +177,7 @@ impl Application {
             o.webhook_http,
             &o.instance,
         );
+        events.announcer.ha = ha.clone();
         let (store, instance) = (o.store, o.instance);
         let (mosquitto, mosquitto_handle) = o.mqtt.mosquitto.unzip();
         let state = AppState::new(Shared {
@@ -193,7 +197,9 @@ impl Application {
             mqtt: mqtt.clone(),
             broker_account: o.mqtt.account,
             trust_stored: Arc::new(tokio::sync::Notify::new()),
+            ha,
         });
+        let ha = ha_inputs.map(|inputs| inputs.task(state.clone(), ha_commands));
         Self {
             listener: o.listener,
             local_addr: o.local_addr,
@@ -211,6 +217,7 @@ impl Application {
             engine,
             mosquitto,
             events,
+            ha,
             ingest: (ingest, inbound),
             data_lock: o.data_lock,
         }
@@ -269,6 +276,9 @@ impl Application {
             tasks.push(("event announcer", tokio::spawn(self.events.announcer.run(changes, stop.clone()))));
         }
         tasks.push(("webhook delivery", tokio::spawn(self.events.deliverer.run(stop.clone()))));
+        if let Some(ha) = self.ha {
+            tasks.push(("Home Assistant discovery", tokio::spawn(ha.run(stop.clone()))));
+        }
         if let Some(m) = self.mosquitto {
             tasks.push(("Mosquitto file sync", tokio::spawn(m.run(stop.clone()))));
         }

@@ -4,16 +4,13 @@
 //! - A device: username = client id = device id, password = its token; its own topics only.
 //! - An operator account (CONTRACT §10): username = client id = `op:{token name}`,
 //!   password = an operator token created with `"mqtt": true`; it reads events, presence
-//!   and the Home Assistant topics, and publishes only Home Assistant install commands.
+//!   and the Home Assistant topics (with `--ha-discovery`, also the discovery prefix that
+//!   [`Topics::ha_prefix`] carries), and publishes only Home Assistant install commands.
 
 use fleet_protocol::DeviceId;
 use fleet_protocol::topic::{OPERATOR_USER_PREFIX, Topics};
 
 use crate::store::TokenOwner;
-
-/// The Home Assistant discovery prefix operator accounts may read. `--ha-prefix` does not
-/// exist yet; when it does, its value goes here (and into Mosquitto's ACL).
-pub const HA_PREFIX: Option<&str> = None;
 
 /// A broker login other than the server's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +51,7 @@ impl Account {
     pub fn may_subscribe(&self, topics: &Topics, filter: &str) -> bool {
         match self {
             Self::Device(d) => topics.device_may_subscribe(d, filter),
-            Self::Operator(_) => topics.operator_may_subscribe(filter, HA_PREFIX),
+            Self::Operator(_) => topics.operator_may_subscribe(filter),
         }
     }
 

@@ -96,8 +96,8 @@ pub fn acl_file(server: Option<&ServerAccount>, topics: &Topics, users: &[(Strin
     }
     for (user, _) in users.iter().filter(|(u, _)| u.starts_with(OPERATOR_USER_PREFIX)) {
         out.push_str(&format!("user {user}\n"));
-        // The Home Assistant prefix joins these once `--ha-prefix` exists (operator_filters).
-        for filter in topics.operator_filters(None) {
+        // With `--ha-discovery`, the discovery prefix is among them.
+        for filter in topics.operator_filters() {
             out.push_str(&format!("topic read {filter}\n"));
         }
         out.push_str(&format!("topic write {}\n\n", topics.ha_install("+")));
@@ -335,6 +335,12 @@ mod tests {
                 "user op:ha\ntopic read acme/events/#\ntopic read acme/devices/+/presence\ntopic read acme/ha/#\n\
                  topic write acme/ha/+/install\n"
             ),
+            "{acl}"
+        );
+        let ha = Topics::new("acme").with_ha_prefix(Some("homeassistant".into()));
+        let acl = acl_file(None, &ha, &[("op:ha".into(), "$7$o".into())]);
+        assert!(
+            acl.contains("topic read acme/ha/#\ntopic read homeassistant/#\ntopic write acme/ha/+/install\n"),
             "{acl}"
         );
     }

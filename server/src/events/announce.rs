@@ -38,6 +38,9 @@ pub struct Announcer {
     pub outbox: Arc<Notify>,
     /// Last published body of each rollout and device (JSON), to skip what did not change.
     pub published: HashMap<String, String>,
+    /// With `--ha-discovery`: told of every device looked at, so its Home Assistant state
+    /// follows the same changes as its events.
+    pub ha: Option<crate::ha::handle::HaHandle>,
 }
 
 impl Announcer {
@@ -102,6 +105,9 @@ impl Announcer {
 
     /// Announces one device if its event body changed; true if deliveries were written.
     async fn device(&mut self, id: &DeviceId) -> StoreResult<bool> {
+        if let Some(ha) = &self.ha {
+            ha.device_changed(id);
+        }
         let device = match self.store.get_device(id).await {
             Err(StoreError::NotFound) => return Ok(false),
             d => d?,

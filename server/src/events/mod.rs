@@ -65,6 +65,7 @@ impl EventTasks {
             devices,
             outbox: wake.clone(),
             published: Default::default(),
+            ha: None,
         };
         let deliverer = webhooks::deliver::Deliverer { store: store.clone(), http, owner: owner.to_owned(), wake };
         Self { announcer, deliverer }

@@ -66,6 +66,9 @@ async fn create(
     let details = serde_json::json!({"kind": kind.as_str(), "name": m.name.as_str(), "version": m.version.to_string(),
         "size": m.size, "sha256": m.sha256.to_hex()});
     app.audit(&admin, "artifact.uploaded", &record.id, details).await;
+    if kind == ArtifactKind::Firmware {
+        app.ha_firmware_changed();
+    }
     Ok((StatusCode::CREATED, Json(views::artifact(record))))
 }
 
@@ -125,6 +128,9 @@ async fn remove(
         app.blobs.remove(&digest).await?;
     }
     app.audit(&admin, "artifact.deleted", &id, serde_json::json!({"kind": kind.as_str()})).await;
+    if kind == ArtifactKind::Firmware {
+        app.ha_firmware_changed();
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -17,6 +17,8 @@ mod downgrade;
 mod events;
 mod exhaustion;
 mod external_broker;
+mod ha_discovery;
+mod ha_schema;
 mod isolation;
 mod memory;
 mod mqtt_events;

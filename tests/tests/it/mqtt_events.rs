@@ -17,7 +17,7 @@ use crate::isolation::{Raw, connect};
 use crate::rollouts::{create, firmware, post, simulate_with};
 
 /// Creates an operator token that also logs in to the broker; returns its secret.
-async fn mqtt_token(app: &TestApp, name: &str) -> String {
+pub(crate) async fn mqtt_token(app: &TestApp, name: &str) -> String {
     let (status, body) = post(app, "/tokens", json!({"name": name, "scope": "read-only", "mqtt": true})).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["mqtt"], true);
