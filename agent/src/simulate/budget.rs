@@ -31,6 +31,13 @@ impl Needs {
         Self { devices: count as u64, http: http as u64, margin: IDLE_CONNECTIONS + BLOCKING_THREADS + PROCESS }
     }
 
+    /// With `--certificates`: each device's own HTTPS client may keep its idle connection
+    /// (a few seconds) beside its MQTT one, one more file per device.
+    pub fn with_own_pools(mut self) -> Self {
+        self.margin += self.devices;
+        self
+    }
+
     pub fn total(&self) -> u64 {
         self.devices + self.http + self.margin
     }
