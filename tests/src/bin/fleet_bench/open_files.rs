@@ -26,6 +26,7 @@ pub fn limit_for(what: &str, needed: u64, why: &str) -> anyhow::Result<Option<u6
     let limit = needed.next_multiple_of(4096);
     let allowed = std::process::Command::new("prlimit")
         .args([format!("--nofile={limit}:{limit}"), "--".into(), "true".into()])
+        .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     anyhow::ensure!(
