@@ -26,25 +26,35 @@ struct Pass {
 }
 
 pub async fn tls_rollout(devices: usize, size: usize, per_simulator: usize, certificates: bool) -> anyhow::Result<()> {
-    let server_files = limit_for(
-        "server",
-        devices as u64 * SERVER_PER_DEVICE + SERVER_BESIDE,
-        "3 per device on the embedded broker's gate, 1,024 beside",
-    )?;
+    // Both passes' limits first, so a run that cannot fit is refused before it starts.
     let per = per_simulator.min(devices) as u64;
-    let simulator_files = |certificates: bool| {
-        let (per_device, why) = match certificates {
-            true => (2, "its MQTT connection and its own HTTPS pool per device, 704 beside"),
-            false => (1, "an MQTT connection per device, 704 beside"),
-        };
-        limit_for("simulator", per * per_device + SIMULATOR_BESIDE, why)
-    };
-    let login = Login { certificates: false, open_files: simulator_files(false)? };
-    let plain = pass(false, devices, size, per_simulator, server_files, login).await?;
-    let login = Login { certificates, open_files: simulator_files(certificates)? };
-    let tls = pass(true, devices, size, per_simulator, server_files, login).await?;
+    let plain_files = open_files(devices as u64, per, false)?;
+    let tls_files = open_files(devices as u64, per, certificates)?;
+    let login = Login { certificates: false, open_files: plain_files.1 };
+    let plain = pass(false, devices, size, per_simulator, plain_files.0, login).await?;
+    let login = Login { certificates, open_files: tls_files.1 };
+    let tls = pass(true, devices, size, per_simulator, tls_files.0, login).await?;
     print_passes(devices, size, certificates, &plain, &tls);
     Ok(())
+}
+
+/// The open-files limits of the server and of each simulator (of `per` devices), when they
+/// need more than they inherit. With certificates every device has an HTTPS pool of its
+/// own: one more connection per device, on both sides, while it is idle (5 s).
+fn open_files(devices: u64, per: u64, certificates: bool) -> anyhow::Result<(Option<u64>, Option<u64>)> {
+    let (own_pool, why_server, why_simulator) = match certificates {
+        true => (
+            1,
+            "3 per device on the embedded broker's gate and 1 for its own HTTPS connection, 1,024 beside",
+            "its MQTT connection and its own HTTPS connection per device, 704 beside",
+        ),
+        false => {
+            (0, "3 per device on the embedded broker's gate, 1,024 beside", "an MQTT connection per device, 704 beside")
+        }
+    };
+    let server = limit_for("server", devices * (SERVER_PER_DEVICE + own_pool) + SERVER_BESIDE, why_server)?;
+    let simulator = limit_for("simulator", per * (1 + own_pool) + SIMULATOR_BESIDE, why_simulator)?;
+    Ok((server, simulator))
 }
 
 async fn pass(
