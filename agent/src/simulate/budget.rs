@@ -79,4 +79,11 @@ mod tests {
             assert!(text.contains(number), "{text}");
         }
     }
+
+    #[test]
+    fn with_certificates_each_device_may_also_hold_its_own_https_connection() {
+        let needs = Needs::of(10_000, 64).with_own_pools();
+        assert_eq!(needs.total(), 2 * 10_000 + 64 + 64 + 512 + 64);
+        assert!(needs.total() > 20_000, "10,000 devices with certificates need more than one process at 20,000");
+    }
 }
