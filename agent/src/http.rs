@@ -57,6 +57,12 @@ impl Http {
         Self { client, gate: Some(Arc::new(Semaphore::new(at_once.max(1)))) }
     }
 
+    /// Another client behind the same gate: a simulated device presenting a certificate
+    /// of its own needs a client (and pool) of its own, yet counts against the same limit.
+    pub fn with_client(&self, client: reqwest::Client) -> Self {
+        Self { client, gate: self.gate.clone() }
+    }
+
     /// The client, for building requests (send them holding a [`Turn`]).
     pub fn client(&self) -> &reqwest::Client {
         &self.client

@@ -5,6 +5,8 @@
 //! - [`tokens`]: each device's token, kept in the state dir and checked before use.
 //! - [`progress`]: counting devices online, printing progress, giving up when stuck.
 //! - [`budget`]: the open-files limit raised, and a count that cannot fit refused at start.
+//! - [`certificates`]: with `--certificates`, each device enrolls and logs in with its own
+//!   certificate instead of its token.
 //!
 //! All devices share one HTTP client and pool, and at most `--http-connections` of their
 //! requests are under way at once ([`crate::http`]); the rest wait their turn.
@@ -13,6 +15,7 @@
 //! devices fail every run and tests can compute which: see [`picked`].
 
 pub mod budget;
+pub mod certificates;
 mod progress;
 pub mod tokens;
 
@@ -84,6 +87,10 @@ pub struct SimulateArgs {
     /// their turn). Each is an open file beside the devices' MQTT connections.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     pub http_connections: u16,
+    /// Each device enrolls (`fleet-agent enroll`) and then logs in with its certificate on
+    /// mqtts:// and https://, as `run --client-cert --client-key` (CONTRACT §12).
+    #[arg(long)]
+    pub certificates: bool,
     /// TEST ONLY: pause after each downloaded chunk.
     #[arg(long, env = "FLEET_AGENT_TEST_DOWNLOAD_DELAY_MS", hide = true, default_value_t = 0)]
     pub test_download_delay_ms: u64,
@@ -102,7 +109,7 @@ pub fn picked(salt: &str, device_id: &str, ratio: f64) -> bool {
 /// do not all come online (see [`progress`]).
 pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let needs = budget::Needs::of(args.count, args.http_connections.into());
-    budget::reserve(needs)?;
+    budget::reserve(if args.certificates { needs.with_own_pools() } else { needs })?;
     let server = server_url(&args.server)?;
     let verifier = match &args.trust_root {
         Some(_) if args.trust.is_empty() => fleet_protocol::Verifier::new([], 1),
@@ -121,12 +128,22 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
     }
     let registrar = Registrar { http: &http, server: &server, operator: &operator, hardware: &args.hardware };
     let tokens = device_tokens(&registrar, ids, &args.state_dir).await?;
+    let setup = certificates::Setup {
+        certificates: args.certificates,
+        http: &http,
+        server: &server,
+        mqtt_url: &args.mqtt_url,
+        ca_file: args.ca_file.as_deref(),
+        broker: &broker,
+        state_dir: &args.state_dir,
+    };
+    let logins = certificates::logins(setup, tokens).await?;
 
-    let expected = tokens.iter().map(|(id, _)| id.clone()).collect();
+    let expected = logins.iter().map(|(id, _)| id.clone()).collect();
     let stop = shutdown.child_token();
     let (online_tx, online_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut tasks = tokio::task::JoinSet::new();
-    for (id, token) in tokens {
+    for (id, login) in logins {
         let dir = args.state_dir.join(&id);
         let injected = Injected {
             install_fails: picked("", &id, args.fail_ratio),
@@ -134,7 +151,7 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
         };
         let device = Device {
             id: DeviceId::parse(id.as_str()).context("--prefix makes invalid device ids")?,
-            token,
+            token: login.token,
             hardware: hardware.clone(),
             server: server.clone(),
             verifier: verifier.clone(),
@@ -152,14 +169,14 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
                 mode: None,
             },
             state_dir: dir.clone(),
-            client_cert: None,
+            client_cert: login.client_cert,
             injected,
             clock_offset_s: 0,
             download_delay: Duration::from_millis(args.test_download_delay_ms),
         }
-        .with_broker(&broker);
+        .with_broker(&login.broker);
         let slots = AbSlots::new(dir.join("slots"), false)?;
-        let runner = Runner::new(device, slots, http.clone())?.with_online_signal(online_tx.clone());
+        let runner = Runner::new(device, slots, login.http)?.with_online_signal(online_tx.clone());
         let stop = stop.clone();
         tasks.spawn(async move {
             if let Err(e) = runner.run(stop).await {
@@ -186,7 +203,7 @@ async fn device_tokens(
     registrar: &Registrar<'_>,
     ids: Vec<String>,
     state_dir: &std::path::Path,
-) -> anyhow::Result<Vec<(String, String)>> {
+) -> anyhow::Result<Vec<(String, DeviceToken)>> {
     let results: Vec<(String, Result<DeviceToken, TokenError>)> = stream::iter(ids)
         .map(|id| async move {
             let token = registrar.token(&id, &state_dir.join(&id)).await;
@@ -198,8 +215,8 @@ async fn device_tokens(
     let (mut tokens, mut replaced, mut unusable) = (Vec::new(), Vec::new(), Vec::new());
     for (id, result) in results {
         match result {
-            Ok(DeviceToken { token, origin }) => {
-                if origin == Origin::Replaced {
+            Ok(token) => {
+                if token.origin == Origin::Replaced {
                     replaced.push(id.clone());
                 }
                 tokens.push((id, token));

@@ -34,6 +34,8 @@ pub struct SimulatorSetup<'a> {
     pub topic_root: &'a str,
     /// The CA to trust for https:// and mqtts:// (`--ca-file`), if any.
     pub ca_file: Option<&'a Path>,
+    /// `--certificates`: each device enrolls and logs in with its own certificate.
+    pub certificates: bool,
 }
 
 impl<'a> SimulatorSetup<'a> {
@@ -54,6 +56,7 @@ impl<'a> SimulatorSetup<'a> {
             download_delay_ms: 0,
             topic_root: "fleet",
             ca_file: None,
+            certificates: false,
         }
     }
 }
@@ -90,6 +93,7 @@ impl Simulator {
             .args(["--health-fail-ratio", &setup.health_fail_ratio.to_string()])
             .args(["--topic-root", setup.topic_root])
             .args(setup.ca_file.iter().flat_map(|ca| ["--ca-file".as_ref(), ca.as_os_str()]))
+            .args(setup.certificates.then_some("--certificates"))
             .env("FLEET_AGENT_LOG", "warn")
             .env("FLEET_AGENT_TEST_DOWNLOAD_DELAY_MS", setup.download_delay_ms.to_string())
             .stdout(Stdio::piped())

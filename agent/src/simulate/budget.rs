@@ -31,6 +31,13 @@ impl Needs {
         Self { devices: count as u64, http: http as u64, margin: IDLE_CONNECTIONS + BLOCKING_THREADS + PROCESS }
     }
 
+    /// With `--certificates`: each device's own HTTPS client may keep its idle connection
+    /// (a few seconds) beside its MQTT one, one more file per device.
+    pub fn with_own_pools(mut self) -> Self {
+        self.margin += self.devices;
+        self
+    }
+
     pub fn total(&self) -> u64 {
         self.devices + self.http + self.margin
     }
@@ -71,5 +78,12 @@ mod tests {
         for number in ["300 simulated devices need 1004 open files", "64 HTTP connections", "hard limit is 512"] {
             assert!(text.contains(number), "{text}");
         }
+    }
+
+    #[test]
+    fn with_certificates_each_device_may_also_hold_its_own_https_connection() {
+        let needs = Needs::of(10_000, 64).with_own_pools();
+        assert_eq!(needs.total(), 2 * 10_000 + 64 + 64 + 512 + 64);
+        assert!(needs.total() > 20_000, "10,000 devices with certificates need more than one process at 20,000");
     }
 }

@@ -2,7 +2,8 @@
 //! `--tls-self-signed` makes a CA in the data directory and serves HTTPS and mqtts:// with
 //! it (TLS ended by the broker's gate); simulated devices that pin that CA complete a
 //! rollout over both; a cleartext client on the TLS port and a client of another CA are
-//! refused; `--require-tls` closes cleartext HTTP and MQTT from a peer that is not
+//! refused; simulated devices with `--certificates` enroll, log in with their certificates
+//! alone, complete a rollout and use the kept certificates again; `--require-tls` closes cleartext HTTP and MQTT from a peer that is not
 //! loopback (this machine's own non-loopback address stands for one) and keeps them open
 //! to local clients.
 
@@ -91,6 +92,49 @@ async fn one_flag_serves_https_and_mqtts_to_devices_that_pin_the_servers_own_ca(
     let other = TestCerts::generate(&dir.path().join("other"), "other");
     let wrong = connect(&host, tls_port, Some(&other.ca), "t-1", &token).await.expect_err("another CA");
     assert!(wrong.to_lowercase().contains("certificate"), "{wrong}");
+}
+
+#[tokio::test]
+async fn simulated_devices_with_certificates_complete_a_rollout_with_no_password() {
+    let mut app = TestApp::spawn_embedded(|s| s.tls_self_signed = true).await;
+    let ca = app.data_dir.join("tls/ca.crt");
+    let https = app.client.base_url().replacen("http://", "https://", 1);
+    let client = ApiClient::trusting(&https, ADMIN_TOKEN, Some(&ca)).unwrap();
+    client.add_key("release", &String::from_utf8(fleet_tests::sample("test-only-release.pub")).unwrap()).await.unwrap();
+    let mqtts = app.mqtts_url.clone().unwrap();
+    app.client = client.clone();
+    let fw = firmware(&app, "gateway-os", "3.1.0", "sim").await;
+    let dir = tempfile::tempdir().unwrap();
+    let setup = SimulatorSetup {
+        ca_file: Some(&ca),
+        certificates: true,
+        ..SimulatorSetup::new(AGENT, 5, &https, &mqtts, dir.path())
+    };
+
+    // Online means the broker let each in on its certificate: the simulator sends no
+    // password with one (and without a certificate an empty password is refused, below).
+    let sim = Simulator::start(setup.clone()).await;
+    let said = sim.printed.join("\n");
+    assert!(said.contains("certificates: 5 devices in") && said.contains("(0 kept"), "{said}");
+    for n in 0..5 {
+        let key = dir.path().join(format!("sim-{n}/device.key"));
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600, "{}", key.display());
+        assert!(dir.path().join(format!("sim-{n}/device.crt")).exists());
+    }
+    let id = client.create_rollout(&json!({"firmware": fw.id, "target": {"hardware": "sim"}})).await.unwrap().id;
+    let done = wait_for(&app, &id, Duration::from_secs(60), |b| b["state"] == "completed").await;
+    assert_eq!(done["counts"]["succeeded"], 5, "{done:#}");
+    sim.stop().await;
+    let (host, tls_port) = host_port(&mqtts);
+    let bare = connect(&host, tls_port, Some(&ca), "sim-0", "").await;
+    assert!(bare.is_err(), "no certificate and no password: {bare:?}");
+
+    // The next start uses the kept certificates (the kept tokens were accepted).
+    let again = Simulator::start(setup).await;
+    let said = again.printed.join("\n");
+    assert!(said.contains("(5 kept ones used again)"), "{said}");
+    again.stop().await;
 }
 
 /// An IPv4 address of this machine that is not loopback, to stand for a remote peer.

@@ -123,9 +123,16 @@ async fn stripped_size(binary: &std::path::Path) -> Option<u64> {
 async fn simulated_device_kib(server: &Server, dir: &std::path::Path, count: usize) -> anyhow::Result<f64> {
     let mut rss = vec![];
     for n in [1, count.max(2)] {
-        let sims =
-            start_simulators(server, &Backends::default(), &dir.join(format!("sim-{n}")), &format!("m{n}-"), n, n)
-                .await;
+        let sims = start_simulators(
+            server,
+            &Backends::default(),
+            &dir.join(format!("sim-{n}")),
+            &format!("m{n}-"),
+            n,
+            n,
+            Default::default(),
+        )
+        .await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         rss.push(memory_mib(sims[0].pid()).1);
         for sim in sims {

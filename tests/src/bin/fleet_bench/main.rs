@@ -14,10 +14,13 @@ mod agent;
 mod broker;
 mod connect;
 mod ingest;
+mod open_files;
 mod power_loss;
 mod rollout;
 mod server;
+mod tls_rollout;
 mod transfer;
+mod wave;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -61,6 +64,13 @@ enum Bench {
         /// limit cannot hold).
         #[arg(long, default_value_t = 10_000)]
         per_simulator: usize,
+        /// The same rollout twice, one run: cleartext first (the baseline), then over
+        /// mqtts:// and https:// (`--tls-self-signed`, embedded broker + SQLite).
+        #[arg(long, conflicts_with_all = ["database_url", "mqtt_url", "mosquitto"])]
+        tls: bool,
+        /// With --tls: each device enrolls a certificate and logs in with it, no password.
+        #[arg(long, requires = "tls")]
+        certificates: bool,
         #[command(flatten)]
         backends: BackendArgs,
     },
@@ -133,7 +143,10 @@ impl From<BackendArgs> for Backends {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().bench {
-        Bench::Rollout { devices, size, per_simulator, backends } => {
+        Bench::Rollout { devices, size, per_simulator, tls: true, certificates, .. } => {
+            tls_rollout::tls_rollout(devices, size, per_simulator, certificates).await
+        }
+        Bench::Rollout { devices, size, per_simulator, backends, .. } => {
             rollout::rollout(devices, size, per_simulator, backends.into()).await
         }
         Bench::Ingest { devices, reports, backends } => ingest::ingest(devices, reports, backends.into()).await,

@@ -113,13 +113,28 @@ impl Server {
 
     /// With `tls`: `--tls-self-signed`, HTTPS and mqtts:// (embedded broker only).
     pub async fn start_with(backends: &Backends, tls: bool) -> anyhow::Result<Self> {
+        Self::start_limited(backends, tls, None).await
+    }
+
+    /// [`Server::start_with`] under `prlimit --nofile=N:N` (the open-files limit, soft and
+    /// hard, as a service's `LimitNOFILE=N`) when `open_files` is given.
+    pub async fn start_limited(backends: &Backends, tls: bool, open_files: Option<u64>) -> anyhow::Result<Self> {
         anyhow::ensure!(
             !tls || backends.mqtt_url.is_none() && !backends.mosquitto,
             "TLS is measured on the embedded broker"
         );
         let dir = tempfile::tempdir()?;
         let (http, mqtt, mqtts) = (free_port(), free_port(), free_port());
-        let mut cmd = tokio::process::Command::new(sibling("fleet-server-under-test"));
+        let binary = sibling("fleet-server-under-test");
+        let mut cmd = match open_files {
+            // prlimit sets the limits and then runs the server in its own process (same pid).
+            Some(n) => {
+                let mut prlimit = tokio::process::Command::new("prlimit");
+                prlimit.arg(format!("--nofile={n}:{n}")).arg("--").arg(binary);
+                prlimit
+            }
+            None => tokio::process::Command::new(binary),
+        };
         // FLEET_BENCH_SERVER_LOG (e.g. `warn,sqlx::query=debug`) to look inside while
         // profiling; the log then goes to fleet-bench-server.log in the working directory.
         let custom_log = std::env::var("FLEET_BENCH_SERVER_LOG").ok();

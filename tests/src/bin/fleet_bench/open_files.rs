@@ -1,0 +1,40 @@
+//! The open-files limit of the processes a bench starts. A process inherits this bench's
+//! hard limit (and raises its soft limit to it); when a run needs more, the process is
+//! started under `prlimit --nofile=N:N`, as an operator sets `LimitNOFILE=N` in a unit
+//! file. Raising a hard limit takes CAP_SYS_RESOURCE: without it the run is refused at
+//! once with the numbers, rather than failing device by device minutes later.
+
+/// Descriptors the server holds per device connected to the embedded broker (the CONNECT
+/// gate's relay: the device's socket and both ends of the loopback to rmqtt), and beside
+/// them (HTTP clients, the database, blobs): the server's own estimate (server/src/limits.rs).
+pub const SERVER_PER_DEVICE: u64 = 3;
+pub const SERVER_BESIDE: u64 = 1024;
+
+/// What a simulator needs beside one descriptor per device (its MQTT connection): the
+/// `--http-connections` default, idle connections, blocking threads and the process
+/// (agent/src/simulate/budget.rs).
+pub const SIMULATOR_BESIDE: u64 = 64 + 64 + 512 + 64;
+
+/// The limit a process needing `needed` descriptors is started with: `None` when the
+/// inherited hard limit holds them, else `needed` rounded up to the next 4,096 (said on
+/// stdout, with `why`); an error when this process may not raise it.
+pub fn limit_for(what: &str, needed: u64, why: &str) -> anyhow::Result<Option<u64>> {
+    let (inherited, _) = fleet_protocol::open_files::raise_to_hard_limit();
+    let Some(hard) = inherited.now.filter(|hard| needed > *hard) else {
+        return Ok(None);
+    };
+    let limit = needed.next_multiple_of(4096);
+    let allowed = std::process::Command::new("prlimit")
+        .args([format!("--nofile={limit}:{limit}"), "--".into(), "true".into()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    anyhow::ensure!(
+        allowed,
+        "the {what} needs about {needed} open files ({why}) but the hard limit here is {hard} and raising it was not permitted (prlimit; it takes CAP_SYS_RESOURCE): run fewer devices, or raise the limit (ulimit -Hn, LimitNOFILE=) before the bench"
+    );
+    println!(
+        "open files: the {what} runs under prlimit --nofile={limit}:{limit} (soft and hard): it needs about {needed} ({why}), over the hard limit of {hard} here; an operator sets LimitNOFILE={limit} or more"
+    );
+    Ok(Some(limit))
+}

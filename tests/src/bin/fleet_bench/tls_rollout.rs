@@ -1,0 +1,130 @@
+//! Benchmark 1 over TLS: the same rollout twice in one run, first in cleartext (mqtt:// and
+//! http://, each device logging in with its token: the baseline), then on a
+//! `--tls-self-signed` server over mqtts:// and https:// (TLS ended in the embedded
+//! broker's gate), each device with a certificate it enrolls first when `certificates`.
+//! Each pass has a fresh server and fresh device state, so neither inherits the other's.
+//!
+//! Open files: the embedded broker's gate holds about 3 descriptors per device, over TLS
+//! as in cleartext (docs/security.md), so 10,000 devices need some 31,000, above a common
+//! hard limit of 20,000; with certificates each simulated device also has an HTTPS pool
+//! of its own. A process that needs more than it inherits is started under a higher
+//! limit, and the bench says so ([`crate::open_files`]).
+
+use std::time::{Duration, Instant};
+
+use crate::open_files::{SERVER_BESIDE, SERVER_PER_DEVICE, SIMULATOR_BESIDE, limit_for};
+use crate::rollout::{Login, firmware_bytes, start_simulators};
+use crate::server::{Backends, Server, scratch_dir};
+use crate::wave::{Wave, wave};
+
+/// One pass: how long the devices took to come online (registration, enrollment and
+/// connection), how long enrolling alone took, and the wave.
+struct Pass {
+    online: Duration,
+    enrolled: Option<f64>,
+    wave: Wave,
+}
+
+pub async fn tls_rollout(devices: usize, size: usize, per_simulator: usize, certificates: bool) -> anyhow::Result<()> {
+    // Both passes' limits first, so a run that cannot fit is refused before it starts.
+    let per = per_simulator.min(devices) as u64;
+    let plain_files = open_files(devices as u64, per, false)?;
+    let tls_files = open_files(devices as u64, per, certificates)?;
+    let login = Login { certificates: false, open_files: plain_files.1 };
+    let plain = pass(false, devices, size, per_simulator, plain_files.0, login).await?;
+    let login = Login { certificates, open_files: tls_files.1 };
+    let tls = pass(true, devices, size, per_simulator, tls_files.0, login).await?;
+    print_passes(devices, size, certificates, &plain, &tls);
+    Ok(())
+}
+
+/// The open-files limits of the server and of each simulator (of `per` devices), when they
+/// need more than they inherit. With certificates every device has an HTTPS pool of its
+/// own: one more connection per device, on both sides, while it is idle (5 s).
+fn open_files(devices: u64, per: u64, certificates: bool) -> anyhow::Result<(Option<u64>, Option<u64>)> {
+    let (own_pool, why_server, why_simulator) = match certificates {
+        true => (
+            1,
+            "3 per device on the embedded broker's gate and 1 for its own HTTPS connection, 1,024 beside",
+            "its MQTT connection and its own HTTPS connection per device, 704 beside",
+        ),
+        false => {
+            (0, "3 per device on the embedded broker's gate, 1,024 beside", "an MQTT connection per device, 704 beside")
+        }
+    };
+    let server = limit_for("server", devices * (SERVER_PER_DEVICE + own_pool) + SERVER_BESIDE, why_server)?;
+    let simulator = limit_for("simulator", per * (1 + own_pool) + SIMULATOR_BESIDE, why_simulator)?;
+    Ok((server, simulator))
+}
+
+async fn pass(
+    tls: bool,
+    devices: usize,
+    size: usize,
+    per_simulator: usize,
+    server_files: Option<u64>,
+    login: Login,
+) -> anyhow::Result<Pass> {
+    let backends = Backends::default();
+    let server = Server::start_limited(&backends, tls, server_files).await?;
+    let fw = server.firmware(firmware_bytes(size)).await?;
+    let dir = scratch_dir()?;
+    let started = Instant::now();
+    let prefix = if tls { "t" } else { "p" };
+    let simulators = start_simulators(&server, &backends, dir.path(), prefix, devices, per_simulator, login).await;
+    let online = started.elapsed();
+    // Simulators enroll side by side: the slowest one's time is the fleet's.
+    let enrolled = simulators.iter().filter_map(|s| enrollment_seconds(&s.printed)).reduce(f64::max);
+    eprintln!("rollout (tls: {tls}): {devices} devices online after {online:?}; starting the rollout");
+    let wave = wave(&server, &simulators, &fw, devices).await?;
+    for s in simulators {
+        s.stop().await;
+    }
+    Ok(Pass { online, enrolled, wave })
+}
+
+/// The seconds of the simulator's `certificates: N devices in X s` line, if it printed one.
+fn enrollment_seconds(printed: &[String]) -> Option<f64> {
+    let line = printed.iter().find_map(|l| l.strip_prefix("certificates: "))?;
+    line.split(" in ").nth(1)?.split_whitespace().next()?.parse().ok()
+}
+
+fn print_passes(devices: usize, size: usize, certificates: bool, plain: &Pass, tls: &Pass) {
+    let who = if certificates { "device certificates (enrolled first), no password" } else { "device tokens" };
+    println!(
+        "fleet rollout over TLS: {devices} simulated devices, {} KiB firmware, one wave, embedded broker + SQLite; same run, a fresh server each",
+        size / 1024
+    );
+    println!(
+        "                                   online after  POST → all succeeded  server CPU (per device)  server peak RSS  simulators CPU"
+    );
+    let row = |label: &str, p: &Pass| {
+        let w = &p.wave;
+        println!(
+            "  {label:<31} {:>9.2} s  {:>10.2} s ({:>4.0}/s)  {:>7.1} s ({:.2} ms)  {:>10.1} MiB  {:>9.1} s",
+            p.online.as_secs_f64(),
+            w.done.as_secs_f64(),
+            devices as f64 / w.done.as_secs_f64(),
+            w.server_cpu,
+            w.server_cpu * 1000.0 / devices as f64,
+            w.server_peak,
+            w.simulators_cpu
+        );
+    };
+    row("baseline: mqtt:// + http://", plain);
+    row("mqtts:// + https://", tls);
+    println!("    (TLS devices log in with {who})");
+    if let Some(s) = tls.enrolled {
+        println!(
+            "  enrolling {devices} devices (key, CSR, POST /devices/{{id}}/certificate; 16 at once per simulator): {s:.2} s ({:.1} ms each)",
+            s * 1000.0 / devices as f64
+        );
+    }
+    let ratio = |f: fn(&Pass) -> f64| f(tls) / f(plain);
+    println!(
+        "  ratio TLS / cleartext: rollout {:.2}×, server CPU {:.2}×, server peak RSS {:.2}×",
+        ratio(|p| p.wave.done.as_secs_f64()),
+        ratio(|p| p.wave.server_cpu),
+        ratio(|p| p.wave.server_peak)
+    );
+}
