@@ -75,7 +75,8 @@ async fn start_agent(app: &TestApp, dir: &Path) -> AgentProcess {
     agent
 }
 
-/// Rolls `artifact` out to the device; returns the rollout id and the device's final entry.
+/// Rolls `artifact` out to the device; returns the rollout id and the device's final entry
+/// once the rollout has ended too (until then the device counts as busy for the next one).
 async fn roll_out(app: &TestApp, artifact: &Artifact, agent: &AgentProcess) -> (String, DeviceState, Option<Reason>) {
     let body = json!({"firmware": artifact.id, "target": {"devices": [DEVICE]}});
     let id = app.client.create_rollout(&body).await.unwrap().id;
@@ -83,7 +84,7 @@ async fn roll_out(app: &TestApp, artifact: &Artifact, agent: &AgentProcess) -> (
     loop {
         let entries = app.client.rollout_devices(&id, None, None).await.unwrap();
         let entry = &entries.items[0];
-        if entry.state.is_final() {
+        if entry.state.is_final() && app.client.get_rollout(&id).await.unwrap().state != "running" {
             return (id, entry.state, entry.reason);
         }
         let waiting = format!("{:?}", entry.state);

@@ -107,7 +107,13 @@ impl<DB: Db> ArtifactStore for SqlStore<DB> {
             .arg(id)
             .fetch_one(self.reader())
             .await?;
-        self.artifacts_from_rows(vec![row]).await?.pop().ok_or(StoreError::NotFound)
+        let artifact = self.artifacts_from_rows(vec![row]).await?.pop().ok_or(StoreError::NotFound)?;
+        // Every stored artifact has a signer (an upload needs the threshold, at least one);
+        // none means it was deleted between the two reads, its signers with it.
+        if artifact.signers.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        Ok(artifact)
     }
 
     async fn list_artifacts(
