@@ -116,6 +116,11 @@ crlfile {}/devices.crl
         url == self.url() || self.tls_port.is_some_and(|_| url == self.tls_url())
     }
 
+    /// Its process id (to read its CPU time and memory).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The shell command that makes this Mosquitto reload its files.
     pub fn reload_command(&self) -> String {
         format!("kill -HUP {}", self.child.id())

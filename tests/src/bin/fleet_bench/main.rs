@@ -14,6 +14,7 @@ mod agent;
 mod broker;
 mod connect;
 mod ingest;
+mod mosquitto_tls;
 mod open_files;
 mod power_loss;
 mod rollout;
@@ -65,8 +66,9 @@ enum Bench {
         #[arg(long, default_value_t = 10_000)]
         per_simulator: usize,
         /// The same rollout twice, one run: cleartext first (the baseline), then over
-        /// mqtts:// and https:// (`--tls-self-signed`, embedded broker + SQLite).
-        #[arg(long, conflicts_with_all = ["database_url", "mqtt_url", "mosquitto"])]
+        /// mqtts:// and https:// (`--tls-self-signed`, embedded broker + SQLite; with
+        /// --mosquitto and --certificates, TLS ends in a Mosquitto of the bench's own).
+        #[arg(long, conflicts_with_all = ["database_url", "mqtt_url"])]
         tls: bool,
         /// With --tls: each device enrolls a certificate and logs in with it, no password.
         #[arg(long, requires = "tls")]
@@ -143,8 +145,10 @@ impl From<BackendArgs> for Backends {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().bench {
-        Bench::Rollout { devices, size, per_simulator, tls: true, certificates, .. } => {
-            tls_rollout::tls_rollout(devices, size, per_simulator, certificates).await
+        Bench::Rollout { devices, size, per_simulator, tls: true, certificates, backends } => {
+            let mosquitto = backends.mosquitto;
+            tls_rollout::tls_rollout(tls_rollout::TlsRollout { devices, size, per_simulator, certificates, mosquitto })
+                .await
         }
         Bench::Rollout { devices, size, per_simulator, backends, .. } => {
             rollout::rollout(devices, size, per_simulator, backends.into()).await

@@ -7,7 +7,10 @@ use std::time::Duration;
 use fleet_cli::ApiClient;
 use fleet_protocol::api::Rollout;
 use fleet_protocol::{ArtifactKind, HardwareModel, Sha256Digest};
+use fleet_tests::mosquitto::Mosquitto;
 use fleet_tests::{ADMIN_TOKEN, manifest_for, release_key, sign};
+
+use crate::mosquitto_tls::MosquittoTls;
 
 /// A binary built beside this one.
 pub fn sibling(name: &str) -> PathBuf {
@@ -99,10 +102,12 @@ pub struct Server {
     pub client: ApiClient,
     pub base: String,
     pub mqtt_url: String,
-    /// With TLS (`--tls-self-signed`): the embedded broker's mqtts:// URL and the CA file.
+    /// With TLS (`--tls-self-signed`): the broker's mqtts:// URL (the embedded broker's or
+    /// Mosquitto's) and the CA file devices trust (on Mosquitto, the server's CA and the
+    /// broker's in one file).
     pub mqtts: Option<(String, PathBuf)>,
     http: reqwest::Client,
-    _mosquitto: Option<fleet_tests::mosquitto::Mosquitto>,
+    _mosquitto: Option<Mosquitto>,
     _dir: tempfile::TempDir,
 }
 
@@ -111,7 +116,8 @@ impl Server {
         Self::start_with(backends, false).await
     }
 
-    /// With `tls`: `--tls-self-signed`, HTTPS and mqtts:// (embedded broker only).
+    /// With `tls`: `--tls-self-signed`, HTTPS and mqtts:// (on the embedded broker, or on
+    /// Mosquitto with device certificates).
     pub async fn start_with(backends: &Backends, tls: bool) -> anyhow::Result<Self> {
         Self::start_limited(backends, tls, None).await
     }
@@ -119,10 +125,7 @@ impl Server {
     /// [`Server::start_with`] under `prlimit --nofile=N:N` (the open-files limit, soft and
     /// hard, as a service's `LimitNOFILE=N`) when `open_files` is given.
     pub async fn start_limited(backends: &Backends, tls: bool, open_files: Option<u64>) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            !tls || backends.mqtt_url.is_none() && !backends.mosquitto,
-            "TLS is measured on the embedded broker"
-        );
+        anyhow::ensure!(!tls || backends.mqtt_url.is_none(), "TLS is measured on the embedded broker or Mosquitto");
         let dir = tempfile::tempdir()?;
         let (http, mqtt, mqtts) = (free_port(), free_port(), free_port());
         let binary = sibling("fleet-server-under-test");
@@ -152,25 +155,15 @@ impl Server {
             cmd.args(["--database-url", url]);
         }
         if tls {
-            cmd.args(["--tls-self-signed", "--embedded-broker-tls", &format!("127.0.0.1:{mqtts}")]);
+            cmd.arg("--tls-self-signed");
+        }
+        if tls && !backends.mosquitto {
+            cmd.args(["--embedded-broker-tls", &format!("127.0.0.1:{mqtts}")]);
         }
         if let Some(url) = &backends.mqtt_url {
             cmd.args(["--mqtt-url", url, "--topic-root", &backends.topic_root()]);
         }
-        let mosquitto =
-            backends.mosquitto.then(|| fleet_tests::mosquitto::Mosquitto::start(&dir.path().join("mqtt"), None));
-        if let Some(m) = &mosquitto {
-            let password = dir.path().join("server.password");
-            std::fs::write(&password, "bench-server-password-0123456789\n")?;
-            cmd.args(["--mqtt-url", &m.url(), "--mqtt-username", fleet_tests::mosquitto::SERVER_USER])
-                .args(["--mqtt-password-file", password.to_str().expect("utf-8")])
-                .args([
-                    "--mosquitto-dir",
-                    m.dir.to_str().expect("utf-8"),
-                    "--mosquitto-reload-command",
-                    &m.reload_command(),
-                ]);
-        }
+        let (mosquitto, mosquitto_tls) = start_mosquitto(backends, tls, dir.path(), &mut cmd)?;
         let child = cmd.spawn()?;
         let ca = dir.path().join("tls/ca.crt");
         fleet_protocol::tls::install_default_provider();
@@ -201,12 +194,21 @@ impl Server {
             (None, Some(url)) => url.clone(),
             (None, None) => format!("mqtt://127.0.0.1:{mqtt}"),
         };
-        let mqtts = tls.then(|| (format!("mqtts://127.0.0.1:{mqtts}"), ca));
-        Ok(Self { child, client, base, mqtt_url, mqtts, http: http_client, _mosquitto: mosquitto, _dir: dir })
+        let mqtts = match (&mosquitto, mosquitto_tls) {
+            (Some(m), Some(certs)) => Some((m.tls_url(), certs.device_bundle(&ca, dir.path())?)),
+            _ => tls.then(|| (format!("mqtts://127.0.0.1:{mqtts}"), ca)),
+        };
+        let http = http_client;
+        Ok(Self { child, client, base, mqtt_url, mqtts, http, _mosquitto: mosquitto, _dir: dir })
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id().unwrap_or(0)
+    }
+
+    /// The process id of the bench's Mosquitto, when the server runs on one.
+    pub fn broker_pid(&self) -> Option<u32> {
+        self._mosquitto.as_ref().map(Mosquitto::pid)
     }
 
     pub async fn metrics(&self) -> anyhow::Result<String> {
@@ -286,6 +288,36 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// With `backends.mosquitto`: a Mosquitto of the server's own (in `dir/mqtt`) with per-device
+/// isolation, the server's `cmd` pointed at it; with `tls` too, a TLS listener for device
+/// certificates ([`MosquittoTls`]) and the certificates beside it.
+fn start_mosquitto(
+    backends: &Backends,
+    tls: bool,
+    dir: &Path,
+    cmd: &mut tokio::process::Command,
+) -> anyhow::Result<(Option<Mosquitto>, Option<MosquittoTls>)> {
+    if !backends.mosquitto {
+        return Ok((None, None));
+    }
+    let (m, certs) = match tls {
+        true => {
+            let (m, certs) = MosquittoTls::start(dir);
+            (m, Some(certs))
+        }
+        false => (Mosquitto::start(&dir.join("mqtt"), None), None),
+    };
+    let password = dir.join("server.password");
+    std::fs::write(&password, "bench-server-password-0123456789\n")?;
+    cmd.args(["--mqtt-url", &m.url(), "--mqtt-username", fleet_tests::mosquitto::SERVER_USER])
+        .args(["--mqtt-password-file", password.to_str().expect("utf-8")])
+        .args(["--mosquitto-dir", m.dir.to_str().expect("utf-8"), "--mosquitto-reload-command", &m.reload_command()]);
+    if let Some(certs) = &certs {
+        cmd.args(certs.server_args(&m));
+    }
+    Ok((Some(m), certs))
 }
 
 /// How many entries of a rollout are in `state`.

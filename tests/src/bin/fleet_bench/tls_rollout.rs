@@ -9,6 +9,11 @@
 //! hard limit of 20,000; with certificates each simulated device also has an HTTPS pool
 //! of its own. A process that needs more than it inherits is started under a higher
 //! limit, and the bench says so ([`crate::open_files`]).
+//!
+//! With `--mosquitto` both passes run on a Mosquitto of their own (cleartext with password
+//! isolation, then its TLS listener requiring device certificates,
+//! [`crate::mosquitto_tls`]): TLS ends in Mosquitto, its own process under its own limit,
+//! and the server holds only the devices' HTTPS connections, so 10,000 fit in 20,000.
 
 use std::time::{Duration, Instant};
 
@@ -25,47 +30,68 @@ struct Pass {
     wave: Wave,
 }
 
-pub async fn tls_rollout(devices: usize, size: usize, per_simulator: usize, certificates: bool) -> anyhow::Result<()> {
+/// What the run measures: how many devices, the firmware's size, devices per simulator,
+/// whether they log in with certificates, and on which broker.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsRollout {
+    pub devices: usize,
+    pub size: usize,
+    pub per_simulator: usize,
+    pub certificates: bool,
+    pub mosquitto: bool,
+}
+
+pub async fn tls_rollout(run: TlsRollout) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        run.certificates || !run.mosquitto,
+        "--tls --mosquitto needs --certificates: Mosquitto's TLS listener requires device certificates"
+    );
     // Both passes' limits first, so a run that cannot fit is refused before it starts.
-    let per = per_simulator.min(devices) as u64;
-    let plain_files = open_files(devices as u64, per, false)?;
-    let tls_files = open_files(devices as u64, per, certificates)?;
+    let per = run.per_simulator.min(run.devices) as u64;
+    let plain_files = open_files(run.devices as u64, per, false, run.mosquitto)?;
+    let tls_files = open_files(run.devices as u64, per, run.certificates, run.mosquitto)?;
     let login = Login { certificates: false, open_files: plain_files.1 };
-    let plain = pass(false, devices, size, per_simulator, plain_files.0, login).await?;
-    let login = Login { certificates, open_files: tls_files.1 };
-    let tls = pass(true, devices, size, per_simulator, tls_files.0, login).await?;
-    print_passes(devices, size, certificates, &plain, &tls);
+    let plain = pass(false, run, plain_files.0, login).await?;
+    let login = Login { certificates: run.certificates, open_files: tls_files.1 };
+    let tls = pass(true, run, tls_files.0, login).await?;
+    print_passes(run, &plain, &tls);
     Ok(())
 }
 
 /// The open-files limits of the server and of each simulator (of `per` devices), when they
 /// need more than they inherit. With certificates every device has an HTTPS pool of its
-/// own: one more connection per device, on both sides, while it is idle (5 s).
-fn open_files(devices: u64, per: u64, certificates: bool) -> anyhow::Result<(Option<u64>, Option<u64>)> {
-    let (own_pool, why_server, why_simulator) = match certificates {
-        true => (
-            1,
-            "3 per device on the embedded broker's gate and 1 for its own HTTPS connection, 1,024 beside",
-            "its MQTT connection and its own HTTPS connection per device, 704 beside",
-        ),
-        false => {
-            (0, "3 per device on the embedded broker's gate, 1,024 beside", "an MQTT connection per device, 704 beside")
-        }
+/// own: one more connection per device, on both sides, while it is idle (5 s). On
+/// Mosquitto the server holds no device's MQTT connection; Mosquitto holds one per device
+/// and inherits this bench's limit.
+fn open_files(
+    devices: u64,
+    per: u64,
+    certificates: bool,
+    mosquitto: bool,
+) -> anyhow::Result<(Option<u64>, Option<u64>)> {
+    let own_pool = u64::from(certificates);
+    let (gate, why_gate) = match mosquitto {
+        true => (0, "MQTT ends in Mosquitto"),
+        false => (SERVER_PER_DEVICE, "3 per device on the embedded broker's gate"),
     };
-    let server = limit_for("server", devices * (SERVER_PER_DEVICE + own_pool) + SERVER_BESIDE, why_server)?;
+    let why_pool = if certificates { ", 1 per device for its own HTTPS connection" } else { "" };
+    let why_server = format!("{why_gate}{why_pool}, 1,024 beside");
+    let server = limit_for("server", devices * (gate + own_pool) + SERVER_BESIDE, &why_server)?;
+    let why_simulator = match certificates {
+        true => "its MQTT connection and its own HTTPS connection per device, 704 beside",
+        false => "an MQTT connection per device, 704 beside",
+    };
     let simulator = limit_for("simulator", per * (1 + own_pool) + SIMULATOR_BESIDE, why_simulator)?;
+    if mosquitto {
+        let raised = limit_for("Mosquitto", devices + SERVER_BESIDE, "a connection per device, 1,024 beside")?;
+        anyhow::ensure!(raised.is_none(), "the bench starts Mosquitto under its own limit only: run fewer devices");
+    }
     Ok((server, simulator))
 }
 
-async fn pass(
-    tls: bool,
-    devices: usize,
-    size: usize,
-    per_simulator: usize,
-    server_files: Option<u64>,
-    login: Login,
-) -> anyhow::Result<Pass> {
-    let backends = Backends::default();
+async fn pass(tls: bool, run: TlsRollout, server_files: Option<u64>, login: Login) -> anyhow::Result<Pass> {
+    let TlsRollout { devices, size, per_simulator, .. } = run;
+    let backends = Backends { mosquitto: run.mosquitto, ..Backends::default() };
     let server = Server::start_limited(&backends, tls, server_files).await?;
     let fw = server.firmware(firmware_bytes(size)).await?;
     let dir = scratch_dir()?;
@@ -89,19 +115,22 @@ fn enrollment_seconds(printed: &[String]) -> Option<f64> {
     line.split(" in ").nth(1)?.split_whitespace().next()?.parse().ok()
 }
 
-fn print_passes(devices: usize, size: usize, certificates: bool, plain: &Pass, tls: &Pass) {
+fn print_passes(run: TlsRollout, plain: &Pass, tls: &Pass) {
+    let TlsRollout { devices, size, certificates, .. } = run;
     let who = if certificates { "device certificates (enrolled first), no password" } else { "device tokens" };
+    let broker = if run.mosquitto { "Mosquitto (TLS ended there)" } else { "embedded broker" };
     println!(
-        "fleet rollout over TLS: {devices} simulated devices, {} KiB firmware, one wave, embedded broker + SQLite; same run, a fresh server each",
+        "fleet rollout over TLS: {devices} simulated devices, {} KiB firmware, one wave, {broker} + SQLite; same run, a fresh server each",
         size / 1024
     );
     println!(
-        "                                   online after  POST → all succeeded  server CPU (per device)  server peak RSS  simulators CPU"
+        "                                   online after  POST → all succeeded  server CPU (per device)  server peak RSS  simulators CPU  Mosquitto CPU"
     );
     let row = |label: &str, p: &Pass| {
         let w = &p.wave;
+        let broker_cpu = w.broker_cpu.map_or_else(|| "-".to_owned(), |s| format!("{s:.1} s"));
         println!(
-            "  {label:<31} {:>9.2} s  {:>10.2} s ({:>4.0}/s)  {:>7.1} s ({:.2} ms)  {:>10.1} MiB  {:>9.1} s",
+            "  {label:<31} {:>9.2} s  {:>10.2} s ({:>4.0}/s)  {:>7.1} s ({:.2} ms)  {:>10.1} MiB  {:>9.1} s  {broker_cpu:>9}",
             p.online.as_secs_f64(),
             w.done.as_secs_f64(),
             devices as f64 / w.done.as_secs_f64(),
@@ -114,6 +143,10 @@ fn print_passes(devices: usize, size: usize, certificates: bool, plain: &Pass, t
     row("baseline: mqtt:// + http://", plain);
     row("mqtts:// + https://", tls);
     println!("    (TLS devices log in with {who})");
+    print_enrollment_and_ratio(devices, plain, tls);
+}
+
+fn print_enrollment_and_ratio(devices: usize, plain: &Pass, tls: &Pass) {
     if let Some(s) = tls.enrolled {
         println!(
             "  enrolling {devices} devices (key, CSR, POST /devices/{{id}}/certificate; 16 at once per simulator): {s:.2} s ({:.1} ms each)",

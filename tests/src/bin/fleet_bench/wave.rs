@@ -22,6 +22,8 @@ pub struct Wave {
     /// CPU seconds during the wave.
     pub server_cpu: f64,
     pub simulators_cpu: f64,
+    /// The bench's Mosquitto's CPU seconds during the wave, when the server runs on one.
+    pub broker_cpu: Option<f64>,
     /// Peak RSS so far (the simulators' summed), in MiB.
     pub server_peak: f64,
     pub simulators_peak: f64,
@@ -33,6 +35,7 @@ pub async fn wave(server: &Server, simulators: &[Simulator], firmware: &str, dev
     let before = server.metrics().await?;
     let cpu = || (cpu_seconds(server.pid()), simulators.iter().map(|s| cpu_seconds(s.pid())).sum::<f64>());
     let cpu_before = cpu();
+    let broker_before = server.broker_pid().map(cpu_seconds);
     let t0 = Instant::now();
     let id = server.rollout(firmware).await?;
     let (mut dispatched, mut confirmed, mut downloaded) = (None, None, None);
@@ -50,6 +53,7 @@ pub async fn wave(server: &Server, simulators: &[Simulator], firmware: &str, dev
     anyhow::ensure!(count(&body, "succeeded") == devices as u64, "not every device succeeded: {body:#?}");
     let after = server.metrics().await?;
     let cpu_after = cpu();
+    let broker_cpu = server.broker_pid().map(cpu_seconds).zip(broker_before).map(|(after, before)| after - before);
     let delta = |s: &str| sample_value(&after, s) - sample_value(&before, s);
     latencies.sort_by(f64::total_cmp);
     Ok(Wave {
@@ -62,6 +66,7 @@ pub async fn wave(server: &Server, simulators: &[Simulator], firmware: &str, dev
         commands: delta("fleet_commands_published_total"),
         server_cpu: cpu_after.0 - cpu_before.0,
         simulators_cpu: cpu_after.1 - cpu_before.1,
+        broker_cpu,
         server_peak: memory_mib(server.pid()).0,
         simulators_peak: simulators.iter().map(|s| memory_mib(s.pid()).0).sum(),
     })
