@@ -34,8 +34,13 @@ pub enum Command {
 
 pub async fn run(client: &ApiClient, out: Format, cmd: &Command) -> anyhow::Result<()> {
     let Command::Sync { dir, reload_command, every, include_server_account } = cmd;
+    // After a change, the next round reloads once more even if nothing changed: Mosquitto
+    // drops a SIGHUP that arrives while it is still reloading.
+    let mut settle = false;
     loop {
-        match sync(client, dir, reload_command.as_deref(), *include_server_account).await {
+        let synced = sync(client, dir, reload_command.as_deref(), *include_server_account, settle).await;
+        settle = matches!(synced, Ok(true));
+        match synced {
             Ok(changed) if out.is_json() => {
                 println!("{}", serde_json::json!({"dir": dir, "changed": changed}));
             }
@@ -52,12 +57,13 @@ pub async fn run(client: &ApiClient, out: Format, cmd: &Command) -> anyhow::Resu
     }
 }
 
-/// Returns whether anything changed.
+/// Returns whether anything changed; reloads when it did, or when `reload_anyway`.
 async fn sync(
     client: &ApiClient,
     dir: &Path,
     reload_command: Option<&str>,
     include_server_account: bool,
+    reload_anyway: bool,
 ) -> anyhow::Result<bool> {
     let query = if include_server_account { "?include_server_account=true" } else { "" };
     let passwords = client.get_text(&format!("{}{query}", paths::MOSQUITTO_PASSWORDS)).await?;
@@ -70,7 +76,7 @@ async fn sync(
             changed = true;
         }
     }
-    if let (true, Some(command)) = (changed, reload_command) {
+    if let (true, Some(command)) = (changed || reload_anyway, reload_command) {
         let status = tokio::process::Command::new("sh").arg("-c").arg(command).status().await?;
         anyhow::ensure!(status.success(), "reload command `{command}` failed: {status}");
     }

@@ -192,12 +192,23 @@ impl MosquittoSync {
 
     /// Writes the files at start, then whenever nudged or the credentials changed, until
     /// `stop`; a write under way is finished first.
+    ///
+    /// Once the files have stayed the same for a [`POLL`] after a write, Mosquitto is told to
+    /// reload once more: it drops a SIGHUP that arrives while it is still reloading (it
+    /// clears its flag after the reload), so the last write of a burst of registrations
+    /// could otherwise stay unloaded and its devices refused (seen at 10,000 devices).
     pub async fn run(self, stop: CancellationToken) {
         let mut written: Option<Written> = None;
+        let mut settle = false;
         loop {
             let covers = self.requested.load(Ordering::SeqCst);
             match self.write_if_changed(written.as_ref()).await {
                 Ok((files, revoked)) => {
+                    let unchanged = written.as_ref() == Some(&files);
+                    if unchanged && settle {
+                        self.reload_again().await;
+                    }
+                    settle = !unchanged;
                     written = Some(files);
                     if let Some(takeover) = self.takeover.as_ref().filter(|_| !revoked.is_empty()) {
                         takeover.close_sessions(&revoked).await;
@@ -212,6 +223,23 @@ impl MosquittoSync {
                 () = stop.cancelled() => return,
             }
         }
+    }
+
+    /// Runs the reload command once more (see [`MosquittoSync::run`]).
+    async fn reload_again(&self) {
+        if let Err(e) = self.reload().await {
+            tracing::error!(dir = %self.dir.display(), "reloading Mosquitto again: {e}");
+        }
+    }
+
+    async fn reload(&self) -> Result<(), SyncError> {
+        if let Some(command) = &self.reload_command {
+            let status = tokio::process::Command::new("sh").arg("-c").arg(command).status().await?;
+            if !status.success() {
+                return Err(SyncError::Reload { command: command.clone(), status });
+            }
+        }
+        Ok(())
     }
 
     /// Writes the files and reloads if they changed since `written`; with them, the devices
@@ -239,12 +267,7 @@ impl MosquittoSync {
             write_atomically(&self.dir.join(CRL_FILE), &crl)?;
         }
         tracing::info!(devices = devices.len(), dir = %self.dir.display(), "Mosquitto files written");
-        if let Some(command) = &self.reload_command {
-            let status = tokio::process::Command::new("sh").arg("-c").arg(command).status().await?;
-            if !status.success() {
-                return Err(SyncError::Reload { command: command.clone(), status });
-            }
-        }
+        self.reload().await?;
         let newly_revoked = newly_revoked(written, revoked.as_deref().unwrap_or_default());
         Ok((files, newly_revoked))
     }
