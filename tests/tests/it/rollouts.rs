@@ -164,8 +164,13 @@ async fn manual_gate_pauses_after_each_wave_and_waves_go_in_order() {
     // No device of the second wave was sent anything before the first wave was final.
     let entries = get(&app, &format!("/rollouts/{id}/devices")).await;
     let items = entries["items"].as_array().unwrap();
-    let last_first = items.iter().filter(|e| e["wave"] == 0).map(|e| e["updated_at"].as_str().unwrap()).max().unwrap();
-    let first_second = items.iter().filter(|e| e["wave"] == 1).map(|e| e["sent_at"].as_str().unwrap()).min().unwrap();
+    // As instants: RFC 3339 text does not sort (a whole second is written without `.000`).
+    let at = |e: &Value, field: &str| {
+        let text = e[field].as_str().unwrap();
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    let last_first = items.iter().filter(|e| e["wave"] == 0).map(|e| at(e, "updated_at")).max().unwrap();
+    let first_second = items.iter().filter(|e| e["wave"] == 1).map(|e| at(e, "sent_at")).min().unwrap();
     assert!(first_second >= last_first, "{first_second} < {last_first}");
     sim.stop().await;
 }
