@@ -143,38 +143,10 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
     let stop = shutdown.child_token();
     let (online_tx, online_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut tasks = tokio::task::JoinSet::new();
+    let shared = Shared { args: &args, hardware: &hardware, server: &server, verifier: &verifier };
     for (id, login) in logins {
         let dir = args.state_dir.join(&id);
-        let injected = Injected {
-            install_fails: picked("", &id, args.fail_ratio),
-            health_fails: picked("health/", &id, args.health_fail_ratio),
-        };
-        let device = Device {
-            id: DeviceId::parse(id.as_str()).context("--prefix makes invalid device ids")?,
-            token: login.token,
-            hardware: hardware.clone(),
-            server: server.clone(),
-            verifier: verifier.clone(),
-            trust_root: args.trust_root.clone(),
-            topics: Topics::new(args.topic_root.clone()),
-            mqtt_host: String::new(),
-            mqtt_port: 0,
-            mqtt_tls: None,
-            durable: false,
-            health: HealthCheck::Reconnect { timeout: Duration::from_secs(120) },
-            config: ConfigTarget {
-                path: dir.join("config/current"),
-                reload: None,
-                timeout: Duration::from_secs(60),
-                mode: None,
-            },
-            state_dir: dir.clone(),
-            client_cert: login.client_cert,
-            injected,
-            clock_offset_s: 0,
-            download_delay: Duration::from_millis(args.test_download_delay_ms),
-        }
-        .with_broker(&login.broker);
+        let device = shared.device(&id, &login, &dir)?.with_broker(&login.broker);
         let slots = AbSlots::new(dir.join("slots"), false)?;
         let runner = Runner::new(device, slots, login.http)?.with_online_signal(online_tx.clone());
         let stop = stop.clone();
@@ -195,6 +167,49 @@ pub async fn simulate(args: SimulateArgs, shutdown: CancellationToken) -> anyhow
     while tasks.join_next().await.is_some() {}
     let mqtt_url = &args.mqtt_url;
     waited.map_err(|stuck| anyhow::anyhow!("{stuck}; is --mqtt-url {mqtt_url} the broker of --server {server}?"))
+}
+
+/// What every virtual device is made from.
+struct Shared<'a> {
+    args: &'a SimulateArgs,
+    hardware: &'a HardwareModel,
+    server: &'a reqwest::Url,
+    verifier: &'a fleet_protocol::Verifier,
+}
+
+impl Shared<'_> {
+    /// Device `id` with its login and its state in `dir`, its failures picked by the ratios.
+    fn device(&self, id: &str, login: &certificates::Login, dir: &std::path::Path) -> anyhow::Result<Device> {
+        let args = self.args;
+        Ok(Device {
+            id: DeviceId::parse(id).context("--prefix makes invalid device ids")?,
+            token: login.token.clone(),
+            hardware: self.hardware.clone(),
+            server: self.server.clone(),
+            verifier: self.verifier.clone(),
+            trust_root: args.trust_root.clone(),
+            topics: Topics::new(args.topic_root.clone()),
+            mqtt_host: String::new(),
+            mqtt_port: 0,
+            mqtt_tls: None,
+            durable: false,
+            health: HealthCheck::Reconnect { timeout: Duration::from_secs(120) },
+            config: ConfigTarget {
+                path: dir.join("config/current"),
+                reload: None,
+                timeout: Duration::from_secs(60),
+                mode: None,
+            },
+            state_dir: dir.to_owned(),
+            client_cert: login.client_cert.clone(),
+            injected: Injected {
+                install_fails: picked("", id, args.fail_ratio),
+                health_fails: picked("health/", id, args.health_fail_ratio),
+            },
+            clock_offset_s: 0,
+            download_delay: Duration::from_millis(args.test_download_delay_ms),
+        })
+    }
 }
 
 /// Every device's token, checked or made (16 requests at a time); says which kept tokens
