@@ -23,6 +23,24 @@ pub struct AgentSetup {
     pub env: Vec<(String, String)>,
 }
 
+impl AgentSetup {
+    /// Device `id` of `app` (its server and broker), hardware `rpi4`, trusting the TEST-ONLY
+    /// release key, its state in `state_dir`; no more flags or environment.
+    pub fn on(app: &crate::TestApp, id: &str, token: String, state_dir: PathBuf) -> Self {
+        Self {
+            id: DeviceId::parse(id).expect("device id"),
+            token,
+            hardware: "rpi4".into(),
+            server: app.client.base_url().to_owned(),
+            mqtt_url: app.mqtt_url.clone(),
+            trust: crate::samples_dir().join("test-only-release.pub"),
+            state_dir,
+            extra: vec![],
+            env: vec![],
+        }
+    }
+}
+
 /// A running agent process; killed on drop.
 #[derive(Debug)]
 pub struct AgentProcess {

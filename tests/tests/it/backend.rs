@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fleet_protocol::{ArtifactKind, DeviceId, HardwareModel};
+use fleet_protocol::{ArtifactKind, HardwareModel};
 use fleet_tests::agent::{AgentProcess, AgentSetup};
-use fleet_tests::{TestApp, manifest_for, release_key, samples_dir, sign};
+use fleet_tests::{TestApp, manifest_for, release_key, sign};
 use serde_json::{Value, json};
 
 use crate::rollouts::wait_for;
@@ -30,17 +30,7 @@ pub(crate) async fn update(app: &TestApp, device: Device, file: Vec<u8>) -> (Val
     extra.extend(["--health-timeout-s", "20"].map(str::to_owned));
     let agent = AgentProcess::spawn(
         AGENT,
-        &AgentSetup {
-            id: DeviceId::parse(device.id).unwrap(),
-            token,
-            hardware: "rpi4".into(),
-            server: app.client.base_url().to_owned(),
-            mqtt_url: app.mqtt_url.clone(),
-            trust: samples_dir().join("test-only-release.pub"),
-            state_dir: device.state_dir,
-            extra,
-            env: device.env,
-        },
+        &AgentSetup { extra, env: device.env, ..AgentSetup::on(app, device.id, token, device.state_dir) },
     );
     let mut m = manifest_for(ArtifactKind::Firmware, "gateway-os", "2.0.0", &file);
     m.hardware = vec![HardwareModel::parse("rpi4").unwrap()];

@@ -9,7 +9,7 @@ use std::time::Duration;
 use fleet_cli::client::Artifact;
 use fleet_protocol::paths::RolloutAction;
 use fleet_protocol::state::{DeviceState, Reason};
-use fleet_protocol::{ArtifactKind, DeviceId, ErrorCode};
+use fleet_protocol::{ArtifactKind, ErrorCode};
 use fleet_tests::agent::{AgentProcess, AgentSetup};
 use fleet_tests::{ADMIN_TOKEN, TestApp, manifest_for, release_key, samples_dir, sign};
 use serde_json::{Value, json};
@@ -56,15 +56,8 @@ async fn start_agent(app: &TestApp, dir: &Path) -> AgentProcess {
     let agent = AgentProcess::spawn(
         AGENT,
         &AgentSetup {
-            id: DeviceId::parse(DEVICE).unwrap(),
-            token,
-            hardware: "rpi4".into(),
-            server: app.client.base_url().to_owned(),
-            mqtt_url: app.mqtt_url.clone(),
-            trust: samples_dir().join("test-only-release.pub"),
-            state_dir: dir.join(DEVICE),
             extra: vec!["--health-timeout-s".into(), "20".into()],
-            env: vec![],
+            ..AgentSetup::on(app, DEVICE, token, dir.join(DEVICE))
         },
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

@@ -50,9 +50,8 @@ async fn power_cuts_during_a_rauc_update_leave_a_bootable_device() {
 /// from a safe default instead of failing at every start, and updates again.
 #[tokio::test]
 async fn corrupt_journal_and_boot_state_are_reported_kept_and_survived() {
-    use fleet_protocol::DeviceId;
+    use fleet_tests::TestApp;
     use fleet_tests::agent::{AgentProcess, AgentSetup};
-    use fleet_tests::{TestApp, samples_dir};
 
     let app = TestApp::spawn().await;
     app.trust_release_key().await;
@@ -68,15 +67,8 @@ async fn corrupt_journal_and_boot_state_are_reported_kept_and_survived() {
         let agent = AgentProcess::spawn(
             AGENT,
             &AgentSetup {
-                id: DeviceId::parse(id).unwrap(),
-                token,
-                hardware: "rpi4".into(),
-                server: app.client.base_url().to_owned(),
-                mqtt_url: app.mqtt_url.clone(),
-                trust: samples_dir().join("test-only-release.pub"),
-                state_dir: state_dir.clone(),
                 extra: vec!["--health-timeout-s".into(), "20".into()],
-                env: vec![],
+                ..AgentSetup::on(&app, id, token, state_dir.clone())
             },
         );
         let fw = crate::rollouts::firmware(&app, "gateway-os", version, "rpi4").await;

@@ -4,11 +4,10 @@
 
 use std::time::Duration;
 
-use fleet_protocol::DeviceId;
+use fleet_tests::TestApp;
 use fleet_tests::agent::{AgentProcess, AgentSetup};
 use fleet_tests::broker::publish_acked;
 use fleet_tests::simulator::{Simulator, SimulatorSetup};
-use fleet_tests::{TestApp, samples_dir};
 use rumqttc::v5::{AsyncClient, EventLoop, MqttOptions};
 use tokio::time::Instant;
 
@@ -32,20 +31,7 @@ async fn an_agent_stopped_with_sigterm_is_offline_within_five_seconds() {
     let app = TestApp::spawn().await;
     let token = app.client.add_device("dev-1", "rpi4", &Default::default()).await.unwrap().token;
     let dir = tempfile::tempdir().unwrap();
-    let mut agent = AgentProcess::spawn(
-        AGENT,
-        &AgentSetup {
-            id: DeviceId::parse("dev-1").unwrap(),
-            token,
-            hardware: "rpi4".into(),
-            server: app.client.base_url().to_owned(),
-            mqtt_url: app.mqtt_url.clone(),
-            trust: samples_dir().join("test-only-release.pub"),
-            state_dir: dir.path().join("dev-1"),
-            extra: vec![],
-            env: vec![],
-        },
-    );
+    let mut agent = AgentProcess::spawn(AGENT, &AgentSetup::on(&app, "dev-1", token, dir.path().join("dev-1")));
     wait_online(&app, "dev-1", true, Duration::from_secs(30)).await;
 
     let stopped = Instant::now();

@@ -141,24 +141,7 @@ async fn story(store: Arc<dyn Store>) {
         schedule: Default::default(),
         dynamic: false,
     };
-    let entries: Vec<EntryRecord> = (0..3)
-        .map(|i| EntryRecord {
-            rollout_id: "r1".into(),
-            device_id: format!("dev-{i}"),
-            position: i,
-            wave: 0,
-            state: DeviceState::Pending,
-            reason: None,
-            attempts: 0,
-            reported: false,
-            sent_at: None,
-            retry_at: None,
-            last_heard_at: None,
-            updated_at: 4,
-            health: None,
-            watch_until: None,
-        })
-        .collect();
+    let entries: Vec<EntryRecord> = (0..3).map(|i| EntryRecord::pending("r1", &format!("dev-{i}"), i, 0, 4)).collect();
     store.create_rollout(&rollout, &entries).await.unwrap();
     let busy = store.busy_devices(&["dev-1".into(), "dev-9".into()]).await.unwrap();
     assert_eq!(busy, [("dev-1".to_owned(), "r1".to_owned())]);

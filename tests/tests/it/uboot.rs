@@ -6,9 +6,8 @@
 
 use std::time::Duration;
 
-use fleet_protocol::DeviceId;
+use fleet_tests::TestApp;
 use fleet_tests::agent::{AgentProcess, AgentSetup};
-use fleet_tests::{TestApp, samples_dir};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -26,17 +25,7 @@ async fn update(app: &TestApp, board: &Board, id: &str, extra: &[&str]) -> (Valu
     flags.extend(["--health-timeout-s", "20"].iter().chain(extra).map(|s| (*s).to_owned()));
     let agent = AgentProcess::spawn(
         AGENT,
-        &AgentSetup {
-            id: DeviceId::parse(id).unwrap(),
-            token,
-            hardware: "rpi4".into(),
-            server: app.client.base_url().to_owned(),
-            mqtt_url: app.mqtt_url.clone(),
-            trust: samples_dir().join("test-only-release.pub"),
-            state_dir: board.dir.join("state"),
-            extra: flags,
-            env: vec![],
-        },
+        &AgentSetup { extra: flags, ..AgentSetup::on(app, id, token, board.dir.join("state")) },
     );
     let fw = firmware(app, "gateway-os", "2.0.0", "rpi4").await;
     let rollout = app.client.create_rollout(&json!({"firmware": fw.id, "target": {"devices": [id]}})).await.unwrap();
