@@ -19,8 +19,67 @@ pub struct Baseline {
     port: u16,
     credentials: bool,
     root: String,
-    _embedded: Option<(fleet_server::broker::EmbeddedBroker, Arc<dyn fleet_server::store::Store>, tempfile::TempDir)>,
+    /// Where the broker's own CPU time is read, when it can be told apart from the bench's.
+    cpu: Option<BrokerCpu>,
+    _embedded: Option<EmbeddedBaseline>,
     _mosquitto: Option<(tokio::process::Child, tempfile::TempDir)>,
+}
+
+/// What one baseline pass took: wall time, and the broker's CPU seconds when known.
+#[derive(Debug, Clone, Copy)]
+pub struct Pass {
+    pub time: Duration,
+    pub broker_cpu: Option<f64>,
+}
+
+/// The broker's CPU time: a process of its own (Mosquitto), or the threads of the runtime
+/// the embedded broker runs on in this process.
+#[derive(Debug, Clone, Copy)]
+enum BrokerCpu {
+    Process(u32),
+    Threads,
+}
+
+/// Name of the threads of the embedded baseline broker's runtime (15 bytes: Linux keeps no
+/// more of a thread's name).
+const BROKER_THREADS: &str = "baseline-broker";
+
+impl BrokerCpu {
+    fn seconds(self) -> f64 {
+        match self {
+            Self::Process(pid) => crate::server::cpu_seconds(pid),
+            Self::Threads => threads_cpu_seconds(BROKER_THREADS),
+        }
+    }
+}
+
+/// The CPU seconds of this process's threads named `name`.
+fn threads_cpu_seconds(name: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name))
+        .map(|t| crate::server::stat_cpu_seconds(&std::fs::read_to_string(t.path().join("stat")).unwrap_or_default()))
+        .sum()
+}
+
+/// The embedded broker of the baseline, on a runtime of its own so its CPU time is its own.
+struct EmbeddedBaseline {
+    broker: Option<fleet_server::broker::EmbeddedBroker>,
+    _store: Arc<dyn fleet_server::store::Store>,
+    _dir: tempfile::TempDir,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for EmbeddedBaseline {
+    fn drop(&mut self) {
+        drop(self.broker.take());
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl Baseline {
@@ -29,12 +88,21 @@ impl Baseline {
         if backends.mosquitto {
             let (child, dir, port) = bare_mosquitto().await?;
             let host = "127.0.0.1".to_owned();
-            return Ok(Self { host, port, credentials: false, root, _embedded: None, _mosquitto: Some((child, dir)) });
+            let cpu = child.id().map(BrokerCpu::Process);
+            return Ok(Self {
+                host,
+                port,
+                credentials: false,
+                root,
+                cpu,
+                _embedded: None,
+                _mosquitto: Some((child, dir)),
+            });
         }
         if let Some(url) = &backends.mqtt_url {
             let url = fleet_protocol::topic::parse_broker_url(url)?;
             let (host, port) = (url.host, url.port);
-            return Ok(Self { host, port, credentials: false, root, _embedded: None, _mosquitto: None });
+            return Ok(Self { host, port, credentials: false, root, cpu: None, _embedded: None, _mosquitto: None });
         }
         let dir = tempfile::tempdir()?;
         let store: Arc<dyn fleet_server::store::Store> =
@@ -48,11 +116,20 @@ impl Baseline {
             server_password: PASSWORD.into(),
         };
         let listen = fleet_server::broker::Listen::cleartext("127.0.0.1:0".parse()?);
-        let broker = fleet_server::broker::EmbeddedBroker::start(listen, access, Default::default())
-            .await
+        // Two workers, as the server's runtime has on this machine.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(BROKER_THREADS)
+            .enable_all()
+            .build()?;
+        let broker = runtime
+            .spawn(fleet_server::broker::EmbeddedBroker::start(listen, access, Default::default()))
+            .await?
             .map_err(|(addr, e)| anyhow::anyhow!("{addr}: {e}"))?;
         let (host, port) = (broker.addr.ip().to_string(), broker.addr.port());
-        Ok(Self { host, port, credentials: true, root, _embedded: Some((broker, store, dir)), _mosquitto: None })
+        let embedded = EmbeddedBaseline { broker: Some(broker), _store: store, _dir: dir, runtime: Some(runtime) };
+        let cpu = Some(BrokerCpu::Threads);
+        Ok(Self { host, port, credentials: true, root, cpu, _embedded: Some(embedded), _mosquitto: None })
     }
 
     fn options(&self, id: &str) -> MqttOptions {
@@ -67,8 +144,8 @@ impl Baseline {
 
     /// `messages` QoS 1 publishes of 200 bytes, spread round-robin over `publishers`
     /// connections, to one subscriber: the time from the first publish until the last
-    /// arrives.
-    pub async fn pass(&self, publishers: usize, messages: usize) -> anyhow::Result<Duration> {
+    /// arrives, and the broker's CPU time meanwhile.
+    pub async fn pass(&self, publishers: usize, messages: usize) -> anyhow::Result<Pass> {
         let filter = format!("{}/devices/+/status", self.root);
         let (sub, mut sub_loop) = AsyncClient::new(self.options("bench-sub"), 1024);
         sub.subscribe(&filter, QoS::AtLeastOnce).await?;
@@ -99,6 +176,7 @@ impl Baseline {
             clients.push(connected(self.options(&format!("bench-pub-{i}"))).await?);
         }
         let payload = vec![b'x'; 200];
+        let cpu_before = self.cpu.map(BrokerCpu::seconds);
         let started = Instant::now();
         let mut sending = tokio::task::JoinSet::new();
         for (i, client) in clients.iter().enumerate() {
@@ -116,10 +194,11 @@ impl Baseline {
             sent??;
         }
         let last = tokio::time::timeout(Duration::from_secs(600), receiver).await???;
+        let broker_cpu = self.cpu.map(BrokerCpu::seconds).zip(cpu_before).map(|(after, before)| after - before);
         for client in clients {
             let _ = client.disconnect().await;
         }
-        Ok(last - started)
+        Ok(Pass { time: last - started, broker_cpu })
     }
 }
 

@@ -84,7 +84,7 @@ pub async fn ingest(devices: usize, reports: usize, backends: Backends) -> anyho
         let _ = client.disconnect().await;
     }
     drop(server);
-    let baseline = Baseline::start(&backends).await?.pass(devices, devices * reports).await?;
+    let baseline = Baseline::start(&backends).await?.pass(devices, devices * reports).await?.time;
     let (ours, theirs) = (applied / took.as_secs_f64(), total / baseline.as_secs_f64());
     println!("status ingest: {devices} devices × {reports} reports (progress, then success), {}", backends.describe());
     println!("  reports applied          {applied:>9.0} in {:.2} s", took.as_secs_f64());

@@ -64,11 +64,19 @@ pub async fn rollout(devices: usize, size: usize, per_simulator: usize, backends
     );
     println!("  server peak RSS                     {:>9.1} MiB", w.server_peak);
     println!("  simulators' peak RSS (sum)          {:>9.1} MiB", w.simulators_peak);
+    let per_device = |cpu: f64| 1000.0 * cpu / devices as f64;
+    let broker_note = if backends.mosquitto || backends.mqtt_url.is_some() { "" } else { " (its broker included)" };
+    println!("  server CPU per device               {:>9.2} ms{broker_note}", per_device(w.server_cpu));
+    if let Some(cpu) = w.broker_cpu {
+        println!("  the server's Mosquitto, per device  {:>9.2} ms", per_device(cpu));
+    }
     println!(
         "  baseline: {messages} QoS 1 messages (commands + reports), one publisher → one subscriber, same broker software"
     );
-    println!("                                      {:>9.2} s", baseline.as_secs_f64());
-    println!("  ratio rollout / baseline            {:>9.1}×", done.as_secs_f64() / baseline.as_secs_f64());
+    println!("                                      {:>9.2} s", baseline.time.as_secs_f64());
+    if let Some(cpu) = baseline.broker_cpu {
+        println!("  baseline broker CPU per device      {:>9.2} ms ({cpu:.2} s)", per_device(cpu));
+    }
     Ok(())
 }
 

@@ -41,7 +41,11 @@ pub fn memory_mib(pid: u32) -> (f64, f64) {
 
 /// CPU time a process has used so far (user + system), in seconds.
 pub fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat_cpu_seconds(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default())
+}
+
+/// The CPU seconds in one `/proc/…/stat` line, of a process or of a thread.
+pub fn stat_cpu_seconds(stat: &str) -> f64 {
     // Fields after the command name (which may hold spaces): state is the 3rd field;
     // utime and stime are the 14th and 15th, in clock ticks of 1/100 s on Linux.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
