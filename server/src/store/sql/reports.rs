@@ -28,20 +28,17 @@ async fn load<DB: Db>(conn: &mut DB::Connection, reports: &[IncomingReport]) -> 
             loaded.last_seq.insert(row.col("id")?, row.col("last_seq")?);
         }
     }
-    let entry_query = "SELECT rd.*, r.state AS rollout_state, r.max_attempts, r.health_window_s FROM rollout_devices rd \
-                       JOIN rollouts r ON r.id = rd.rollout_id WHERE ";
     for chunk in named_entries(reports).chunks(500) {
-        let mut q = Sql::<DB>::new(entry_query);
-        q.push("(rd.rollout_id, rd.device_id) IN (");
-        q.tuples(chunk, |t, (rollout, device)| _ = t.bind(*rollout).bind(*device)).push(")");
+        let mut q = Sql::<DB>::new("");
+        select_named_entries(&mut q, chunk);
         for row in q.fetch_all(DB::on(&mut *conn)).await? {
             let e = loaded_entry::<DB>(&row)?;
             loaded.entries.insert((e.entry.rollout_id.clone(), e.entry.device_id.clone()), e);
         }
     }
     for chunk in connecting.chunks(500) {
-        let mut q = Sql::<DB>::new(entry_query);
-        q.push(&format!("rd.state IN {} AND rd.device_id IN ", IN_FLIGHT.as_str()));
+        let mut q = Sql::<DB>::new(ENTRY_QUERY);
+        q.push(&format!("WHERE rd.state IN {} AND rd.device_id IN ", IN_FLIGHT.as_str()));
         q.in_list(chunk);
         // Oldest rollout first, so each device's newest one is kept.
         q.push(" ORDER BY r.created_at");
@@ -53,6 +50,20 @@ async fn load<DB: Db>(conn: &mut DB::Connection, reports: &[IncomingReport]) -> 
         }
     }
     Ok(loaded)
+}
+
+/// Entries with the rules of their rollouts.
+const ENTRY_QUERY: &str = "SELECT rd.*, r.state AS rollout_state, r.max_attempts, r.health_window_s \
+                           FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id ";
+
+/// Appends the query of the entries `pairs` of (rollout, device) name, each found by its
+/// key: a join with the pairs as a `VALUES` list. `(rd.rollout_id, rd.device_id) IN ((…),
+/// …)` read every entry instead (a table scan on SQLite, the whole rollout on PostgreSQL),
+/// so each batch of reports cost the rollout's size (BENCHMARKS.md §10).
+fn select_named_entries<DB: Db>(q: &mut Sql<DB>, pairs: &[(&str, &str)]) {
+    q.push(ENTRY_QUERY).push("JOIN (VALUES ");
+    q.tuples(pairs, |t, (rollout, device)| _ = t.bind(*rollout).bind(*device));
+    q.push(") AS named ON rd.rollout_id = named.column1 AND rd.device_id = named.column2");
 }
 
 fn loaded_entry<DB: Db>(row: &DB::Row) -> StoreResult<LoadedEntry> {
@@ -126,5 +137,22 @@ impl<DB: Db> ReportStore for SqlStore<DB> {
                    RETURNING id";
         let rows = Sql::<DB>::new(sql).arg(silent_since).fetch_all(self.writer()).await?;
         rows.iter().map(|r| DeviceId::parse(r.col::<String>("id")?).map_err(|e| corrupt("device id", e))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_batch_finds_the_entries_it_names_by_key_without_scanning_the_table() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = crate::store::sqlite::SqliteStore::open(&dir.path().join("db")).await.expect("store");
+        let mut q = Sql::<sqlx::Sqlite>::new("EXPLAIN QUERY PLAN ");
+        select_named_entries(&mut q, &[("r-1", "d-1"), ("r-1", "d-2")]);
+        let rows = q.fetch_all(store.reader()).await.expect("plan");
+        let plan: Vec<String> = rows.iter().map(|r| r.col::<String>("detail").expect("detail")).collect();
+        assert!(plan.iter().any(|step| step.starts_with("SEARCH rd USING INDEX")), "{plan:?}");
+        assert!(!plan.iter().any(|step| step.starts_with("SCAN rd")), "{plan:?}");
     }
 }
