@@ -45,6 +45,7 @@ mod rollout_retention;
 mod rollout_retry_budget;
 mod rollout_schedule;
 mod rollout_soak;
+mod rollout_statistics;
 mod rollouts;
 mod shutdown;
 mod simulate;

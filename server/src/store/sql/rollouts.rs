@@ -10,6 +10,9 @@ use crate::rollout::model::{EntryRecord, PauseReason, RolloutRecord, RolloutStat
 use crate::store::rollouts::{RolloutDeletion, RolloutStore};
 use crate::store::{Page, PageRequest, StoreError, StoreResult};
 
+/// Entries from which a new rollout has PostgreSQL renew the table's statistics at once.
+const ANALYZE_FROM: usize = 1000;
+
 impl<DB: Db> SqlStore<DB> {
     /// Whether any of these entries' devices is in an active rollout (inside `tx`).
     async fn any_busy(conn: &mut DB::Connection, entries: &[EntryRecord]) -> StoreResult<bool> {
@@ -99,6 +102,16 @@ impl<DB: Db> RolloutStore for SqlStore<DB> {
         }
         Self::insert_entries(&mut tx, entries).await?;
         tx.commit().await?;
+        if DB::NAME == "PostgreSQL" && entries.len() >= ANALYZE_FROM {
+            // PostgreSQL plans ingestion's and the engine's statements from the table's
+            // statistics, which autovacuum renews only up to a minute after thousands of
+            // entries arrived at once. Until then it looked each reported entry up through
+            // the (rollout, state) index, reading every entry of the rollout in that state:
+            // measured at 18,000 devices, 0.9 ms per entry and half of the rollout's time.
+            if let Err(e) = Sql::<DB>::new("ANALYZE rollout_devices").execute(DB::pooled(&self.write)).await {
+                tracing::warn!("analyzing the new rollout's entries: {e}");
+            }
+        }
         Ok(())
     }
 
