@@ -13,6 +13,15 @@ use crate::rollout::model::{Count, EntryChange, EntryRecord, RolloutRecord, Roll
 use crate::store::rollouts::{CurrentCommand, EntrySelect, EntryStore};
 use crate::store::{Page, PageRequest, StoreResult};
 
+/// A rollout's counts by wave, state, reason and health, with how many changed since `$2`
+/// and were sent after `$3`. Read at every engine step and for every rollout body, so it
+/// must come from the `rollout_devices_tally` index alone (migration 0015), not from one
+/// table row per entry.
+const TALLIES: &str = "SELECT wave, state, reason, health, COUNT(*) AS n, \
+                       SUM(CASE WHEN updated_at >= $2 THEN 1 ELSE 0 END) AS since, \
+                       SUM(CASE WHEN sent_at > $3 THEN 1 ELSE 0 END) AS sent_recently \
+                       FROM rollout_devices WHERE rollout_id = $1 GROUP BY wave, state, reason, health ORDER BY wave";
+
 /// Compare-and-set changes in bulk (one statement per 500): each entry changes only if it
 /// is still in its `expect_state` with `expect_attempts`; `heard` also stamps
 /// `last_heard_at`. Returns the (rollout, device) keys that changed. At most one change per
@@ -157,17 +166,7 @@ impl<DB: Db> EntryStore for SqlStore<DB> {
     }
 
     async fn tallies(&self, id: &str, since: i64, sent_after: i64) -> StoreResult<Vec<Count>> {
-        let rows = Sql::<DB>::new(
-            "SELECT wave, state, reason, health, COUNT(*) AS n, \
-             SUM(CASE WHEN updated_at >= $2 THEN 1 ELSE 0 END) AS since, \
-             SUM(CASE WHEN sent_at > $3 THEN 1 ELSE 0 END) AS sent_recently \
-             FROM rollout_devices WHERE rollout_id = $1 GROUP BY wave, state, reason, health ORDER BY wave",
-        )
-        .arg(id)
-        .arg(since)
-        .arg(sent_after)
-        .fetch_all(self.reader())
-        .await?;
+        let rows = Sql::<DB>::new(TALLIES).arg(id).arg(since).arg(sent_after).fetch_all(self.reader()).await?;
         rows.iter().map(count_from_row::<DB>).collect()
     }
 
@@ -351,5 +350,25 @@ impl<DB: Db> EntryStore for SqlStore<DB> {
         .fetch_optional(self.reader())
         .await?;
         row.map(|row| Ok((row.col("rollout_id")?, state_of(&row.col::<String>("state")?)?))).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_rollouts_counts_are_read_from_an_index_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = crate::store::sqlite::SqliteStore::open(&dir.path().join("db")).await.expect("store");
+        let rows = Sql::<sqlx::Sqlite>::new(format!("EXPLAIN QUERY PLAN {TALLIES}"))
+            .arg("r-1")
+            .arg(0)
+            .arg(0)
+            .fetch_all(store.reader())
+            .await
+            .expect("plan");
+        let plan: Vec<String> = rows.iter().map(|r| r.col::<String>("detail").expect("detail")).collect();
+        assert!(plan.iter().any(|step| step.contains("USING COVERING INDEX rollout_devices_tally")), "{plan:?}");
     }
 }
