@@ -359,16 +359,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_rollouts_counts_are_read_from_an_index_alone() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = crate::store::sqlite::SqliteStore::open(&dir.path().join("db")).await.expect("store");
-        let rows = Sql::<sqlx::Sqlite>::new(format!("EXPLAIN QUERY PLAN {TALLIES}"))
-            .arg("r-1")
-            .arg(0)
-            .arg(0)
-            .fetch_all(store.reader())
-            .await
-            .expect("plan");
-        let plan: Vec<String> = rows.iter().map(|r| r.col::<String>("detail").expect("detail")).collect();
+        let q = Sql::<sqlx::Sqlite>::new(format!("EXPLAIN QUERY PLAN {TALLIES}")).arg("r-1").arg(0).arg(0);
+        let plan = crate::store::sql::sqlite_plan(q).await;
         assert!(plan.iter().any(|step| step.contains("USING COVERING INDEX rollout_devices_tally")), "{plan:?}");
     }
 }

@@ -110,3 +110,13 @@ impl<DB: Db> Store for SqlStore<DB> {
         self.write.close().await;
     }
 }
+
+/// The steps of SQLite's plan for `q` (a statement after `EXPLAIN QUERY PLAN `) on a fresh
+/// database: for the tests that a statement finds its rows through an index.
+#[cfg(test)]
+async fn sqlite_plan(q: Sql<sqlx::Sqlite>) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = super::sqlite::SqliteStore::open(&dir.path().join("db")).await.expect("store");
+    let rows = q.fetch_all(store.reader()).await.expect("plan");
+    rows.iter().map(|r| r.col::<String>("detail").expect("detail")).collect()
+}
