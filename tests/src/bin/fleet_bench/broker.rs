@@ -73,6 +73,41 @@ struct EmbeddedBaseline {
     runtime: Option<tokio::runtime::Runtime>,
 }
 
+impl EmbeddedBaseline {
+    /// A fresh embedded broker (its own SQLite store, the bench as its superuser) on a
+    /// runtime of two workers, as the server's runtime has on this machine.
+    async fn start(root: &str) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let store: Arc<dyn fleet_server::store::Store> =
+            Arc::new(fleet_server::store::sqlite::SqliteStore::open(&dir.path().join("db")).await?);
+        let access = fleet_server::broker::Access {
+            store: Arc::downgrade(&store),
+            tokens: Default::default(),
+            cert_logins: Default::default(),
+            topics: fleet_protocol::topic::Topics::new(root.to_owned()),
+            server_username: USER.into(),
+            server_password: PASSWORD.into(),
+        };
+        let listen = fleet_server::broker::Listen::cleartext("127.0.0.1:0".parse()?);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(BROKER_THREADS)
+            .enable_all()
+            .build()?;
+        let broker = runtime
+            .spawn(fleet_server::broker::EmbeddedBroker::start(listen, access, Default::default()))
+            .await?
+            .map_err(|(addr, e)| anyhow::anyhow!("{addr}: {e}"))?;
+        Ok(Self { broker: Some(broker), _store: store, _dir: dir, runtime: Some(runtime) })
+    }
+
+    /// Host and port clients connect to.
+    fn address(&self) -> (String, u16) {
+        let addr = self.broker.as_ref().expect("running").addr;
+        (addr.ip().to_string(), addr.port())
+    }
+}
+
 impl Drop for EmbeddedBaseline {
     fn drop(&mut self) {
         drop(self.broker.take());
@@ -104,30 +139,8 @@ impl Baseline {
             let (host, port) = (url.host, url.port);
             return Ok(Self { host, port, credentials: false, root, cpu: None, _embedded: None, _mosquitto: None });
         }
-        let dir = tempfile::tempdir()?;
-        let store: Arc<dyn fleet_server::store::Store> =
-            Arc::new(fleet_server::store::sqlite::SqliteStore::open(&dir.path().join("db")).await?);
-        let access = fleet_server::broker::Access {
-            store: Arc::downgrade(&store),
-            tokens: Default::default(),
-            cert_logins: Default::default(),
-            topics: fleet_protocol::topic::Topics::new(root.clone()),
-            server_username: USER.into(),
-            server_password: PASSWORD.into(),
-        };
-        let listen = fleet_server::broker::Listen::cleartext("127.0.0.1:0".parse()?);
-        // Two workers, as the server's runtime has on this machine.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name(BROKER_THREADS)
-            .enable_all()
-            .build()?;
-        let broker = runtime
-            .spawn(fleet_server::broker::EmbeddedBroker::start(listen, access, Default::default()))
-            .await?
-            .map_err(|(addr, e)| anyhow::anyhow!("{addr}: {e}"))?;
-        let (host, port) = (broker.addr.ip().to_string(), broker.addr.port());
-        let embedded = EmbeddedBaseline { broker: Some(broker), _store: store, _dir: dir, runtime: Some(runtime) };
+        let embedded = EmbeddedBaseline::start(&root).await?;
+        let (host, port) = embedded.address();
         let cpu = Some(BrokerCpu::Threads);
         Ok(Self { host, port, credentials: true, root, cpu, _embedded: Some(embedded), _mosquitto: None })
     }

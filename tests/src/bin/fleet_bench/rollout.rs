@@ -1,14 +1,14 @@
 //! Benchmark 1 (fleet rollout) and 6 (API latency meanwhile).
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fleet_tests::ADMIN_TOKEN;
 use fleet_tests::simulator::{Simulator, SimulatorSetup};
 
-use crate::broker::Baseline;
+use crate::broker::{Baseline, Pass};
 use crate::server::{Backends, Server, percentile, scratch_dir, sibling};
-use crate::wave::wave;
+use crate::wave::{Wave, wave};
 
 /// `devices` simulated devices spread over simulator processes of at most `per_simulator`
 /// devices each (10,000 devices need 10,704 open files in one process).
@@ -35,6 +35,13 @@ pub async fn rollout(devices: usize, size: usize, per_simulator: usize, backends
         size / 1024,
         backends.describe()
     );
+    print_stages(devices, online, &w);
+    print_cost(devices, &backends, &w, messages, &baseline);
+    Ok(())
+}
+
+/// The wave's stages, throughput and the API's latency meanwhile.
+fn print_stages(devices: usize, online: Duration, w: &Wave) {
     let done = w.done;
     println!("  devices online after                {:>9.2} s", online.as_secs_f64());
     println!("  POST /rollouts → all dispatched     {:>9.2} s", w.dispatched.unwrap_or(done).as_secs_f64());
@@ -56,11 +63,16 @@ pub async fn rollout(devices: usize, size: usize, per_simulator: usize, backends
         percentile(&w.latencies, 0.99),
         w.latencies.len()
     );
+}
+
+/// CPU and memory: the server's per device beside the baseline broker's for the same
+/// `messages`.
+fn print_cost(devices: usize, backends: &Backends, w: &Wave, messages: usize, baseline: &Pass) {
     println!(
         "  CPU during the rollout              server {:.1} s, simulators {:.1} s (2 cores: {:.1} s available)",
         w.server_cpu,
         w.simulators_cpu,
-        2.0 * done.as_secs_f64()
+        2.0 * w.done.as_secs_f64()
     );
     println!("  server peak RSS                     {:>9.1} MiB", w.server_peak);
     println!("  simulators' peak RSS (sum)          {:>9.1} MiB", w.simulators_peak);
@@ -77,7 +89,6 @@ pub async fn rollout(devices: usize, size: usize, per_simulator: usize, backends
     if let Some(cpu) = baseline.broker_cpu {
         println!("  baseline broker CPU per device      {:>9.2} ms ({cpu:.2} s)", per_device(cpu));
     }
-    Ok(())
 }
 
 /// A firmware of `size` bytes.
