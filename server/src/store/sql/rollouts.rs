@@ -102,7 +102,7 @@ impl<DB: Db> RolloutStore for SqlStore<DB> {
         }
         Self::insert_entries(&mut tx, entries).await?;
         tx.commit().await?;
-        if DB::NAME == "PostgreSQL" && entries.len() >= ANALYZE_FROM {
+        if DB::NAME == <sqlx::Postgres as sqlx::Database>::NAME && entries.len() >= ANALYZE_FROM {
             // PostgreSQL plans ingestion's and the engine's statements from the table's
             // statistics, which autovacuum renews only up to a minute after thousands of
             // entries arrived at once. Until then it looked each reported entry up through

@@ -19,10 +19,8 @@ pub struct Baseline {
     port: u16,
     credentials: bool,
     root: String,
-    /// Where the broker's own CPU time is read, when it can be told apart from the bench's.
-    cpu: Option<BrokerCpu>,
-    _embedded: Option<EmbeddedBaseline>,
-    _mosquitto: Option<(tokio::process::Child, tempfile::TempDir)>,
+    embedded: Option<EmbeddedBaseline>,
+    mosquitto: Option<(tokio::process::Child, tempfile::TempDir)>,
 }
 
 /// What one baseline pass took: wall time, and the broker's CPU seconds when known.
@@ -32,26 +30,9 @@ pub struct Pass {
     pub broker_cpu: Option<f64>,
 }
 
-/// The broker's CPU time: a process of its own (Mosquitto), or the threads of the runtime
-/// the embedded broker runs on in this process.
-#[derive(Debug, Clone, Copy)]
-enum BrokerCpu {
-    Process(u32),
-    Threads,
-}
-
 /// Name of the threads of the embedded baseline broker's runtime (15 bytes: Linux keeps no
 /// more of a thread's name).
 const BROKER_THREADS: &str = "baseline-broker";
-
-impl BrokerCpu {
-    fn seconds(self) -> f64 {
-        match self {
-            Self::Process(pid) => crate::server::cpu_seconds(pid),
-            Self::Threads => threads_cpu_seconds(BROKER_THREADS),
-        }
-    }
-}
 
 /// The CPU seconds of this process's threads named `name`.
 fn threads_cpu_seconds(name: &str) -> f64 {
@@ -123,26 +104,26 @@ impl Baseline {
         if backends.mosquitto {
             let (child, dir, port) = bare_mosquitto().await?;
             let host = "127.0.0.1".to_owned();
-            let cpu = child.id().map(BrokerCpu::Process);
-            return Ok(Self {
-                host,
-                port,
-                credentials: false,
-                root,
-                cpu,
-                _embedded: None,
-                _mosquitto: Some((child, dir)),
-            });
+            return Ok(Self { host, port, credentials: false, root, embedded: None, mosquitto: Some((child, dir)) });
         }
         if let Some(url) = &backends.mqtt_url {
             let url = fleet_protocol::topic::parse_broker_url(url)?;
             let (host, port) = (url.host, url.port);
-            return Ok(Self { host, port, credentials: false, root, cpu: None, _embedded: None, _mosquitto: None });
+            return Ok(Self { host, port, credentials: false, root, embedded: None, mosquitto: None });
         }
         let embedded = EmbeddedBaseline::start(&root).await?;
         let (host, port) = embedded.address();
-        let cpu = Some(BrokerCpu::Threads);
-        Ok(Self { host, port, credentials: true, root, cpu, _embedded: Some(embedded), _mosquitto: None })
+        Ok(Self { host, port, credentials: true, root, embedded: Some(embedded), mosquitto: None })
+    }
+
+    /// The CPU seconds the broker has used so far, when they can be told apart from the
+    /// bench's: Mosquitto's process, or the threads of the embedded broker's own runtime.
+    fn broker_cpu_seconds(&self) -> Option<f64> {
+        match (&self.embedded, &self.mosquitto) {
+            (Some(_), _) => Some(threads_cpu_seconds(BROKER_THREADS)),
+            (None, Some((child, _))) => child.id().map(crate::server::cpu_seconds),
+            (None, None) => None,
+        }
     }
 
     fn options(&self, id: &str) -> MqttOptions {
@@ -189,7 +170,7 @@ impl Baseline {
             clients.push(connected(self.options(&format!("bench-pub-{i}"))).await?);
         }
         let payload = vec![b'x'; 200];
-        let cpu_before = self.cpu.map(BrokerCpu::seconds);
+        let cpu_before = self.broker_cpu_seconds();
         let started = Instant::now();
         let mut sending = tokio::task::JoinSet::new();
         for (i, client) in clients.iter().enumerate() {
@@ -207,7 +188,7 @@ impl Baseline {
             sent??;
         }
         let last = tokio::time::timeout(Duration::from_secs(600), receiver).await???;
-        let broker_cpu = self.cpu.map(BrokerCpu::seconds).zip(cpu_before).map(|(after, before)| after - before);
+        let broker_cpu = self.broker_cpu_seconds().zip(cpu_before).map(|(after, before)| after - before);
         for client in clients {
             let _ = client.disconnect().await;
         }
