@@ -16,12 +16,7 @@ pub struct DigestError;
 
 impl Sha256Digest {
     pub fn parse(s: &str) -> Result<Self, DigestError> {
-        if s.len() != 64 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(DigestError);
-        }
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out).map_err(|_| DigestError)?;
-        Ok(Self(out))
+        fleet_agent_core::manifest::digest(s).map(Self).ok_or(DigestError)
     }
 
     /// The digest of `bytes`, for small in-memory values (keys, tokens, manifests).

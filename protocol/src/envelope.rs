@@ -4,17 +4,15 @@
 //! envelope itself can be re-encoded freely while the signed bytes stay exact.
 
 use base64::Engine as _;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use fleet_agent_core::envelope as core_envelope;
+pub use fleet_agent_core::envelope::PAYLOAD_TYPE;
 use serde::{Deserialize, Serialize};
-
-/// The payload type of every Fleet OTA manifest envelope.
-pub const PAYLOAD_TYPE: &str = "application/vnd.fleet.manifest.v1+json";
 
 /// The largest envelope accepted anywhere (manifests are a few hundred bytes).
 pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
 
 /// The most signatures one envelope may carry; more is abuse, not a release process.
-pub const MAX_SIGNATURES: usize = 16;
+pub use fleet_agent_core::MAX_SIGNATURES;
 
 /// An envelope as it travels: base64 payload and signatures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,16 +60,12 @@ pub enum EnvelopeError {
     SignatureEncoding(usize),
 }
 
-fn engine(alphabet: &base64::alphabet::Alphabet) -> GeneralPurpose {
-    let config = GeneralPurposeConfig::new()
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-        .with_decode_allow_trailing_bits(false);
-    GeneralPurpose::new(alphabet, config)
-}
-
 /// Decodes standard or URL-safe base64, padded or not (CONTRACT §2 accepts both).
 pub fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    engine(&base64::alphabet::STANDARD).decode(s).or_else(|_| engine(&base64::alphabet::URL_SAFE).decode(s)).ok()
+    let mut out = vec![0; s.len().div_ceil(4) * 3];
+    let len = core_envelope::decode_base64(s, &mut out)?;
+    out.truncate(len);
+    Some(out)
 }
 
 /// Standard padded base64, what this project writes.
@@ -82,19 +76,25 @@ pub fn encode_base64(bytes: &[u8]) -> String {
 /// DSSE pre-authentication encoding:
 /// `"DSSEv1" SP LEN(type) SP type SP LEN(body) SP body`.
 pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32 + payload_type.len() + body.len());
-    out.extend_from_slice(b"DSSEv1 ");
-    out.extend_from_slice(payload_type.len().to_string().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(payload_type.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(body.len().to_string().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(body);
+    let mut out = vec![0; core_envelope::pae_len(payload_type, body.len())];
+    core_envelope::write_pae(payload_type, body, &mut out);
     out
 }
 
 impl Envelope {
+    /// The device core's verdict on this envelope, in this crate's words.
+    pub(crate) fn malformed(&self, e: core_envelope::EnvelopeError) -> EnvelopeError {
+        use core_envelope::EnvelopeError as Core;
+        match e {
+            Core::PayloadType => EnvelopeError::PayloadType(self.payload_type.clone()),
+            Core::Json => EnvelopeError::Json("not an envelope".into()),
+            Core::PayloadBase64 => EnvelopeError::PayloadBase64,
+            Core::NoSignatures => EnvelopeError::NoSignatures,
+            Core::TooManySignatures => EnvelopeError::TooManySignatures,
+            Core::SignatureEncoding(i) => EnvelopeError::SignatureEncoding(i),
+        }
+    }
+
     /// Parses envelope JSON, bounded in size.
     pub fn from_json(bytes: &[u8]) -> Result<Self, EnvelopeError> {
         if bytes.len() > MAX_ENVELOPE_BYTES {
@@ -118,22 +118,13 @@ impl Envelope {
             return Err(EnvelopeError::PayloadType(self.payload_type.clone()));
         }
         let payload = decode_base64(&self.payload).ok_or(EnvelopeError::PayloadBase64)?;
-        if self.signatures.is_empty() {
-            return Err(EnvelopeError::NoSignatures);
-        }
-        if self.signatures.len() > MAX_SIGNATURES {
-            return Err(EnvelopeError::TooManySignatures);
-        }
-        let signatures = self
-            .signatures
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let raw = decode_base64(&s.sig).ok_or(EnvelopeError::SignatureEncoding(i))?;
-                let sig: [u8; 64] = raw.try_into().map_err(|_| EnvelopeError::SignatureEncoding(i))?;
-                Ok((s.keyid.clone(), sig))
-            })
-            .collect::<Result<_, _>>()?;
+        let parts: Vec<_> =
+            self.signatures.iter().map(|s| core_envelope::Signature { keyid: &s.keyid, sig: &s.sig }).collect();
+        let signatures = core_envelope::decode_signatures(&parts)
+            .map_err(|e| self.malformed(e))?
+            .into_iter()
+            .map(|(keyid, sig)| (keyid.to_owned(), sig))
+            .collect();
         Ok(DecodedEnvelope { payload, signatures })
     }
 }

@@ -40,7 +40,10 @@ pub mod presence;
 pub mod problem;
 #[cfg(feature = "sign")]
 pub mod sign;
-pub mod state;
+/// The device core's states and reasons: one definition for devices and servers.
+pub use fleet_agent_core::state;
+#[cfg(test)]
+mod state_tests;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod topic;

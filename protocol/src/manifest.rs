@@ -13,37 +13,8 @@ use crate::{HardwareModel, ProductName, Sha256Digest};
 /// The one schema this build understands.
 pub const SCHEMA: u32 = 1;
 
-/// What an artifact is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum ArtifactKind {
-    Firmware,
-    Config,
-}
-
-impl ArtifactKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Firmware => "firmware",
-            Self::Config => "config",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "firmware" => Some(Self::Firmware),
-            "config" => Some(Self::Config),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for ArtifactKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// What an artifact is: the device core's type, shared.
+pub use fleet_agent_core::manifest::ArtifactKind;
 
 /// A manifest, schema 1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,22 +65,20 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// The rules serde cannot express.
+    /// The rules serde cannot express, and the device core's limits: its bytes are read
+    /// by the core every device runs ([`fleet_agent_core::manifest`]), so a manifest
+    /// accepted here is one every device can judge.
     pub fn check(&self) -> Result<(), ManifestError> {
-        if self.schema != SCHEMA {
-            return Err(ManifestError::Schema(self.schema));
+        use fleet_agent_core::manifest::ManifestError as Core;
+        let bytes = self.to_bytes();
+        match fleet_agent_core::manifest::Manifest::from_slice(&bytes) {
+            Ok(_) => Ok(()),
+            Err(Core::Schema(n)) => Err(ManifestError::Schema(n)),
+            Err(Core::RequiresFirmwareOnFirmware) => Err(ManifestError::RequiresFirmwareOnFirmware),
+            Err(Core::ExpiresBeforeCreated) => Err(ManifestError::ExpiresBeforeCreated),
+            Err(Core::DuplicateHardware(i)) => Err(ManifestError::DuplicateHardware(self.hardware[i].to_string())),
+            Err(e) => Err(ManifestError::Malformed(e.to_string())),
         }
-        if self.kind == ArtifactKind::Firmware && self.requires_firmware.is_some() {
-            return Err(ManifestError::RequiresFirmwareOnFirmware);
-        }
-        if self.expires_at.is_some_and(|e| e <= self.created_at) {
-            return Err(ManifestError::ExpiresBeforeCreated);
-        }
-        let mut seen = std::collections::HashSet::new();
-        if let Some(dup) = self.hardware.iter().find(|h| !seen.insert(*h)) {
-            return Err(ManifestError::DuplicateHardware(dup.to_string()));
-        }
-        Ok(())
     }
 
     /// Whether a device running `installed`, a higher version than this one, may go back

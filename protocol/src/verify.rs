@@ -5,23 +5,16 @@
 //! trusted key signed at all the error is `untrusted_key`; when trusted keys signed but
 //! too few of those signatures verify, it is `signature_invalid`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use ed25519_dalek::Signature;
+use fleet_agent_core::envelope::Signature;
+use fleet_agent_core::verify::{self as core_verify, Keys, TrustedKey};
 
-use crate::envelope::{Envelope, EnvelopeError, pae};
+use crate::envelope::Envelope;
 use crate::{KeyId, PublicKey};
 
-/// Why an envelope is not accepted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VerifyError {
-    #[error(transparent)]
-    Malformed(#[from] EnvelopeError),
-    #[error("no trusted key signed this envelope")]
-    UntrustedKey,
-    #[error("{valid} of the required {threshold} trusted signatures verify")]
-    SignatureInvalid { valid: usize, threshold: usize },
-}
+/// Why an envelope is not accepted: the device core's verdict.
+pub use fleet_agent_core::verify::VerifyError;
 
 /// The verified payload bytes and the trusted keys whose signatures verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,22 +23,36 @@ pub struct Verified {
     pub signers: BTreeSet<KeyId>,
 }
 
-/// Trusted keys and the number of them that must sign.
+/// Trusted keys and the number of them that must sign. The rule itself is the device
+/// core's ([`fleet_agent_core::verify`]): servers and devices judge alike.
 #[derive(Debug, Clone)]
 pub struct Verifier {
-    keys: HashMap<KeyId, PublicKey>,
+    keys: Vec<TrustedKey>,
+    ids: Vec<KeyId>,
     threshold: usize,
 }
 
 impl Verifier {
-    /// A verifier trusting `keys`; `threshold` is at least 1.
+    /// A verifier trusting `keys` (each once); `threshold` is at least 1.
     pub fn new(keys: impl IntoIterator<Item = PublicKey>, threshold: usize) -> Self {
-        let keys = keys.into_iter().map(|k| (k.keyid().clone(), k)).collect();
-        Self { keys, threshold: threshold.max(1) }
+        let mut ids = Vec::new();
+        let mut trusted = Vec::new();
+        for key in keys {
+            if !ids.contains(key.keyid()) {
+                ids.push(key.keyid().clone());
+                trusted.push(TrustedKey::new(*key.verifying_key()));
+            }
+        }
+        Self { keys: trusted, ids, threshold: threshold.max(1) }
     }
 
     pub fn threshold(&self) -> usize {
         self.threshold
+    }
+
+    /// The keys and threshold as the device core takes them.
+    pub fn keys(&self) -> Keys<'_> {
+        Keys::new(&self.keys, self.threshold)
     }
 
     /// Verifies a manifest envelope's signatures over the exact payload bytes; parse the
@@ -56,27 +63,13 @@ impl Verifier {
 
     /// [`Verifier::verify`] for an envelope of another payload type (a trust document).
     pub fn verify_as(&self, envelope: &Envelope, payload_type: &str) -> Result<Verified, VerifyError> {
-        let decoded = envelope.decode_as(payload_type)?;
-        let message = pae(&envelope.payload_type, &decoded.payload);
-        let mut trusted_signed = false;
-        let mut signers = BTreeSet::new();
-        for (keyid, sig) in &decoded.signatures {
-            let Some(key) = KeyId::parse(keyid).and_then(|id| self.keys.get(&id)) else {
-                continue;
-            };
-            trusted_signed = true;
-            let sig = Signature::from_bytes(sig);
-            if key.verifying_key().verify_strict(&message, &sig).is_ok() {
-                signers.insert(key.keyid().clone());
-            }
-        }
-        if !trusted_signed {
-            return Err(VerifyError::UntrustedKey);
-        }
-        if signers.len() < self.threshold {
-            return Err(VerifyError::SignatureInvalid { valid: signers.len(), threshold: self.threshold });
-        }
-        Ok(Verified { payload: decoded.payload, signers })
+        let signatures: Vec<Signature<'_>> =
+            envelope.signatures.iter().map(|s| Signature { keyid: &s.keyid, sig: &s.sig }).collect();
+        let mut buffer = vec![0; core_verify::buffer_len(&envelope.payload_type, envelope.payload.len())];
+        let verified =
+            self.keys().verify(payload_type, &envelope.payload_type, &envelope.payload, &signatures, &mut buffer)?;
+        let signers = verified.signers.iter().map(|&i| self.ids[i].clone()).collect();
+        Ok(Verified { payload: verified.payload.to_vec(), signers })
     }
 }
 

@@ -1,9 +1,14 @@
-//! The pure checks of CONTRACT §6 steps 3 and 4, in the contract's order. Each refusal
-//! carries its reason code; nothing here touches the device.
+//! The pure checks of CONTRACT §6 steps 3 and 4, in the contract's order, as the device
+//! core decides them ([`fleet_agent_core::admission`]); this module hands it the agent's
+//! knowledge and takes the verdict back in the protocol's types. Nothing here touches the
+//! device.
 
+use fleet_agent_core::admission::{self as core, Device, Update};
+use fleet_agent_core::envelope::{Envelope as CoreEnvelope, Signature};
+use fleet_agent_core::version::Version;
 use fleet_protocol::message::Installed;
 use fleet_protocol::state::Reason;
-use fleet_protocol::{ArtifactKind, Envelope, HardwareModel, Manifest, Verifier, VerifyError};
+use fleet_protocol::{ArtifactKind, Envelope, HardwareModel, Manifest, Verifier};
 use time::OffsetDateTime;
 
 /// What the agent knows when it judges an update.
@@ -32,55 +37,37 @@ pub enum Verdict {
 
 /// Judges an update command's kind, envelope and URL.
 pub fn judge(ctx: &Context<'_>, kind: ArtifactKind, envelope: &Envelope, url: &str) -> Verdict {
-    let verified = match ctx.verifier.verify(envelope) {
-        Ok(v) => v,
-        Err(VerifyError::UntrustedKey) => return Verdict::Reject(Reason::UntrustedKey),
-        Err(_) => return Verdict::Reject(Reason::SignatureInvalid),
-    };
-    // Verified bytes that do not parse were still signed by us: refuse them as invalid.
-    let Ok(manifest) = Manifest::from_slice(&verified.payload) else {
+    let signatures = envelope.signatures.iter().map(|s| Signature { keyid: &s.keyid, sig: &s.sig });
+    let Some(envelope_ref) = CoreEnvelope::from_parts(&envelope.payload_type, &envelope.payload, signatures) else {
         return Verdict::Reject(Reason::SignatureInvalid);
     };
-    if manifest.kind != kind {
-        return Verdict::Reject(Reason::KindMismatch);
-    }
-    let installed = match kind {
-        ArtifactKind::Firmware => ctx.firmware,
-        ArtifactKind::Config => ctx.config,
+    let versions = [ctx.firmware, ctx.config].map(|i| i.map(|i| i.version.to_string()));
+    let device = Device {
+        keys: ctx.verifier.keys(),
+        hardware: ctx.hardware.as_str(),
+        firmware: installed(ctx.firmware, versions[0].as_deref()),
+        config: installed(ctx.config, versions[1].as_deref()),
+        time_floor: ctx.time_floor.unix_timestamp(),
     };
-    if installed.is_some_and(|i| i.name != manifest.name) {
-        return Verdict::Reject(Reason::NameMismatch);
+    let url_from_server = same_origin(ctx.server, url);
+    let update = Update { kind, envelope: &envelope_ref, url_from_server };
+    let mut buffer = vec![0; fleet_agent_core::verify::buffer_len(&envelope.payload_type, envelope.payload.len())];
+    // The core reads the manifest in place; the job keeps the protocol's owned copy.
+    let owned =
+        || fleet_protocol::envelope::decode_base64(&envelope.payload).and_then(|p| Manifest::from_slice(&p).ok());
+    let signed_but_unreadable = Verdict::Reject(Reason::SignatureInvalid);
+    match core::judge(&device, &update, &mut buffer) {
+        core::Verdict::Reject(reason) => Verdict::Reject(reason),
+        core::Verdict::Accept(_) => owned().map_or(signed_but_unreadable, Verdict::Accept),
+        core::Verdict::AlreadyInstalled(_) => owned().map_or(signed_but_unreadable, Verdict::AlreadyInstalled),
     }
-    if !manifest.fits_hardware(ctx.hardware) {
-        return Verdict::Reject(Reason::HardwareMismatch);
-    }
-    if let Some(i) = installed {
-        if manifest.version == i.version {
-            return if manifest.sha256 == i.sha256 {
-                Verdict::AlreadyInstalled(manifest)
-            } else {
-                Verdict::Reject(Reason::Downgrade)
-            };
-        }
-        // Lower only with the signed permission, and only from the versions it names.
-        if manifest.version < i.version && !manifest.allows_downgrade_from(&i.version) {
-            return Verdict::Reject(Reason::Downgrade);
-        }
-    }
-    if manifest.expires_at.is_some_and(|e| e <= ctx.time_floor) {
-        return Verdict::Reject(Reason::Expired);
-    }
-    if let (Some(fw), Some(req)) = (ctx.firmware, &manifest.requires_firmware) {
-        if !req.matches(&fw.version) {
-            return Verdict::Reject(Reason::IncompatibleFirmware);
-        }
-    } else if manifest.requires_firmware.is_some() {
-        return Verdict::Reject(Reason::IncompatibleFirmware);
-    }
-    if !same_origin(ctx.server, url) {
-        return Verdict::Reject(Reason::UntrustedUrl);
-    }
-    Verdict::Accept(manifest)
+}
+
+/// What is installed, as the core takes it; `version` is its text.
+fn installed<'a>(installed: Option<&'a Installed>, version: Option<&'a str>) -> Option<core::Installed<'a>> {
+    let version = Version::parse(version?).ok()?;
+    let i = installed?;
+    Some(core::Installed { name: i.name.as_str(), version, sha256: *i.sha256.as_bytes() })
 }
 
 /// Scheme, host and port equal to the server's.

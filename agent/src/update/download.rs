@@ -19,6 +19,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use fleet_agent_core::image;
 use fleet_protocol::state::Reason;
 use futures_util::StreamExt as _;
 use reqwest::StatusCode;
@@ -140,9 +141,9 @@ impl Downloader {
         let mut hashed = self.resume(job, &part).await?;
         self.attempts(job, &part, leftover, &mut hashed, &mut progress, cancel).await?;
         let digest: [u8; 32] = hashed.hasher.finalize().into();
-        if digest != *job.manifest.sha256.as_bytes() {
+        if let Err(reason) = image::digest_matches(&digest, job.manifest.sha256.as_bytes()) {
             let _ = std::fs::remove_file(leftover);
-            return Err(DownloadError::Failed(Reason::DigestMismatch));
+            return Err(DownloadError::Failed(reason));
         }
         if claim.is_some() {
             // Durable even when an earlier run wrote the last byte and this one only re-hashed.
@@ -310,9 +311,7 @@ impl Downloader {
                     break;
                 }
             };
-            if hashed.have + chunk.len() as u64 > size {
-                return Err(DownloadError::Failed(Reason::SizeExceeded));
-            }
+            image::within_size(hashed.have, chunk.len(), size).map_err(DownloadError::Failed)?;
             out.write(&chunk).await.map_err(failed)?;
             hashed.have += chunk.len() as u64;
             progress(hashed.have, size);

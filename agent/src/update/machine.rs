@@ -1,155 +1,55 @@
 //! The update state machine, pure: `step(state, event) -> (state, effects)`. The runner
 //! performs the effects and feeds their outcomes back as events. No I/O here.
 //!
-//! Firmware: downloading → verifying → installing (write the inactive slot) → rebooting
-//! (switch, reboot into a trial) → trial (health check) → succeeded (commit) or
-//! rolled_back. Configs: downloading → verifying → installing (write, reload) → succeeded.
-//! A cancel is honoured until the slot switch.
+//! The transitions are the device core's ([`fleet_agent_core::machine`]), over the
+//! agent's [`Job`]; this module's tests walk each of them with it.
 
-use fleet_protocol::state::{DeviceState, Reason};
+use fleet_agent_core::machine as core;
+pub use fleet_agent_core::machine::{Effect, Phase, step};
 use fleet_protocol::{ArtifactKind, RolloutId};
-use serde::{Deserialize, Serialize};
 
 use super::Job;
 
-/// Where an update in progress stands. Persisted in the journal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Downloading,
-    Installing,
-    Rebooting,
-    Trial,
-}
-
-impl Phase {
-    /// The state reported for this phase.
-    pub fn reported(self) -> DeviceState {
-        match self {
-            Self::Downloading => DeviceState::Downloading,
-            Self::Installing => DeviceState::Installing,
-            Self::Rebooting | Self::Trial => DeviceState::Rebooting,
-        }
-    }
-}
-
-/// The machine's state: idle, or one job in a phase.
-// One value lives per device; boxing the job would buy nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum State {
-    Idle,
-    Busy { job: Job, phase: Phase },
-}
+/// The machine's state: idle, or one job in a phase; persisted in the journal.
+pub type State = core::State<Job>;
 
 /// What happened.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// An update passed every check.
-    Accepted(Job),
-    Progress(u8),
-    /// Downloaded completely; size and SHA-256 match the manifest.
-    Downloaded,
-    DownloadFailed(Reason),
-    /// The slot is written (firmware) or the configuration applied (config).
-    Installed,
-    InstallFailed,
-    /// After a reboot: whether the boot system started the new slot in a trial.
-    Booted {
-        into_target: bool,
-    },
-    HealthPassed,
-    HealthFailed,
-    Cancel(RolloutId),
-}
+pub type Event = core::Event<Job>;
 
-/// What the runner must do, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    Report {
-        state: DeviceState,
-        reason: Option<Reason>,
-        progress: Option<u8>,
-    },
-    Download,
-    StopDownload,
-    Install,
-    SwitchAndReboot,
-    HealthCheck,
-    Commit,
-    Rollback,
-    /// Record the final state in the journal (and the installed artifact on success).
-    Finish {
-        state: DeviceState,
-        reason: Option<Reason>,
-    },
-}
+impl core::Job for Job {
+    type Rollout = RolloutId;
 
-fn report(state: DeviceState) -> Effect {
-    Effect::Report { state, reason: None, progress: None }
-}
+    fn kind(&self) -> ArtifactKind {
+        self.kind
+    }
 
-fn finish(state: DeviceState, reason: Option<Reason>) -> Effect {
-    Effect::Finish { state, reason }
-}
-
-/// The one transition function.
-pub fn step(state: State, event: Event) -> (State, Vec<Effect>) {
-    use Effect::*;
-    use Phase::*;
-    let State::Busy { job, phase } = state else {
-        return match event {
-            Event::Accepted(job) => (
-                State::Busy { job, phase: Downloading },
-                vec![Report { state: DeviceState::Downloading, reason: None, progress: Some(0) }, Download],
-            ),
-            // Nothing in progress: late outcomes and cancels change nothing.
-            _ => (State::Idle, vec![]),
-        };
-    };
-    let busy = |job: Job, phase: Phase| State::Busy { job, phase };
-    match (phase, event) {
-        (Downloading, Event::Progress(p)) => (
-            busy(job, Downloading),
-            vec![Report { state: DeviceState::Downloading, reason: None, progress: Some(p.min(100)) }],
-        ),
-        (Downloading, Event::Downloaded) => {
-            (busy(job, Installing), vec![report(DeviceState::Verifying), report(DeviceState::Installing), Install])
-        }
-        (Downloading, Event::DownloadFailed(reason)) => (State::Idle, vec![finish(DeviceState::Failed, Some(reason))]),
-        (Installing, Event::Installed) if job.kind == ArtifactKind::Config => {
-            (State::Idle, vec![finish(DeviceState::Succeeded, None)])
-        }
-        (Installing, Event::Installed) => (busy(job, Rebooting), vec![report(DeviceState::Rebooting), SwitchAndReboot]),
-        (Installing, Event::InstallFailed) => {
-            (State::Idle, vec![finish(DeviceState::Failed, Some(Reason::InstallFailed))])
-        }
-        (Rebooting | Trial, Event::Booted { into_target: true }) => (busy(job, Trial), vec![HealthCheck]),
-        (Rebooting | Trial, Event::Booted { into_target: false }) => {
-            (State::Idle, vec![finish(DeviceState::RolledBack, Some(Reason::BootFailed))])
-        }
-        (Trial, Event::HealthPassed) => (State::Idle, vec![Commit, finish(DeviceState::Succeeded, None)]),
-        (Trial, Event::HealthFailed) => {
-            (State::Idle, vec![Rollback, finish(DeviceState::RolledBack, Some(Reason::HealthCheckFailed))])
-        }
-        (Downloading, Event::Cancel(id)) if id == job.rollout_id => {
-            (State::Idle, vec![StopDownload, finish(DeviceState::Cancelled, None)])
-        }
-        (Installing, Event::Cancel(id)) if id == job.rollout_id => {
-            (State::Idle, vec![finish(DeviceState::Cancelled, None)])
-        }
-        // Anything else (a cancel after the switch, a stale outcome) changes nothing.
-        (phase, _) => (busy(job, phase), vec![]),
+    fn rollout(&self) -> &RolloutId {
+        &self.rollout_id
     }
 }
 
 #[cfg(test)]
 mod tests {
     use fleet_protocol::manifest::SCHEMA;
-    use fleet_protocol::{HardwareModel, Manifest, ProductName, Sha256Digest};
+    use fleet_protocol::{ArtifactKind, HardwareModel, Manifest, ProductName, Sha256Digest};
+
+    use fleet_protocol::state::{DeviceState, Reason};
 
     use super::*;
+
+    /// The core's step, its effects in a `Vec` for comparing.
+    fn step(state: State, event: Event) -> (State, Vec<Effect>) {
+        let (state, effects) = super::step(state, event);
+        (state, effects.to_vec())
+    }
+
+    fn report(state: DeviceState) -> Effect {
+        Effect::Report { state, reason: None, progress: None }
+    }
+
+    fn finish(state: DeviceState, reason: Option<Reason>) -> Effect {
+        Effect::Finish { state, reason }
+    }
 
     fn job(kind: ArtifactKind) -> Job {
         Job {

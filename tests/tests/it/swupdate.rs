@@ -65,7 +65,7 @@ async fn one_swupdate_at_a_time() -> std::fs::File {
     let path = std::env::temp_dir().join("fleet-tests-swupdate.lock");
     let lock = move || {
         let file = std::fs::File::create(path)?;
-        file.lock()?;
+        fs4::FileExt::lock(&file)?;
         Ok::<_, std::io::Error>(file)
     };
     tokio::task::spawn_blocking(lock).await.unwrap().expect("the SWUpdate test lock")

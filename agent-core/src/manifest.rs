@@ -1,0 +1,143 @@
+//! The manifest (CONTRACT §2), read in place from verified payload bytes. Unknown fields
+//! are refused, so a newer producer cannot smuggle in a field this verifier would ignore.
+
+use heapless::Vec;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::id;
+pub use crate::kind::ArtifactKind;
+use crate::version::{Version, VersionReq};
+use crate::{MAX_HARDWARE, MAX_PAYLOAD_BYTES};
+
+/// The one schema this build understands.
+pub const SCHEMA: u32 = 1;
+
+/// The manifest's fields as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fields<'a> {
+    schema: u32,
+    kind: ArtifactKind,
+    name: &'a str,
+    version: &'a str,
+    hardware: Vec<&'a str, MAX_HARDWARE>,
+    size: u64,
+    sha256: &'a str,
+    created_at: &'a str,
+    #[serde(default)]
+    expires_at: Option<&'a str>,
+    #[serde(default)]
+    requires_firmware: Option<&'a str>,
+    #[serde(default)]
+    allow_downgrade_from: Option<&'a str>,
+}
+
+/// A checked manifest, schema 1; times in seconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest<'a> {
+    pub kind: ArtifactKind,
+    pub name: &'a str,
+    pub version: Version<'a>,
+    /// Compatible hardware models; empty means any.
+    pub hardware: Vec<&'a str, MAX_HARDWARE>,
+    pub size: u64,
+    pub sha256: [u8; 32],
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    /// Configs only: the firmware versions this configuration works with.
+    pub requires_firmware: Option<VersionReq<'a>>,
+    /// The installed versions that may go back to this (lower) version.
+    pub allow_downgrade_from: Option<VersionReq<'a>>,
+}
+
+/// Why bytes are not a valid manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    #[error("manifest is larger than {MAX_PAYLOAD_BYTES} bytes")]
+    TooLarge,
+    #[error("manifest is not valid JSON of the schema, or lists more than {MAX_HARDWARE} hardware models")]
+    Malformed,
+    #[error("manifest field {0} is not valid")]
+    Field(&'static str),
+    #[error("manifest schema {0} is not supported (expected {SCHEMA})")]
+    Schema(u32),
+    #[error("requires_firmware is only allowed in config manifests")]
+    RequiresFirmwareOnFirmware,
+    #[error("expires_at is not after created_at")]
+    ExpiresBeforeCreated,
+    /// The place of the second mention.
+    #[error("hardware lists a model more than once")]
+    DuplicateHardware(usize),
+}
+
+impl<'a> Manifest<'a> {
+    /// Reads and checks manifest bytes. Call only on verified payload bytes.
+    pub fn from_slice(bytes: &'a [u8]) -> Result<Self, ManifestError> {
+        if bytes.len() > MAX_PAYLOAD_BYTES {
+            return Err(ManifestError::TooLarge);
+        }
+        let (f, _): (Fields<'a>, _) = serde_json_core::from_slice(bytes).map_err(|_| ManifestError::Malformed)?;
+        let field = |name: &'static str| ManifestError::Field(name);
+        let requirement = |s: Option<&'a str>, name| s.map(VersionReq::parse).transpose().map_err(|_| field(name));
+        let manifest = Manifest {
+            kind: f.kind,
+            name: id::check(f.name).map(|()| f.name).map_err(|_| field("name"))?,
+            version: Version::parse(f.version).map_err(|_| field("version"))?,
+            hardware: f.hardware,
+            size: f.size,
+            sha256: digest(f.sha256).ok_or(field("sha256"))?,
+            created_at: timestamp(f.created_at).ok_or(field("created_at"))?,
+            expires_at: f.expires_at.map(|e| timestamp(e).ok_or(field("expires_at"))).transpose()?,
+            requires_firmware: requirement(f.requires_firmware, "requires_firmware")?,
+            allow_downgrade_from: requirement(f.allow_downgrade_from, "allow_downgrade_from")?,
+        };
+        if f.schema != SCHEMA {
+            return Err(ManifestError::Schema(f.schema));
+        }
+        manifest.check()?;
+        Ok(manifest)
+    }
+
+    /// The rules the schema cannot express.
+    fn check(&self) -> Result<(), ManifestError> {
+        if self.hardware.iter().any(|h| id::check(h).is_err()) {
+            return Err(ManifestError::Field("hardware"));
+        }
+        if self.kind == ArtifactKind::Firmware && self.requires_firmware.is_some() {
+            return Err(ManifestError::RequiresFirmwareOnFirmware);
+        }
+        if self.expires_at.is_some_and(|e| e <= self.created_at) {
+            return Err(ManifestError::ExpiresBeforeCreated);
+        }
+        let listed_before = |(i, h): (usize, &&str)| self.hardware[..i].contains(h).then_some(i);
+        if let Some(i) = self.hardware.iter().enumerate().find_map(listed_before) {
+            return Err(ManifestError::DuplicateHardware(i));
+        }
+        Ok(())
+    }
+
+    /// Whether a device running `installed`, a higher version than this one, may go back
+    /// to it: only when `allow_downgrade_from` is present and matches `installed`.
+    pub fn allows_downgrade_from(&self, installed: &Version<'_>) -> bool {
+        self.allow_downgrade_from.as_ref().is_some_and(|req| req.matches(installed))
+    }
+
+    /// Whether this artifact may be installed on `model` (an empty list means any).
+    pub fn fits_hardware(&self, model: &str) -> bool {
+        self.hardware.is_empty() || self.hardware.contains(&model)
+    }
+}
+
+/// 64 lowercase hex characters.
+pub fn digest(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    let lowercase = s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    (lowercase && hex::decode_to_slice(s, &mut out).is_ok()).then_some(out)
+}
+
+/// An RFC 3339 time in seconds since the Unix epoch.
+pub fn timestamp(s: &str) -> Option<i64> {
+    OffsetDateTime::parse(s, &Rfc3339).ok().map(OffsetDateTime::unix_timestamp)
+}
