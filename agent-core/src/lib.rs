@@ -8,7 +8,9 @@
 //! - [`image`]: the received image's size and SHA-256, chunk by chunk;
 //! - [`machine`]: the update state machine, `step(state, event) -> (state, effects)`;
 //! - [`report`]: the status report a device publishes (CONTRACT §4);
-//! - [`state`]: the contract's states, reasons and legal transitions (CONTRACT §5).
+//! - [`state`]: the contract's states, reasons and legal transitions (CONTRACT §5);
+//! - [`command`], [`updater`] and [`session`]: a microcontroller's whole update over its
+//!   own flash (A/B) and network, with the board support package behind two traits.
 //!
 //! What it leaves to its host: the network (MQTT, HTTP), the flash or file system, the
 //! clock and the reboot. Its limits are the constants below.
@@ -20,6 +22,7 @@
 extern crate std;
 
 pub mod admission;
+pub mod command;
 pub mod envelope;
 pub mod id;
 pub mod image;
@@ -27,7 +30,9 @@ mod kind;
 pub mod machine;
 pub mod manifest;
 pub mod report;
+pub mod session;
 pub mod state;
+pub mod updater;
 pub mod verify;
 pub mod version;
 

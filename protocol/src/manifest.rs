@@ -205,6 +205,22 @@ mod tests {
         assert!(matches!(e, crate::VerifyError::SignatureInvalid { .. }), "{e}");
     }
 
+    /// The device core reads every manifest the server accepts: more hardware models than
+    /// it holds, or more bytes, are refused here already.
+    #[test]
+    fn a_manifest_a_device_could_not_read_is_refused() {
+        let models =
+            |n: usize| serde_json::to_string(&(0..n).map(|i| format!("board-{i}")).collect::<Vec<_>>()).unwrap();
+        assert!(Manifest::from_slice(with("hardware", &models(16)).as_bytes()).is_ok());
+        let e = Manifest::from_slice(with("hardware", &models(17)).as_bytes()).unwrap_err();
+        assert!(matches!(e, ManifestError::Malformed(_)), "{e}");
+        let long = format!("[\"{}\"]", "a".repeat(60));
+        let many = (0..40).map(|i| format!("\"m{i}-{}\"", "x".repeat(50))).collect::<Vec<_>>().join(",");
+        assert!(Manifest::from_slice(with("hardware", &long).as_bytes()).is_ok());
+        let e = Manifest::from_slice(with("hardware", &format!("[{many}]")).as_bytes()).unwrap_err();
+        assert!(matches!(e, ManifestError::Malformed(ref m) if m.contains("larger")), "{e}");
+    }
+
     #[test]
     fn config_may_require_firmware() {
         let mut v: serde_json::Value = serde_json::from_str(&with("kind", "\"config\"")).unwrap();

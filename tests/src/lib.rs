@@ -9,6 +9,7 @@ pub mod balancer;
 pub mod broker;
 pub mod certs;
 pub mod device_server;
+pub mod mcu;
 pub mod mosquitto;
 pub mod power_loss;
 pub mod rauc;

@@ -20,6 +20,7 @@ mod external_broker;
 mod ha_discovery;
 mod ha_schema;
 mod isolation;
+mod mcu;
 mod memory;
 mod mqtt_events;
 mod node_red;

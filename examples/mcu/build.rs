@@ -1,0 +1,8 @@
+//! Puts memory.x where cortex-m-rt's link.x finds it.
+
+fn main() {
+    let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    std::fs::copy("memory.x", out.join("memory.x")).expect("memory.x is copied");
+    println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rerun-if-changed=memory.x");
+}

@@ -1,0 +1,138 @@
+//! A bare-metal image with the Fleet OTA update core (`fleet-agent-core`), for a Cortex-M4F.
+//!
+//! What a board support package provides, and what stands in for it here:
+//! - the flash with two image regions and the boot selection ([`Board`]): simulated in RAM
+//!   (two regions of [`REGION`] bytes);
+//! - the network, MQTT and HTTP ([`Network`]): [`Unplugged`], opaque to the optimiser, so
+//!   the image links the whole update path as a board's would;
+//! - the clock and the reset: part of the two above.
+//!
+//! The pinned key is the repository's TEST-ONLY release key (firmware-samples/).
+#![no_std]
+#![no_main]
+
+use core::hint::black_box;
+
+use cortex_m_rt::entry;
+use ed25519_dalek::VerifyingKey;
+use fleet_agent_core::session::{Network, Session};
+use fleet_agent_core::updater::{Board, Identity, Slot, Updater};
+use fleet_agent_core::verify::{Keys, TrustedKey};
+use panic_halt as _;
+
+/// firmware-samples/test-only-release.pub, its 32 raw bytes.
+const RELEASE_KEY: [u8; 32] = [
+    0xb7, 0x28, 0xb9, 0x5d, 0xa1, 0xcb, 0xb2, 0xe6, 0xd5, 0x93, 0x43, 0x04, 0xd5, 0x86, 0x94, 0x28, 0xfd, 0x2a, 0x94,
+    0xfc, 0xd9, 0x49, 0x2e, 0x6e, 0xc8, 0x56, 0x8d, 0x60, 0xec, 0x23, 0x11, 0x41,
+];
+
+/// Each simulated image region's size.
+const REGION: usize = 16 * 1024;
+
+/// The receive buffers: one MQTT command, one chunk of the image.
+const COMMAND_BYTES: usize = 4096;
+const CHUNK_BYTES: usize = 4096;
+
+/// Two image regions in RAM and a boot selection that falls back unless confirmed.
+struct SimulatedFlash {
+    regions: [[u8; REGION]; 2],
+    running: Slot,
+    next: Option<Slot>,
+    kept: Slot,
+}
+
+fn region(slot: Slot) -> usize {
+    match slot {
+        Slot::A => 0,
+        Slot::B => 1,
+    }
+}
+
+impl Board for SimulatedFlash {
+    type Error = ();
+
+    fn region_size(&self) -> u64 {
+        REGION as u64
+    }
+
+    fn erase(&mut self, slot: Slot) -> Result<(), ()> {
+        self.regions[region(slot)].fill(0xff);
+        Ok(())
+    }
+
+    fn write(&mut self, slot: Slot, offset: u64, data: &[u8]) -> Result<(), ()> {
+        let at = usize::try_from(offset).map_err(|_| ())?;
+        let target = self.regions[region(slot)].get_mut(at..at + data.len()).ok_or(())?;
+        target.copy_from_slice(data);
+        Ok(())
+    }
+
+    fn booted(&self) -> Slot {
+        self.running
+    }
+
+    fn try_next(&mut self, slot: Slot) -> Result<(), ()> {
+        self.next = Some(slot);
+        Ok(())
+    }
+
+    fn confirm(&mut self) -> Result<(), ()> {
+        self.kept = self.running;
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.running = self.next.take().unwrap_or(self.kept);
+    }
+}
+
+/// No network: every answer is opaque to the optimiser, as a real stack's would be.
+struct Unplugged;
+
+impl Network for Unplugged {
+    fn current_command(&mut self, into: &mut [u8]) -> Option<usize> {
+        black_box(&mut *into);
+        black_box(None)
+    }
+
+    fn is_server_origin(&self, url: &str) -> bool {
+        black_box(url);
+        black_box(false)
+    }
+
+    fn fetch(&mut self, url: &str, offset: u64, into: &mut [u8]) -> Option<usize> {
+        black_box((url, offset, &mut *into));
+        black_box(None)
+    }
+
+    fn publish(&mut self, report: &[u8]) {
+        black_box(report);
+    }
+
+    fn healthy(&mut self) -> bool {
+        black_box(true)
+    }
+
+    fn now(&self) -> i64 {
+        black_box(0)
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    let keys = [TrustedKey::new(VerifyingKey::from_bytes(&RELEASE_KEY).expect("a valid Ed25519 key"))];
+    let identity = Identity { device_id: "mcu-1", hardware: "stm32f411", keys: Keys::new(&keys, 1) };
+    let flash = SimulatedFlash { regions: [[0xff; REGION]; 2], running: Slot::A, next: None, kept: Slot::A };
+    let mut session = Session::new(Updater::new(flash, identity, None, 0), Unplugged, 0);
+    let mut command = [0u8; COMMAND_BYTES];
+    let mut chunk = [0u8; CHUNK_BYTES];
+    session.connected();
+    loop {
+        // A board's MQTT client fills `command` with the next message on `…/commands`.
+        let len = black_box(0usize).min(COMMAND_BYTES);
+        black_box(&mut command);
+        if len > 0 {
+            session.command(&command[..len], &mut chunk);
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! A microcontroller on the host: the device core's [`Session`] over a simulated flash of
+//! two 1 MiB regions, with the network a board support package would provide made of the
+//! test's MQTT and HTTP clients. Real: the server, the broker, the core's code path, the
+//! 4 KiB receive buffer. Stand-ins: the flash (memory) and the reset (a call that returns).
+
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime};
+
+use fleet_agent_core::session::{Network, Session};
+use fleet_agent_core::updater::{Board, Firmware, Identity, Slot, Updater};
+use fleet_agent_core::verify::{Keys, TrustedKey};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::Packet;
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+
+/// Each region's size.
+pub const REGION: usize = 1024 * 1024;
+
+/// The receive buffer the image streams through.
+pub const CHUNK: usize = 4096;
+
+/// Two regions and a boot selection that falls back at a reset unless confirmed.
+#[derive(Debug)]
+pub struct SimulatedFlash {
+    pub regions: [Vec<u8>; 2],
+    pub running: Slot,
+    pub next: Option<Slot>,
+    pub kept: Slot,
+    pub writes: usize,
+}
+
+impl SimulatedFlash {
+    /// Slot A holds `image` and runs; slot B is erased.
+    pub fn with(image: &[u8]) -> Self {
+        let mut a = vec![0xff; REGION];
+        a[..image.len()].copy_from_slice(image);
+        Self { regions: [a, vec![0xff; REGION]], running: Slot::A, next: None, kept: Slot::A, writes: 0 }
+    }
+
+    pub fn region(&self, slot: Slot) -> &[u8] {
+        &self.regions[index(slot)]
+    }
+}
+
+fn index(slot: Slot) -> usize {
+    match slot {
+        Slot::A => 0,
+        Slot::B => 1,
+    }
+}
+
+impl Board for SimulatedFlash {
+    type Error = &'static str;
+
+    fn region_size(&self) -> u64 {
+        REGION as u64
+    }
+
+    fn erase(&mut self, slot: Slot) -> Result<(), Self::Error> {
+        self.regions[index(slot)].fill(0xff);
+        Ok(())
+    }
+
+    fn write(&mut self, slot: Slot, offset: u64, data: &[u8]) -> Result<(), Self::Error> {
+        let at = usize::try_from(offset).map_err(|_| "offset")?;
+        let region = self.regions[index(slot)].get_mut(at..at + data.len()).ok_or("past the region")?;
+        region.copy_from_slice(data);
+        self.writes += 1;
+        Ok(())
+    }
+
+    fn booted(&self) -> Slot {
+        self.running
+    }
+
+    fn try_next(&mut self, slot: Slot) -> Result<(), Self::Error> {
+        self.next = Some(slot);
+        Ok(())
+    }
+
+    fn confirm(&mut self) -> Result<(), Self::Error> {
+        self.kept = self.running;
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.running = self.next.take().unwrap_or(self.kept);
+    }
+}
+
+/// The network: the test's MQTT connection and HTTP client, blocking on the test's runtime.
+#[derive(Debug)]
+pub struct HostNetwork {
+    runtime: tokio::runtime::Handle,
+    http: reqwest::Client,
+    server: reqwest::Url,
+    device_id: String,
+    token: String,
+    mqtt: AsyncClient,
+    /// What the health check answers.
+    pub healthy: bool,
+}
+
+impl Network for HostNetwork {
+    fn current_command(&mut self, into: &mut [u8]) -> Option<usize> {
+        let url = self.server.join(&format!("/api/v1/devices/{}/command", self.device_id)).ok()?;
+        let body = self.runtime.block_on(async {
+            let response = self.http.get(url).bearer_auth(&self.token).send().await.ok()?;
+            response.status().is_success().then_some(())?;
+            response.bytes().await.ok()
+        })?;
+        let target = into.get_mut(..body.len())?;
+        target.copy_from_slice(&body);
+        Some(body.len())
+    }
+
+    fn is_server_origin(&self, url: &str) -> bool {
+        reqwest::Url::parse(url).is_ok_and(|u| u.origin() == self.server.origin())
+    }
+
+    fn fetch(&mut self, url: &str, offset: u64, into: &mut [u8]) -> Option<usize> {
+        let range = format!("bytes={offset}-{}", offset + into.len() as u64 - 1);
+        let body = self.runtime.block_on(async {
+            let response = self.http.get(url).bearer_auth(&self.token).header("Range", range).send().await.ok()?;
+            match response.status().as_u16() {
+                416 => Some(Vec::new()),
+                200 | 206 => response.bytes().await.ok().map(|b| b.to_vec()),
+                _ => None,
+            }
+        })?;
+        let len = body.len().min(into.len());
+        into[..len].copy_from_slice(&body[..len]);
+        Some(len)
+    }
+
+    fn publish(&mut self, report: &[u8]) {
+        let topic = format!("fleet/devices/{}/status", self.device_id);
+        self.mqtt.try_publish(topic, QoS::AtLeastOnce, false, report.to_vec()).expect("the report is queued");
+    }
+
+    fn healthy(&mut self) -> bool {
+        self.healthy
+    }
+
+    fn now(&self) -> i64 {
+        SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    }
+}
+
+/// A microcontroller running until its commands stop: the keys it pins, its flash, what it
+/// has installed and whether its health check passes.
+#[derive(Debug)]
+pub struct Microcontroller {
+    pub device_id: String,
+    pub hardware: String,
+    pub keys: Vec<TrustedKey>,
+    pub flash: SimulatedFlash,
+    pub firmware: Option<Firmware>,
+    pub healthy: bool,
+}
+
+impl Microcontroller {
+    /// Connects to `mqtt_url` as the device, sends its connect report and carries every
+    /// command through the core until `stop` fires; its flash and firmware at the end.
+    pub async fn run(
+        self,
+        server: &str,
+        mqtt_url: &str,
+        token: &str,
+        stop: tokio::sync::oneshot::Receiver<()>,
+    ) -> (SimulatedFlash, Option<Firmware>) {
+        let (host, port) = mqtt_url.trim_start_matches("mqtt://").rsplit_once(':').expect("host:port");
+        let mut options = MqttOptions::new(&self.device_id, host, port.parse().expect("a port"));
+        options.set_credentials(&self.device_id, token).set_clean_start(true);
+        let (mqtt, mut eventloop) = AsyncClient::new(options, 64);
+        let commands_topic = format!("fleet/devices/{}/commands", self.device_id);
+        mqtt.subscribe(&commands_topic, QoS::AtLeastOnce).await.expect("subscribe queued");
+        let (commands, received) = mpsc::channel::<Option<Vec<u8>>>();
+        let poll = tokio::spawn(async move {
+            while let Ok(event) = eventloop.poll().await {
+                let message = match event {
+                    Event::Incoming(Packet::SubAck(_)) => None,
+                    Event::Incoming(Packet::Publish(p)) => Some(p.payload.to_vec()),
+                    _ => continue,
+                };
+                if commands.send(message).is_err() {
+                    break;
+                }
+            }
+        });
+        let network = HostNetwork {
+            runtime: tokio::runtime::Handle::current(),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("a client"),
+            server: reqwest::Url::parse(server).expect("the server's URL"),
+            device_id: self.device_id.clone(),
+            token: token.to_owned(),
+            mqtt,
+            healthy: self.healthy,
+        };
+        let device = tokio::task::spawn_blocking(move || self.serve(network, received));
+        let _ = stop.await;
+        poll.abort();
+        device.await.expect("the device's thread")
+    }
+
+    fn serve(
+        self,
+        network: HostNetwork,
+        received: mpsc::Receiver<Option<Vec<u8>>>,
+    ) -> (SimulatedFlash, Option<Firmware>) {
+        let identity =
+            Identity { device_id: &self.device_id, hardware: &self.hardware, keys: Keys::new(&self.keys, 1) };
+        let updater = Updater::new(self.flash, identity, self.firmware, 0);
+        let mut session = Session::new(updater, network, 0);
+        let mut chunk = [0u8; CHUNK];
+        // The first message is the SUBACK: then the connect report (CONTRACT §4).
+        while let Ok(message) = received.recv() {
+            match message {
+                None => session.connected(),
+                Some(command) => session.command(&command, &mut chunk),
+            }
+        }
+        let firmware = session.updater.firmware().cloned();
+        (session.updater.into_board(), firmware)
+    }
+}
