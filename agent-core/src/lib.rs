@@ -24,6 +24,7 @@ extern crate std;
 pub mod admission;
 pub mod command;
 pub mod envelope;
+pub mod flash;
 pub mod id;
 pub mod image;
 mod kind;

@@ -1,13 +1,14 @@
 //! A microcontroller on the host: the device core's [`Session`] over a simulated flash of
-//! two 1 MiB regions, with the network a board support package would provide made of the
+//! two 1 MiB regions (the core's `SimulatedFlash`), with the network a board support package would provide made of the
 //! test's MQTT and HTTP clients. Real: the server, the broker, the core's code path, the
 //! 4 KiB receive buffer. Stand-ins: the flash (memory) and the reset (a call that returns).
 
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
+use fleet_agent_core::flash::SimulatedFlash;
 use fleet_agent_core::session::{Network, Session};
-use fleet_agent_core::updater::{Board, Firmware, Identity, Slot, Updater};
+use fleet_agent_core::updater::{Firmware, Identity, Updater};
 use fleet_agent_core::verify::{Keys, TrustedKey};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
@@ -19,73 +20,14 @@ pub const REGION: usize = 1024 * 1024;
 /// The receive buffer the image streams through.
 pub const CHUNK: usize = 4096;
 
-/// Two regions and a boot selection that falls back at a reset unless confirmed.
-#[derive(Debug)]
-pub struct SimulatedFlash {
-    pub regions: [Vec<u8>; 2],
-    pub running: Slot,
-    pub next: Option<Slot>,
-    pub kept: Slot,
-    pub writes: usize,
-}
+/// The simulated flash: two regions of [`REGION`] bytes on the heap.
+pub type Flash = SimulatedFlash<Vec<u8>>;
 
-impl SimulatedFlash {
-    /// Slot A holds `image` and runs; slot B is erased.
-    pub fn with(image: &[u8]) -> Self {
-        let mut a = vec![0xff; REGION];
-        a[..image.len()].copy_from_slice(image);
-        Self { regions: [a, vec![0xff; REGION]], running: Slot::A, next: None, kept: Slot::A, writes: 0 }
-    }
-
-    pub fn region(&self, slot: Slot) -> &[u8] {
-        &self.regions[index(slot)]
-    }
-}
-
-fn index(slot: Slot) -> usize {
-    match slot {
-        Slot::A => 0,
-        Slot::B => 1,
-    }
-}
-
-impl Board for SimulatedFlash {
-    type Error = &'static str;
-
-    fn region_size(&self) -> u64 {
-        REGION as u64
-    }
-
-    fn erase(&mut self, slot: Slot) -> Result<(), Self::Error> {
-        self.regions[index(slot)].fill(0xff);
-        Ok(())
-    }
-
-    fn write(&mut self, slot: Slot, offset: u64, data: &[u8]) -> Result<(), Self::Error> {
-        let at = usize::try_from(offset).map_err(|_| "offset")?;
-        let region = self.regions[index(slot)].get_mut(at..at + data.len()).ok_or("past the region")?;
-        region.copy_from_slice(data);
-        self.writes += 1;
-        Ok(())
-    }
-
-    fn booted(&self) -> Slot {
-        self.running
-    }
-
-    fn try_next(&mut self, slot: Slot) -> Result<(), Self::Error> {
-        self.next = Some(slot);
-        Ok(())
-    }
-
-    fn confirm(&mut self) -> Result<(), Self::Error> {
-        self.kept = self.running;
-        Ok(())
-    }
-
-    fn reset(&mut self) {
-        self.running = self.next.take().unwrap_or(self.kept);
-    }
+/// Region A holds `image` and runs; region B is erased.
+pub fn flash_with(image: &[u8]) -> Flash {
+    let mut a = vec![0xff; REGION];
+    a[..image.len()].copy_from_slice(image);
+    SimulatedFlash::new(a, vec![0xff; REGION])
 }
 
 /// The network: the test's MQTT connection and HTTP client, blocking on the test's runtime.
@@ -154,7 +96,7 @@ pub struct Microcontroller {
     pub device_id: String,
     pub hardware: String,
     pub keys: Vec<TrustedKey>,
-    pub flash: SimulatedFlash,
+    pub flash: Flash,
     pub firmware: Option<Firmware>,
     pub healthy: bool,
 }
@@ -168,7 +110,7 @@ impl Microcontroller {
         mqtt_url: &str,
         token: &str,
         stop: tokio::sync::oneshot::Receiver<()>,
-    ) -> (SimulatedFlash, Option<Firmware>) {
+    ) -> (Flash, Option<Firmware>) {
         let (host, port) = mqtt_url.trim_start_matches("mqtt://").rsplit_once(':').expect("host:port");
         let mut options = MqttOptions::new(&self.device_id, host, port.parse().expect("a port"));
         options.set_credentials(&self.device_id, token).set_clean_start(true);
@@ -203,11 +145,7 @@ impl Microcontroller {
         device.await.expect("the device's thread")
     }
 
-    fn serve(
-        self,
-        network: HostNetwork,
-        received: mpsc::Receiver<Option<Vec<u8>>>,
-    ) -> (SimulatedFlash, Option<Firmware>) {
+    fn serve(self, network: HostNetwork, received: mpsc::Receiver<Option<Vec<u8>>>) -> (Flash, Option<Firmware>) {
         let identity =
             Identity { device_id: &self.device_id, hardware: &self.hardware, keys: Keys::new(&self.keys, 1) };
         let updater = Updater::new(self.flash, identity, self.firmware, 0);

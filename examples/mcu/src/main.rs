@@ -1,8 +1,8 @@
 //! A bare-metal image with the Fleet OTA update core (`fleet-agent-core`), for a Cortex-M4F.
 //!
 //! What a board support package provides, and what stands in for it here:
-//! - the flash with two image regions and the boot selection ([`Board`]): simulated in RAM
-//!   (two regions of [`REGION`] bytes);
+//! - the flash with two image regions and the boot selection (`fleet_agent_core::flash::Board`):
+//!   the core's `SimulatedFlash`, two regions of [`REGION`] bytes in RAM;
 //! - the network, MQTT and HTTP ([`Network`]): [`Unplugged`], opaque to the optimiser, so
 //!   the image links the whole update path as a board's would;
 //! - the clock and the reset: part of the two above.
@@ -15,8 +15,9 @@ use core::hint::black_box;
 
 use cortex_m_rt::entry;
 use ed25519_dalek::VerifyingKey;
+use fleet_agent_core::flash::SimulatedFlash;
 use fleet_agent_core::session::{Network, Session};
-use fleet_agent_core::updater::{Board, Identity, Slot, Updater};
+use fleet_agent_core::updater::{Identity, Updater};
 use fleet_agent_core::verify::{Keys, TrustedKey};
 use panic_halt as _;
 
@@ -32,59 +33,6 @@ const REGION: usize = 16 * 1024;
 /// The receive buffers: one MQTT command, one chunk of the image.
 const COMMAND_BYTES: usize = 4096;
 const CHUNK_BYTES: usize = 4096;
-
-/// Two image regions in RAM and a boot selection that falls back unless confirmed.
-struct SimulatedFlash {
-    regions: [[u8; REGION]; 2],
-    running: Slot,
-    next: Option<Slot>,
-    kept: Slot,
-}
-
-fn region(slot: Slot) -> usize {
-    match slot {
-        Slot::A => 0,
-        Slot::B => 1,
-    }
-}
-
-impl Board for SimulatedFlash {
-    type Error = ();
-
-    fn region_size(&self) -> u64 {
-        REGION as u64
-    }
-
-    fn erase(&mut self, slot: Slot) -> Result<(), ()> {
-        self.regions[region(slot)].fill(0xff);
-        Ok(())
-    }
-
-    fn write(&mut self, slot: Slot, offset: u64, data: &[u8]) -> Result<(), ()> {
-        let at = usize::try_from(offset).map_err(|_| ())?;
-        let target = self.regions[region(slot)].get_mut(at..at + data.len()).ok_or(())?;
-        target.copy_from_slice(data);
-        Ok(())
-    }
-
-    fn booted(&self) -> Slot {
-        self.running
-    }
-
-    fn try_next(&mut self, slot: Slot) -> Result<(), ()> {
-        self.next = Some(slot);
-        Ok(())
-    }
-
-    fn confirm(&mut self) -> Result<(), ()> {
-        self.kept = self.running;
-        Ok(())
-    }
-
-    fn reset(&mut self) {
-        self.running = self.next.take().unwrap_or(self.kept);
-    }
-}
 
 /// No network: every answer is opaque to the optimiser, as a real stack's would be.
 struct Unplugged;
@@ -122,7 +70,7 @@ impl Network for Unplugged {
 fn main() -> ! {
     let keys = [TrustedKey::new(VerifyingKey::from_bytes(&RELEASE_KEY).expect("a valid Ed25519 key"))];
     let identity = Identity { device_id: "mcu-1", hardware: "stm32f411", keys: Keys::new(&keys, 1) };
-    let flash = SimulatedFlash { regions: [[0xff; REGION]; 2], running: Slot::A, next: None, kept: Slot::A };
+    let flash = SimulatedFlash::new([0xff; REGION], [0xff; REGION]);
     let mut session = Session::new(Updater::new(flash, identity, None, 0), Unplugged, 0);
     let mut command = [0u8; COMMAND_BYTES];
     let mut chunk = [0u8; CHUNK_BYTES];

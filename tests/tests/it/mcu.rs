@@ -9,7 +9,7 @@ use std::time::Duration;
 use fleet_agent_core::updater::{Firmware, Slot};
 use fleet_agent_core::verify::TrustedKey;
 use fleet_protocol::{ArtifactKind, HardwareModel};
-use fleet_tests::mcu::{Microcontroller, SimulatedFlash};
+use fleet_tests::mcu::{Flash, Microcontroller, flash_with};
 use fleet_tests::{TestApp, manifest_for, other_key, release_key, sign};
 use serde_json::{Value, json};
 
@@ -27,7 +27,7 @@ fn microcontroller(id: &str, healthy: bool) -> Microcontroller {
         device_id: id.to_owned(),
         hardware: "esp32c3".to_owned(),
         keys: vec![TrustedKey::new(release_key().verifying_key())],
-        flash: SimulatedFlash::with(OLD),
+        flash: flash_with(OLD),
         firmware: Some(firmware),
         healthy,
     }
@@ -37,7 +37,7 @@ fn microcontroller(id: &str, healthy: bool) -> Microcontroller {
 struct Outcome {
     rollout: Value,
     entry: Value,
-    flash: SimulatedFlash,
+    flash: Flash,
     firmware: Option<Firmware>,
 }
 

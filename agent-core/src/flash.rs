@@ -1,0 +1,153 @@
+//! The flash of a microcontroller as the updater sees it: two image regions (A/B) and the
+//! boot selection, provided by the board support package ([`Board`]); and a simulated one
+//! in memory for examples and tests ([`SimulatedFlash`]).
+
+/// One of the two image regions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    A,
+    B,
+}
+
+impl Slot {
+    pub fn other(self) -> Self {
+        match self {
+            Self::A => Self::B,
+            Self::B => Self::A,
+        }
+    }
+
+    /// 0 for A, 1 for B.
+    pub fn index(self) -> usize {
+        match self {
+            Self::A => 0,
+            Self::B => 1,
+        }
+    }
+}
+
+/// What a board support package provides.
+pub trait Board {
+    type Error: core::fmt::Debug;
+
+    /// Each image region's size in bytes.
+    fn region_size(&self) -> u64;
+
+    fn erase(&mut self, slot: Slot) -> Result<(), Self::Error>;
+
+    fn write(&mut self, slot: Slot, offset: u64, data: &[u8]) -> Result<(), Self::Error>;
+
+    /// The slot running now: the boot system says, not the updater's memory.
+    fn booted(&self) -> Slot;
+
+    /// Starts `slot` at the next reset, once: unless confirmed, the reset after goes back.
+    fn try_next(&mut self, slot: Slot) -> Result<(), Self::Error>;
+
+    /// Keeps the slot running now.
+    fn confirm(&mut self) -> Result<(), Self::Error>;
+
+    /// Resets the device (a board does not return; a host test's stand-in does).
+    fn reset(&mut self);
+}
+
+/// A board lent for a while is still a board (a host keeps a large one in a box).
+impl<B: Board + ?Sized> Board for &mut B {
+    type Error = B::Error;
+
+    fn region_size(&self) -> u64 {
+        (**self).region_size()
+    }
+
+    fn erase(&mut self, slot: Slot) -> Result<(), Self::Error> {
+        (**self).erase(slot)
+    }
+
+    fn write(&mut self, slot: Slot, offset: u64, data: &[u8]) -> Result<(), Self::Error> {
+        (**self).write(slot, offset, data)
+    }
+
+    fn booted(&self) -> Slot {
+        (**self).booted()
+    }
+
+    fn try_next(&mut self, slot: Slot) -> Result<(), Self::Error> {
+        (**self).try_next(slot)
+    }
+
+    fn confirm(&mut self) -> Result<(), Self::Error> {
+        (**self).confirm()
+    }
+
+    fn reset(&mut self) {
+        (**self).reset()
+    }
+}
+
+/// Two regions in memory (`S`: an array on a board, a `Vec` on a host) and a boot
+/// selection like a bootloader's: a trial start once, back to the kept region at the next
+/// reset unless confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatedFlash<S> {
+    pub regions: [S; 2],
+    pub running: Slot,
+    pub next: Option<Slot>,
+    pub kept: Slot,
+    /// Writes so far.
+    pub writes: usize,
+}
+
+/// Why the simulated flash refused a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the write goes past the region")]
+pub struct PastTheRegion;
+
+impl<S: AsRef<[u8]> + AsMut<[u8]>> SimulatedFlash<S> {
+    /// Region A runs and is kept.
+    pub fn new(a: S, b: S) -> Self {
+        Self { regions: [a, b], running: Slot::A, next: None, kept: Slot::A, writes: 0 }
+    }
+
+    pub fn region(&self, slot: Slot) -> &[u8] {
+        self.regions[slot.index()].as_ref()
+    }
+}
+
+impl<S: AsRef<[u8]> + AsMut<[u8]>> Board for SimulatedFlash<S> {
+    type Error = PastTheRegion;
+
+    fn region_size(&self) -> u64 {
+        self.regions[0].as_ref().len() as u64
+    }
+
+    fn erase(&mut self, slot: Slot) -> Result<(), PastTheRegion> {
+        self.regions[slot.index()].as_mut().fill(0xff);
+        Ok(())
+    }
+
+    fn write(&mut self, slot: Slot, offset: u64, data: &[u8]) -> Result<(), PastTheRegion> {
+        let at = usize::try_from(offset).map_err(|_| PastTheRegion)?;
+        let end = at.checked_add(data.len()).ok_or(PastTheRegion)?;
+        let target = self.regions[slot.index()].as_mut().get_mut(at..end).ok_or(PastTheRegion)?;
+        target.copy_from_slice(data);
+        self.writes += 1;
+        Ok(())
+    }
+
+    fn booted(&self) -> Slot {
+        self.running
+    }
+
+    fn try_next(&mut self, slot: Slot) -> Result<(), PastTheRegion> {
+        self.next = Some(slot);
+        Ok(())
+    }
+
+    fn confirm(&mut self) -> Result<(), PastTheRegion> {
+        self.kept = self.running;
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.running = self.next.take().unwrap_or(self.kept);
+    }
+}

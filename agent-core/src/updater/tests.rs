@@ -1,0 +1,111 @@
+//! The updater over a simulated flash: whole updates, fallbacks and refusals.
+
+use std::vec::Vec;
+
+use sha2::{Digest as _, Sha256};
+
+use super::*;
+use crate::flash::SimulatedFlash;
+use crate::signed::{envelope, hex_of, key, trusted};
+use crate::verify::TrustedKey;
+
+const REGION: usize = 16 * 1024;
+
+type RamBoard = SimulatedFlash<[u8; REGION]>;
+
+fn image() -> Vec<u8> {
+    (0..10_000u32).map(|i| (i % 251) as u8).collect()
+}
+
+fn command(image: &[u8], hardware: &str) -> std::string::String {
+    let sha = hex_of(&Sha256::digest(image));
+    let manifest = std::format!(
+        r#"{{"schema":1,"kind":"firmware","name":"sensor-fw","version":"1.1.0","hardware":["{hardware}"],"size":{},"sha256":"{sha}","created_at":"2026-12-01T00:00:00Z"}}"#,
+        image.len()
+    );
+    let envelope = envelope(manifest.as_bytes(), &[&key(1)]);
+    std::format!(
+        r#"{{"type":"update","device_id":"mcu-1","rollout_id":"r1","kind":"firmware","url":"http://s/b","envelope":{envelope}}}"#
+    )
+}
+
+fn updater(keys: &[TrustedKey]) -> Updater<'_, RamBoard> {
+    let identity = Identity { device_id: "mcu-1", hardware: "esp32c3", keys: Keys::new(keys, 1) };
+    let firmware = Firmware::new("sensor-fw", "1.0.0", [0; 32]).unwrap();
+    Updater::new(SimulatedFlash::new([0xff; REGION], [0xff; REGION]), identity, Some(firmware), 0)
+}
+
+fn reported(todo: &Todo) -> Vec<DeviceState> {
+    todo.iter().filter_map(|e| if let Effect::Report { state, .. } = e { Some(*state) } else { None }).collect()
+}
+
+/// Admits the command and streams `image` in 4 KiB chunks; what the end returned.
+fn download(u: &mut Updater<'_, RamBoard>, json: &str, image: &[u8]) -> Todo {
+    let Screened::Confirm(command) = u.screen(json.as_bytes()) else { panic!("not to confirm") };
+    let todo = u.admit(&command, true, 1_800_000_000);
+    assert_eq!(todo.last(), Some(&Effect::Download), "{todo:?}");
+    for chunk in image.chunks(4096) {
+        let todo = u.chunk(chunk);
+        if !todo.is_empty() {
+            return todo;
+        }
+    }
+    u.downloaded()
+}
+
+#[test]
+fn an_update_streams_into_the_other_slot_boots_a_trial_and_is_kept() {
+    let keys = [trusted(1)];
+    let mut u = updater(&keys);
+    let todo = download(&mut u, &command(&image(), "esp32c3"), &image());
+    let states = [DeviceState::Verifying, DeviceState::Installing, DeviceState::Rebooting];
+    assert_eq!(reported(&todo), states);
+    assert_eq!(todo.last(), Some(&Effect::SwitchAndReboot));
+    assert_eq!(&u.board().region(Slot::B)[..10_000], image().as_slice(), "slot B holds the image");
+    u.switch_and_reset();
+    assert_eq!(u.started().as_slice(), &[Effect::HealthCheck]);
+    assert_eq!(reported(&u.health(true)), [DeviceState::Succeeded]);
+    assert_eq!((u.board().kept, u.firmware().unwrap().version.as_str()), (Slot::B, "1.1.0"));
+    let mut out = [0u8; 512];
+    let len = u.connect_report(7, &mut out).unwrap();
+    let report = core::str::from_utf8(&out[..len]).unwrap();
+    assert!(report.starts_with(r#"{"rollout_id":"r1","state":"succeeded""#), "{report}");
+    assert_eq!(u.screen(command(&image(), "esp32c3").as_bytes()), Screened::Repeat(DeviceState::Succeeded));
+}
+
+#[test]
+fn a_failed_trial_goes_back_to_the_old_slot() {
+    let keys = [trusted(1)];
+    let mut u = updater(&keys);
+    download(&mut u, &command(&image(), "esp32c3"), &image());
+    u.switch_and_reset();
+    u.started();
+    let todo = u.health(false);
+    assert_eq!((reported(&todo), todo.last()), (std::vec![DeviceState::RolledBack], Some(&Effect::Rollback)));
+    u.roll_back();
+    assert_eq!((u.board().booted(), u.firmware().unwrap().version.as_str()), (Slot::A, "1.0.0"));
+}
+
+#[test]
+fn refusals_and_bad_images_change_no_slot_that_boots() {
+    let keys = [trusted(1)];
+    let mut u = updater(&keys);
+    let other_hardware = command(&image(), "rpi4");
+    let Screened::Confirm(c) = u.screen(other_hardware.as_bytes()) else { panic!() };
+    let todo = u.admit(&c, true, 1_800_000_000);
+    assert_eq!(
+        todo.as_slice(),
+        &[Effect::Report { state: DeviceState::Rejected, reason: Some(Reason::HardwareMismatch), progress: None }]
+    );
+    let mut longer = image();
+    longer.push(0);
+    let todo = download(&mut u, &command(&image(), "esp32c3").replace("r1", "r2"), &longer);
+    let failed = Effect::Report { state: DeviceState::Failed, reason: Some(Reason::SizeExceeded), progress: None };
+    assert_eq!(todo.as_slice(), &[failed]);
+    let mut changed = image();
+    changed[0] ^= 1;
+    let todo = download(&mut u, &command(&image(), "esp32c3").replace("r1", "r3"), &changed);
+    assert_eq!(reported(&todo), [DeviceState::Failed]);
+    assert_eq!(u.board().booted(), Slot::A);
+    assert_eq!(u.screen(br#"{"type":"cancel","device_id":"mcu-2","rollout_id":"r3"}"#), Screened::Ignore);
+}
