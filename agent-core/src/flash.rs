@@ -2,8 +2,12 @@
 //! boot selection, provided by the board support package ([`Board`]); and a simulated one
 //! in memory for examples and tests ([`SimulatedFlash`]).
 
+use serde::{Deserialize, Serialize};
+
+use crate::journal::JOURNAL_BYTES;
+
 /// One of the two image regions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Slot {
     A,
     B,
@@ -48,6 +52,13 @@ pub trait Board {
 
     /// Resets the device (a board does not return; a host test's stand-in does).
     fn reset(&mut self);
+
+    /// Keeps the updater's journal where a reset does not lose it (a flash page of its
+    /// own, written so that a power cut leaves the old or the new one).
+    fn store(&mut self, journal: &[u8]) -> Result<(), Self::Error>;
+
+    /// The journal last stored, copied into `into`: its length, or `None` if there is none.
+    fn load(&self, into: &mut [u8]) -> Option<usize>;
 }
 
 /// A board lent for a while is still a board (a host keeps a large one in a box).
@@ -81,6 +92,14 @@ impl<B: Board + ?Sized> Board for &mut B {
     fn reset(&mut self) {
         (**self).reset()
     }
+
+    fn store(&mut self, journal: &[u8]) -> Result<(), Self::Error> {
+        (**self).store(journal)
+    }
+
+    fn load(&self, into: &mut [u8]) -> Option<usize> {
+        (**self).load(into)
+    }
 }
 
 /// Two regions in memory (`S`: an array on a board, a `Vec` on a host) and a boot
@@ -92,11 +111,14 @@ pub struct SimulatedFlash<S> {
     pub running: Slot,
     pub next: Option<Slot>,
     pub kept: Slot,
-    /// Writes so far.
+    /// Writes to the regions so far.
     pub writes: usize,
+    /// The journal's page and how much of it is written.
+    pub journal: [u8; JOURNAL_BYTES],
+    pub journal_len: usize,
 }
 
-/// Why the simulated flash refused a write.
+/// Why the simulated flash refused a write (past a region, or a journal past its page).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the write goes past the region")]
 pub struct PastTheRegion;
@@ -104,7 +126,8 @@ pub struct PastTheRegion;
 impl<S: AsRef<[u8]> + AsMut<[u8]>> SimulatedFlash<S> {
     /// Region A runs and is kept.
     pub fn new(a: S, b: S) -> Self {
-        Self { regions: [a, b], running: Slot::A, next: None, kept: Slot::A, writes: 0 }
+        let journal = [0xff; JOURNAL_BYTES];
+        Self { regions: [a, b], running: Slot::A, next: None, kept: Slot::A, writes: 0, journal, journal_len: 0 }
     }
 
     pub fn region(&self, slot: Slot) -> &[u8] {
@@ -149,5 +172,17 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> Board for SimulatedFlash<S> {
 
     fn reset(&mut self) {
         self.running = self.next.take().unwrap_or(self.kept);
+    }
+
+    fn store(&mut self, journal: &[u8]) -> Result<(), PastTheRegion> {
+        self.journal.get_mut(..journal.len()).ok_or(PastTheRegion)?.copy_from_slice(journal);
+        self.journal_len = journal.len();
+        Ok(())
+    }
+
+    fn load(&self, into: &mut [u8]) -> Option<usize> {
+        let stored = self.journal.get(..self.journal_len).filter(|j| !j.is_empty())?;
+        into.get_mut(..stored.len())?.copy_from_slice(stored);
+        Some(stored.len())
     }
 }

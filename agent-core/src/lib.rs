@@ -27,6 +27,7 @@ pub mod envelope;
 pub mod flash;
 pub mod id;
 pub mod image;
+pub mod journal;
 mod kind;
 pub mod machine;
 pub mod manifest;

@@ -32,35 +32,37 @@ pub trait Network {
     fn now(&self) -> i64;
 }
 
-/// One device's session: its updater, its network, its report sequence and buffers.
+/// One device's session: its updater and its network.
 #[derive(Debug)]
 pub struct Session<'k, B: Board, N: Network> {
     pub updater: Updater<'k, B>,
     pub network: N,
-    seq: u64,
 }
 
 impl<'k, B: Board, N: Network> Session<'k, B, N> {
-    /// `seq` continues from the last report sent (persisted; see CONTRACT §4).
-    pub fn new(updater: Updater<'k, B>, network: N, seq: u64) -> Self {
-        Self { updater, network, seq }
+    pub fn new(updater: Updater<'k, B>, network: N) -> Self {
+        Self { updater, network }
     }
 
-    /// The report every connect sends.
-    pub fn connected(&mut self) {
+    /// After each (re)connect and its SUBACK: the connect report, then what a reset left
+    /// to finish (a trial to check, a broken download to fail).
+    #[inline(never)]
+    pub fn connected(&mut self, chunk: &mut [u8]) {
         let mut out = [0u8; REPORT_BYTES];
-        self.seq += 1;
-        if let Ok(len) = self.updater.connect_report(self.seq, &mut out) {
+        if let Ok(len) = self.updater.connect_report(&mut out) {
             self.network.publish(&out[..len]);
         }
+        let todo = self.updater.started();
+        self.perform(todo, chunk);
     }
 
     /// One command received on `commands`, carried through; `chunk` is the receive buffer
     /// the image streams through.
+    #[inline(never)]
     pub fn command(&mut self, json: &[u8], chunk: &mut [u8]) {
         let todo = match self.updater.screen(json) {
             Screened::Ignore => return,
-            Screened::Repeat(_) => return self.connected(),
+            Screened::Repeat(_) => return self.repeat(),
             Screened::Confirm(command) if self.confirmed(&command, chunk) => {
                 let url_ok = match &command {
                     Command::Update { url, .. } => self.network.is_server_origin(url),
@@ -74,6 +76,7 @@ impl<'k, B: Board, N: Network> Session<'k, B, N> {
     }
 
     /// Does what the updater returned, and what that returns, until nothing is left.
+    #[inline(never)]
     fn perform(&mut self, mut todo: Todo, chunk: &mut [u8]) {
         while !todo.is_empty() {
             let mut next = Todo::new();
@@ -83,8 +86,7 @@ impl<'k, B: Board, N: Network> Session<'k, B, N> {
                     Effect::Download => next = self.download(chunk),
                     Effect::SwitchAndReboot => {
                         self.updater.switch_and_reset();
-                        self.connected();
-                        next = self.updater.started();
+                        self.connected(chunk);
                     }
                     Effect::HealthCheck => {
                         let healthy = self.network.healthy();
@@ -92,7 +94,7 @@ impl<'k, B: Board, N: Network> Session<'k, B, N> {
                     }
                     Effect::Rollback => {
                         self.updater.roll_back();
-                        self.connected();
+                        self.connected(chunk);
                     }
                     _ => {}
                 }
@@ -110,14 +112,22 @@ impl<'k, B: Board, N: Network> Session<'k, B, N> {
 
     fn publish(&mut self, effect: &Effect) {
         let mut out = [0u8; REPORT_BYTES];
-        self.seq += 1;
-        if let Ok(len) = self.updater.report(effect, self.seq, &mut out) {
+        if let Ok(len) = self.updater.report(effect, &mut out) {
+            self.network.publish(&out[..len]);
+        }
+    }
+
+    /// A command for a rollout already known: its state again.
+    fn repeat(&mut self) {
+        let mut out = [0u8; REPORT_BYTES];
+        if let Ok(len) = self.updater.connect_report(&mut out) {
             self.network.publish(&out[..len]);
         }
     }
 
     /// Streams the image through `chunk` into the updater, resuming where a fetch broke
     /// off (three tries in a row without progress end it).
+    #[inline(never)]
     fn download(&mut self, chunk: &mut [u8]) -> Todo {
         let Some(url) = self.updater.download_url() else { return Todo::new() };
         let mut offset = 0u64;

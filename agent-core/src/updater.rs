@@ -15,11 +15,13 @@
 //! Every call returns what the host must still do; flash and boot effects are done here.
 
 use heapless::String;
+use serde::{Deserialize, Serialize};
 
 use crate::admission::{Device, Installed, Update, Verdict, judge};
 use crate::command::Command;
 pub use crate::flash::{Board, Slot};
 use crate::image::ImageCheck;
+use crate::journal::Final;
 use crate::kind::ArtifactKind;
 use crate::machine::{self, Effect, Event, Phase, State};
 use crate::manifest::Manifest;
@@ -43,7 +45,7 @@ pub struct Identity<'k> {
 }
 
 /// The firmware a device runs, kept as text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Firmware {
     pub name: String<MAX_TEXT>,
     pub version: String<MAX_TEXT>,
@@ -58,7 +60,7 @@ impl Firmware {
 }
 
 /// An accepted update.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     pub rollout_id: String<MAX_TEXT>,
     pub url: String<MAX_URL>,
@@ -101,7 +103,9 @@ pub struct Updater<'k, B: Board> {
     time_floor: i64,
     state: State<Job>,
     image: Option<ImageCheck>,
-    last_final: Option<(String<MAX_TEXT>, DeviceState, Option<Reason>)>,
+    last_final: Option<Final>,
+    /// The last `seq` a report used.
+    seq: u64,
     /// The rollout the effects last returned are about.
     subject: String<MAX_TEXT>,
 }
@@ -121,19 +125,6 @@ fn text(s: &str) -> Option<String<MAX_TEXT>> {
 }
 
 impl<'k, B: Board> Updater<'k, B> {
-    pub fn new(board: B, identity: Identity<'k>, firmware: Option<Firmware>, time_floor: i64) -> Self {
-        Self {
-            board,
-            identity,
-            firmware,
-            time_floor,
-            state: State::Idle,
-            image: None,
-            last_final: None,
-            subject: String::new(),
-        }
-    }
-
     pub fn board(&self) -> &B {
         &self.board
     }
@@ -161,10 +152,10 @@ impl<'k, B: Board> Updater<'k, B> {
             _ => None,
         };
         let finished =
-            self.last_final.as_ref().filter(|(r, state, _)| r == command.rollout_id() && *state != DeviceState::Failed);
+            self.last_final.as_ref().filter(|f| f.rollout_id == command.rollout_id() && f.state != DeviceState::Failed);
         match (&command, current, finished) {
             (Command::Update { .. }, Some(state), _) => Screened::Repeat(state),
-            (_, _, Some((_, state, _))) => Screened::Repeat(*state),
+            (_, _, Some(f)) => Screened::Repeat(f.state),
             (Command::Cancel { .. }, None, None) => Screened::Ignore,
             _ => Screened::Confirm(command),
         }
@@ -172,6 +163,7 @@ impl<'k, B: Board> Updater<'k, B> {
 
     /// Steps 3 and 4 for a confirmed command; `url_from_server` says whether its URL has
     /// the server's origin, `now` is the clock (seconds since the Unix epoch).
+    #[inline(never)]
     pub fn admit(&mut self, command: &Command<'_>, url_from_server: bool, now: i64) -> Todo {
         let (rollout, kind, envelope, url) = match command {
             Command::Cancel { rollout_id, .. } => {
@@ -222,7 +214,14 @@ impl<'k, B: Board> Updater<'k, B> {
         }
         self.image = Some(ImageCheck::new(m.size, m.sha256));
         let firmware = Firmware { name, version, sha256: m.sha256 };
-        self.event(Event::Accepted(Job { rollout_id, url, target, firmware, size: m.size }))
+        let todo = self.event(Event::Accepted(Job { rollout_id, url, target, firmware, size: m.size }));
+        if !self.save() {
+            // Without a journal a reset would forget the update: nothing starts.
+            self.state = State::Idle;
+            self.image = None;
+            return self.refuse(rollout, DeviceState::Failed, Reason::InstallFailed);
+        }
+        todo
     }
 }
 
@@ -241,173 +240,8 @@ fn version_text(v: &Version<'_>) -> String<MAX_TEXT> {
     out
 }
 
-impl<B: Board> Updater<'_, B> {
-    /// A final answer to `rollout` that starts nothing.
-    fn refuse(&mut self, rollout: &str, state: DeviceState, reason: Reason) -> Todo {
-        self.subject = text(rollout).unwrap_or_default();
-        self.last_final = Some((self.subject.clone(), state, Some(reason)));
-        Todo::from_slice(&[Effect::Report { state, reason: Some(reason), progress: None }]).expect("room")
-    }
-
-    /// One event through the state machine; the flash and boot effects done, the rest
-    /// returned with resets last.
-    fn event(&mut self, event: Event<Job>) -> Todo {
-        let before = core::mem::replace(&mut self.state, State::Idle);
-        let was = match &before {
-            State::Busy { job, .. } => Some(job.clone()),
-            State::Idle => None,
-        };
-        let (after, effects) = machine::step(before, event);
-        self.state = after;
-        let job = match &self.state {
-            State::Busy { job, .. } => Some(job.clone()),
-            State::Idle => was,
-        };
-        let mut todo = Todo::new();
-        let mut resets = Todo::new();
-        if let Some(job) = &job {
-            self.subject = job.rollout_id.clone();
-        }
-        let mut kept = true;
-        for effect in effects {
-            match effect {
-                // The image went straight into its slot as it arrived.
-                Effect::Install => todo.extend(self.event(Event::Installed)),
-                Effect::Commit => kept = self.board.confirm().is_ok(),
-                // A trial the board could not keep goes back at the next reset.
-                Effect::Finish { state: DeviceState::Succeeded, .. } if !kept => {
-                    let (state, reason) = (DeviceState::Failed, Some(Reason::InstallFailed));
-                    self.last_final = Some((self.subject.clone(), state, reason));
-                    let _ = todo.push(Effect::Report { state, reason, progress: None });
-                }
-                Effect::Finish { state, reason } => {
-                    if let (DeviceState::Succeeded, Some(job)) = (state, &job) {
-                        self.firmware = Some(job.firmware.clone());
-                    }
-                    self.image = None;
-                    self.last_final = Some((self.subject.clone(), state, reason));
-                    let _ = todo.push(Effect::Report { state, reason, progress: None });
-                }
-                Effect::SwitchAndReboot | Effect::Rollback => {
-                    let _ = resets.push(effect);
-                }
-                other => {
-                    let _ = todo.push(other);
-                }
-            }
-        }
-        todo.extend(resets);
-        todo
-    }
-
-    /// The next chunk of the image: into the inactive slot, counted and hashed. A chunk past
-    /// the signed size, or one the flash refuses, ends the download (`failed`).
-    pub fn chunk(&mut self, data: &[u8]) -> Todo {
-        let (State::Busy { job, phase: Phase::Downloading }, Some(image)) = (&self.state, &mut self.image) else {
-            return Todo::new();
-        };
-        let offset = image.received();
-        if let Err(reason) = image.push(data) {
-            return self.event(Event::DownloadFailed(reason));
-        }
-        if self.board.write(job.target, offset, data).is_err() {
-            return self.event(Event::DownloadFailed(Reason::InstallFailed));
-        }
-        Todo::new()
-    }
-
-    /// Where the image of the update being downloaded is.
-    pub fn download_url(&self) -> Option<String<MAX_URL>> {
-        match &self.state {
-            State::Busy { job, phase: Phase::Downloading } => Some(job.url.clone()),
-            _ => None,
-        }
-    }
-
-    /// The download could not be completed.
-    pub fn download_failed(&mut self) -> Todo {
-        self.image = None;
-        self.event(Event::DownloadFailed(Reason::DownloadFailed))
-    }
-
-    /// The download ended: the image is verified (size and SHA-256), then the slot switch.
-    pub fn downloaded(&mut self) -> Todo {
-        match self.image.take().map(ImageCheck::finish) {
-            Some(Ok(())) => self.event(Event::Downloaded),
-            Some(Err(reason)) => self.event(Event::DownloadFailed(reason)),
-            None => Todo::new(),
-        }
-    }
-
-    /// After the `Rebooting` report is out: the trial boot of the new slot.
-    pub fn switch_and_reset(&mut self) {
-        if let State::Busy { job, .. } = &self.state {
-            let target = job.target;
-            if self.board.try_next(target).is_ok() {
-                self.board.reset();
-            }
-        }
-    }
-
-    /// After a rollback's report is out: a reset without confirming goes back.
-    pub fn roll_back(&mut self) {
-        self.board.reset();
-    }
-
-    /// After a reset: whether the boot system started the new slot.
-    pub fn started(&mut self) -> Todo {
-        let into_target = match &self.state {
-            State::Busy { job, phase: Phase::Rebooting | Phase::Trial } => self.board.booted() == job.target,
-            _ => return Todo::new(),
-        };
-        self.event(Event::Booted { into_target })
-    }
-
-    /// The health check's verdict during a trial.
-    pub fn health(&mut self, passed: bool) -> Todo {
-        self.event(if passed { Event::HealthPassed } else { Event::HealthFailed })
-    }
-
-    /// Writes the status report for a [`Effect::Report`] just returned, with `seq`.
-    pub fn report(&self, effect: &Effect, seq: u64, out: &mut [u8]) -> Result<usize, TooLarge> {
-        let Effect::Report { state, reason, progress } = *effect else { return Ok(0) };
-        self.encode(Some(self.subject.as_str()), state, reason, progress, seq, false, out)
-    }
-
-    /// The report sent on every connect: the update in progress, its last final state, or
-    /// `idle`.
-    pub fn connect_report(&self, seq: u64, out: &mut [u8]) -> Result<usize, TooLarge> {
-        match (&self.state, &self.last_final) {
-            (State::Busy { job, phase }, _) => {
-                self.encode(Some(job.rollout_id.as_str()), phase.reported(), None, None, seq, true, out)
-            }
-            (State::Idle, Some((rollout, state, reason))) => {
-                self.encode(Some(rollout.as_str()), *state, *reason, None, seq, true, out)
-            }
-            (State::Idle, None) => self.encode(None, DeviceState::Idle, None, None, seq, true, out),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn encode(
-        &self,
-        rollout_id: Option<&str>,
-        state: DeviceState,
-        reason: Option<Reason>,
-        progress: Option<u8>,
-        seq: u64,
-        connect: bool,
-        out: &mut [u8],
-    ) -> Result<usize, TooLarge> {
-        let firmware = self.firmware.as_ref().map(|f| InstalledReport {
-            name: f.name.as_str(),
-            version: f.version.as_str(),
-            sha256: f.sha256,
-        });
-        let hardware = Some(self.identity.hardware);
-        Report { rollout_id, state, progress, reason, seq, connect, hardware, firmware, config: None }.encode(out)
-    }
-}
-
+mod persist;
+mod reports;
+mod steps;
 #[cfg(test)]
 mod tests;

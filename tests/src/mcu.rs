@@ -62,16 +62,19 @@ impl Network for HostNetwork {
 
     fn fetch(&mut self, url: &str, offset: u64, into: &mut [u8]) -> Option<usize> {
         let range = format!("bytes={offset}-{}", offset + into.len() as u64 - 1);
-        let body = self.runtime.block_on(async {
+        let (body, skip) = self.runtime.block_on(async {
             let response = self.http.get(url).bearer_auth(&self.token).header("Range", range).send().await.ok()?;
             match response.status().as_u16() {
-                416 => Some(Vec::new()),
-                200 | 206 => response.bytes().await.ok().map(|b| b.to_vec()),
+                416 => Some((Vec::new(), 0)),
+                206 => Some((response.bytes().await.ok()?.to_vec(), 0)),
+                // A server that ignores the range sends it all from the start.
+                200 => Some((response.bytes().await.ok()?.to_vec(), usize::try_from(offset).ok()?)),
                 _ => None,
             }
         })?;
-        let len = body.len().min(into.len());
-        into[..len].copy_from_slice(&body[..len]);
+        let rest = body.get(skip..).unwrap_or_default();
+        let len = rest.len().min(into.len());
+        into[..len].copy_from_slice(&rest[..len]);
         Some(len)
     }
 
@@ -96,6 +99,8 @@ pub struct Microcontroller {
     pub device_id: String,
     pub hardware: String,
     pub keys: Vec<TrustedKey>,
+    /// How many of the keys must sign.
+    pub threshold: usize,
     pub flash: Flash,
     pub firmware: Option<Firmware>,
     pub healthy: bool,
@@ -146,15 +151,18 @@ impl Microcontroller {
     }
 
     fn serve(self, network: HostNetwork, received: mpsc::Receiver<Option<Vec<u8>>>) -> (Flash, Option<Firmware>) {
-        let identity =
-            Identity { device_id: &self.device_id, hardware: &self.hardware, keys: Keys::new(&self.keys, 1) };
-        let updater = Updater::new(self.flash, identity, self.firmware, 0);
-        let mut session = Session::new(updater, network, 0);
+        let identity = Identity {
+            device_id: &self.device_id,
+            hardware: &self.hardware,
+            keys: Keys::new(&self.keys, self.threshold),
+        };
+        let updater = Updater::open(self.flash, identity, self.firmware);
+        let mut session = Session::new(updater, network);
         let mut chunk = [0u8; CHUNK];
         // The first message is the SUBACK: then the connect report (CONTRACT §4).
         while let Ok(message) = received.recv() {
             match message {
-                None => session.connected(),
+                None => session.connected(&mut chunk),
                 Some(command) => session.command(&command, &mut chunk),
             }
         }

@@ -32,7 +32,7 @@ fn command(image: &[u8], hardware: &str) -> std::string::String {
 fn updater(keys: &[TrustedKey]) -> Updater<'_, RamBoard> {
     let identity = Identity { device_id: "mcu-1", hardware: "esp32c3", keys: Keys::new(keys, 1) };
     let firmware = Firmware::new("sensor-fw", "1.0.0", [0; 32]).unwrap();
-    Updater::new(SimulatedFlash::new([0xff; REGION], [0xff; REGION]), identity, Some(firmware), 0)
+    Updater::open(SimulatedFlash::new([0xff; REGION], [0xff; REGION]), identity, Some(firmware))
 }
 
 fn reported(todo: &Todo) -> Vec<DeviceState> {
@@ -67,7 +67,7 @@ fn an_update_streams_into_the_other_slot_boots_a_trial_and_is_kept() {
     assert_eq!(reported(&u.health(true)), [DeviceState::Succeeded]);
     assert_eq!((u.board().kept, u.firmware().unwrap().version.as_str()), (Slot::B, "1.1.0"));
     let mut out = [0u8; 512];
-    let len = u.connect_report(7, &mut out).unwrap();
+    let len = u.connect_report(&mut out).unwrap();
     let report = core::str::from_utf8(&out[..len]).unwrap();
     assert!(report.starts_with(r#"{"rollout_id":"r1","state":"succeeded""#), "{report}");
     assert_eq!(u.screen(command(&image(), "esp32c3").as_bytes()), Screened::Repeat(DeviceState::Succeeded));
@@ -108,4 +108,70 @@ fn refusals_and_bad_images_change_no_slot_that_boots() {
     assert_eq!(reported(&todo), [DeviceState::Failed]);
     assert_eq!(u.board().booted(), Slot::A);
     assert_eq!(u.screen(br#"{"type":"cancel","device_id":"mcu-2","rollout_id":"r3"}"#), Screened::Ignore);
+}
+
+/// The updater after a real reset: nothing but the board (its regions and journal).
+fn reopened<'k>(u: Updater<'k, RamBoard>, keys: &'k [TrustedKey]) -> Updater<'k, RamBoard> {
+    let identity = Identity { device_id: "mcu-1", hardware: "esp32c3", keys: Keys::new(keys, 1) };
+    Updater::open(u.into_board(), identity, None)
+}
+
+#[test]
+fn a_reset_anywhere_resumes_from_the_journal() {
+    let keys = [trusted(1)];
+    let final_state = |todo: &Todo| reported(todo).last().copied();
+
+    // Mid-download: the update fails, the old region still runs.
+    let mut u = updater(&keys);
+    let json = command(&image(), "esp32c3");
+    let Screened::Confirm(c) = u.screen(json.as_bytes()) else { panic!() };
+    u.admit(&c, true, 1_800_000_000);
+    assert!(u.chunk(&image()[..4096]).is_empty());
+    let mut u = reopened(u, &keys);
+    assert_eq!(final_state(&u.started()), Some(DeviceState::Failed));
+    assert_eq!(u.board().booted(), Slot::A);
+
+    // In the trial, before the health check, power is cut: the bootloader goes back.
+    let json = command(&image(), "esp32c3").replace("r1", "r2");
+    download(&mut u, &json, &image());
+    u.switch_and_reset();
+    assert_eq!(u.board().booted(), Slot::B);
+    let mut board = u.into_board();
+    board.reset();
+    let identity = Identity { device_id: "mcu-1", hardware: "esp32c3", keys: Keys::new(&keys, 1) };
+    let mut u = Updater::open(board, identity, None);
+    let todo = u.started();
+    assert_eq!(
+        todo.as_slice(),
+        &[Effect::Report { state: DeviceState::RolledBack, reason: Some(Reason::BootFailed), progress: None }]
+    );
+    assert_eq!((u.board().booted(), u.firmware().unwrap().version.as_str()), (Slot::A, "1.0.0"));
+
+    // A kept update survives the reset with its `seq`, and is not run again.
+    let json = command(&image(), "esp32c3").replace("r1", "r3");
+    download(&mut u, &json, &image());
+    u.switch_and_reset();
+    u.started();
+    u.health(true);
+    let mut out = [0u8; 512];
+    let before = u.connect_report(&mut out).unwrap();
+    let seq_before = core::str::from_utf8(&out[..before])
+        .unwrap()
+        .split("\"seq\":")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    let mut u = reopened(u, &keys);
+    let len = u.connect_report(&mut out).unwrap();
+    let text = core::str::from_utf8(&out[..len]).unwrap();
+    assert!(text.contains(&std::format!("\"seq\":{}", seq_before + 1)), "{text}");
+    assert!(
+        text.contains(r#""rollout_id":"r3","state":"succeeded""#) && text.contains(r#""version":"1.1.0""#),
+        "{text}"
+    );
+    assert_eq!(u.screen(json.as_bytes()), Screened::Repeat(DeviceState::Succeeded));
 }

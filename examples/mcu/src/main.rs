@@ -70,11 +70,12 @@ impl Network for Unplugged {
 fn main() -> ! {
     let keys = [TrustedKey::new(VerifyingKey::from_bytes(&RELEASE_KEY).expect("a valid Ed25519 key"))];
     let identity = Identity { device_id: "mcu-1", hardware: "stm32f411", keys: Keys::new(&keys, 1) };
-    let flash = SimulatedFlash::new([0xff; REGION], [0xff; REGION]);
-    let mut session = Session::new(Updater::new(flash, identity, None, 0), Unplugged, 0);
+    // Lent, not moved: the regions stay in one place on the stack.
+    let mut flash = SimulatedFlash::new([0xff; REGION], [0xff; REGION]);
+    let mut session = Session::new(Updater::open(&mut flash, identity, None), Unplugged);
     let mut command = [0u8; COMMAND_BYTES];
     let mut chunk = [0u8; CHUNK_BYTES];
-    session.connected();
+    session.connected(&mut chunk);
     loop {
         // A board's MQTT client fills `command` with the next message on `…/commands`.
         let len = black_box(0usize).min(COMMAND_BYTES);

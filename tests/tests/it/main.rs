@@ -21,6 +21,7 @@ mod ha_discovery;
 mod ha_schema;
 mod isolation;
 mod mcu;
+mod mcu_refusals;
 mod memory;
 mod mqtt_events;
 mod node_red;

@@ -15,18 +15,19 @@ use serde_json::{Value, json};
 
 use crate::rollouts::{count, wait_for};
 
-const OLD: &[u8] = b"the old image";
+pub(crate) const OLD: &[u8] = b"the old image";
 
 fn image() -> Vec<u8> {
     (0..600 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
 }
 
-fn microcontroller(id: &str, healthy: bool) -> Microcontroller {
+pub(crate) fn microcontroller(id: &str, healthy: bool) -> Microcontroller {
     let firmware = Firmware::new("sensor-fw", "1.0.0", [0; 32]).unwrap();
     Microcontroller {
         device_id: id.to_owned(),
         hardware: "esp32c3".to_owned(),
         keys: vec![TrustedKey::new(release_key().verifying_key())],
+        threshold: 1,
         flash: flash_with(OLD),
         firmware: Some(firmware),
         healthy,
