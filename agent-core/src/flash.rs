@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::journal::JOURNAL_BYTES;
+use crate::JOURNAL_BYTES;
 
 /// One of the two image regions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,16 +6,13 @@
 use heapless::String;
 use serde::{Deserialize, Serialize};
 
+use crate::job::{Firmware, Job, MAX_TEXT};
 use crate::machine::State;
 use crate::report::TooLarge;
-use crate::updater::{Firmware, Job, MAX_TEXT};
 use crate::{DeviceState, Reason};
 
 /// The format's version; a journal of another version is not read.
 pub const JOURNAL_VERSION: u32 = 1;
-
-/// The largest journal written.
-pub const JOURNAL_BYTES: usize = 1024;
 
 /// A rollout's final state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,7 +77,7 @@ mod tests {
         });
         journal.seq = u64::MAX;
         journal.time_floor = -1;
-        let mut out = [0u8; JOURNAL_BYTES];
+        let mut out = [0u8; crate::JOURNAL_BYTES];
         let len = journal.encode(&mut out).unwrap();
         assert!(len < 200, "{len} bytes");
         assert_eq!(Journal::decode(&out[..len]), Ok(journal.clone()));

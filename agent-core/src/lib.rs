@@ -27,6 +27,7 @@ pub mod envelope;
 pub mod flash;
 pub mod id;
 pub mod image;
+pub mod job;
 pub mod journal;
 mod kind;
 pub mod machine;
@@ -59,3 +60,7 @@ pub const MAX_COMPARATORS: usize = 8;
 /// The buffer [`verify::Keys::verify`] needs: the DSSE pre-authentication encoding of the
 /// largest payload (`DSSEv1`, two lengths and the payload type around it).
 pub const VERIFY_BUFFER_BYTES: usize = MAX_PAYLOAD_BYTES + 256;
+
+/// The largest journal an updater writes (`journal::Journal`; an update in progress takes
+/// under 200 bytes).
+pub const JOURNAL_BYTES: usize = 1024;

@@ -15,14 +15,14 @@
 //! Every call returns what the host must still do; flash and boot effects are done here.
 
 use heapless::String;
-use serde::{Deserialize, Serialize};
 
 use crate::admission::{Device, Installed, Update, Verdict, judge};
 use crate::command::Command;
 pub use crate::flash::{Board, Slot};
 use crate::image::ImageCheck;
+pub use crate::job::{Firmware, Job, MAX_TEXT, MAX_URL};
+use crate::job::{kept, text};
 use crate::journal::Final;
-use crate::kind::ArtifactKind;
 use crate::machine::{self, Effect, Event, Phase, State};
 use crate::manifest::Manifest;
 use crate::report::{InstalledReport, Report, TooLarge};
@@ -30,55 +30,12 @@ use crate::verify::Keys;
 use crate::version::Version;
 use crate::{DeviceState, Reason, VERIFY_BUFFER_BYTES};
 
-/// The longest rollout id, product name or version text kept.
-pub const MAX_TEXT: usize = 64;
-
-/// The longest download URL kept.
-pub const MAX_URL: usize = 256;
-
 /// What the device knows of itself.
 #[derive(Debug, Clone, Copy)]
 pub struct Identity<'k> {
     pub device_id: &'k str,
     pub hardware: &'k str,
     pub keys: Keys<'k>,
-}
-
-/// The firmware a device runs, kept as text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Firmware {
-    pub name: String<MAX_TEXT>,
-    pub version: String<MAX_TEXT>,
-    pub sha256: [u8; 32],
-}
-
-impl Firmware {
-    /// `None` when the name or version is longer than [`MAX_TEXT`].
-    pub fn new(name: &str, version: &str, sha256: [u8; 32]) -> Option<Self> {
-        Some(Self { name: text(name)?, version: text(version)?, sha256 })
-    }
-}
-
-/// An accepted update.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Job {
-    pub rollout_id: String<MAX_TEXT>,
-    pub url: String<MAX_URL>,
-    pub target: Slot,
-    pub firmware: Firmware,
-    pub size: u64,
-}
-
-impl machine::Job for Job {
-    type Rollout = String<MAX_TEXT>;
-
-    fn kind(&self) -> ArtifactKind {
-        ArtifactKind::Firmware
-    }
-
-    fn rollout(&self) -> &Self::Rollout {
-        &self.rollout_id
-    }
 }
 
 /// What to do with a command before the server confirms it.
@@ -112,17 +69,6 @@ pub struct Updater<'k, B: Board> {
 
 /// What the host must do after one call, in order: publish reports, download, reset.
 pub type Todo = heapless::Vec<Effect, 6>;
-
-/// `s` kept, or `None` when longer than `N` (heapless's `From` would panic).
-fn kept<const N: usize>(s: &str) -> Option<String<N>> {
-    let mut out = String::new();
-    out.push_str(s).ok()?;
-    Some(out)
-}
-
-fn text(s: &str) -> Option<String<MAX_TEXT>> {
-    kept(s)
-}
 
 impl<'k, B: Board> Updater<'k, B> {
     pub fn board(&self) -> &B {

@@ -2,7 +2,8 @@
 //! on, so a reset anywhere resumes where the device stood.
 
 use super::*;
-use crate::journal::{JOURNAL_BYTES, Journal};
+use crate::JOURNAL_BYTES;
+use crate::journal::Journal;
 
 impl<'k, B: Board> Updater<'k, B> {
     /// The updater after a reset: the board's journal, or for a first start the `factory`
