@@ -50,6 +50,9 @@ pub trait Board {
     /// Keeps the slot running now.
     fn confirm(&mut self) -> Result<(), Self::Error>;
 
+    /// The slot a plain reset starts: the one last kept.
+    fn kept(&self) -> Slot;
+
     /// Resets the device (a board does not return; a host test's stand-in does).
     fn reset(&mut self);
 
@@ -87,6 +90,10 @@ impl<B: Board + ?Sized> Board for &mut B {
 
     fn confirm(&mut self) -> Result<(), Self::Error> {
         (**self).confirm()
+    }
+
+    fn kept(&self) -> Slot {
+        (**self).kept()
     }
 
     fn reset(&mut self) {
@@ -168,6 +175,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> Board for SimulatedFlash<S> {
     fn confirm(&mut self) -> Result<(), PastTheRegion> {
         self.kept = self.running;
         Ok(())
+    }
+
+    fn kept(&self) -> Slot {
+        self.kept
     }
 
     fn reset(&mut self) {

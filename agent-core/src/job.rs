@@ -23,8 +23,10 @@ pub struct Firmware {
 }
 
 impl Firmware {
-    /// `None` when the name or version is longer than [`MAX_TEXT`].
+    /// `None` when the name or version is longer than [`MAX_TEXT`], or the version is not
+    /// one.
     pub fn new(name: &str, version: &str, sha256: [u8; 32]) -> Option<Self> {
+        crate::version::Version::parse(version).ok()?;
         Some(Self { name: text(name)?, version: text(version)?, sha256 })
     }
 }

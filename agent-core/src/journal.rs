@@ -40,9 +40,9 @@ pub struct Journal {
 pub struct NotAJournal;
 
 impl Journal {
-    /// A device's first journal: `firmware` installed, nothing else known.
-    pub fn first(firmware: Option<Firmware>) -> Self {
-        Self { version: JOURNAL_VERSION, seq: 0, time_floor: 0, firmware, state: State::Idle, last_final: None }
+    /// A device's first journal: `firmware` installed, reports numbered on from `seq`.
+    pub fn first(firmware: Option<Firmware>, seq: u64) -> Self {
+        Self { version: JOURNAL_VERSION, seq, time_floor: 0, firmware, state: State::Idle, last_final: None }
     }
 
     /// The journal in postcard's compact binary form (a flash page holds it easily).
@@ -65,7 +65,7 @@ mod tests {
     #[test]
     fn a_journal_with_an_update_in_progress_round_trips_in_its_buffer() {
         let firmware = Firmware::new("sensor-fw", "1.1.0-rc.1", [7; 32]).unwrap();
-        let mut journal = Journal::first(Firmware::new("sensor-fw", "1.0.0", [1; 32]));
+        let mut journal = Journal::first(Firmware::new("sensor-fw", "1.0.0", [1; 32]), 0);
         let mut url = String::new();
         url.push_str("http://gw.example:8080/api/v1/firmware/fw-1/blob").unwrap();
         let job = Job { rollout_id: String::from("r1"), url, target: Slot::B, firmware, size: 600 * 1024 };

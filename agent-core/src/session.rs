@@ -62,7 +62,13 @@ impl<'k, B: Board, N: Network> Session<'k, B, N> {
     pub fn command(&mut self, json: &[u8], chunk: &mut [u8]) {
         let todo = match self.updater.screen(json) {
             Screened::Ignore => return,
-            Screened::Repeat(_) => return self.repeat(),
+            Screened::Repeat { rollout, state, reason } => {
+                let mut out = [0u8; REPORT_BYTES];
+                if let Ok(len) = self.updater.repeat(rollout, state, reason, &mut out) {
+                    self.network.publish(&out[..len]);
+                }
+                return;
+            }
             Screened::Confirm(command) if self.confirmed(&command, chunk) => {
                 let url_ok = match &command {
                     Command::Update { url, .. } => self.network.is_server_origin(url),
@@ -113,14 +119,6 @@ impl<'k, B: Board, N: Network> Session<'k, B, N> {
     fn publish(&mut self, effect: &Effect) {
         let mut out = [0u8; REPORT_BYTES];
         if let Ok(len) = self.updater.report(effect, &mut out) {
-            self.network.publish(&out[..len]);
-        }
-    }
-
-    /// A command for a rollout already known: its state again.
-    fn repeat(&mut self) {
-        let mut out = [0u8; REPORT_BYTES];
-        if let Ok(len) = self.updater.connect_report(&mut out) {
             self.network.publish(&out[..len]);
         }
     }

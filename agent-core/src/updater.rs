@@ -47,8 +47,8 @@ pub enum Screened<'j> {
     Ignore,
     /// This device's update or cancel: confirm it over HTTP, then [`Updater::admit`].
     Confirm(Command<'j>),
-    /// The rollout in progress again: report its state, start nothing.
-    Repeat(DeviceState),
+    /// A rollout already known: report its state again, start nothing.
+    Repeat { rollout: &'j str, state: DeviceState, reason: Option<Reason> },
 }
 
 /// The update core of one device on one board.
@@ -90,7 +90,8 @@ impl<'k, B: Board> Updater<'k, B> {
     /// Steps 0 and 1: commands for other devices and rollouts already known.
     pub fn screen<'j>(&self, json: &'j [u8]) -> Screened<'j> {
         let Ok(command) = Command::from_json(json) else { return Screened::Ignore };
-        if command.device_id() != self.identity.device_id {
+        // A rollout id that is not one (CONTRACT §4) could not even be reported on.
+        if command.device_id() != self.identity.device_id || crate::id::check(command.rollout_id()).is_err() {
             return Screened::Ignore;
         }
         let current = match &self.state {
@@ -99,9 +100,10 @@ impl<'k, B: Board> Updater<'k, B> {
         };
         let finished =
             self.last_final.as_ref().filter(|f| f.rollout_id == command.rollout_id() && f.state != DeviceState::Failed);
+        let rollout = command.rollout_id();
         match (&command, current, finished) {
-            (Command::Update { .. }, Some(state), _) => Screened::Repeat(state),
-            (_, _, Some(f)) => Screened::Repeat(f.state),
+            (Command::Update { .. }, Some(state), _) => Screened::Repeat { rollout, state, reason: None },
+            (_, _, Some(f)) => Screened::Repeat { rollout, state: f.state, reason: f.reason },
             (Command::Cancel { .. }, None, None) => Screened::Ignore,
             _ => Screened::Confirm(command),
         }
@@ -150,10 +152,14 @@ impl<'k, B: Board> Updater<'k, B> {
             return self.refuse(rollout, DeviceState::Failed, Reason::InsufficientSpace);
         }
         self.time_floor = self.time_floor.max(m.created_at);
-        let firmware = (text(m.name), text(version_text(&m.version).as_str()));
+        let firmware = (text(m.name), version_text(&m.version));
         let (Some(rollout_id), Some(url), (Some(name), Some(version))) = (text(rollout), kept(url), firmware) else {
             return self.refuse(rollout, DeviceState::Rejected, Reason::SignatureInvalid);
         };
+        // Running a trial that was not kept: its fallback is the only slot known to boot.
+        if self.board.booted() != self.board.kept() {
+            return self.refuse(rollout, DeviceState::Rejected, Reason::Busy);
+        }
         let target = self.board.booted().other();
         if self.board.erase(target).is_err() {
             return self.refuse(rollout, DeviceState::Failed, Reason::InstallFailed);
@@ -172,18 +178,19 @@ impl<'k, B: Board> Updater<'k, B> {
 }
 
 /// A version's text again, from its parts (the manifest's text is borrowed from a buffer
-/// that is gone by the time the job is kept).
-fn version_text(v: &Version<'_>) -> String<MAX_TEXT> {
+/// that is gone by the time the job is kept); `None` when it is longer than [`MAX_TEXT`]
+/// (cut short, it would read as another version or none).
+fn version_text(v: &Version<'_>) -> Option<String<MAX_TEXT>> {
     use core::fmt::Write as _;
     let mut out = String::new();
-    let _ = write!(out, "{}.{}.{}", v.major, v.minor, v.patch);
+    write!(out, "{}.{}.{}", v.major, v.minor, v.patch).ok()?;
     if !v.pre.is_empty() {
-        let _ = write!(out, "-{}", v.pre);
+        write!(out, "-{}", v.pre).ok()?;
     }
     if !v.build.is_empty() {
-        let _ = write!(out, "+{}", v.build);
+        write!(out, "+{}", v.build).ok()?;
     }
-    out
+    Some(out)
 }
 
 mod persist;

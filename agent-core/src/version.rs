@@ -83,6 +83,38 @@ fn compare_identifiers(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// Build metadata as the `semver` crate orders it: none first; then identifier by
+/// identifier, numeric ones by value and then by length (`1 < 01 < 2`) before alphanumeric
+/// ones, those in ASCII order; a shorter list first when one is a prefix.
+fn compare_build(a: &str, b: &str) -> Ordering {
+    if a.is_empty() || b.is_empty() {
+        return (!a.is_empty()).cmp(&!b.is_empty());
+    }
+    let mut left = a.split('.');
+    let mut right = b.split('.');
+    loop {
+        let (x, y) = match (left.next(), right.next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) => (x, y),
+        };
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        let order = match (digits(x), digits(y)) {
+            (true, true) => {
+                let (tx, ty) = (x.trim_start_matches('0'), y.trim_start_matches('0'));
+                tx.len().cmp(&ty.len()).then_with(|| tx.cmp(ty)).then_with(|| x.len().cmp(&y.len()))
+            }
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+            (false, false) => x.cmp(y),
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+}
+
 /// Pre-releases order before the release itself.
 fn compare_pre(a: &str, b: &str) -> Ordering {
     match (a.is_empty(), b.is_empty()) {
@@ -98,9 +130,7 @@ impl Ord for Version<'_> {
         (self.major, self.minor, self.patch)
             .cmp(&(other.major, other.minor, other.patch))
             .then_with(|| compare_pre(self.pre, other.pre))
-            .then_with(|| self.build.is_empty().cmp(&other.build.is_empty()).reverse())
-            .then_with(|| compare_identifiers(self.build, other.build))
-            .then_with(|| self.build.cmp(other.build))
+            .then_with(|| compare_build(self.build, other.build))
     }
 }
 
@@ -316,6 +346,8 @@ mod tests {
             assert!(v(pair[0]) < v(pair[1]), "{} < {}", pair[0], pair[1]);
         }
         assert_ne!(v("1.0.0+a"), v("1.0.0"), "build metadata tells versions apart, as the semver crate does");
+        assert!(v("1.0.0+01") < v("1.0.0+2"), "numeric build identifiers by value");
+        assert!(v("1.0.0+2") < v("1.0.0+02"), "then the longer one");
     }
 
     #[test]

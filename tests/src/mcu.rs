@@ -156,7 +156,8 @@ impl Microcontroller {
             hardware: &self.hardware,
             keys: Keys::new(&self.keys, self.threshold),
         };
-        let updater = Updater::open(self.flash, identity, self.firmware);
+        let clock_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let updater = Updater::open(self.flash, identity, self.firmware, clock_ms);
         let mut session = Session::new(updater, network);
         let mut chunk = [0u8; CHUNK];
         // The first message is the SUBACK: then the connect report (CONTRACT §4).

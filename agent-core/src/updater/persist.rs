@@ -7,9 +7,10 @@ use crate::journal::Journal;
 
 impl<'k, B: Board> Updater<'k, B> {
     /// The updater after a reset: the board's journal, or for a first start the `factory`
-    /// firmware. An update whose download a reset broke is failed by [`Updater::started`].
-    pub fn open(board: B, identity: Identity<'k>, factory: Option<Firmware>) -> Self {
-        let journal = stored(&board).unwrap_or_else(|| Journal::first(factory));
+    /// firmware and reports numbered from `clock_ms`, the clock in milliseconds (CONTRACT
+    /// §4). An update whose download a reset broke is failed by [`Updater::started`].
+    pub fn open(board: B, identity: Identity<'k>, factory: Option<Firmware>, clock_ms: u64) -> Self {
+        let journal = stored(&board).unwrap_or_else(|| Journal::first(factory, clock_ms));
         let mut updater = Self {
             board,
             identity,
@@ -60,11 +61,11 @@ impl<'k, B: Board> Updater<'k, B> {
         journal.encode(&mut out).is_ok_and(|len| self.board.store(&out[..len]).is_ok())
     }
 
-    /// The next report's `seq`, kept in the journal first so it only grows.
-    pub(super) fn next_seq(&mut self) -> u64 {
+    /// The next report's `seq`, kept in the journal first so it only grows; `None` when
+    /// the journal could not be written.
+    pub(super) fn next_seq(&mut self) -> Option<u64> {
         self.seq += 1;
-        self.save();
-        self.seq
+        self.save().then_some(self.seq)
     }
 }
 

@@ -37,11 +37,12 @@ impl<B: Board> Updater<'_, B> {
                 // The image went straight into its slot as it arrived.
                 Effect::Install => todo.extend(self.event(Event::Installed)),
                 Effect::Commit => kept = self.board.confirm().is_ok(),
-                // A trial the board could not keep goes back at the next reset.
+                // A trial the board could not keep goes back now, to the slot it kept.
                 Effect::Finish { state: DeviceState::Succeeded, .. } if !kept => {
                     let (state, reason) = (DeviceState::Failed, Some(Reason::InstallFailed));
                     self.last_final = Some(Final { rollout_id: self.subject.clone(), state, reason });
                     let _ = todo.push(Effect::Report { state, reason, progress: None });
+                    let _ = resets.push(Effect::Rollback);
                 }
                 Effect::Finish { state, reason } => {
                     if let (DeviceState::Succeeded, Some(job)) = (state, &job) {
@@ -59,8 +60,14 @@ impl<B: Board> Updater<'_, B> {
                 }
             }
         }
-        // Written before the host acts on any of it.
-        self.save();
+        // Written before the host acts on any of it; a slot switch the journal does not
+        // know of would be forgotten by the reset it needs, so it does not happen.
+        if !self.save() && resets.contains(&Effect::SwitchAndReboot) {
+            self.state = State::Idle;
+            self.image = None;
+            let rollout = self.subject.clone();
+            return self.refuse(&rollout, DeviceState::Failed, Reason::InstallFailed);
+        }
         todo.extend(resets);
         todo
     }

@@ -18,9 +18,13 @@ fn image() -> Vec<u8> {
 }
 
 fn command(image: &[u8], hardware: &str) -> std::string::String {
+    command_for(image, hardware, "1.1.0")
+}
+
+fn command_for(image: &[u8], hardware: &str, version: &str) -> std::string::String {
     let sha = hex_of(&Sha256::digest(image));
     let manifest = std::format!(
-        r#"{{"schema":1,"kind":"firmware","name":"sensor-fw","version":"1.1.0","hardware":["{hardware}"],"size":{},"sha256":"{sha}","created_at":"2026-12-01T00:00:00Z"}}"#,
+        r#"{{"schema":1,"kind":"firmware","name":"sensor-fw","version":"{version}","hardware":["{hardware}"],"size":{},"sha256":"{sha}","created_at":"2026-12-01T00:00:00Z"}}"#,
         image.len()
     );
     let envelope = envelope(manifest.as_bytes(), &[&key(1)]);
@@ -32,7 +36,7 @@ fn command(image: &[u8], hardware: &str) -> std::string::String {
 fn updater(keys: &[TrustedKey]) -> Updater<'_, RamBoard> {
     let identity = Identity { device_id: "mcu-1", hardware: "esp32c3", keys: Keys::new(keys, 1) };
     let firmware = Firmware::new("sensor-fw", "1.0.0", [0; 32]).unwrap();
-    Updater::open(SimulatedFlash::new([0xff; REGION], [0xff; REGION]), identity, Some(firmware))
+    Updater::open(SimulatedFlash::new([0xff; REGION], [0xff; REGION]), identity, Some(firmware), 0)
 }
 
 fn reported(todo: &Todo) -> Vec<DeviceState> {
@@ -70,7 +74,10 @@ fn an_update_streams_into_the_other_slot_boots_a_trial_and_is_kept() {
     let len = u.connect_report(&mut out).unwrap();
     let report = core::str::from_utf8(&out[..len]).unwrap();
     assert!(report.starts_with(r#"{"rollout_id":"r1","state":"succeeded""#), "{report}");
-    assert_eq!(u.screen(command(&image(), "esp32c3").as_bytes()), Screened::Repeat(DeviceState::Succeeded));
+    assert_eq!(
+        u.screen(command(&image(), "esp32c3").as_bytes()),
+        Screened::Repeat { rollout: "r1", state: DeviceState::Succeeded, reason: None }
+    );
 }
 
 #[test]
@@ -113,7 +120,7 @@ fn refusals_and_bad_images_change_no_slot_that_boots() {
 /// The updater after a real reset: nothing but the board (its regions and journal).
 fn reopened<'k>(u: Updater<'k, RamBoard>, keys: &'k [TrustedKey]) -> Updater<'k, RamBoard> {
     let identity = Identity { device_id: "mcu-1", hardware: "esp32c3", keys: Keys::new(keys, 1) };
-    Updater::open(u.into_board(), identity, None)
+    Updater::open(u.into_board(), identity, None, 0)
 }
 
 #[test]
@@ -139,7 +146,7 @@ fn a_reset_anywhere_resumes_from_the_journal() {
     let mut board = u.into_board();
     board.reset();
     let identity = Identity { device_id: "mcu-1", hardware: "esp32c3", keys: Keys::new(&keys, 1) };
-    let mut u = Updater::open(board, identity, None);
+    let mut u = Updater::open(board, identity, None, 0);
     let todo = u.started();
     assert_eq!(
         todo.as_slice(),
@@ -173,5 +180,103 @@ fn a_reset_anywhere_resumes_from_the_journal() {
         text.contains(r#""rollout_id":"r3","state":"succeeded""#) && text.contains(r#""version":"1.1.0""#),
         "{text}"
     );
-    assert_eq!(u.screen(json.as_bytes()), Screened::Repeat(DeviceState::Succeeded));
+    assert_eq!(
+        u.screen(json.as_bytes()),
+        Screened::Repeat { rollout: "r3", state: DeviceState::Succeeded, reason: None }
+    );
+}
+
+/// A board whose confirm fails (its boot flag cannot be written).
+#[derive(Debug)]
+struct Unkeepable(RamBoard);
+
+impl Board for Unkeepable {
+    type Error = crate::flash::PastTheRegion;
+
+    fn region_size(&self) -> u64 {
+        self.0.region_size()
+    }
+
+    fn erase(&mut self, slot: Slot) -> Result<(), Self::Error> {
+        self.0.erase(slot)
+    }
+
+    fn write(&mut self, slot: Slot, offset: u64, data: &[u8]) -> Result<(), Self::Error> {
+        self.0.write(slot, offset, data)
+    }
+
+    fn booted(&self) -> Slot {
+        self.0.booted()
+    }
+
+    fn try_next(&mut self, slot: Slot) -> Result<(), Self::Error> {
+        self.0.try_next(slot)
+    }
+
+    fn confirm(&mut self) -> Result<(), Self::Error> {
+        Err(crate::flash::PastTheRegion)
+    }
+
+    fn kept(&self) -> Slot {
+        self.0.kept()
+    }
+
+    fn reset(&mut self) {
+        self.0.reset()
+    }
+
+    fn store(&mut self, journal: &[u8]) -> Result<(), Self::Error> {
+        self.0.store(journal)
+    }
+
+    fn load(&self, into: &mut [u8]) -> Option<usize> {
+        self.0.load(into)
+    }
+}
+
+#[test]
+fn a_trial_the_board_cannot_keep_goes_back_and_no_update_starts_from_an_unkept_slot() {
+    let keys = [trusted(1)];
+    let identity = Identity { device_id: "mcu-1", hardware: "esp32c3", keys: Keys::new(&keys, 1) };
+    let board = Unkeepable(SimulatedFlash::new([0xff; REGION], [0xff; REGION]));
+    let mut u = Updater::open(board, identity, Firmware::new("sensor-fw", "1.0.0", [0; 32]), 1_000);
+    let json = command(&image(), "esp32c3");
+    let Screened::Confirm(c) = u.screen(json.as_bytes()) else { panic!() };
+    u.admit(&c, true, 1_800_000_000);
+    image().chunks(4096).for_each(|chunk| assert!(u.chunk(chunk).is_empty()));
+    u.downloaded();
+    u.switch_and_reset();
+    u.started();
+    let todo = u.health(true);
+    let failed = Effect::Report { state: DeviceState::Failed, reason: Some(Reason::InstallFailed), progress: None };
+    assert_eq!(todo.as_slice(), &[failed, Effect::Rollback]);
+    u.roll_back();
+    assert_eq!(u.board().booted(), Slot::A, "back on the slot it kept");
+
+    // A device left on an unkept slot refuses updates: they would erase its fallback.
+    let mut board = u.into_board();
+    board.0.running = Slot::B;
+    let mut u = Updater::open(board, identity, None, 0);
+    let again = command(&image(), "esp32c3").replace("r1", "r2");
+    let Screened::Confirm(c) = u.screen(again.as_bytes()) else { panic!() };
+    let busy = Effect::Report { state: DeviceState::Rejected, reason: Some(Reason::Busy), progress: None };
+    assert_eq!(u.admit(&c, true, 1_800_000_000).as_slice(), &[busy]);
+}
+
+#[test]
+fn a_version_too_long_to_keep_is_refused_and_reports_number_from_the_clock() {
+    let keys = [trusted(1)];
+    let identity = Identity { device_id: "mcu-1", hardware: "esp32c3", keys: Keys::new(&keys, 1) };
+    let flash = SimulatedFlash::new([0xff; REGION], [0xff; REGION]);
+    let mut u = Updater::open(flash, identity, Firmware::new("sensor-fw", "1.0.0", [0; 32]), 1_765_000_000_000);
+    let long = std::format!("1.4.2-rc.1+build.20261128.{}", "a".repeat(40));
+    let json = command_for(&image(), "esp32c3", &long);
+    let Screened::Confirm(c) = u.screen(json.as_bytes()) else { panic!() };
+    let todo = u.admit(&c, true, 1_800_000_000);
+    assert_eq!(reported(&todo), [DeviceState::Rejected]);
+    assert_eq!(u.firmware().unwrap().version.as_str(), "1.0.0");
+    let mut out = [0u8; 512];
+    let len = u.report(&todo[0], &mut out).unwrap();
+    let text = core::str::from_utf8(&out[..len]).unwrap();
+    assert!(text.contains("\"seq\":1765000000001") && text.contains("\"connect\":false"), "{text}");
 }

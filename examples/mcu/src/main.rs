@@ -72,7 +72,7 @@ fn main() -> ! {
     let identity = Identity { device_id: "mcu-1", hardware: "stm32f411", keys: Keys::new(&keys, 1) };
     // Lent, not moved: the regions stay in one place on the stack.
     let mut flash = SimulatedFlash::new([0xff; REGION], [0xff; REGION]);
-    let mut session = Session::new(Updater::open(&mut flash, identity, None), Unplugged);
+    let mut session = Session::new(Updater::open(&mut flash, identity, None, 0), Unplugged);
     let mut command = [0u8; COMMAND_BYTES];
     let mut chunk = [0u8; CHUNK_BYTES];
     session.connected(&mut chunk);

@@ -1,0 +1,14 @@
+/work/wt-fix/mcu-target/thumbv7em-none-eabihf/release/deps/sha2-3dd99732aa835717.d: /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/lib.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/block_api.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha256.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha512.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/../README.md /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/consts.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha256/soft.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha256/soft/unroll.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha512/soft.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha512/soft/unroll.rs
+
+/work/wt-fix/mcu-target/thumbv7em-none-eabihf/release/deps/libsha2-3dd99732aa835717.rmeta: /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/lib.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/block_api.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha256.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha512.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/../README.md /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/consts.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha256/soft.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha256/soft/unroll.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha512/soft.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha512/soft/unroll.rs
+
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/lib.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/block_api.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha256.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha512.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/../README.md:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/consts.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha256/soft.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha256/soft/unroll.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha512/soft.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/sha2-0.11.3/src/sha512/soft/unroll.rs:
