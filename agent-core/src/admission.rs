@@ -51,6 +51,17 @@ pub enum Verdict<'b> {
 /// Judges an update; `buffer` ([`crate::VERIFY_BUFFER_BYTES`]) holds the verified
 /// manifest the verdict borrows.
 pub fn judge<'b>(device: &Device<'_>, update: &Update<'_>, buffer: &'b mut [u8]) -> Verdict<'b> {
+    judge_with(device, update, buffer, Manifest::from_slice)
+}
+
+/// [`judge`] reading the manifest with `read` ([`Manifest::read_with`] and a host's JSON
+/// reader).
+pub fn judge_with<'b>(
+    device: &Device<'_>,
+    update: &Update<'_>,
+    buffer: &'b mut [u8],
+    read: impl FnOnce(&'b [u8]) -> Result<Manifest<'b>, crate::manifest::ManifestError>,
+) -> Verdict<'b> {
     let envelope = update.envelope;
     let verified =
         device.keys.verify(PAYLOAD_TYPE, envelope.payload_type, envelope.payload, &envelope.signatures, buffer);
@@ -60,7 +71,7 @@ pub fn judge<'b>(device: &Device<'_>, update: &Update<'_>, buffer: &'b mut [u8])
         Err(_) => return Verdict::Reject(Reason::SignatureInvalid),
     };
     // Verified bytes that do not parse were still signed by us: refuse them as invalid.
-    let Ok(manifest) = Manifest::from_slice(payload) else {
+    let Ok(manifest) = read(payload) else {
         return Verdict::Reject(Reason::SignatureInvalid);
     };
     match refusal(device, update, &manifest) {

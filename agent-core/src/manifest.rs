@@ -14,10 +14,11 @@ use crate::{MAX_HARDWARE, MAX_PAYLOAD_BYTES};
 /// The one schema this build understands.
 pub const SCHEMA: u32 = 1;
 
-/// The manifest's fields as written.
+/// The manifest's fields as written; any serde JSON reader that borrows strings reads them
+/// ([`Manifest::read_with`]).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Fields<'a> {
+pub struct Fields<'a> {
     schema: u32,
     kind: ArtifactKind,
     name: &'a str,
@@ -75,10 +76,20 @@ pub enum ManifestError {
 impl<'a> Manifest<'a> {
     /// Reads and checks manifest bytes. Call only on verified payload bytes.
     pub fn from_slice(bytes: &'a [u8]) -> Result<Self, ManifestError> {
+        Self::read_with(bytes, |b| serde_json_core::from_slice(b).map(|(fields, _)| fields).ok())
+    }
+
+    /// [`Manifest::from_slice`] with another JSON reader of the same [`Fields`]: a host
+    /// that carries `serde_json` already saves carrying a second reader. Strings with
+    /// escapes are refused either way (they cannot be borrowed).
+    pub fn read_with(
+        bytes: &'a [u8],
+        read: impl FnOnce(&'a [u8]) -> Option<Fields<'a>>,
+    ) -> Result<Self, ManifestError> {
         if bytes.len() > MAX_PAYLOAD_BYTES {
             return Err(ManifestError::TooLarge);
         }
-        let (f, _): (Fields<'a>, _) = serde_json_core::from_slice(bytes).map_err(|_| ManifestError::Malformed)?;
+        let f = read(bytes).ok_or(ManifestError::Malformed)?;
         let field = |name: &'static str| ManifestError::Field(name);
         let requirement = |s: Option<&'a str>, name| s.map(VersionReq::parse).transpose().map_err(|_| field(name));
         let manifest = Manifest {
@@ -140,4 +151,41 @@ pub fn digest(s: &str) -> Option<[u8; 32]> {
 /// An RFC 3339 time in seconds since the Unix epoch.
 pub fn timestamp(s: &str) -> Option<i64> {
     OffsetDateTime::parse(s, &Rfc3339).ok().map(OffsetDateTime::unix_timestamp)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::format;
+
+    use super::*;
+    use crate::signed::manifest;
+
+    /// Both JSON readers (serde-json-core here, serde_json on hosts) accept the same
+    /// manifests and read them alike. (They may refuse with different errors: serde_json
+    /// refuses an escaped string at once, serde-json-core passes it on raw and a field's
+    /// own rule refuses it.)
+    #[test]
+    fn serde_json_core_and_serde_json_read_the_same_manifests() {
+        let hardware = (0..17).map(|i| format!("\"m{i}\"")).collect::<std::vec::Vec<_>>().join(",");
+        let cases = [
+            manifest("firmware", "1.1.0", ""),
+            manifest("config", "1.1.0", r#","requires_firmware":">=1.0, <2""#),
+            manifest("firmware", "1.1.0", r#","expires_at":"2020-01-01T00:00:00Z""#),
+            manifest("firmware", "1.1.0", r#","extra":1"#),
+            manifest("firmware", "1.1.0", "").replace("gateway-os", "gateway\\u002dos"),
+            manifest("firmware", "1.1.0", "").replace("[\"rpi4\"]", &format!("[{hardware}]")),
+            manifest("firmware", "v1", ""),
+            manifest("kernel", "1.1.0", ""),
+            "not json".into(),
+        ];
+        let mut accepted = 0;
+        for case in &cases {
+            let core = Manifest::from_slice(case.as_bytes());
+            let host = Manifest::read_with(case.as_bytes(), |b| serde_json::from_slice(b).ok());
+            assert_eq!(core.as_ref().ok(), host.as_ref().ok(), "{case}");
+            assert_eq!(core.is_ok(), host.is_ok(), "{case}");
+            accepted += usize::from(core.is_ok());
+        }
+        assert_eq!(accepted, 2, "the first two are manifests; the rest are refused");
+    }
 }

@@ -61,17 +61,23 @@ impl Manifest {
     /// Parses and checks manifest bytes. Call only on verified payload bytes.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, ManifestError> {
         let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed(e.to_string()))?;
-        manifest.check()?;
+        manifest.read_as_devices_do(bytes)?;
         Ok(manifest)
     }
 
-    /// The rules serde cannot express, and the device core's limits: its bytes are read
-    /// by the core every device runs ([`fleet_agent_core::manifest`]), so a manifest
-    /// accepted here is one every device can judge.
+    /// The rules serde cannot express, and the device core's limits, for a manifest made
+    /// here (before it is signed).
     pub fn check(&self) -> Result<(), ManifestError> {
+        self.read_as_devices_do(&self.to_bytes())
+    }
+
+    /// The device core's reading ([`fleet_agent_core::manifest`]) of `bytes`, this
+    /// manifest's: the bytes every device reads, so one accepted here is one every device
+    /// can judge.
+    fn read_as_devices_do(&self, bytes: &[u8]) -> Result<(), ManifestError> {
         use fleet_agent_core::manifest::ManifestError as Core;
-        let bytes = self.to_bytes();
-        match fleet_agent_core::manifest::Manifest::from_slice(&bytes) {
+        // serde_json reads the core's fields: a server carries no second JSON reader.
+        match fleet_agent_core::manifest::Manifest::read_with(bytes, |b| serde_json::from_slice(b).ok()) {
             Ok(_) => Ok(()),
             Err(Core::Schema(n)) => Err(ManifestError::Schema(n)),
             Err(Core::RequiresFirmwareOnFirmware) => Err(ManifestError::RequiresFirmwareOnFirmware),

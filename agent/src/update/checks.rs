@@ -5,6 +5,7 @@
 
 use fleet_agent_core::admission::{self as core, Device, Update};
 use fleet_agent_core::envelope::{Envelope as CoreEnvelope, Signature};
+use fleet_agent_core::manifest::Manifest as CoreManifest;
 use fleet_agent_core::version::Version;
 use fleet_protocol::message::Installed;
 use fleet_protocol::state::Reason;
@@ -41,12 +42,11 @@ pub fn judge(ctx: &Context<'_>, kind: ArtifactKind, envelope: &Envelope, url: &s
     let Some(envelope_ref) = CoreEnvelope::from_parts(&envelope.payload_type, &envelope.payload, signatures) else {
         return Verdict::Reject(Reason::SignatureInvalid);
     };
-    let versions = [ctx.firmware, ctx.config].map(|i| i.map(|i| i.version.to_string()));
     let device = Device {
         keys: ctx.verifier.keys(),
         hardware: ctx.hardware.as_str(),
-        firmware: installed(ctx.firmware, versions[0].as_deref()),
-        config: installed(ctx.config, versions[1].as_deref()),
+        firmware: ctx.firmware.map(installed),
+        config: ctx.config.map(installed),
         time_floor: ctx.time_floor.unix_timestamp(),
     };
     let url_from_server = same_origin(ctx.server, url);
@@ -56,18 +56,21 @@ pub fn judge(ctx: &Context<'_>, kind: ArtifactKind, envelope: &Envelope, url: &s
     let owned =
         || fleet_protocol::envelope::decode_base64(&envelope.payload).and_then(|p| Manifest::from_slice(&p).ok());
     let signed_but_unreadable = Verdict::Reject(Reason::SignatureInvalid);
-    match core::judge(&device, &update, &mut buffer) {
+    // The manifest read with serde_json, which the agent carries anyway.
+    let read = |bytes| CoreManifest::read_with(bytes, |b| serde_json::from_slice(b).ok());
+    match core::judge_with(&device, &update, &mut buffer, read) {
         core::Verdict::Reject(reason) => Verdict::Reject(reason),
         core::Verdict::Accept(_) => owned().map_or(signed_but_unreadable, Verdict::Accept),
         core::Verdict::AlreadyInstalled(_) => owned().map_or(signed_but_unreadable, Verdict::AlreadyInstalled),
     }
 }
 
-/// What is installed, as the core takes it; `version` is its text.
-fn installed<'a>(installed: Option<&'a Installed>, version: Option<&'a str>) -> Option<core::Installed<'a>> {
-    let version = Version::parse(version?).ok()?;
-    let i = installed?;
-    Some(core::Installed { name: i.name.as_str(), version, sha256: *i.sha256.as_bytes() })
+/// What is installed, as the core takes it: the same version, part by part.
+fn installed(i: &Installed) -> core::Installed<'_> {
+    let v = &i.version;
+    let version =
+        Version { major: v.major, minor: v.minor, patch: v.patch, pre: v.pre.as_str(), build: v.build.as_str() };
+    core::Installed { name: i.name.as_str(), version, sha256: *i.sha256.as_bytes() }
 }
 
 /// Scheme, host and port equal to the server's.
