@@ -26,11 +26,26 @@ impl<B: Board> Updater<'_, B> {
             State::Busy { job, .. } => Some(job.clone()),
             State::Idle => was,
         };
-        let mut todo = Todo::new();
-        let mut resets = Todo::new();
         if let Some(job) = &job {
             self.subject = job.rollout_id.clone();
         }
+        let (mut todo, resets) = self.apply(effects, job.as_ref());
+        // Written before the host acts on any of it; a slot switch the journal does not
+        // know of would be forgotten by the reset it needs, so it does not happen.
+        if !self.save() && resets.contains(&Effect::SwitchAndReboot) {
+            self.state = State::Idle;
+            self.image = None;
+            let rollout = self.subject.clone();
+            return self.refuse(&rollout, DeviceState::Failed, Reason::InstallFailed);
+        }
+        todo.extend(resets);
+        todo
+    }
+
+    /// Does the flash and boot effects of one step; what the host must do, and apart from
+    /// it the resets (which come last).
+    fn apply(&mut self, effects: machine::Effects, job: Option<&Job>) -> (Todo, Todo) {
+        let (mut todo, mut resets) = (Todo::new(), Todo::new());
         let mut kept = true;
         for effect in effects {
             match effect {
@@ -45,7 +60,7 @@ impl<B: Board> Updater<'_, B> {
                     let _ = resets.push(Effect::Rollback);
                 }
                 Effect::Finish { state, reason } => {
-                    if let (DeviceState::Succeeded, Some(job)) = (state, &job) {
+                    if let (DeviceState::Succeeded, Some(job)) = (state, job) {
                         self.firmware = Some(job.firmware.clone());
                     }
                     self.image = None;
@@ -60,16 +75,7 @@ impl<B: Board> Updater<'_, B> {
                 }
             }
         }
-        // Written before the host acts on any of it; a slot switch the journal does not
-        // know of would be forgotten by the reset it needs, so it does not happen.
-        if !self.save() && resets.contains(&Effect::SwitchAndReboot) {
-            self.state = State::Idle;
-            self.image = None;
-            let rollout = self.subject.clone();
-            return self.refuse(&rollout, DeviceState::Failed, Reason::InstallFailed);
-        }
-        todo.extend(resets);
-        todo
+        (todo, resets)
     }
 
     /// The next chunk of the image: into the inactive slot, counted and hashed. A chunk past
