@@ -57,39 +57,11 @@ fn identifiers(s: &str, present: bool, pre: bool) -> bool {
     })
 }
 
-/// SemVer precedence of dot-separated identifiers: numeric ones numerically and before
-/// alphanumeric ones, those in ASCII order, a shorter list first when one is a prefix.
+/// Dot-separated identifiers as SemVer and the `semver` crate order them: numeric ones by
+/// value and then by length (`1 < 01 < 2`; only build metadata may have leading zeros)
+/// before alphanumeric ones, those in ASCII order; a shorter list first when one is a
+/// prefix.
 fn compare_identifiers(a: &str, b: &str) -> Ordering {
-    let mut left = a.split('.');
-    let mut right = b.split('.');
-    loop {
-        match (left.next(), right.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) => {
-                let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-                let order = match (digits(x), digits(y)) {
-                    (true, true) => x.len().cmp(&y.len()).then_with(|| x.cmp(y)),
-                    (true, false) => Ordering::Less,
-                    (false, true) => Ordering::Greater,
-                    (false, false) => x.cmp(y),
-                };
-                if order != Ordering::Equal {
-                    return order;
-                }
-            }
-        }
-    }
-}
-
-/// Build metadata as the `semver` crate orders it: none first; then identifier by
-/// identifier, numeric ones by value and then by length (`1 < 01 < 2`) before alphanumeric
-/// ones, those in ASCII order; a shorter list first when one is a prefix.
-fn compare_build(a: &str, b: &str) -> Ordering {
-    if a.is_empty() || b.is_empty() {
-        return (!a.is_empty()).cmp(&!b.is_empty());
-    }
     let mut left = a.split('.');
     let mut right = b.split('.');
     loop {
@@ -112,6 +84,14 @@ fn compare_build(a: &str, b: &str) -> Ordering {
         if order != Ordering::Equal {
             return order;
         }
+    }
+}
+
+/// Build metadata: none first, then by identifiers.
+fn compare_build(a: &str, b: &str) -> Ordering {
+    match (a.is_empty(), b.is_empty()) {
+        (false, false) => compare_identifiers(a, b),
+        (a_none, b_none) => b_none.cmp(&a_none),
     }
 }
 

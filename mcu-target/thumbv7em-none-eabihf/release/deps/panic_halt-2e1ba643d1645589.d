@@ -1,7 +1,0 @@
-/work/wt-fix/mcu-target/thumbv7em-none-eabihf/release/deps/panic_halt-2e1ba643d1645589.d: /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/panic-halt-1.0.0/src/lib.rs
-
-/work/wt-fix/mcu-target/thumbv7em-none-eabihf/release/deps/libpanic_halt-2e1ba643d1645589.rlib: /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/panic-halt-1.0.0/src/lib.rs
-
-/work/wt-fix/mcu-target/thumbv7em-none-eabihf/release/deps/libpanic_halt-2e1ba643d1645589.rmeta: /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/panic-halt-1.0.0/src/lib.rs
-
-/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/panic-halt-1.0.0/src/lib.rs:
