@@ -44,15 +44,10 @@ impl ImageCheck {
         self.have
     }
 
-    /// Whether every byte has arrived.
-    pub fn complete(&self) -> bool {
-        self.have == self.size
-    }
-
     /// The final word: all bytes arrived and their SHA-256 is the manifest's. A short
     /// image is a failed download, not a digest mismatch.
     pub fn finish(self) -> Result<(), Reason> {
-        if !self.complete() {
+        if self.have != self.size {
             return Err(Reason::DownloadFailed);
         }
         digest_matches(&self.hasher.finalize().into(), &self.sha256)

@@ -75,10 +75,6 @@ impl<'k, B: Board> Updater<'k, B> {
         &self.board
     }
 
-    pub fn board_mut(&mut self) -> &mut B {
-        &mut self.board
-    }
-
     pub fn into_board(self) -> B {
         self.board
     }

@@ -35,10 +35,6 @@ impl TrustedKey {
     pub fn new(key: VerifyingKey) -> Self {
         Self { id: Sha256::digest(key.as_bytes()).into(), key }
     }
-
-    pub fn id(&self) -> &[u8; 32] {
-        &self.id
-    }
 }
 
 /// Trusted keys and the number of them that must sign. Any number of keys: each
@@ -60,14 +56,6 @@ impl<'k> Keys<'k> {
     /// Trusts `keys`; `threshold` is at least 1.
     pub fn new(keys: &'k [TrustedKey], threshold: usize) -> Self {
         Self { keys, threshold: threshold.max(1) }
-    }
-
-    pub fn threshold(&self) -> usize {
-        self.threshold
-    }
-
-    pub fn keys(&self) -> &'k [TrustedKey] {
-        self.keys
     }
 
     /// Verifies the signatures over the exact payload bytes, decoding the payload into

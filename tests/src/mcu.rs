@@ -10,6 +10,9 @@ use fleet_agent_core::flash::SimulatedFlash;
 use fleet_agent_core::session::{Network, Session};
 use fleet_agent_core::updater::{Firmware, Identity, Updater};
 use fleet_agent_core::verify::{Keys, TrustedKey};
+use fleet_protocol::DeviceId;
+use fleet_protocol::paths;
+use fleet_protocol::topic::Topics;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
@@ -36,7 +39,7 @@ pub struct HostNetwork {
     runtime: tokio::runtime::Handle,
     http: reqwest::Client,
     server: reqwest::Url,
-    device_id: String,
+    device_id: DeviceId,
     token: String,
     mqtt: AsyncClient,
     /// What the health check answers.
@@ -45,7 +48,7 @@ pub struct HostNetwork {
 
 impl Network for HostNetwork {
     fn current_command(&mut self, into: &mut [u8]) -> Option<usize> {
-        let url = self.server.join(&format!("/api/v1/devices/{}/command", self.device_id)).ok()?;
+        let url = paths::api_url(self.server.as_str(), &paths::device_command(self.device_id.as_str()));
         let body = self.runtime.block_on(async {
             let response = self.http.get(url).bearer_auth(&self.token).send().await.ok()?;
             response.status().is_success().then_some(())?;
@@ -79,7 +82,7 @@ impl Network for HostNetwork {
     }
 
     fn publish(&mut self, report: &[u8]) {
-        let topic = format!("fleet/devices/{}/status", self.device_id);
+        let topic = Topics::default().status(&self.device_id);
         self.mqtt.try_publish(topic, QoS::AtLeastOnce, false, report.to_vec()).expect("the report is queued");
     }
 
@@ -120,8 +123,8 @@ impl Microcontroller {
         let mut options = MqttOptions::new(&self.device_id, host, port.parse().expect("a port"));
         options.set_credentials(&self.device_id, token).set_clean_start(true);
         let (mqtt, mut eventloop) = AsyncClient::new(options, 64);
-        let commands_topic = format!("fleet/devices/{}/commands", self.device_id);
-        mqtt.subscribe(&commands_topic, QoS::AtLeastOnce).await.expect("subscribe queued");
+        let id = DeviceId::parse(self.device_id.clone()).expect("a device id");
+        mqtt.subscribe(Topics::default().commands(&id), QoS::AtLeastOnce).await.expect("subscribe queued");
         let (commands, received) = mpsc::channel::<Option<Vec<u8>>>();
         let poll = tokio::spawn(async move {
             while let Ok(event) = eventloop.poll().await {
@@ -139,7 +142,7 @@ impl Microcontroller {
             runtime: tokio::runtime::Handle::current(),
             http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("a client"),
             server: reqwest::Url::parse(server).expect("the server's URL"),
-            device_id: self.device_id.clone(),
+            device_id: id,
             token: token.to_owned(),
             mqtt,
             healthy: self.healthy,

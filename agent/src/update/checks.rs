@@ -52,16 +52,19 @@ pub fn judge(ctx: &Context<'_>, kind: ArtifactKind, envelope: &Envelope, url: &s
     let url_from_server = same_origin(ctx.server, url);
     let update = Update { kind, envelope: &envelope_ref, url_from_server };
     let mut buffer = vec![0; fleet_agent_core::verify::buffer_len(&envelope.payload_type, envelope.payload.len())];
-    // The core reads the manifest in place; the job keeps the protocol's owned copy.
-    let owned =
-        || fleet_protocol::envelope::decode_base64(&envelope.payload).and_then(|p| Manifest::from_slice(&p).ok());
+    // The core reads the verified bytes in place (with serde_json, which the agent carries
+    // anyway); the job keeps the protocol's owned copy, read from the same bytes.
+    let mut owned = None;
+    let read = |bytes| {
+        owned = Manifest::from_slice(bytes).ok();
+        CoreManifest::read_with(bytes, |b| serde_json::from_slice(b).ok())
+    };
+    let verdict = core::judge_with(&device, &update, &mut buffer, read);
     let signed_but_unreadable = Verdict::Reject(Reason::SignatureInvalid);
-    // The manifest read with serde_json, which the agent carries anyway.
-    let read = |bytes| CoreManifest::read_with(bytes, |b| serde_json::from_slice(b).ok());
-    match core::judge_with(&device, &update, &mut buffer, read) {
+    match verdict {
         core::Verdict::Reject(reason) => Verdict::Reject(reason),
-        core::Verdict::Accept(_) => owned().map_or(signed_but_unreadable, Verdict::Accept),
-        core::Verdict::AlreadyInstalled(_) => owned().map_or(signed_but_unreadable, Verdict::AlreadyInstalled),
+        core::Verdict::Accept(_) => owned.map_or(signed_but_unreadable, Verdict::Accept),
+        core::Verdict::AlreadyInstalled(_) => owned.map_or(signed_but_unreadable, Verdict::AlreadyInstalled),
     }
 }
 
