@@ -35,10 +35,10 @@ pub(crate) async fn update(app: &TestApp, device: Device, file: Vec<u8>) -> (Val
     let mut m = manifest_for(ArtifactKind::Firmware, "gateway-os", "2.0.0", &file);
     m.hardware = vec![HardwareModel::parse("rpi4").unwrap()];
     let fw = app.upload(ArtifactKind::Firmware, &sign(&m, &[&release_key()]), file).await.unwrap();
-    // A second attempt, as an operator would allow: SWUpdate 2022.12 now and then fails a
-    // run on its own (`sw-description.sig cannot be opened`, seen in CI with one SWUpdate
-    // at a time), and a `failed` device is what the server retries. The rollout is waited
-    // for to complete, so a retried failure is not taken for the outcome.
+    // A second attempt, as an operator would allow: a back end can fail a run on its own
+    // (SWUpdate 2022.12 now and then does, agent/src/install/swupdate.rs), and a `failed`
+    // device is what the server retries. The rollout is waited for to complete, so a
+    // retried failure is not taken for the outcome.
     let target = json!({"firmware": fw.id, "target": {"devices": [device.id]}, "max_attempts": 2,
                         "max_failure_ratio": 1.0});
     let rollout = app.client.create_rollout(&target).await.unwrap();

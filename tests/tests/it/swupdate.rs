@@ -14,8 +14,17 @@ use fleet_tests::TestApp;
 use fleet_tests::certs::openssl_ca;
 use sha2::{Digest as _, Sha256};
 
-use crate::backend::{Device, image, update};
+use crate::backend::{Device, update};
 use crate::uboot::{Board, hex};
+
+/// The slot image: 1 MiB, more than a Unix socket's send buffer holds (about 208 KiB), as
+/// real images are. SWUpdate 2022.12's `-i` client ends a run as successful when it has
+/// written the whole file before SWUpdate's installer woke (agent/src/install/swupdate.rs
+/// says why and how the agent tells); a file the socket cannot hold makes it wait for the
+/// installer, so these tests are not at the mercy of that race.
+fn payload() -> Vec<u8> {
+    (0..1024 * 1024u32).map(|i| (i % 251) as u8).collect()
+}
 
 /// A `.swu` of `payload` for `board`, signed by the CA `ca` made in its directory.
 fn swu(board: &Board, payload: &[u8], ca: &str) -> Vec<u8> {
@@ -99,10 +108,10 @@ async fn swupdate_writes_the_inactive_copy_and_the_environment_commits_it() {
     app.trust_release_key().await;
     let dir = tempfile::tempdir().unwrap();
     let board = Board::new(dir.path(), 3);
-    let file = swu(&board, &image(), "swu");
+    let file = swu(&board, &payload(), "swu");
     let (done, agent) = update(&app, device(&board, "swu-1", "rpi4:1.0", &[]), file).await;
     assert_eq!(done["counts"]["succeeded"], 1, "{done:#}\n{}", agent.log());
-    assert_eq!(std::fs::read(board.dir.join("b.img")).unwrap(), image(), "mode copy-b wrote slot b");
+    assert_eq!(std::fs::read(board.dir.join("b.img")).unwrap(), payload(), "mode copy-b wrote slot b");
     assert_eq!(std::fs::read(board.dir.join("a.img")).unwrap(), b"old image", "the running slot is untouched");
     let env = board.env();
     assert_eq!((env["boot_slot"].as_str(), env["upgrade_available"].as_str()), ("b", "0"), "{env:?}");
@@ -117,7 +126,7 @@ async fn after_a_failed_health_check_the_old_slot_boots_again() {
     app.trust_release_key().await;
     let dir = tempfile::tempdir().unwrap();
     let board = Board::new(dir.path(), 3);
-    let file = swu(&board, &image(), "swu");
+    let file = swu(&board, &payload(), "swu");
     let (done, agent) = update(&app, device(&board, "swu-2", "rpi4:1.0", &["--health-command", "false"]), file).await;
     assert_eq!(done["counts"]["rolled_back"], 1, "{done:#}\n{}", agent.log());
     let env = board.env();
@@ -135,7 +144,7 @@ async fn swupdate_refusing_the_image_fails_the_update_and_changes_nothing() {
     let board = Board::new(dir.path(), 3);
     openssl_ca(&board.dir, "swu").unwrap();
     // Our signature over the file is good; SWUpdate's check against its CA (-k) is not.
-    let file = swu(&board, &image(), "stranger");
+    let file = swu(&board, &payload(), "stranger");
     let (done, agent) = update(&app, device(&board, "swu-3", "rpi4:1.0", &[]), file).await;
     assert_eq!(done["counts"]["failed"], 1, "{done:#}\n{}", agent.log());
     assert!(agent.log().contains("Authentication of all signatures failed"), "{}", agent.log());
@@ -152,7 +161,7 @@ async fn other_hardware_is_refused_by_swupdate() {
     app.trust_release_key().await;
     let dir = tempfile::tempdir().unwrap();
     let board = Board::new(dir.path(), 3);
-    let file = swu(&board, &image(), "swu");
+    let file = swu(&board, &payload(), "swu");
     // The .swu is for revision 1.0 only.
     let (done, agent) = update(&app, device(&board, "swu-4", "rpi4:2.0", &[]), file).await;
     assert_eq!(done["counts"]["failed"], 1, "{done:#}\n{}", agent.log());
