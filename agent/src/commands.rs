@@ -68,7 +68,7 @@ impl<I: Installer> Runner<I> {
         match admission::decide(busy, &ctx, rollout.clone(), *kind, envelope, url) {
             Decision::Refuse { state, reason } => self.refuse(rollout, state, reason).await,
             Decision::Accept(job) => {
-                self.journal.raise_time_floor(job.manifest.created_at.unix_timestamp());
+                self.journal.raise_time_floor(job.artifact.created_at.unix_timestamp());
                 self.queue.push_back(Event::Accepted(job));
                 Ok(())
             }

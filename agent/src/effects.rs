@@ -98,7 +98,7 @@ impl<I: Installer> Runner<I> {
         let verified_in_this_run = self
             .streamed_and_verified
             .take()
-            .is_some_and(|(digest, slot)| digest == job.manifest.sha256 && Some(&slot) == streamed.as_ref());
+            .is_some_and(|(digest, slot)| digest == job.artifact.sha256 && Some(&slot) == streamed.as_ref());
         match job.kind {
             ArtifactKind::Firmware => {
                 let read_back = streamed.is_some() && !verified_in_this_run;
@@ -228,7 +228,7 @@ where
 async fn holds(path: &std::path::Path, job: &Job) -> bool {
     match past_local_shortage("reading the slot back", || hash_file(path)).await {
         Ok((hasher, len)) => {
-            len == job.manifest.size && <[u8; 32]>::from(hasher.finalize()) == *job.manifest.sha256.as_bytes()
+            len == job.artifact.size && <[u8; 32]>::from(hasher.finalize()) == *job.artifact.sha256.as_bytes()
         }
         Err(_) => false,
     }

@@ -260,7 +260,7 @@ impl<I: Installer> Runner<I> {
         };
         if let (Event::Downloaded, State::Busy { job, phase: Phase::Downloading }) = (&event, &before) {
             // Only this run's download task says so, after its digest matched.
-            self.streamed_and_verified = self.download_target.take().map(|slot| (job.manifest.sha256, slot));
+            self.streamed_and_verified = self.download_target.take().map(|slot| (job.artifact.sha256, slot));
         }
         let (after, effects) = step(before, event);
         if let Some(job) = job {
@@ -369,9 +369,9 @@ impl<I: Installer> Runner<I> {
 
     pub(crate) fn installed_of(job: &Job) -> Installed {
         Installed {
-            name: job.manifest.name.clone(),
-            version: job.manifest.version.clone(),
-            sha256: job.manifest.sha256,
+            name: job.artifact.name.clone(),
+            version: job.artifact.version.clone(),
+            sha256: job.artifact.sha256,
         }
     }
 }

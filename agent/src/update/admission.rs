@@ -83,7 +83,7 @@ pub fn decide(
         Verdict::AlreadyInstalled(_) => {
             Decision::Refuse { state: DeviceState::Succeeded, reason: Reason::AlreadyInstalled }
         }
-        Verdict::Accept(manifest) => Decision::Accept(Job { rollout_id: rollout, kind, url: url.to_owned(), manifest }),
+        Verdict::Accept(artifact) => Decision::Accept(Job { rollout_id: rollout, kind, url: url.to_owned(), artifact }),
     }
 }
 
@@ -146,7 +146,12 @@ mod tests {
     }
 
     fn job(r: &str) -> Job {
-        Job { rollout_id: rollout(r), kind: ArtifactKind::Firmware, url: URL.into(), manifest: manifest("1.1.0") }
+        Job {
+            rollout_id: rollout(r),
+            kind: ArtifactKind::Firmware,
+            url: URL.into(),
+            artifact: (&manifest("1.1.0")).into(),
+        }
     }
 
     fn journal_with(current: Option<&str>, finals: &[(&str, DeviceState)]) -> Journal {
@@ -242,7 +247,7 @@ mod tests {
             ..manifest("0.9.0")
         };
         let allowed = permitted(">=1.0.0, <2.0.0");
-        let accepted = Decision::Accept(Job { manifest: allowed.clone(), ..job("r1") });
+        let accepted = Decision::Accept(Job { artifact: (&allowed).into(), ..job("r1") });
         assert_eq!(f.decide(false, &allowed), accepted, "installed 1.0.0 matches: admitted");
         assert_eq!(f.decide(false, &permitted(">=1.2.0, <2.0.0")), refused, "installed 1.0.0 does not match");
     }

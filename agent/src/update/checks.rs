@@ -9,8 +9,10 @@ use fleet_agent_core::manifest::Manifest as CoreManifest;
 use fleet_agent_core::version::Version;
 use fleet_protocol::message::Installed;
 use fleet_protocol::state::Reason;
-use fleet_protocol::{ArtifactKind, Envelope, HardwareModel, Manifest, Verifier};
+use fleet_protocol::{ArtifactKind, Envelope, HardwareModel, Verifier};
 use time::OffsetDateTime;
+
+use super::artifact::Artifact;
 
 /// What the agent knows when it judges an update.
 #[derive(Debug, Clone)]
@@ -29,9 +31,9 @@ pub struct Context<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Install it.
-    Accept(Manifest),
+    Accept(Artifact),
     /// Already installed (same version and digest): report `succeeded`/`already_installed`.
-    AlreadyInstalled(Manifest),
+    AlreadyInstalled(Artifact),
     /// Refuse with this reason (`rejected`).
     Reject(Reason),
 }
@@ -52,19 +54,16 @@ pub fn judge(ctx: &Context<'_>, kind: ArtifactKind, envelope: &Envelope, url: &s
     let url_from_server = same_origin(ctx.server, url);
     let update = Update { kind, envelope: &envelope_ref, url_from_server };
     let mut buffer = vec![0; fleet_agent_core::verify::buffer_len(&envelope.payload_type, envelope.payload.len())];
-    // The core reads the verified bytes in place (with serde_json, which the agent carries
-    // anyway); the job keeps the protocol's owned copy, read from the same bytes.
-    let mut owned = None;
-    let read = |bytes| {
-        owned = Manifest::from_slice(bytes).ok();
-        CoreManifest::read_with(bytes, |b| serde_json::from_slice(b).ok())
+    // The core reads the verified bytes in place, with serde_json (which the agent carries
+    // anyway); the job keeps the owned artifact of that one reading.
+    let read = |bytes| CoreManifest::read_with(bytes, |b| serde_json::from_slice(b).ok());
+    let owned = |m: &CoreManifest<'_>, verdict: fn(Artifact) -> Verdict| {
+        Artifact::of(m).map_or(Verdict::Reject(Reason::SignatureInvalid), verdict)
     };
-    let verdict = core::judge_with(&device, &update, &mut buffer, read);
-    let signed_but_unreadable = Verdict::Reject(Reason::SignatureInvalid);
-    match verdict {
+    match core::judge_with(&device, &update, &mut buffer, read) {
         core::Verdict::Reject(reason) => Verdict::Reject(reason),
-        core::Verdict::Accept(_) => owned.map_or(signed_but_unreadable, Verdict::Accept),
-        core::Verdict::AlreadyInstalled(_) => owned.map_or(signed_but_unreadable, Verdict::AlreadyInstalled),
+        core::Verdict::Accept(m) => owned(&m, Verdict::Accept),
+        core::Verdict::AlreadyInstalled(m) => owned(&m, Verdict::AlreadyInstalled),
     }
 }
 
@@ -85,7 +84,7 @@ pub fn same_origin(server: &reqwest::Url, url: &str) -> bool {
 mod tests {
     use fleet_protocol::manifest::SCHEMA;
     use fleet_protocol::sign::{SigningKey, sign_payload};
-    use fleet_protocol::{ProductName, PublicKey, Sha256Digest};
+    use fleet_protocol::{Manifest, ProductName, PublicKey, Sha256Digest};
     use semver::Version;
 
     use super::*;
@@ -151,7 +150,7 @@ mod tests {
     #[test]
     fn accepts_a_newer_version() {
         let m = manifest(ArtifactKind::Firmware, "1.1.0");
-        assert_eq!(Fixture::new().judge(&m, &key(1), URL), Verdict::Accept(m));
+        assert_eq!(Fixture::new().judge(&m, &key(1), URL), Verdict::Accept((&m).into()));
     }
 
     #[test]
@@ -179,7 +178,7 @@ mod tests {
 
         let mut same = manifest(ArtifactKind::Firmware, "1.0.0");
         same.sha256 = Sha256Digest::of(b"old");
-        assert_eq!(f.judge(&same, &key(1), URL), Verdict::AlreadyInstalled(same.clone()));
+        assert_eq!(f.judge(&same, &key(1), URL), Verdict::AlreadyInstalled((&same).into()));
 
         let mut expired = good.clone();
         expired.expires_at = Some(f.floor);
@@ -199,12 +198,20 @@ mod tests {
             m
         };
         let matching = allow(">=1.0.0, <2.0.0");
-        assert_eq!(f.judge(&matching, &key(1), URL), Verdict::Accept(matching.clone()));
+        assert_eq!(f.judge(&matching, &key(1), URL), Verdict::Accept((&matching).into()));
         assert_eq!(f.judge(&allow(">=1.1.0"), &key(1), URL), Verdict::Reject(Reason::Downgrade));
         // The same version with another digest stays a downgrade, permission or not.
         let mut same = manifest(ArtifactKind::Firmware, "1.0.0");
         same.allow_downgrade_from = Some(semver::VersionReq::parse("*").unwrap());
         assert_eq!(f.judge(&same, &key(1), URL), Verdict::Reject(Reason::Downgrade));
+    }
+
+    #[test]
+    fn the_artifact_keeps_the_version_as_the_semver_crate_reads_it() {
+        let m = manifest(ArtifactKind::Firmware, "2.0.0-rc.1+build.7");
+        let Verdict::Accept(artifact) = Fixture::new().judge(&m, &key(1), URL) else { panic!("not accepted") };
+        assert_eq!(artifact.version, m.version);
+        assert_eq!(artifact, Artifact::from(&m));
     }
 
     #[test]

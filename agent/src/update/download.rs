@@ -69,7 +69,7 @@ pub struct Downloader {
 
 impl Downloader {
     fn named(&self, job: &Job, suffix: &str) -> PathBuf {
-        self.dir.join(format!("{}{suffix}", job.manifest.sha256))
+        self.dir.join(format!("{}{suffix}", job.artifact.sha256))
     }
 
     pub fn part_path(&self, job: &Job) -> PathBuf {
@@ -84,7 +84,7 @@ impl Downloader {
     /// Removes what a job downloaded and its claims on slots (a slot's bytes stay: the
     /// slot is inactive).
     pub fn discard(&self, job: &Job) {
-        let hex = job.manifest.sha256.to_hex();
+        let hex = job.artifact.sha256.to_hex();
         remove_where(&self.dir, |name| name.starts_with(&hex));
     }
 
@@ -141,7 +141,7 @@ impl Downloader {
         let mut hashed = self.resume(job, &part).await?;
         self.attempts(job, &part, leftover, &mut hashed, &mut progress, cancel).await?;
         let digest: [u8; 32] = hashed.hasher.finalize().into();
-        if let Err(reason) = image::digest_matches(&digest, job.manifest.sha256.as_bytes()) {
+        if let Err(reason) = image::digest_matches(&digest, job.artifact.sha256.as_bytes()) {
             let _ = std::fs::remove_file(leftover);
             return Err(DownloadError::Failed(reason));
         }
@@ -157,7 +157,7 @@ impl Downloader {
     /// Checks there is room for the rest, then re-hashes what an earlier run left in `part`
     /// (the rest is hashed as it streams).
     async fn resume(&self, job: &Job, part: &Path) -> Result<Hashed, DownloadError> {
-        let size = job.manifest.size;
+        let size = job.artifact.size;
         let partial = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0).min(size);
         let free = fs4::available_space(&self.dir).unwrap_or(u64::MAX);
         if free < (size - partial).saturating_add(SPACE_RESERVE) {
@@ -219,7 +219,7 @@ impl Downloader {
         hashed: &mut Hashed,
         progress: &mut impl FnMut(u64, u64),
     ) -> Result<Attempt, DownloadError> {
-        if hashed.have == job.manifest.size && part.exists() {
+        if hashed.have == job.artifact.size && part.exists() {
             return Ok(Attempt::Complete);
         }
         let _turn = self.http.turn().await;
@@ -227,7 +227,7 @@ impl Downloader {
             return Ok(Attempt::Retry);
         };
         match self.open_part(response.status(), part, hashed).await? {
-            Some(file) => self.stream(response, file, job.manifest.size, hashed, progress).await,
+            Some(file) => self.stream(response, file, job.artifact.size, hashed, progress).await,
             None => Ok(Attempt::Retry),
         }
     }

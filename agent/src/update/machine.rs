@@ -30,12 +30,12 @@ impl core::Job for Job {
 
 #[cfg(test)]
 mod tests {
-    use fleet_protocol::manifest::SCHEMA;
-    use fleet_protocol::{ArtifactKind, HardwareModel, Manifest, ProductName, Sha256Digest};
+    use fleet_protocol::{ArtifactKind, ProductName, Sha256Digest};
 
     use fleet_protocol::state::{DeviceState, Reason};
 
     use super::*;
+    use crate::update::artifact::Artifact;
 
     /// The core's step, its effects in a `Vec` for comparing.
     fn step(state: State, event: Event) -> (State, Vec<Effect>) {
@@ -56,18 +56,12 @@ mod tests {
             rollout_id: RolloutId::parse("r1").unwrap(),
             kind,
             url: "http://s/blob".into(),
-            manifest: Manifest {
-                schema: SCHEMA,
-                kind,
+            artifact: Artifact {
                 name: ProductName::parse("p").unwrap(),
                 version: semver::Version::new(1, 0, 0),
-                hardware: vec![HardwareModel::parse("rpi4").unwrap()],
                 size: 1,
                 sha256: Sha256Digest::of(b"x"),
                 created_at: time::OffsetDateTime::UNIX_EPOCH,
-                expires_at: None,
-                requires_firmware: None,
-                allow_downgrade_from: None,
             },
         }
     }

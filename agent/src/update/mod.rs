@@ -10,6 +10,7 @@
 //!   hashes its bytes off the runtime thread.
 
 pub mod admission;
+pub mod artifact;
 pub mod checks;
 mod client;
 pub mod confirmation;
@@ -18,8 +19,10 @@ pub mod hashed_file;
 pub mod journal;
 pub mod machine;
 
-use fleet_protocol::{ArtifactKind, Manifest, RolloutId};
+use fleet_protocol::{ArtifactKind, RolloutId};
 use serde::{Deserialize, Serialize};
+
+use self::artifact::Artifact;
 
 /// An accepted update: everything needed to carry it out, persisted in the journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +30,8 @@ pub struct Job {
     pub rollout_id: RolloutId,
     pub kind: ArtifactKind,
     pub url: String,
-    /// Parsed from verified bytes only.
-    pub manifest: Manifest,
+    /// Read from verified bytes only. Journals before it was cut down to the artifact
+    /// called it `manifest`.
+    #[serde(alias = "manifest")]
+    pub artifact: Artifact,
 }
