@@ -56,33 +56,26 @@ impl From<&Manifest> for Artifact {
 
 #[cfg(test)]
 mod tests {
-    use fleet_protocol::manifest::SCHEMA;
-    use fleet_protocol::{ArtifactKind, HardwareModel, RolloutId};
+    use fleet_protocol::RolloutId;
 
     use super::*;
     use crate::update::Job;
 
     #[test]
     fn a_job_journaled_with_the_whole_manifest_reads_as_its_artifact() {
-        let manifest = Manifest {
-            schema: SCHEMA,
-            kind: ArtifactKind::Firmware,
-            name: ProductName::parse("gateway-os").unwrap(),
-            version: Version::parse("1.2.0-rc.1").unwrap(),
-            hardware: vec![HardwareModel::parse("rpi4").unwrap()],
-            size: 3,
-            sha256: Sha256Digest::of(b"abc"),
-            created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
-            expires_at: None,
-            requires_firmware: None,
-            allow_downgrade_from: Some(semver::VersionReq::parse(">=1.0.0").unwrap()),
-        };
+        let manifest = serde_json::json!({
+            "schema": 1, "kind": "firmware", "name": "gateway-os", "version": "1.2.0-rc.1",
+            "hardware": ["rpi4"], "size": 3, "sha256": Sha256Digest::of(b"abc"),
+            "created_at": "2023-11-14T22:13:20Z", "allow_downgrade_from": ">=1.0.0",
+        });
         let old = serde_json::json!({
             "rollout_id": "r1", "kind": "firmware", "url": "http://s/blob", "manifest": manifest,
         });
         let job: Job = serde_json::from_value(old).unwrap();
+        let manifest: Manifest = serde_json::from_value(manifest).unwrap();
         assert_eq!(job.rollout_id, RolloutId::parse("r1").unwrap());
         assert_eq!(job.artifact, Artifact::from(&manifest));
+        assert_eq!(job.artifact.created_at.unix_timestamp(), 1_700_000_000);
         let again: Job = serde_json::from_slice(&serde_json::to_vec(&job).unwrap()).unwrap();
         assert_eq!(again, job, "and the new form round-trips");
     }
