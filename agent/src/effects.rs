@@ -156,7 +156,7 @@ impl<I: Installer> Runner<I> {
         let target = self.device.config.clone();
         let fails = self.device.injected.install_fails;
         self.task = Some(Box::pin(async move {
-            match target.apply(&image).await {
+            match past_local_shortage("config apply", || target.apply(&image)).await {
                 Ok(()) if !fails => Some(Event::Installed),
                 Ok(()) => Some(Event::InstallFailed),
                 Err(e) => {
@@ -231,5 +231,32 @@ async fn holds(path: &std::path::Path, job: &Job) -> bool {
             len == job.artifact.size && <[u8; 32]>::from(hasher.finalize()) == *job.artifact.sha256.as_bytes()
         }
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Error, ErrorKind};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_shortage_of_descriptors_is_waited_out_and_other_errors_are_not() {
+        let mut calls = 0;
+        let outcome = past_local_shortage("test", || {
+            calls += 1;
+            let emfile = Error::from_raw_os_error(24);
+            std::future::ready(if calls == 1 { Err(emfile) } else { Ok(calls) })
+        })
+        .await;
+        assert_eq!(outcome.unwrap(), 2, "tried again after the pause");
+
+        let mut calls = 0;
+        let outcome: std::io::Result<()> = past_local_shortage("test", || {
+            calls += 1;
+            std::future::ready(Err(Error::from(ErrorKind::PermissionDenied)))
+        })
+        .await;
+        assert_eq!((outcome.unwrap_err().kind(), calls), (ErrorKind::PermissionDenied, 1), "returned at once");
     }
 }

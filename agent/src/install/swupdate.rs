@@ -9,17 +9,17 @@
 //! compatibility check) when configured. Switching, committing (which also writes
 //! SWUpdate's `ustate=0`) and rolling back are environment writes.
 //!
-//! SWUpdate 2022.12 (Debian bookworm) cannot be judged by its exit status. Its `-i` client
-//! streams the file to SWUpdate's own installer thread and then polls the installer's
-//! status; a first poll that comes before the installer has woken finds it idle and ends
-//! the run as if it had succeeded, so SWUpdate can exit 0 (or 1, when its post-update
-//! exchange then fails) having installed nothing. Seen on the test machine with small
+//! SWUpdate 2022.12 (Debian bookworm) cannot be judged by its exit status alone. Its `-i`
+//! client streams the file to SWUpdate's own installer thread and then polls the
+//! installer's status; a first poll that comes before the installer has woken finds it
+//! idle, the client prints `SWUpdate was successful !` and the process exits 1, whether or
+//! not the installer wrote the image before the exit. Seen on the test machine with small
 //! files under load: the `.swu` for other hardware "installed" on a retry. The agent runs
 //! it with `-v` and takes the image as installed only when SWUpdate's installer itself
 //! announced it (`SWUPDATE successful !`, the notification it sends after writing every
-//! image) and nothing logged `[ERROR]` ([`installed`]); the client's own `SWUpdate was
-//! successful` line is not evidence. The agent runs no post-update command of SWUpdate's
-//! (it reboots by itself).
+//! image and storing the update state) and nothing logged `[ERROR]` ([`installed`]). The
+//! agent never asks for a dry run (`-n`, `-c`), the one other way that notification comes
+//! without an install. It runs no post-update command of SWUpdate's (it reboots by itself).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -110,7 +110,7 @@ impl Installer for SwupdateInstaller {
         let said = [&output.stdout[..], &output.stderr[..]].map(String::from_utf8_lossy).join("\n");
         if installed(output.status.code(), &said) {
             if !output.status.success() {
-                tracing::warn!("SWUpdate exited 1 after its installer announced the install (its post-update step)");
+                tracing::warn!("SWUpdate exited 1 after its installer announced the install (its client ended first)");
             }
             return Ok(());
         }
@@ -140,8 +140,8 @@ impl Installer for SwupdateInstaller {
 const INSTALLER_SUCCEEDED: &str = "SWUPDATE successful !";
 
 /// Whether SWUpdate installed the image, judged from its exit code and its `-v` output:
-/// exit 0 or 1 (1: its post-update step failed), its installer announced success, and
-/// nothing logged an error.
+/// exit 0 or 1 (1: its client ended before the installer, or its post-update step failed),
+/// its installer announced success, and nothing logged an error.
 pub fn installed(code: Option<i32>, output: &str) -> bool {
     matches!(code, Some(0 | 1)) && output.contains(INSTALLER_SUCCEEDED) && !output.contains("[ERROR]")
 }
@@ -186,7 +186,7 @@ mod tests {
         let error = "[ERROR] : SWUPDATE failed [0] ERROR : SW not compatible with hardware\n";
         let ok = format!("{installer}{client}");
         assert!(installed(Some(0), &ok));
-        assert!(installed(Some(1), &ok), "the post-update step failed after the install");
+        assert!(installed(Some(1), &ok), "the client ended first; the installer finished before the exit");
         assert!(!installed(Some(0), client), "the client ended early: nothing was installed");
         assert!(!installed(Some(1), client));
         assert!(!installed(Some(1), &format!("{error}{ok}")));

@@ -57,6 +57,7 @@ mod tests {
             kind,
             url: "http://s/blob".into(),
             artifact: Artifact {
+                kind,
                 name: ProductName::parse("p").unwrap(),
                 version: semver::Version::new(1, 0, 0),
                 size: 1,

@@ -30,8 +30,7 @@ pub struct Job {
     pub rollout_id: RolloutId,
     pub kind: ArtifactKind,
     pub url: String,
-    /// Read from verified bytes only. Journals before it was cut down to the artifact
-    /// called it `manifest`.
-    #[serde(alias = "manifest")]
+    /// Read from verified bytes only; journaled under the name `manifest` ([`Artifact`]).
+    #[serde(rename = "manifest")]
     pub artifact: Artifact,
 }
