@@ -7,18 +7,30 @@ use fleet_tests::ADMIN_TOKEN;
 use fleet_tests::simulator::{Simulator, SimulatorSetup};
 
 use crate::broker::{Baseline, Pass};
+use crate::open_files::limits;
 use crate::server::{Backends, Server, percentile, scratch_dir, sibling};
 use crate::wave::{Wave, wave};
 
 /// `devices` simulated devices spread over simulator processes of at most `per_simulator`
 /// devices each (10,000 devices need 10,704 open files in one process).
 pub async fn rollout(devices: usize, size: usize, per_simulator: usize, backends: Backends) -> anyhow::Result<()> {
-    let server = Server::start(&backends).await?;
+    // The limits first, so a run that cannot fit is refused before it starts.
+    let per = per_simulator.min(devices) as u64;
+    let (server_files, simulator_files) = limits(devices as u64, per, false, &backends)?;
+    let server = Server::start_limited(&backends, false, server_files).await?;
     let fw = server.firmware(firmware_bytes(size)).await?;
     let dir = scratch_dir()?;
     let started = Instant::now();
-    let simulators =
-        start_simulators(&server, &backends, dir.path(), "b", devices, per_simulator, Login::default()).await;
+    let simulators = start_simulators(
+        &server,
+        &backends,
+        dir.path(),
+        "b",
+        devices,
+        per_simulator,
+        Login { certificates: false, open_files: simulator_files },
+    )
+    .await;
     let online = started.elapsed();
     eprintln!("rollout: {devices} devices online after {online:?}; starting the rollout");
     let w = wave(&server, &simulators, &fw, devices).await?;

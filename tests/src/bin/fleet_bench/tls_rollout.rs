@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::open_files::{SERVER_BESIDE, SERVER_PER_DEVICE, SIMULATOR_BESIDE, limit_for};
+use crate::open_files::limits;
 use crate::rollout::{Login, firmware_bytes, start_simulators};
 use crate::server::{Backends, Server, scratch_dir};
 use crate::wave::{Wave, wave};
@@ -48,45 +48,15 @@ pub async fn tls_rollout(run: TlsRollout) -> anyhow::Result<()> {
     );
     // Both passes' limits first, so a run that cannot fit is refused before it starts.
     let per = run.per_simulator.min(run.devices) as u64;
-    let plain_files = open_files(run.devices as u64, per, false, run.mosquitto)?;
-    let tls_files = open_files(run.devices as u64, per, run.certificates, run.mosquitto)?;
+    let backends = Backends { mosquitto: run.mosquitto, ..Backends::default() };
+    let plain_files = limits(run.devices as u64, per, false, &backends)?;
+    let tls_files = limits(run.devices as u64, per, run.certificates, &backends)?;
     let login = Login { certificates: false, open_files: plain_files.1 };
     let plain = pass(false, run, plain_files.0, login).await?;
     let login = Login { certificates: run.certificates, open_files: tls_files.1 };
     let tls = pass(true, run, tls_files.0, login).await?;
     print_passes(run, &plain, &tls);
     Ok(())
-}
-
-/// The open-files limits of the server and of each simulator (of `per` devices), when they
-/// need more than they inherit. With certificates every device has an HTTPS pool of its
-/// own: one more connection per device, on both sides, while it is idle (5 s). On
-/// Mosquitto the server holds no device's MQTT connection; Mosquitto holds one per device
-/// and inherits this bench's limit.
-fn open_files(
-    devices: u64,
-    per: u64,
-    certificates: bool,
-    mosquitto: bool,
-) -> anyhow::Result<(Option<u64>, Option<u64>)> {
-    let own_pool = u64::from(certificates);
-    let (gate, why_gate) = match mosquitto {
-        true => (0, "MQTT ends in Mosquitto"),
-        false => (SERVER_PER_DEVICE, "3 per device on the embedded broker's gate"),
-    };
-    let why_pool = if certificates { ", 1 per device for its own HTTPS connection" } else { "" };
-    let why_server = format!("{why_gate}{why_pool}, 1,024 beside");
-    let server = limit_for("server", devices * (gate + own_pool) + SERVER_BESIDE, &why_server)?;
-    let why_simulator = match certificates {
-        true => "its MQTT connection and its own HTTPS connection per device, 704 beside",
-        false => "an MQTT connection per device, 704 beside",
-    };
-    let simulator = limit_for("simulator", per * (1 + own_pool) + SIMULATOR_BESIDE, why_simulator)?;
-    if mosquitto {
-        let raised = limit_for("Mosquitto", devices + SERVER_BESIDE, "a connection per device, 1,024 beside")?;
-        anyhow::ensure!(raised.is_none(), "the bench starts Mosquitto under its own limit only: run fewer devices");
-    }
-    Ok((server, simulator))
 }
 
 async fn pass(tls: bool, run: TlsRollout, server_files: Option<u64>, login: Login) -> anyhow::Result<Pass> {
