@@ -119,8 +119,7 @@ impl<'k, B: Board> Updater<'k, B> {
             return self.refuse(rollout, DeviceState::Rejected, Reason::Busy);
         }
         self.time_floor = self.time_floor.max(now);
-        let firmware = self.firmware.clone();
-        let installed = firmware.as_ref().and_then(|f| {
+        let installed = self.firmware.as_ref().and_then(|f| {
             Some(Installed {
                 name: f.name.as_str(),
                 version: Version::parse(f.version.as_str()).ok()?,

@@ -92,16 +92,20 @@ impl<'k> Keys<'k> {
     }
 
     fn position(&self, keyid: &str) -> Option<usize> {
-        let mut id = [0u8; 32];
-        let lowercase = keyid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        (lowercase && hex::decode_to_slice(keyid, &mut id).is_ok()).then_some(())?;
+        let id = crate::manifest::digest(keyid)?;
         self.keys.iter().position(|k| k.id == id)
     }
 }
 
 /// The buffer [`Keys::verify`] needs for a payload of `encoded_len` base64 characters.
 pub fn buffer_len(payload_type: &str, encoded_len: usize) -> usize {
-    pae_header(payload_type, usize::MAX).len() + encoded_len.div_ceil(4) * 3
+    header_room(payload_type) + encoded_len.div_ceil(4) * 3
+}
+
+/// The room before the payload for the encoding's header: its longest, whatever the
+/// body's length.
+fn header_room(payload_type: &str) -> usize {
+    pae_header(payload_type, usize::MAX).len()
 }
 
 /// Checks the payload type, decodes the payload into the end of `buffer` and writes the
@@ -115,8 +119,7 @@ fn pae_in<'b>(
     if payload_type != expected_type {
         return Err(EnvelopeError::PayloadType);
     }
-    // The header is at most this long whatever the body's length.
-    let room = pae_header(payload_type, usize::MAX).len();
+    let room = header_room(payload_type);
     let tail = buffer.get_mut(room..).ok_or(EnvelopeError::PayloadBase64)?;
     let body_len = decode_base64(payload, tail).ok_or(EnvelopeError::PayloadBase64)?;
     let header = pae_header(payload_type, body_len);

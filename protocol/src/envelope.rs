@@ -34,11 +34,11 @@ pub struct EnvelopeSignature {
     pub sig: String,
 }
 
-/// An envelope whose base64 fields decoded.
+/// An envelope whose base64 fields decoded: its payload (the signatures were checked to
+/// be well formed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodedEnvelope {
     pub payload: Vec<u8>,
-    pub signatures: Vec<(String, [u8; 64])>,
 }
 
 /// Why an envelope is malformed (before any signature is checked).
@@ -118,14 +118,14 @@ impl Envelope {
             return Err(EnvelopeError::PayloadType(self.payload_type.clone()));
         }
         let payload = decode_base64(&self.payload).ok_or(EnvelopeError::PayloadBase64)?;
-        let parts: Vec<_> =
-            self.signatures.iter().map(|s| core_envelope::Signature { keyid: &s.keyid, sig: &s.sig }).collect();
-        let signatures = core_envelope::decode_signatures(&parts)
-            .map_err(|e| self.malformed(e))?
-            .into_iter()
-            .map(|(keyid, sig)| (keyid.to_owned(), sig))
-            .collect();
-        Ok(DecodedEnvelope { payload, signatures })
+        let parts: Vec<_> = self.core_signatures().collect();
+        core_envelope::decode_signatures(&parts).map_err(|e| self.malformed(e))?;
+        Ok(DecodedEnvelope { payload })
+    }
+
+    /// The signatures as the device core reads them, borrowed.
+    pub fn core_signatures(&self) -> impl Iterator<Item = core_envelope::Signature<'_>> {
+        self.signatures.iter().map(|s| core_envelope::Signature { keyid: &s.keyid, sig: &s.sig })
     }
 }
 

@@ -87,17 +87,6 @@ impl Manifest {
         }
     }
 
-    /// Whether a device running `installed`, a higher version than this one, may go back
-    /// to it: only when `allow_downgrade_from` is present and matches `installed`.
-    pub fn allows_downgrade_from(&self, installed: &Version) -> bool {
-        self.allow_downgrade_from.as_ref().is_some_and(|req| req.matches(installed))
-    }
-
-    /// Whether this artifact may be installed on `model` (an empty list means any).
-    pub fn fits_hardware(&self, model: &HardwareModel) -> bool {
-        self.hardware.is_empty() || self.hardware.contains(model)
-    }
-
     /// Canonical bytes for signing a freshly made manifest.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a manifest always serialises")
@@ -125,13 +114,23 @@ mod tests {
         v.to_string()
     }
 
+    /// The device core's reading of manifest bytes: where the admission rules live.
+    fn as_devices_read(bytes: &[u8]) -> fleet_agent_core::manifest::Manifest<'_> {
+        fleet_agent_core::manifest::Manifest::read_with(bytes, |b| serde_json::from_slice(b).ok()).unwrap()
+    }
+
+    fn version(s: &str) -> fleet_agent_core::version::Version<'_> {
+        fleet_agent_core::version::Version::parse(s).unwrap()
+    }
+
     #[test]
     fn parses_contract_example() {
         let m = Manifest::from_slice(GOOD.as_bytes()).unwrap();
         assert_eq!(m.version, Version::new(1, 4, 2));
         assert_eq!(m.kind, ArtifactKind::Firmware);
-        assert!(m.fits_hardware(&HardwareModel::parse("rpi4").unwrap()));
-        assert!(!m.fits_hardware(&HardwareModel::parse("rpi3").unwrap()));
+        let m = as_devices_read(GOOD.as_bytes());
+        assert!(m.fits_hardware("rpi4"));
+        assert!(!m.fits_hardware("rpi3"));
     }
 
     #[test]
@@ -168,13 +167,15 @@ mod tests {
 
     #[test]
     fn a_downgrade_is_allowed_only_from_matching_versions() {
-        let m = Manifest::from_slice(with("allow_downgrade_from", "\">=1.2.0, <2.0.0\"").as_bytes()).unwrap();
-        assert!(m.allows_downgrade_from(&Version::new(1, 2, 0)));
-        assert!(m.allows_downgrade_from(&Version::new(1, 9, 3)));
-        assert!(!m.allows_downgrade_from(&Version::new(2, 0, 0)));
-        assert!(!m.allows_downgrade_from(&Version::new(1, 1, 9)));
-        let plain = Manifest::from_slice(GOOD.as_bytes()).unwrap();
-        assert!(!plain.allows_downgrade_from(&Version::new(1, 5, 0)), "no field, no downgrade");
+        let bytes = with("allow_downgrade_from", "\">=1.2.0, <2.0.0\"");
+        Manifest::from_slice(bytes.as_bytes()).unwrap();
+        let m = as_devices_read(bytes.as_bytes());
+        assert!(m.allows_downgrade_from(&version("1.2.0")));
+        assert!(m.allows_downgrade_from(&version("1.9.3")));
+        assert!(!m.allows_downgrade_from(&version("2.0.0")));
+        assert!(!m.allows_downgrade_from(&version("1.1.9")));
+        let plain = as_devices_read(GOOD.as_bytes());
+        assert!(!plain.allows_downgrade_from(&version("1.5.0")), "no field, no downgrade");
     }
 
     #[test]

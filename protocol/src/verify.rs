@@ -63,8 +63,7 @@ impl Verifier {
 
     /// [`Verifier::verify`] for an envelope of another payload type (a trust document).
     pub fn verify_as(&self, envelope: &Envelope, payload_type: &str) -> Result<Verified, VerifyError> {
-        let signatures: Vec<Signature<'_>> =
-            envelope.signatures.iter().map(|s| Signature { keyid: &s.keyid, sig: &s.sig }).collect();
+        let signatures: Vec<Signature<'_>> = envelope.core_signatures().collect();
         let mut buffer = vec![0; core_verify::buffer_len(&envelope.payload_type, envelope.payload.len())];
         let verified =
             self.keys().verify(payload_type, &envelope.payload_type, &envelope.payload, &signatures, &mut buffer)?;

@@ -119,8 +119,8 @@ impl Microcontroller {
         token: &str,
         stop: tokio::sync::oneshot::Receiver<()>,
     ) -> (Flash, Option<Firmware>) {
-        let (host, port) = mqtt_url.trim_start_matches("mqtt://").rsplit_once(':').expect("host:port");
-        let mut options = MqttOptions::new(&self.device_id, host, port.parse().expect("a port"));
+        let broker = fleet_protocol::topic::parse_broker_url(mqtt_url).expect("an mqtt:// URL");
+        let mut options = MqttOptions::new(&self.device_id, broker.host, broker.port);
         options.set_credentials(&self.device_id, token).set_clean_start(true);
         let (mqtt, mut eventloop) = AsyncClient::new(options, 64);
         let id = DeviceId::parse(self.device_id.clone()).expect("a device id");

@@ -7,9 +7,16 @@ impl<B: Board> Updater<'_, B> {
     /// A final answer to `rollout` that starts nothing.
     pub(super) fn refuse(&mut self, rollout: &str, state: DeviceState, reason: Reason) -> Todo {
         self.subject = text(rollout).unwrap_or_default();
-        self.last_final = Some(Final { rollout_id: self.subject.clone(), state, reason: Some(reason) });
+        let report = self.record_final(state, Some(reason));
         self.save();
-        Todo::from_slice(&[Effect::Report { state, reason: Some(reason), progress: None }]).expect("room")
+        Todo::from_slice(&[report]).expect("room")
+    }
+
+    /// Keeps the subject's final state (what a repeated command is answered with) and
+    /// returns its report.
+    fn record_final(&mut self, state: DeviceState, reason: Option<Reason>) -> Effect {
+        self.last_final = Some(Final { rollout_id: self.subject.clone(), state, reason });
+        Effect::Report { state, reason, progress: None }
     }
 
     /// One event through the state machine; the flash and boot effects done, the rest
@@ -54,9 +61,7 @@ impl<B: Board> Updater<'_, B> {
                 Effect::Commit => kept = self.board.confirm().is_ok(),
                 // A trial the board could not keep goes back now, to the slot it kept.
                 Effect::Finish { state: DeviceState::Succeeded, .. } if !kept => {
-                    let (state, reason) = (DeviceState::Failed, Some(Reason::InstallFailed));
-                    self.last_final = Some(Final { rollout_id: self.subject.clone(), state, reason });
-                    let _ = todo.push(Effect::Report { state, reason, progress: None });
+                    let _ = todo.push(self.record_final(DeviceState::Failed, Some(Reason::InstallFailed)));
                     let _ = resets.push(Effect::Rollback);
                 }
                 Effect::Finish { state, reason } => {
@@ -64,8 +69,7 @@ impl<B: Board> Updater<'_, B> {
                         self.firmware = Some(job.firmware.clone());
                     }
                     self.image = None;
-                    self.last_final = Some(Final { rollout_id: self.subject.clone(), state, reason });
-                    let _ = todo.push(Effect::Report { state, reason, progress: None });
+                    let _ = todo.push(self.record_final(state, reason));
                 }
                 Effect::SwitchAndReboot | Effect::Rollback => {
                     let _ = resets.push(effect);

@@ -4,7 +4,7 @@
 //! device.
 
 use fleet_agent_core::admission::{self as core, Device, Update};
-use fleet_agent_core::envelope::{Envelope as CoreEnvelope, Signature};
+use fleet_agent_core::envelope::Envelope as CoreEnvelope;
 use fleet_agent_core::manifest::Manifest as CoreManifest;
 use fleet_agent_core::version::Version;
 use fleet_protocol::message::Installed;
@@ -40,7 +40,7 @@ pub enum Verdict {
 
 /// Judges an update command's kind, envelope and URL.
 pub fn judge(ctx: &Context<'_>, kind: ArtifactKind, envelope: &Envelope, url: &str) -> Verdict {
-    let signatures = envelope.signatures.iter().map(|s| Signature { keyid: &s.keyid, sig: &s.sig });
+    let signatures = envelope.core_signatures();
     let Some(envelope_ref) = CoreEnvelope::from_parts(&envelope.payload_type, &envelope.payload, signatures) else {
         return Verdict::Reject(Reason::SignatureInvalid);
     };

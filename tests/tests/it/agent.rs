@@ -23,7 +23,7 @@ struct Fleet {
     dir: TempDir,
 }
 
-fn image(seed: u8, len: usize) -> Vec<u8> {
+pub(crate) fn image(seed: u8, len: usize) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 

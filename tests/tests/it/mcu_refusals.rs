@@ -16,6 +16,7 @@ use fleet_tests::device_server::DeviceServer;
 use fleet_tests::mcu::{Flash, Microcontroller};
 use fleet_tests::{manifest_for, other_key, release_key, sign};
 
+use crate::agent::image;
 use crate::mcu::{OLD, microcontroller};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -67,10 +68,6 @@ impl Bench {
         drop(self.broker);
         flash
     }
-}
-
-fn image(seed: u8, len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
 }
 
 /// The microcontroller runs gateway-os 1.0.0 on rpi4 hardware, as the agent's tests do.

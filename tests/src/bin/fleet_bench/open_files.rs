@@ -9,18 +9,18 @@ use crate::server::Backends;
 /// Descriptors the server holds per device connected to the embedded broker (the CONNECT
 /// gate's relay: the device's socket and both ends of the loopback to rmqtt), and beside
 /// them (HTTP clients, the database, blobs): the server's own estimate (server/src/limits.rs).
-pub const SERVER_PER_DEVICE: u64 = 3;
-pub const SERVER_BESIDE: u64 = 1024;
+const SERVER_PER_DEVICE: u64 = 3;
+const SERVER_BESIDE: u64 = 1024;
 
 /// What a simulator needs beside one descriptor per device (its MQTT connection): the
 /// `--http-connections` default, idle connections, blocking threads and the process
 /// (agent/src/simulate/budget.rs).
-pub const SIMULATOR_BESIDE: u64 = 64 + 64 + 512 + 64;
+const SIMULATOR_BESIDE: u64 = 64 + 64 + 512 + 64;
 
 /// The limit a process needing `needed` descriptors is started with: `None` when the
 /// inherited hard limit holds them, else `needed` rounded up to the next 4,096 (said on
 /// stdout, with `why`); an error when this process may not raise it.
-pub fn limit_for(what: &str, needed: u64, why: &str) -> anyhow::Result<Option<u64>> {
+fn limit_for(what: &str, needed: u64, why: &str) -> anyhow::Result<Option<u64>> {
     let (inherited, _) = fleet_protocol::open_files::raise_to_hard_limit();
     let Some(hard) = inherited.now.filter(|hard| needed > *hard) else {
         return Ok(None);
