@@ -51,6 +51,7 @@ pub mod random;
 pub mod remembered;
 pub mod retention;
 pub mod rollout;
+pub mod sent_artifacts;
 pub mod settings;
 pub mod state;
 pub mod store;

@@ -23,6 +23,8 @@ pub struct Shared {
     pub artifacts: Arc<crate::artifact_cache::ArtifactCache>,
     /// Device tokens verified a moment ago (HTTP and the embedded broker's logins).
     pub device_tokens: Arc<crate::device_tokens::DeviceTokens>,
+    /// Artifacts whose command this replica handed to a device a moment ago (the blob route).
+    pub sent_artifacts: crate::sent_artifacts::SentArtifacts,
     /// Signs device certificates (CONTRACT §12), when TLS has a device CA.
     pub device_ca: Option<Arc<crate::device_ca::DeviceCa>>,
     pub max_artifact_size: u64,

@@ -185,6 +185,7 @@ impl Application {
             blobs: o.blobs,
             artifacts,
             device_tokens: o.device_tokens,
+            sent_artifacts: crate::sent_artifacts::SentArtifacts::default(),
             device_ca: o.device_ca,
             max_artifact_size: settings.max_artifact_size,
             upload_threshold: settings.upload_threshold as usize,

@@ -123,6 +123,7 @@ async fn remove(
         deleted => deleted.or_not_found(|| format!("{kind} {id}")),
     }?;
     app.artifacts.forget(&id);
+    app.sent_artifacts.forget_all();
     let digest = record.manifest.sha256;
     if !app.store.blob_referenced(&digest.to_hex()).await? {
         app.blobs.remove(&digest).await?;
@@ -139,6 +140,7 @@ async fn remove(
 async fn may_download(app: &AppState, caller: &Caller, kind: ArtifactKind, id: &str) -> Result<(), ApiError> {
     match caller {
         Caller::Operator(_) => Ok(()),
+        Caller::Device(device) if app.sent_artifacts.was_sent(device, kind, id) => Ok(()),
         Caller::Device(device) if app.store.was_sent_artifact(device, kind, id).await? => Ok(()),
         Caller::Device(_) => Err(AuthError::NotSentToDevice.into()),
     }

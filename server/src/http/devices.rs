@@ -225,12 +225,19 @@ async fn command(
         // A device caller exists: its token was just found.
         app.store.get_device(&id).await.or_not_found(|| format!("device {id}"))?;
     }
+    let generation = app.sent_artifacts.generation();
     let Some(current) = app.store.current_command(&id).await? else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let artifact = app.artifacts.get(app.store.as_ref(), current.kind, &current.artifact_id).await?;
     match crate::rollout::command(&app.public_url, &current.rollout_id, &id, &artifact, current.cancel) {
-        Some(command) => Ok(Json(command).into_response()),
+        Some(command) => {
+            // The device now holds this artifact's URL: its download needs no look-up.
+            if matches!(caller, Caller::Device(_)) && !current.cancel {
+                app.sent_artifacts.sent(&id, current.kind, &current.artifact_id, generation);
+            }
+            Ok(Json(command).into_response())
+        }
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
 }
