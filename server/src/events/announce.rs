@@ -19,12 +19,24 @@ use super::DeviceChanges;
 use super::diff::{device_events, first_seen, rollout_events};
 use crate::artifact_cache::ArtifactCache;
 use crate::mqtt::MqttLink;
-use crate::store::events::NewDelivery;
+use crate::store::events::{MarkChange, NewDelivery, WebhookRecord};
 use crate::store::{Store, StoreError, StoreResult};
 
 const EVERY: Duration = Duration::from_secs(1);
 /// Most devices looked at in one pass; the rest wait for the next.
 const DEVICES_PER_PASS: usize = 2000;
+
+/// The events a new body makes against the mark it replaces (`None`: none yet).
+type EventsAgainst = Box<dyn Fn(Option<&str>) -> Vec<&'static str> + Send + Sync>;
+
+/// A body just published under `key`, to be recorded with its events.
+struct Announced {
+    key: String,
+    data: serde_json::Value,
+    /// `data` as published, the new mark.
+    body: String,
+    events: EventsAgainst,
+}
 
 /// The announcer task's state.
 #[derive(Debug)]
@@ -70,9 +82,8 @@ impl Announcer {
         for id in rollouts {
             wrote |= self.rollout(&id).await?;
         }
-        for device in self.devices.take(DEVICES_PER_PASS) {
-            wrote |= self.device(&device).await?;
-        }
+        let devices = self.devices.take(DEVICES_PER_PASS);
+        wrote |= self.announce_devices(&devices).await?;
         if wrote {
             self.outbox.notify_one();
         }
@@ -88,14 +99,16 @@ impl Announcer {
         let body = crate::rollout::view::rollout_body(self.store.as_ref(), &self.artifacts, &record).await?;
         let data = serde_json::to_value(&body).unwrap_or_default();
         let key = format!("rollout:{id}");
-        if !self.changed(&key, &data) {
+        let Some(published) = self.changed(&key, &data) else {
             return Ok(false);
-        }
-        self.mqtt.publish_event(self.topics.rollout_events(id), data.to_string()).await;
+        };
+        self.mqtt.publish_event(self.topics.rollout_events(id), published.clone()).await;
         let state_of =
             |mark: &str| serde_json::from_str::<serde_json::Value>(mark).ok()?["state"].as_str().map(str::to_owned);
-        let wrote = self.record(&key, &data, |mark| rollout_events(mark.and_then(state_of).as_deref(), &body.state));
-        let wrote = wrote.await;
+        let state = body.state.clone();
+        let events = move |mark: Option<&str>| rollout_events(mark.and_then(state_of).as_deref(), &state);
+        let wrote =
+            self.record(vec![Announced { key: key.clone(), data, body: published, events: Box::new(events) }]).await;
         if matches!(body.state.as_str(), "completed" | "cancelled") {
             // A finished rollout no longer changes: forget it (a late look finds its mark).
             self.published.remove(&key);
@@ -103,72 +116,94 @@ impl Announcer {
         wrote
     }
 
-    /// Announces one device if its event body changed; true if deliveries were written.
-    async fn device(&mut self, id: &DeviceId) -> StoreResult<bool> {
-        if let Some(ha) = &self.ha {
-            ha.device_changed(id);
-        }
-        let device = match self.store.get_device(id).await {
-            Err(StoreError::NotFound) => return Ok(false),
-            d => d?,
-        };
-        let rollout = self.store.device_rollout(id).await?;
-        let event = DeviceEvent {
-            device_id: id.to_string(),
-            firmware: device.firmware,
-            config: device.config,
-            online: device.online,
-            rollout: rollout.map(|(r, state)| serde_json::json!({"id": r, "state": state.as_str()})),
-        };
-        let data = serde_json::to_value(&event).unwrap_or_default();
-        let key = format!("device:{id}");
-        if !self.changed(&key, &data) {
+    /// Announces those of `ids` whose event body changed, read and recorded together (a
+    /// few statements and one transaction for the lot); true if deliveries were written.
+    async fn announce_devices(&mut self, ids: &[DeviceId]) -> StoreResult<bool> {
+        if ids.is_empty() {
             return Ok(false);
         }
-        self.mqtt.publish_event(self.topics.device_events(id), data.to_string()).await;
-        let before = |mark: Option<&str>| mark.and_then(|m| serde_json::from_str(m).ok()).unwrap_or(first_seen(&event));
-        self.record(&key, &data, |mark| device_events(&before(mark), &event)).await
+        if let Some(ha) = &self.ha {
+            ids.iter().for_each(|id| ha.device_changed(id));
+        }
+        let mut rollouts = self.store.device_rollouts(ids).await?;
+        let mut announced = Vec::new();
+        for device in self.store.get_devices(ids).await? {
+            let rollout = rollouts.remove(&device.id);
+            let event = DeviceEvent {
+                device_id: device.id.to_string(),
+                firmware: device.firmware,
+                config: device.config,
+                online: device.online,
+                rollout: rollout.map(|(r, state)| serde_json::json!({"id": r, "state": state.as_str()})),
+            };
+            let data = serde_json::to_value(&event).unwrap_or_default();
+            let key = format!("device:{}", device.id);
+            let Some(body) = self.changed(&key, &data) else {
+                continue;
+            };
+            self.mqtt.publish_event(self.topics.device_events(&device.id), body.clone()).await;
+            let events = move |mark: Option<&str>| {
+                let before = mark.and_then(|m| serde_json::from_str(m).ok()).unwrap_or_else(|| first_seen(&event));
+                device_events(&before, &event)
+            };
+            announced.push(Announced { key, data, body, events: Box::new(events) });
+        }
+        self.record(announced).await
     }
 
-    /// Whether `data` differs from what was last published under `key` (remembering it).
-    fn changed(&mut self, key: &str, data: &serde_json::Value) -> bool {
+    /// `data` as text, if it differs from what was last published under `key` (then
+    /// remembered as published).
+    fn changed(&mut self, key: &str, data: &serde_json::Value) -> Option<String> {
         let text = data.to_string();
         if self.published.get(key) == Some(&text) {
-            return false;
+            return None;
         }
-        self.published.insert(key.to_owned(), text);
-        true
+        self.published.insert(key.to_owned(), text.clone());
+        Some(text)
     }
 
-    /// Moves the mark under `key` to `data` and writes the deliveries of the events
-    /// `events(old mark)` names; on a lost compare-and-set, reads the mark again and retries
-    /// once (another replica announced meanwhile).
-    async fn record(
-        &self,
-        key: &str,
-        data: &serde_json::Value,
-        events: impl Fn(Option<&str>) -> Vec<&'static str>,
-    ) -> StoreResult<bool> {
-        let new = data.to_string();
+    /// Moves each mark to its new body and writes the deliveries of the events it makes
+    /// against the old mark, all in one transaction; a mark another replica moved meanwhile
+    /// is read again and tried once more. True if deliveries were written.
+    async fn record(&self, mut announced: Vec<Announced>) -> StoreResult<bool> {
+        let mut webhooks = None;
+        let mut wrote = false;
         for _ in 0..2 {
-            let old = self.store.event_mark(key).await?;
-            if old.as_deref() == Some(new.as_str()) {
-                return Ok(false);
+            if announced.is_empty() {
+                break;
             }
-            let deliveries = self.deliveries(&events(old.as_deref()), data).await?;
-            if self.store.record_events(key, old.as_deref(), &new, &deliveries).await? {
-                return Ok(!deliveries.is_empty());
+            let keys: Vec<String> = announced.iter().map(|a| a.key.clone()).collect();
+            let marks = self.store.event_marks(&keys).await?;
+            let mut changes = Vec::with_capacity(announced.len());
+            announced.retain(|a| marks.get(&a.key) != Some(&a.body));
+            for a in &announced {
+                let old = marks.get(&a.key).cloned();
+                let deliveries = self.deliveries(&(a.events)(old.as_deref()), &a.data, &mut webhooks).await?;
+                changes.push(MarkChange { key: a.key.clone(), old, new: a.body.clone(), deliveries });
             }
+            let written = self.store.record_events(&changes).await?;
+            wrote |= changes.iter().zip(&written).any(|(c, w)| *w && !c.deliveries.is_empty());
+            let mut lost = written.iter().map(|w| !w);
+            announced.retain(|_| lost.next().unwrap_or(false));
         }
-        Ok(false)
+        Ok(wrote)
     }
 
-    /// One delivery per event and enabled webhook that asked for it.
-    async fn deliveries(&self, events: &[&str], data: &serde_json::Value) -> StoreResult<Vec<NewDelivery>> {
+    /// One delivery per event and enabled webhook that asked for it; the webhooks are read
+    /// once into `webhooks`, the first time an event needs them.
+    async fn deliveries(
+        &self,
+        events: &[&str],
+        data: &serde_json::Value,
+        webhooks: &mut Option<Vec<WebhookRecord>>,
+    ) -> StoreResult<Vec<NewDelivery>> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let webhooks = self.store.enabled_webhooks().await?;
+        let webhooks = match webhooks {
+            Some(w) => w,
+            None => webhooks.insert(self.store.enabled_webhooks().await?),
+        };
         let timestamp = crate::timestamp::rfc3339(crate::clock::now_ms());
         let mut out = Vec::new();
         for event in events {

@@ -1,6 +1,8 @@
 //! What events need stored (CONTRACT §10): the marks events are computed against, the
 //! webhooks, and the outbox of their deliveries.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 
 use super::{Page, PageRequest, StoreResult};
@@ -32,6 +34,16 @@ pub struct DeliveryTally {
     pub pending: i64,
     pub delivered: i64,
     pub failed: i64,
+}
+
+/// An announcement to record: the mark under `key` moves from `old` (`None`: none yet) to
+/// `new`, and the deliveries of the events it made go to the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkChange {
+    pub key: String,
+    pub old: Option<String>,
+    pub new: String,
+    pub deliveries: Vec<NewDelivery>,
 }
 
 /// One event for one webhook, to be written to the outbox.
@@ -74,17 +86,13 @@ pub struct Attempt {
 
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// The last announced body under `key` (`rollout:{id}`, `device:{id}`).
-    async fn event_mark(&self, key: &str) -> StoreResult<Option<String>>;
-    /// Replaces the mark `old` (`None`: none yet) with `new` and writes `deliveries`, in one
-    /// transaction; false (nothing written) if the mark was no longer `old`.
-    async fn record_events(
-        &self,
-        key: &str,
-        old: Option<&str>,
-        new: &str,
-        deliveries: &[NewDelivery],
-    ) -> StoreResult<bool>;
+    /// The last announced bodies under `keys` (`rollout:{id}`, `device:{id}`), by key; a
+    /// key never announced is absent.
+    async fn event_marks(&self, keys: &[String]) -> StoreResult<HashMap<String, String>>;
+    /// Applies every change in one transaction: a mark moves from its `old` to its `new`
+    /// with its deliveries written, or, if it was no longer `old`, nothing of it is written.
+    /// Returns, in order, whether each was written.
+    async fn record_events(&self, changes: &[MarkChange]) -> StoreResult<Vec<bool>>;
     async fn insert_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()>;
     async fn get_webhook(&self, id: &str) -> StoreResult<WebhookRecord>;
     async fn list_webhooks(&self, page: &PageRequest) -> StoreResult<Page<WebhookRecord>>;

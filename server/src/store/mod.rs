@@ -165,6 +165,8 @@ pub trait DeviceStore: Send + Sync {
     /// rollout whose target selects it (`rollout::dynamic`), unless it is in an active one.
     async fn insert_device(&self, device: &NewDevice) -> StoreResult<DeviceRecord>;
     async fn get_device(&self, id: &DeviceId) -> StoreResult<DeviceRecord>;
+    /// Those of `ids` that are registered, in no particular order.
+    async fn get_devices(&self, ids: &[DeviceId]) -> StoreResult<Vec<DeviceRecord>>;
     async fn list_devices(&self, filter: &DeviceFilter, page: &PageRequest) -> StoreResult<Page<DeviceRecord>>;
     /// Removes the device; it leaves the rollouts it is in (cancelled there).
     async fn delete_device(&self, id: &DeviceId) -> StoreResult<()>;

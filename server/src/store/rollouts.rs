@@ -2,6 +2,8 @@
 //! selects, what it answers). The records themselves are the domain's
 //! ([`crate::rollout::model`]), re-exported here for the store's callers.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use fleet_protocol::state::DeviceState;
 use fleet_protocol::{ArtifactKind, DeviceId};
@@ -136,7 +138,12 @@ pub trait EntryStore: Send + Sync {
     /// `artifact_id` (the artifacts a device token may download).
     async fn was_sent_artifact(&self, device: &DeviceId, kind: ArtifactKind, artifact_id: &str) -> StoreResult<bool>;
     /// The active rollout (and entry state) a device is in, for the inventory.
-    async fn device_rollout(&self, device: &DeviceId) -> StoreResult<Option<(String, DeviceState)>>;
+    async fn device_rollout(&self, device: &DeviceId) -> StoreResult<Option<(String, DeviceState)>> {
+        let mut found = self.device_rollouts(std::slice::from_ref(device)).await?;
+        Ok(found.remove(device))
+    }
+    /// [`EntryStore::device_rollout`] of each of `devices` that is in an active rollout.
+    async fn device_rollouts(&self, devices: &[DeviceId]) -> StoreResult<HashMap<DeviceId, (String, DeviceState)>>;
 }
 
 /// What devices report: status reports and presence.

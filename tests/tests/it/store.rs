@@ -149,6 +149,17 @@ async fn story(store: Arc<dyn Store>) {
     let clash: Vec<_> = entries.iter().map(|e| EntryRecord { rollout_id: "r2".into(), ..e.clone() }).collect();
     assert!(matches!(store.create_rollout(&again, &clash).await, Err(StoreError::Conflict)), "busy devices refused");
 
+    // The announcer's reads in bulk: registered devices only, each with its active rollout.
+    let (ghost, dev2) = (DeviceId::parse("ghost").unwrap(), DeviceId::parse("dev-2").unwrap());
+    let mut read = store.get_devices(&[dev0.clone(), ghost.clone(), dev2.clone()]).await.unwrap();
+    read.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    assert_eq!(read.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["dev-0", "dev-2"]);
+    assert_eq!(read[1].labels["site"], "paris");
+    let in_rollouts = store.device_rollouts(&[dev0.clone(), ghost.clone(), dev2]).await.unwrap();
+    assert_eq!(in_rollouts.len(), 2, "{in_rollouts:?}");
+    assert_eq!(in_rollouts.get(&dev0), Some(&("r1".to_owned(), DeviceState::Pending)));
+    assert_eq!(store.device_rollout(&ghost).await.unwrap(), None);
+
     // Dispatch is a compare-and-set: the second claim of the same entry loses.
     let claim = fleet_server::rollout::rules::dispatch(&entries[0], 10);
     assert_eq!(store.change_entries(std::slice::from_ref(&claim), 10).await.unwrap().len(), 1);

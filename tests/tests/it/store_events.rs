@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use fleet_server::store::events::{Attempt, NewDelivery, WebhookRecord};
+use fleet_server::store::events::{Attempt, MarkChange, NewDelivery, WebhookRecord};
 use fleet_server::store::{PageRequest, Store, StoreError};
 
 fn webhook(id: &str) -> WebhookRecord {
@@ -25,6 +25,10 @@ fn delivery(id: &str, webhook: &str) -> NewDelivery {
     NewDelivery { id: id.into(), webhook_id: webhook.into(), event_type: "rollout.created".into(), body: "{}".into() }
 }
 
+fn mark(key: &str, old: Option<&str>, new: &str, deliveries: &[NewDelivery]) -> MarkChange {
+    MarkChange { key: key.into(), old: old.map(Into::into), new: new.into(), deliveries: deliveries.to_vec() }
+}
+
 fn attempt(status: i64, state: &'static str, next: i64) -> Attempt {
     Attempt { status: Some(status), error: None, state, next_attempt_at_ms: next, disable: status == 410 }
 }
@@ -36,12 +40,26 @@ async fn story(store: Arc<dyn Store>) {
     assert_eq!(store.enabled_webhooks().await.unwrap().len(), 2);
 
     // Marks: the first write wins, a stale one writes nothing (not even its deliveries).
-    assert!(store.record_events("rollout:r1", None, "v1", &[delivery("msg_1", "wh_a")]).await.unwrap());
-    assert!(!store.record_events("rollout:r1", None, "v1", &[delivery("msg_x", "wh_a")]).await.unwrap());
-    assert!(!store.record_events("rollout:r1", Some("v0"), "v2", &[delivery("msg_y", "wh_a")]).await.unwrap());
-    let moved = [delivery("msg_2", "wh_a"), delivery("msg_3", "wh_b")];
-    assert!(store.record_events("rollout:r1", Some("v1"), "v2", &moved).await.unwrap());
-    assert_eq!(store.event_mark("rollout:r1").await.unwrap().as_deref(), Some("v2"));
+    assert_eq!(
+        store.record_events(&[mark("rollout:r1", None, "v1", &[delivery("msg_1", "wh_a")])]).await.unwrap(),
+        [true]
+    );
+    assert_eq!(
+        store.record_events(&[mark("rollout:r1", None, "v1", &[delivery("msg_x", "wh_a")])]).await.unwrap(),
+        [false]
+    );
+    // In one transaction, each change stands alone: the stale one is skipped, the rest land.
+    let batch = [
+        mark("rollout:r1", Some("v0"), "v2", &[delivery("msg_y", "wh_a")]),
+        mark("rollout:r1", Some("v1"), "v2", &[delivery("msg_2", "wh_a"), delivery("msg_3", "wh_b")]),
+        mark("device:d1", None, "on", &[]),
+    ];
+    assert_eq!(store.record_events(&batch).await.unwrap(), [false, true, true]);
+    assert!(store.record_events(&[]).await.unwrap().is_empty());
+    let keys = ["rollout:r1".to_owned(), "device:d1".to_owned(), "device:never".to_owned()];
+    let marks = store.event_marks(&keys).await.unwrap();
+    assert_eq!(marks.len(), 2, "a key never announced is absent: {marks:?}");
+    assert_eq!((marks["rollout:r1"].as_str(), marks["device:d1"].as_str()), ("v2", "on"));
     assert_eq!(store.delivery_tally("wh_a").await.unwrap().pending, 2);
 
     // Claims: what one owner holds, another cannot take until the lease ends.

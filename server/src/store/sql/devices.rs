@@ -118,6 +118,16 @@ impl<DB: Db> DeviceStore for SqlStore<DB> {
         self.devices_from_rows(vec![row]).await?.pop().ok_or(StoreError::NotFound)
     }
 
+    async fn get_devices(&self, ids: &[DeviceId]) -> StoreResult<Vec<DeviceRecord>> {
+        let mut devices = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut q = Sql::<DB>::new(format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id IN "));
+            q.in_list(chunk.iter().map(DeviceId::as_str));
+            devices.extend(self.devices_from_rows(q.fetch_all(self.reader()).await?).await?);
+        }
+        Ok(devices)
+    }
+
     async fn list_devices(&self, filter: &DeviceFilter, page: &PageRequest) -> StoreResult<Page<DeviceRecord>> {
         let mut q = Sql::<DB>::new(format!("SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.id > "));
         q.bind(page.cursor.as_deref().unwrap_or(""));

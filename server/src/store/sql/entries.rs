@@ -1,6 +1,6 @@
 //! The devices of rollouts: their entries, counts and compare-and-set changes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use fleet_protocol::state::{DeviceState, Health, Reason};
@@ -8,7 +8,7 @@ use fleet_protocol::{ArtifactKind, DeviceId};
 
 use super::SqlStore;
 use super::db::{Db, RowExt as _, Sql};
-use super::rows::{ACTIVE_ROLLOUT, IN_FLIGHT, entry_from_row, health_of, kind_of, state_of};
+use super::rows::{ACTIVE_ROLLOUT, IN_FLIGHT, corrupt, entry_from_row, health_of, kind_of, state_of};
 use crate::rollout::model::{Count, EntryChange, EntryRecord, RolloutRecord, RolloutState};
 use crate::store::rollouts::{CurrentCommand, EntrySelect, EntryStore};
 use crate::store::{Page, PageRequest, StoreResult};
@@ -340,16 +340,23 @@ impl<DB: Db> EntryStore for SqlStore<DB> {
         Ok(row.is_some())
     }
 
-    async fn device_rollout(&self, device: &DeviceId) -> StoreResult<Option<(String, DeviceState)>> {
-        let row = Sql::<DB>::new(format!(
-            "SELECT rd.rollout_id, rd.state FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
-             WHERE rd.device_id = $1 AND r.state IN {} ORDER BY r.created_at DESC LIMIT 1",
-            ACTIVE_ROLLOUT.as_str()
-        ))
-        .arg(device.as_str())
-        .fetch_optional(self.reader())
-        .await?;
-        row.map(|row| Ok((row.col("rollout_id")?, state_of(&row.col::<String>("state")?)?))).transpose()
+    async fn device_rollouts(&self, devices: &[DeviceId]) -> StoreResult<HashMap<DeviceId, (String, DeviceState)>> {
+        let mut found = HashMap::with_capacity(devices.len());
+        for chunk in devices.chunks(500) {
+            let mut q = Sql::<DB>::new(format!(
+                "SELECT rd.device_id, rd.rollout_id, rd.state FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
+                 WHERE r.state IN {} AND rd.device_id IN ",
+                ACTIVE_ROLLOUT.as_str()
+            ));
+            q.in_list(chunk.iter().map(DeviceId::as_str));
+            // Oldest first: a device in two keeps the newest, inserted last.
+            q.push(" ORDER BY r.created_at ASC");
+            for row in q.fetch_all(self.reader()).await? {
+                let device = DeviceId::parse(row.col::<String>("device_id")?).map_err(|e| corrupt("device id", e))?;
+                found.insert(device, (row.col("rollout_id")?, state_of(&row.col::<String>("state")?)?));
+            }
+        }
+        Ok(found)
     }
 }
 

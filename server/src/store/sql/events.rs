@@ -1,11 +1,13 @@
 //! Event marks, webhooks and the delivery outbox (CONTRACT §10).
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 
 use super::SqlStore;
 use super::db::{Db, RowExt as _, Sql};
 use super::rows::corrupt;
-use crate::store::events::{Attempt, DeliveryRecord, DeliveryTally, EventStore, NewDelivery, WebhookRecord};
+use crate::store::events::{Attempt, DeliveryRecord, DeliveryTally, EventStore, MarkChange, WebhookRecord};
 use crate::store::{Page, PageRequest, RolloutStore as _, StoreError, StoreResult};
 
 fn webhook_from_row<DB: Db>(row: &DB::Row) -> StoreResult<WebhookRecord> {
@@ -39,55 +41,66 @@ fn delivery_from_row<DB: Db>(row: &DB::Row) -> StoreResult<DeliveryRecord> {
     })
 }
 
+/// Moves one mark by compare-and-set and, if it moved, writes its deliveries.
+async fn record_mark<DB: Db>(conn: &mut DB::Connection, change: &MarkChange, now: i64) -> StoreResult<bool> {
+    let marked = match &change.old {
+        None => Sql::<DB>::new(
+            "INSERT INTO event_marks (key, body, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+        )
+        .arg(&change.key)
+        .arg(&change.new)
+        .arg(now),
+        Some(old) => Sql::<DB>::new("UPDATE event_marks SET body = $1, updated_at = $2 WHERE key = $3 AND body = $4")
+            .arg(&change.new)
+            .arg(now)
+            .arg(&change.key)
+            .arg(old),
+    };
+    if marked.execute(DB::on(&mut *conn)).await? == 0 {
+        return Ok(false);
+    }
+    for d in &change.deliveries {
+        Sql::<DB>::new(
+            "INSERT INTO webhook_deliveries (id, webhook_id, event_type, body, state, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, 'pending', $5, $5)",
+        )
+        .arg(&d.id)
+        .arg(&d.webhook_id)
+        .arg(&d.event_type)
+        .arg(&d.body)
+        .arg(now)
+        .execute(DB::on(&mut *conn))
+        .await?;
+    }
+    Ok(true)
+}
+
 #[async_trait]
 impl<DB: Db> EventStore for SqlStore<DB> {
-    async fn event_mark(&self, key: &str) -> StoreResult<Option<String>> {
-        let row = Sql::<DB>::new("SELECT body FROM event_marks WHERE key = $1").arg(key).fetch_optional(self.reader());
-        row.await?.map(|r| Ok(r.col("body")?)).transpose()
+    async fn event_marks(&self, keys: &[String]) -> StoreResult<HashMap<String, String>> {
+        let mut marks = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(500) {
+            let mut q = Sql::<DB>::new("SELECT key, body FROM event_marks WHERE key IN ");
+            q.in_list(chunk);
+            for row in q.fetch_all(self.reader()).await? {
+                marks.insert(row.col("key")?, row.col("body")?);
+            }
+        }
+        Ok(marks)
     }
 
-    async fn record_events(
-        &self,
-        key: &str,
-        old: Option<&str>,
-        new: &str,
-        deliveries: &[NewDelivery],
-    ) -> StoreResult<bool> {
+    async fn record_events(&self, changes: &[MarkChange]) -> StoreResult<Vec<bool>> {
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = self.now_ms().await?;
         let mut tx = self.write.begin().await?;
-        let marked = match old {
-            None => Sql::<DB>::new(
-                "INSERT INTO event_marks (key, body, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
-            )
-            .arg(key)
-            .arg(new)
-            .arg(now),
-            Some(old) => {
-                Sql::<DB>::new("UPDATE event_marks SET body = $1, updated_at = $2 WHERE key = $3 AND body = $4")
-                    .arg(new)
-                    .arg(now)
-                    .arg(key)
-                    .arg(old)
-            }
-        };
-        if marked.execute(DB::on(&mut *tx)).await? == 0 {
-            return Ok(false);
-        }
-        for d in deliveries {
-            Sql::<DB>::new(
-                "INSERT INTO webhook_deliveries (id, webhook_id, event_type, body, state, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, 'pending', $5, $5)",
-            )
-            .arg(&d.id)
-            .arg(&d.webhook_id)
-            .arg(&d.event_type)
-            .arg(&d.body)
-            .arg(now)
-            .execute(DB::on(&mut *tx))
-            .await?;
+        let mut written = Vec::with_capacity(changes.len());
+        for change in changes {
+            written.push(record_mark::<DB>(&mut tx, change, now).await?);
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(written)
     }
 
     async fn insert_webhook(&self, w: &WebhookRecord) -> StoreResult<()> {
