@@ -149,6 +149,11 @@ async fn a_device_downloads_only_artifacts_of_commands_it_was_sent() {
     wait_for_command(&device, "dev-1").await;
     let own = device.blob(ArtifactKind::Firmware, &sent, None).await.unwrap();
     assert_eq!(own.bytes().await.unwrap().as_ref(), b"gateway-os 1.0.0");
+    // The server remembers what it handed dev-1 at its confirm, for dev-1 alone.
+    let bystander =
+        app.client.with_token(app.client.add_device("dev-2", "sim", &Default::default()).await.unwrap().token);
+    let refused = bystander.blob(ArtifactKind::Firmware, &sent, None).await.unwrap_err();
+    assert_eq!(refused.problem().map(|p| p.code), Some(ErrorCode::Forbidden), "{refused}");
     for (kind, id) in [(ArtifactKind::Firmware, &other), (ArtifactKind::Config, &config), (ArtifactKind::Config, &sent)]
     {
         let refused = device.blob(kind, id, None).await.unwrap_err();
