@@ -295,10 +295,14 @@ async fn json_logs_carry_request_ids_and_never_secrets() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Read on a thread of its own from the start: a server logging at debug level fills a
+    // pipe nobody drains (its migrations alone log about 64 KiB) and then blocks.
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, lines) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || stdout.lines().map_while(Result::ok).try_for_each(|l| tx.send(l)));
     let mut seen = vec![];
     let addr = loop {
-        let line = lines.next().expect("the server logs its address").unwrap();
+        let line = lines.recv().expect("the server logs its address");
         let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
         seen.push(line);
         if let Some(addr) = v["fields"]["local_addr"].as_str() {
@@ -315,7 +319,8 @@ async fn json_logs_carry_request_ids_and_never_secrets() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let _ = child.kill();
     let _ = child.wait();
-    seen.extend(lines.map_while(Result::ok));
+    let _ = reader.join();
+    seen.extend(lines.try_iter());
 
     let parsed: Vec<serde_json::Value> = seen.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
     let with_id = |id: &str| parsed.iter().filter(|v| v["span"]["request_id"] == id).count();
