@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -34,9 +34,37 @@ pub const CRL_FILE: &str = "devices.crl";
 
 /// Mosquitto's PBKDF2 iteration count (what `mosquitto_passwd` writes).
 const ITERATIONS: u32 = 101;
-/// How often credentials are compared with the files even without a nudge (changes made
-/// through another replica).
+/// How often the credentials' change counter is read even without a nudge (changes made
+/// through another replica); the credentials themselves only when it moved.
 const POLL: Duration = Duration::from_secs(2);
+/// How often the credentials are compared with the files even when the counter stood
+/// still: a certificate revoked earlier expires and leaves the CRL, a database restored
+/// under a running server.
+const FULL_LOOK: Duration = Duration::from_secs(60);
+
+/// What one poll saw before it compared the credentials with the files.
+#[derive(Debug)]
+struct Look {
+    /// The credentials' change counter (`None`: it could not be read).
+    changes: Option<i64>,
+    /// Syncs asked for so far.
+    covers: u64,
+    /// The CRL's day.
+    day: i64,
+    at: Instant,
+}
+
+impl Look {
+    /// Whether `now` finds nothing this look did not already compare: the counter read and
+    /// unmoved, no sync asked for, the same day, and less than [`FULL_LOOK`] ago.
+    fn still(&self, now: &Look) -> bool {
+        self.changes.is_some()
+            && self.changes == now.changes
+            && self.covers == now.covers
+            && self.day == now.day
+            && now.at.duration_since(self.at) < FULL_LOOK
+    }
+}
 
 /// `$7$101$<salt>$<hash>`: Mosquitto's password hash of `password` with a fresh salt.
 pub fn password_hash(password: &str) -> Result<String, RandomnessError> {
@@ -191,7 +219,9 @@ impl MosquittoSync {
     }
 
     /// Writes the files at start, then whenever nudged or the credentials changed, until
-    /// `stop`; a write under way is finished first.
+    /// `stop`; a write under way is finished first. A poll reads the database's change
+    /// counter (one row) and compares every credential only when it moved, when nudged,
+    /// after a write, at a new day or [`FULL_LOOK`] after the last comparison.
     ///
     /// Once the files have stayed the same for a [`POLL`] after a write, Mosquitto is told to
     /// reload once more: it drops a SIGHUP that arrives while it is still reloading (it
@@ -200,27 +230,47 @@ impl MosquittoSync {
     pub async fn run(self, stop: CancellationToken) {
         let mut written: Option<Written> = None;
         let mut settle = false;
+        let mut compared: Option<Look> = None;
         loop {
             let covers = self.requested.load(Ordering::SeqCst);
-            match self.write_if_changed(written.as_ref()).await {
-                Ok((files, revoked)) => {
-                    let unchanged = written.as_ref() == Some(&files);
-                    if unchanged && settle {
-                        self.reload_again().await;
-                    }
-                    settle = !unchanged;
-                    written = Some(files);
-                    if let Some(takeover) = self.takeover.as_ref().filter(|_| !revoked.is_empty()) {
-                        takeover.close_sessions(&revoked).await;
-                    }
-                }
-                Err(e) => tracing::error!(dir = %self.dir.display(), "writing Mosquitto's files: {e}"),
+            // Read before the credentials, so a change made while they are read moves it again.
+            let look = Look {
+                changes: self.store.credential_changes().await.ok(),
+                covers,
+                day: crl_day(crate::clock::now_ms()),
+                at: Instant::now(),
+            };
+            if settle || !compared.as_ref().is_some_and(|c| c.still(&look)) {
+                compared = self.sync(&mut written, &mut settle).await.then_some(look);
             }
             self.synced.send_replace(covers);
             tokio::select! {
                 () = self.nudge.notified() => {}
                 () = tokio::time::sleep(POLL) => {}
                 () = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// Compares the credentials with what was `written` and brings the files in step;
+    /// false if that failed (tried again at the next poll).
+    async fn sync(&self, written: &mut Option<Written>, settle: &mut bool) -> bool {
+        match self.write_if_changed(written.as_ref()).await {
+            Ok((files, revoked)) => {
+                let unchanged = written.as_ref() == Some(&files);
+                if unchanged && *settle {
+                    self.reload_again().await;
+                }
+                *settle = !unchanged;
+                *written = Some(files);
+                if let Some(takeover) = self.takeover.as_ref().filter(|_| !revoked.is_empty()) {
+                    takeover.close_sessions(&revoked).await;
+                }
+                true
+            }
+            Err(e) => {
+                tracing::error!(dir = %self.dir.display(), "writing Mosquitto's files: {e}");
+                false
             }
         }
     }
@@ -251,7 +301,7 @@ impl MosquittoSync {
             Some(_) => Some(self.store.revoked_device_certificates(now_ms).await?),
             None => None,
         };
-        let crl_key = revoked.as_ref().map(|r| (r.iter().map(|c| c.serial.clone()).collect(), now_ms / 86_400_000));
+        let crl_key = revoked.as_ref().map(|r| (r.iter().map(|c| c.serial.clone()).collect(), crl_day(now_ms)));
         let files = (
             password_file(self.server.as_ref(), &devices),
             acl_file(self.server.as_ref(), &self.topics, &devices),
@@ -271,6 +321,11 @@ impl MosquittoSync {
         let newly_revoked = newly_revoked(written, revoked.as_deref().unwrap_or_default());
         Ok((files, newly_revoked))
     }
+}
+
+/// The day a CRL is signed for: it is signed again when the day changes.
+fn crl_day(now_ms: i64) -> i64 {
+    now_ms / 86_400_000
 }
 
 /// The devices of the certificates in `revoked` whose serials `written` did not list yet;
@@ -366,5 +421,61 @@ mod tests {
             acl.contains("topic read acme/ha/#\ntopic read homeassistant/#\ntopic write acme/ha/+/install\n"),
             "{acl}"
         );
+    }
+
+    #[test]
+    fn a_poll_compares_again_only_when_something_moved() {
+        let at = Instant::now();
+        let first = Look { changes: Some(7), covers: 2, day: 100, at };
+        let same = |f: fn(&mut Look)| {
+            let mut now = Look { changes: Some(7), covers: 2, day: 100, at: at + POLL };
+            f(&mut now);
+            first.still(&now)
+        };
+        assert!(same(|_| {}));
+        assert!(!same(|l| l.changes = Some(8)), "the counter moved");
+        assert!(!same(|l| l.changes = None), "the counter could not be read");
+        assert!(!same(|l| l.covers = 3), "a sync was asked for");
+        assert!(!same(|l| l.day = 101), "a new day signs the CRL again");
+        assert!(!same(|l| l.at += FULL_LOOK - POLL), "a minute since the last comparison");
+        let unread = Look { changes: None, covers: 2, day: 100, at };
+        assert!(!unread.still(&Look { at: at + POLL, ..unread }), "no counter, no skipping");
+    }
+
+    /// A device registered through another replica (here: straight into the store, no
+    /// nudge) reaches the password file by the counter the database raised.
+    #[tokio::test]
+    async fn a_change_the_counter_shows_is_written_without_a_nudge() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::sqlite::SqliteStore::open(&dir.path().join("fleet.db")).await.unwrap());
+        let files = dir.path().join("mosquitto");
+        std::fs::create_dir(&files).unwrap();
+        let before = store.credential_changes().await.unwrap();
+        let (sync, _handle) = MosquittoSync::new(&files, None, None, Topics::new("fleet"), store.clone(), None);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(sync.run(stop.clone()));
+        let device = crate::store::NewDevice {
+            id: DeviceId::parse("dev-late").unwrap(),
+            hardware: fleet_protocol::HardwareModel::parse("rpi4").unwrap(),
+            labels: Default::default(),
+            token_hash: "hash-late".into(),
+            broker_password_hash: "$7$late".into(),
+            created_at_ms: 1,
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        store.insert_device(&device).await.unwrap();
+        assert!(store.credential_changes().await.unwrap() > before, "registering raised the counter");
+        let mut written = String::new();
+        for _ in 0..50 {
+            written = std::fs::read_to_string(files.join("passwords")).unwrap_or_default();
+            if written.contains("dev-late:$7$late") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(written.contains("dev-late:$7$late"), "{written}");
+        stop.cancel();
+        task.await.unwrap();
     }
 }

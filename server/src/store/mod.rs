@@ -179,6 +179,9 @@ pub trait DeviceStore: Send + Sync {
     /// (username, broker password hash) of every device that has one and of every operator
     /// MQTT account (`op:{name}`), by username.
     async fn broker_credentials(&self) -> StoreResult<Vec<(String, String)>>;
+    /// A counter the database raises whenever [`DeviceStore::broker_credentials`] or the
+    /// revoked device certificates may have changed (migration 0016's triggers).
+    async fn credential_changes(&self) -> StoreResult<i64>;
 }
 
 /// Operator tokens, and whose a token is.

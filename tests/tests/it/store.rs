@@ -101,7 +101,11 @@ async fn story(store: Arc<dyn Store>) {
     assert_eq!(store.list_devices(&berlin, &page()).await.unwrap().items.len(), 2);
     let dev0 = DeviceId::parse("dev-0").unwrap();
     assert_eq!(store.token_owner("hash-0").await.unwrap(), Some(TokenOwner::Device(dev0.clone())));
+    let registered = store.credential_changes().await.unwrap();
+    assert!(registered >= 3, "each registration raised the credentials' counter: {registered}");
     store.rotate_device_token(&dev0, "hash-0b", "$7$-0b").await.unwrap();
+    let rotated = store.credential_changes().await.unwrap();
+    assert!(rotated > registered, "so did the rotation");
     assert_eq!(store.token_owner("hash-0").await.unwrap(), None);
     assert_eq!(store.token_owner("hash-0b").await.unwrap(), Some(TokenOwner::Device(dev0.clone())));
     let credentials = store.broker_credentials().await.unwrap();
@@ -188,6 +192,7 @@ async fn story(store: Arc<dyn Store>) {
     store.apply_reports(&[IncomingReport { device: dev0.clone(), report: failed }], 30).await.unwrap();
     let e0 = store.entries("r1").await.unwrap().remove(0);
     assert_eq!((e0.state, e0.reason, e0.retry_at), (DeviceState::Pending, Some(Reason::DigestMismatch), Some(1030)));
+    assert_eq!(store.credential_changes().await.unwrap(), rotated, "a rollout and reports change no credential");
     let counts = store.rollout_counts("r1").await.unwrap();
     assert_eq!(counts.iter().map(|c| c.n).sum::<i64>(), 3);
 

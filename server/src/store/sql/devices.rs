@@ -232,4 +232,9 @@ impl<DB: Db> DeviceStore for SqlStore<DB> {
         .await?;
         rows.iter().map(|r| Ok((r.col("id")?, r.col("broker_password_hash")?))).collect()
     }
+
+    async fn credential_changes(&self) -> StoreResult<i64> {
+        let row = Sql::<DB>::new("SELECT n FROM credential_changes WHERE id = 1").fetch_one(self.reader()).await?;
+        Ok(row.col("n")?)
+    }
 }
