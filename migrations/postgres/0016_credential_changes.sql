@@ -2,8 +2,9 @@
 -- devices registered or removed, a device's broker password, an operator's MQTT account,
 -- a revoked device certificate. The server syncing Mosquitto's files reads this one row
 -- every poll and reads every credential only when it moved (or once a minute), so an idle
--- fleet's poll no longer costs one row per device. Triggers raise it, once per statement,
--- so no code path that changes credentials can forget to.
+-- fleet's poll no longer costs one row per device. Triggers raise it, so no code path that
+-- changes credentials can forget to; deferred to the commit, so a transaction holds the
+-- counter's row lock only while it commits (registrations do not queue behind each other).
 CREATE TABLE credential_changes (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     n  BIGINT NOT NULL
@@ -17,9 +18,9 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER devices_credentials AFTER INSERT OR DELETE OR UPDATE OF broker_password_hash ON devices
-    FOR EACH STATEMENT EXECUTE FUNCTION raise_credential_changes();
-CREATE TRIGGER operators_credentials AFTER INSERT OR DELETE OR UPDATE OF mqtt, broker_password_hash ON operator_tokens
-    FOR EACH STATEMENT EXECUTE FUNCTION raise_credential_changes();
-CREATE TRIGGER certificates_revoked AFTER UPDATE OF revoked_at ON device_certificates
-    FOR EACH STATEMENT EXECUTE FUNCTION raise_credential_changes();
+CREATE CONSTRAINT TRIGGER devices_credentials AFTER INSERT OR DELETE OR UPDATE OF broker_password_hash ON devices
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION raise_credential_changes();
+CREATE CONSTRAINT TRIGGER operators_credentials AFTER INSERT OR DELETE OR UPDATE OF mqtt, broker_password_hash ON operator_tokens
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION raise_credential_changes();
+CREATE CONSTRAINT TRIGGER certificates_revoked AFTER UPDATE OF revoked_at ON device_certificates
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION raise_credential_changes();

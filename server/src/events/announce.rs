@@ -36,6 +36,8 @@ struct Announced {
     /// `data` as published, the new mark.
     body: String,
     events: EventsAgainst,
+    /// Whether to remember `body` as published once recorded.
+    keep: bool,
 }
 
 /// The announcer task's state.
@@ -48,7 +50,8 @@ pub struct Announcer {
     pub devices: Arc<DeviceChanges>,
     /// Wakes the delivery task when deliveries were written.
     pub outbox: Arc<Notify>,
-    /// Last published body of each rollout and device (JSON), to skip what did not change.
+    /// Last body of each rollout and device published and recorded (JSON), to skip what did
+    /// not change.
     pub published: HashMap<String, String>,
     /// With `--ha-discovery`: told of every device looked at, so its Home Assistant state
     /// follows the same changes as its events.
@@ -78,49 +81,70 @@ impl Announcer {
 
     async fn pass(&mut self, mut rollouts: HashSet<String>) -> StoreResult<()> {
         rollouts.extend(self.store.live_rollouts().await?.into_iter().map(|r| r.id));
-        let mut wrote = false;
-        for id in rollouts {
-            wrote |= self.rollout(&id).await?;
-        }
         let devices = self.devices.take(DEVICES_PER_PASS);
-        wrote |= self.announce_devices(&devices).await?;
-        if wrote {
-            self.outbox.notify_one();
+        match self.announce(rollouts, &devices).await {
+            Ok(wrote) => {
+                if wrote {
+                    self.outbox.notify_one();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // Looked at again at the next pass.
+                self.devices.touch(devices);
+                Err(e)
+            }
         }
-        Ok(())
     }
 
-    /// Announces one rollout if its body changed; true if deliveries were written.
-    async fn rollout(&mut self, id: &str) -> StoreResult<bool> {
+    /// Publishes what changed among `rollouts` and `devices` and records it all in one
+    /// transaction; only then is it remembered as published, so what failed is published
+    /// and recorded again at the next look. True if deliveries were written.
+    async fn announce(&mut self, rollouts: HashSet<String>, devices: &[DeviceId]) -> StoreResult<bool> {
+        let mut announced = Vec::new();
+        for id in rollouts {
+            announced.extend(self.rollout(&id).await?);
+        }
+        announced.extend(self.announce_devices(devices).await?);
+        let published: Vec<(String, Option<String>)> =
+            announced.iter().map(|a| (a.key.clone(), a.keep.then(|| a.body.clone()))).collect();
+        let wrote = self.record(announced).await?;
+        for (key, body) in published {
+            match body {
+                Some(body) => self.published.insert(key, body),
+                None => self.published.remove(&key),
+            };
+        }
+        Ok(wrote)
+    }
+
+    /// Publishes one rollout if its body changed.
+    async fn rollout(&self, id: &str) -> StoreResult<Option<Announced>> {
         let record = match self.store.get_rollout(id).await {
-            Err(StoreError::NotFound) => return Ok(false),
+            Err(StoreError::NotFound) => return Ok(None),
             r => r?,
         };
         let body = crate::rollout::view::rollout_body(self.store.as_ref(), &self.artifacts, &record).await?;
         let data = serde_json::to_value(&body).unwrap_or_default();
         let key = format!("rollout:{id}");
         let Some(published) = self.changed(&key, &data) else {
-            return Ok(false);
+            return Ok(None);
         };
         self.mqtt.publish_event(self.topics.rollout_events(id), published.clone()).await;
         let state_of =
             |mark: &str| serde_json::from_str::<serde_json::Value>(mark).ok()?["state"].as_str().map(str::to_owned);
-        let state = body.state.clone();
+        // A finished rollout no longer changes: not kept (a late look finds its mark).
+        let keep = !matches!(body.state.as_str(), "completed" | "cancelled");
+        let state = body.state;
         let events = move |mark: Option<&str>| rollout_events(mark.and_then(state_of).as_deref(), &state);
-        let wrote =
-            self.record(vec![Announced { key: key.clone(), data, body: published, events: Box::new(events) }]).await;
-        if matches!(body.state.as_str(), "completed" | "cancelled") {
-            // A finished rollout no longer changes: forget it (a late look finds its mark).
-            self.published.remove(&key);
-        }
-        wrote
+        Ok(Some(Announced { key, data, body: published, events: Box::new(events), keep }))
     }
 
-    /// Announces those of `ids` whose event body changed, read and recorded together (a
-    /// few statements and one transaction for the lot); true if deliveries were written.
-    async fn announce_devices(&mut self, ids: &[DeviceId]) -> StoreResult<bool> {
+    /// Publishes those of `ids` whose event body changed, read together (a few statements
+    /// for the lot).
+    async fn announce_devices(&self, ids: &[DeviceId]) -> StoreResult<Vec<Announced>> {
         if ids.is_empty() {
-            return Ok(false);
+            return Ok(Vec::new());
         }
         if let Some(ha) = &self.ha {
             ids.iter().for_each(|id| ha.device_changed(id));
@@ -146,20 +170,15 @@ impl Announcer {
                 let before = mark.and_then(|m| serde_json::from_str(m).ok()).unwrap_or_else(|| first_seen(&event));
                 device_events(&before, &event)
             };
-            announced.push(Announced { key, data, body, events: Box::new(events) });
+            announced.push(Announced { key, data, body, events: Box::new(events), keep: true });
         }
-        self.record(announced).await
+        Ok(announced)
     }
 
-    /// `data` as text, if it differs from what was last published under `key` (then
-    /// remembered as published).
-    fn changed(&mut self, key: &str, data: &serde_json::Value) -> Option<String> {
+    /// `data` as text, if it differs from what was last published under `key`.
+    fn changed(&self, key: &str, data: &serde_json::Value) -> Option<String> {
         let text = data.to_string();
-        if self.published.get(key) == Some(&text) {
-            return None;
-        }
-        self.published.insert(key.to_owned(), text.clone());
-        Some(text)
+        (self.published.get(key) != Some(&text)).then_some(text)
     }
 
     /// Moves each mark to its new body and writes the deliveries of the events it makes
@@ -183,8 +202,7 @@ impl Announcer {
             }
             let written = self.store.record_events(&changes).await?;
             wrote |= changes.iter().zip(&written).any(|(c, w)| *w && !c.deliveries.is_empty());
-            let mut lost = written.iter().map(|w| !w);
-            announced.retain(|_| lost.next().unwrap_or(false));
+            announced = announced.into_iter().zip(written).filter_map(|(a, w)| (!w).then_some(a)).collect();
         }
         Ok(wrote)
     }

@@ -13,6 +13,10 @@ use sqlx::error::BoxDynError;
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
+/// Most rows one bulk statement names (an `IN` list, a `VALUES` list): well below both
+/// databases' limits on bound parameters, whatever the row's width.
+pub const CHUNK: usize = 500;
+
 /// One value bound to a statement.
 #[derive(Debug, Clone, Copy)]
 pub enum Arg<'a> {

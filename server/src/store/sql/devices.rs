@@ -8,7 +8,7 @@ use fleet_protocol::state::DeviceState;
 use fleet_protocol::{DeviceId, HardwareModel, ProductName};
 
 use super::SqlStore;
-use super::db::{Db, RowExt as _, Sql};
+use super::db::{CHUNK, Db, RowExt as _, Sql};
 use super::rows::{FINAL, corrupt};
 use super::schedule::join_dynamic;
 use crate::store::rollouts::RolloutStore as _;
@@ -120,7 +120,7 @@ impl<DB: Db> DeviceStore for SqlStore<DB> {
 
     async fn get_devices(&self, ids: &[DeviceId]) -> StoreResult<Vec<DeviceRecord>> {
         let mut devices = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
+        for chunk in ids.chunks(CHUNK) {
             let mut q = Sql::<DB>::new(format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id IN "));
             q.in_list(chunk.iter().map(DeviceId::as_str));
             devices.extend(self.devices_from_rows(q.fetch_all(self.reader()).await?).await?);

@@ -7,7 +7,7 @@ use fleet_protocol::state::{DeviceState, Health, Reason};
 use fleet_protocol::{ArtifactKind, DeviceId};
 
 use super::SqlStore;
-use super::db::{Db, RowExt as _, Sql};
+use super::db::{CHUNK, Db, RowExt as _, Sql};
 use super::rows::{ACTIVE_ROLLOUT, IN_FLIGHT, corrupt, entry_from_row, health_of, kind_of, state_of};
 use crate::rollout::model::{Count, EntryChange, EntryRecord, RolloutRecord, RolloutState};
 use crate::store::rollouts::{CurrentCommand, EntrySelect, EntryStore};
@@ -33,7 +33,7 @@ pub(super) async fn apply_changes<DB: Db>(
     heard: bool,
 ) -> StoreResult<HashSet<(String, String)>> {
     let mut applied = HashSet::with_capacity(changes.len());
-    for chunk in changes.chunks(500) {
+    for chunk in changes.chunks(CHUNK) {
         let mut q = Sql::<DB>::new(
             "UPDATE rollout_devices SET state = v.column3, reason = v.column4, attempts = v.column5, \
              reported = v.column6, sent_at = v.column7, retry_at = v.column8, health = v.column11, \
@@ -151,7 +151,7 @@ fn count_from_row<DB: Db>(row: &DB::Row) -> StoreResult<Count> {
 impl<DB: Db> EntryStore for SqlStore<DB> {
     async fn busy_devices(&self, ids: &[String]) -> StoreResult<Vec<(String, String)>> {
         let mut out = Vec::new();
-        for chunk in ids.chunks(500) {
+        for chunk in ids.chunks(CHUNK) {
             let mut q = Sql::<DB>::new(format!(
                 "SELECT rd.device_id, rd.rollout_id FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
                  WHERE r.state IN {} AND rd.device_id IN ",
@@ -342,7 +342,7 @@ impl<DB: Db> EntryStore for SqlStore<DB> {
 
     async fn device_rollouts(&self, devices: &[DeviceId]) -> StoreResult<HashMap<DeviceId, (String, DeviceState)>> {
         let mut found = HashMap::with_capacity(devices.len());
-        for chunk in devices.chunks(500) {
+        for chunk in devices.chunks(CHUNK) {
             let mut q = Sql::<DB>::new(format!(
                 "SELECT rd.device_id, rd.rollout_id, rd.state FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
                  WHERE r.state IN {} AND rd.device_id IN ",

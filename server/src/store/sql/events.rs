@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::SqlStore;
-use super::db::{Db, RowExt as _, Sql};
+use super::db::{CHUNK, Db, RowExt as _, Sql};
 use super::rows::corrupt;
 use crate::store::events::{Attempt, DeliveryRecord, DeliveryTally, EventStore, MarkChange, WebhookRecord};
 use crate::store::{Page, PageRequest, RolloutStore as _, StoreError, StoreResult};
@@ -79,7 +79,7 @@ async fn record_mark<DB: Db>(conn: &mut DB::Connection, change: &MarkChange, now
 impl<DB: Db> EventStore for SqlStore<DB> {
     async fn event_marks(&self, keys: &[String]) -> StoreResult<HashMap<String, String>> {
         let mut marks = HashMap::with_capacity(keys.len());
-        for chunk in keys.chunks(500) {
+        for chunk in keys.chunks(CHUNK) {
             let mut q = Sql::<DB>::new("SELECT key, body FROM event_marks WHERE key IN ");
             q.in_list(chunk);
             for row in q.fetch_all(self.reader()).await? {
@@ -94,10 +94,14 @@ impl<DB: Db> EventStore for SqlStore<DB> {
             return Ok(Vec::new());
         }
         let now = self.now_ms().await?;
+        // By key, so two replicas' transactions over the same marks take their locks in the
+        // same order and never wait on each other in a circle.
+        let mut order: Vec<usize> = (0..changes.len()).collect();
+        order.sort_by(|&a, &b| changes[a].key.cmp(&changes[b].key));
         let mut tx = self.write.begin().await?;
-        let mut written = Vec::with_capacity(changes.len());
-        for change in changes {
-            written.push(record_mark::<DB>(&mut tx, change, now).await?);
+        let mut written = vec![false; changes.len()];
+        for i in order {
+            written[i] = record_mark::<DB>(&mut tx, &changes[i], now).await?;
         }
         tx.commit().await?;
         Ok(written)

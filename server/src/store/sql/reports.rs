@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use fleet_protocol::DeviceId;
 
 use super::SqlStore;
-use super::db::{Db, RowExt as _, Sql};
+use super::db::{CHUNK, Db, RowExt as _, Sql};
 use super::entries::{apply_changes, grant_retries};
 use super::rows::{IN_FLIGHT, corrupt, entry_from_row, rollout_state_of};
 use crate::rollout::model::{IncomingReport, ReportOutcome};
@@ -21,14 +21,14 @@ use crate::store::rollouts::ReportStore;
 async fn load<DB: Db>(conn: &mut DB::Connection, reports: &[IncomingReport]) -> StoreResult<Loaded> {
     let mut loaded = Loaded::default();
     let (devices, connecting) = reporting_devices(reports);
-    for chunk in devices.chunks(500) {
+    for chunk in devices.chunks(CHUNK) {
         let mut q = Sql::<DB>::new("SELECT id, last_seq FROM devices WHERE id IN ");
         q.in_list(chunk);
         for row in q.fetch_all(DB::on(&mut *conn)).await? {
             loaded.last_seq.insert(row.col("id")?, row.col("last_seq")?);
         }
     }
-    for chunk in named_entries(reports).chunks(500) {
+    for chunk in named_entries(reports).chunks(CHUNK) {
         let mut q = Sql::<DB>::new("");
         select_named_entries(&mut q, chunk);
         for row in q.fetch_all(DB::on(&mut *conn)).await? {
@@ -36,7 +36,7 @@ async fn load<DB: Db>(conn: &mut DB::Connection, reports: &[IncomingReport]) -> 
             loaded.entries.insert((e.entry.rollout_id.clone(), e.entry.device_id.clone()), e);
         }
     }
-    for chunk in connecting.chunks(500) {
+    for chunk in connecting.chunks(CHUNK) {
         let mut q = Sql::<DB>::new(ENTRY_QUERY);
         q.push(&format!("WHERE rd.state IN {} AND rd.device_id IN ", IN_FLIGHT.as_str()));
         q.in_list(chunk);
@@ -79,7 +79,7 @@ fn loaded_entry<DB: Db>(row: &DB::Row) -> StoreResult<LoadedEntry> {
 
 /// Each device's last accepted report: its `seq` and what it runs; it is online.
 async fn write_devices<DB: Db>(conn: &mut DB::Connection, devices: &[DeviceUpdate], now: i64) -> StoreResult<()> {
-    for chunk in devices.chunks(500) {
+    for chunk in devices.chunks(CHUNK) {
         let mut q = Sql::<DB>::new("UPDATE devices SET last_seen = ");
         q.bind(now);
         q.push(
@@ -121,7 +121,7 @@ impl<DB: Db> ReportStore for SqlStore<DB> {
         let last: HashMap<&str, bool> = changes.iter().map(|(device, online)| (device.as_str(), *online)).collect();
         let last: Vec<_> = last.into_iter().collect();
         let mut tx = self.write.begin().await?;
-        for chunk in last.chunks(500) {
+        for chunk in last.chunks(CHUNK) {
             let mut q = Sql::<DB>::new("UPDATE devices SET last_seen = ");
             q.bind(now).push(", online = v.column2 FROM (VALUES ");
             q.tuples(chunk, |t, (id, online)| _ = t.bind(*id).bind(*online));

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use fleet_protocol::state::Health;
 
 use super::SqlStore;
-use super::db::{Db, RowExt as _, Sql};
+use super::db::{CHUNK, Db, RowExt as _, Sql};
 use super::rows::{ACTIVE_ROLLOUT, FINISHED_ROLLOUT, HOLDS_ARTIFACT, UNFINISHED, corrupt, rollout_from_row};
 use crate::rollout::model::{EntryRecord, PauseReason, RolloutRecord, RolloutState};
 use crate::store::rollouts::{RolloutDeletion, RolloutStore};
@@ -16,7 +16,7 @@ const ANALYZE_FROM: usize = 1000;
 impl<DB: Db> SqlStore<DB> {
     /// Whether any of these entries' devices is in an active rollout (inside `tx`).
     async fn any_busy(conn: &mut DB::Connection, entries: &[EntryRecord]) -> StoreResult<bool> {
-        for chunk in entries.chunks(500) {
+        for chunk in entries.chunks(CHUNK) {
             let mut q = Sql::<DB>::new(format!(
                 "SELECT 1 FROM rollout_devices rd JOIN rollouts r ON r.id = rd.rollout_id \
                  WHERE r.state IN {} AND rd.device_id IN ",
@@ -32,7 +32,7 @@ impl<DB: Db> SqlStore<DB> {
     }
 
     async fn insert_entries(conn: &mut DB::Connection, entries: &[EntryRecord]) -> StoreResult<()> {
-        for chunk in entries.chunks(500) {
+        for chunk in entries.chunks(CHUNK) {
             let mut q = Sql::<DB>::new(
                 "INSERT INTO rollout_devices (rollout_id, device_id, position, wave, state, reason, attempts, updated_at) \
                  VALUES ",
