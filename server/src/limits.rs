@@ -38,9 +38,9 @@ pub fn raise_open_files_limit() -> OpenFiles {
     files
 }
 
-/// Descriptors a connected device holds on the embedded broker: its socket to the CONNECT
-/// gate, and both ends of the gate's loopback relay to rmqtt (docs/security.md).
-pub const FILES_PER_EMBEDDED_DEVICE: u64 = 3;
+/// Descriptors a connected device holds on the embedded broker: its socket, which the
+/// CONNECT gate hands to rmqtt (docs/security.md).
+pub const FILES_PER_EMBEDDED_DEVICE: u64 = 1;
 
 /// Descriptors beside the devices' MQTT connections: HTTP clients at once (a fleet
 /// confirming and downloading during a rollout, operators), the database, blobs, logs.
@@ -133,11 +133,11 @@ mod tests {
     #[test]
     fn a_fleet_too_large_for_the_limit_is_told_with_its_needs() {
         let limit = OpenFiles { was: Some(1024), now: Some(20_000) };
-        let needs = FleetNeeds::of(10_000, true);
+        let needs = FleetNeeds::of(30_000, true);
         assert_eq!((needs.mqtt, needs.total()), (30_000, 31_024));
         assert_eq!(needs.suggested_limit(), 65_536);
         assert_eq!(warn_if_short(limit, needs), Some(needs));
-        assert_eq!(warn_if_short(limit, FleetNeeds::of(6_000, true)), None);
+        assert_eq!(warn_if_short(limit, FleetNeeds::of(10_000, true)), None, "one descriptor per device");
         assert_eq!(warn_if_short(limit, FleetNeeds::of(100_000, false)), None, "an external broker holds them");
         assert_eq!(warn_if_short(OpenFiles { was: None, now: None }, needs), None);
     }

@@ -1,35 +1,41 @@
-//! The embedded broker's front door. rmqtt 0.24 reads a client's first bytes (to tell MQTT
-//! 3 from 5) with no deadline, so a connection that never sends CONNECT is held for good,
-//! and nothing caps such connections. The gate accepts on the broker's address and relays
-//! each connection to rmqtt on a loopback port. Until the broker's first answer (CONNACK, or
-//! its refusal), a connection is *pending*: it must get there within the CONNECT deadline,
-//! and at most `max_pending` may wait at once; past that, a new one is closed at once.
-//!
-//! The price: a relayed device holds three descriptors instead of one (its socket, ours to
-//! rmqtt, rmqtt's) and two small buffers.
+//! The embedded broker's front door. rmqtt 0.24's own accept loop reads a client's first
+//! bytes (to tell MQTT 3 from 5) with no deadline, so a connection that never sends CONNECT
+//! would be held for good, and nothing would cap such connections. The gate accepts on the
+//! broker's addresses itself and hands each connection to rmqtt's session code in the same
+//! task, wrapped in an [`Admission`]: until the broker's first answer (CONNACK, or its
+//! refusal) it is *pending*, must get there within the CONNECT deadline, and at most
+//! `max_pending` may wait at once; past that, a new one is closed at once. A device costs
+//! one descriptor, its own socket.
 //!
 //! The gate is also where TLS ends for mqtts:// (tokio-rustls with the HTTPS certificate,
-//! ring like every other TLS in the server): the handshake is part of the CONNECT deadline,
-//! and rmqtt sees cleartext on loopback. rmqtt's own TLS listener would bring a second
-//! rustls setup of its own; see docs/decisions.md. With `--require-tls` the cleartext
-//! listener lets in loopback peers only.
+//! ring like every other TLS in the server): the handshake is part of the CONNECT deadline.
+//! rmqtt's own TLS listener would bring a second rustls setup of its own; see
+//! docs/decisions.md. With `--require-tls` the cleartext listener lets in loopback peers
+//! only.
+//!
+//! Handing rmqtt a connection needs `rmqtt::v3::process` and `v5::process`, which rmqtt
+//! 0.24 keeps to itself: the workspace builds rmqtt from `vendor/rmqtt`, the published
+//! crate with those two functions made public (vendor/README.md).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, BufReader};
+use futures_util::StreamExt as _;
+use rmqtt::codec::version::{ProtocolVersion, VersionCodec};
+use rmqtt::codec::{MqttCodec, MqttPacket};
+use rmqtt::context::ServerContext;
+use rmqtt::types::{ListenerConfig, ListenerId};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::codec::Framed;
 
+use super::admission::Admission;
 use super::cert_logins::CertLogins;
 use crate::device_ca::ClientCertificate;
-
-/// Relay buffer per direction: MQTT packets of devices are small; larger ones pass in pieces.
-const RELAY_BUFFER: usize = 4096;
 
 /// How long a client may take to be let in, and how many may be waiting at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +70,23 @@ impl std::fmt::Debug for Entry {
     }
 }
 
-/// Accepts on `listener` and relays to the broker at `upstream`, until aborted.
-pub async fn run(listener: TcpListener, upstream: SocketAddr, limits: ConnectLimits, entry: Entry) {
+/// Where the gate hands connections: rmqtt's context, and the listener settings it knows
+/// under `lid`.
+#[derive(Clone)]
+pub struct Broker {
+    pub scx: ServerContext,
+    pub cfg: ListenerConfig,
+    pub lid: ListenerId,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker").field("lid", &self.lid).finish_non_exhaustive()
+    }
+}
+
+/// Accepts on `listener` and hands each client to `broker`, until aborted.
+pub async fn run(listener: TcpListener, broker: Broker, limits: ConnectLimits, entry: Entry) {
     let pending = Arc::new(Semaphore::new(limits.max_pending));
     let mut starved = false;
     loop {
@@ -82,89 +103,63 @@ pub async fn run(listener: TcpListener, upstream: SocketAddr, limits: ConnectLim
                     tracing::debug!(%peer, "{} MQTT connections wait for CONNECT already: closed", limits.max_pending);
                     continue;
                 };
-                tokio::spawn(admit(client, entry.clone(), upstream, limits.deadline, permit));
+                let deadline = Instant::now() + limits.deadline;
+                tokio::spawn(admit(client, peer, entry.clone(), broker.clone(), deadline, permit));
             }
             Err(e) => starved = crate::limits::accept_failed("MQTT", &e, starved).await,
         }
     }
 }
 
-/// Aborts the task when dropped.
-struct AbortOnDrop(AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// One accepted client: its TLS handshake first when `entry` says so (within `deadline`,
-/// still holding `permit`), then [`relay`].
+/// One accepted client: its TLS handshake first when `entry` says so (by `deadline`,
+/// holding `permit`), then its session in rmqtt. A client certificate is recorded for the
+/// broker's authentication while the session lasts.
 async fn admit(
     client: TcpStream,
+    peer: SocketAddr,
     entry: Entry,
-    upstream: SocketAddr,
-    deadline: Duration,
+    broker: Broker,
+    deadline: Instant,
     permit: OwnedSemaphorePermit,
 ) {
-    let started = Instant::now();
     let _ = client.set_nodelay(true);
     match entry {
-        Entry::Plain { .. } => relay(client, upstream, started + deadline, permit, None).await,
+        Entry::Plain { .. } => serve(Admission::new(client, deadline, permit), peer, broker).await,
         Entry::Tls(acceptor, logins) => {
-            if let Some(client) = crate::tls::handshake(&acceptor, client, deadline).await {
-                let cert = ClientCertificate::of(client.get_ref().1).map(|c| (logins, c));
-                relay(client, upstream, started + deadline, permit, cert).await;
-            }
+            let Some(client) =
+                crate::tls::handshake(&acceptor, client, deadline.saturating_duration_since(Instant::now())).await
+            else {
+                return;
+            };
+            let _recorded = ClientCertificate::of(client.get_ref().1).map(|cert| logins.record(peer, cert));
+            serve(Admission::new(client, deadline, permit), peer, broker).await;
         }
     }
 }
 
-/// Relays one client: pending (holding `permit`) until the broker's first bytes arrive
-/// by `deadline`, else closed; then both ways until either side closes. A client
-/// certificate is recorded for the broker's authentication while the relay lasts.
-async fn relay<C>(
-    client: C,
-    upstream: SocketAddr,
-    deadline: Instant,
-    permit: OwnedSemaphorePermit,
-    cert: Option<(Arc<CertLogins>, ClientCertificate)>,
-) where
-    C: AsyncRead + AsyncWrite + Send + 'static,
+/// Reads which MQTT version the client speaks (its CONNECT's first bytes), then runs its
+/// session in rmqtt until either side closes: what rmqtt's own accept loop does.
+async fn serve<S>(client: Admission<S>, peer: SocketAddr, broker: Broker)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
 {
-    let Ok(Ok(broker)) = tokio::time::timeout_at(deadline, TcpStream::connect(upstream)).await else {
-        tracing::warn!("the embedded broker does not answer on {upstream}");
+    let Broker { scx, cfg, lid } = broker;
+    let mut io = Framed::new(client, MqttCodec::Version(VersionCodec));
+    let Some(Ok((MqttPacket::Version(version), _))) = io.next().await else {
         return;
     };
-    let _ = broker.set_nodelay(true);
-    let _recorded = match (cert, broker.local_addr()) {
-        (Some((logins, cert)), Ok(relay)) => Some(logins.record(relay, cert)),
-        (Some(_), Err(e)) => {
-            tracing::warn!("the relay's own address: {e}");
-            return;
+    let result = match version {
+        ProtocolVersion::MQTT3 => {
+            *io.codec_mut() = MqttCodec::V3(rmqtt::codec::v3::Codec::new(cfg.max_packet_size));
+            rmqtt::v3::process(scx, rmqtt::net::v3::MqttStream { io, remote_addr: peer, cfg }, lid).await
         }
-        (None, _) => None,
-    };
-    let (client_read, mut client_write) = tokio::io::split(client);
-    let (mut broker_read, mut broker_write) = broker.into_split();
-    let inbound = tokio::spawn(async move {
-        let _ = tokio::io::copy_buf(&mut BufReader::with_capacity(RELAY_BUFFER, client_read), &mut broker_write).await;
-        let _ = broker_write.shutdown().await;
-    });
-    let _inbound = AbortOnDrop(inbound.abort_handle());
-    let mut first = [0u8; 256];
-    let n = match tokio::time::timeout_at(deadline, broker_read.read(&mut first)).await {
-        Ok(Ok(n)) if n > 0 => n,
-        Ok(_) => return,
-        Err(_) => {
-            tracing::debug!("an MQTT client was not let in by its CONNECT deadline: closed");
-            return;
+        ProtocolVersion::MQTT5 => {
+            let codec = rmqtt::codec::v5::Codec::new(cfg.max_packet_size, cfg.max_packet_size);
+            *io.codec_mut() = MqttCodec::V5(codec);
+            rmqtt::v5::process(scx, rmqtt::net::v5::MqttStream { io, remote_addr: peer, cfg }, lid).await
         }
     };
-    drop(permit);
-    if client_write.write_all(&first[..n]).await.is_err() {
-        return;
+    if let Err(e) = result {
+        tracing::debug!(%peer, "MQTT session ended: {e}");
     }
-    let _ = tokio::io::copy_buf(&mut BufReader::with_capacity(RELAY_BUFFER, broker_read), &mut client_write).await;
-    let _ = client_write.shutdown().await;
 }

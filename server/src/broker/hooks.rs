@@ -30,7 +30,7 @@ pub struct Access {
     /// Device tokens verified a moment ago, shared with the HTTP routes.
     pub tokens: Arc<DeviceTokens>,
     pub topics: Topics,
-    /// Client certificates of relayed mqtts:// connections.
+    /// Client certificates of open mqtts:// connections.
     pub cert_logins: Arc<super::CertLogins>,
     pub server_username: String,
     pub server_password: String,
@@ -48,7 +48,7 @@ impl Access {
     }
 
     async fn authenticate(&self, connect: &ConnectInfo) -> AuthResult {
-        if let Some(cert) = connect.id().remote_addr.and_then(|a| self.cert_logins.get(a)) {
+        if let Some(cert) = self.cert_logins.get(connect.id()) {
             return self.authenticate_certificate(connect, &cert).await;
         }
         let (Some(username), Some(password)) = (connect.username(), connect.password()) else {

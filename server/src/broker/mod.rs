@@ -4,10 +4,12 @@
 //! message expiry (commands carry their own), address reuse, no busy check, retained
 //! messages and shared subscriptions switched on ([`storage`]), per-device isolation
 //! ([`hooks`]), and clean sessions with small queues for devices ([`sessions`]). Clients
-//! reach it through [`gate`], which enforces the CONNECT deadline and the cap on
-//! connections not yet let in, and terminates TLS for the mqtts:// listener.
+//! reach it through [`gate`], which accepts them, enforces the CONNECT deadline and the cap
+//! on connections not yet let in, terminates TLS for the mqtts:// listener and hands each
+//! connection to rmqtt's session code.
 
 pub mod account;
+mod admission;
 mod cert_logins;
 pub mod gate;
 mod hooks;
@@ -31,13 +33,25 @@ pub use cert_logins::CertLogins;
 pub use gate::ConnectLimits;
 pub use hooks::Access;
 
+/// rmqtt's names for the listeners whose settings it knows (`ListenerId`); the hooks see
+/// which one a session came through.
+pub mod listeners {
+    use rmqtt::types::ListenerId;
+
+    /// rmqtt's own loopback listener, for the server's own client.
+    pub const INTERNAL: ListenerId = 1;
+    /// The gate's cleartext listener.
+    pub const CLEARTEXT: ListenerId = 2;
+    /// The gate's mqtts:// listener: only its sessions may log in with a certificate.
+    pub const TLS: ListenerId = 3;
+}
+
 /// A running embedded broker.
 pub struct EmbeddedBroker {
     pub addr: SocketAddr,
     /// The mqtts:// listener's address, with TLS.
     pub tls_addr: Option<SocketAddr>,
-    /// rmqtt's own loopback listener behind the gate: the server's own client connects here,
-    /// so its stream of every report is not copied through the relay.
+    /// rmqtt's own loopback listener, for the server's own client.
     pub internal_addr: SocketAddr,
     scx: ServerContext,
     task: tokio::task::JoinHandle<()>,
@@ -87,24 +101,30 @@ impl EmbeddedBroker {
     ) -> Result<Self, (SocketAddr, std::io::Error)> {
         let logins = access.cert_logins.clone();
         let scx = context(access).await;
-        let gate = bind(listen.plain).await?;
-        let addr = gate.local_addr().map_err(|e| (listen.plain, e))?;
-        let tls_gate = match &listen.tls {
+        let plain = bind(listen.plain).await?;
+        let addr = plain.local_addr().map_err(|e| (listen.plain, e))?;
+        let tls = match &listen.tls {
             Some((tls_addr, config)) => Some((bind(*tls_addr).await?, TlsAcceptor::from(config.clone()))),
             None => None,
         };
-        let tls_addr = tls_gate.as_ref().and_then(|(l, _)| l.local_addr().ok());
+        let tls_addr = tls.as_ref().and_then(|(l, _)| l.local_addr().ok());
         if !addr.ip().is_loopback() && !listen.require_tls {
             tracing::warn!(%addr, "the embedded broker takes cleartext MQTT beyond loopback: device tokens travel in cleartext (--require-tls refuses it)");
         }
-        let listener = loopback_listener(&limits).map_err(|e| (addr, e))?;
-        let upstream = listener.local_addr().map_err(|e| (addr, std::io::Error::other(e)))?;
-        let server = rmqtt::server::MqttServer::new(scx.clone()).listener_by_id(listener, 1).build();
-        let plain = gate::Entry::Plain { loopback_only: listen.require_tls };
+        let internal = internal_listener(&limits).map_err(|e| (addr, e))?;
+        let internal_addr = internal.local_addr().map_err(|e| (addr, std::io::Error::other(e)))?;
+        let gate = |lid| {
+            scx.listen_cfgs.insert(lid, internal.cfg.clone());
+            gate::Broker { scx: scx.clone(), cfg: internal.cfg.clone(), lid }
+        };
+        let cleartext = gate(listeners::CLEARTEXT);
+        let secure = gate(listeners::TLS);
+        let server = rmqtt::server::MqttServer::new(scx.clone()).listener_by_id(internal, listeners::INTERNAL).build();
+        let entry = gate::Entry::Plain { loopback_only: listen.require_tls };
         let task = tokio::spawn(async move {
             let tls = async {
-                match tls_gate {
-                    Some((l, acceptor)) => gate::run(l, upstream, limits, gate::Entry::Tls(acceptor, logins)).await,
+                match tls {
+                    Some((l, acceptor)) => gate::run(l, secure, limits, gate::Entry::Tls(acceptor, logins)).await,
                     None => std::future::pending().await,
                 }
             };
@@ -112,12 +132,12 @@ impl EmbeddedBroker {
                 result = server.run() => if let Err(e) = result {
                     tracing::error!("embedded broker stopped: {e}");
                 },
-                () = gate::run(gate, upstream, limits, plain) => {}
+                () = gate::run(plain, cleartext, limits, entry) => {}
                 () = tls => {}
             }
         });
         tracing::info!(%addr, ?tls_addr, "embedded MQTT broker listening");
-        Ok(Self { addr, tls_addr, internal_addr: upstream, scx, task })
+        Ok(Self { addr, tls_addr, internal_addr, scx, task })
     }
 
     /// Closes a device's session (its token was rotated or the device removed).
@@ -162,8 +182,9 @@ async fn context(access: Access) -> ServerContext {
     scx
 }
 
-/// rmqtt's own listener, on a loopback port only the gate relays to.
-fn loopback_listener(limits: &ConnectLimits) -> std::io::Result<rmqtt::net::Listener> {
+/// rmqtt's own listener, on a loopback port, for the server's own client; the gate hands
+/// rmqtt its clients with the same settings.
+fn internal_listener(limits: &ConnectLimits) -> std::io::Result<rmqtt::net::Listener> {
     rmqtt::net::Builder::new()
         .name("fleet/tcp")
         .laddr(SocketAddr::from(([127, 0, 0, 1], 0)))

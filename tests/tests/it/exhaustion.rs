@@ -208,7 +208,7 @@ async fn an_operator_and_a_device_are_served_through_1100_idle_connections_per_p
     eprintln!("{} idle HTTP connections, {files} files open: an HTTP request took {http_took:?}", http_idle.len());
 
     let mut mqtt_idle = open_idle(server.mqtt, IDLE, b"").await;
-    let files = server.open_files_after_accepting(4 * IDLE).await;
+    let files = server.open_files_after_accepting(2 * IDLE).await;
     let started = Instant::now();
     tokio::time::timeout(Duration::from_secs(10), device_connects(server.mqtt, "dev-1", &token))
         .await

@@ -153,13 +153,13 @@ async fn a_server_whose_open_files_limit_cannot_hold_its_fleet_says_so_at_start(
     let first_log = std::fs::read_to_string(&first_log).unwrap();
     assert!(!first_log.contains("too low for the"), "no fleet at the first start: {first_log}");
 
-    // 20 devices need 3 each on the embedded broker beside 1,024: 1,084; allow 1,070.
+    // 20 devices need 1 each on the embedded broker beside 1,024: 1,044; allow 1,040.
     let log = dir.path().join("second.log");
-    let (_second, url) = server(&data, &log, Some(1070));
+    let (_second, url) = server(&data, &log, Some(1040));
     ready(&url).await;
     let log = std::fs::read_to_string(&log).unwrap();
     let warning = log.lines().find(|l| l.contains("too low for the")).unwrap_or_else(|| panic!("no warning:\n{log}"));
-    for said in ["WARN", "open-files limit 1070", "20 registered devices", "need 1084", "LimitNOFILE=65536"] {
+    for said in ["WARN", "open-files limit 1040", "20 registered devices", "need 1044", "LimitNOFILE=65536"] {
         assert!(warning.contains(said), "says {said:?}: {warning}");
     }
 }

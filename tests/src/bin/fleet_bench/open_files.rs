@@ -6,10 +6,10 @@
 
 use crate::server::Backends;
 
-/// Descriptors the server holds per device connected to the embedded broker (the CONNECT
-/// gate's relay: the device's socket and both ends of the loopback to rmqtt), and beside
-/// them (HTTP clients, the database, blobs): the server's own estimate (server/src/limits.rs).
-const SERVER_PER_DEVICE: u64 = 3;
+/// Descriptors the server holds per device connected to the embedded broker (its socket,
+/// which the CONNECT gate hands to rmqtt), and beside them (HTTP clients, the database,
+/// blobs): the server's own estimate (server/src/limits.rs).
+const SERVER_PER_DEVICE: u64 = 1;
 const SERVER_BESIDE: u64 = 1024;
 
 /// What a simulator needs beside one descriptor per device (its MQTT connection): the
@@ -55,7 +55,7 @@ pub fn limits(
     let own_pool = u64::from(certificates);
     let (gate, why_gate) = match backends.mosquitto || backends.mqtt_url.is_some() {
         true => (0, "MQTT ends in the external broker"),
-        false => (SERVER_PER_DEVICE, "3 per device on the embedded broker's gate"),
+        false => (SERVER_PER_DEVICE, "1 per device on the embedded broker"),
     };
     let why_pool = if certificates { ", 1 per device for its own HTTPS connection" } else { "" };
     let why_server = format!("{why_gate}{why_pool}, 1,024 beside");

@@ -4,11 +4,10 @@
 //! broker's gate), each device with a certificate it enrolls first when `certificates`.
 //! Each pass has a fresh server and fresh device state, so neither inherits the other's.
 //!
-//! Open files: the embedded broker's gate holds about 3 descriptors per device, over TLS
-//! as in cleartext (docs/security.md), so 10,000 devices need some 31,000, above a common
-//! hard limit of 20,000; with certificates each simulated device also has an HTTPS pool
-//! of its own. A process that needs more than it inherits is started under a higher
-//! limit, and the bench says so ([`crate::open_files`]).
+//! Open files: the embedded broker holds one descriptor per device, over TLS as in
+//! cleartext (docs/security.md); with certificates each simulated device also has an
+//! HTTPS pool of its own. A process that needs more than it inherits is started under a
+//! higher limit, and the bench says so ([`crate::open_files`]).
 //!
 //! With `--mosquitto` both passes run on a Mosquitto of their own (cleartext with password
 //! isolation, then its TLS listener requiring device certificates,
