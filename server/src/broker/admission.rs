@@ -1,8 +1,10 @@
 //! A client's connection while it waits to be let in. Until the broker's first answer
 //! (CONNACK, or its refusal) the connection is *pending*: it holds one of the gate's
-//! pending permits, and a read past the CONNECT deadline fails, which ends the connection
-//! in rmqtt as any broken socket does. The first bytes the broker writes let it in: the
-//! permit goes back and no deadline applies any more.
+//! pending permits, and a read or a write past the CONNECT deadline fails, which ends the
+//! connection in rmqtt as any broken socket does (a CONNACK that comes too late, after a
+//! slow authentication, is not sent: the client is closed, as the relay closed it). The
+//! first bytes the broker writes in time let it in: the permit goes back and no deadline
+//! applies any more.
 
 use std::io;
 use std::pin::Pin;
@@ -33,20 +35,30 @@ impl<S> Admission<S> {
     }
 }
 
+impl<S> Admission<S> {
+    /// An error once the deadline has passed while pending.
+    fn late(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        let Some(pending) = &mut self.pending else {
+            return Ok(());
+        };
+        if pending.deadline.as_mut().poll(cx).is_pending() {
+            return Ok(());
+        }
+        tracing::debug!("an MQTT client was not let in by its CONNECT deadline: closed");
+        Err(io::Error::new(io::ErrorKind::TimedOut, "not let in by the CONNECT deadline"))
+    }
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for Admission<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if let Some(pending) = &mut self.pending
-            && pending.deadline.as_mut().poll(cx).is_ready()
-        {
-            tracing::debug!("an MQTT client was not let in by its CONNECT deadline: closed");
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "not let in by the CONNECT deadline")));
-        }
+        self.late(cx)?;
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Admission<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.late(cx)?;
         let written = ready!(Pin::new(&mut self.inner).poll_write(cx, buf))?;
         if written > 0 {
             self.pending = None;
@@ -67,6 +79,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Admission<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        self.late(cx)?;
         let written = ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, bufs))?;
         if written > 0 {
             self.pending = None;
@@ -99,6 +112,17 @@ mod tests {
         let err = conn.read(&mut [0u8; 8]).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_eq!(permits.available_permits(), 0, "still pending");
+    }
+
+    #[tokio::test]
+    async fn an_answer_past_the_deadline_is_not_sent() {
+        let permits = Arc::new(Semaphore::new(1));
+        let (ours, _theirs) = tokio::io::duplex(64);
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let mut conn = Admission::new(ours, deadline, permits.clone().try_acquire_owned().unwrap());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let err = conn.write_all(b"\x20\x02\x00\x00").await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
     }
 
     #[tokio::test]
