@@ -47,6 +47,14 @@ impl<S> Admission<S> {
         tracing::debug!("an MQTT client was not let in by its CONNECT deadline: closed");
         Err(io::Error::new(io::ErrorKind::TimedOut, "not let in by the CONNECT deadline"))
     }
+
+    /// The broker wrote `written` bytes: any lets the client in.
+    fn answered(&mut self, written: usize) -> usize {
+        if written > 0 {
+            self.pending = None;
+        }
+        written
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Admission<S> {
@@ -60,10 +68,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Admission<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.late(cx)?;
         let written = ready!(Pin::new(&mut self.inner).poll_write(cx, buf))?;
-        if written > 0 {
-            self.pending = None;
-        }
-        Poll::Ready(Ok(written))
+        Poll::Ready(Ok(self.answered(written)))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -81,10 +86,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Admission<S> {
     ) -> Poll<io::Result<usize>> {
         self.late(cx)?;
         let written = ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, bufs))?;
-        if written > 0 {
-            self.pending = None;
-        }
-        Poll::Ready(Ok(written))
+        Poll::Ready(Ok(self.answered(written)))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -97,17 +99,23 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
     use tokio::sync::Semaphore;
 
     use super::*;
 
+    /// A pending connection with a 50 ms deadline, its peer, and the semaphore of its permit.
+    fn pending() -> (Admission<DuplexStream>, DuplexStream, Arc<Semaphore>) {
+        let permits = Arc::new(Semaphore::new(1));
+        let (ours, theirs) = tokio::io::duplex(64);
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let conn = Admission::new(ours, deadline, permits.clone().try_acquire_owned().unwrap());
+        (conn, theirs, permits)
+    }
+
     #[tokio::test]
     async fn a_read_past_the_deadline_fails_while_pending() {
-        let permits = Arc::new(Semaphore::new(1));
-        let (ours, _theirs) = tokio::io::duplex(64);
-        let deadline = Instant::now() + Duration::from_millis(50);
-        let mut conn = Admission::new(ours, deadline, permits.clone().try_acquire_owned().unwrap());
+        let (mut conn, _theirs, permits) = pending();
         assert_eq!(permits.available_permits(), 0);
         let err = conn.read(&mut [0u8; 8]).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
@@ -116,10 +124,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_past_the_deadline_is_not_sent() {
-        let permits = Arc::new(Semaphore::new(1));
-        let (ours, _theirs) = tokio::io::duplex(64);
-        let deadline = Instant::now() + Duration::from_millis(50);
-        let mut conn = Admission::new(ours, deadline, permits.clone().try_acquire_owned().unwrap());
+        let (mut conn, _theirs, _) = pending();
         tokio::time::sleep(Duration::from_millis(100)).await;
         let err = conn.write_all(b"\x20\x02\x00\x00").await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
@@ -127,10 +132,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_answer_lets_it_in_and_gives_the_permit_back() {
-        let permits = Arc::new(Semaphore::new(1));
-        let (ours, mut theirs) = tokio::io::duplex(64);
-        let deadline = Instant::now() + Duration::from_millis(50);
-        let mut conn = Admission::new(ours, deadline, permits.clone().try_acquire_owned().unwrap());
+        let (mut conn, mut theirs, permits) = pending();
         conn.write_all(b"\x20\x02\x00\x00").await.unwrap();
         assert_eq!(permits.available_permits(), 1);
         tokio::time::sleep(Duration::from_millis(100)).await;

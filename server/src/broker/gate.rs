@@ -136,16 +136,11 @@ async fn admit(
             else {
                 return;
             };
-            let _recorded = match ClientCertificate::of(client.get_ref().1) {
-                Some(cert) => match logins.record(peer, cert) {
-                    Some(recorded) => Some(recorded),
-                    None => {
-                        tracing::info!(%peer, "a second mqtts:// connection with a certificate from the same address: closed");
-                        return;
-                    }
-                },
-                None => None,
-            };
+            let recorded = ClientCertificate::of(client.get_ref().1).map(|cert| logins.record(peer, cert));
+            if let Some(None) = recorded {
+                tracing::info!(%peer, "a second mqtts:// connection with a certificate from the same address: closed");
+                return;
+            }
             serve(Admission::new(client, deadline, permit), peer, broker).await;
         }
     }
