@@ -44,7 +44,7 @@ async fn generated_admin_token_persists_and_a_taken_port_fails_clearly() {
     drop(first);
 
     settings.listen = "127.0.0.1:0".parse().unwrap();
-    let second = fleet_server::Application::build(settings.clone()).await.unwrap();
+    let second = build_once_unlocked(&settings).await;
     assert_eq!(std::fs::read_to_string(&token_file).unwrap(), token);
 
     // The embedded broker's port, when taken, fails start-up loudly too (a data directory of
@@ -59,6 +59,22 @@ async fn generated_admin_token_persists_and_a_taken_port_fails_clearly() {
     settings.database_url = Some("mysql://localhost/test".into());
     let err = fleet_server::Application::build(settings).await.unwrap_err();
     assert!(err.to_string().contains("--database-url takes postgres://"), "{err}");
+}
+
+/// Builds a server on a data directory whose previous server was just dropped. The lock
+/// frees when its file closes, but a child process another test of this binary forks at
+/// that moment holds a copy of the descriptor until it execs (close-on-exec), so a refusal
+/// is tried again for up to 2 s; any other error fails at once.
+async fn build_once_unlocked(settings: &fleet_server::Settings) -> fleet_server::Application {
+    for _ in 0..40 {
+        match fleet_server::Application::build(settings.clone()).await {
+            Err(fleet_server::StartupError::DataDirLocked { .. }) => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            built => return built.unwrap(),
+        }
+    }
+    panic!("the data directory is still locked 2 s after its server was dropped");
 }
 
 /// A second server on a data directory in use refuses to start, naming the directory and
