@@ -7,6 +7,16 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
+/// What a simulator process may use.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessLimits {
+    /// `ulimit -n` (soft and hard), when set.
+    pub open_files: Option<u64>,
+    /// `nice -n`, when set: the load generator yields the cores to the server, as devices on
+    /// other machines would.
+    pub nice: Option<u8>,
+}
+
 /// A running simulator; killed on drop.
 #[derive(Debug)]
 pub struct Simulator {
@@ -70,15 +80,22 @@ impl Simulator {
     /// [`Simulator::start`] with its open-files limit, soft and hard, set to `open_files`
     /// (`ulimit -n`) when given.
     pub async fn start_limited(setup: SimulatorSetup<'_>, open_files: Option<u64>) -> Self {
+        Self::start_as(setup, ProcessLimits { open_files, nice: None }).await
+    }
+
+    /// [`Simulator::start`] under `limits`.
+    pub async fn start_as(setup: SimulatorSetup<'_>, limits: ProcessLimits) -> Self {
         std::fs::create_dir_all(setup.state_dir).expect("state dir");
         let token_file = setup.state_dir.join("operator.token");
         std::fs::write(&token_file, setup.operator_token).expect("token file");
         let log = std::fs::File::create(setup.state_dir.join("simulate.log")).expect("log");
-        let mut command = match open_files {
-            None => Command::new(setup.binary),
-            Some(n) => {
+        let mut command = match limits {
+            ProcessLimits { open_files: None, nice: None } => Command::new(setup.binary),
+            ProcessLimits { open_files, nice } => {
+                let ulimit = open_files.map(|n| format!("ulimit -n {n} && ")).unwrap_or_default();
+                let nice = nice.map(|n| format!("nice -n {n} ")).unwrap_or_default();
                 let mut sh = Command::new("sh");
-                sh.args(["-c", &format!(r#"ulimit -n {n} && exec "$0" "$@""#), setup.binary]);
+                sh.args(["-c", &format!(r#"{ulimit}exec {nice}"$0" "$@""#), setup.binary]);
                 sh
             }
         };

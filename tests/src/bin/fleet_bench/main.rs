@@ -73,6 +73,10 @@ enum Bench {
         /// With --tls: each device enrolls a certificate and logs in with it, no password.
         #[arg(long, requires = "tls")]
         certificates: bool,
+        /// Runs the simulators under `nice -n N` (0–19), so that they yield the cores to the
+        /// server: its CPU and latency as with the devices on other machines.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=19), conflicts_with = "tls")]
+        simulator_nice: Option<u8>,
         #[command(flatten)]
         backends: BackendArgs,
     },
@@ -145,13 +149,13 @@ impl From<BackendArgs> for Backends {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().bench {
-        Bench::Rollout { devices, size, per_simulator, tls: true, certificates, backends } => {
+        Bench::Rollout { devices, size, per_simulator, tls: true, certificates, backends, .. } => {
             let mosquitto = backends.mosquitto;
             tls_rollout::tls_rollout(tls_rollout::TlsRollout { devices, size, per_simulator, certificates, mosquitto })
                 .await
         }
-        Bench::Rollout { devices, size, per_simulator, backends, .. } => {
-            rollout::rollout(devices, size, per_simulator, backends.into()).await
+        Bench::Rollout { devices, size, per_simulator, simulator_nice, backends, .. } => {
+            rollout::rollout(devices, size, per_simulator, simulator_nice, backends.into()).await
         }
         Bench::Ingest { devices, reports, backends } => ingest::ingest(devices, reports, backends.into()).await,
         Bench::PowerLoss { runs, uboot, rauc } => power_loss::power_loss(runs, uboot, rauc).await,

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fleet_tests::ADMIN_TOKEN;
-use fleet_tests::simulator::{Simulator, SimulatorSetup};
+use fleet_tests::simulator::{ProcessLimits, Simulator, SimulatorSetup};
 
 use crate::broker::{Baseline, Pass};
 use crate::open_files::limits;
@@ -13,7 +13,13 @@ use crate::wave::{Wave, wave};
 
 /// `devices` simulated devices spread over simulator processes of at most `per_simulator`
 /// devices each (10,000 devices need 10,704 open files in one process).
-pub async fn rollout(devices: usize, size: usize, per_simulator: usize, backends: Backends) -> anyhow::Result<()> {
+pub async fn rollout(
+    devices: usize,
+    size: usize,
+    per_simulator: usize,
+    simulator_nice: Option<u8>,
+    backends: Backends,
+) -> anyhow::Result<()> {
     // The limits first, so a run that cannot fit is refused before it starts.
     let per = per_simulator.min(devices) as u64;
     let (server_files, simulator_files) = limits(devices as u64, per, false, &backends)?;
@@ -28,7 +34,7 @@ pub async fn rollout(devices: usize, size: usize, per_simulator: usize, backends
         "b",
         devices,
         per_simulator,
-        Login { certificates: false, open_files: simulator_files },
+        Login { certificates: false, limits: ProcessLimits { open_files: simulator_files, nice: simulator_nice } },
     )
     .await;
     let online = started.elapsed();
@@ -113,8 +119,8 @@ pub fn firmware_bytes(size: usize) -> Vec<u8> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Login {
     pub certificates: bool,
-    /// `ulimit -n` (soft and hard) of each simulator process, when set.
-    pub open_files: Option<u64>,
+    /// Each simulator process's open-files limit and niceness.
+    pub limits: ProcessLimits,
 }
 
 /// Starts the simulator processes side by side (devices `{prefix}{k}-{i}`, state under
@@ -157,7 +163,7 @@ pub async fn start_simulators(
             ca_file,
             certificates: login.certificates,
         };
-        Simulator::start_limited(setup, login.open_files)
+        Simulator::start_as(setup, login.limits)
     });
     futures_util::future::join_all(starts).await
 }

@@ -16,6 +16,8 @@
 
 use std::time::{Duration, Instant};
 
+use fleet_tests::simulator::ProcessLimits;
+
 use crate::open_files::limits;
 use crate::rollout::{Login, firmware_bytes, start_simulators};
 use crate::server::{Backends, Server, scratch_dir};
@@ -50,9 +52,9 @@ pub async fn tls_rollout(run: TlsRollout) -> anyhow::Result<()> {
     let backends = Backends { mosquitto: run.mosquitto, ..Backends::default() };
     let plain_files = limits(run.devices as u64, per, false, &backends)?;
     let tls_files = limits(run.devices as u64, per, run.certificates, &backends)?;
-    let login = Login { certificates: false, open_files: plain_files.1 };
+    let login = Login { certificates: false, limits: ProcessLimits { open_files: plain_files.1, nice: None } };
     let plain = pass(false, run, plain_files.0, login).await?;
-    let login = Login { certificates: run.certificates, open_files: tls_files.1 };
+    let login = Login { certificates: run.certificates, limits: ProcessLimits { open_files: tls_files.1, nice: None } };
     let tls = pass(true, run, tls_files.0, login).await?;
     print_passes(run, &plain, &tls);
     Ok(())
