@@ -96,10 +96,9 @@ pub trait EntryStore: Send + Sync {
     /// `since` and entries sent after `sent_after`. One aggregate query: the engine's view of
     /// a rollout at each step, whatever its size.
     async fn tallies(&self, id: &str, since: i64, sent_after: i64) -> StoreResult<Vec<Count>>;
-    /// Counts by wave, state and reason.
-    async fn rollout_counts(&self, id: &str) -> StoreResult<Vec<Count>> {
-        self.tallies(id, i64::MAX, i64::MAX).await
-    }
+    /// Counts by wave, state and reason ([`Self::tallies`] without the recent ones, which
+    /// cost two more expressions per entry: about 40% of the read).
+    async fn rollout_counts(&self, id: &str) -> StoreResult<Vec<Count>>;
     async fn entries(&self, rollout_id: &str) -> StoreResult<Vec<EntryRecord>>;
     /// One device's entry in a rollout; `NotFound` if the device is not in it.
     async fn entry(&self, rollout_id: &str, device: &DeviceId) -> StoreResult<EntryRecord>;

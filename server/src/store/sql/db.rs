@@ -251,6 +251,13 @@ impl<DB: Db> Sql<DB> {
         Self { text: text.into(), args: DB::Arguments::default(), error: None }
     }
 
+    /// The same statement under SQLite's `EXPLAIN QUERY PLAN`, for tests of its plan.
+    #[cfg(test)]
+    pub fn explained(mut self) -> Self {
+        self.text.insert_str(0, "EXPLAIN QUERY PLAN ");
+        self
+    }
+
     /// Binds the next of the text's own placeholders.
     pub fn arg(mut self, value: impl IntoArg) -> Self {
         self.add(value.arg());
