@@ -41,7 +41,9 @@ const SETTLE: Duration = Duration::from_millis(50);
 /// is longer than [`SETTLE`]). A step of a large rollout reads counts over all its entries
 /// (tens of milliseconds at 10,000 devices on a loaded machine), and ingestion wakes the
 /// engine continuously, so without this the engine would take a core's share that grows
-/// with the rollout's size; with it, woken steps use at most a quarter of the time.
+/// with the rollout's size; with it, steps woken by ingestion use at most a quarter of the
+/// time. Never longer than [`TICK`] after the step ended, as without a wake-up: a slow or
+/// failed step does not delay the next one (or a lease's renewal) further.
 const REST_PER_STEP: u32 = 3;
 /// Silence after which a command is sent again (CONTRACT §4).
 const RESEND_AFTER_MS: i64 = 60_000;
@@ -57,10 +59,10 @@ const RENEW_MS: i64 = 2_500;
 /// How many unhealthy devices a health gate's pause detail names.
 const UNHEALTHY_NAMED: i64 = 10;
 
-/// The least time from the start of one step to the start of the next one a wake-up asks
-/// for, given how long the step took.
-fn step_spacing(took: Duration) -> Duration {
-    SETTLE.max(took * (1 + REST_PER_STEP))
+/// When a wake-up may start the next step, given when this one started and ended.
+fn next_woken_step(started: Instant, ended: Instant) -> Instant {
+    let spacing = SETTLE.max((ended - started) * (1 + REST_PER_STEP));
+    (started + spacing).min(ended + TICK)
 }
 
 /// Handles shared with HTTP and ingestion.
@@ -129,7 +131,7 @@ impl Engine {
             if let Err(e) = self.tick().await {
                 tracing::error!("rollout engine: {e}");
             }
-            let next_step = stepped + step_spacing(stepped.elapsed());
+            let next_step = next_woken_step(stepped, Instant::now());
             let wake = self.handle.wake.clone();
             tokio::select! {
                 () = stop.cancelled() => {}
@@ -427,9 +429,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn woken_steps_are_spaced_by_settle_or_by_a_multiple_of_a_long_step() {
-        assert_eq!(step_spacing(Duration::from_millis(2)), SETTLE);
-        assert_eq!(step_spacing(Duration::from_millis(40)), Duration::from_millis(160));
-        assert_eq!(step_spacing(Duration::from_secs(1)), Duration::from_secs(4));
+    fn woken_steps_are_spaced_by_settle_or_a_multiple_of_the_step_but_never_past_the_tick() {
+        let started = Instant::now();
+        let after = |took_ms| next_woken_step(started, started + Duration::from_millis(took_ms)) - started;
+        assert_eq!(after(2), SETTLE);
+        assert_eq!(after(40), Duration::from_millis(160));
+        assert_eq!(after(1_000), Duration::from_millis(1_000) + TICK);
     }
 }
